@@ -1,0 +1,24 @@
+"""Build macros shared by every qres package."""
+
+load("@rules_cc//cc:defs.bzl", "cc_library", "cc_test")
+
+def qres_cc_library(name, **kwargs):
+    """An ordinary qres library (interfaces, helpers): no self-registration inside."""
+    cc_library(name = name, **kwargs)
+
+def qres_plugin_library(name, **kwargs):
+    """A library that registers components (models, datasets, optimizers) from static initializers.
+
+    alwayslink keeps the registration object in every binary that depends on it, even though no
+    symbol of it is referenced: without it the linker would silently drop the component.
+    """
+    cc_library(name = name, alwayslink = 1, **kwargs)
+
+def qres_cc_test(name, deps = [], size = "small", **kwargs):
+    """A GoogleTest unit test with gtest_main."""
+    cc_test(
+        name = name,
+        size = size,
+        deps = deps + ["@com_google_googletest//:gtest_main"],
+        **kwargs
+    )

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs everything qres needs to build, test and train on real data.
+# Idempotent: a second run with everything present changes nothing and takes seconds.
+# Run as root (or through sudo): sudo tools/setup.sh
+set -euo pipefail
+
+readonly TORCH_VERSION="2.11.0"
+readonly DEBIAN_PACKAGES=(
+  bazel-bootstrap         # Bazel 4.2.3, builds offline with the shims in third_party/
+  g++
+  libabsl-dev             # Abseil 20220623
+  libgflags-dev
+  libgoogle-glog-dev
+  libgtest-dev
+  zlib1g-dev              # gzipped IDX files
+  libpng-dev              # PNG plots written by //qres/tools:test
+  dataset-fashion-mnist   # real Fashion-MNIST in /usr/share/datasets/fashion-mnist
+  python3-pip
+)
+
+step() { echo "[setup] $*"; }
+fail() { echo "[setup] FAILED at step: $*" >&2; exit 1; }
+
+if [[ "$(id -u)" -ne 0 ]]; then
+  fail "permissions: run as root, e.g. 'sudo tools/setup.sh'"
+fi
+
+# 1. Debian packages: only call apt when something is missing.
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  step "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || fail "apt-get update"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || fail "apt-get install ${missing[*]}"
+else
+  step "Debian packages present"
+fi
+
+# 2. LibTorch, from the torch wheel that python3 imports (the GPU machine runs the same version).
+installed_torch="$(python3 -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)"
+if [[ "$installed_torch" != "$TORCH_VERSION" ]]; then
+  step "installing torch==${TORCH_VERSION} with pip (was: ${installed_torch:-none})"
+  python3 -m pip install --quiet --disable-pip-version-check "torch==${TORCH_VERSION}" \
+    || PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check \
+         "torch==${TORCH_VERSION}" \
+    || fail "pip install torch==${TORCH_VERSION}"
+else
+  step "torch ${TORCH_VERSION} present"
+fi
+torch_dir="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')" \
+  || fail "import torch"
+[[ -f "$torch_dir/include/torch/script.h" && -f "$torch_dir/lib/libtorch_cpu.so" ]] \
+  || fail "LibTorch headers/libraries missing under $torch_dir"
+
+# 3. Real data for the default training run.
+[[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] \
+  || fail "Fashion-MNIST files missing under /usr/share/datasets/fashion-mnist"
+
+step "done: bazel $(bazel --version 2>/dev/null | awk '{print $2}'), torch ${TORCH_VERSION} at ${torch_dir}"
