@@ -1,0 +1,209 @@
+#include "qres/optim/adam.h"
+
+#include <cmath>
+#include <utility>
+
+#include "ATen/ops/_foreach_add.h"
+#include "ATen/ops/_foreach_addcdiv.h"
+#include "ATen/ops/_foreach_addcmul.h"
+#include "ATen/ops/_foreach_div.h"
+#include "ATen/ops/_foreach_lerp.h"
+#include "ATen/ops/_foreach_mul.h"
+#include "ATen/ops/_foreach_sqrt.h"
+#include "ATen/ops/zeros_like.h"
+#include "absl/strings/str_cat.h"
+#include "c10/core/GradMode.h"
+#include "qres/base/status_macros.h"
+#include "qres/base/torch_status.h"
+#include "torch/optim/serialize.h"
+
+namespace qres::optim {
+
+absl::Status AdamOptions::Validate() const {
+  const auto [beta1, beta2] = betas();
+  auto fail = [](auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
+  if (!(lr() >= 0.0) || !std::isfinite(lr())) return fail("lr=", lr(), " must be >= 0");
+  if (!(beta1 >= 0.0 && beta1 < 1.0)) return fail("betas: beta1=", beta1, " must be in [0, 1)");
+  if (!(beta2 >= 0.0 && beta2 < 1.0)) return fail("betas: beta2=", beta2, " must be in [0, 1)");
+  if (!(eps() >= 0.0) || !std::isfinite(eps())) return fail("eps=", eps(), " must be >= 0");
+  if (!(weight_decay() >= 0.0) || !std::isfinite(weight_decay())) {
+    return fail("weight_decay=", weight_decay(), " must be >= 0");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AdamOptions> AdamOptions::FromParams(Params& params, AdamOptions defaults) {
+  AdamOptions options = defaults;
+  QRES_ASSIGN_OR_RETURN(std::vector<double> betas,
+                        params.GetDoubleList("betas", {std::get<0>(options.betas()),
+                                                       std::get<1>(options.betas())}));
+  options.betas(std::make_tuple(betas[0], betas[1]));
+  QRES_ASSIGN_OR_RETURN(options.eps(), params.GetDouble("eps", options.eps()));
+  QRES_ASSIGN_OR_RETURN(options.weight_decay(),
+                        params.GetDouble("weight_decay", options.weight_decay()));
+  QRES_ASSIGN_OR_RETURN(
+      std::string form,
+      params.GetChoice("form", options.form() == AdamForm::kTorch ? "torch" : "reference",
+                       {"torch", "reference"}));
+  options.form(form == "torch" ? AdamForm::kTorch : AdamForm::kReference);
+  QRES_RETURN_IF_ERROR(options.Validate());
+  return options;
+}
+
+void AdamOptions::serialize(torch::serialize::OutputArchive& archive) const {
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(lr);
+  archive.write("betas", c10::IValue(std::vector<double>{std::get<0>(betas()),
+                                                         std::get<1>(betas())}));
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(eps);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(weight_decay);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(decoupled_weight_decay);
+  archive.write("form", c10::IValue(static_cast<int64_t>(form())));
+}
+
+void AdamOptions::serialize(torch::serialize::InputArchive& archive) {
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, lr);
+  c10::IValue ivalue;
+  archive.read("betas", ivalue);
+  const std::vector<double> values = ivalue.toDoubleVector();
+  betas(std::make_tuple(values.at(0), values.at(1)));
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, eps);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, weight_decay);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(bool, decoupled_weight_decay);
+  archive.read("form", ivalue);
+  form(static_cast<AdamForm>(ivalue.toInt()));
+}
+
+void AdamParamState::serialize(torch::serialize::OutputArchive& archive) const {
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(step);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(exp_avg);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(exp_avg_sq);
+}
+
+void AdamParamState::serialize(torch::serialize::InputArchive& archive) {
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(int64_t, step);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(at::Tensor, exp_avg);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(at::Tensor, exp_avg_sq);
+}
+
+Adam::Adam(std::vector<at::Tensor> params, AdamOptions options, QuantizerOptions quantizer)
+    : torch::optim::Optimizer({torch::optim::OptimizerParamGroup(std::move(params))},
+                              std::make_unique<AdamOptions>(options)),
+      quantizer_(std::move(quantizer)) {}
+
+absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(std::vector<at::Tensor> params,
+                                                   AdamOptions options,
+                                                   QuantizerOptions quantizer) {
+  QRES_RETURN_IF_ERROR(options.Validate());
+  QRES_RETURN_IF_ERROR(quantizer.Validate());
+  return CallTorch("creating Adam", [&] {
+    return std::make_unique<Adam>(std::move(params), options, std::move(quantizer));
+  });
+}
+
+at::Tensor Adam::step(LossClosure closure) {
+  at::NoGradGuard no_grad;
+  at::Tensor loss;
+  if (closure != nullptr) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
+  int64_t position = 0;  // the parameter's index over all groups: the quantizer's tensor id
+  // Quantized updates of every group, quantized together: one quantizer call per step.
+  std::vector<at::Tensor> quantized_params, updates;
+  std::vector<TensorStep> quantized_steps;
+  // The reference's decoupled decay comes after the (quantized) update: (params, −lr·wd) per group.
+  std::vector<std::pair<std::vector<at::Tensor>, double>> late_decays;
+  for (auto& group : param_groups_) {
+    const auto& options = static_cast<const AdamOptions&>(group.options());
+    const auto [beta1, beta2] = options.betas();
+    const double lr = options.lr();
+    const double wd = options.weight_decay();
+    const bool reference = options.form() == AdamForm::kReference;
+
+    std::vector<at::Tensor> params, grads, exp_avgs, exp_avg_sqs;
+    std::vector<TensorStep> steps;
+    for (const at::Tensor& param : group.params()) {
+      const int64_t id = position++;
+      if (!param.grad().defined()) continue;
+      auto& slot = state_[param.unsafeGetTensorImpl()];
+      if (!slot) {
+        auto state = std::make_unique<AdamParamState>();
+        state->exp_avg(at::zeros_like(param, at::MemoryFormat::Preserve));
+        state->exp_avg_sq(at::zeros_like(param, at::MemoryFormat::Preserve));
+        slot = std::move(state);
+      }
+      auto* state = static_cast<AdamParamState*>(slot.get());
+      state->step(state->step() + 1);
+      params.push_back(param);
+      grads.push_back(param.grad());
+      exp_avgs.push_back(state->exp_avg());
+      exp_avg_sqs.push_back(state->exp_avg_sq());
+      steps.push_back({id, state->step(), state->step() == 1, 0.0});
+    }
+    if (params.empty()) continue;
+
+    if (wd != 0.0 && options.decoupled_weight_decay() && !reference) {
+      at::_foreach_mul_(params, 1.0 - lr * wd);  // torch.optim.AdamW: decay first
+    }
+    if (wd != 0.0 && !options.decoupled_weight_decay()) {
+      grads = at::_foreach_add(grads, params, wd);  // L2 (Adam)
+    }
+    if (reference) {
+      at::_foreach_mul_(exp_avgs, beta1);
+      at::_foreach_add_(exp_avgs, grads, 1.0 - beta1);
+    } else {
+      at::_foreach_lerp_(exp_avgs, grads, 1.0 - beta1);
+    }
+    at::_foreach_mul_(exp_avg_sqs, beta2);
+    at::_foreach_addcmul_(exp_avg_sqs, grads, grads, 1.0 - beta2);
+
+    // Per-tensor step sizes (a tensor's step count can differ when it sometimes has no gradient).
+    std::vector<c10::Scalar> neg_step_sizes, bias2_sqrts;
+    for (TensorStep& step : steps) {
+      const double t = static_cast<double>(step.step);
+      const double bias1 = 1.0 - std::pow(beta1, t);
+      const double bias2 = 1.0 - std::pow(beta2, t);
+      const double step_size = reference ? lr * std::sqrt(bias2) / bias1 : lr / bias1;
+      step.lambda = step_size;  // the log schedule's λ = α_t
+      neg_step_sizes.emplace_back(-step_size);
+      bias2_sqrts.emplace_back(std::pow(bias2, 0.5));
+    }
+    std::vector<at::Tensor> denoms = at::_foreach_sqrt(exp_avg_sqs);
+    if (!reference) at::_foreach_div_(denoms, bias2_sqrts);
+    at::_foreach_add_(denoms, options.eps());
+
+    if (quantized) {
+      std::vector<at::Tensor> group_updates = at::_foreach_div(exp_avgs, denoms);
+      at::_foreach_mul_(group_updates, neg_step_sizes);
+      updates.insert(updates.end(), group_updates.begin(), group_updates.end());
+      quantized_params.insert(quantized_params.end(), params.begin(), params.end());
+      quantized_steps.insert(quantized_steps.end(), steps.begin(), steps.end());
+    } else {
+      at::_foreach_addcdiv_(params, exp_avgs, denoms, neg_step_sizes);
+    }
+    if (wd != 0.0 && options.decoupled_weight_decay() && reference) {
+      late_decays.emplace_back(params, -lr * wd);
+    }
+  }
+  if (quantized && !updates.empty()) {
+    quantizer_.QuantizeInPlace(updates, quantized_steps);
+    at::_foreach_add_(quantized_params, updates);
+  }
+  for (auto& [params, alpha] : late_decays) {
+    at::_foreach_add_(params, params, alpha);  // the reference's p.add_(p, alpha=−lr·wd)
+  }
+  return loss;
+}
+
+void Adam::save(torch::serialize::OutputArchive& archive) const {
+  torch::optim::serialize<AdamParamState, AdamOptions>(archive, *this);
+  quantizer_.save(archive);
+}
+
+void Adam::load(torch::serialize::InputArchive& archive) {
+  torch::optim::serialize<AdamParamState, AdamOptions>(archive, *this);
+  quantizer_.load(archive);
+}
+
+}  // namespace qres::optim

@@ -1,0 +1,88 @@
+// The Adam family (algorithm.md §2): Adam, AdamW, QtAdam, QtAdamW in one multi-tensor optimizer.
+//
+// form=torch      torch.optim.Adam / AdamW: ε added to the bias-corrected √v̂; decoupled decay
+//                 (AdamW) applied before the update.
+// form=reference  the reference's HuggingFace-style AdamW: ε added to the uncorrected √v,
+//                 α_t = lr·√(1−β2^t)/(1−β1^t), decoupled decay w <- w − lr·wd·w after the update.
+// With a quantizer, the update h = −α_t·m/(√v+ε) is quantized before it is added (QtAdam,
+// QtAdamW); decay is never quantized. Steps count from 1, so the reference checks the very first
+// update for zero.
+//
+//   Name      form       decay        eps    quantized
+//   Adam      torch      L2 (coupled)  1e-8  no
+//   AdamW     reference  decoupled     1e-6  no
+//   QtAdam    reference  L2 (coupled)  1e-6  yes
+//   QtAdamW   reference  decoupled     1e-6  yes
+// weight_decay defaults to 0, as in the published runs.
+#ifndef QRES_OPTIM_ADAM_H_
+#define QRES_OPTIM_ADAM_H_
+
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "qres/base/params.h"
+#include "qres/optim/optimizer.h"
+#include "qres/optim/quantizer.h"
+#include "torch/arg.h"
+#include "torch/optim/optimizer.h"
+
+namespace qres::optim {
+
+enum class AdamForm : int64_t { kTorch = 0, kReference = 1 };
+
+struct AdamOptions : public torch::optim::OptimizerCloneableOptions<AdamOptions> {
+  AdamOptions(double lr = 1e-3) : lr_(lr) {}  // NOLINT: implicit, as torch::optim's options
+  TORCH_ARG(double, lr) = 1e-3;
+  typedef std::tuple<double, double> betas_t;
+  TORCH_ARG(betas_t, betas) = std::make_tuple(0.9, 0.999);
+  TORCH_ARG(double, eps) = 1e-8;
+  TORCH_ARG(double, weight_decay) = 0.0;
+  TORCH_ARG(bool, decoupled_weight_decay) = false;
+  TORCH_ARG(AdamForm, form) = AdamForm::kTorch;
+
+ public:  // TORCH_ARG leaves the section private
+  // lr >= 0, betas in [0, 1), eps >= 0, weight_decay >= 0.
+  [[nodiscard]] absl::Status Validate() const;
+  // `defaults` with lr and the keys betas (b1:b2), eps, weight_decay, form (torch|reference).
+  [[nodiscard]] static absl::StatusOr<AdamOptions> FromParams(Params& params, AdamOptions defaults);
+
+  void serialize(torch::serialize::InputArchive& archive) override;
+  void serialize(torch::serialize::OutputArchive& archive) const override;
+  double get_lr() const override { return lr(); }
+  void set_lr(const double lr) override { this->lr(lr); }
+};
+
+struct AdamParamState : public torch::optim::OptimizerCloneableParamState<AdamParamState> {
+  TORCH_ARG(int64_t, step) = 0;
+  TORCH_ARG(at::Tensor, exp_avg);
+  TORCH_ARG(at::Tensor, exp_avg_sq);
+
+ public:
+  void serialize(torch::serialize::InputArchive& archive) override;
+  void serialize(torch::serialize::OutputArchive& archive) const override;
+};
+
+class Adam : public torch::optim::Optimizer, public QuantizedOptimizer {
+ public:
+  // `quantizer.schedule == kNone` gives the unquantized optimizer. Options must be valid.
+  Adam(std::vector<at::Tensor> params, AdamOptions options, QuantizerOptions quantizer);
+
+  // Validates both option sets and returns the error instead of throwing.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Adam>> Create(std::vector<at::Tensor> params,
+                                                                    AdamOptions options,
+                                                                    QuantizerOptions quantizer);
+
+  at::Tensor step(LossClosure closure = nullptr) override;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+  const Quantizer& quantizer() const override { return quantizer_; }
+
+ private:
+  Quantizer quantizer_;
+};
+
+}  // namespace qres::optim
+
+#endif  // QRES_OPTIM_ADAM_H_

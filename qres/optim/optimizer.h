@@ -1,0 +1,65 @@
+// The optimizer registry and what every qres optimizer shares.
+//
+//   OptimizerSpec spec;
+//   spec.lr = 0.01;
+//   spec.qp = 2;
+//   spec.optim_params = "weight_decay=0.01";
+//   QRES_ASSIGN_OR_RETURN(auto optimizer, OptimizerRegistry::Create("QtAdamW", model->parameters(), spec));
+//   ... optimizer->zero_grad(); loss.backward(); optimizer->step();
+//   if (const Quantizer* q = QuantizerOf(*optimizer)) LOG(INFO) << "QP Index: " << q->index();
+//
+// Registered names (the seed's): SGD, QSGD (//qres/optim:sgd), Adam, AdamW, QtAdam, QtAdamW
+// (//qres/optim:adam). Another library registers its own with QRES_REGISTER_OPTIMIZER.
+#ifndef QRES_OPTIM_OPTIMIZER_H_
+#define QRES_OPTIM_OPTIMIZER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ATen/core/Tensor.h"
+#include "qres/base/registry.h"
+#include "qres/optim/quantizer.h"
+#include "torch/optim/optimizer.h"
+
+namespace qres::optim {
+
+// Everything a factory needs to build an optimizer from the command line.
+struct OptimizerSpec {
+  double lr = 1e-3;
+  int64_t qp = 0;               // the seed's -qp: the bump schedule's initial index
+  std::string optim_params;     // "k=v,..." optimizer options (momentum, betas, eps, ...)
+  std::string quant_params;     // "k=v,..." quantizer options (schedule, rounding, ...)
+  int64_t batches_per_epoch = 0;  // the log schedule's clock
+  int64_t epochs = 0;             // the log schedule's warm-up length
+};
+
+using OptimizerRegistry =
+    Registry<torch::optim::Optimizer, std::vector<at::Tensor>, const OptimizerSpec&>;
+
+// Implemented by the optimizers that quantize their update.
+class QuantizedOptimizer {
+ public:
+  virtual ~QuantizedOptimizer() = default;
+  virtual const Quantizer& quantizer() const = 0;
+};
+
+// The optimizer's quantizer, or nullptr when it does not quantize (SGD, Adam, AdamW).
+const Quantizer* QuantizerOf(const torch::optim::Optimizer& optimizer);
+
+}  // namespace qres::optim
+
+namespace qres {
+template <>
+struct RegistryKind<torch::optim::Optimizer> {
+  static constexpr const char* kName = "algorithm";
+};
+}  // namespace qres
+
+// Registers an optimizer factory:
+//   absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> Make(std::vector<at::Tensor>,
+//                                                                const OptimizerSpec&);
+#define QRES_REGISTER_OPTIMIZER(name, help, factory) \
+  QRES_REGISTER_COMPONENT(::qres::optim::OptimizerRegistry, name, help, factory)
+
+#endif  // QRES_OPTIM_OPTIMIZER_H_

@@ -1,0 +1,332 @@
+#include "qres/optim/quantizer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "ATen/ops/any.h"
+#include "ATen/ops/empty_like.h"
+#include "ATen/ops/linalg_vector_norm.h"
+#include "ATen/ops/mul.h"
+#include "ATen/ops/sum.h"
+#include "ATen/ops/tensor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "c10/util/Exception.h"
+#include "qres/base/status_macros.h"
+#include "qres/optim/counter_rng.h"
+#include "torch/serialize/archive.h"
+
+namespace qres::optim {
+namespace {
+
+// 2^max(n, 0): the reference clamps negative indices, so the coarsest step is 1.
+double BumpResolution(int64_t index) { return std::ldexp(1.0, static_cast<int>(std::max<int64_t>(index, 0))); }
+
+template <typename T>
+void StochasticRoundInto(const T* h, T* out, int64_t n, T scale, uint64_t key) {
+  for (int64_t j = 0; j < n; ++j) {
+    const T scaled = h[j] * scale;  // rounded to T before the noise is added, as on the GPU
+    out[j] = std::floor(scaled + static_cast<T>(UniformFloat(key, static_cast<uint64_t>(j))));
+  }
+}
+
+}  // namespace
+
+std::string ToString(QuantSchedule schedule) {
+  switch (schedule) {
+    case QuantSchedule::kNone: return "none";
+    case QuantSchedule::kBump: return "bump";
+    case QuantSchedule::kLog: return "log";
+  }
+  return "?";
+}
+
+std::string ToString(Rounding rounding) {
+  switch (rounding) {
+    case Rounding::kHalfUp: return "half_up";
+    case Rounding::kFloor: return "floor";
+    case Rounding::kNearestEven: return "nearest_even";
+    case Rounding::kStochastic: return "stochastic";
+  }
+  return "?";
+}
+
+absl::Status QuantizerOptions::Validate() const {
+  auto bad = [](absl::string_view what) { return absl::InvalidArgumentError(what); };
+  if (index_limit < 0 || index_limit > 64) {
+    return bad(absl::StrCat("quantizer: index_limit=", index_limit, " is out of range [0, 64]"));
+  }
+  if (initial_index < -64 || initial_index > index_limit + 1) {
+    return bad(absl::StrCat("quantizer: qp=", initial_index, " is out of range [-64, ",
+                            index_limit + 1, "] (index_limit + 1)"));
+  }
+  if (schedule == QuantSchedule::kLog) {
+    if (!(base > 1.0) || !std::isfinite(base)) {
+      return bad(absl::StrCat("quantizer: base=", base, " must be a finite number > 1"));
+    }
+    if (!(eta > 0.0) || !std::isfinite(eta)) {
+      return bad(absl::StrCat("quantizer: eta=", eta, " must be a finite number > 0"));
+    }
+    if (!(kappa >= 0.0) || !std::isfinite(kappa)) {
+      return bad(absl::StrCat("quantizer: kappa=", kappa, " must be a finite number >= 0"));
+    }
+    if (!(warmup >= 0.0 && warmup <= 1.0)) {
+      return bad(absl::StrCat("quantizer: warmup=", warmup, " must be in [0, 1]"));
+    }
+    if (batches_per_epoch <= 0) {
+      return bad(absl::StrCat("quantizer: the log schedule needs batches_per_epoch > 0 (got ",
+                              batches_per_epoch, ")"));
+    }
+    if (epochs < 0) return bad(absl::StrCat("quantizer: epochs=", epochs, " must be >= 0"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<QuantizerOptions> QuantizerOptions::FromParams(Params& params,
+                                                             QuantizerOptions defaults) {
+  QuantizerOptions o = defaults;
+  QRES_ASSIGN_OR_RETURN(std::string schedule,
+                        params.GetChoice("schedule", ToString(o.schedule), {"bump", "log", "none"}));
+  o.schedule = schedule == "bump" ? QuantSchedule::kBump
+               : schedule == "log" ? QuantSchedule::kLog
+                                   : QuantSchedule::kNone;
+  QRES_ASSIGN_OR_RETURN(std::string rounding,
+                        params.GetChoice("rounding", ToString(o.rounding),
+                                         {"half_up", "floor", "nearest_even", "stochastic"}));
+  o.rounding = rounding == "half_up"   ? Rounding::kHalfUp
+               : rounding == "floor"   ? Rounding::kFloor
+               : rounding == "nearest_even" ? Rounding::kNearestEven
+                                            : Rounding::kStochastic;
+  QRES_ASSIGN_OR_RETURN(int64_t seed, params.GetInt("seed", static_cast<int64_t>(o.seed)));
+  o.seed = static_cast<uint64_t>(seed);
+  QRES_ASSIGN_OR_RETURN(o.initial_index, params.GetInt("qp", o.initial_index));
+  QRES_ASSIGN_OR_RETURN(std::string zero_test,
+                        params.GetChoice("zero_test", o.zero_test == ZeroTest::kSum ? "sum" : "all_zero",
+                                         {"sum", "all_zero"}));
+  o.zero_test = zero_test == "sum" ? ZeroTest::kSum : ZeroTest::kAllZero;
+  QRES_ASSIGN_OR_RETURN(std::string scope,
+                        params.GetChoice("scope", o.scope == IndexScope::kGlobal ? "global" : "per_tensor",
+                                         {"global", "per_tensor"}));
+  o.scope = scope == "global" ? IndexScope::kGlobal : IndexScope::kPerTensor;
+  QRES_ASSIGN_OR_RETURN(o.index_limit, params.GetInt("index_limit", o.index_limit));
+  QRES_ASSIGN_OR_RETURN(o.check_first_step, params.GetBool("check_first_step", o.check_first_step));
+  QRES_ASSIGN_OR_RETURN(o.base, params.GetDouble("base", o.base));
+  QRES_ASSIGN_OR_RETURN(o.eta, params.GetDouble("eta", o.eta));
+  QRES_ASSIGN_OR_RETURN(o.kappa, params.GetDouble("kappa", o.kappa));
+  QRES_ASSIGN_OR_RETURN(o.warmup, params.GetDouble("warmup", o.warmup));
+  QRES_ASSIGN_OR_RETURN(o.offset, params.GetBool("offset", o.offset));
+  QRES_RETURN_IF_ERROR(o.Validate());
+  return o;
+}
+
+std::string QuantizerOptions::Describe() const {
+  switch (schedule) {
+    case QuantSchedule::kNone:
+      return "none";
+    case QuantSchedule::kBump:
+      return absl::StrCat("bump(qp=", initial_index, ", index_limit=", index_limit,
+                          ", zero_test=", zero_test == ZeroTest::kSum ? "sum" : "all_zero",
+                          ", scope=", scope == IndexScope::kGlobal ? "global" : "per_tensor",
+                          ", check_first_step=", check_first_step ? "true" : "false", "), ",
+                          ToString(rounding));
+    case QuantSchedule::kLog:
+      return absl::StrCat("log(base=", base, ", eta=", eta, ", kappa=", kappa,
+                          ", warmup=", warmup, ", offset=", offset ? "on" : "off", "), ",
+                          ToString(rounding));
+  }
+  return "?";
+}
+
+std::vector<int64_t> ResolveBumpIndices(int64_t start, int64_t limit,
+                                        const std::vector<bool>& checked,
+                                        const std::function<bool(size_t, int64_t)>& is_zero) {
+  std::vector<int64_t> indices(checked.size());
+  int64_t n = start;
+  for (size_t i = 0; i < checked.size(); ++i) {
+    if (checked[i]) {
+      while (n <= limit && is_zero(i, n)) ++n;
+    }
+    indices[i] = n;
+  }
+  return indices;
+}
+
+at::Tensor RoundScaled(const at::Tensor& h, double scale, Rounding rounding, uint64_t stream_key) {
+  switch (rounding) {
+    case Rounding::kHalfUp:
+      return at::mul(h, scale).add_(0.5).floor_();
+    case Rounding::kFloor:
+      return at::mul(h, scale).floor_();
+    case Rounding::kNearestEven:
+      return at::mul(h, scale).round_();
+    case Rounding::kStochastic: {
+      at::Tensor source = h.contiguous();
+      at::Tensor out = at::empty_like(source);
+      if (source.scalar_type() == at::kFloat) {
+        StochasticRoundInto(source.data_ptr<float>(), out.data_ptr<float>(), source.numel(),
+                            static_cast<float>(scale), stream_key);
+      } else if (source.scalar_type() == at::kDouble) {
+        StochasticRoundInto(source.data_ptr<double>(), out.data_ptr<double>(), source.numel(),
+                            scale, stream_key);
+      } else {
+        TORCH_CHECK(false, "stochastic rounding supports float32 and float64 updates, not ",
+                    source.scalar_type());
+      }
+      return out;
+    }
+  }
+  TORCH_CHECK(false, "unknown rounding mode");
+}
+
+Quantizer::Quantizer(QuantizerOptions options) : options_(std::move(options)) {
+  index_ = options_.initial_index;
+  if (options_.schedule == QuantSchedule::kLog) {
+    // "Initial QP": the schedule at t_e = 0.
+    const double p = std::floor(std::log(std::log(2.0)) / std::log(options_.base));
+    log_resolution_ = options_.eta * std::pow(options_.base, p);
+  }
+}
+
+double Quantizer::index() const {
+  switch (options_.schedule) {
+    case QuantSchedule::kNone:
+      return 0.0;
+    case QuantSchedule::kLog:
+      return std::log2(log_resolution_);
+    case QuantSchedule::kBump:
+      if (options_.scope == IndexScope::kPerTensor && !tensor_indices_.empty()) {
+        return static_cast<double>(
+            *std::max_element(tensor_indices_.begin(), tensor_indices_.end()));
+      }
+      return static_cast<double>(index_);
+  }
+  return 0.0;
+}
+
+double Quantizer::resolution() const {
+  switch (options_.schedule) {
+    case QuantSchedule::kNone: return 0.0;
+    case QuantSchedule::kLog: return log_resolution_;
+    case QuantSchedule::kBump: return BumpResolution(static_cast<int64_t>(index()));
+  }
+  return 0.0;
+}
+
+uint64_t Quantizer::StreamKey(int64_t tensor_id) const {
+  return StochasticStreamKey(options_.seed, static_cast<uint64_t>(calls_),
+                             static_cast<uint64_t>(tensor_id));
+}
+
+int64_t& Quantizer::TensorIndex(int64_t id) {
+  if (static_cast<size_t>(id) >= tensor_indices_.size()) {
+    tensor_indices_.resize(id + 1, options_.initial_index);
+  }
+  return tensor_indices_[id];
+}
+
+bool Quantizer::IsZero(const at::Tensor& rounded) const {
+  if (options_.zero_test == ZeroTest::kAllZero) return !at::any(rounded).item<bool>();
+  // Exact: the rounded values are integers, summed in double.
+  return at::sum(rounded, at::kDouble).item<double>() == 0.0;
+}
+
+void Quantizer::QuantizeInPlace(std::vector<at::Tensor>& updates,
+                                const std::vector<TensorStep>& steps) {
+  TORCH_CHECK(updates.size() == steps.size(), "quantizer: ", updates.size(), " updates but ",
+              steps.size(), " step descriptions");
+  switch (options_.schedule) {
+    case QuantSchedule::kNone: break;
+    case QuantSchedule::kBump: QuantizeBump(updates, steps); break;
+    case QuantSchedule::kLog: QuantizeLog(updates, steps); break;
+  }
+  ++calls_;
+  trend_.push_back(index());
+}
+
+void Quantizer::QuantizeBump(std::vector<at::Tensor>& updates,
+                             const std::vector<TensorStep>& steps) {
+  const int64_t limit = options_.index_limit;
+  // The last rounding computed for each tensor is the one its final index keeps.
+  std::vector<at::Tensor> rounded(updates.size());
+  std::vector<int64_t> rounded_at(updates.size(), INT64_MIN);
+  auto round_at = [&](size_t i, int64_t k) -> const at::Tensor& {
+    if (rounded_at[i] != k) {
+      rounded[i] = RoundScaled(updates[i], BumpResolution(k), options_.rounding, StreamKey(steps[i].id));
+      rounded_at[i] = k;
+    }
+    return rounded[i];
+  };
+  auto is_zero = [&](size_t i, int64_t k) { return IsZero(round_at(i, k)); };
+  auto checked = [&](size_t i) { return options_.check_first_step || !steps[i].first; };
+
+  std::vector<int64_t> indices(updates.size());
+  if (options_.scope == IndexScope::kGlobal) {
+    std::vector<bool> check(updates.size());
+    for (size_t i = 0; i < updates.size(); ++i) check[i] = checked(i);
+    indices = ResolveBumpIndices(index_, limit, check, is_zero);
+    if (!indices.empty()) index_ = indices.back();
+  } else {
+    for (size_t i = 0; i < updates.size(); ++i) {
+      int64_t& n = TensorIndex(steps[i].id);
+      if (checked(i)) {
+        while (n <= limit && is_zero(i, n)) ++n;
+      }
+      indices[i] = n;
+    }
+  }
+  for (size_t i = 0; i < updates.size(); ++i) {
+    updates[i] = round_at(i, indices[i]).div_(BumpResolution(indices[i]));
+  }
+}
+
+void Quantizer::QuantizeLog(std::vector<at::Tensor>& updates,
+                            const std::vector<TensorStep>& steps) {
+  const double log_base = std::log(options_.base);
+  const double tau0 = static_cast<double>(options_.epochs) * options_.warmup;
+  for (size_t i = 0; i < updates.size(); ++i) {
+    const double te = static_cast<double>(steps[i].step) / options_.batches_per_epoch;
+    const double p = std::floor(std::log(std::log(te + 2.0)) / log_base);
+    const double resolution = options_.eta * std::pow(options_.base, p);
+    at::Tensor shifted = updates[i];
+    if (options_.offset) {
+      const double norm = at::linalg_vector_norm(updates[i]).item<double>();
+      if (norm > 0.0) {
+        const double s = 0.5 * (1.0 + std::tanh(-options_.kappa * (te - tau0)));
+        shifted = updates[i] + at::mul(updates[i], s * steps[i].lambda / norm);
+      }
+    }
+    updates[i] = RoundScaled(shifted, resolution, options_.rounding, StreamKey(steps[i].id))
+                     .div_(resolution);
+    log_resolution_ = resolution;
+  }
+}
+
+void Quantizer::save(torch::serialize::OutputArchive& archive) const {
+  archive.write("quantizer/index", at::tensor(index_));
+  archive.write("quantizer/tensor_indices", at::tensor(tensor_indices_.empty()
+                                                           ? std::vector<int64_t>{}
+                                                           : tensor_indices_, at::kLong));
+  archive.write("quantizer/log_resolution", at::tensor(log_resolution_));
+  archive.write("quantizer/calls", at::tensor(calls_));
+  archive.write("quantizer/trend", at::tensor(trend_, at::kDouble));
+}
+
+void Quantizer::load(torch::serialize::InputArchive& archive) {
+  at::Tensor index, tensor_indices, log_resolution, calls, trend;
+  archive.read("quantizer/index", index);
+  archive.read("quantizer/tensor_indices", tensor_indices);
+  archive.read("quantizer/log_resolution", log_resolution);
+  archive.read("quantizer/calls", calls);
+  archive.read("quantizer/trend", trend);
+  index_ = index.item<int64_t>();
+  tensor_indices = tensor_indices.contiguous();
+  tensor_indices_.assign(tensor_indices.data_ptr<int64_t>(),
+                         tensor_indices.data_ptr<int64_t>() + tensor_indices.numel());
+  log_resolution_ = log_resolution.item<double>();
+  calls_ = calls.item<int64_t>();
+  trend = trend.contiguous();
+  trend_.assign(trend.data_ptr<double>(), trend.data_ptr<double>() + trend.numel());
+}
+
+}  // namespace qres::optim

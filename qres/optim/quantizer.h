@@ -1,0 +1,140 @@
+// Quantization of optimizer updates (algorithm.md §1): w <- w + [h]_Q, with a resolution Q_p that
+// only ever increases.
+//
+//   QRES_ASSIGN_OR_RETURN(QuantizerOptions options, QuantizerOptions::FromParams(params, defaults));
+//   Quantizer quantizer(options);
+//   quantizer.QuantizeInPlace(updates, steps);   // once per optimizer step, all tensors at once
+//   quantizer.index();                            // "QP Index" for the logs
+//
+// Schedules:
+//   bump (2021, default): Q_p = 2^max(n, 0); n starts at `initial_index` (the seed's -qp). While a
+//        tensor's quantized update is "zero" and n <= index_limit, n += 1 and the update is
+//        re-quantized. n is shared by all tensors (scope=global) or kept per tensor (per_tensor).
+//   log  (2023): Q_p = eta * base^floor(log_base(ln(t_e + 2))), t_e = step / batches_per_epoch,
+//        plus the warm-up offset r = ½(1 + tanh(-kappa (t_e - epochs·warmup))) λ h / ‖h‖.
+//   none: updates pass through unchanged.
+// Rounding of Q_p·h to an integer: half_up (floor(x + ½), the paper's), floor (G2's default path),
+// nearest_even, stochastic (floor(x + u), u from a counter-based generator: reproducible).
+//
+// The bump decision is exact and device independent: the "sum" zero test sums the rounded
+// integers exactly (in double) rather than the float32 quantized values the reference sums; the two
+// agree whenever the float32 sum is exact.
+#ifndef QRES_OPTIM_QUANTIZER_H_
+#define QRES_OPTIM_QUANTIZER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ATen/core/Tensor.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "qres/base/params.h"
+
+namespace torch::serialize {
+class InputArchive;
+class OutputArchive;
+}  // namespace torch::serialize
+
+namespace qres::optim {
+
+enum class QuantSchedule { kNone, kBump, kLog };
+enum class Rounding { kHalfUp, kFloor, kNearestEven, kStochastic };
+enum class ZeroTest { kSum, kAllZero };
+enum class IndexScope { kGlobal, kPerTensor };
+
+std::string ToString(QuantSchedule schedule);
+std::string ToString(Rounding rounding);
+
+struct QuantizerOptions {
+  QuantSchedule schedule = QuantSchedule::kBump;
+  Rounding rounding = Rounding::kHalfUp;
+  uint64_t seed = 0;  // stochastic rounding only
+
+  // bump
+  int64_t initial_index = 0;  // the seed's -qp: Q_p = 2^max(n, 0)
+  ZeroTest zero_test = ZeroTest::kSum;
+  IndexScope scope = IndexScope::kGlobal;
+  int64_t index_limit = 32;      // n stops once it exceeds this (the reference's 32: n tops at 33)
+  bool check_first_step = true;  // reference: QSGD false, QtAdam(W) true
+
+  // log
+  double base = 2.0;
+  double eta = 524288.0;  // 2^19
+  double kappa = 2.0;
+  double warmup = 0.2;  // fraction of `epochs` (G2: 0.2, G2': 0.5)
+  bool offset = true;   // the warm-up offset r
+  int64_t batches_per_epoch = 0;
+  int64_t epochs = 0;
+
+  // Range checks; every error names the option and its value.
+  [[nodiscard]] absl::Status Validate() const;
+
+  // `defaults` overridden by the keys of `params` (schedule, rounding, seed, qp, zero_test, scope,
+  // index_limit, check_first_step, base, eta, kappa, warmup, offset), then validated. Unknown keys
+  // are left for the caller's Params::CheckAllUsed().
+  [[nodiscard]] static absl::StatusOr<QuantizerOptions> FromParams(Params& params,
+                                                                   QuantizerOptions defaults);
+  // One line for logs, e.g. "bump(qp=2, limit=32, zero_test=sum, scope=global), half_up".
+  std::string Describe() const;
+};
+
+// What the quantizer needs to know about one tensor's update at this step.
+struct TensorStep {
+  int64_t id = 0;        // the tensor's position in the optimizer: per-tensor state, RNG stream
+  int64_t step = 0;      // the schedule time τ (QSGD counts 0, 1, ...; Adam variants 1, 2, ...)
+  bool first = false;    // the tensor's first update (for check_first_step)
+  double lambda = 0.0;   // the log schedule's offset scale (lr for SGD, α_t for Adam)
+};
+
+// The bump rule over a sequence of tensors (global scope): starting at index `start`, tensor i
+// ends at the smallest k >= (previous tensor's index) whose quantized update is not zero, or at
+// limit + 1; a tensor with checked[i] == false keeps the previous index. `is_zero(i, k)` is asked
+// only for the (i, k) the sequential rule visits, so it may be computed lazily (CPU) or looked up
+// in a table of every candidate index computed at once (GPU).
+std::vector<int64_t> ResolveBumpIndices(int64_t start, int64_t limit,
+                                        const std::vector<bool>& checked,
+                                        const std::function<bool(size_t, int64_t)>& is_zero);
+
+// R(scale · h) as an integer-valued float tensor (a new tensor; h is not modified).
+at::Tensor RoundScaled(const at::Tensor& h, double scale, Rounding rounding, uint64_t stream_key);
+
+class Quantizer {
+ public:
+  explicit Quantizer(QuantizerOptions options);
+
+  // Replaces updates[i] by its quantized value. `steps[i]` describes updates[i]. One call per
+  // optimizer step; it appends one entry to trend().
+  void QuantizeInPlace(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps);
+
+  const QuantizerOptions& options() const { return options_; }
+  // The reported index: bump: n (the largest over tensors for per_tensor scope); log: log2(Q_p)
+  // of the last quantized tensor; none: 0.
+  double index() const;
+  // The current resolution Q_p (the quantization step is 1/Q_p).
+  double resolution() const;
+  // index() after every QuantizeInPlace call, one entry per optimizer step.
+  const std::vector<double>& trend() const { return trend_; }
+
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive);
+
+ private:
+  void QuantizeBump(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps);
+  void QuantizeLog(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps);
+  bool IsZero(const at::Tensor& rounded) const;
+  uint64_t StreamKey(int64_t tensor_id) const;
+  int64_t& TensorIndex(int64_t id);
+
+  QuantizerOptions options_;
+  int64_t index_ = 0;                       // bump, global scope
+  std::vector<int64_t> tensor_indices_;     // bump, per_tensor scope (by TensorStep::id)
+  double log_resolution_ = 0.0;             // log: Q_p of the last tensor
+  int64_t calls_ = 0;                       // QuantizeInPlace calls: the RNG's step counter
+  std::vector<double> trend_;
+};
+
+}  // namespace qres::optim
+
+#endif  // QRES_OPTIM_QUANTIZER_H_
