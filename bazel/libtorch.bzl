@@ -37,6 +37,19 @@ def _libtorch_repository_impl(rctx):
                 nvidia_dirs.append(str(package.get_child("lib")))
 
     rctx.symlink(root.get_child("include"), "include")
+
+    # The Python interpreter that imports this torch, for the golden-file freshness test.
+    python = rctx.which("python3")
+    interpreter = ""
+    if python:
+        result = rctx.execute([python, "-c", "import sys, torch; print(sys.executable)"])
+        if result.return_code == 0:
+            interpreter = result.stdout.strip()
+    if interpreter:
+        rctx.file("python3", "#!/bin/sh\nexec '%s' \"$@\"\n" % interpreter, executable = True)
+    else:
+        rctx.file("python3", "#!/bin/sh\necho 'qres: no python3 that imports torch was found when the build started: %s' >&2\nexit 1\n" % _SETUP_HINT, executable = True)
+
     rctx.template("BUILD", rctx.attr.build_template, {
         "%{lib_dir}": str(root.get_child("lib")),
         "%{rpath_link}": ":".join(sorted(nvidia_dirs)) or str(root.get_child("lib")),

@@ -3,6 +3,9 @@
 # CUDA libraries keep working.
 package(default_visibility = ["//visibility:public"])
 
+# The python3 that imports this torch (runs tools/golden/make_golden.py in tests).
+exports_files(["python3"])
+
 cc_library(
     name = "headers",
     hdrs = glob(["include/**"]),

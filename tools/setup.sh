@@ -11,6 +11,7 @@ readonly DEBIAN_PACKAGES=(
   libabsl-dev             # Abseil 20220623
   libgflags-dev
   libgoogle-glog-dev
+  libunwind-dev           # glog's stack traces
   libgtest-dev
   zlib1g-dev              # gzipped IDX files
   libpng-dev              # PNG plots written by //qres/tools:test
@@ -40,16 +41,19 @@ else
   step "Debian packages present"
 fi
 
-# 2. LibTorch, from the torch wheel that python3 imports (the GPU machine runs the same version).
+# 2. LibTorch, from the torch wheel that python3 imports (the GPU machine runs the same version),
+#    and numpy (torch warns without it; the golden-value generator runs under this python3).
+pip_missing=()
 installed_torch="$(python3 -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)"
-if [[ "$installed_torch" != "$TORCH_VERSION" ]]; then
-  step "installing torch==${TORCH_VERSION} with pip (was: ${installed_torch:-none})"
-  python3 -m pip install --quiet --disable-pip-version-check "torch==${TORCH_VERSION}" \
-    || PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check \
-         "torch==${TORCH_VERSION}" \
-    || fail "pip install torch==${TORCH_VERSION}"
+[[ "$installed_torch" == "$TORCH_VERSION" ]] || pip_missing+=("torch==${TORCH_VERSION}")
+python3 -c 'import numpy' 2>/dev/null || pip_missing+=(numpy)
+if ((${#pip_missing[@]})); then
+  step "installing with pip: ${pip_missing[*]} (torch was: ${installed_torch:-none})"
+  pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@"; }
+  pip_install "${pip_missing[@]}" || PIP_BREAK_SYSTEM_PACKAGES=1 pip_install "${pip_missing[@]}" \
+    || fail "pip install ${pip_missing[*]}"
 else
-  step "torch ${TORCH_VERSION} present"
+  step "torch ${TORCH_VERSION} and numpy present"
 fi
 torch_dir="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')" \
   || fail "import torch"
@@ -60,4 +64,4 @@ torch_dir="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__)
 [[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] \
   || fail "Fashion-MNIST files missing under /usr/share/datasets/fashion-mnist"
 
-step "done: bazel $(bazel --version 2>/dev/null | awk '{print $2}'), torch ${TORCH_VERSION} at ${torch_dir}"
+step "done: torch ${TORCH_VERSION} at ${torch_dir}"

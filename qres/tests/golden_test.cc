@@ -1,0 +1,119 @@
+// Checks every optimizer against the trajectories that tools/golden/make_golden.py writes from an
+// independent eager-PyTorch implementation of the reference (qres/tests/golden/*.pt).
+//
+// The arithmetic is the same ATen kernels in the same order on both sides, so parameters and the
+// quantization index must match exactly (an ulp bound of 0).
+#include <dirent.h>
+
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "ATen/core/Dict.h"
+#include "ATen/core/ivalue.h"
+#include "ATen/ops/equal.h"
+#include "ATen/ops/sub.h"
+#include "ATen/ops/zeros_like.h"
+#include "gtest/gtest.h"
+#include "qres/optim/optimizer.h"
+#include "torch/serialize.h"
+
+namespace qres::optim {
+namespace {
+
+const char kGoldenDir[] = "qres/tests/golden";
+
+std::vector<std::string> GoldenFiles() {
+  std::vector<std::string> names;
+  if (DIR* dir = opendir(kGoldenDir)) {
+    while (dirent* entry = readdir(dir)) {
+      std::string name = entry->d_name;
+      if (name.size() > 3 && name.substr(name.size() - 3) == ".pt") names.push_back(name);
+    }
+    closedir(dir);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+class Golden {
+ public:
+  explicit Golden(const std::string& path) : dict_(Load(path)) {}
+  c10::IValue at(const std::string& key) const { return dict_.at(key); }
+  at::Tensor tensor(const std::string& key) const { return at(key).toTensor(); }
+  int64_t integer(const std::string& key) const { return at(key).toInt(); }
+  double real(const std::string& key) const { return at(key).toDouble(); }
+  std::string text(const std::string& key) const { return at(key).toStringRef(); }
+
+ private:
+  static c10::impl::GenericDict Load(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return torch::pickle_load(bytes).toGenericDict();
+  }
+
+  c10::impl::GenericDict dict_;
+};
+
+class GoldenTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GoldenTest, MatchesReferenceTrajectoryExactly) {
+  const Golden golden(std::string(kGoldenDir) + "/" + GetParam());
+  const int64_t num_tensors = golden.integer("num_tensors");
+  const int64_t steps = golden.integer("steps");
+  const int64_t snapshot_every = golden.integer("snapshot_every");
+  const at::Tensor curvature = golden.tensor("curvature");
+  const at::Tensor zero_mask = golden.tensor("zero_mask");
+
+  std::vector<at::Tensor> params, targets, noise;
+  for (int64_t i = 0; i < num_tensors; ++i) {
+    params.push_back(golden.tensor("init" + std::to_string(i)).clone());
+    targets.push_back(golden.tensor("target" + std::to_string(i)));
+    noise.push_back(golden.tensor("noise" + std::to_string(i)));
+  }
+  OptimizerSpec spec;
+  spec.lr = golden.real("lr");
+  spec.qp = golden.integer("qp");
+  spec.optim_params = golden.text("optim_params");
+  spec.quant_params = golden.text("quant_params");
+  spec.batches_per_epoch = golden.integer("batches_per_epoch");
+  spec.epochs = golden.integer("epochs");
+  auto optimizer = OptimizerRegistry::Create(golden.text("algorithm"), params, spec);
+  ASSERT_TRUE(optimizer.ok()) << optimizer.status();
+
+  const at::Tensor index = golden.tensor("index");
+  for (int64_t step = 0; step < steps; ++step) {
+    for (int64_t i = 0; i < num_tensors; ++i) {
+      if (zero_mask[i].item<bool>()) {
+        params[i].mutable_grad() = at::zeros_like(params[i]);
+      } else {
+        params[i].mutable_grad() =
+            (params[i] - targets[i]) * curvature[i].item<double>() + noise[i][step];
+      }
+    }
+    (*optimizer)->step();
+    const Quantizer* quantizer = QuantizerOf(**optimizer);
+    const double expected_index = index[step].item<double>();
+    ASSERT_EQ(quantizer != nullptr ? quantizer->index() : 0.0, expected_index)
+        << "quantization index after step " << step + 1;
+    if ((step + 1) % snapshot_every != 0) continue;
+    for (int64_t i = 0; i < num_tensors; ++i) {
+      const at::Tensor expected =
+          golden.tensor("param" + std::to_string(i) + "/step" + std::to_string(step + 1));
+      ASSERT_TRUE(at::equal(params[i], expected))
+          << "tensor " << i << " differs after step " << step + 1
+          << "; max |difference| = " << (params[i] - expected).abs().max().item<double>();
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCases, GoldenTest, ::testing::ValuesIn(GoldenFiles()),
+                         [](const auto& info) {
+                           return info.param.substr(0, info.param.size() - 3);
+                         });
+
+TEST(GoldenFilesTest, AllCasesArePresent) { EXPECT_GE(GoldenFiles().size(), 18u); }
+
+}  // namespace
+}  // namespace qres::optim

@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""Writes the golden optimizer trajectories that //qres/tests:golden_test checks qres against.
+
+An independent implementation of the reference update rules (algorithm.md §1-2) in plain eager
+PyTorch, one tensor at a time, as the reference's optimizers do. Each case runs an optimizer for
+STEPS steps on a small fixed problem (tensors of odd sizes, optionally a tensor whose gradient is
+always zero) and saves the inputs, the parameters every SNAPSHOT_EVERY steps and the quantization
+index after every step.
+
+    python3 tools/golden/make_golden.py qres/tests/golden           # (re)write the files
+    python3 tools/golden/make_golden.py --check qres/tests/golden   # exit 1 if they would change
+
+The zero test of the bump rule sums the rounded integers exactly (in float64), as qres does.
+"""
+import argparse
+import math
+import os
+import sys
+
+import torch
+
+STEPS = 100
+SNAPSHOT_EVERY = 5
+SHAPES = [(7,), (5, 3), (2, 1, 3, 3), (1,)]
+ZERO_SHAPE = (4,)
+
+# name: algorithm, lr, qp, optim_params, quant_params, zero-gradient tensor, batches/epoch, epochs
+CASES = {
+    "sgd_plain": ("SGD", 0.1, 0, "", "", False, 0, 0),
+    "sgd_momentum_nesterov": ("SGD", 0.05, 0, "momentum=0.9,nesterov=true,weight_decay=0.01", "", False, 0, 0),
+    "sgd_momentum_dampening": ("SGD", 0.05, 0, "momentum=0.8,dampening=0.3", "", False, 0, 0),
+    "adam": ("Adam", 1e-2, 0, "weight_decay=0.01", "", False, 0, 0),
+    "adamw_reference": ("AdamW", 1e-2, 0, "weight_decay=0.05", "", False, 0, 0),
+    "adamw_torch": ("AdamW", 1e-2, 0, "form=torch,weight_decay=0.05", "", False, 0, 0),
+    "qsgd_bump": ("QSGD", 0.05, 2, "", "", False, 0, 0),
+    "qsgd_bump_zero_tensor": ("QSGD", 0.05, 2, "", "", True, 0, 0),
+    "qsgd_bump_limit": ("QSGD", 0.05, 0, "", "index_limit=6", False, 0, 0),
+    "qsgd_bump_momentum": ("QSGD", 0.02, 1, "momentum=0.9,weight_decay=0.01", "", False, 0, 0),
+    "qtadamw_bump": ("QtAdamW", 1e-2, 0, "weight_decay=0.01", "", False, 0, 0),
+    "qtadamw_bump_floor": ("QtAdamW", 1e-2, 3, "", "rounding=floor", False, 0, 0),
+    "qtadamw_bump_nearest_even_per_tensor": (
+        "QtAdamW", 1e-2, 0, "", "rounding=nearest_even,scope=per_tensor,zero_test=all_zero", True, 0, 0),
+    "qtadamw_bump_zero_tensor_unchecked_first": (
+        "QtAdamW", 1e-2, 1, "", "check_first_step=false", True, 0, 0),
+    "qtadam_bump": ("QtAdam", 1e-2, 3, "weight_decay=0.01", "", False, 0, 0),
+    "qtadamw_log_floor": ("QtAdamW", 1e-2, 0, "", "schedule=log,rounding=floor,eta=64", False, 10, 20),
+    "qtadamw_log_half_up": ("QtAdamW", 1e-2, 0, "", "schedule=log,eta=1024,warmup=0.5", False, 10, 10),
+    "qsgd_log_nearest_even": (
+        "QSGD", 0.05, 0, "", "schedule=log,rounding=nearest_even,eta=256,kappa=1", True, 10, 20),
+}
+
+
+def parse(text):
+    out = {}
+    for item in filter(None, text.split(",")):
+        key, value = item.split("=")
+        out[key] = value
+    return out
+
+
+def round_scaled(h, scale, mode):
+    x = h * scale
+    if mode == "half_up":
+        return torch.floor(x + 0.5)
+    if mode == "floor":
+        return torch.floor(x)
+    if mode == "nearest_even":
+        return torch.round(x)
+    raise ValueError(mode)
+
+
+class BumpQuantizer:
+    """G1's Q_process: Q_p = 2^max(n,0), bump while the quantized update is zero."""
+
+    def __init__(self, qp, q):
+        self.n = qp
+        self.per_tensor = {}
+        self.limit = int(q.get("index_limit", 32))
+        self.rounding = q.get("rounding", "half_up")
+        self.zero_test = q.get("zero_test", "sum")
+        self.scope = q.get("scope", "global")
+        self.check_first = None  # set by the optimizer
+        self.qp = qp
+
+    @staticmethod
+    def resolution(n):
+        return 2.0 ** max(n, 0)
+
+    def is_zero(self, q):
+        if self.zero_test == "sum":
+            return torch.sum(q, dtype=torch.float64).item() == 0.0
+        return not torch.any(q).item()
+
+    def quantize(self, h, tensor_id, step, first, lam):
+        n = self.n if self.scope == "global" else self.per_tensor.get(tensor_id, self.qp)
+        q = round_scaled(h, self.resolution(n), self.rounding)
+        if self.check_first or not first:
+            while self.is_zero(q) and n <= self.limit:
+                n += 1
+                q = round_scaled(h, self.resolution(n), self.rounding)
+        if self.scope == "global":
+            self.n = n
+        else:
+            self.per_tensor[tensor_id] = n
+        return q / self.resolution(n)
+
+    def index(self):
+        if self.scope == "global" or not self.per_tensor:
+            return float(self.n)
+        return float(max(self.per_tensor.values()))
+
+
+class LogQuantizer:
+    """G2's schedule: Q_p = eta * b^floor(log_b ln(t_e + 2)) with the warm-up offset."""
+
+    def __init__(self, q, batches_per_epoch, epochs):
+        self.base = float(q.get("base", 2.0))
+        self.eta = float(q.get("eta", 524288.0))
+        self.kappa = float(q.get("kappa", 2.0))
+        self.warmup = float(q.get("warmup", 0.2))
+        self.rounding = q.get("rounding", "half_up")
+        self.nb = batches_per_epoch
+        self.tau0 = epochs * self.warmup
+        self.resolution = self.eta * self.base ** math.floor(math.log(math.log(2.0)) / math.log(self.base))
+
+    def quantize(self, h, tensor_id, step, first, lam):
+        te = step / self.nb
+        p = math.floor(math.log(math.log(te + 2.0)) / math.log(self.base))
+        qp = self.eta * self.base ** p
+        norm = torch.linalg.vector_norm(h).item()
+        u = h
+        if norm > 0.0:
+            s = 0.5 * (1.0 + math.tanh(-self.kappa * (te - self.tau0)))
+            u = h + h * (s * lam / norm)
+        self.resolution = qp
+        return round_scaled(u, qp, self.rounding) / qp
+
+    def index(self):
+        return math.log2(self.resolution)
+
+
+def make_quantizer(algo, qp, quant_params, nb, epochs):
+    q = parse(quant_params)
+    if q.get("schedule", "bump") == "log":
+        return LogQuantizer(q, nb, epochs)
+    quantizer = BumpQuantizer(int(q.get("qp", qp)), q)
+    default_check = algo != "QSGD"  # QtSGD counts from 0 and skips the check at step 0
+    quantizer.check_first = q.get("check_first_step", str(default_check).lower()) == "true"
+    return quantizer
+
+
+class Sgd:
+    def __init__(self, params, lr, o, quantizer):
+        self.params, self.lr, self.quantizer = params, lr, quantizer
+        self.momentum = float(o.get("momentum", 0.0))
+        self.dampening = float(o.get("dampening", 0.0))
+        self.wd = float(o.get("weight_decay", 0.0))
+        self.nesterov = o.get("nesterov", "false") == "true"
+        self.buf = [None] * len(params)
+        self.s = [0] * len(params)
+
+    def step(self):
+        for i, p in enumerate(self.params):
+            d = p.grad
+            if self.wd != 0:
+                d = d.add(p, alpha=self.wd)
+            if self.momentum != 0:
+                if self.buf[i] is None:
+                    self.buf[i] = torch.clone(d).detach()
+                else:
+                    self.buf[i].mul_(self.momentum).add_(d, alpha=1 - self.dampening)
+                d = d.add(self.buf[i], alpha=self.momentum) if self.nesterov else self.buf[i]
+            if self.quantizer is None:
+                p.add_(d, alpha=-self.lr)
+            else:
+                h = d * (-self.lr)
+                p.add_(self.quantizer.quantize(h, i, self.s[i], self.s[i] == 0, self.lr))
+            self.s[i] += 1
+
+
+class AdamFamily:
+    def __init__(self, params, lr, o, quantizer, form, decoupled, eps):
+        self.params, self.lr, self.quantizer = params, lr, quantizer
+        b = [float(x) for x in o.get("betas", "0.9:0.999").split(":")]
+        self.b1, self.b2 = b
+        self.eps = float(o.get("eps", eps))
+        self.wd = float(o.get("weight_decay", 0.0))
+        self.reference = o.get("form", form) == "reference"
+        self.decoupled = decoupled
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+        self.t = [0] * len(params)
+
+    def step(self):
+        for i, p in enumerate(self.params):
+            g, m, v = p.grad, self.m[i], self.v[i]
+            self.t[i] += 1
+            t = self.t[i]
+            if self.wd != 0 and self.decoupled and not self.reference:
+                p.mul_(1 - self.lr * self.wd)
+            if self.wd != 0 and not self.decoupled:
+                g = g.add(p, alpha=self.wd)
+            if self.reference:
+                m.mul_(self.b1).add_(g, alpha=1.0 - self.b1)
+            else:
+                m.lerp_(g, 1 - self.b1)
+            v.mul_(self.b2).addcmul_(g, g, value=1.0 - self.b2)
+            bias1 = 1 - self.b1 ** t
+            bias2 = 1 - self.b2 ** t
+            if self.reference:
+                step_size = self.lr * math.sqrt(bias2) / bias1
+                denom = v.sqrt().add_(self.eps)
+            else:
+                step_size = self.lr / bias1
+                denom = (v.sqrt() / bias2 ** 0.5).add_(self.eps)
+            if self.quantizer is None:
+                p.addcdiv_(m, denom, value=-step_size)
+            else:
+                h = (m / denom) * (-step_size)
+                p.add_(self.quantizer.quantize(h, i, t, t == 1, step_size))
+            if self.wd != 0 and self.decoupled and self.reference:
+                p.add_(p, alpha=-self.lr * self.wd)
+
+
+def make_optimizer(algo, params, lr, qp, optim_params, quant_params, nb, epochs):
+    o = parse(optim_params)
+    quantized = algo in ("QSGD", "QtAdam", "QtAdamW")
+    quantizer = make_quantizer(algo, qp, quant_params, nb, epochs) if quantized else None
+    if algo in ("SGD", "QSGD"):
+        return Sgd(params, lr, o, quantizer)
+    form, decoupled, eps = {
+        "Adam": ("torch", False, 1e-8),
+        "AdamW": ("reference", True, 1e-6),
+        "QtAdam": ("reference", False, 1e-6),
+        "QtAdamW": ("reference", True, 1e-6),
+    }[algo]
+    return AdamFamily(params, lr, o, quantizer, form, decoupled, eps)
+
+
+def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, epochs):
+    gen = torch.Generator().manual_seed(seed)
+    shapes = SHAPES + ([ZERO_SHAPE] if zero_tensor else [])
+    init = [torch.randn(s, generator=gen) for s in shapes]
+    targets = [torch.randn(s, generator=gen) for s in shapes]
+    curvature = torch.rand(len(shapes), generator=gen, dtype=torch.float64) * 1.5 + 0.5
+    noise = [torch.randn((STEPS,) + s, generator=gen) * 0.05 for s in shapes]
+    zero_mask = torch.tensor([zero_tensor and i == len(shapes) - 1 for i in range(len(shapes))])
+
+    params = [w.clone() for w in init]
+    optimizer = make_optimizer(algo, params, lr, qp, optim_params, quant_params, nb, epochs)
+    snapshots = {}
+    index = []
+    for step in range(STEPS):
+        for i, p in enumerate(params):
+            if zero_mask[i]:
+                p.grad = torch.zeros_like(p)
+            else:
+                p.grad = (p - targets[i]) * curvature[i].item() + noise[i][step]
+        optimizer.step()
+        q = getattr(optimizer, "quantizer", None)
+        index.append(q.index() if q is not None else 0.0)
+        if (step + 1) % SNAPSHOT_EVERY == 0:
+            for i, p in enumerate(params):
+                snapshots[f"param{i}/step{step + 1}"] = p.clone()
+    data = {
+        "algorithm": algo, "lr": lr, "qp": qp, "optim_params": optim_params,
+        "quant_params": quant_params, "batches_per_epoch": nb, "epochs": epochs,
+        "num_tensors": len(shapes), "steps": STEPS, "snapshot_every": SNAPSHOT_EVERY,
+        "curvature": curvature, "zero_mask": zero_mask, "index": torch.tensor(index, dtype=torch.float64),
+    }
+    for i in range(len(shapes)):
+        data[f"init{i}"] = init[i]
+        data[f"target{i}"] = targets[i]
+        data[f"noise{i}"] = noise[i]
+    data.update(snapshots)
+    return data
+
+
+def same(a, b):
+    if a.keys() != b.keys():
+        return False
+    for key in a:
+        x, y = a[key], b[key]
+        if isinstance(x, torch.Tensor):
+            if not (isinstance(y, torch.Tensor) and x.dtype == y.dtype and torch.equal(x, y)):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out_dir")
+    parser.add_argument("--check", action="store_true",
+                        help="compare with the files in out_dir instead of writing them")
+    args = parser.parse_args()
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    stale = []
+    for seed, (name, case) in enumerate(sorted(CASES.items())):
+        data = run_case(1000 + seed, *case)
+        path = os.path.join(args.out_dir, name + ".pt")
+        if args.check:
+            if not os.path.exists(path) or not same(torch.load(path), data):
+                stale.append(path)
+        else:
+            os.makedirs(args.out_dir, exist_ok=True)
+            tmp = path + ".tmp"
+            torch.save(data, tmp)
+            os.replace(tmp, path)
+            print(f"wrote {path}: {case[0]}, final index {data['index'][-1].item():g}")
+    if args.check:
+        known = {n + ".pt" for n in CASES}
+        extra = [f for f in os.listdir(args.out_dir) if f.endswith(".pt") and f not in known]
+        if stale or extra:
+            for path in stale:
+                print(f"stale golden file: {path}", file=sys.stderr)
+            for f in extra:
+                print(f"golden file without a case: {f}", file=sys.stderr)
+            print("regenerate with: python3 tools/golden/make_golden.py qres/tests/golden", file=sys.stderr)
+            return 1
+        print(f"{len(CASES)} golden files are up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
