@@ -1,0 +1,172 @@
+#include "qres/optim/quantizer.h"
+
+#include <random>
+#include <vector>
+
+#include "ATen/ops/equal.h"
+#include "ATen/ops/full.h"
+#include "ATen/ops/mean.h"
+#include "ATen/ops/randn.h"
+#include "ATen/ops/tensor.h"
+#include "ATen/ops/zeros.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace qres::optim {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+QuantizerOptions Bump(int64_t qp) {
+  QuantizerOptions options;
+  options.initial_index = qp;
+  return options;
+}
+
+TEST(ResolveBumpIndicesTest, FollowsTheSequentialRule) {
+  // zero[i][k]: tensor i's update quantizes to zero at index k.
+  const std::vector<std::vector<bool>> zero = {
+      {true, true, false, false, false, false},   // nonzero from k = 2
+      {true, true, true, true, false, false},     // nonzero from k = 4
+      {false, false, false, false, false, false}, // never zero: keeps the index
+      {true, true, true, true, true, true},       // always zero: runs to limit + 1
+  };
+  auto is_zero = [&](size_t i, int64_t k) { return zero[i][k]; };
+  EXPECT_THAT(ResolveBumpIndices(0, 4, {true, true, true, true}, is_zero),
+              ElementsAre(2, 4, 4, 5));
+  // An unchecked tensor keeps the index of the one before it.
+  EXPECT_THAT(ResolveBumpIndices(0, 4, {true, false, true, true}, is_zero),
+              ElementsAre(2, 2, 2, 5));
+}
+
+TEST(ResolveBumpIndicesTest, LazyScanEqualsFullTable) {
+  // The GPU computes every candidate index at once; the CPU asks lazily. Same answer.
+  std::mt19937 rng(3);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int64_t limit = 8;
+    const size_t tensors = 1 + rng() % 6;
+    std::vector<std::vector<bool>> table(tensors, std::vector<bool>(limit + 2));
+    std::vector<bool> checked(tensors);
+    for (size_t i = 0; i < tensors; ++i) {
+      checked[i] = rng() % 4 != 0;
+      for (auto&& cell : table[i]) cell = rng() % 3 != 0;
+    }
+    const int64_t start = rng() % 5;
+    std::vector<int64_t> expected(tensors);
+    int64_t n = start;
+    for (size_t i = 0; i < tensors; ++i) {  // the reference's loop, verbatim
+      if (checked[i]) {
+        while (table[i][n] && n <= limit) ++n;
+      }
+      expected[i] = n;
+    }
+    std::vector<std::pair<size_t, int64_t>> asked;
+    auto lookup = [&](size_t i, int64_t k) {
+      asked.emplace_back(i, k);
+      return static_cast<bool>(table[i][k]);
+    };
+    EXPECT_EQ(ResolveBumpIndices(start, limit, checked, lookup), expected);
+    EXPECT_LE(asked.size(), tensors + (limit + 1 - start) + 1);
+  }
+}
+
+TEST(QuantizerTest, BumpsUntilTheUpdateIsNonzero) {
+  Quantizer quantizer(Bump(2));  // step 0.25
+  std::vector<at::Tensor> updates = {at::tensor({0.01f, -0.003f, 0.02f})};
+  quantizer.QuantizeInPlace(updates, {{0, 1, false, 0.0}});
+  // 2^4 · 0.02 = 0.32 rounds to 0; 2^5 · 0.02 = 0.64 rounds to 1: the index stops at 5.
+  EXPECT_EQ(quantizer.index(), 5);
+  EXPECT_TRUE(at::equal(updates[0], at::tensor({0.0f, 0.0f, 1.0f / 32})));
+  EXPECT_THAT(quantizer.trend(), ElementsAre(5.0));
+}
+
+TEST(QuantizerTest, SumZeroTestFiresOnCancellation) {
+  QuantizerOptions options = Bump(0);
+  std::vector<at::Tensor> updates = {at::tensor({1.0f, -1.0f, 0.3f})};
+  Quantizer sum(options);
+  sum.QuantizeInPlace(updates, {{0, 1, false, 0.0}});
+  EXPECT_EQ(sum.index(), 1);  // k = 0: 1 - 1 + 0 = 0, a bump; k = 1: 2 - 2 + 1 = 1
+  options.zero_test = ZeroTest::kAllZero;
+  Quantizer all_zero(options);
+  std::vector<at::Tensor> again = {at::tensor({1.0f, -1.0f, 0.3f})};
+  all_zero.QuantizeInPlace(again, {{0, 1, false, 0.0}});
+  EXPECT_EQ(all_zero.index(), 0);
+}
+
+TEST(QuantizerTest, ZeroGradientRunsToTheLimitPlusOne) {
+  Quantizer quantizer(Bump(0));
+  std::vector<at::Tensor> updates = {at::zeros({4})};
+  quantizer.QuantizeInPlace(updates, {{0, 1, false, 0.0}});
+  EXPECT_EQ(quantizer.index(), 33);
+}
+
+TEST(QuantizerTest, StochasticRoundingIsReproducibleAndUnbiased) {
+  QuantizerOptions options = Bump(0);
+  options.rounding = Rounding::kStochastic;
+  options.seed = 11;
+  const at::Tensor h = at::full({20000}, 0.3f);
+  auto run = [&](uint64_t seed) {
+    QuantizerOptions o = options;
+    o.seed = seed;
+    Quantizer quantizer(o);
+    std::vector<at::Tensor> updates = {h.clone()};
+    quantizer.QuantizeInPlace(updates, {{0, 1, false, 0.0}});
+    return updates[0];
+  };
+  const at::Tensor a = run(11), b = run(11), c = run(12);
+  EXPECT_TRUE(at::equal(a, b));
+  EXPECT_FALSE(at::equal(a, c));
+  EXPECT_NEAR(at::mean(a).item<double>(), 0.3, 0.01);  // E[floor(x + u)] = x
+}
+
+TEST(QuantizerTest, LogScheduleFollowsTheBreakpoints) {
+  QuantizerOptions options;
+  options.schedule = QuantSchedule::kLog;
+  options.offset = false;
+  options.batches_per_epoch = 1000;
+  options.epochs = 10;
+  Quantizer quantizer(options);
+  EXPECT_EQ(quantizer.index(), 18);  // "Initial QP" 262144
+  // t_e = 0.7 (< e - 2), 0.75 (> e - 2), 5.3, 5.4: indices 18, 19, 19, 20.
+  std::vector<double> seen;
+  for (int64_t step : {700, 750, 5300, 5400}) {
+    std::vector<at::Tensor> updates = {at::randn({3})};
+    quantizer.QuantizeInPlace(updates, {{0, step, false, 0.0}});
+    seen.push_back(quantizer.index());
+  }
+  EXPECT_THAT(seen, ElementsAre(18, 19, 19, 20));
+}
+
+TEST(QuantizerOptionsTest, RejectsOutOfRangeValuesNamingThem) {
+  QuantizerOptions options;
+  options.initial_index = 40;
+  EXPECT_THAT(options.Validate().message(), HasSubstr("qp=40 is out of range"));
+  options = QuantizerOptions();
+  options.index_limit = -1;
+  EXPECT_THAT(options.Validate().message(), HasSubstr("index_limit=-1"));
+  options = QuantizerOptions();
+  options.schedule = QuantSchedule::kLog;
+  options.batches_per_epoch = 10;
+  options.base = 1.0;
+  EXPECT_THAT(options.Validate().message(), HasSubstr("base=1"));
+  options.base = 2.0;
+  options.warmup = 1.5;
+  EXPECT_THAT(options.Validate().message(), HasSubstr("warmup=1.5"));
+}
+
+TEST(QuantizerOptionsTest, ReadsParams) {
+  Params params = *Params::Parse("schedule=log,rounding=floor,eta=64,warmup=0.5", "--quant_params");
+  QuantizerOptions defaults;
+  defaults.batches_per_epoch = 10;
+  auto options = QuantizerOptions::FromParams(params, defaults);
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->schedule, QuantSchedule::kLog);
+  EXPECT_EQ(options->rounding, Rounding::kFloor);
+  EXPECT_EQ(options->eta, 64);
+  EXPECT_EQ(options->warmup, 0.5);
+  EXPECT_TRUE(params.CheckAllUsed().ok());
+}
+
+}  // namespace
+}  // namespace qres::optim
