@@ -27,13 +27,19 @@ absl::Status FromTorchError(const c10::Error& error, absl::string_view context);
 // Runs `fn` and returns its result, or the mapped Status if it throws c10::Error or
 // std::exception. `fn` may return void (gives absl::Status), a value T (gives StatusOr<T>), or an
 // absl::Status / StatusOr itself (passed through).
+namespace internal {
+template <typename T>
+struct IsStatusOr : std::false_type {};
+template <typename T>
+struct IsStatusOr<absl::StatusOr<T>> : std::true_type {};
+}  // namespace internal
+
 template <typename Fn>
 auto CallTorch(absl::string_view context, Fn&& fn) {
   using Result = std::invoke_result_t<Fn>;
   using Return = std::conditional_t<
       std::is_void_v<Result> || std::is_same_v<Result, absl::Status>, absl::Status,
-      std::conditional_t<std::is_convertible_v<Result, absl::Status>, Result,
-                         absl::StatusOr<Result>>>;
+      std::conditional_t<internal::IsStatusOr<Result>::value, Result, absl::StatusOr<Result>>>;
   try {
     if constexpr (std::is_void_v<Result>) {
       std::forward<Fn>(fn)();

@@ -1,0 +1,30 @@
+#include "qres/models/model.h"
+
+#include "absl/strings/str_cat.h"
+#include "qres/base/torch_status.h"
+
+namespace qres::models {
+
+std::string Net::Describe() const {
+  return absl::StrCat(name(), ", ", CountParameters(*this), " parameters");
+}
+
+int64_t CountParameters(const torch::nn::Module& module) {
+  int64_t count = 0;
+  for (const at::Tensor& p : module.parameters()) count += p.numel();
+  return count;
+}
+
+absl::StatusOr<std::shared_ptr<Net>> CreateModel(const std::string& name, const ModelSpec& spec) {
+  if (spec.channels <= 0 || spec.height <= 0 || spec.width <= 0 || spec.classes <= 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "net ", name, ": bad input shape ", spec.channels, "x", spec.height, "x", spec.width,
+        " or class count ", spec.classes));
+  }
+  auto created = CallTorch(absl::StrCat("building net ", name),
+                           [&] { return ModelRegistry::Create(name, spec); });
+  if (!created.ok()) return created.status();
+  return std::shared_ptr<Net>(std::move(*created));
+}
+
+}  // namespace qres::models

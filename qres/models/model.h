@@ -1,0 +1,59 @@
+// The model interface and registry: networks built for a dataset's input shape and class count.
+//
+//   ModelSpec spec{.channels = 1, .height = 28, .width = 28, .classes = 10};
+//   QRES_ASSIGN_OR_RETURN(std::shared_ptr<Net> net, CreateModel("ResNet", spec));
+//   at::Tensor logits = net->forward(images);   // [N, classes]
+//
+// Registered names (the seed's): CNN (//qres/models:cnn), LeNet (:lenet), ResNet (:resnet).
+#ifndef QRES_MODELS_MODEL_H_
+#define QRES_MODELS_MODEL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "qres/base/registry.h"
+#include "torch/nn/module.h"
+
+namespace qres::models {
+
+struct ModelSpec {
+  int64_t channels = 1;
+  int64_t height = 28;
+  int64_t width = 28;
+  int64_t classes = 10;
+  int64_t resnet_layers = 5;  // ResNet: n in depth 6n + 2 (the seed's -rl)
+  bool logit_relu = false;    // LeNet: the reference's ReLU on the logits
+};
+
+// A network: a torch::nn::Module with a forward pass from images [N, C, H, W] to scores
+// [N, classes] (logits, or log-probabilities for LeNet as the reference).
+class Net : public torch::nn::Module {
+ public:
+  virtual at::Tensor forward(at::Tensor images) = 0;
+  // One line: the architecture and its parameter count.
+  std::string Describe() const;
+};
+
+using ModelRegistry = Registry<Net, const ModelSpec&>;
+
+// ModelRegistry::Create, as a shared_ptr (modules are shared) with shape checks on `spec`.
+absl::StatusOr<std::shared_ptr<Net>> CreateModel(const std::string& name, const ModelSpec& spec);
+
+int64_t CountParameters(const torch::nn::Module& module);
+
+}  // namespace qres::models
+
+namespace qres {
+template <>
+struct RegistryKind<models::Net> {
+  static constexpr const char* kName = "net";
+};
+}  // namespace qres
+
+// Registers a model factory: absl::StatusOr<std::unique_ptr<Net>> Make(const ModelSpec&).
+#define QRES_REGISTER_MODEL(name, help, factory) \
+  QRES_REGISTER_COMPONENT(::qres::models::ModelRegistry, name, help, factory)
+
+#endif  // QRES_MODELS_MODEL_H_

@@ -1,0 +1,100 @@
+#include "qres/models/model.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "ATen/ops/randn.h"
+#include "ATen/ops/std.h"
+#include "ATen/ops/mean.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace qres::models {
+namespace {
+
+using ::testing::HasSubstr;
+
+ModelSpec Spec(int64_t c, int64_t hw, int64_t classes, int64_t layers = 5) {
+  ModelSpec spec;
+  spec.channels = c;
+  spec.height = spec.width = hw;
+  spec.classes = classes;
+  spec.resnet_layers = layers;
+  return spec;
+}
+
+int64_t Count(const std::string& name, const ModelSpec& spec) {
+  auto net = CreateModel(name, spec);
+  EXPECT_TRUE(net.ok()) << net.status();
+  return net.ok() ? CountParameters(**net) : -1;
+}
+
+TEST(ModelTest, ParameterCountsMatchTheReference) {
+  EXPECT_EQ(Count("CNN", Spec(1, 28, 10)), 50186);
+  EXPECT_EQ(Count("LeNet", Spec(3, 32, 10)), 62006);
+  EXPECT_EQ(Count("LeNet", Spec(3, 32, 100)), 69656);
+  EXPECT_EQ(Count("ResNet", Spec(3, 32, 10, 3)), 269722);
+  EXPECT_EQ(Count("ResNet", Spec(3, 32, 10, 5)), 464154);
+  EXPECT_EQ(Count("ResNet", Spec(3, 32, 100, 5)), 470004);
+  EXPECT_EQ(Count("ResNet", Spec(3, 32, 10, 7)), 658586);
+  EXPECT_EQ(Count("ResNet", Spec(3, 32, 10, 8)), 755802);
+  EXPECT_EQ(Count("ResNet", Spec(3, 32, 10, 9)), 853018);
+}
+
+TEST(ModelTest, EveryNetHasTheRightOutputShapeForEveryDatasetShape) {
+  for (const std::string& name : ModelRegistry::Names()) {
+    for (const ModelSpec& spec : {Spec(1, 28, 10, 1), Spec(3, 32, 10, 1), Spec(3, 32, 100, 1)}) {
+      auto net = CreateModel(name, spec);
+      ASSERT_TRUE(net.ok()) << net.status();
+      at::Tensor out = (*net)->forward(at::randn({2, spec.channels, spec.height, spec.width}));
+      EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, spec.classes}))
+          << name << " on " << spec.channels << "x" << spec.height;
+    }
+  }
+}
+
+TEST(ModelTest, ForwardAndBackwardGiveGradientsEverywhere) {
+  for (const std::string& name : ModelRegistry::Names()) {
+    auto net = CreateModel(name, Spec(1, 28, 10, 1));
+    ASSERT_TRUE(net.ok()) << net.status();
+    (*net)->forward(at::randn({4, 1, 28, 28})).sum().backward();
+    for (const auto& p : (*net)->named_parameters()) {
+      ASSERT_TRUE(p.value().grad().defined()) << name << "." << p.key();
+    }
+  }
+}
+
+TEST(ModelTest, InitialisationMatchesTheReferenceDistributions) {
+  at::manual_seed(0);
+  auto resnet = CreateModel("ResNet", Spec(3, 32, 10, 5));
+  ASSERT_TRUE(resnet.ok());
+  auto params = (*resnet)->named_parameters();
+  // Kaiming normal, fan_out, ReLU: std = sqrt(2 / (out_channels · 9)).
+  const at::Tensor conv = params["layer3_0.conv2.weight"];
+  EXPECT_NEAR(conv.std().item<double>(), std::sqrt(2.0 / (64 * 9)), 0.01);
+  EXPECT_NEAR(conv.mean().item<double>(), 0.0, 0.005);
+  EXPECT_EQ(params["layer1_0.bn1.weight"].mean().item<double>(), 1.0);
+  EXPECT_EQ(params["layer1_0.bn1.bias"].abs().sum().item<double>(), 0.0);
+
+  auto lenet = CreateModel("LeNet", Spec(3, 32, 10));
+  ASSERT_TRUE(lenet.ok());
+  auto lp = (*lenet)->named_parameters();
+  // Xavier uniform: U(±sqrt(6 / (fan_in + fan_out))), std = bound / sqrt(3).
+  const double bound = std::sqrt(6.0 / (400 + 120));
+  EXPECT_LE(lp["fc1.weight"].abs().max().item<double>(), bound);
+  EXPECT_NEAR(lp["fc1.weight"].std().item<double>(), bound / std::sqrt(3.0), 0.005);
+  EXPECT_EQ(lp["fc1.bias"].min().item<float>(), 0.01f);
+  EXPECT_EQ(lp["fc3.bias"].max().item<float>(), 0.01f);
+}
+
+TEST(ModelTest, BadShapesAndNamesAreReported) {
+  EXPECT_THAT(CreateModel("LeNet", Spec(3, 64, 10)).status().message(), HasSubstr("28x28 or 32x32"));
+  EXPECT_THAT(CreateModel("ResNet", Spec(3, 32, 10, 0)).status().message(),
+              HasSubstr("resnet_layers=0"));
+  EXPECT_THAT(CreateModel("VGG", Spec(3, 32, 10)).status().message(),
+              HasSubstr("unknown net 'VGG'; registered: CNN, LeNet, ResNet"));
+}
+
+}  // namespace
+}  // namespace qres::models
