@@ -1,0 +1,25 @@
+// The IDX format of MNIST and Fashion-MNIST: a big-endian header (magic 0x0000 08 <ndims>, then
+// ndims uint32 sizes) followed by uint8 data, gzipped or raw.
+#ifndef QRES_DATA_IDX_H_
+#define QRES_DATA_IDX_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ATen/core/Tensor.h"
+#include "absl/status/statusor.h"
+
+namespace qres::data {
+
+// Parses IDX bytes with `ndims` dimensions into a uint8 tensor of those sizes. The data must
+// fill the file exactly: short data is "truncated", extra bytes are "trailing bytes". `source`
+// names the file in errors.
+absl::StatusOr<at::Tensor> ParseIdx(const std::string& bytes, int ndims, const std::string& source);
+
+// ReadFileMaybeGzip + ParseIdx.
+absl::StatusOr<at::Tensor> ReadIdx(const std::string& path, int ndims);
+
+}  // namespace qres::data
+
+#endif  // QRES_DATA_IDX_H_
