@@ -6,7 +6,7 @@
 namespace qres::models {
 
 std::string Net::Describe() const {
-  return absl::StrCat(name(), ", ", CountParameters(*this), " parameters");
+  return absl::StrCat(registered_name_, ", ", CountParameters(*this), " parameters");
 }
 
 int64_t CountParameters(const torch::nn::Module& module) {
@@ -24,7 +24,10 @@ absl::StatusOr<std::shared_ptr<Net>> CreateModel(const std::string& name, const 
   auto created = CallTorch(absl::StrCat("building net ", name),
                            [&] { return ModelRegistry::Create(name, spec); });
   if (!created.ok()) return created.status();
-  return std::shared_ptr<Net>(std::move(*created));
+  std::shared_ptr<Net> net(std::move(*created));
+  auto entry = ModelRegistry::Find(name);
+  net->set_registered_name(entry.ok() ? (*entry)->name : name);
+  return net;
 }
 
 }  // namespace qres::models

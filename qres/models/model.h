@@ -32,8 +32,14 @@ struct ModelSpec {
 class Net : public torch::nn::Module {
  public:
   virtual at::Tensor forward(at::Tensor images) = 0;
-  // One line: the architecture and its parameter count.
+  // One line: the registered name and the parameter count.
   std::string Describe() const;
+  // The name it was created under (set by CreateModel).
+  const std::string& registered_name() const { return registered_name_; }
+  void set_registered_name(std::string name) { registered_name_ = std::move(name); }
+
+ private:
+  std::string registered_name_;
 };
 
 using ModelRegistry = Registry<Net, const ModelSpec&>;

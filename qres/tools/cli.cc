@@ -1,0 +1,91 @@
+#include "qres/tools/cli.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+#include "qres/data/dataset.h"
+#include "qres/models/model.h"
+#include "qres/optim/optimizer.h"
+
+namespace qres::tools {
+namespace {
+
+template <typename Registry>
+void AppendKind(std::string& out, const std::string& title) {
+  absl::StrAppend(&out, title, ":\n");
+  for (const std::string& name : Registry::Names()) {
+    absl::StrAppendFormat(&out, "  %-14s %s\n", name, Registry::Help(name).value_or(""));
+  }
+}
+
+}  // namespace
+
+void MaybePrintHelpAndExit(int argc, char** argv, const std::string& usage,
+                           const std::string& flag_file) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg != "-h" && arg != "--help" && arg != "-help" && arg != "--helpfull") continue;
+    std::cout << usage << "\n\nFlags:\n";
+    std::vector<gflags::CommandLineFlagInfo> flags;
+    gflags::GetAllFlags(&flags);
+    for (const auto& flag : flags) {
+      if (!absl::EndsWith(flag.filename, flag_file)) continue;
+      // The seed's short spellings are shown with one dash, as its users type them.
+      const bool seed_short = flag.name.size() == 1 || flag.name == "qp" || flag.name == "rl" ||
+                              flag.name == "ng";
+      const std::string name = (seed_short ? "-" : "--") + flag.name;
+      std::string shown = flag.type == "string" ? absl::StrCat("\"", flag.default_value, "\"")
+                                                 : flag.default_value;
+      std::cout << absl::StrFormat("  %-18s %s (default: %s)\n", name, flag.description, shown);
+    }
+    std::exit(0);
+  }
+}
+
+void InitTool(int* argc, char*** argv) {
+  gflags::ParseCommandLineFlags(argc, argv, /*remove_flags=*/true);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging((*argv)[0]);
+  if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY")) {
+    if (chdir(dir) != 0) LOG(WARNING) << "cannot change to " << dir;
+  }
+}
+
+std::string ListComponents() {
+  std::string out;
+  AppendKind<models::ModelRegistry>(out, "Nets (--net, -n)");
+  AppendKind<data::DatasetRegistry>(out, "Datasets (--dataset, -d)");
+  AppendKind<optim::OptimizerRegistry>(out, "Algorithms (--algo, -m)");
+  return out;
+}
+
+absl::StatusOr<std::string> MergedFlag(const std::string& long_name, const std::string& short_name) {
+  gflags::CommandLineFlagInfo long_flag = gflags::GetCommandLineFlagInfoOrDie(long_name.c_str());
+  gflags::CommandLineFlagInfo short_flag = gflags::GetCommandLineFlagInfoOrDie(short_name.c_str());
+  if (!long_flag.is_default && !short_flag.is_default &&
+      long_flag.current_value != short_flag.current_value) {
+    return absl::InvalidArgumentError(absl::StrCat("--", long_name, "=", long_flag.current_value,
+                                                   " and -", short_name, " ", short_flag.current_value,
+                                                   " disagree; give one of them"));
+  }
+  return short_flag.is_default ? long_flag.current_value : short_flag.current_value;
+}
+
+int ReportAndExitCode(const std::string& tool, const absl::Status& status) {
+  if (status.ok()) return 0;
+  std::string message(status.message());
+  std::replace(message.begin(), message.end(), '\n', ' ');
+  std::cerr << tool << ": " << message << std::endl;
+  return status.code() == absl::StatusCode::kCancelled ? 130 : 1;
+}
+
+}  // namespace qres::tools

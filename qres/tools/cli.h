@@ -1,0 +1,35 @@
+// What train and test share on the command line: --help from the flags a binary defines, --list
+// of every registered component, the seed's short flag spellings, and turning a Status into a
+// one-line error and an exit code.
+#ifndef QRES_TOOLS_CLI_H_
+#define QRES_TOOLS_CLI_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace qres::tools {
+
+// Handles -h/--help/-help before gflags sees them: prints `usage` and the flags defined in the
+// source file `flag_file` (e.g. "train.cc"), then exits 0.
+void MaybePrintHelpAndExit(int argc, char** argv, const std::string& usage,
+                           const std::string& flag_file);
+
+// Initialises gflags and glog, and moves to the directory `bazel run` was started from, so
+// relative paths mean what the user meant.
+void InitTool(int* argc, char*** argv);
+
+// Every registered net, dataset and algorithm with its line of help.
+std::string ListComponents();
+
+// The value of a flag given in its long form or the seed's short form: the one that was set on the
+// command line, an error naming both if both were set to different values.
+absl::StatusOr<std::string> MergedFlag(const std::string& long_name, const std::string& short_name);
+
+// Prints "<tool>: <message>" on stderr and returns the exit code (0 for OK, 130 when cancelled).
+int ReportAndExitCode(const std::string& tool, const absl::Status& status);
+
+}  // namespace qres::tools
+
+#endif  // QRES_TOOLS_CLI_H_

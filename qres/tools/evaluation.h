@@ -1,0 +1,34 @@
+// Accuracy of a net over a dataset split, with per-class counts and the confusion matrix.
+#ifndef QRES_TOOLS_EVALUATION_H_
+#define QRES_TOOLS_EVALUATION_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ATen/core/Tensor.h"
+#include "qres/data/batches.h"
+#include "qres/models/model.h"
+
+namespace qres::tools {
+
+struct Evaluation {
+  int64_t samples = 0;
+  int64_t correct = 0;
+  at::Tensor confusion;  // int64 [classes, classes], CPU: rows = true class, columns = predicted
+  double seconds = 0;
+  double accuracy() const { return samples > 0 ? static_cast<double>(correct) / samples : 0.0; }
+};
+
+// Runs every batch of `batches` (in file order) through `net` without gradients. In eval mode
+// unless `train_mode` (the reference's quirk: batch statistics, and the running statistics are
+// updated by the evaluation batches).
+Evaluation Evaluate(models::Net& net, data::Batches& batches, int64_t classes, bool train_mode);
+
+// Lines of per-class accuracy and the confusion matrix, for the evaluator's report.
+std::vector<std::string> DescribePerClass(const Evaluation& evaluation,
+                                          const std::vector<std::string>& class_names);
+
+}  // namespace qres::tools
+
+#endif  // QRES_TOOLS_EVALUATION_H_

@@ -1,0 +1,74 @@
+#include "qres/tools/model_file.h"
+
+#include <vector>
+
+#include "ATen/core/Dict.h"
+#include "ATen/core/ivalue.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "c10/core/GradMode.h"
+#include "qres/base/status_macros.h"
+#include "qres/base/torch_status.h"
+#include "qres/tools/outputs.h"
+#include "torch/serialize.h"
+
+namespace qres::tools {
+namespace {
+
+std::vector<std::pair<std::string, at::Tensor>> StateDict(const models::Net& net) {
+  std::vector<std::pair<std::string, at::Tensor>> entries;
+  for (const auto& item : net.named_parameters()) entries.emplace_back(item.key(), item.value());
+  for (const auto& item : net.named_buffers()) entries.emplace_back(item.key(), item.value());
+  return entries;
+}
+
+std::string Shape(const at::Tensor& t) { return absl::StrCat("[", absl::StrJoin(t.sizes(), ", "), "]"); }
+
+}  // namespace
+
+absl::Status SaveModelFile(const std::string& path, const models::Net& net) {
+  QRES_ASSIGN_OR_RETURN(std::vector<char> bytes, CallTorch("serialising the model", [&] {
+    c10::Dict<std::string, at::Tensor> dict;
+    for (const auto& [name, tensor] : StateDict(net)) dict.insert(name, tensor.detach().cpu());
+    return torch::pickle_save(c10::IValue(dict));
+  }));
+  return WriteFileAtomically(path, std::string(bytes.begin(), bytes.end()));
+}
+
+absl::Status LoadModelFile(const std::string& path, models::Net& net) {
+  QRES_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
+  QRES_ASSIGN_OR_RETURN(c10::IValue value, CallTorch(absl::StrCat(path, ": not a model file"), [&] {
+    return torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+  }));
+  if (!value.isGenericDict()) {
+    return absl::DataLossError(absl::StrCat(path, ": not a state_dict (a dict of tensors)"));
+  }
+  const c10::impl::GenericDict dict = value.toGenericDict();
+  const auto entries = StateDict(net);
+  at::NoGradGuard no_grad;
+  for (const auto& [name, tensor] : entries) {
+    auto it = dict.find(c10::IValue(name));
+    if (it == dict.end() || !it->value().isTensor()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": has no tensor '", name, "' for net ",
+                                                     net.registered_name(), "; was it trained with another --net, ",
+                                                     "--dataset or --resnet_layers?"));
+    }
+    const at::Tensor stored = it->value().toTensor();
+    if (!stored.sizes().equals(tensor.sizes())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": '", name, "' is ", Shape(stored), " but net ", net.registered_name(), " has ",
+          Shape(tensor), "; was it trained with another --net, --dataset or --resnet_layers?"));
+    }
+  }
+  if (dict.size() != entries.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": holds ", dict.size(), " tensors but net ",
+                                                   net.registered_name(), " has ", entries.size(),
+                                                   "; was it trained with another --net or --resnet_layers?"));
+  }
+  for (const auto& [name, tensor] : entries) {
+    const_cast<at::Tensor&>(tensor).copy_(dict.at(c10::IValue(name)).toTensor());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace qres::tools

@@ -1,0 +1,107 @@
+#include "qres/tools/outputs.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "absl/strings/str_cat.h"
+
+namespace qres::tools {
+
+std::string JoinPath(const std::string& dir, const std::string& name) {
+  if (dir.empty() || dir == ".") return name;
+  return dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
+  const std::string temporary = absl::StrCat(path, ".tmp.", getpid());
+  std::FILE* file = std::fopen(temporary.c_str(), "wb");
+  if (file == nullptr) {
+    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write: ", std::strerror(errno)));
+  }
+  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+  const bool flushed = std::fflush(file) == 0 && fsync(fileno(file)) == 0;
+  const bool closed = std::fclose(file) == 0;
+  if (!written || !flushed || !closed) {
+    std::remove(temporary.c_str());
+    return absl::DataLossError(absl::StrCat(path, ": write failed: ", std::strerror(errno)));
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot rename into place: ",
+                                                    std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string PickleFloatList(const std::vector<double>& values) {
+  std::string out = "\x80\x02]";  // PROTO 2, EMPTY_LIST
+  if (!values.empty()) {
+    out += '(';  // MARK
+    for (double value : values) {
+      out += 'G';  // BINFLOAT: big-endian IEEE double
+      uint64_t bits;
+      std::memcpy(&bits, &value, sizeof(bits));
+      for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>(bits >> shift);
+    }
+    out += 'e';  // APPENDS
+  }
+  out += '.';  // STOP
+  return out;
+}
+
+absl::StatusOr<std::vector<double>> UnpickleFloatList(const std::string& bytes,
+                                                      const std::string& source) {
+  auto bad = [&](const std::string& why) {
+    return absl::DataLossError(absl::StrCat(source, ": not a pickled list of floats (", why, ")"));
+  };
+  std::vector<double> values;
+  size_t i = 0;
+  auto need = [&](size_t n) { return i + n <= bytes.size(); };
+  if (!need(2) || static_cast<unsigned char>(bytes[0]) != 0x80) return bad("no protocol header");
+  i = 2;
+  bool list = false;
+  while (need(1)) {
+    const unsigned char op = bytes[i++];
+    switch (op) {
+      case 0x95:  // FRAME (protocol 4): 8-byte length
+        if (!need(8)) return bad("truncated frame");
+        i += 8;
+        break;
+      case ']': list = true; break;
+      case '(': break;
+      case 'q': if (!need(1)) return bad("truncated"); i += 1; break;  // BINPUT
+      case 'r': if (!need(4)) return bad("truncated"); i += 4; break;  // LONG_BINPUT
+      case 0x94: break;                                                 // MEMOIZE
+      case 'G': {
+        if (!need(8)) return bad("truncated float");
+        uint64_t bits = 0;
+        for (int k = 0; k < 8; ++k) bits = (bits << 8) | static_cast<unsigned char>(bytes[i + k]);
+        double value;
+        std::memcpy(&value, &bits, sizeof(value));
+        values.push_back(value);
+        i += 8;
+        break;
+      }
+      case 'a': case 'e': break;  // APPEND, APPENDS
+      case '.':
+        if (!list) return bad("no list");
+        return values;
+      default:
+        return bad(absl::StrCat("unsupported opcode 0x", absl::Hex(op)));
+    }
+  }
+  return bad("truncated: no STOP");
+}
+
+}  // namespace qres::tools

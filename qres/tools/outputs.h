@@ -1,0 +1,31 @@
+// Output files that are never left half-written, in the formats the seed's users read.
+#ifndef QRES_TOOLS_OUTPUTS_H_
+#define QRES_TOOLS_OUTPUTS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace qres::tools {
+
+// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
+absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes);
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
+
+// A Python pickle (protocol 2) of a list of floats: pickle.load gives [0.51, 0.32, ...] without
+// torch, unlike the reference's list of autograd-attached tensors.
+std::string PickleFloatList(const std::vector<double>& values);
+
+// Parses what PickleFloatList writes (and the plain protocol-2/3/4 float lists Python writes).
+absl::StatusOr<std::vector<double>> UnpickleFloatList(const std::string& bytes,
+                                                      const std::string& source);
+
+// "<dir>/<name>", or name alone for an empty dir.
+std::string JoinPath(const std::string& dir, const std::string& name);
+
+}  // namespace qres::tools
+
+#endif  // QRES_TOOLS_OUTPUTS_H_

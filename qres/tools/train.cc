@@ -1,0 +1,156 @@
+// train: trains a net on a dataset with an optimizer, all chosen by name (--list shows them).
+// The seed's torch_nn02.py command lines work as they are, e.g.
+//   bazel run -c opt //qres/tools:train -- -d CIFAR10 -e 20 -n ResNet -g 1 -qp 2 -l 0.25 -m QSGD
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "gflags/gflags.h"
+#include "qres/base/status_macros.h"
+#include "qres/tools/cli.h"
+#include "qres/tools/trainer.h"
+
+DEFINE_string(net, "", "net to train (--list); empty: CNN on 28x28 data, LeNet otherwise. Seed: -n");
+DEFINE_string(algo, "Adam", "learning algorithm (--list), e.g. QtAdamW, QSGD, AdamW. Seed: -m");
+DEFINE_string(dataset, "FashionMNIST", "dataset (--list). Seed: -d");
+DEFINE_string(data_dir, "", "folder with the dataset's files; empty: the dataset's usual folder");
+DEFINE_int32(epochs, 15, "training epochs. Seed: -e");
+DEFINE_double(lr, 0.001, "learning rate (the seed recommends 2^-8 ... 2^-5). Seed: -l");
+DEFINE_int32(batch_size, 0, "minibatch size; 0: 128 for CIFAR10, 100 otherwise. Seed: -b");
+DEFINE_string(device, "cpu", "cpu or cuda (falls back to the CPU without a GPU). Seed: -g 1");
+DEFINE_int32(qp, 0, "initial quantization index n: the update's grid starts at 2^-n (bump schedule)");
+DEFINE_int32(resnet_layers, 5, "ResNet blocks per stage n: depth 6n+2 (5: ResNet-32). Seed: -rl");
+DEFINE_uint64(seed, 1, "seed for initialisation, shuffling, augmentation (CPU runs repeat bit for bit)");
+DEFINE_string(out_dir, ".", "folder for the model, log, error trend, metrics and checkpoint");
+DEFINE_string(optim_params, "", "optimizer options k=v,...: momentum, dampening, nesterov, weight_decay, betas=b1:b2, eps, form=torch|reference");
+DEFINE_string(quant_params, "", "quantizer options k=v,...: schedule=bump|log|none, rounding=half_up|floor|nearest_even|stochastic, seed, zero_test=sum|all_zero, scope=global|per_tensor, index_limit, check_first_step, base, eta, kappa, warmup, offset");
+DEFINE_bool(shuffle, true, "shuffle every epoch (the reference does not: --noshuffle)");
+DEFINE_bool(drop_last, false, "drop the last partial batch (the reference does)");
+DEFINE_bool(augment, false, "random crop with 4-pixel padding and horizontal flip");
+DEFINE_string(normalize, "reference", "reference ([0,1] MNIST family, [-1,1] CIFAR) or meanstd (per-channel statistics)");
+DEFINE_string(eval_bn, "eval", "evaluate in eval mode, or train mode as the reference does");
+DEFINE_bool(logit_relu, false, "LeNet: the reference's ReLU on the logits");
+DEFINE_bool(resume, false, "continue from the run's checkpoint in --out_dir, if there is one");
+DEFINE_string(progress, "auto", "progress bar on stderr: auto (when it is a terminal), on, off");
+DEFINE_int32(threads, 0, "CPU threads; 0: LibTorch's default");
+DEFINE_bool(list, false, "list the registered nets, datasets and algorithms, then exit");
+// The seed's spellings.
+DEFINE_string(n, "", "same as --net");
+DEFINE_string(m, "", "same as --algo");
+DEFINE_string(d, "", "same as --dataset");
+DEFINE_int32(e, 15, "same as --epochs");
+DEFINE_double(l, 0.001, "same as --lr");
+DEFINE_int32(b, 0, "same as --batch_size");
+DEFINE_int32(g, 0, "1: use the GPU (same as --device=cuda)");
+DEFINE_int32(rl, 5, "same as --resnet_layers");
+DEFINE_string(f, "", "accepted for the seed's command lines; the model file is named torch_nn02<Net><Algo><E>.pt");
+DEFINE_int32(a, 0, "accepted for the seed's command lines (autoproc); no effect");
+
+namespace qres::tools {
+namespace {
+
+std::atomic<bool> stop_requested{false};
+
+void OnSignal(int) {
+  if (stop_requested.exchange(true)) std::_Exit(130);  // a second signal stops at once
+  const char message[] = "\nstopping at the next batch and saving a checkpoint (again to quit now)\n";
+  [[maybe_unused]] ssize_t ignored = write(2, message, sizeof(message) - 1);
+}
+
+template <typename T>
+absl::StatusOr<T> Parse(const std::string& flag, const std::string& text) {
+  T value;
+  bool ok;
+  if constexpr (std::is_same_v<T, double>) {
+    ok = absl::SimpleAtod(text, &value);
+  } else {
+    ok = absl::SimpleAtoi(text, &value);
+  }
+  if (!ok) return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", text, " is not a number"));
+  return value;
+}
+
+absl::StatusOr<TrainConfig> ConfigFromFlags() {
+  TrainConfig config;
+  QRES_ASSIGN_OR_RETURN(config.net, MergedFlag("net", "n"));
+  QRES_ASSIGN_OR_RETURN(config.algorithm, MergedFlag("algo", "m"));
+  QRES_ASSIGN_OR_RETURN(config.dataset, MergedFlag("dataset", "d"));
+  QRES_ASSIGN_OR_RETURN(std::string epochs, MergedFlag("epochs", "e"));
+  QRES_ASSIGN_OR_RETURN(config.epochs, Parse<int64_t>("epochs", epochs));
+  QRES_ASSIGN_OR_RETURN(std::string lr, MergedFlag("lr", "l"));
+  QRES_ASSIGN_OR_RETURN(config.lr, Parse<double>("lr", lr));
+  QRES_ASSIGN_OR_RETURN(std::string batch, MergedFlag("batch_size", "b"));
+  QRES_ASSIGN_OR_RETURN(config.batch_size, Parse<int64_t>("batch_size", batch));
+  QRES_ASSIGN_OR_RETURN(std::string layers, MergedFlag("resnet_layers", "rl"));
+  QRES_ASSIGN_OR_RETURN(config.resnet_layers, Parse<int64_t>("resnet_layers", layers));
+  if (config.epochs <= 0) return absl::InvalidArgumentError(absl::StrCat("--epochs=", config.epochs, " must be > 0"));
+  if (config.batch_size < 0) return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config.batch_size, " must be > 0"));
+
+  const std::string device = absl::AsciiStrToLower(FLAGS_device);
+  if (device != "cpu" && device != "cuda" && device != "gpu") {
+    return absl::InvalidArgumentError(absl::StrCat("--device=", FLAGS_device, ": use cpu or cuda"));
+  }
+  if (FLAGS_g != 0 && FLAGS_g != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("-g ", FLAGS_g, ": use 0 (CPU) or 1 (GPU)"));
+  }
+  config.cuda = device != "cpu" || FLAGS_g == 1;
+  config.data_dir = FLAGS_data_dir;
+  config.out_dir = FLAGS_out_dir;
+  config.qp = FLAGS_qp;
+  config.seed = FLAGS_seed;
+  config.optim_params = FLAGS_optim_params;
+  config.quant_params = FLAGS_quant_params;
+  config.shuffle = FLAGS_shuffle;
+  config.drop_last = FLAGS_drop_last;
+  config.augment = FLAGS_augment;
+  if (FLAGS_normalize != "reference" && FLAGS_normalize != "meanstd") {
+    return absl::InvalidArgumentError(absl::StrCat("--normalize=", FLAGS_normalize, ": use reference or meanstd"));
+  }
+  config.mean_std = FLAGS_normalize == "meanstd";
+  if (FLAGS_eval_bn != "eval" && FLAGS_eval_bn != "train") {
+    return absl::InvalidArgumentError(absl::StrCat("--eval_bn=", FLAGS_eval_bn, ": use eval or train"));
+  }
+  config.train_mode_eval = FLAGS_eval_bn == "train";
+  config.logit_relu = FLAGS_logit_relu;
+  config.resume = FLAGS_resume;
+  if (FLAGS_progress != "auto" && FLAGS_progress != "on" && FLAGS_progress != "off") {
+    return absl::InvalidArgumentError(absl::StrCat("--progress=", FLAGS_progress, ": use auto, on or off"));
+  }
+  config.progress = FLAGS_progress == "on" || (FLAGS_progress == "auto" && isatty(2));
+  if (FLAGS_threads < 0) return absl::InvalidArgumentError(absl::StrCat("--threads=", FLAGS_threads, " must be >= 0"));
+  config.threads = FLAGS_threads;
+  return config;
+}
+
+int Main(int argc, char** argv) {
+  MaybePrintHelpAndExit(argc, argv,
+                        "train: trains a net with a (quantized) learning algorithm.\n"
+                        "Usage: bazel run -c opt //qres/tools:train -- [flags]\n"
+                        "  e.g. --net=CNN --dataset=FashionMNIST --algo=QtAdamW --epochs=5\n"
+                        "       -d CIFAR10 -e 20 -n ResNet -g 1 -qp 2 -l 0.25 -m QSGD   (the seed's spelling)",
+                        "train.cc");
+  InitTool(&argc, &argv);
+  if (argc > 1) {
+    return ReportAndExitCode("train", absl::InvalidArgumentError(
+                                          absl::StrCat("unexpected argument '", argv[1], "' (flags are --name=value)")));
+  }
+  if (FLAGS_list) {
+    std::cout << ListComponents();
+    return 0;
+  }
+  absl::StatusOr<TrainConfig> config = ConfigFromFlags();
+  if (!config.ok()) return ReportAndExitCode("train", config.status());
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  return ReportAndExitCode("train", Train(*config, &stop_requested));
+}
+
+}  // namespace
+}  // namespace qres::tools
+
+int main(int argc, char** argv) { return qres::tools::Main(argc, argv); }

@@ -1,0 +1,61 @@
+// Training a registered net on a registered dataset with a registered optimizer: the seed's
+// torch_nn02.py workflow (algorithm.md §6), with checkpoints, resume and machine-readable metrics.
+//
+//   TrainConfig config;
+//   config.net = "CNN"; config.algorithm = "QtAdamW"; config.epochs = 5;
+//   absl::Status status = Train(config, &stop_requested);
+//
+// Writes into config.out_dir (PROC = <Net><Algorithm><Epochs>, the seed's names):
+//   torch_nn02<PROC>.pt     the model's state_dict (torch.load reads it)
+//   operation_<PROC>.txt    everything printed
+//   error_<PROC>.pickle     the per-epoch mean training loss, a pickled list of floats
+//   metrics_<PROC>.jsonl    one JSON object per epoch
+//   checkpoint_<PROC>.pt    model, optimizer, quantizer and position, for --resume
+// Every file is written atomically.
+#ifndef QRES_TOOLS_TRAINER_H_
+#define QRES_TOOLS_TRAINER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace qres::tools {
+
+struct TrainConfig {
+  std::string net;  // empty: CNN for 28x28 datasets, LeNet otherwise (the seed's choice)
+  std::string algorithm = "Adam";
+  std::string dataset = "FashionMNIST";
+  std::string data_dir;  // empty: the dataset's conventional folder
+  std::string out_dir = ".";
+  int64_t epochs = 15;
+  double lr = 0.001;
+  int64_t batch_size = 0;  // 0: the dataset's (128 for CIFAR10, 100 otherwise)
+  bool cuda = false;
+  int64_t qp = 0;
+  int64_t resnet_layers = 5;
+  uint64_t seed = 1;
+  std::string optim_params;
+  std::string quant_params;
+  bool shuffle = true;        // the reference: false
+  bool drop_last = false;     // the reference: true
+  bool augment = false;       // random crop + flip
+  bool mean_std = false;      // per-channel mean/std normalisation instead of the reference's
+  bool train_mode_eval = false;  // the reference evaluates in train mode
+  bool logit_relu = false;    // LeNet's ReLU on the logits (the reference)
+  bool resume = false;
+  bool progress = false;      // a progress bar on stderr (for terminals)
+  int64_t threads = 0;        // CPU threads for LibTorch; 0: LibTorch's default
+};
+
+// The seed's run name, e.g. "ResNetQSGD20".
+std::string RunName(const TrainConfig& config);
+
+// Trains and writes the outputs. `stop` (may be null) is polled at batch boundaries: when it
+// becomes true the run saves a resumable checkpoint and returns a Cancelled status.
+absl::Status Train(const TrainConfig& config, const std::atomic<bool>* stop);
+
+}  // namespace qres::tools
+
+#endif  // QRES_TOOLS_TRAINER_H_
