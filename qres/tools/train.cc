@@ -147,7 +147,7 @@ int Main(int argc, char** argv) {
   if (!config.ok()) return ReportAndExitCode("train", config.status());
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  return ReportAndExitCode("train", Train(*config, &stop_requested));
+  return ReportAndExitCode("train", Train(*config, [] { return stop_requested.load(); }));
 }
 
 }  // namespace

@@ -155,7 +155,7 @@ std::string RunName(const TrainConfig& config) {
   return absl::StrCat(config.net, config.algorithm, config.epochs);
 }
 
-absl::Status Train(const TrainConfig& input, const std::atomic<bool>* stop) {
+absl::Status Train(const TrainConfig& input, const std::function<bool()>& should_stop) {
   TrainConfig config = input;
   if (config.epochs <= 0) return absl::InvalidArgumentError(absl::StrCat("--epochs=", config.epochs, " must be > 0"));
   if (!(config.lr >= 0.0)) return absl::InvalidArgumentError(absl::StrCat("--lr=", config.lr, " must be >= 0"));
@@ -279,7 +279,7 @@ absl::Status Train(const TrainConfig& input, const std::atomic<bool>* stop) {
     at::Tensor correct = at::zeros({}, at::TensorOptions().dtype(at::kLong).device(device));
     int64_t seen_now = 0;
     for (; progress.batch < batches; ++progress.batch) {
-      if (stop != nullptr && stop->load()) {
+      if (should_stop && should_stop()) {
         if (config.progress) ClearProgressBar();
         progress.loss_sum += loss_sum.item<double>();
         progress.correct += correct.item<int64_t>();

@@ -15,8 +15,8 @@
 #ifndef QRES_TOOLS_TRAINER_H_
 #define QRES_TOOLS_TRAINER_H_
 
-#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -52,9 +52,9 @@ struct TrainConfig {
 // The seed's run name, e.g. "ResNetQSGD20".
 std::string RunName(const TrainConfig& config);
 
-// Trains and writes the outputs. `stop` (may be null) is polled at batch boundaries: when it
-// becomes true the run saves a resumable checkpoint and returns a Cancelled status.
-absl::Status Train(const TrainConfig& config, const std::atomic<bool>* stop);
+// Trains and writes the outputs. `should_stop` (may be empty) is asked before every batch: when it
+// returns true the run saves a resumable checkpoint and returns a Cancelled status.
+absl::Status Train(const TrainConfig& config, const std::function<bool()>& should_stop = {});
 
 }  // namespace qres::tools
 

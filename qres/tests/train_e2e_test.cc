@@ -1,0 +1,142 @@
+// Train end to end on a tiny generated dataset: every net writes its outputs; a run interrupted
+// mid-epoch and resumed ends with the same model, bit for bit, as an uninterrupted run.
+#include <string>
+#include <vector>
+
+#include "ATen/ops/equal.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "qres/data/test_files.h"
+#include "qres/tools/model_file.h"
+#include "qres/tools/outputs.h"
+#include "qres/tools/trainer.h"
+
+namespace qres::tools {
+namespace {
+
+using ::testing::HasSubstr;
+
+TrainConfig TinyRun(const std::string& name, const std::string& net, const std::string& algorithm) {
+  static const std::string data_dir = [] {
+    std::string dir = data::testing::MakeTempDir("tiny_mnist");
+    data::testing::WriteMnist(dir, 200, 50, /*gzip=*/true);
+    return dir;
+  }();
+  TrainConfig config;
+  config.net = net;
+  config.algorithm = algorithm;
+  config.dataset = "MNIST";
+  config.data_dir = data_dir;
+  config.out_dir = data::testing::MakeTempDir(name);
+  config.epochs = 2;
+  config.batch_size = 32;
+  config.resnet_layers = 1;
+  config.lr = 0.01;
+  config.qp = 2;
+  config.threads = 1;
+  return config;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> Parameters(const models::Net& net) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : net.named_parameters()) out.emplace_back(p.key(), p.value());
+  for (const auto& b : net.named_buffers()) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+std::shared_ptr<models::Net> LoadNet(const TrainConfig& config) {
+  models::ModelSpec spec;
+  spec.resnet_layers = config.resnet_layers;
+  auto net = models::CreateModel(config.net, spec);
+  EXPECT_TRUE(net.ok()) << net.status();
+  const std::string path = JoinPath(config.out_dir, "torch_nn02" + RunName(config) + ".pt");
+  absl::Status loaded = LoadModelFile(path, **net);
+  EXPECT_TRUE(loaded.ok()) << loaded;
+  return *net;
+}
+
+TEST(TrainE2eTest, EveryNetTrainsAndWritesTheSeedsFiles) {
+  for (const std::string net : {"CNN", "LeNet", "ResNet"}) {
+    TrainConfig config = TinyRun("e2e_" + net, net, "QtAdamW");
+    ASSERT_TRUE(Train(config).ok()) << net;
+    const std::string proc = RunName(config);
+    EXPECT_EQ(proc, net + "QtAdamW2");
+    auto losses = UnpickleFloatList(*ReadWholeFile(JoinPath(config.out_dir, "error_" + proc + ".pickle")), "error");
+    ASSERT_TRUE(losses.ok()) << losses.status();
+    EXPECT_EQ(losses->size(), 2u);
+    auto metrics = ReadWholeFile(JoinPath(config.out_dir, "metrics_" + proc + ".jsonl"));
+    ASSERT_TRUE(metrics.ok());
+    EXPECT_EQ(std::count(metrics->begin(), metrics->end(), '\n'), 2);
+    EXPECT_THAT(*metrics, HasSubstr("\"quant_index\": "));
+    auto log = ReadWholeFile(JoinPath(config.out_dir, "operation_" + proc + ".txt"));
+    ASSERT_TRUE(log.ok());
+    EXPECT_THAT(*log, HasSubstr("[Epoch :    2] cost = "));
+    EXPECT_THAT(*log, HasSubstr("QP Index: "));
+    LoadNet(config);
+  }
+}
+
+TEST(TrainE2eTest, ResumedRunEqualsUninterruptedRunBitForBit) {
+  TrainConfig straight = TinyRun("e2e_straight", "ResNet", "QSGD");
+  ASSERT_TRUE(Train(straight).ok());
+
+  TrainConfig interrupted = TinyRun("e2e_interrupted", "ResNet", "QSGD");
+  int polls = 0;  // 7 batches per epoch: stop before the 4th batch of epoch 2
+  absl::Status stopped = Train(interrupted, [&] { return ++polls == 11; });
+  ASSERT_EQ(stopped.code(), absl::StatusCode::kCancelled) << stopped;
+  EXPECT_THAT(stopped.message(), HasSubstr("--resume"));
+  interrupted.resume = true;
+  ASSERT_TRUE(Train(interrupted).ok());
+
+  auto a = Parameters(*LoadNet(straight));
+  auto b = Parameters(*LoadNet(interrupted));
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(at::equal(a[i].second, b[i].second)) << a[i].first;
+  }
+  const std::string proc = RunName(straight);
+  EXPECT_EQ(*ReadWholeFile(JoinPath(straight.out_dir, "error_" + proc + ".pickle")),
+            *ReadWholeFile(JoinPath(interrupted.out_dir, "error_" + proc + ".pickle")));
+}
+
+TEST(TrainE2eTest, BadConfigurationsAreOneLineErrors) {
+  TrainConfig config = TinyRun("e2e_bad", "CNN", "QtAdamW");
+  config.algorithm = "Lion";
+  EXPECT_THAT(Train(config).message(), HasSubstr("unknown algorithm 'Lion'; registered:"));
+  config = TinyRun("e2e_bad", "VGG", "QtAdamW");
+  EXPECT_THAT(Train(config).message(), HasSubstr("unknown net 'VGG'"));
+  config = TinyRun("e2e_bad", "CNN", "QtAdamW");
+  config.data_dir = "/nonexistent";
+  EXPECT_THAT(Train(config).message(), HasSubstr("/nonexistent: no train-images-idx3-ubyte"));
+  config = TinyRun("e2e_bad", "CNN", "QtAdamW");
+  config.out_dir = "/nonexistent/out";
+  EXPECT_THAT(Train(config).message(), HasSubstr("--out_dir=/nonexistent/out: not a directory"));
+  config = TinyRun("e2e_bad", "CNN", "QtAdamW");
+  config.quant_params = "rounding=up";
+  EXPECT_THAT(Train(config).message(), HasSubstr("key 'rounding' has value 'up'"));
+}
+
+TEST(ModelFileTest, MismatchedOrCorruptFilesAreClearErrors) {
+  TrainConfig config = TinyRun("e2e_model_file", "CNN", "Adam");
+  config.epochs = 1;
+  ASSERT_TRUE(Train(config).ok());
+  const std::string path = JoinPath(config.out_dir, "torch_nn02" + RunName(config) + ".pt");
+  models::ModelSpec spec;
+  auto lenet = models::CreateModel("LeNet", spec);
+  EXPECT_THAT(std::string(LoadModelFile(path, **lenet).message()),
+              HasSubstr("'conv1.weight' is [32, 1, 3, 3] but net LeNet has [6, 1, 5, 5]"));
+  models::ModelSpec one_block;
+  one_block.resnet_layers = 1;
+  auto resnet = models::CreateModel("ResNet", one_block);
+  EXPECT_THAT(std::string(LoadModelFile(path, **resnet).message()), HasSubstr("has no tensor 'conv.weight'"));
+  spec.classes = 100;
+  auto wide = models::CreateModel("CNN", spec);
+  EXPECT_THAT(std::string(LoadModelFile(path, **wide).message()),
+              HasSubstr("'fc.weight' is [10, 3136] but net CNN has [100, 3136]"));
+  EXPECT_THAT(std::string(LoadModelFile(path + ".missing", **wide).message()), HasSubstr("cannot open"));
+  ASSERT_TRUE(WriteFileAtomically(path, "not a model").ok());
+  EXPECT_THAT(std::string(LoadModelFile(path, **wide).message()), HasSubstr("not a model file"));
+}
+
+}  // namespace
+}  // namespace qres::tools
