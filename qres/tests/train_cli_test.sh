@@ -1,0 +1,69 @@
+#!/bin/bash
+# The train binary from the command line: the seed's spellings, one-line errors with a non-zero
+# exit for each kind of bad flag, and outputs that Python reads without torch.
+set -uo pipefail
+train="$1"
+python="$2"
+work="${TEST_TMPDIR:-$(mktemp -d)}/cli"
+rm -rf "$work" && mkdir -p "$work/data" "$work/out"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# A tiny MNIST in the official gzipped IDX format.
+"$python" - "$work/data" <<'PY'
+import gzip, struct, sys
+d = sys.argv[1]
+for split, n in (("train", 64), ("t10k", 16)):
+    with gzip.open(f"{d}/{split}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + bytes((i * 13 + j) % 256 for i in range(n) for j in range(784)))
+    with gzip.open(f"{d}/{split}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n)))
+PY
+
+# expect_error "<substring>" args...: exit non-zero, exactly one line on stderr naming the problem.
+expect_error() {
+  local want="$1"; shift
+  local err="$work/err"
+  if "$train" "$@" >/dev/null 2>"$err"; then fail "$* succeeded"; return; fi
+  [[ $(wc -l <"$err") -eq 1 ]] || fail "$*: expected one line, got: $(cat "$err")"
+  grep -qF -- "$want" "$err" || fail "$*: expected '$want', got: $(cat "$err")"
+}
+expect_error "unknown command line flag 'bogus'" --bogus
+expect_error "illegal value 'abc'" --epochs=abc
+expect_error "--epochs=0 must be > 0" --epochs=0
+expect_error "unknown algorithm 'Lion'; registered: Adam, AdamW, QSGD, QtAdam, QtAdamW, SGD" -m Lion --data_dir="$work/data" -d MNIST
+expect_error "unknown dataset 'SVHN'" -d SVHN
+expect_error "unknown net 'VGG'" -n VGG -d MNIST --data_dir="$work/data"
+expect_error "--device=tpu: use cpu or cuda" --device=tpu
+expect_error "-g 2: use 0 (CPU) or 1 (GPU)" -g 2
+expect_error "--algo=SGD and -m QSGD disagree" --algo=SGD -m QSGD
+expect_error "no train-images-idx3-ubyte" -d MNIST --data_dir="$work/nowhere"
+expect_error "--quant_params: unknown key 'bogus'" -m QtAdamW -d MNIST --data_dir="$work/data" --quant_params=bogus=1
+expect_error "qp=40 is out of range" -m QSGD -qp 40 -d MNIST --data_dir="$work/data"
+expect_error "unexpected argument 'extra'" extra
+
+"$train" --help | grep -q -- "--quant_params" || fail "--help does not document --quant_params"
+"$train" --list | grep -q "QtAdamW" || fail "--list does not show QtAdamW"
+
+# The seed's spelling, end to end; -g 1 falls back to the CPU with one line where there is no GPU.
+if ! "$train" -d MNIST -e 2 -n CNN -g 1 -qp 2 -l 0.01 -m QSGD -b 16 --data_dir="$work/data" \
+    --out_dir="$work/out" >"$work/stdout" 2>"$work/stderr"; then
+  fail "training failed: $(cat "$work/stderr")"
+fi
+grep -q "\[Epoch :    2\] cost = .*QP Index: " "$work/stdout" || fail "no seed-style epoch line: $(cat "$work/stdout")"
+for f in torch_nn02CNNQSGD2.pt operation_CNNQSGD2.txt error_CNNQSGD2.pickle metrics_CNNQSGD2.jsonl; do
+  [[ -s "$work/out/$f" ]] || fail "missing output $f"
+done
+ls "$work/out" | grep -q "\.tmp\." && fail "a temporary file was left behind"
+"$python" - "$work/out" <<'PY' || fail "Python cannot read the outputs"
+import json, pickle, sys
+d = sys.argv[1]
+losses = pickle.load(open(f"{d}/error_CNNQSGD2.pickle", "rb"))
+assert isinstance(losses, list) and len(losses) == 2 and all(isinstance(x, float) for x in losses), losses
+rows = [json.loads(line) for line in open(f"{d}/metrics_CNNQSGD2.jsonl")]
+assert [r["epoch"] for r in rows] == [1, 2], rows
+assert abs(rows[1]["loss"] - losses[1]) < 1e-6 and rows[1]["quant_index"] >= 2, rows
+PY
+
+echo "$failures failure(s)"
+((failures == 0))
