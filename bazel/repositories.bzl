@@ -43,6 +43,7 @@ def qres_dependencies():
     _maybe_system("com_github_google_glog", Label("//third_party:glog.BUILD"))
     _maybe_system("com_google_googletest", Label("//third_party:googletest.BUILD"))
     _maybe_system("zlib", Label("//third_party:zlib.BUILD"))
+    _maybe_system("libpng", Label("//third_party:libpng.BUILD"))
 
     if "libtorch" not in native.existing_rules():
         libtorch_repository(name = "libtorch")

@@ -133,7 +133,7 @@ int Main(int argc, char** argv) {
                         "Usage: bazel run -c opt //qres/tools:train -- [flags]\n"
                         "  e.g. --net=CNN --dataset=FashionMNIST --algo=QtAdamW --epochs=5\n"
                         "       -d CIFAR10 -e 20 -n ResNet -g 1 -qp 2 -l 0.25 -m QSGD   (the seed's spelling)",
-                        "train.cc");
+                        "/train.cc");
   InitTool(&argc, &argv);
   if (argc > 1) {
     return ReportAndExitCode("train", absl::InvalidArgumentError(

@@ -1,9 +1,10 @@
 #!/bin/bash
-# The train binary from the command line: the seed's spellings, one-line errors with a non-zero
-# exit for each kind of bad flag, and outputs that Python reads without torch.
+# train and test from the command line: the seed's spellings, one-line errors with a non-zero
+# exit for each kind of bad flag or file, outputs that Python reads without torch, the plot.
 set -uo pipefail
 train="$1"
-python="$2"
+evaluate="$2"
+python="$3"
 work="${TEST_TMPDIR:-$(mktemp -d)}/cli"
 rm -rf "$work" && mkdir -p "$work/data" "$work/out"
 failures=0
@@ -21,10 +22,11 @@ for split, n in (("train", 64), ("t10k", 16)):
 PY
 
 # expect_error "<substring>" args...: exit non-zero, exactly one line on stderr naming the problem.
+tool="$train"
 expect_error() {
   local want="$1"; shift
   local err="$work/err"
-  if "$train" "$@" >/dev/null 2>"$err"; then fail "$* succeeded"; return; fi
+  if "$tool" "$@" >/dev/null 2>"$err"; then fail "$* succeeded"; return; fi
   [[ $(wc -l <"$err") -eq 1 ]] || fail "$*: expected one line, got: $(cat "$err")"
   grep -qF -- "$want" "$err" || fail "$*: expected '$want', got: $(cat "$err")"
 }
@@ -64,6 +66,35 @@ rows = [json.loads(line) for line in open(f"{d}/metrics_CNNQSGD2.jsonl")]
 assert [r["epoch"] for r in rows] == [1, 2], rows
 assert abs(rows[1]["loss"] - losses[1]) < 1e-6 and rows[1]["quant_index"] >= 2, rows
 PY
+
+# The evaluator on the model just trained: both splits, per-class accuracy, the plot.
+if ! "$evaluate" -d MNIST -n CNN -m "$work/out/torch_nn02CNNQSGD2.pt" -e "$work/out/error_CNNQSGD2.pickle" \
+    --data_dir="$work/data" --out_dir="$work/out" >"$work/eval" 2>&1; then
+  fail "evaluation failed: $(cat "$work/eval")"
+fi
+grep -q "Test Mode : Trainning" "$work/eval" && grep -q "Total samples       : 64" "$work/eval" \
+  || fail "no training-split block: $(cat "$work/eval")"
+grep -q "Total samples       : 16" "$work/eval" || fail "no test-split block"
+grep -q "Per-class accuracy" "$work/eval" && grep -q "Confusion matrix" "$work/eval" || fail "no per-class report"
+"$python" -c "import sys; d=open(sys.argv[1],'rb').read(); assert d[:8]==b'\x89PNG\r\n\x1a\n', d[:8]" \
+  "$work/out/error_CNNQSGD2.png" || fail "no PNG plot"
+[[ -s "$work/out/operation_test.txt" ]] || fail "no operation_test.txt"
+"$evaluate" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" -e "$work/out/error_CNNQSGD2.pickle" -ng 1 \
+  --data_dir="$work/data" --out_dir="$work/out" | grep -q "No plot: -ng 1" || fail "-ng 1 still plots"
+
+tool="$evaluate"
+expect_error "no model file: give -m/--model_file" -d MNIST --data_dir="$work/data"
+expect_error "model file $work/nothing.pt: not found" -d MNIST -m "$work/nothing.pt" --data_dir="$work/data"
+expect_error "'conv1.weight' is [32, 1, 3, 3] but net LeNet has [6, 1, 5, 5]" -d MNIST -n LeNet \
+  -m "$work/out/torch_nn02CNNQSGD2.pt" --data_dir="$work/data"
+expect_error "has no tensor 'conv.weight'" -d MNIST -n ResNet -rl 1 -m "$work/out/torch_nn02CNNQSGD2.pt" --data_dir="$work/data"
+echo "garbage" >"$work/bad.pt"
+expect_error "$work/bad.pt: not a model file" -d MNIST -m "$work/bad.pt" --data_dir="$work/data"
+echo "garbage" >"$work/bad.pickle"
+expect_error "$work/bad.pickle: not a pickled list of floats" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" \
+  -e "$work/bad.pickle" --data_dir="$work/data" --out_dir="$work/out"
+expect_error "-ng 3: use 0 or 1" -ng 3
+expect_error "unknown command line flag 'bogus'" --bogus
 
 echo "$failures failure(s)"
 ((failures == 0))

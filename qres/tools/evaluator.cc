@@ -1,0 +1,149 @@
+#include "qres/tools/evaluator.h"
+
+#include <iostream>
+#include <memory>
+#include <vector>
+
+#include "ATen/Context.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "qres/base/status_macros.h"
+#include "qres/base/torch_status.h"
+#include "qres/data/batches.h"
+#include "qres/data/dataset.h"
+#include "qres/data/file_reader.h"
+#include "qres/models/model.h"
+#include "qres/tools/evaluation.h"
+#include "qres/tools/model_file.h"
+#include "qres/tools/outputs.h"
+#include "qres/tools/plot.h"
+
+namespace qres::tools {
+namespace {
+
+// The number after "\"<key>\": " in a metrics line, if it is a number.
+bool JsonNumber(const std::string& line, const std::string& key, double* value) {
+  const std::string needle = absl::StrCat("\"", key, "\": ");
+  const size_t at = line.find(needle);
+  if (at == std::string::npos) return false;
+  const size_t begin = at + needle.size();
+  const size_t end = line.find_first_of(",}", begin);
+  return absl::SimpleAtod(line.substr(begin, end - begin), value);
+}
+
+std::string ReplaceSuffix(const std::string& path, const std::string& suffix) {
+  const size_t slash = path.rfind('/');
+  const size_t dot = path.rfind('.');
+  const std::string stem = (dot != std::string::npos && (slash == std::string::npos || dot > slash))
+                               ? path.substr(0, dot) : path;
+  return stem + suffix;
+}
+
+}  // namespace
+
+absl::Status EvaluateModel(const EvaluateConfig& config) {
+  if (config.model_file.empty()) {
+    return absl::InvalidArgumentError("no model file: give -m/--model_file (e.g. torch_nn02CNNQtAdamW5.pt)");
+  }
+  if (!data::FileExists(config.model_file)) {
+    return absl::NotFoundError(absl::StrCat("model file ", config.model_file, ": not found"));
+  }
+  if (config.plot_points <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("-p ", config.plot_points, " must be > 0"));
+  }
+  c10::Device device(c10::kCPU);
+  std::vector<std::string> lines;
+  auto say = [&](const std::string& line) {
+    std::cout << line << std::endl;
+    lines.push_back(line);
+  };
+  if (config.cuda) {
+    if (at::hasCUDA()) device = c10::Device(c10::kCUDA, 0);
+    else say("no CUDA GPU is available; evaluating on the CPU");
+  }
+  QRES_ASSIGN_OR_RETURN(data::Dataset train, data::LoadDataset(config.dataset, config.data_dir, data::Split::kTrain));
+  QRES_ASSIGN_OR_RETURN(data::Dataset test, data::LoadDataset(config.dataset, config.data_dir, data::Split::kTest));
+  const std::string net_name = config.net.empty() ? (train.images.size(2) == 28 ? "CNN" : "LeNet") : config.net;
+  models::ModelSpec spec;
+  spec.channels = train.images.size(1);
+  spec.height = train.images.size(2);
+  spec.width = train.images.size(3);
+  spec.classes = train.classes;
+  spec.resnet_layers = config.resnet_layers;
+  spec.logit_relu = config.logit_relu;
+  QRES_ASSIGN_OR_RETURN(std::shared_ptr<models::Net> net, models::CreateModel(net_name, spec));
+  QRES_RETURN_IF_ERROR(LoadModelFile(config.model_file, *net));
+  QRES_RETURN_IF_ERROR(CallTorch("moving the net to the device", [&] { net->to(device); }));
+  net->eval();
+
+  say("====================================================");
+  say("qres test: evaluation of a trained model");
+  say("====================================================");
+  say(absl::StrCat("Net                 : ", net->Describe(),
+                   net->registered_name() == "ResNet" ? absl::StrCat(" (ResNet num. of Layers : ", 6 * config.resnet_layers + 2, ")") : ""));
+  say(absl::StrCat("Model file          : ", config.model_file));
+  say(absl::StrCat("Data set            : ", train.name, " (", train.source, ")"));
+  say(absl::StrCat("Data shape          : ", spec.channels, "x", spec.height, "x", spec.width, ", ", spec.classes, " classes"));
+  say(absl::StrCat("Device              : ", device.str(), ", batch size ", config.batch_size));
+
+  data::BatchOptions options;
+  options.batch_size = config.batch_size;
+  options.shuffle = false;
+  options.normalization = train.normalization;
+  options.device = device;
+  Evaluation evaluation;
+  for (const auto& [mode, dataset] : {std::pair<const char*, const data::Dataset*>{"Trainning", &train},
+                                      std::pair<const char*, const data::Dataset*>{"Testing", &test}}) {
+    data::Batches batches(*dataset, options);
+    evaluation = Evaluate(*net, batches, dataset->classes, /*train_mode=*/false);
+    say(absl::StrCat("Test Mode : ", mode));
+    say(absl::StrCat("Total samples       : ", evaluation.samples));
+    say(absl::StrCat("Right Score         : ", evaluation.correct));
+    say(absl::StrFormat("Accuracy            : %.6f", evaluation.accuracy()));
+    say(absl::StrFormat("Total time          : %.3f s", evaluation.seconds));
+    say(absl::StrFormat("Average time        : %.3g s per sample", evaluation.seconds / std::max<int64_t>(evaluation.samples, 1)));
+  }
+  for (const std::string& line : DescribePerClass(evaluation, test.class_names)) say(line);
+
+  if (!config.plot) {
+    say("No plot: -ng 1");
+  } else if (config.error_file.empty()) {
+    say("No plot: no error trend file (-e error_<PROC>.pickle)");
+  } else if (!data::FileExists(config.error_file)) {
+    say(absl::StrCat("No plot: error trend file ", config.error_file, " not found"));
+  } else {
+    QRES_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(config.error_file));
+    QRES_ASSIGN_OR_RETURN(std::vector<double> losses, UnpickleFloatList(bytes, config.error_file));
+    if (losses.empty()) return absl::DataLossError(absl::StrCat(config.error_file, ": the error trend is empty"));
+    const size_t points = std::min<size_t>(losses.size(), config.plot_points);
+    losses.resize(points);
+    std::vector<Panel> panels = {{"loss", losses}};
+    // The run's metrics file sits beside the error file: error_<PROC>.pickle -> metrics_<PROC>.jsonl.
+    std::string metrics_file = config.error_file;
+    const size_t at = metrics_file.rfind("error_");
+    if (at != std::string::npos) metrics_file.replace(at, 6, "metrics_");
+    metrics_file = ReplaceSuffix(metrics_file, ".jsonl");
+    if (at != std::string::npos && data::FileExists(metrics_file)) {
+      QRES_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(metrics_file));
+      Panel accuracy{"test accuracy", {}}, index{"QP index", {}};
+      for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+        double value;
+        if (accuracy.y.size() < points && JsonNumber(std::string(line), "test_accuracy", &value)) accuracy.y.push_back(value);
+        if (index.y.size() < points && JsonNumber(std::string(line), "quant_index", &value)) index.y.push_back(value);
+      }
+      if (!accuracy.y.empty()) panels.push_back(accuracy);
+      if (!index.y.empty()) panels.push_back(index);
+    }
+    const std::string plot_file = config.plot_file.empty() ? ReplaceSuffix(config.error_file, ".png") : config.plot_file;
+    QRES_RETURN_IF_ERROR(WritePlotPng(plot_file, panels));
+    say(absl::StrCat("Plot                : ", plot_file, " (", points, " epochs)"));
+  }
+  std::string log;
+  for (const std::string& line : lines) absl::StrAppend(&log, line, "\n");
+  return WriteFileAtomically(JoinPath(config.out_dir, "operation_test.txt"), log);
+}
+
+}  // namespace qres::tools
