@@ -10,11 +10,14 @@
 #include "ATen/ops/_foreach_lerp.h"
 #include "ATen/ops/_foreach_mul.h"
 #include "ATen/ops/_foreach_sqrt.h"
+#include "ATen/ops/empty.h"
+#include "ATen/ops/sqrt.h"
 #include "ATen/ops/zeros_like.h"
 #include "absl/strings/str_cat.h"
 #include "c10/core/GradMode.h"
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
+#include "qres/optim/fused_cpu.h"
 #include "torch/optim/serialize.h"
 
 namespace qres::optim {
@@ -100,12 +103,79 @@ absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(std::vector<at::Tensor> param
   });
 }
 
+bool Adam::CanUseFusedCpu() const {
+  if (!fused_cpu::Enabled()) return false;
+  for (const auto& group : param_groups_) {
+    if (static_cast<const AdamOptions&>(group.options()).form() != AdamForm::kReference) return false;
+    for (const at::Tensor& param : group.params()) {
+      if (!IsFusableCpuFloat(param)) return false;
+    }
+  }
+  return true;
+}
+
+void Adam::StepFusedCpu() {
+  if (!sqrt_buffer_.defined()) sqrt_buffer_ = at::empty({0}, at::kFloat);
+  const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
+  int64_t position = 0;
+  bool any = false;
+  for (auto& group : param_groups_) {
+    const auto& options = static_cast<const AdamOptions&>(group.options());
+    const auto [beta1, beta2] = options.betas();
+    const double lr = options.lr();
+    const double wd = options.weight_decay();
+    for (const at::Tensor& param : group.params()) {
+      const int64_t id = position++;
+      if (!param.grad().defined()) continue;
+      AdamParamState& state = InitState(param);
+      state.step(state.step() + 1);
+      const double t = static_cast<double>(state.step());
+      const double step_size = lr * std::sqrt(1.0 - std::pow(beta2, t)) / (1.0 - std::pow(beta1, t));
+      const int64_t numel = param.numel();
+      float* p = param.data_ptr<float>();
+      if (quantized) update_.resize(numel);
+      const fused_cpu::AdamArgs args{
+          p, param.grad().data_ptr<float>(), state.exp_avg().data_ptr<float>(),
+          state.exp_avg_sq().data_ptr<float>(), nullptr, quantized ? update_.data() : nullptr,
+          numel, options.decoupled_weight_decay() ? 0.0 : wd, beta1, beta2, options.eps(),
+          -step_size};
+      fused_cpu::AdamMoments(args);
+      sqrt_buffer_.resize_({numel});
+      at::sqrt_out(sqrt_buffer_, state.exp_avg_sq().view({-1}));  // MKL's sqrt, as the ATen path
+      fused_cpu::AdamArgs update_args = args;
+      update_args.sqrt_exp_avg_sq = sqrt_buffer_.data_ptr<float>();
+      fused_cpu::AdamUpdate(update_args);
+      if (quantized) {
+        quantizer_.QuantizeAndAdd(p, update_.data(), numel, {id, state.step(), state.step() == 1, step_size});
+        any = true;
+      }
+      if (wd != 0.0 && options.decoupled_weight_decay()) fused_cpu::DecayInPlace(p, numel, -lr * wd);
+    }
+  }
+  if (any) quantizer_.FinishStep();
+}
+
+AdamParamState& Adam::InitState(const at::Tensor& param) {
+  auto& slot = state_[param.unsafeGetTensorImpl()];
+  if (!slot) {
+    auto state = std::make_unique<AdamParamState>();
+    state->exp_avg(at::zeros_like(param, at::MemoryFormat::Contiguous));
+    state->exp_avg_sq(at::zeros_like(param, at::MemoryFormat::Contiguous));
+    slot = std::move(state);
+  }
+  return static_cast<AdamParamState&>(*slot);
+}
+
 at::Tensor Adam::step(LossClosure closure) {
   at::NoGradGuard no_grad;
   at::Tensor loss;
   if (closure != nullptr) {
     at::AutoGradMode enable_grad(true);
     loss = closure();
+  }
+  if (CanUseFusedCpu()) {
+    StepFusedCpu();
+    return loss;
   }
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
   int64_t position = 0;  // the parameter's index over all groups: the quantizer's tensor id
@@ -126,14 +196,7 @@ at::Tensor Adam::step(LossClosure closure) {
     for (const at::Tensor& param : group.params()) {
       const int64_t id = position++;
       if (!param.grad().defined()) continue;
-      auto& slot = state_[param.unsafeGetTensorImpl()];
-      if (!slot) {
-        auto state = std::make_unique<AdamParamState>();
-        state->exp_avg(at::zeros_like(param, at::MemoryFormat::Preserve));
-        state->exp_avg_sq(at::zeros_like(param, at::MemoryFormat::Preserve));
-        slot = std::move(state);
-      }
-      auto* state = static_cast<AdamParamState*>(slot.get());
+      AdamParamState* state = &InitState(param);
       state->step(state->step() + 1);
       params.push_back(param);
       grads.push_back(param.grad());

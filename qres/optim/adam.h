@@ -80,7 +80,15 @@ class Adam : public torch::optim::Optimizer, public QuantizedOptimizer {
   const Quantizer& quantizer() const override { return quantizer_; }
 
  private:
+  // The single-pass CPU loops (fused_cpu.h) serve the reference form on dense float32 CPU
+  // tensors; everything else takes the foreach ATen path. Both give the same numbers.
+  bool CanUseFusedCpu() const;
+  void StepFusedCpu();
+  AdamParamState& InitState(const at::Tensor& param);
+
   Quantizer quantizer_;
+  std::vector<float> update_;  // scratch of the fused path
+  at::Tensor sqrt_buffer_;     // scratch of the fused path: at::sqrt(v)
 };
 
 }  // namespace qres::optim

@@ -47,6 +47,9 @@ class QuantizedOptimizer {
 // The optimizer's quantizer, or nullptr when it does not quantize (SGD, Adam, AdamW).
 const Quantizer* QuantizerOf(const torch::optim::Optimizer& optimizer);
 
+// A dense float32 CPU parameter with a gradient of the same kind: what the fused CPU loops take.
+bool IsFusableCpuFloat(const at::Tensor& param);
+
 }  // namespace qres::optim
 
 namespace qres {

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "ATen/ops/any.h"
+#include "ATen/ops/from_blob.h"
 #include "ATen/ops/empty_like.h"
 #include "ATen/ops/linalg_vector_norm.h"
 #include "ATen/ops/mul.h"
@@ -15,6 +16,7 @@
 #include "c10/util/Exception.h"
 #include "qres/base/status_macros.h"
 #include "qres/optim/counter_rng.h"
+#include "qres/optim/fused_cpu.h"
 #include "torch/serialize/archive.h"
 
 namespace qres::optim {
@@ -227,8 +229,8 @@ int64_t& Quantizer::TensorIndex(int64_t id) {
 
 bool Quantizer::IsZero(const at::Tensor& rounded) const {
   if (options_.zero_test == ZeroTest::kAllZero) return !at::any(rounded).item<bool>();
-  // Exact: the rounded values are integers, summed in double.
-  return at::sum(rounded, at::kDouble).item<double>() == 0.0;
+  // Exact: the rounded values are integers, summed as int64 (as the fused CPU path does).
+  return at::sum(rounded, at::kLong).item<int64_t>() == 0;
 }
 
 void Quantizer::QuantizeInPlace(std::vector<at::Tensor>& updates,
@@ -240,8 +242,67 @@ void Quantizer::QuantizeInPlace(std::vector<at::Tensor>& updates,
     case QuantSchedule::kBump: QuantizeBump(updates, steps); break;
     case QuantSchedule::kLog: QuantizeLog(updates, steps); break;
   }
+  FinishStep();
+}
+
+void Quantizer::FinishStep() {
   ++calls_;
   trend_.push_back(index());
+}
+
+void Quantizer::QuantizeAndAdd(float* param, const float* update, int64_t numel,
+                               const TensorStep& step) {
+  const int rounding = static_cast<int>(options_.rounding);
+  const uint64_t key = StreamKey(step.id);
+  const bool count_nonzero = options_.zero_test == ZeroTest::kAllZero;
+  rounded_.resize(numel);
+  switch (options_.schedule) {
+    case QuantSchedule::kNone:
+      fused_cpu::AddScaled(param, update, numel, 1.0f);
+      return;
+    case QuantSchedule::kBump: {
+      int64_t& n = options_.scope == IndexScope::kGlobal ? index_ : TensorIndex(step.id);
+      int64_t k = n;
+      int64_t sum = fused_cpu::RoundScaled(update, rounded_.data(), numel,
+                                           static_cast<float>(BumpResolution(k)), rounding, key,
+                                           count_nonzero);
+      if (options_.check_first_step || !step.first) {
+        while (sum == 0 && k <= options_.index_limit) {
+          ++k;
+          sum = fused_cpu::RoundScaled(update, rounded_.data(), numel,
+                                       static_cast<float>(BumpResolution(k)), rounding, key,
+                                       count_nonzero);
+        }
+      }
+      n = k;
+      fused_cpu::AddScaled(param, rounded_.data(), numel, static_cast<float>(BumpResolution(k)));
+      return;
+    }
+    case QuantSchedule::kLog: {
+      const double te = static_cast<double>(step.step) / options_.batches_per_epoch;
+      const double p = std::floor(std::log(std::log(te + 2.0)) / std::log(options_.base));
+      const double resolution = options_.eta * std::pow(options_.base, p);
+      const float* source = update;
+      if (options_.offset) {
+        // The same ATen norm as QuantizeLog, so both paths see the same ‖h‖.
+        const double norm =
+            at::linalg_vector_norm(at::from_blob(const_cast<float*>(update), {numel})).item<double>();
+        if (norm > 0.0) {
+          const double tau0 = static_cast<double>(options_.epochs) * options_.warmup;
+          const double s = 0.5 * (1.0 + std::tanh(-options_.kappa * (te - tau0)));
+          shifted_.resize(numel);
+          fused_cpu::AddOffset(update, shifted_.data(), numel,
+                               static_cast<float>(s * step.lambda / norm));
+          source = shifted_.data();
+        }
+      }
+      fused_cpu::RoundScaled(source, rounded_.data(), numel, static_cast<float>(resolution),
+                             rounding, key, count_nonzero);
+      fused_cpu::AddScaled(param, rounded_.data(), numel, static_cast<float>(resolution));
+      log_resolution_ = resolution;
+      return;
+    }
+  }
 }
 
 void Quantizer::QuantizeBump(std::vector<at::Tensor>& updates,

@@ -108,6 +108,11 @@ class Quantizer {
   // optimizer step; it appends one entry to trend().
   void QuantizeInPlace(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps);
 
+  // The fused CPU path (float32): param += [update]_Q for one tensor, in parameter order, with the
+  // same numbers as QuantizeInPlace. Call FinishStep() once after the step's last tensor.
+  void QuantizeAndAdd(float* param, const float* update, int64_t numel, const TensorStep& step);
+  void FinishStep();
+
   const QuantizerOptions& options() const { return options_; }
   // The reported index: bump: n (the largest over tensors for per_tensor scope); log: log2(Q_p)
   // of the last quantized tensor; none: 0.
@@ -133,6 +138,7 @@ class Quantizer {
   double log_resolution_ = 0.0;             // log: Q_p of the last tensor
   int64_t calls_ = 0;                       // QuantizeInPlace calls: the RNG's step counter
   std::vector<double> trend_;
+  std::vector<float> rounded_, shifted_;    // scratch of the fused CPU path
 };
 
 }  // namespace qres::optim

@@ -5,10 +5,12 @@
 
 #include "ATen/ops/_foreach_add.h"
 #include "ATen/ops/_foreach_mul.h"
+#include "ATen/ops/empty_like.h"
 #include "absl/strings/str_cat.h"
 #include "c10/core/GradMode.h"
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
+#include "qres/optim/fused_cpu.h"
 #include "torch/optim/serialize.h"
 
 namespace qres::optim {
@@ -81,12 +83,59 @@ absl::StatusOr<std::unique_ptr<Sgd>> Sgd::Create(std::vector<at::Tensor> params,
   });
 }
 
+bool Sgd::CanUseFusedCpu() const {
+  if (!fused_cpu::Enabled()) return false;
+  for (const auto& group : param_groups_) {
+    for (const at::Tensor& param : group.params()) {
+      if (!IsFusableCpuFloat(param)) return false;
+    }
+  }
+  return true;
+}
+
+void Sgd::StepFusedCpu() {
+  const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
+  int64_t position = 0;
+  bool any = false;
+  for (auto& group : param_groups_) {
+    const auto& options = static_cast<const SgdOptions&>(group.options());
+    for (const at::Tensor& param : group.params()) {
+      const int64_t id = position++;
+      if (!param.grad().defined()) continue;
+      auto& slot = state_[param.unsafeGetTensorImpl()];
+      if (!slot) slot = std::make_unique<SgdParamState>();
+      auto& state = static_cast<SgdParamState&>(*slot);
+      const bool first_buffer = options.momentum() != 0.0 && !state.momentum_buffer().defined();
+      if (first_buffer) state.momentum_buffer(at::empty_like(param, at::MemoryFormat::Contiguous));
+      const int64_t numel = param.numel();
+      float* p = param.data_ptr<float>();
+      if (quantized) update_.resize(numel);
+      fused_cpu::Sgd({p, param.grad().data_ptr<float>(),
+                      options.momentum() != 0.0 ? state.momentum_buffer().data_ptr<float>() : nullptr,
+                      quantized ? update_.data() : nullptr, numel, options.weight_decay(),
+                      options.momentum(), options.dampening(), -options.lr(), options.nesterov(),
+                      first_buffer});
+      if (quantized) {
+        quantizer_.QuantizeAndAdd(p, update_.data(), numel,
+                                  {id, state.step(), state.step() == 0, options.lr()});
+        any = true;
+      }
+      state.step(state.step() + 1);
+    }
+  }
+  if (any) quantizer_.FinishStep();
+}
+
 at::Tensor Sgd::step(LossClosure closure) {
   at::NoGradGuard no_grad;
   at::Tensor loss;
   if (closure != nullptr) {
     at::AutoGradMode enable_grad(true);
     loss = closure();
+  }
+  if (CanUseFusedCpu()) {
+    StepFusedCpu();
+    return loss;
   }
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
   int64_t position = 0;  // the parameter's index over all groups: the quantizer's tensor id

@@ -66,7 +66,13 @@ class Sgd : public torch::optim::Optimizer, public QuantizedOptimizer {
   const Quantizer& quantizer() const override { return quantizer_; }
 
  private:
+  // The single-pass CPU loops (fused_cpu.h) serve dense float32 CPU tensors; everything else
+  // takes the foreach ATen path. Both give the same numbers.
+  bool CanUseFusedCpu() const;
+  void StepFusedCpu();
+
   Quantizer quantizer_;
+  std::vector<float> update_;  // scratch of the fused path
 };
 
 }  // namespace qres::optim

@@ -1,0 +1,75 @@
+// Single-pass CPU loops for the optimizers' hot path, rounding exactly as the ATen ops they
+// replace (so the golden trajectories still match bit for bit):
+//   mul(t, s)          fl(t · s)                 s cast to float, as ATen's float opmath
+//   add(a, b, alpha)   fma(b, alpha, a)          ATen's CPU kernels fuse it (vector and tail)
+//   addcmul(a, x, y, c) fma(fl(c · x), y, a)
+//   addcdiv(a, x, y, c) fl(a + fl(fl(c · x) / y))
+//   div(t, s)          fl(t / s)                 a true division, not a reciprocal
+// The loops are compiled for AVX2 + FMA; Available() says whether this CPU has them (otherwise
+// the optimizers use their foreach ATen path, which gives the same numbers, only slower).
+#ifndef QRES_OPTIM_FUSED_CPU_H_
+#define QRES_OPTIM_FUSED_CPU_H_
+
+#include <cstdint>
+
+namespace qres::optim::fused_cpu {
+
+bool Available();
+
+// Tests and benchmarks turn the fused path off to compare it with the ATen path.
+void SetEnabled(bool enabled);
+bool Enabled();
+
+// The reference (HuggingFace-style) Adam step of one tensor, in two loops around ATen's sqrt
+// (which is MKL's vsSqrt, not the correctly rounded one, so it is called rather than copied):
+// AdamMoments:  g' = g + l2·p (when l2 != 0)
+//               m = fma(g', 1−β1, fl(m·β1));  v = fma(fl((1−β2)·g'), g', fl(v·β2))
+// sqrt_v = at::sqrt(v)
+// AdamUpdate:   d = fl(sqrt_v + ε), then with update != nullptr: h = fl(fl(m / d) · neg_step)
+//               (the update, to be quantized), otherwise p = fl(p + fl(fl(neg_step · m) / d))
+struct AdamArgs {
+  float* param;
+  const float* grad;
+  float* exp_avg;
+  float* exp_avg_sq;
+  const float* sqrt_exp_avg_sq;  // AdamUpdate's input
+  float* update;                 // nullable
+  int64_t numel;
+  double l2, beta1, beta2, eps, neg_step;
+};
+void AdamMoments(const AdamArgs& args);
+void AdamUpdate(const AdamArgs& args);
+
+// p = fma(p, alpha, p): the reference's decoupled decay p.add_(p, alpha=−lr·wd).
+void DecayInPlace(float* param, int64_t numel, double alpha);
+
+// SGD's direction and update of one tensor, as torch.optim.SGD:
+//   d = g + wd·p;  buf = first ? d : fma(d, 1−dampening, fl(buf·momentum));
+//   d = nesterov ? fma(buf, momentum, d) : buf   (when momentum != 0)
+// then, with h != nullptr: h = fl(d · neg_lr); otherwise p = fma(d, neg_lr, p).
+struct SgdArgs {
+  float* param;
+  const float* grad;
+  float* momentum_buffer;  // nullable when momentum == 0
+  float* update;           // nullable
+  int64_t numel;
+  double weight_decay, momentum, dampening, neg_lr;
+  bool nesterov, first;
+};
+void Sgd(const SgdArgs& args);
+
+// q = R(fl(h · scale)) for the deterministic roundings (0 half_up, 1 floor, 2 nearest_even), or
+// floor(fl(h · scale) + u) with u from (stream_key, element) for 3 stochastic. Returns the exact
+// sum of q (sum zero test) or the number of nonzero q (all_zero test).
+int64_t RoundScaled(const float* h, float* q, int64_t numel, float scale, int rounding,
+                    uint64_t stream_key, bool count_nonzero);
+
+// p = fl(p + fl(q / scale)).
+void AddScaled(float* param, const float* q, int64_t numel, float scale);
+
+// out = fl(h + fl(h · factor)): the log schedule's warm-up offset h + r.
+void AddOffset(const float* h, float* out, int64_t numel, float factor);
+
+}  // namespace qres::optim::fused_cpu
+
+#endif  // QRES_OPTIM_FUSED_CPU_H_

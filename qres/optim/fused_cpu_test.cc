@@ -1,0 +1,77 @@
+// The fused CPU loops against the foreach ATen path they replace: the same numbers, bit for bit,
+// for every optimizer and quantization configuration, over many steps.
+#include <string>
+#include <vector>
+
+#include "ATen/TensorOperators.h"
+#include "ATen/ops/equal.h"
+#include "ATen/ops/randn.h"
+#include "ATen/ops/randn_like.h"
+#include "ATen/ops/zeros_like.h"
+#include "gtest/gtest.h"
+#include "qres/optim/fused_cpu.h"
+#include "qres/optim/optimizer.h"
+
+namespace qres::optim {
+namespace {
+
+struct Case {
+  std::string algorithm, optim_params, quant_params;
+};
+
+std::vector<at::Tensor> Train(const Case& c, bool fused) {
+  fused_cpu::SetEnabled(fused);
+  at::manual_seed(11);
+  std::vector<at::Tensor> params;
+  for (std::vector<int64_t> shape : {std::vector<int64_t>{7}, {5, 3}, {2, 1, 3, 3}, {1}, {40000}, {4}}) {
+    params.push_back(at::randn(shape).requires_grad_());
+  }
+  OptimizerSpec spec;
+  spec.lr = c.algorithm.find("SGD") != std::string::npos ? 0.05 : 0.01;
+  spec.qp = 2;
+  spec.optim_params = c.optim_params;
+  spec.quant_params = c.quant_params;
+  spec.batches_per_epoch = 10;
+  spec.epochs = 10;
+  auto optimizer = OptimizerRegistry::Create(c.algorithm, params, spec);
+  EXPECT_TRUE(optimizer.ok()) << optimizer.status();
+  for (int step = 0; step < 60; ++step) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      params[i].mutable_grad() = i + 1 == params.size() ? at::zeros_like(params[i])
+                                                        : at::randn_like(params[i]) * 0.1 + params[i] * 0.5;
+    }
+    (*optimizer)->step();
+  }
+  fused_cpu::SetEnabled(true);
+  return params;
+}
+
+class FusedCpuTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(FusedCpuTest, EqualsTheAtenPathBitForBit) {
+  if (!fused_cpu::Available()) GTEST_SKIP() << "this CPU has no AVX2/FMA: the fused path is off";
+  const std::vector<at::Tensor> fused = Train(GetParam(), true);
+  const std::vector<at::Tensor> aten = Train(GetParam(), false);
+  for (size_t i = 0; i < fused.size(); ++i) {
+    EXPECT_TRUE(at::equal(fused[i], aten[i]))
+        << "tensor " << i << ": max |difference| " << (fused[i] - aten[i]).abs().max().item<double>()
+        << " at " << (fused[i] - aten[i]).abs().argmax().item<int64_t>();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Configurations, FusedCpuTest,
+    ::testing::Values(Case{"SGD", "", ""}, Case{"SGD", "momentum=0.9,nesterov=true,weight_decay=0.01", ""},
+                      Case{"SGD", "momentum=0.8,dampening=0.2", ""}, Case{"QSGD", "", ""},
+                      Case{"QSGD", "momentum=0.9,weight_decay=0.01", "rounding=stochastic,seed=4"},
+                      Case{"AdamW", "", ""}, Case{"AdamW", "weight_decay=0.05", ""},
+                      Case{"QtAdam", "weight_decay=0.01", ""}, Case{"QtAdamW", "weight_decay=0.01", ""},
+                      Case{"QtAdamW", "", "rounding=floor,scope=per_tensor,zero_test=all_zero"},
+                      Case{"QtAdamW", "", "rounding=nearest_even,check_first_step=false"},
+                      Case{"QtAdamW", "", "schedule=log,rounding=floor,eta=64"},
+                      Case{"QtAdamW", "", "schedule=log,eta=4096,base=3,warmup=0.5"},
+                      Case{"QSGD", "", "schedule=log,rounding=stochastic,eta=256"}),
+    [](const auto& info) { return "case" + std::to_string(info.index) + "_" + info.param.algorithm; });
+
+}  // namespace
+}  // namespace qres::optim
