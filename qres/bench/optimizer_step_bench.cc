@@ -10,6 +10,7 @@
 #include <cmath>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,8 @@
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
 
-DEFINE_int32(steps, 200, "timed steps per optimizer (after 10 warm-up steps)");
+DEFINE_int32(rounds, 15, "rounds; each times --steps steps of every optimizer in turn");
+DEFINE_int32(steps, 20, "steps per optimizer per round");
 DEFINE_int32(threads, 0, "LibTorch CPU threads; 0: its default");
 DEFINE_int32(resnet_layers, 5, "ResNet n (5: ResNet-32)");
 
@@ -61,17 +63,23 @@ std::vector<at::Tensor> ResNetParameters() {
   return params;
 }
 
-// Median ms per call of `step` over FLAGS_steps calls, after a warm-up.
-double TimeMs(const std::function<void()>& step) {
-  for (int i = 0; i < 10; ++i) step();
-  std::vector<double> times;
-  for (int i = 0; i < FLAGS_steps; ++i) {
-    const auto start = Clock::now();
-    step();
-    times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+// Each candidate runs FLAGS_steps steps per round, the candidates in turn, for FLAGS_rounds
+// rounds; a candidate's time is its best round. Interleaving and the minimum make the figures
+// robust to the load of a shared machine, which hits all candidates alike.
+std::vector<double> TimeInRounds(const std::vector<std::function<void()>>& steps) {
+  for (const auto& step : steps) {
+    for (int i = 0; i < 5; ++i) step();  // warm-up: state allocation, caches
   }
-  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  return times[times.size() / 2];
+  std::vector<double> best(steps.size(), 1e30);
+  for (int round = 0; round < FLAGS_rounds; ++round) {
+    for (size_t c = 0; c < steps.size(); ++c) {
+      const auto start = Clock::now();
+      for (int i = 0; i < FLAGS_steps; ++i) steps[c]();
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      best[c] = std::min(best[c], ms / FLAGS_steps);
+    }
+  }
+  return best;
 }
 
 struct AdamState {
@@ -95,62 +103,65 @@ int main(int argc, char** argv) {
   std::vector<at::Tensor> params = ResNetParameters();
   int64_t count = 0;
   for (const at::Tensor& p : params) count += p.numel();
-  std::cout << absl::StrFormat("ResNet-%d parameter set: %d parameters in %d tensors, %d threads, "
-                               "median of %d steps\n\n",
+  std::cout << absl::StrFormat("ResNet-%d parameter set: %d parameters in %d tensors, %d threads; "
+                               "best of %d rounds of %d steps\n\n",
                                6 * FLAGS_resnet_layers + 2, count, params.size(),
-                               at::get_num_threads(), FLAGS_steps);
+                               at::get_num_threads(), FLAGS_rounds, FLAGS_steps);
   at::NoGradGuard no_grad;
   const double lr = 1e-3;
 
-  struct Row {
-    std::string name;
-    double ms;
-  };
-  std::vector<Row> rows;
+  std::vector<std::string> names;
+  std::vector<std::function<void()>> steps;
+  // Candidates keep their state alive until the timing is done.
+  std::vector<std::shared_ptr<void>> keep;
 
   {  // PyTorch's fused AdamW kernel.
-    AdamState s(params);
-    rows.push_back({"PyTorch at::_fused_adamw_", TimeMs([&] {
-                      at::_fused_adamw_(params, s.grads, s.m, s.v, {}, s.steps, lr, 0.9, 0.999,
-                                        0.0, 1e-8, false, false);
-                    })});
+    auto s = std::make_shared<AdamState>(params);
+    keep.push_back(s);
+    names.push_back("PyTorch at::_fused_adamw_");
+    steps.push_back([s, params, lr] {
+      at::_fused_adamw_(params, s->grads, s->m, s->v, {}, s->steps, lr, 0.9, 0.999, 0.0, 1e-8,
+                        false, false);
+    });
   }
   {  // torch.optim.AdamW(foreach=True)'s sequence of foreach ops.
-    AdamState s(params);
-    int64_t t = 0;
-    rows.push_back({"PyTorch foreach AdamW", TimeMs([&] {
-                      ++t;
-                      at::_foreach_lerp_(s.m, s.grads, 0.1);
-                      at::_foreach_mul_(s.v, 0.999);
-                      at::_foreach_addcmul_(s.v, s.grads, s.grads, 0.001);
-                      const double bias1 = 1 - std::pow(0.9, t), bias2 = 1 - std::pow(0.999, t);
-                      auto denom = at::_foreach_sqrt(s.v);
-                      at::_foreach_div_(denom, std::sqrt(bias2));
-                      at::_foreach_add_(denom, 1e-8);
-                      at::_foreach_addcdiv_(params, s.m, denom, -lr / bias1);
-                    })});
+    auto s = std::make_shared<AdamState>(params);
+    keep.push_back(s);
+    names.push_back("PyTorch foreach AdamW");
+    steps.push_back([s, params, lr, t = int64_t{0}]() mutable {
+      ++t;
+      at::_foreach_lerp_(s->m, s->grads, 0.1);
+      at::_foreach_mul_(s->v, 0.999);
+      at::_foreach_addcmul_(s->v, s->grads, s->grads, 0.001);
+      const double bias1 = 1 - std::pow(0.9, t), bias2 = 1 - std::pow(0.999, t);
+      auto denom = at::_foreach_sqrt(s->v);
+      at::_foreach_div_(denom, std::sqrt(bias2));
+      at::_foreach_add_(denom, 1e-8);
+      at::_foreach_addcdiv_(params, s->m, denom, -lr / bias1);
+    });
   }
   {  // The reference's QtAdamW: one tensor at a time, a host-side zero check per tensor.
-    AdamState s(params);
-    int64_t t = 0, n = 0;
-    rows.push_back({"reference-style QtAdamW loop", TimeMs([&] {
-                      ++t;
-                      for (size_t i = 0; i < params.size(); ++i) {
-                        s.m[i].mul_(0.9).add_(s.grads[i], 0.1);
-                        s.v[i].mul_(0.999).addcmul_(s.grads[i], s.grads[i], 0.001);
-                        at::Tensor denom = s.v[i].sqrt().add_(1e-6);
-                        const double step = lr * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t));
-                        at::Tensor h = (s.m[i] / denom) * (-step);
-                        double qp = std::ldexp(1.0, static_cast<int>(std::max<int64_t>(n, 0)));
-                        at::Tensor hq = at::floor(h * qp + 0.5) / qp;
-                        while (at::sum(hq).item<float>() == 0.0f && n <= 32) {
-                          ++n;
-                          qp = std::ldexp(1.0, static_cast<int>(n));
-                          hq = at::floor(h * qp + 0.5) / qp;
-                        }
-                        params[i].add_(hq);
-                      }
-                    })});
+    auto s = std::make_shared<AdamState>(params);
+    keep.push_back(s);
+    names.push_back("reference-style QtAdamW loop");
+    steps.push_back([s, params, lr, t = int64_t{0}, n = int64_t{0}]() mutable {
+      ++t;
+      for (size_t i = 0; i < params.size(); ++i) {
+        s->m[i].mul_(0.9).add_(s->grads[i], 0.1);
+        s->v[i].mul_(0.999).addcmul_(s->grads[i], s->grads[i], 0.001);
+        at::Tensor denom = s->v[i].sqrt().add_(1e-6);
+        const double step = lr * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t));
+        at::Tensor h = (s->m[i] / denom) * (-step);
+        double qp = std::ldexp(1.0, static_cast<int>(std::max<int64_t>(n, 0)));
+        at::Tensor hq = at::floor(h * qp + 0.5) / qp;
+        while (at::sum(hq).item<float>() == 0.0f && n <= 32) {
+          ++n;
+          qp = std::ldexp(1.0, static_cast<int>(n));
+          hq = at::floor(h * qp + 0.5) / qp;
+        }
+        params[i].add_(hq);
+      }
+    });
   }
   for (const std::string& name : qres::optim::OptimizerRegistry::Names()) {
     std::vector<at::Tensor> copies;
@@ -166,14 +177,17 @@ int main(int argc, char** argv) {
       std::cerr << optimizer.status().message() << "\n";
       return 1;
     }
-    rows.push_back({"qres " + name, TimeMs([&] { (*optimizer)->step(); })});
+    std::shared_ptr<torch::optim::Optimizer> shared = std::move(*optimizer);
+    keep.push_back(shared);
+    names.push_back("qres " + name);
+    steps.push_back([shared] { shared->step(); });
   }
 
-  const double fused = rows[0].ms;
+  const std::vector<double> ms = TimeInRounds(steps);
   std::cout << absl::StrFormat("| %-30s | %9s | %22s |\n", "optimizer step", "ms/step", "x PyTorch fused AdamW");
   std::cout << "|--------------------------------|-----------|------------------------|\n";
-  for (const Row& row : rows) {
-    std::cout << absl::StrFormat("| %-30s | %9.3f | %22.2f |\n", row.name, row.ms, row.ms / fused);
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::cout << absl::StrFormat("| %-30s | %9.3f | %22.2f |\n", names[i], ms[i], ms[i] / ms[0]);
   }
   return 0;
 }
