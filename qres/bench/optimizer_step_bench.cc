@@ -38,6 +38,7 @@ DEFINE_int32(rounds, 15, "rounds; each times --steps steps of every optimizer in
 DEFINE_int32(steps, 20, "steps per optimizer per round");
 DEFINE_int32(threads, 0, "LibTorch CPU threads; 0: its default");
 DEFINE_int32(resnet_layers, 5, "ResNet n (5: ResNet-32)");
+DEFINE_string(only, "", "time only the candidates whose name contains this");
 
 namespace {
 
@@ -183,6 +184,14 @@ int main(int argc, char** argv) {
     steps.push_back([shared] { shared->step(); });
   }
 
+  if (!FLAGS_only.empty()) {
+    for (size_t i = names.size(); i-- > 0;) {
+      if (names[i].find(FLAGS_only) == std::string::npos) {
+        names.erase(names.begin() + i);
+        steps.erase(steps.begin() + i);
+      }
+    }
+  }
   const std::vector<double> ms = TimeInRounds(steps);
   std::cout << absl::StrFormat("| %-30s | %9s | %22s |\n", "optimizer step", "ms/step", "x PyTorch fused AdamW");
   std::cout << "|--------------------------------|-----------|------------------------|\n";

@@ -10,8 +10,6 @@
 #include "ATen/ops/_foreach_lerp.h"
 #include "ATen/ops/_foreach_mul.h"
 #include "ATen/ops/_foreach_sqrt.h"
-#include "ATen/ops/empty.h"
-#include "ATen/ops/sqrt.h"
 #include "ATen/ops/zeros_like.h"
 #include "absl/strings/str_cat.h"
 #include "c10/core/GradMode.h"
@@ -115,7 +113,6 @@ bool Adam::CanUseFusedCpu() const {
 }
 
 void Adam::StepFusedCpu() {
-  if (!sqrt_buffer_.defined()) sqrt_buffer_ = at::empty({0}, at::kFloat);
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
   int64_t position = 0;
   bool any = false;
@@ -133,21 +130,18 @@ void Adam::StepFusedCpu() {
       const double step_size = lr * std::sqrt(1.0 - std::pow(beta2, t)) / (1.0 - std::pow(beta1, t));
       const int64_t numel = param.numel();
       float* p = param.data_ptr<float>();
-      if (quantized) update_.resize(numel);
+      if (quantized && static_cast<int64_t>(update_.size()) < numel) update_.resize(numel);
       const fused_cpu::AdamArgs args{
           p, param.grad().data_ptr<float>(), state.exp_avg().data_ptr<float>(),
-          state.exp_avg_sq().data_ptr<float>(), nullptr, quantized ? update_.data() : nullptr,
-          numel, options.decoupled_weight_decay() ? 0.0 : wd, beta1, beta2, options.eps(),
-          -step_size};
-      fused_cpu::AdamMoments(args);
-      sqrt_buffer_.resize_({numel});
-      at::sqrt_out(sqrt_buffer_, state.exp_avg_sq().view({-1}));  // MKL's sqrt, as the ATen path
-      fused_cpu::AdamArgs update_args = args;
-      update_args.sqrt_exp_avg_sq = sqrt_buffer_.data_ptr<float>();
-      fused_cpu::AdamUpdate(update_args);
+          state.exp_avg_sq().data_ptr<float>(), quantized ? update_.data() : nullptr, numel,
+          options.decoupled_weight_decay() ? 0.0 : wd, beta1, beta2, options.eps(), -step_size};
       if (quantized) {
-        quantizer_.QuantizeAndAdd(p, update_.data(), numel, {id, state.step(), state.step() == 1, step_size});
+        const TensorStep step{id, state.step(), state.step() == 1, step_size};
+        fused_cpu::AdamReference(args);
+        quantizer_.QuantizeAndAdd(p, update_.data(), numel, step);
         any = true;
+      } else {
+        fused_cpu::AdamReference(args);
       }
       if (wd != 0.0 && options.decoupled_weight_decay()) fused_cpu::DecayInPlace(p, numel, -lr * wd);
     }
@@ -232,8 +226,15 @@ at::Tensor Adam::step(LossClosure closure) {
       neg_step_sizes.emplace_back(-step_size);
       bias2_sqrts.emplace_back(std::pow(bias2, 0.5));
     }
-    std::vector<at::Tensor> denoms = at::_foreach_sqrt(exp_avg_sqs);
-    if (!reference) at::_foreach_div_(denoms, bias2_sqrts);
+    std::vector<at::Tensor> denoms;
+    if (reference) {
+      // Correctly rounded √v (float64, then float32), as the fused CPU loop and CUDA compute it;
+      // at::sqrt on the CPU is MKL's, which is not.
+      for (const at::Tensor& v : exp_avg_sqs) denoms.push_back(v.to(at::kDouble).sqrt_().to(v.scalar_type()));
+    } else {
+      denoms = at::_foreach_sqrt(exp_avg_sqs);  // exactly torch.optim.Adam
+      at::_foreach_div_(denoms, bias2_sqrts);
+    }
     at::_foreach_add_(denoms, options.eps());
 
     if (quantized) {

@@ -4,6 +4,8 @@
 //                 (AdamW) applied before the update.
 // form=reference  the reference's HuggingFace-style AdamW: ε added to the uncorrected √v,
 //                 α_t = lr·√(1−β2^t)/(1−β1^t), decoupled decay w <- w − lr·wd·w after the update.
+//                 √v is correctly rounded on every device (the CPU's at::sqrt is not), so the
+//                 CPU loops, the foreach path and CUDA give the same bits.
 // With a quantizer, the update h = −α_t·m/(√v+ε) is quantized before it is added (QtAdam,
 // QtAdamW); decay is never quantized. Steps count from 1, so the reference checks the very first
 // update for zero.
@@ -88,7 +90,6 @@ class Adam : public torch::optim::Optimizer, public QuantizedOptimizer {
 
   Quantizer quantizer_;
   std::vector<float> update_;  // scratch of the fused path
-  at::Tensor sqrt_buffer_;     // scratch of the fused path: at::sqrt(v)
 };
 
 }  // namespace qres::optim

@@ -9,7 +9,7 @@
 #if defined(__CUDACC__)
 #define QRES_HOST_DEVICE __host__ __device__ __forceinline__
 #else
-#define QRES_HOST_DEVICE inline
+#define QRES_HOST_DEVICE static inline  // internal linkage: each file keeps its own copy, compiled for its own ISA
 #endif
 
 namespace qres::optim {

@@ -20,25 +20,29 @@ bool Available();
 void SetEnabled(bool enabled);
 bool Enabled();
 
-// The reference (HuggingFace-style) Adam step of one tensor, in two loops around ATen's sqrt
-// (which is MKL's vsSqrt, not the correctly rounded one, so it is called rather than copied):
-// AdamMoments:  g' = g + l2·p (when l2 != 0)
-//               m = fma(g', 1−β1, fl(m·β1));  v = fma(fl((1−β2)·g'), g', fl(v·β2))
-// sqrt_v = at::sqrt(v)
-// AdamUpdate:   d = fl(sqrt_v + ε), then with update != nullptr: h = fl(fl(m / d) · neg_step)
-//               (the update, to be quantized), otherwise p = fl(p + fl(fl(neg_step · m) / d))
+// How the quantizer rounds: q = R(fl(h · scale)).
+struct RoundedSum {
+  float scale = 0.0f;  // 0: do not compute
+  int rounding = 0;    // 0 half_up, 1 floor, 2 nearest_even, 3 stochastic
+  uint64_t stream_key = 0;
+  bool count_nonzero = false;
+};
+
+// The reference (HuggingFace-style) Adam step of one tensor, in one pass:
+//   g' = g + l2·p (when l2 != 0)
+//   m = fma(g', 1−β1, fl(m·β1));  v = fma(fl((1−β2)·g'), g', fl(v·β2));  d = fl(√v + ε)
+// (√ correctly rounded) then, with update != nullptr: h = fl(fl(m / d) · neg_step), the update
+// to be quantized; otherwise p = fl(p + fl(fl(neg_step · m) / d)).
 struct AdamArgs {
   float* param;
   const float* grad;
   float* exp_avg;
   float* exp_avg_sq;
-  const float* sqrt_exp_avg_sq;  // AdamUpdate's input
-  float* update;                 // nullable
+  float* update;  // nullable
   int64_t numel;
   double l2, beta1, beta2, eps, neg_step;
 };
-void AdamMoments(const AdamArgs& args);
-void AdamUpdate(const AdamArgs& args);
+void AdamReference(const AdamArgs& args);
 
 // p = fma(p, alpha, p): the reference's decoupled decay p.add_(p, alpha=−lr·wd).
 void DecayInPlace(float* param, int64_t numel, double alpha);
@@ -58,17 +62,15 @@ struct SgdArgs {
 };
 void Sgd(const SgdArgs& args);
 
-// q = R(fl(h · scale)) for the deterministic roundings (0 half_up, 1 floor, 2 nearest_even), or
-// floor(fl(h · scale) + u) with u from (stream_key, element) for 3 stochastic. Returns the exact
-// sum of q (sum zero test) or the number of nonzero q (all_zero test).
-int64_t RoundScaled(const float* h, float* q, int64_t numel, float scale, int rounding,
-                    uint64_t stream_key, bool count_nonzero);
+// With q = R(fl(h · scale)) for the deterministic roundings (half_up floor(x + ½), floor,
+// nearest_even) or floor(fl(h · scale) + u) with u from (stream_key, element) for stochastic:
+// SumRounded returns Σ q exactly (as int64), or the number of nonzero q;
+int64_t SumRounded(const float* h, int64_t numel, const RoundedSum& sum);
+// AddRounded does p = fl(p + fl(q / scale)).
+void AddRounded(float* param, const float* h, int64_t numel, const RoundedSum& rounding);
 
-// p = fl(p + fl(q / scale)).
-void AddScaled(float* param, const float* q, int64_t numel, float scale);
-
-// out = fl(h + fl(h · factor)): the log schedule's warm-up offset h + r.
-void AddOffset(const float* h, float* out, int64_t numel, float factor);
+// h = fl(h + fl(h · factor)) in place: the log schedule's warm-up offset h + r.
+void AddOffset(float* h, int64_t numel, float factor);
 
 }  // namespace qres::optim::fused_cpu
 

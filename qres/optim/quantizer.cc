@@ -250,55 +250,46 @@ void Quantizer::FinishStep() {
   trend_.push_back(index());
 }
 
-void Quantizer::QuantizeAndAdd(float* param, const float* update, int64_t numel,
-                               const TensorStep& step) {
-  const int rounding = static_cast<int>(options_.rounding);
-  const uint64_t key = StreamKey(step.id);
-  const bool count_nonzero = options_.zero_test == ZeroTest::kAllZero;
-  rounded_.resize(numel);
+void Quantizer::QuantizeAndAdd(float* param, float* update, int64_t numel, const TensorStep& step) {
+  fused_cpu::RoundedSum rounding;
+  rounding.rounding = static_cast<int>(options_.rounding);
+  rounding.stream_key = StreamKey(step.id);
+  rounding.count_nonzero = options_.zero_test == ZeroTest::kAllZero;
   switch (options_.schedule) {
     case QuantSchedule::kNone:
-      fused_cpu::AddScaled(param, update, numel, 1.0f);
+      for (int64_t j = 0; j < numel; ++j) param[j] = param[j] + update[j];
       return;
     case QuantSchedule::kBump: {
       int64_t& n = options_.scope == IndexScope::kGlobal ? index_ : TensorIndex(step.id);
       int64_t k = n;
-      int64_t sum = fused_cpu::RoundScaled(update, rounded_.data(), numel,
-                                           static_cast<float>(BumpResolution(k)), rounding, key,
-                                           count_nonzero);
+      rounding.scale = static_cast<float>(BumpResolution(k));
       if (options_.check_first_step || !step.first) {
+        int64_t sum = fused_cpu::SumRounded(update, numel, rounding);
         while (sum == 0 && k <= options_.index_limit) {
           ++k;
-          sum = fused_cpu::RoundScaled(update, rounded_.data(), numel,
-                                       static_cast<float>(BumpResolution(k)), rounding, key,
-                                       count_nonzero);
+          rounding.scale = static_cast<float>(BumpResolution(k));
+          sum = fused_cpu::SumRounded(update, numel, rounding);
         }
       }
       n = k;
-      fused_cpu::AddScaled(param, rounded_.data(), numel, static_cast<float>(BumpResolution(k)));
+      fused_cpu::AddRounded(param, update, numel, rounding);
       return;
     }
     case QuantSchedule::kLog: {
       const double te = static_cast<double>(step.step) / options_.batches_per_epoch;
       const double p = std::floor(std::log(std::log(te + 2.0)) / std::log(options_.base));
       const double resolution = options_.eta * std::pow(options_.base, p);
-      const float* source = update;
       if (options_.offset) {
         // The same ATen norm as QuantizeLog, so both paths see the same ‖h‖.
-        const double norm =
-            at::linalg_vector_norm(at::from_blob(const_cast<float*>(update), {numel})).item<double>();
+        const double norm = at::linalg_vector_norm(at::from_blob(update, {numel})).item<double>();
         if (norm > 0.0) {
           const double tau0 = static_cast<double>(options_.epochs) * options_.warmup;
           const double s = 0.5 * (1.0 + std::tanh(-options_.kappa * (te - tau0)));
-          shifted_.resize(numel);
-          fused_cpu::AddOffset(update, shifted_.data(), numel,
-                               static_cast<float>(s * step.lambda / norm));
-          source = shifted_.data();
+          fused_cpu::AddOffset(update, numel, static_cast<float>(s * step.lambda / norm));
         }
       }
-      fused_cpu::RoundScaled(source, rounded_.data(), numel, static_cast<float>(resolution),
-                             rounding, key, count_nonzero);
-      fused_cpu::AddScaled(param, rounded_.data(), numel, static_cast<float>(resolution));
+      rounding.scale = static_cast<float>(resolution);
+      fused_cpu::AddRounded(param, update, numel, rounding);
       log_resolution_ = resolution;
       return;
     }

@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "qres/base/params.h"
+#include "qres/optim/fused_cpu.h"
 
 namespace torch::serialize {
 class InputArchive;
@@ -109,8 +110,9 @@ class Quantizer {
   void QuantizeInPlace(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps);
 
   // The fused CPU path (float32): param += [update]_Q for one tensor, in parameter order, with the
-  // same numbers as QuantizeInPlace. Call FinishStep() once after the step's last tensor.
-  void QuantizeAndAdd(float* param, const float* update, int64_t numel, const TensorStep& step);
+  // same numbers as QuantizeInPlace; `update` may be overwritten. Call FinishStep() once after the
+  // step's last tensor.
+  void QuantizeAndAdd(float* param, float* update, int64_t numel, const TensorStep& step);
   void FinishStep();
 
   const QuantizerOptions& options() const { return options_; }
@@ -138,7 +140,6 @@ class Quantizer {
   double log_resolution_ = 0.0;             // log: Q_p of the last tensor
   int64_t calls_ = 0;                       // QuantizeInPlace calls: the RNG's step counter
   std::vector<double> trend_;
-  std::vector<float> rounded_, shifted_;    // scratch of the fused CPU path
 };
 
 }  // namespace qres::optim

@@ -109,16 +109,19 @@ void Sgd::StepFusedCpu() {
       if (first_buffer) state.momentum_buffer(at::empty_like(param, at::MemoryFormat::Contiguous));
       const int64_t numel = param.numel();
       float* p = param.data_ptr<float>();
-      if (quantized) update_.resize(numel);
-      fused_cpu::Sgd({p, param.grad().data_ptr<float>(),
-                      options.momentum() != 0.0 ? state.momentum_buffer().data_ptr<float>() : nullptr,
-                      quantized ? update_.data() : nullptr, numel, options.weight_decay(),
-                      options.momentum(), options.dampening(), -options.lr(), options.nesterov(),
-                      first_buffer});
+      if (quantized && static_cast<int64_t>(update_.size()) < numel) update_.resize(numel);
+      const fused_cpu::SgdArgs args{
+          p, param.grad().data_ptr<float>(),
+          options.momentum() != 0.0 ? state.momentum_buffer().data_ptr<float>() : nullptr,
+          quantized ? update_.data() : nullptr, numel, options.weight_decay(), options.momentum(),
+          options.dampening(), -options.lr(), options.nesterov(), first_buffer};
       if (quantized) {
-        quantizer_.QuantizeAndAdd(p, update_.data(), numel,
-                                  {id, state.step(), state.step() == 0, options.lr()});
+        const TensorStep step{id, state.step(), state.step() == 0, options.lr()};
+        fused_cpu::Sgd(args);
+        quantizer_.QuantizeAndAdd(p, update_.data(), numel, step);
         any = true;
+      } else {
+        fused_cpu::Sgd(args);
       }
       state.step(state.step() + 1);
     }

@@ -10,7 +10,8 @@ index after every step.
     python3 tools/golden/make_golden.py qres/tests/golden           # (re)write the files
     python3 tools/golden/make_golden.py --check qres/tests/golden   # exit 1 if they would change
 
-The zero test of the bump rule sums the rounded integers exactly (in float64), as qres does.
+The zero test of the bump rule sums the rounded integers exactly (as int64), and the reference
+form's √v is correctly rounded (float64, then float32), as qres computes both on every device.
 """
 import argparse
 import math
@@ -88,7 +89,7 @@ class BumpQuantizer:
 
     def is_zero(self, q):
         if self.zero_test == "sum":
-            return torch.sum(q, dtype=torch.float64).item() == 0.0
+            return torch.sum(q, dtype=torch.int64).item() == 0
         return not torch.any(q).item()
 
     def quantize(self, h, tensor_id, step, first, lam):
@@ -209,7 +210,9 @@ class AdamFamily:
             bias2 = 1 - self.b2 ** t
             if self.reference:
                 step_size = self.lr * math.sqrt(bias2) / bias1
-                denom = v.sqrt().add_(self.eps)
+                # Correctly rounded √v (float64, then float32), as qres computes it on every
+                # device; at::sqrt on the CPU is MKL's, which is not.
+                denom = v.double().sqrt().float().add_(self.eps)
             else:
                 step_size = self.lr / bias1
                 denom = (v.sqrt() / bias2 ** 0.5).add_(self.eps)

@@ -1,0 +1,160 @@
+// Built with -mavx2 -mfma -ffp-contract=off: FMA exactly where written (std::fma where ATen
+// fuses), vector code everywhere. Only compiler builtins and this project's static inline
+// functions are used, so no shared inline function is compiled here for AVX2.
+#include "qres/optim/fused_cpu_kernels.h"
+
+#include "qres/optim/counter_rng.h"
+
+namespace qres::optim::fused_cpu::kernels {
+namespace {
+
+// R(fl(h · scale)) for element j.
+template <int kRounding>
+inline float Round(float h, float scale, uint64_t key, int64_t j) {
+  const float x = h * scale;
+  if constexpr (kRounding == 0) {
+    return __builtin_floorf(x + 0.5f);
+  } else if constexpr (kRounding == 1) {
+    return __builtin_floorf(x);
+  } else if constexpr (kRounding == 2) {
+    return __builtin_nearbyintf(x);  // the default rounding mode: ties to even
+  } else {
+    return __builtin_floorf(x + UniformFloat(key, static_cast<uint64_t>(j)));
+  }
+}
+
+// The zero test when some rounded value does not fit int32 (huge updates): scalar and exact.
+template <int kRounding>
+int64_t ExactSum(const float* h, const RoundedSum& r, int64_t begin, int64_t end) {
+  int64_t sum = 0;
+  for (int64_t j = begin; j < end; ++j) {
+    const float q = Round<kRounding>(h[j], r.scale, r.stream_key, j);
+    sum += r.count_nonzero ? static_cast<int64_t>(q != 0.0f) : static_cast<int64_t>(q);
+  }
+  return sum;
+}
+
+template <int kRounding, bool kCountNonzero>
+int64_t SumRange(const float* __restrict h, const RoundedSum& r, int64_t begin, int64_t end) {
+  const float scale = r.scale;  // locals: the compiler need not reload them, and vectorises
+  const uint64_t key = r.stream_key;
+  int64_t sum = 0;
+  int64_t wide = 0;
+  for (int64_t j = begin; j < end; ++j) {
+    const float q = Round<kRounding>(h[j], scale, key, j);
+    if constexpr (kCountNonzero) {
+      sum += q != 0.0f;
+    } else {
+      // Through int32, which AVX2 converts and widens in vector registers (float -> int64 it
+      // cannot); values beyond int32 are summed again exactly.
+      sum += static_cast<int32_t>(q);
+      wide += !(__builtin_fabsf(q) < 2147483648.0f);
+    }
+  }
+  return wide != 0 ? ExactSum<kRounding>(h, r, begin, end) : sum;
+}
+
+template <int kRounding>
+void AddRounded(float* __restrict param, const float* __restrict h, const RoundedSum& r,
+                int64_t begin, int64_t end) {
+  const float scale = r.scale;
+  const uint64_t key = r.stream_key;
+  for (int64_t j = begin; j < end; ++j) param[j] = param[j] + Round<kRounding>(h[j], scale, key, j) / scale;
+}
+
+template <bool kL2, bool kUpdate>
+void Adam(const AdamArgs& a, int64_t begin, int64_t end) {
+  const float b1 = static_cast<float>(a.beta1), omb1 = static_cast<float>(1.0 - a.beta1);
+  const float b2 = static_cast<float>(a.beta2), omb2 = static_cast<float>(1.0 - a.beta2);
+  const float l2 = static_cast<float>(a.l2), eps = static_cast<float>(a.eps);
+  const float neg_step = static_cast<float>(a.neg_step);
+  float* __restrict param = a.param;
+  const float* __restrict grad = a.grad;
+  float* __restrict m = a.exp_avg;
+  float* __restrict v = a.exp_avg_sq;
+  float* __restrict h = a.update;
+  for (int64_t j = begin; j < end; ++j) {
+    const float g = kL2 ? __builtin_fmaf(param[j], l2, grad[j]) : grad[j];
+    const float mj = __builtin_fmaf(g, omb1, m[j] * b1);
+    const float vj = __builtin_fmaf(omb2 * g, g, v[j] * b2);
+    m[j] = mj;
+    v[j] = vj;
+    if constexpr (kUpdate) {
+      h[j] = (mj / (__builtin_sqrtf(vj) + eps)) * neg_step;
+    } else {
+      param[j] = param[j] + (neg_step * mj) / (__builtin_sqrtf(vj) + eps);
+    }
+  }
+}
+
+template <bool kUpdate>
+void Sgd(const SgdArgs& a, int64_t begin, int64_t end) {
+  const float wd = static_cast<float>(a.weight_decay), mom = static_cast<float>(a.momentum);
+  const float omd = static_cast<float>(1.0 - a.dampening), neg_lr = static_cast<float>(a.neg_lr);
+  const bool has_wd = a.weight_decay != 0.0, has_momentum = a.momentum != 0.0;
+  const bool first = a.first, nesterov = a.nesterov;
+  float* __restrict param = a.param;
+  const float* __restrict grad = a.grad;
+  float* __restrict buffer = a.momentum_buffer;
+  float* __restrict update = a.update;
+  for (int64_t j = begin; j < end; ++j) {
+    float d = grad[j];
+    if (has_wd) d = __builtin_fmaf(param[j], wd, d);
+    if (has_momentum) {
+      const float buf = first ? d : __builtin_fmaf(d, omd, buffer[j] * mom);
+      buffer[j] = buf;
+      d = nesterov ? __builtin_fmaf(buf, mom, d) : buf;
+    }
+    if constexpr (kUpdate) {
+      update[j] = d * neg_lr;
+    } else {
+      param[j] = __builtin_fmaf(d, neg_lr, param[j]);
+    }
+  }
+}
+
+}  // namespace
+
+void AdamRange(const AdamArgs& a, int64_t begin, int64_t end) {
+  if (a.update != nullptr) {
+    a.l2 != 0.0 ? Adam<true, true>(a, begin, end) : Adam<false, true>(a, begin, end);
+  } else {
+    a.l2 != 0.0 ? Adam<true, false>(a, begin, end) : Adam<false, false>(a, begin, end);
+  }
+}
+
+void SgdRange(const SgdArgs& a, int64_t begin, int64_t end) {
+  a.update != nullptr ? Sgd<true>(a, begin, end) : Sgd<false>(a, begin, end);
+}
+
+int64_t SumRoundedRange(const float* h, const RoundedSum& r, int64_t begin, int64_t end) {
+  switch (r.rounding * 2 + (r.count_nonzero ? 1 : 0)) {
+    case 0: return SumRange<0, false>(h, r, begin, end);
+    case 1: return SumRange<0, true>(h, r, begin, end);
+    case 2: return SumRange<1, false>(h, r, begin, end);
+    case 3: return SumRange<1, true>(h, r, begin, end);
+    case 4: return SumRange<2, false>(h, r, begin, end);
+    case 5: return SumRange<2, true>(h, r, begin, end);
+    case 6: return SumRange<3, false>(h, r, begin, end);
+    default: return SumRange<3, true>(h, r, begin, end);
+  }
+}
+
+void AddRoundedRange(float* param, const float* h, const RoundedSum& r, int64_t begin, int64_t end) {
+  switch (r.rounding) {
+    case 0: return AddRounded<0>(param, h, r, begin, end);
+    case 1: return AddRounded<1>(param, h, r, begin, end);
+    case 2: return AddRounded<2>(param, h, r, begin, end);
+    default: return AddRounded<3>(param, h, r, begin, end);
+  }
+}
+
+void DecayRange(float* __restrict param, float factor, int64_t begin, int64_t end) {
+  for (int64_t j = begin; j < end; ++j) param[j] = __builtin_fmaf(param[j], factor, param[j]);
+}
+
+void OffsetRange(float* __restrict h, float factor, int64_t begin, int64_t end) {
+  for (int64_t j = begin; j < end; ++j) h[j] = h[j] + h[j] * factor;
+}
+
+}  // namespace qres::optim::fused_cpu::kernels

@@ -1,0 +1,24 @@
+// The loops behind fused_cpu.h over one range [begin, end) of a tensor, compiled for AVX2 + FMA
+// (fused_cpu_kernels.cc is the only file built with those flags; fused_cpu::Available() checks
+// the CPU before anything calls them). Internal to //qres/optim:fused_cpu.
+#ifndef QRES_OPTIM_FUSED_CPU_KERNELS_H_
+#define QRES_OPTIM_FUSED_CPU_KERNELS_H_
+
+#include <cstdint>
+
+#include "qres/optim/fused_cpu.h"
+
+namespace qres::optim::fused_cpu::kernels {
+
+void AdamRange(const AdamArgs& args, int64_t begin, int64_t end);
+void SgdRange(const SgdArgs& args, int64_t begin, int64_t end);
+// The zero test's sum over the range (or its count of nonzero values); exact.
+int64_t SumRoundedRange(const float* update, const RoundedSum& rounding, int64_t begin, int64_t end);
+void AddRoundedRange(float* param, const float* update, const RoundedSum& rounding, int64_t begin,
+                     int64_t end);
+void DecayRange(float* param, float factor, int64_t begin, int64_t end);
+void OffsetRange(float* update, float factor, int64_t begin, int64_t end);
+
+}  // namespace qres::optim::fused_cpu::kernels
+
+#endif  // QRES_OPTIM_FUSED_CPU_KERNELS_H_
