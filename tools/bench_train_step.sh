@@ -9,11 +9,11 @@ bench=bazel-bin/qres/bench/train_step_bench
 printf '| net | batch | optimizer | PyTorch ms/step | qres ms/step | qres speed-up |\n|---|---|---|---|---|---|\n'
 for config in "CNN 100 Adam" "CNN 100 SGD" "LeNet 100 Adam" "LeNet 128 SGD"; do
   read -r net batch algo <<<"$config"
-  args=(--net="$net" --batch="$batch" --algo="$algo" --steps=200)
-  # Alternate the two, three rounds each, and keep each one's best median: other load on the
+  args=(--net="$net" --batch="$batch" --algo="$algo" --steps=60)
+  # Alternate the two, five rounds each, and keep each one's best median: other load on the
   # machine then costs both alike.
   best_py=1e9; best_qres=1e9
-  for round in 1 2 3; do
+  for round in 1 2 3 4 5; do
     py=$(python3 tools/bench_train_step.py "${args[@]}" 2>/dev/null)
     qres=$("$bench" "${args[@]}")
     best_py=$(python3 -c "print(min($best_py, $py))")

@@ -8,6 +8,7 @@
 
 #include "ATen/ops/cross_entropy_loss.h"
 #include "absl/strings/str_format.h"
+#include "qres/base/allocator.h"
 #include "qres/data/batches.h"
 #include "qres/data/dataset.h"
 #include "qres/models/model.h"
@@ -23,6 +24,7 @@ double Since(Clock::time_point start) {
 }  // namespace
 
 int main() {
+  qres::KeepFreedMemoryForReuse();  // as the train tool does
   auto start = Clock::now();
   auto train = qres::data::LoadDataset("FashionMNIST", "", qres::data::Split::kTrain);
   if (!train.ok()) {

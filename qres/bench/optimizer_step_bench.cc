@@ -29,6 +29,7 @@
 #include "ATen/ops/zeros.h"
 #include "ATen/ops/zeros_like.h"
 #include "absl/strings/str_format.h"
+#include "qres/base/allocator.h"
 #include "c10/core/GradMode.h"
 #include "gflags/gflags.h"
 #include "qres/models/model.h"
@@ -98,6 +99,7 @@ struct AdamState {
 }  // namespace
 
 int main(int argc, char** argv) {
+  qres::KeepFreedMemoryForReuse();  // as the train tool does
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (FLAGS_threads > 0) at::set_num_threads(FLAGS_threads);
   at::manual_seed(0);

@@ -12,6 +12,7 @@
 #include "ATen/ops/randint.h"
 #include "ATen/ops/randn.h"
 #include "absl/strings/str_format.h"
+#include "qres/base/allocator.h"
 #include "gflags/gflags.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
@@ -26,6 +27,7 @@ DEFINE_double(lr, 1e-3, "learning rate");
 DEFINE_int32(steps, 100, "timed steps (after 10 warm-up steps)");
 
 int main(int argc, char** argv) {
+  qres::KeepFreedMemoryForReuse();  // as the train tool does
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   at::manual_seed(0);
   qres::models::ModelSpec spec;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
+#include "qres/base/allocator.h"
 #include "qres/data/dataset.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
@@ -52,6 +53,7 @@ void MaybePrintHelpAndExit(int argc, char** argv, const std::string& usage,
 }
 
 void InitTool(int* argc, char*** argv) {
+  KeepFreedMemoryForReuse();
   gflags::ParseCommandLineFlags(argc, argv, /*remove_flags=*/true);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging((*argv)[0]);

@@ -16,8 +16,8 @@ namespace qres::tools {
 void MaybePrintHelpAndExit(int argc, char** argv, const std::string& usage,
                            const std::string& flag_file);
 
-// Initialises gflags and glog, and moves to the directory `bazel run` was started from, so
-// relative paths mean what the user meant.
+// Tunes the allocator for training (qres/base/allocator.h), initialises gflags and glog, and
+// moves to the directory `bazel run` was started from, so relative paths mean what the user meant.
 void InitTool(int* argc, char*** argv);
 
 // Every registered net, dataset and algorithm with its line of help.
