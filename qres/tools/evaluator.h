@@ -23,7 +23,7 @@ struct EvaluateConfig {
   std::string out_dir = ".";  // operation_test.txt
   int64_t resnet_layers = 5;
   bool logit_relu = false;
-  int64_t batch_size = 500;
+  int64_t batch_size = 100;
   bool cuda = false;
 };
 

@@ -20,7 +20,7 @@ DEFINE_string(plot_file, "", "where the plot goes; empty: the error file's name 
 DEFINE_string(out_dir, ".", "folder for operation_test.txt");
 DEFINE_int32(resnet_layers, 5, "ResNet blocks per stage n of the model (depth 6n+2). Seed: -rl");
 DEFINE_bool(logit_relu, false, "LeNet trained with --logit_relu");
-DEFINE_int32(batch_size, 500, "evaluation batch size (accuracy does not depend on it in eval mode)");
+DEFINE_int32(batch_size, 100, "evaluation batch size (accuracy does not depend on it in eval mode)");
 DEFINE_string(device, "cpu", "cpu or cuda (falls back to the CPU without a GPU). Seed: -g 1");
 DEFINE_bool(list, false, "list the registered nets, datasets and algorithms, then exit");
 // The seed's spellings.
