@@ -69,6 +69,11 @@ def _cuda_repository_impl(rctx):
     if found:
         rctx.symlink(root.get_child("include"), "include")
         rctx.symlink(root.get_child("bin").get_child("nvcc"), "nvcc")
+    rctx.file("defs.bzl", "CUDA_FOUND = %s\nNVCC = \"%s\"\nCUDA_DIR = \"%s\"\n" % (
+        "True" if found else "False",
+        str(root.get_child("bin").get_child("nvcc")),
+        path,
+    ))
     rctx.template("BUILD", rctx.attr.build_template, {
         "%{cuda_dir}": path,
         "%{found}": "True" if found else "False",

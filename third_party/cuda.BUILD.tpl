@@ -3,7 +3,7 @@ package(default_visibility = ["//visibility:public"])
 
 CUDA_FOUND = %{found}
 
-exports_files(["nvcc"] if CUDA_FOUND else [])
+exports_files(["defs.bzl"] + (["nvcc"] if CUDA_FOUND else []))
 
 cc_library(
     name = "cuda_headers",

@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "ATen/ops/any.h"
+#include "ATen/ops/empty.h"
+#include "ATen/ops/full.h"
 #include "ATen/ops/from_blob.h"
 #include "ATen/ops/empty_like.h"
 #include "ATen/ops/linalg_vector_norm.h"
@@ -33,7 +35,14 @@ void StochasticRoundInto(const T* h, T* out, int64_t n, T scale, uint64_t key) {
   }
 }
 
+CudaBumpFn& CudaBumpHook() {
+  static CudaBumpFn hook = nullptr;
+  return hook;
+}
+
 }  // namespace
+
+void RegisterCudaBump(CudaBumpFn fn) { CudaBumpHook() = fn; }
 
 std::string ToString(QuantSchedule schedule) {
   switch (schedule) {
@@ -191,6 +200,7 @@ Quantizer::Quantizer(QuantizerOptions options) : options_(std::move(options)) {
 }
 
 double Quantizer::index() const {
+  SyncFromDevice();
   switch (options_.schedule) {
     case QuantSchedule::kNone:
       return 0.0;
@@ -237,6 +247,8 @@ void Quantizer::QuantizeInPlace(std::vector<at::Tensor>& updates,
                                 const std::vector<TensorStep>& steps) {
   TORCH_CHECK(updates.size() == steps.size(), "quantizer: ", updates.size(), " updates but ",
               steps.size(), " step descriptions");
+  if (options_.schedule == QuantSchedule::kBump && QuantizeBumpOnCuda(updates, steps)) return;
+  SyncFromDevice();  // a CPU step after CUDA steps continues from the device's index
   switch (options_.schedule) {
     case QuantSchedule::kNone: break;
     case QuantSchedule::kBump: QuantizeBump(updates, steps); break;
@@ -294,6 +306,40 @@ void Quantizer::QuantizeAndAdd(float* param, float* update, int64_t numel, const
       return;
     }
   }
+}
+
+bool Quantizer::QuantizeBumpOnCuda(std::vector<at::Tensor>& updates,
+                                   const std::vector<TensorStep>& steps) {
+  if (CudaBumpHook() == nullptr || updates.empty()) return false;
+  for (const at::Tensor& update : updates) {
+    if (!update.is_cuda() || update.scalar_type() != at::kFloat || !update.is_contiguous() ||
+        update.device() != updates[0].device()) {
+      return false;
+    }
+  }
+  if (!cuda_ahead_) {  // the host is current: start the device from it
+    const auto options = at::TensorOptions().dtype(at::kLong).device(updates[0].device());
+    cuda_.index = at::full({1}, index_, options);
+    cuda_.tensor_indices = tensor_indices_.empty()
+                               ? at::empty({0}, options)
+                               : at::tensor(tensor_indices_, at::kLong).to(updates[0].device());
+    cuda_.trend_size = 0;
+  }
+  CudaBumpHook()(updates, steps, options_, static_cast<uint64_t>(calls_), cuda_);
+  cuda_ahead_ = true;
+  ++calls_;
+  return true;
+}
+
+void Quantizer::SyncFromDevice() const {
+  if (!cuda_ahead_) return;
+  index_ = cuda_.index.item<int64_t>();
+  const at::Tensor indices = cuda_.tensor_indices.cpu().contiguous();
+  tensor_indices_.assign(indices.data_ptr<int64_t>(), indices.data_ptr<int64_t>() + indices.numel());
+  const at::Tensor trend = cuda_.trend.slice(0, 0, cuda_.trend_size).cpu().contiguous();
+  trend_.insert(trend_.end(), trend.data_ptr<double>(), trend.data_ptr<double>() + trend.numel());
+  cuda_.trend_size = 0;
+  cuda_ahead_ = false;
 }
 
 void Quantizer::QuantizeBump(std::vector<at::Tensor>& updates,
@@ -355,6 +401,7 @@ void Quantizer::QuantizeLog(std::vector<at::Tensor>& updates,
 }
 
 void Quantizer::save(torch::serialize::OutputArchive& archive) const {
+  SyncFromDevice();
   archive.write("quantizer/index", at::tensor(index_));
   archive.write("quantizer/tensor_indices", at::tensor(tensor_indices_.empty()
                                                            ? std::vector<int64_t>{}
@@ -379,6 +426,7 @@ void Quantizer::load(torch::serialize::InputArchive& archive) {
   calls_ = calls.item<int64_t>();
   trend = trend.contiguous();
   trend_.assign(trend.data_ptr<double>(), trend.data_ptr<double>() + trend.numel());
+  cuda_ahead_ = false;  // the loaded host state is current; a CUDA step starts from it
 }
 
 }  // namespace qres::optim

@@ -101,6 +101,21 @@ std::vector<int64_t> ResolveBumpIndices(int64_t start, int64_t limit,
 // R(scale · h) as an integer-valued float tensor (a new tensor; h is not modified).
 at::Tensor RoundScaled(const at::Tensor& h, double scale, Rounding rounding, uint64_t stream_key);
 
+// The device-side state of the CUDA bump path (qres/optim/cuda, built with --config=cuda): the
+// index lives on the GPU between steps, so step() never waits for it; the host copy is refreshed
+// when someone reads it (index(), trend(), save()).
+struct CudaBumpState {
+  at::Tensor index;           // int64 [1]
+  at::Tensor tensor_indices;  // int64 [ids]: the per_tensor scope's indices
+  at::Tensor trend;           // double [capacity]: index() after each CUDA step not yet read back
+  int64_t trend_size = 0;
+};
+using CudaBumpFn = void (*)(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps,
+                            const QuantizerOptions& options, uint64_t call, CudaBumpState& state);
+// Called from the CUDA library's static initialiser; QuantizeInPlace then sends dense float32
+// CUDA updates under the bump schedule there.
+void RegisterCudaBump(CudaBumpFn fn);
+
 class Quantizer {
  public:
   explicit Quantizer(QuantizerOptions options);
@@ -122,7 +137,10 @@ class Quantizer {
   // The current resolution Q_p (the quantization step is 1/Q_p).
   double resolution() const;
   // index() after every QuantizeInPlace call, one entry per optimizer step.
-  const std::vector<double>& trend() const { return trend_; }
+  const std::vector<double>& trend() const {
+    SyncFromDevice();
+    return trend_;
+  }
 
   void save(torch::serialize::OutputArchive& archive) const;
   void load(torch::serialize::InputArchive& archive);
@@ -133,13 +151,19 @@ class Quantizer {
   bool IsZero(const at::Tensor& rounded) const;
   uint64_t StreamKey(int64_t tensor_id) const;
   int64_t& TensorIndex(int64_t id);
+  bool QuantizeBumpOnCuda(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps);
+  // Brings index_, tensor_indices_ and trend_ up to date after CUDA steps (a device sync).
+  void SyncFromDevice() const;
 
   QuantizerOptions options_;
-  int64_t index_ = 0;                       // bump, global scope
-  std::vector<int64_t> tensor_indices_;     // bump, per_tensor scope (by TensorStep::id)
-  double log_resolution_ = 0.0;             // log: Q_p of the last tensor
-  int64_t calls_ = 0;                       // QuantizeInPlace calls: the RNG's step counter
-  std::vector<double> trend_;
+  // mutable: refreshed from the GPU by SyncFromDevice() when read.
+  mutable int64_t index_ = 0;                    // bump, global scope
+  mutable std::vector<int64_t> tensor_indices_;  // bump, per_tensor scope (by TensorStep::id)
+  double log_resolution_ = 0.0;                  // log: Q_p of the last tensor
+  int64_t calls_ = 0;                            // quantized steps: the RNG's step counter
+  mutable std::vector<double> trend_;
+  mutable CudaBumpState cuda_;
+  mutable bool cuda_ahead_ = false;  // the device holds newer index/trend values than the host
 };
 
 }  // namespace qres::optim
