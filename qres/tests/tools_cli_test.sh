@@ -46,6 +46,26 @@ expect_error "unexpected argument 'extra'" extra
 
 "$train" --help | grep -q -- "--quant_params" || fail "--help does not document --quant_params"
 "$train" --list | grep -q "QtAdamW" || fail "--list does not show QtAdamW"
+"$train" --list | grep -q "^  log " || fail "--list does not show the quantization schedules"
+
+# SIGINT stops at a batch boundary with a resumable checkpoint (exit 130); --resume finishes.
+"$train" -d MNIST --data_dir="$work/data" -n CNN -m QtAdamW -e 100000 -b 8 --out_dir="$work/out" \
+  >"$work/interrupted" 2>&1 &
+pid=$!
+for _ in $(seq 100); do [[ -s "$work/out/metrics_CNNQtAdamW100000.jsonl" ]] && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"
+code=$?
+[[ $code -eq 130 ]] || fail "SIGINT: exit code $code, expected 130: $(tail -2 "$work/interrupted")"
+grep -q "continue with --resume" "$work/interrupted" || fail "SIGINT: no resume hint"
+[[ -s "$work/out/checkpoint_CNNQtAdamW100000.pt" ]] || fail "SIGINT: no checkpoint"
+"$train" -d MNIST --data_dir="$work/data" -n CNN -m QtAdamW -e 100000 -b 8 --out_dir="$work/out" \
+  --resume >"$work/resumed" 2>&1 &
+pid=$!
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+grep -q "Resumed from" "$work/resumed" || fail "--resume did not resume: $(head -3 "$work/resumed")"
 
 # The seed's spelling, end to end; -g 1 falls back to the CPU with one line where there is no GPU.
 if ! "$train" -d MNIST -e 2 -n CNN -g 1 -qp 2 -l 0.01 -m QSGD -b 16 --data_dir="$work/data" \
