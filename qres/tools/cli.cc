@@ -96,4 +96,19 @@ int ReportAndExitCode(const std::string& tool, const absl::Status& status) {
   return status.code() == absl::StatusCode::kCancelled ? 130 : 1;
 }
 
+int RunTool(const std::string& tool, int argc, char** argv, const std::string& usage,
+            const std::string& flag_file, const bool& list, const std::function<absl::Status()>& run) {
+  MaybePrintHelpAndExit(argc, argv, usage, flag_file);
+  InitTool(&argc, &argv);
+  if (argc > 1) {
+    return ReportAndExitCode(tool, absl::InvalidArgumentError(absl::StrCat(
+                                       "unexpected argument '", argv[1], "' (flags are --name=value)")));
+  }
+  if (list) {
+    std::cout << ListComponents();
+    return 0;
+  }
+  return ReportAndExitCode(tool, run());
+}
+
 }  // namespace qres::tools

@@ -4,6 +4,7 @@
 #ifndef QRES_TOOLS_CLI_H_
 #define QRES_TOOLS_CLI_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -29,6 +30,11 @@ absl::StatusOr<std::string> MergedFlag(const std::string& long_name, const std::
 
 // Prints "<tool>: <message>" on stderr and returns the exit code (0 for OK, 130 when cancelled).
 int ReportAndExitCode(const std::string& tool, const absl::Status& status);
+
+// A tool's main(): --help (usage and the flags of `flag_file`), InitTool, a stray argument as an
+// error, --list when `list` says so after parsing, otherwise `run`; returns the exit code.
+int RunTool(const std::string& tool, int argc, char** argv, const std::string& usage,
+            const std::string& flag_file, const bool& list, const std::function<absl::Status()>& run);
 
 }  // namespace qres::tools
 

@@ -4,7 +4,6 @@
 #include <memory>
 #include <vector>
 
-#include "ATen/Context.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -20,6 +19,7 @@
 #include "qres/tools/model_file.h"
 #include "qres/tools/outputs.h"
 #include "qres/tools/plot.h"
+#include "qres/tools/run_setup.h"
 
 namespace qres::tools {
 namespace {
@@ -54,26 +54,18 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   if (config.plot_points <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("-p ", config.plot_points, " must be > 0"));
   }
-  c10::Device device(c10::kCPU);
   std::vector<std::string> lines;
   auto say = [&](const std::string& line) {
     std::cout << line << std::endl;
     lines.push_back(line);
   };
-  if (config.cuda) {
-    if (at::hasCUDA()) device = c10::Device(c10::kCUDA, 0);
-    else say("no CUDA GPU is available; evaluating on the CPU");
-  }
+  std::string device_note;
+  const c10::Device device = PickDevice(config.cuda, &device_note);
+  if (!device_note.empty()) say(device_note);
   QRES_ASSIGN_OR_RETURN(data::Dataset train, data::LoadDataset(config.dataset, config.data_dir, data::Split::kTrain));
   QRES_ASSIGN_OR_RETURN(data::Dataset test, data::LoadDataset(config.dataset, config.data_dir, data::Split::kTest));
-  const std::string net_name = config.net.empty() ? (train.images.size(2) == 28 ? "CNN" : "LeNet") : config.net;
-  models::ModelSpec spec;
-  spec.channels = train.images.size(1);
-  spec.height = train.images.size(2);
-  spec.width = train.images.size(3);
-  spec.classes = train.classes;
-  spec.resnet_layers = config.resnet_layers;
-  spec.logit_relu = config.logit_relu;
+  const std::string net_name = config.net.empty() ? DefaultNet(train) : config.net;
+  const models::ModelSpec spec = SpecFor(train, config.resnet_layers, config.logit_relu);
   QRES_ASSIGN_OR_RETURN(std::shared_ptr<models::Net> net, models::CreateModel(net_name, spec));
   QRES_RETURN_IF_ERROR(LoadModelFile(config.model_file, *net));
   QRES_RETURN_IF_ERROR(CallTorch("moving the net to the device", [&] { net->to(device); }));

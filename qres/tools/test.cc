@@ -1,7 +1,6 @@
 // test: evaluates a model file that train wrote, as the seed's torch_testNN.py:
 //   bazel run -c opt //qres/tools:test -- -d FashionMNIST -n CNN -m torch_nn02CNNQtAdamW5.pt \
 //       -e error_CNNQtAdamW5.pickle
-#include <iostream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -65,23 +64,14 @@ absl::StatusOr<EvaluateConfig> ConfigFromFlags() {
 }
 
 int Main(int argc, char** argv) {
-  MaybePrintHelpAndExit(argc, argv,
-                        "test: evaluates a model file written by train, and plots its error trend.\n"
-                        "Usage: bazel run -c opt //qres/tools:test -- [flags]\n"
-                        "  e.g. -d FashionMNIST -n CNN -m torch_nn02CNNQtAdamW5.pt -e error_CNNQtAdamW5.pickle",
-                        "/test.cc");
-  InitTool(&argc, &argv);
-  if (argc > 1) {
-    return ReportAndExitCode("test", absl::InvalidArgumentError(
-                                         absl::StrCat("unexpected argument '", argv[1], "' (flags are --name=value)")));
-  }
-  if (FLAGS_list) {
-    std::cout << ListComponents();
-    return 0;
-  }
-  absl::StatusOr<EvaluateConfig> config = ConfigFromFlags();
-  if (!config.ok()) return ReportAndExitCode("test", config.status());
-  return ReportAndExitCode("test", EvaluateModel(*config));
+  return RunTool("test", argc, argv,
+                 "test: evaluates a model file written by train, and plots its error trend.\n"
+                 "Usage: bazel run -c opt //qres/tools:test -- [flags]\n"
+                 "  e.g. -d FashionMNIST -n CNN -m torch_nn02CNNQtAdamW5.pt -e error_CNNQtAdamW5.pickle",
+                 "/test.cc", FLAGS_list, []() -> absl::Status {
+                   QRES_ASSIGN_OR_RETURN(EvaluateConfig config, ConfigFromFlags());
+                   return EvaluateModel(config);
+                 });
 }
 
 }  // namespace

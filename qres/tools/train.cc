@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <csignal>
-#include <iostream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -128,26 +127,17 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
 }
 
 int Main(int argc, char** argv) {
-  MaybePrintHelpAndExit(argc, argv,
-                        "train: trains a net with a (quantized) learning algorithm.\n"
-                        "Usage: bazel run -c opt //qres/tools:train -- [flags]\n"
-                        "  e.g. --net=CNN --dataset=FashionMNIST --algo=QtAdamW --epochs=5\n"
-                        "       -d CIFAR10 -e 20 -n ResNet -g 1 -qp 2 -l 0.25 -m QSGD   (the seed's spelling)",
-                        "/train.cc");
-  InitTool(&argc, &argv);
-  if (argc > 1) {
-    return ReportAndExitCode("train", absl::InvalidArgumentError(
-                                          absl::StrCat("unexpected argument '", argv[1], "' (flags are --name=value)")));
-  }
-  if (FLAGS_list) {
-    std::cout << ListComponents();
-    return 0;
-  }
-  absl::StatusOr<TrainConfig> config = ConfigFromFlags();
-  if (!config.ok()) return ReportAndExitCode("train", config.status());
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
-  return ReportAndExitCode("train", Train(*config, [] { return stop_requested.load(); }));
+  return RunTool("train", argc, argv,
+                 "train: trains a net with a (quantized) learning algorithm.\n"
+                 "Usage: bazel run -c opt //qres/tools:train -- [flags]\n"
+                 "  e.g. --net=CNN --dataset=FashionMNIST --algo=QtAdamW --epochs=5\n"
+                 "       -d CIFAR10 -e 20 -n ResNet -g 1 -qp 2 -l 0.25 -m QSGD   (the seed's spelling)",
+                 "/train.cc", FLAGS_list, []() -> absl::Status {
+                   QRES_ASSIGN_OR_RETURN(TrainConfig config, ConfigFromFlags());
+                   std::signal(SIGINT, OnSignal);
+                   std::signal(SIGTERM, OnSignal);
+                   return Train(config, [] { return stop_requested.load(); });
+                 });
 }
 
 }  // namespace

@@ -11,7 +11,6 @@
 #include <sstream>
 #include <vector>
 
-#include "ATen/Context.h"
 #include "ATen/Parallel.h"
 #include "ATen/ops/argmax.h"
 #include "ATen/ops/cross_entropy_loss.h"
@@ -30,6 +29,7 @@
 #include "qres/tools/evaluation.h"
 #include "qres/tools/model_file.h"
 #include "qres/tools/outputs.h"
+#include "qres/tools/run_setup.h"
 #include "torch/serialize.h"
 
 namespace qres::tools {
@@ -166,15 +166,8 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
     return absl::NotFoundError(absl::StrCat("--out_dir=", config.out_dir, ": not a directory"));
   }
 
-  c10::Device device(c10::kCPU);
   std::string device_note;
-  if (config.cuda) {
-    if (at::hasCUDA()) {
-      device = c10::Device(c10::kCUDA, 0);
-    } else {
-      device_note = "no CUDA GPU is available; training on the CPU";
-    }
-  }
+  const c10::Device device = PickDevice(config.cuda, &device_note);
 
   // Resolve names through the registries first, so a typo fails before any data is read.
   QRES_ASSIGN_OR_RETURN(auto dataset_help, data::DatasetRegistry::Find(config.dataset));
@@ -184,7 +177,7 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
 
   QRES_ASSIGN_OR_RETURN(data::Dataset train, data::LoadDataset(config.dataset, config.data_dir, data::Split::kTrain));
   QRES_ASSIGN_OR_RETURN(data::Dataset test, data::LoadDataset(config.dataset, config.data_dir, data::Split::kTest));
-  if (config.net.empty()) config.net = train.images.size(2) == 28 ? "CNN" : "LeNet";
+  if (config.net.empty()) config.net = DefaultNet(train);
   QRES_ASSIGN_OR_RETURN(auto net_entry, models::ModelRegistry::Find(config.net));
   config.net = net_entry->name;
   if (config.batch_size == 0) config.batch_size = train.default_batch_size;
@@ -197,14 +190,8 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
                  JoinPath(config.out_dir, absl::StrCat("checkpoint_", proc, ".pt"))};
 
   at::manual_seed(config.seed);
-  models::ModelSpec model_spec;
-  model_spec.channels = train.images.size(1);
-  model_spec.height = train.images.size(2);
-  model_spec.width = train.images.size(3);
-  model_spec.classes = train.classes;
-  model_spec.resnet_layers = config.resnet_layers;
-  model_spec.logit_relu = config.logit_relu;
-  QRES_ASSIGN_OR_RETURN(std::shared_ptr<models::Net> net, models::CreateModel(config.net, model_spec));
+  QRES_ASSIGN_OR_RETURN(std::shared_ptr<models::Net> net,
+                        models::CreateModel(config.net, SpecFor(train, config.resnet_layers, config.logit_relu)));
   QRES_RETURN_IF_ERROR(CallTorch("moving the net to the device", [&] { net->to(device); }));
 
   data::BatchOptions batch_options;

@@ -1,0 +1,28 @@
+#include "qres/tools/run_setup.h"
+
+#include "ATen/Context.h"
+
+namespace qres::tools {
+
+c10::Device PickDevice(bool cuda, std::string* note) {
+  if (cuda && at::hasCUDA()) return c10::Device(c10::kCUDA, 0);
+  if (cuda && note != nullptr) *note = "no CUDA GPU is available; running on the CPU";
+  return c10::Device(c10::kCPU);
+}
+
+std::string DefaultNet(const data::Dataset& dataset) {
+  return dataset.images.size(2) == 28 ? "CNN" : "LeNet";
+}
+
+models::ModelSpec SpecFor(const data::Dataset& dataset, int64_t resnet_layers, bool logit_relu) {
+  models::ModelSpec spec;
+  spec.channels = dataset.images.size(1);
+  spec.height = dataset.images.size(2);
+  spec.width = dataset.images.size(3);
+  spec.classes = dataset.classes;
+  spec.resnet_layers = resnet_layers;
+  spec.logit_relu = logit_relu;
+  return spec;
+}
+
+}  // namespace qres::tools

@@ -1,0 +1,27 @@
+// What train and test both decide from a dataset and the command line: the device, the default
+// net, and the net's shape.
+#ifndef QRES_TOOLS_RUN_SETUP_H_
+#define QRES_TOOLS_RUN_SETUP_H_
+
+#include <cstdint>
+#include <string>
+
+#include "c10/core/Device.h"
+#include "qres/data/dataset.h"
+#include "qres/models/model.h"
+
+namespace qres::tools {
+
+// cuda:0 when `cuda` is asked for and a GPU is there; otherwise the CPU, with `note` saying why
+// when the GPU was asked for (the seed's -g 1 on a machine without one).
+c10::Device PickDevice(bool cuda, std::string* note);
+
+// The seed's choice when no net is named: CNN for 28x28 images, LeNet otherwise.
+std::string DefaultNet(const data::Dataset& dataset);
+
+// The net's input shape and class count from the dataset.
+models::ModelSpec SpecFor(const data::Dataset& dataset, int64_t resnet_layers, bool logit_relu);
+
+}  // namespace qres::tools
+
+#endif  // QRES_TOOLS_RUN_SETUP_H_
