@@ -17,7 +17,7 @@
 // nearest_even, stochastic (floor(x + u), u from a counter-based generator: reproducible).
 //
 // The bump decision is exact and device independent: the "sum" zero test sums the rounded
-// integers exactly (in double) rather than the float32 quantized values the reference sums; the two
+// integers exactly (as int64) rather than the float32 quantized values the reference sums; the two
 // agree whenever the float32 sum is exact.
 #ifndef QRES_OPTIM_QUANTIZER_H_
 #define QRES_OPTIM_QUANTIZER_H_
@@ -93,7 +93,8 @@ struct TensorStep {
 // ends at the smallest k >= (previous tensor's index) whose quantized update is not zero, or at
 // limit + 1; a tensor with checked[i] == false keeps the previous index. `is_zero(i, k)` is asked
 // only for the (i, k) the sequential rule visits, so it may be computed lazily (CPU) or looked up
-// in a table of every candidate index computed at once (GPU).
+// in a table of every candidate index computed at once (GPU: qres/optim/cuda/bump_quantize.cu
+// runs the same loop on the device).
 std::vector<int64_t> ResolveBumpIndices(int64_t start, int64_t limit,
                                         const std::vector<bool>& checked,
                                         const std::function<bool(size_t, int64_t)>& is_zero);
