@@ -4,8 +4,9 @@
 #   tools/gpu_bundle.sh
 #   then, with the device tool: carry ["gpu_bundle"], command "bash gpu_bundle/run.sh"
 # run.sh finds the GPU machine's own torch (the same 2.11.0 these binaries link), checks that no
-# library is missing, then runs the CUDA equivalence test, the CPU optimizer benchmark for
-# reference, and short GPU training runs; logs go to $OUT.
+# library is missing, then runs the CUDA equivalence test,
+# reference, the optimizer benchmark on the GPU (three parameter sets, PyTorch's fused AdamW and
+# a device copy in the same run), and short GPU training runs; logs go to $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +42,9 @@ nvidia-smi -L | tee "$OUT/gpu.txt"
 if ldd "$here"/bin/* | grep "not found"; then echo "missing libraries" >&2; exit 1; fi
 status=0
 "$here/bin/bump_quantize_cuda_test" 2>&1 | tee "$OUT/bump_quantize_cuda_test.log" || status=1
-"$here/bin/optimizer_step_bench" 2>&1 | tee "$OUT/optimizer_step_bench_cpu.log"
+for set in resnet32 resnet50 134m; do
+  "$here/bin/optimizer_step_bench" --device=cuda --set=$set --rounds=10 2>&1 | tee "$OUT/optimizer_step_bench_cuda_$set.log"
+done
 cd "$OUT"
 "$here/bin/train" -g 1 --net=CNN --dataset=FashionMNIST --data_dir="$here/data" --algo=QtAdamW \
   --epochs=2 2>&1 | tee "$OUT/train_cnn_qtadamw_gpu.log" || status=1

@@ -1,10 +1,13 @@
-// One optimizer step on the CPU for the ResNet-32 parameter set (464,154 parameters in the
-// reference model's 95 tensors) for every registered optimizer, beside PyTorch's own fused and
-// foreach AdamW and a reference-style per-tensor QtAdamW loop, all in this process.
+// One optimizer step for every registered optimizer, beside PyTorch's own fused and foreach AdamW
+// and a reference-style per-tensor QtAdamW loop, all in this process, on a parameter set:
+//   resnet32  the reference ResNet-32 (464,154 parameters in 95 tensors), the default
+//   resnet50  ImageNet ResNet-50's shapes (25,557,032 parameters in 161 tensors)
+//   134m      8 tensors of 2^24 parameters (134 M)
 //
-//   bazel run -c opt //qres/bench:optimizer_step_bench [-- --steps=200 --threads=0]
+//   bazel run -c opt //qres/bench:optimizer_step_bench [-- --set=resnet50 --device=cuda]
 //
-// Prints ms/step and the ratio to PyTorch's at::_fused_adamw_.
+// Prints ms/step, the ratio to PyTorch's at::_fused_adamw_, and the bandwidth reached (AdamW moves
+// 28 bytes per parameter) as a share of a device-to-device copy measured in the same run.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -28,6 +31,11 @@
 #include "ATen/ops/sum.h"
 #include "ATen/ops/zeros.h"
 #include "ATen/ops/zeros_like.h"
+#include "ATen/ops/empty.h"
+#include "ATen/ops/empty_like.h"
+#include "ATen/ops/randn.h"
+#include "ATen/TensorOperators.h"
+#include "ATen/Context.h"
 #include "absl/strings/str_format.h"
 #include "qres/base/allocator.h"
 #include "c10/core/GradMode.h"
@@ -38,12 +46,50 @@
 DEFINE_int32(rounds, 15, "rounds; each times --steps steps of every optimizer in turn");
 DEFINE_int32(steps, 20, "steps per optimizer per round");
 DEFINE_int32(threads, 0, "LibTorch CPU threads; 0: its default");
-DEFINE_int32(resnet_layers, 5, "ResNet n (5: ResNet-32)");
+DEFINE_int32(resnet_layers, 5, "ResNet n for --set=resnet32 (5: ResNet-32)");
+DEFINE_string(set, "resnet32", "parameter set: resnet32, resnet50 or 134m");
+DEFINE_string(device, "cpu", "cpu or cuda");
 DEFINE_string(only, "", "time only the candidates whose name contains this");
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// ImageNet ResNet-50's parameter shapes (torchvision order), without building the net.
+std::vector<std::vector<int64_t>> ResNet50Shapes() {
+  std::vector<std::vector<int64_t>> shapes = {{64, 3, 7, 7}, {64}, {64}};
+  int64_t in = 64;
+  const int64_t widths[] = {64, 128, 256, 512}, blocks[] = {3, 4, 6, 3};
+  for (int stage = 0; stage < 4; ++stage) {
+    const int64_t w = widths[stage], out = 4 * w;
+    for (int64_t b = 0; b < blocks[stage]; ++b) {
+      for (const std::vector<int64_t>& conv : {std::vector<int64_t>{w, in, 1, 1}, {w, w, 3, 3}, {out, w, 1, 1}}) {
+        shapes.push_back(conv);
+        shapes.push_back({conv[0]});
+        shapes.push_back({conv[0]});
+      }
+      if (b == 0) {
+        shapes.push_back({out, in, 1, 1});
+        shapes.push_back({out});
+        shapes.push_back({out});
+      }
+      in = out;
+    }
+  }
+  shapes.push_back({1000, 2048});
+  shapes.push_back({1000});
+  return shapes;
+}
+
+std::vector<at::Tensor> FromShapes(const std::vector<std::vector<int64_t>>& shapes, c10::Device device) {
+  std::vector<at::Tensor> params;
+  for (const auto& shape : shapes) {
+    at::Tensor p = (at::randn(shape) * 0.05).to(device).requires_grad_();
+    p.mutable_grad() = (at::randn(shape) * 1e-3).to(device);
+    params.push_back(p);
+  }
+  return params;
+}
 
 std::vector<at::Tensor> ResNetParameters() {
   qres::models::ModelSpec spec;
@@ -90,7 +136,7 @@ struct AdamState {
       grads.push_back(p.grad());
       m.push_back(at::zeros_like(p));
       v.push_back(at::zeros_like(p));
-      steps.push_back(at::zeros({}, at::kFloat));
+      steps.push_back(at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(p.device())));
     }
   }
   std::vector<at::Tensor> grads, m, v, steps;
@@ -103,12 +149,36 @@ int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (FLAGS_threads > 0) at::set_num_threads(FLAGS_threads);
   at::manual_seed(0);
-  std::vector<at::Tensor> params = ResNetParameters();
+  if (FLAGS_device != "cpu" && FLAGS_device != "cuda") {
+    std::cerr << "optimizer_step_bench: --device=" << FLAGS_device << ": use cpu or cuda\n";
+    return 1;
+  }
+  if (FLAGS_device == "cuda" && !at::hasCUDA()) {
+    std::cerr << "optimizer_step_bench: --device=cuda but no CUDA GPU is available\n";
+    return 1;
+  }
+  const c10::Device device(FLAGS_device == "cuda" ? c10::kCUDA : c10::kCPU);
+  std::vector<at::Tensor> params;
+  if (FLAGS_set == "resnet32") {
+    params = ResNetParameters();
+    for (at::Tensor& p : params) {
+      at::Tensor moved = p.detach().to(device).requires_grad_();
+      moved.mutable_grad() = p.grad().to(device);
+      p = moved;
+    }
+  } else if (FLAGS_set == "resnet50") {
+    params = FromShapes(ResNet50Shapes(), device);
+  } else if (FLAGS_set == "134m") {
+    params = FromShapes(std::vector<std::vector<int64_t>>(8, {int64_t{1} << 24}), device);
+  } else {
+    std::cerr << "optimizer_step_bench: --set=" << FLAGS_set << ": use resnet32, resnet50 or 134m\n";
+    return 1;
+  }
   int64_t count = 0;
   for (const at::Tensor& p : params) count += p.numel();
-  std::cout << absl::StrFormat("ResNet-%d parameter set: %d parameters in %d tensors, %d threads; "
+  std::cout << absl::StrFormat("%s parameter set: %d parameters in %d tensors on %s, %d CPU threads; "
                                "best of %d rounds of %d steps\n\n",
-                               6 * FLAGS_resnet_layers + 2, count, params.size(),
+                               FLAGS_set, count, params.size(), device.str(),
                                at::get_num_threads(), FLAGS_rounds, FLAGS_steps);
   at::NoGradGuard no_grad;
   const double lr = 1e-3;
@@ -117,6 +187,16 @@ int main(int argc, char** argv) {
   std::vector<std::function<void()>> steps;
   // Candidates keep their state alive until the timing is done.
   std::vector<std::shared_ptr<void>> keep;
+
+  // The bandwidth peer: a device-to-device copy of 28 bytes per parameter (read + write), the
+  // traffic of an AdamW step.
+  const int64_t copy_floats = count * 7 / 2;
+  auto copy_source = std::make_shared<at::Tensor>(at::empty({copy_floats}, params[0].options()).fill_(1));
+  auto copy_target = std::make_shared<at::Tensor>(at::empty_like(*copy_source));
+  keep.push_back(copy_source);
+  keep.push_back(copy_target);
+  names.push_back("device copy, 28 B/param (peer)");
+  steps.push_back([copy_source, copy_target] { copy_target->copy_(*copy_source); });
 
   {  // PyTorch's fused AdamW kernel.
     auto s = std::make_shared<AdamState>(params);
@@ -195,10 +275,18 @@ int main(int argc, char** argv) {
     }
   }
   const std::vector<double> ms = TimeInRounds(steps);
-  std::cout << absl::StrFormat("| %-30s | %9s | %22s |\n", "optimizer step", "ms/step", "x PyTorch fused AdamW");
-  std::cout << "|--------------------------------|-----------|------------------------|\n";
+  // The fused AdamW row is the ratio's base: the first row after the copy, unless --only left it out.
+  const auto fused = std::find(names.begin(), names.end(), "PyTorch at::_fused_adamw_");
+  const double base = fused == names.end() ? ms[0] : ms[fused - names.begin()];
+  const auto copy = std::find(names.begin(), names.end(), "device copy, 28 B/param (peer)");
+  const double copy_ms = copy == names.end() ? 0.0 : ms[copy - names.begin()];
+  std::cout << absl::StrFormat("| %-32s | %9s | %9s | %14s | %10s |\n", "optimizer step", "ms/step",
+                               "x fused", "GB/s at 28 B", "% of copy");
+  std::cout << "|----------------------------------|-----------|-----------|----------------|------------|\n";
   for (size_t i = 0; i < names.size(); ++i) {
-    std::cout << absl::StrFormat("| %-30s | %9.3f | %22.2f |\n", names[i], ms[i], ms[i] / ms[0]);
+    const double gbps = 28.0 * count / (ms[i] * 1e6);
+    std::cout << absl::StrFormat("| %-32s | %9.3f | %9.2f | %14.1f | %9.0f%% |\n", names[i], ms[i],
+                                 ms[i] / base, gbps, copy_ms > 0 ? 100.0 * copy_ms / ms[i] : 0.0);
   }
   return 0;
 }
