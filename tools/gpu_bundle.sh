@@ -4,9 +4,9 @@
 #   tools/gpu_bundle.sh
 #   then, with the device tool: carry ["gpu_bundle"], command "bash gpu_bundle/run.sh"
 # run.sh finds the GPU machine's own torch (the same 2.11.0 these binaries link), checks that no
-# library is missing, then runs the CUDA equivalence test,
-# reference, the optimizer benchmark on the GPU (three parameter sets, PyTorch's fused AdamW and
-# a device copy in the same run), and short GPU training runs; logs go to $OUT.
+# library is missing, then runs the CUDA equivalence test, the optimizer benchmark on the GPU
+# (three parameter sets, PyTorch's fused AdamW and a device copy in the same run), and short GPU
+# training runs; logs go to $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
