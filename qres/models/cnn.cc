@@ -23,8 +23,8 @@ class Cnn : public Net {
   }
 
   at::Tensor forward(at::Tensor x) override {
-    x = at::max_pool2d(at::relu(conv1_->forward(x)), 2);
-    x = at::max_pool2d(at::relu(conv2_->forward(x)), 2);
+    x = at::max_pool2d(conv1_->forward(x).relu_(), 2);
+    x = at::max_pool2d(conv2_->forward(x).relu_(), 2);
     return fc_->forward(x.flatten(1));
   }
 

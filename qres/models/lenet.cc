@@ -40,12 +40,12 @@ class LeNet : public Net {
 
   at::Tensor forward(at::Tensor x) override {
     if (pad_ > 0) x = at::constant_pad_nd(x, {pad_, pad_, pad_, pad_}, 0.0);
-    x = at::max_pool2d(at::relu(conv1_->forward(x)), 2);
-    x = at::max_pool2d(at::relu(conv2_->forward(x)), 2);
-    x = at::relu(fc1_->forward(x.flatten(1)));
-    x = at::relu(fc2_->forward(x));
+    x = at::max_pool2d(conv1_->forward(x).relu_(), 2);
+    x = at::max_pool2d(conv2_->forward(x).relu_(), 2);
+    x = fc1_->forward(x.flatten(1)).relu_();
+    x = fc2_->forward(x).relu_();
     x = fc3_->forward(x);
-    if (logit_relu_) x = at::relu(x);
+    if (logit_relu_) x = x.relu_();
     return at::log_softmax(x, 1);
   }
 

@@ -40,12 +40,12 @@ class BasicBlock : public torch::nn::Module {
         bn2_(register_module("bn2", torch::nn::BatchNorm2d(out))) {}
 
   at::Tensor forward(const at::Tensor& x) {
-    at::Tensor out = at::relu(bn1_->forward(conv1_->forward(x)));
+    at::Tensor out = bn1_->forward(conv1_->forward(x)).relu_();
     out = bn2_->forward(conv2_->forward(out));
     at::Tensor shortcut = x;
     if (extra_channels_ > 0) shortcut = at::constant_pad_nd(x, {0, 0, 0, 0, 0, extra_channels_}, 0.0);
     if (stride_ > 1) shortcut = shortcut.slice(2, 0, c10::nullopt, stride_).slice(3, 0, c10::nullopt, stride_);
-    return at::relu(out + shortcut);
+    return (out + shortcut).relu_();  // in place: no backward needs the values relu overwrites
   }
 
  private:
@@ -85,7 +85,7 @@ class ResNet : public Net {
   }
 
   at::Tensor forward(at::Tensor x) override {
-    x = at::relu(bn_->forward(conv_->forward(x)));
+    x = bn_->forward(conv_->forward(x)).relu_();
     for (auto& block : blocks_) x = block->forward(x);
     x = at::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
     return fc_->forward(x);
