@@ -1,6 +1,7 @@
 #include "qres/optim/adam.h"
 
 #include <cmath>
+#include <optional>
 #include <utility>
 
 #include "ATen/ops/_foreach_add.h"
@@ -10,6 +11,7 @@
 #include "ATen/ops/_foreach_lerp.h"
 #include "ATen/ops/_foreach_mul.h"
 #include "ATen/ops/_foreach_sqrt.h"
+#include "ATen/ops/empty_like.h"
 #include "ATen/ops/zeros_like.h"
 #include "absl/strings/str_cat.h"
 #include "c10/core/GradMode.h"
@@ -101,6 +103,76 @@ absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(std::vector<at::Tensor> param
   });
 }
 
+namespace {
+AdamCudaFn& AdamCudaHook() {
+  static AdamCudaFn hook = nullptr;
+  return hook;
+}
+}  // namespace
+
+void RegisterAdamCuda(AdamCudaFn fn) { AdamCudaHook() = fn; }
+
+bool Adam::CanUseFusedCuda() const {
+  if (AdamCudaHook() == nullptr) return false;
+  std::optional<c10::Device> device;
+  for (const auto& group : param_groups_) {
+    if (static_cast<const AdamOptions&>(group.options()).form() != AdamForm::kReference) return false;
+    for (const at::Tensor& param : group.params()) {
+      const at::Tensor& grad = param.grad();
+      auto dense = [](const at::Tensor& t) {
+        return t.is_cuda() && t.scalar_type() == at::kFloat && t.is_contiguous();
+      };
+      if (!dense(param) || (grad.defined() && (!dense(grad) || grad.sizes() != param.sizes()))) return false;
+      if (device && *device != param.device()) return false;
+      device = param.device();
+    }
+  }
+  return device.has_value();
+}
+
+void Adam::StepFusedCuda() {
+  const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
+  int64_t position = 0;
+  std::vector<std::pair<std::vector<AdamCudaTensor>, AdamCudaScalars>> launches;
+  std::vector<at::Tensor> updates;
+  std::vector<TensorStep> steps;
+  for (auto& group : param_groups_) {
+    const auto& options = static_cast<const AdamOptions&>(group.options());
+    const auto [beta1, beta2] = options.betas();
+    const double lr = options.lr();
+    const double wd = options.weight_decay();
+    const bool decoupled = options.decoupled_weight_decay();
+    std::vector<AdamCudaTensor> tensors;
+    for (const at::Tensor& param : group.params()) {
+      const int64_t id = position++;
+      if (!param.grad().defined()) continue;
+      AdamParamState& state = InitState(param);
+      state.step(state.step() + 1);
+      const double t = static_cast<double>(state.step());
+      const double step_size = lr * std::sqrt(1.0 - std::pow(beta2, t)) / (1.0 - std::pow(beta1, t));
+      AdamCudaTensor tensor{param, param.grad(), state.exp_avg(), state.exp_avg_sq(), at::Tensor(),
+                            static_cast<float>(-step_size),
+                            static_cast<float>(wd != 0.0 && decoupled ? -lr * wd : 0.0)};
+      if (quantized) {
+        tensor.update = at::empty_like(param);
+        updates.push_back(tensor.update);
+        steps.push_back({id, state.step(), state.step() == 1, step_size});
+      }
+      tensors.push_back(std::move(tensor));
+    }
+    if (tensors.empty()) continue;
+    const AdamCudaScalars scalars{static_cast<float>(beta1), static_cast<float>(1.0 - beta1),
+                                  static_cast<float>(beta2), static_cast<float>(1.0 - beta2),
+                                  static_cast<float>(options.eps()),
+                                  static_cast<float>(decoupled ? 0.0 : wd)};
+    AdamCudaHook()(tensors, scalars, /*add_updates=*/false);
+    launches.emplace_back(std::move(tensors), scalars);
+  }
+  if (!quantized || updates.empty()) return;
+  quantizer_.QuantizeInPlace(updates, steps);  // the bump schedule's kernels, or ATen for log
+  for (const auto& [tensors, scalars] : launches) AdamCudaHook()(tensors, scalars, /*add_updates=*/true);
+}
+
 bool Adam::CanUseFusedCpu() const {
   if (!fused_cpu::Enabled()) return false;
   for (const auto& group : param_groups_) {
@@ -169,6 +241,10 @@ at::Tensor Adam::step(LossClosure closure) {
   }
   if (CanUseFusedCpu()) {
     StepFusedCpu();
+    return loss;
+  }
+  if (CanUseFusedCuda()) {
+    StepFusedCuda();
     return loss;
   }
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;

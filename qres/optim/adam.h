@@ -66,6 +66,22 @@ struct AdamParamState : public torch::optim::OptimizerCloneableParamState<AdamPa
   void serialize(torch::serialize::OutputArchive& archive) const override;
 };
 
+// The CUDA step (//qres/optim/cuda, --config=cuda registers it at start-up): one launch per group
+// for the moments and the update, a second one to add quantized updates.
+struct AdamCudaTensor {
+  at::Tensor param, grad, exp_avg, exp_avg_sq;
+  at::Tensor update;  // undefined: the first launch updates param (and decays) itself
+  float neg_step = 0.0f;
+  float decay = 0.0f;  // −lr·wd of the decoupled decay, 0 for none
+};
+struct AdamCudaScalars {
+  float beta1, one_minus_beta1, beta2, one_minus_beta2, eps, l2;
+};
+// add_updates false: moments and update; true: param += update, then decay.
+using AdamCudaFn = void (*)(const std::vector<AdamCudaTensor>& tensors, const AdamCudaScalars& scalars,
+                            bool add_updates);
+void RegisterAdamCuda(AdamCudaFn fn);
+
 class Adam : public torch::optim::Optimizer, public QuantizedOptimizer {
  public:
   // `quantizer.schedule == kNone` gives the unquantized optimizer. Options must be valid.
@@ -86,6 +102,8 @@ class Adam : public torch::optim::Optimizer, public QuantizedOptimizer {
   // tensors; everything else takes the foreach ATen path. Both give the same numbers.
   bool CanUseFusedCpu() const;
   void StepFusedCpu();
+  bool CanUseFusedCuda() const;
+  void StepFusedCuda();
   AdamParamState& InitState(const at::Tensor& param);
 
   Quantizer quantizer_;

@@ -1,7 +1,6 @@
 // Connects the CUDA bump kernels (bump_quantize.cu) to qres::optim::Quantizer: registered at
 // start-up, called by Quantizer::QuantizeInPlace for dense float32 CUDA updates. The tensor table
 // goes to the device through pinned memory without a host sync; the index stays on the device.
-#include <cstring>
 #include <vector>
 
 #include "ATen/cuda/CUDAContext.h"
@@ -12,17 +11,11 @@
 #include "c10/util/Exception.h"
 #include "qres/optim/counter_rng.h"
 #include "qres/optim/cuda/bump_quantize.h"
+#include "qres/optim/cuda/device_table.h"
 #include "qres/optim/quantizer.h"
 
 namespace qres::optim {
 namespace {
-
-// Bytes on the host (pinned) -> a device tensor, asynchronously on the current stream.
-at::Tensor ToDevice(const void* data, size_t bytes, c10::Device device) {
-  at::Tensor host = at::empty({static_cast<int64_t>(bytes)}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
-  std::memcpy(host.data_ptr(), data, bytes);
-  return host.to(device, /*non_blocking=*/true);
-}
 
 void BumpQuantizeCuda(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps,
                       const QuantizerOptions& options, uint64_t call, CudaBumpState& state) {
@@ -41,15 +34,16 @@ void BumpQuantizeCuda(std::vector<at::Tensor>& updates, const std::vector<Tensor
   }
 
   std::vector<cuda::BumpTensor> tensors(updates.size());
-  std::vector<int64_t> offsets(updates.size() + 1, 0);
+  std::vector<int64_t> numels(updates.size());
   for (size_t i = 0; i < updates.size(); ++i) {
     tensors[i] = {updates[i].data_ptr<float>(), updates[i].numel(), steps[i].id,
                   StochasticStreamKey(options.seed, call, static_cast<uint64_t>(steps[i].id)),
                   (options.check_first_step || !steps[i].first) ? 1 : 0};
-    offsets[i + 1] = offsets[i] + (updates[i].numel() + cuda::kBumpChunk - 1) / cuda::kBumpChunk;
+    numels[i] = updates[i].numel();
   }
-  const at::Tensor device_tensors = ToDevice(tensors.data(), tensors.size() * sizeof(cuda::BumpTensor), device);
-  const at::Tensor device_offsets = ToDevice(offsets.data(), offsets.size() * sizeof(int64_t), device);
+  const std::vector<int64_t> offsets = cuda::ChunkOffsets(numels, cuda::kBumpChunk);
+  const at::Tensor device_tensors = cuda::ToDevice(tensors, device);
+  const at::Tensor device_offsets = cuda::ToDevice(offsets, device);
   const int64_t candidates = options.index_limit + 2;
   at::Tensor table = at::empty({static_cast<int64_t>(updates.size()) * candidates}, longs);
   at::Tensor chosen = at::empty({static_cast<int64_t>(updates.size())}, longs);

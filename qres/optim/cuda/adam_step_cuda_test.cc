@@ -1,0 +1,65 @@
+// The CUDA Adam family (kernels for the step, the bump quantizer on the device) against the CPU
+// one on the same gradients: bit-identical parameters over 100 steps that include index bumps.
+// Needs a GPU: skipped with a message without one.
+#include <string>
+#include <vector>
+
+#include "ATen/Context.h"
+#include "ATen/TensorOperators.h"
+#include "ATen/ops/equal.h"
+#include "ATen/ops/randn.h"
+#include "gtest/gtest.h"
+#include "qres/optim/optimizer.h"
+
+namespace qres::optim {
+namespace {
+
+struct Case {
+  std::string algorithm, optim_params, quant_params;
+};
+
+class AdamStepCudaTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(AdamStepCudaTest, EqualsTheCpuOptimizerBitForBit) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA GPU here: run with --config=cuda --config=gpu on the GPU machine";
+  at::manual_seed(5);
+  std::vector<at::Tensor> cpu, gpu;
+  for (int64_t numel : {7, 4097, 1, 65536, 300}) {
+    at::Tensor p = at::randn({numel});
+    cpu.push_back(p.clone().requires_grad_());
+    gpu.push_back(p.cuda().requires_grad_());
+  }
+  OptimizerSpec spec;
+  spec.lr = 0.01;
+  spec.optim_params = GetParam().optim_params;
+  spec.quant_params = GetParam().quant_params;
+  auto on_cpu = OptimizerRegistry::Create(GetParam().algorithm, cpu, spec);
+  auto on_gpu = OptimizerRegistry::Create(GetParam().algorithm, gpu, spec);
+  ASSERT_TRUE(on_cpu.ok() && on_gpu.ok());
+  for (int step = 0; step < 100; ++step) {
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      const at::Tensor grad = at::randn(cpu[i].sizes()) * (0.1 / (1 + step));
+      cpu[i].mutable_grad() = grad;
+      gpu[i].mutable_grad() = grad.cuda();
+    }
+    (*on_cpu)->step();
+    (*on_gpu)->step();
+    if (step % 10 != 9) continue;
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      ASSERT_TRUE(at::equal(cpu[i].detach(), gpu[i].detach().cpu())) << "tensor " << i << ", step " << step;
+    }
+  }
+  const Quantizer* q_cpu = QuantizerOf(**on_cpu);
+  const Quantizer* q_gpu = QuantizerOf(**on_gpu);
+  if (q_cpu != nullptr) EXPECT_EQ(q_cpu->trend(), q_gpu->trend());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Algorithms, AdamStepCudaTest,
+    ::testing::Values(Case{"AdamW", "weight_decay=0.05", ""}, Case{"QtAdamW", "weight_decay=0.01", ""},
+                      Case{"QtAdam", "weight_decay=0.01", "rounding=floor"},
+                      Case{"QtAdamW", "", "rounding=stochastic,seed=9,scope=per_tensor"}),
+    [](const auto& info) { return "case" + std::to_string(info.index) + "_" + info.param.algorithm; });
+
+}  // namespace
+}  // namespace qres::optim
