@@ -170,8 +170,8 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
   const c10::Device device = PickDevice(config.cuda, &device_note);
 
   // Resolve names through the registries first, so a typo fails before any data is read.
-  QRES_ASSIGN_OR_RETURN(auto dataset_help, data::DatasetRegistry::Find(config.dataset));
-  config.dataset = dataset_help->name;
+  QRES_ASSIGN_OR_RETURN(auto dataset_entry, data::DatasetRegistry::Find(config.dataset));
+  config.dataset = dataset_entry->name;
   QRES_ASSIGN_OR_RETURN(auto algorithm_entry, optim::OptimizerRegistry::Find(config.algorithm));
   config.algorithm = algorithm_entry->name;
 
