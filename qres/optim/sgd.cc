@@ -1,6 +1,7 @@
 #include "qres/optim/sgd.h"
 
 #include <cmath>
+#include <optional>
 #include <utility>
 
 #include "ATen/ops/_foreach_add.h"
@@ -83,6 +84,74 @@ absl::StatusOr<std::unique_ptr<Sgd>> Sgd::Create(std::vector<at::Tensor> params,
   });
 }
 
+namespace {
+SgdCudaFn& SgdCudaHook() {
+  static SgdCudaFn hook = nullptr;
+  return hook;
+}
+}  // namespace
+
+void RegisterSgdCuda(SgdCudaFn fn) { SgdCudaHook() = fn; }
+
+bool Sgd::CanUseFusedCuda() const {
+  if (SgdCudaHook() == nullptr) return false;
+  std::optional<c10::Device> device;
+  for (const auto& group : param_groups_) {
+    for (const at::Tensor& param : group.params()) {
+      const at::Tensor& grad = param.grad();
+      auto dense = [](const at::Tensor& t) {
+        return t.is_cuda() && t.scalar_type() == at::kFloat && t.is_contiguous();
+      };
+      if (!dense(param) || (grad.defined() && (!dense(grad) || grad.sizes() != param.sizes()))) return false;
+      if (device && *device != param.device()) return false;
+      device = param.device();
+    }
+  }
+  return device.has_value();
+}
+
+void Sgd::StepFusedCuda() {
+  const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
+  int64_t position = 0;
+  std::vector<std::pair<std::vector<SgdCudaTensor>, SgdCudaScalars>> launches;
+  std::vector<at::Tensor> updates;
+  std::vector<TensorStep> steps;
+  for (auto& group : param_groups_) {
+    const auto& options = static_cast<const SgdOptions&>(group.options());
+    std::vector<SgdCudaTensor> tensors;
+    for (const at::Tensor& param : group.params()) {
+      const int64_t id = position++;
+      if (!param.grad().defined()) continue;
+      auto& slot = state_[param.unsafeGetTensorImpl()];
+      if (!slot) slot = std::make_unique<SgdParamState>();
+      auto& state = static_cast<SgdParamState&>(*slot);
+      SgdCudaTensor tensor{param, param.grad(), at::Tensor(), at::Tensor(), false};
+      if (options.momentum() != 0.0) {
+        tensor.first = !state.momentum_buffer().defined();
+        if (tensor.first) state.momentum_buffer(at::empty_like(param, at::MemoryFormat::Contiguous));
+        tensor.momentum_buffer = state.momentum_buffer();
+      }
+      if (quantized) {
+        tensor.update = at::empty_like(param);
+        updates.push_back(tensor.update);
+        steps.push_back({id, state.step(), state.step() == 0, options.lr()});
+      }
+      state.step(state.step() + 1);
+      tensors.push_back(std::move(tensor));
+    }
+    if (tensors.empty()) continue;
+    const SgdCudaScalars scalars{static_cast<float>(options.weight_decay()),
+                                 static_cast<float>(options.momentum()),
+                                 static_cast<float>(1.0 - options.dampening()),
+                                 static_cast<float>(-options.lr()), options.nesterov()};
+    SgdCudaHook()(tensors, scalars, /*add_updates=*/false);
+    launches.emplace_back(std::move(tensors), scalars);
+  }
+  if (!quantized || updates.empty()) return;
+  quantizer_.QuantizeInPlace(updates, steps);  // the bump schedule's kernels, or ATen for log
+  for (const auto& [tensors, scalars] : launches) SgdCudaHook()(tensors, scalars, /*add_updates=*/true);
+}
+
 bool Sgd::CanUseFusedCpu() const {
   if (!fused_cpu::Enabled()) return false;
   for (const auto& group : param_groups_) {
@@ -138,6 +207,10 @@ at::Tensor Sgd::step(LossClosure closure) {
   }
   if (CanUseFusedCpu()) {
     StepFusedCpu();
+    return loss;
+  }
+  if (CanUseFusedCuda()) {
+    StepFusedCuda();
     return loss;
   }
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;

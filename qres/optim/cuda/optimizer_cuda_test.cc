@@ -1,5 +1,5 @@
-// The CUDA Adam family (kernels for the step, the bump quantizer on the device) against the CPU
-// one on the same gradients: bit-identical parameters over 100 steps that include index bumps.
+// The CUDA optimizers (step kernels, the bump quantizer on the device) against the CPU ones on
+// the same gradients: bit-identical parameters over 100 steps that include index bumps.
 // Needs a GPU: skipped with a message without one.
 #include <string>
 #include <vector>
@@ -18,9 +18,9 @@ struct Case {
   std::string algorithm, optim_params, quant_params;
 };
 
-class AdamStepCudaTest : public ::testing::TestWithParam<Case> {};
+class OptimizerCudaTest : public ::testing::TestWithParam<Case> {};
 
-TEST_P(AdamStepCudaTest, EqualsTheCpuOptimizerBitForBit) {
+TEST_P(OptimizerCudaTest, EqualsTheCpuOptimizerBitForBit) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA GPU here: run with --config=cuda --config=gpu on the GPU machine";
   at::manual_seed(5);
   std::vector<at::Tensor> cpu, gpu;
@@ -55,10 +55,13 @@ TEST_P(AdamStepCudaTest, EqualsTheCpuOptimizerBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Algorithms, AdamStepCudaTest,
+    Algorithms, OptimizerCudaTest,
     ::testing::Values(Case{"AdamW", "weight_decay=0.05", ""}, Case{"QtAdamW", "weight_decay=0.01", ""},
                       Case{"QtAdam", "weight_decay=0.01", "rounding=floor"},
-                      Case{"QtAdamW", "", "rounding=stochastic,seed=9,scope=per_tensor"}),
+                      Case{"QtAdamW", "", "rounding=stochastic,seed=9,scope=per_tensor"},
+                      Case{"SGD", "momentum=0.9,nesterov=true,weight_decay=0.01", ""},
+                      Case{"QSGD", "", ""},
+                      Case{"QSGD", "momentum=0.8,dampening=0.1", "zero_test=all_zero"}),
     [](const auto& info) { return "case" + std::to_string(info.index) + "_" + info.param.algorithm; });
 
 }  // namespace
