@@ -1,7 +1,6 @@
 #include "qres/optim/adam.h"
 
 #include <cmath>
-#include <optional>
 #include <utility>
 
 #include "ATen/ops/_foreach_add.h"
@@ -112,24 +111,6 @@ AdamCudaFn& AdamCudaHook() {
 
 void RegisterAdamCuda(AdamCudaFn fn) { AdamCudaHook() = fn; }
 
-bool Adam::CanUseFusedCuda() const {
-  if (AdamCudaHook() == nullptr) return false;
-  std::optional<c10::Device> device;
-  for (const auto& group : param_groups_) {
-    if (static_cast<const AdamOptions&>(group.options()).form() != AdamForm::kReference) return false;
-    for (const at::Tensor& param : group.params()) {
-      const at::Tensor& grad = param.grad();
-      auto dense = [](const at::Tensor& t) {
-        return t.is_cuda() && t.scalar_type() == at::kFloat && t.is_contiguous();
-      };
-      if (!dense(param) || (grad.defined() && (!dense(grad) || grad.sizes() != param.sizes()))) return false;
-      if (device && *device != param.device()) return false;
-      device = param.device();
-    }
-  }
-  return device.has_value();
-}
-
 void Adam::StepFusedCuda() {
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
   int64_t position = 0;
@@ -170,18 +151,13 @@ void Adam::StepFusedCuda() {
   }
   if (!quantized || updates.empty()) return;
   quantizer_.QuantizeInPlace(updates, steps);  // the bump schedule's kernels, or ATen for log
-  for (const auto& [tensors, scalars] : launches) AdamCudaHook()(tensors, scalars, /*add_updates=*/true);
-}
-
-bool Adam::CanUseFusedCpu() const {
-  if (!fused_cpu::Enabled()) return false;
-  for (const auto& group : param_groups_) {
-    if (static_cast<const AdamOptions&>(group.options()).form() != AdamForm::kReference) return false;
-    for (const at::Tensor& param : group.params()) {
-      if (!IsFusableCpuFloat(param)) return false;
-    }
+  // The bump kernels quantize in place, the ATen path (log schedule) returns new tensors: add
+  // whatever the quantizer returned.
+  size_t k = 0;
+  for (auto& launch : launches) {
+    for (auto& tensor : launch.first) tensor.update = updates[k++];
   }
-  return true;
+  for (const auto& [tensors, scalars] : launches) AdamCudaHook()(tensors, scalars, /*add_updates=*/true);
 }
 
 void Adam::StepFusedCpu() {
@@ -239,13 +215,21 @@ at::Tensor Adam::step(LossClosure closure) {
     at::AutoGradMode enable_grad(true);
     loss = closure();
   }
-  if (CanUseFusedCpu()) {
-    StepFusedCpu();
-    return loss;
+  // The fused loops implement the reference form only.
+  bool reference_form = true;
+  for (const auto& group : param_groups_) {
+    reference_form &= static_cast<const AdamOptions&>(group.options()).form() == AdamForm::kReference;
   }
-  if (CanUseFusedCuda()) {
-    StepFusedCuda();
-    return loss;
+  switch (ChooseStepPath(param_groups_, reference_form && fused_cpu::Enabled(),
+                         reference_form && AdamCudaHook() != nullptr)) {
+    case StepPath::kFusedCpu:
+      StepFusedCpu();
+      return loss;
+    case StepPath::kFusedCuda:
+      StepFusedCuda();
+      return loss;
+    case StepPath::kAten:
+      break;
   }
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
   int64_t position = 0;  // the parameter's index over all groups: the quantizer's tensor id

@@ -98,11 +98,10 @@ class Adam : public torch::optim::Optimizer, public QuantizedOptimizer {
   const Quantizer& quantizer() const override { return quantizer_; }
 
  private:
-  // The single-pass CPU loops (fused_cpu.h) serve the reference form on dense float32 CPU
-  // tensors; everything else takes the foreach ATen path. Both give the same numbers.
-  bool CanUseFusedCpu() const;
+  // The reference form on dense float32 tensors runs as single-pass loops (fused_cpu.h) on the CPU,
+  // as kernels (qres/optim/cuda) on a GPU; everything else as foreach ATen ops. All three give the
+  // same numbers.
   void StepFusedCpu();
-  bool CanUseFusedCuda() const;
   void StepFusedCuda();
   AdamParamState& InitState(const at::Tensor& param);
 

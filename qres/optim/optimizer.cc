@@ -1,5 +1,7 @@
 #include "qres/optim/optimizer.h"
 
+#include <optional>
+
 namespace qres::optim {
 
 const Quantizer* QuantizerOf(const torch::optim::Optimizer& optimizer) {
@@ -10,13 +12,27 @@ const Quantizer* QuantizerOf(const torch::optim::Optimizer& optimizer) {
   return &quantized->quantizer();
 }
 
-bool IsFusableCpuFloat(const at::Tensor& param) {
-  auto dense = [](const at::Tensor& t) {
-    return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous() &&
-           !t.is_sparse();
-  };
-  const at::Tensor& grad = param.grad();
-  return dense(param) && (!grad.defined() || (dense(grad) && grad.sizes() == param.sizes()));
+StepPath ChooseStepPath(const std::vector<torch::optim::OptimizerParamGroup>& groups, bool cpu_loops,
+                        bool cuda_kernels) {
+  std::optional<c10::Device> device;
+  for (const auto& group : groups) {
+    for (const at::Tensor& param : group.params()) {
+      auto dense = [](const at::Tensor& t) {
+        return t.scalar_type() == at::kFloat && t.is_contiguous() && !t.is_sparse();
+      };
+      const at::Tensor& grad = param.grad();
+      if (!dense(param) || (grad.defined() && (!dense(grad) || grad.sizes() != param.sizes() ||
+                                               grad.device() != param.device()))) {
+        return StepPath::kAten;
+      }
+      if (device && *device != param.device()) return StepPath::kAten;
+      device = param.device();
+    }
+  }
+  if (!device) return StepPath::kAten;
+  if (device->is_cpu() && cpu_loops) return StepPath::kFusedCpu;
+  if (device->is_cuda() && cuda_kernels) return StepPath::kFusedCuda;
+  return StepPath::kAten;
 }
 
 }  // namespace qres::optim

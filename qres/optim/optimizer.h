@@ -47,8 +47,15 @@ class QuantizedOptimizer {
 // The optimizer's quantizer, or nullptr when it does not quantize (SGD, Adam, AdamW).
 const Quantizer* QuantizerOf(const torch::optim::Optimizer& optimizer);
 
-// A dense float32 CPU parameter with a gradient of the same kind: what the fused CPU loops take.
-bool IsFusableCpuFloat(const at::Tensor& param);
+// Where an optimizer step can run: the foreach ATen ops (any tensors), or the fused loops of one
+// device, which take only dense float32 parameters (and gradients of the same shape), all on one
+// device.
+enum class StepPath { kAten, kFusedCpu, kFusedCuda };
+
+// kFusedCpu when every parameter is such a CPU tensor and `cpu_loops` (the loops exist and apply),
+// kFusedCuda likewise on one CUDA device with `cuda_kernels`, else kAten.
+StepPath ChooseStepPath(const std::vector<torch::optim::OptimizerParamGroup>& groups, bool cpu_loops,
+                        bool cuda_kernels);
 
 }  // namespace qres::optim
 

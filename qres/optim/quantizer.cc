@@ -155,12 +155,16 @@ std::vector<int64_t> ResolveBumpIndices(int64_t start, int64_t limit,
   std::vector<int64_t> indices(checked.size());
   int64_t n = start;
   for (size_t i = 0; i < checked.size(); ++i) {
-    if (checked[i]) {
-      while (n <= limit && is_zero(i, n)) ++n;
-    }
+    n = AdvanceIndex(n, limit, checked[i], [&](int64_t k) { return is_zero(i, k); });
     indices[i] = n;
   }
   return indices;
+}
+
+int64_t AdvanceIndex(int64_t n, int64_t limit, bool checked, const std::function<bool(int64_t)>& is_zero) {
+  if (!checked) return n;
+  while (n <= limit && is_zero(n)) ++n;
+  return n;
 }
 
 at::Tensor RoundScaled(const at::Tensor& h, double scale, Rounding rounding, uint64_t stream_key) {
@@ -192,11 +196,21 @@ at::Tensor RoundScaled(const at::Tensor& h, double scale, Rounding rounding, uin
 
 Quantizer::Quantizer(QuantizerOptions options) : options_(std::move(options)) {
   index_ = options_.initial_index;
-  if (options_.schedule == QuantSchedule::kLog) {
-    // "Initial QP": the schedule at t_e = 0.
-    const double p = std::floor(std::log(std::log(2.0)) / std::log(options_.base));
-    log_resolution_ = options_.eta * std::pow(options_.base, p);
-  }
+  if (options_.schedule == QuantSchedule::kLog) log_resolution_ = LogResolution(0);  // "Initial QP"
+}
+
+double Quantizer::LogResolution(int64_t step) const {
+  const double te = static_cast<double>(step) / options_.batches_per_epoch;
+  const double p = std::floor(std::log(std::log(te + 2.0)) / std::log(options_.base));
+  return options_.eta * std::pow(options_.base, p);
+}
+
+double Quantizer::OffsetFactor(int64_t step, double lambda, double norm) const {
+  if (!options_.offset || !(norm > 0.0)) return 0.0;
+  const double te = static_cast<double>(step) / options_.batches_per_epoch;
+  const double tau0 = static_cast<double>(options_.epochs) * options_.warmup;
+  const double s = 0.5 * (1.0 + std::tanh(-options_.kappa * (te - tau0)));
+  return s * lambda / norm;
 }
 
 double Quantizer::index() const {
@@ -263,50 +277,31 @@ void Quantizer::FinishStep() {
 }
 
 void Quantizer::QuantizeAndAdd(float* param, float* update, int64_t numel, const TensorStep& step) {
+  TORCH_INTERNAL_ASSERT(options_.schedule != QuantSchedule::kNone, "nothing to quantize");
   fused_cpu::RoundedSum rounding;
   rounding.rounding = static_cast<int>(options_.rounding);
   rounding.stream_key = StreamKey(step.id);
   rounding.count_nonzero = options_.zero_test == ZeroTest::kAllZero;
-  switch (options_.schedule) {
-    case QuantSchedule::kNone:
-      for (int64_t j = 0; j < numel; ++j) param[j] = param[j] + update[j];
-      return;
-    case QuantSchedule::kBump: {
-      int64_t& n = options_.scope == IndexScope::kGlobal ? index_ : TensorIndex(step.id);
-      int64_t k = n;
+  if (options_.schedule == QuantSchedule::kBump) {
+    int64_t& n = options_.scope == IndexScope::kGlobal ? index_ : TensorIndex(step.id);
+    n = AdvanceIndex(n, options_.index_limit, options_.check_first_step || !step.first, [&](int64_t k) {
       rounding.scale = static_cast<float>(BumpResolution(k));
-      if (options_.check_first_step || !step.first) {
-        int64_t sum = fused_cpu::SumRounded(update, numel, rounding);
-        while (sum == 0 && k <= options_.index_limit) {
-          ++k;
-          rounding.scale = static_cast<float>(BumpResolution(k));
-          sum = fused_cpu::SumRounded(update, numel, rounding);
-        }
-      }
-      n = k;
-      fused_cpu::AddRounded(param, update, numel, rounding);
-      return;
-    }
-    case QuantSchedule::kLog: {
-      const double te = static_cast<double>(step.step) / options_.batches_per_epoch;
-      const double p = std::floor(std::log(std::log(te + 2.0)) / std::log(options_.base));
-      const double resolution = options_.eta * std::pow(options_.base, p);
-      if (options_.offset) {
-        // The same ATen norm as QuantizeLog, so both paths see the same ‖h‖.
-        const double norm = at::linalg_vector_norm(at::from_blob(update, {numel})).item<double>();
-        if (norm > 0.0) {
-          const double tau0 = static_cast<double>(options_.epochs) * options_.warmup;
-          const double s = 0.5 * (1.0 + std::tanh(-options_.kappa * (te - tau0)));
-          fused_cpu::AddOffset(update, numel, static_cast<float>(s * step.lambda / norm));
-        }
-      }
-      rounding.scale = static_cast<float>(resolution);
-      fused_cpu::AddRounded(param, update, numel, rounding);
-      log_resolution_ = resolution;
-      return;
-    }
+      return fused_cpu::SumRounded(update, numel, rounding) == 0;
+    });
+    rounding.scale = static_cast<float>(BumpResolution(n));
+  } else {
+    log_resolution_ = LogResolution(step.step);
+    // The same ATen norm as QuantizeLog, so both paths see the same ‖h‖.
+    const double factor = options_.offset
+        ? OffsetFactor(step.step, step.lambda,
+                       at::linalg_vector_norm(at::from_blob(update, {numel})).item<double>())
+        : 0.0;
+    if (factor != 0.0) fused_cpu::AddOffset(update, numel, static_cast<float>(factor));
+    rounding.scale = static_cast<float>(log_resolution_);
   }
+  fused_cpu::AddRounded(param, update, numel, rounding);
 }
+
 
 bool Quantizer::QuantizeBumpOnCuda(std::vector<at::Tensor>& updates,
                                    const std::vector<TensorStep>& steps) {
@@ -367,9 +362,7 @@ void Quantizer::QuantizeBump(std::vector<at::Tensor>& updates,
   } else {
     for (size_t i = 0; i < updates.size(); ++i) {
       int64_t& n = TensorIndex(steps[i].id);
-      if (checked(i)) {
-        while (n <= limit && is_zero(i, n)) ++n;
-      }
+      n = AdvanceIndex(n, limit, checked(i), [&](int64_t k) { return is_zero(i, k); });
       indices[i] = n;
     }
   }
@@ -380,20 +373,13 @@ void Quantizer::QuantizeBump(std::vector<at::Tensor>& updates,
 
 void Quantizer::QuantizeLog(std::vector<at::Tensor>& updates,
                             const std::vector<TensorStep>& steps) {
-  const double log_base = std::log(options_.base);
-  const double tau0 = static_cast<double>(options_.epochs) * options_.warmup;
   for (size_t i = 0; i < updates.size(); ++i) {
-    const double te = static_cast<double>(steps[i].step) / options_.batches_per_epoch;
-    const double p = std::floor(std::log(std::log(te + 2.0)) / log_base);
-    const double resolution = options_.eta * std::pow(options_.base, p);
+    const double resolution = LogResolution(steps[i].step);
     at::Tensor shifted = updates[i];
-    if (options_.offset) {
-      const double norm = at::linalg_vector_norm(updates[i]).item<double>();
-      if (norm > 0.0) {
-        const double s = 0.5 * (1.0 + std::tanh(-options_.kappa * (te - tau0)));
-        shifted = updates[i] + at::mul(updates[i], s * steps[i].lambda / norm);
-      }
-    }
+    const double factor = options_.offset
+        ? OffsetFactor(steps[i].step, steps[i].lambda, at::linalg_vector_norm(updates[i]).item<double>())
+        : 0.0;
+    if (factor != 0.0) shifted = updates[i] + at::mul(updates[i], factor);
     updates[i] = RoundScaled(shifted, resolution, options_.rounding, StreamKey(steps[i].id))
                      .div_(resolution);
     log_resolution_ = resolution;
@@ -403,9 +389,7 @@ void Quantizer::QuantizeLog(std::vector<at::Tensor>& updates,
 void Quantizer::save(torch::serialize::OutputArchive& archive) const {
   SyncFromDevice();
   archive.write("quantizer/index", at::tensor(index_));
-  archive.write("quantizer/tensor_indices", at::tensor(tensor_indices_.empty()
-                                                           ? std::vector<int64_t>{}
-                                                           : tensor_indices_, at::kLong));
+  archive.write("quantizer/tensor_indices", at::tensor(tensor_indices_, at::kLong));
   archive.write("quantizer/log_resolution", at::tensor(log_resolution_));
   archive.write("quantizer/calls", at::tensor(calls_));
   archive.write("quantizer/trend", at::tensor(trend_, at::kDouble));

@@ -99,6 +99,10 @@ std::vector<int64_t> ResolveBumpIndices(int64_t start, int64_t limit,
                                         const std::vector<bool>& checked,
                                         const std::function<bool(size_t, int64_t)>& is_zero);
 
+// The bump rule for one tensor: from index n, while the update quantized at n is zero and
+// n <= limit, n += 1 (not at all when !checked). Returns the final n.
+int64_t AdvanceIndex(int64_t n, int64_t limit, bool checked, const std::function<bool(int64_t)>& is_zero);
+
 // R(scale · h) as an integer-valued float tensor (a new tensor; h is not modified).
 at::Tensor RoundScaled(const at::Tensor& h, double scale, Rounding rounding, uint64_t stream_key);
 
@@ -150,6 +154,10 @@ class Quantizer {
   void QuantizeBump(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps);
   void QuantizeLog(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps);
   bool IsZero(const at::Tensor& rounded) const;
+  // The log schedule at tensor step `step`: Q_p, and the warm-up offset's factor r = factor · h
+  // for an update of norm `norm` (0 when the offset is off or has decayed to nothing).
+  double LogResolution(int64_t step) const;
+  double OffsetFactor(int64_t step, double lambda, double norm) const;
   uint64_t StreamKey(int64_t tensor_id) const;
   int64_t& TensorIndex(int64_t id);
   bool QuantizeBumpOnCuda(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps);

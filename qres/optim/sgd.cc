@@ -1,7 +1,6 @@
 #include "qres/optim/sgd.h"
 
 #include <cmath>
-#include <optional>
 #include <utility>
 
 #include "ATen/ops/_foreach_add.h"
@@ -93,23 +92,6 @@ SgdCudaFn& SgdCudaHook() {
 
 void RegisterSgdCuda(SgdCudaFn fn) { SgdCudaHook() = fn; }
 
-bool Sgd::CanUseFusedCuda() const {
-  if (SgdCudaHook() == nullptr) return false;
-  std::optional<c10::Device> device;
-  for (const auto& group : param_groups_) {
-    for (const at::Tensor& param : group.params()) {
-      const at::Tensor& grad = param.grad();
-      auto dense = [](const at::Tensor& t) {
-        return t.is_cuda() && t.scalar_type() == at::kFloat && t.is_contiguous();
-      };
-      if (!dense(param) || (grad.defined() && (!dense(grad) || grad.sizes() != param.sizes()))) return false;
-      if (device && *device != param.device()) return false;
-      device = param.device();
-    }
-  }
-  return device.has_value();
-}
-
 void Sgd::StepFusedCuda() {
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
   int64_t position = 0;
@@ -149,17 +131,13 @@ void Sgd::StepFusedCuda() {
   }
   if (!quantized || updates.empty()) return;
   quantizer_.QuantizeInPlace(updates, steps);  // the bump schedule's kernels, or ATen for log
-  for (const auto& [tensors, scalars] : launches) SgdCudaHook()(tensors, scalars, /*add_updates=*/true);
-}
-
-bool Sgd::CanUseFusedCpu() const {
-  if (!fused_cpu::Enabled()) return false;
-  for (const auto& group : param_groups_) {
-    for (const at::Tensor& param : group.params()) {
-      if (!IsFusableCpuFloat(param)) return false;
-    }
+  // The bump kernels quantize in place, the ATen path (log schedule) returns new tensors: add
+  // whatever the quantizer returned.
+  size_t k = 0;
+  for (auto& launch : launches) {
+    for (auto& tensor : launch.first) tensor.update = updates[k++];
   }
-  return true;
+  for (const auto& [tensors, scalars] : launches) SgdCudaHook()(tensors, scalars, /*add_updates=*/true);
 }
 
 void Sgd::StepFusedCpu() {
@@ -205,13 +183,15 @@ at::Tensor Sgd::step(LossClosure closure) {
     at::AutoGradMode enable_grad(true);
     loss = closure();
   }
-  if (CanUseFusedCpu()) {
-    StepFusedCpu();
-    return loss;
-  }
-  if (CanUseFusedCuda()) {
-    StepFusedCuda();
-    return loss;
+  switch (ChooseStepPath(param_groups_, fused_cpu::Enabled(), SgdCudaHook() != nullptr)) {
+    case StepPath::kFusedCpu:
+      StepFusedCpu();
+      return loss;
+    case StepPath::kFusedCuda:
+      StepFusedCuda();
+      return loss;
+    case StepPath::kAten:
+      break;
   }
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
   int64_t position = 0;  // the parameter's index over all groups: the quantizer's tensor id

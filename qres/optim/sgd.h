@@ -82,11 +82,10 @@ class Sgd : public torch::optim::Optimizer, public QuantizedOptimizer {
   const Quantizer& quantizer() const override { return quantizer_; }
 
  private:
-  // The single-pass CPU loops (fused_cpu.h) serve dense float32 CPU tensors; everything else
-  // takes the foreach ATen path. Both give the same numbers.
-  bool CanUseFusedCpu() const;
+  // Dense float32 tensors run as single-pass loops (fused_cpu.h) on the CPU, as kernels
+  // (qres/optim/cuda) on a GPU; everything else as foreach ATen ops. All three give the same
+  // numbers.
   void StepFusedCpu();
-  bool CanUseFusedCuda() const;
   void StepFusedCuda();
 
   Quantizer quantizer_;

@@ -7,7 +7,9 @@
 #include <iostream>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gflags/gflags.h"
@@ -86,6 +88,37 @@ absl::StatusOr<std::string> MergedFlag(const std::string& long_name, const std::
                                                    " disagree; give one of them"));
   }
   return short_flag.is_default ? long_flag.current_value : short_flag.current_value;
+}
+
+absl::StatusOr<int64_t> MergedIntFlag(const std::string& long_name, const std::string& short_name) {
+  absl::StatusOr<std::string> text = MergedFlag(long_name, short_name);
+  if (!text.ok()) return text.status();
+  int64_t value;
+  if (!absl::SimpleAtoi(*text, &value)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", long_name, "=", *text, " is not an integer"));
+  }
+  return value;
+}
+
+absl::StatusOr<double> MergedDoubleFlag(const std::string& long_name, const std::string& short_name) {
+  absl::StatusOr<std::string> text = MergedFlag(long_name, short_name);
+  if (!text.ok()) return text.status();
+  double value;
+  if (!absl::SimpleAtod(*text, &value)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", long_name, "=", *text, " is not a number"));
+  }
+  return value;
+}
+
+absl::StatusOr<bool> WantsCuda(const std::string& device_flag, int g_flag) {
+  const std::string device = absl::AsciiStrToLower(device_flag);
+  if (device != "cpu" && device != "cuda" && device != "gpu") {
+    return absl::InvalidArgumentError(absl::StrCat("--device=", device_flag, ": use cpu or cuda"));
+  }
+  if (g_flag != 0 && g_flag != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("-g ", g_flag, ": use 0 (CPU) or 1 (GPU)"));
+  }
+  return device != "cpu" || g_flag == 1;
 }
 
 int ReportAndExitCode(const std::string& tool, const absl::Status& status) {

@@ -4,6 +4,7 @@
 #ifndef QRES_TOOLS_CLI_H_
 #define QRES_TOOLS_CLI_H_
 
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -27,6 +28,13 @@ std::string ListComponents();
 // The value of a flag given in its long form or the seed's short form: the one that was set on the
 // command line, an error naming both if both were set to different values.
 absl::StatusOr<std::string> MergedFlag(const std::string& long_name, const std::string& short_name);
+
+// MergedFlag for a numeric flag; a value that is not a number is an error naming the flag.
+absl::StatusOr<int64_t> MergedIntFlag(const std::string& long_name, const std::string& short_name);
+absl::StatusOr<double> MergedDoubleFlag(const std::string& long_name, const std::string& short_name);
+
+// Whether --device (cpu, cuda or gpu) or the seed's -g (0 or 1) asks for the GPU.
+absl::StatusOr<bool> WantsCuda(const std::string& device_flag, int g_flag);
 
 // Prints "<tool>: <message>" on stderr and returns the exit code (0 for OK, 130 when cancelled).
 int ReportAndExitCode(const std::string& tool, const absl::Status& status);

@@ -22,7 +22,7 @@ Evaluation Evaluate(models::Net& net, data::Batches& batches, int64_t classes, b
     data::Batch batch = batches.Get(b);
     const at::Tensor predicted = at::argmax(net.forward(batch.images), 1);
     const at::Tensor counts = at::bincount(batch.labels * classes + predicted, {}, classes * classes);
-    pairs = pairs.defined() ? pairs + counts : counts;
+    pairs = pairs.defined() ? pairs.add_(counts) : counts;
   }
   net.train(was_training);
   Evaluation result;

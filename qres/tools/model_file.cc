@@ -65,9 +65,7 @@ absl::Status LoadModelFile(const std::string& path, models::Net& net) {
                                                    net.registered_name(), " has ", entries.size(),
                                                    "; was it trained with another --net or --resnet_layers?"));
   }
-  for (const auto& [name, tensor] : entries) {
-    const_cast<at::Tensor&>(tensor).copy_(dict.at(c10::IValue(name)).toTensor());
-  }
+  for (const auto& [name, tensor] : entries) tensor.copy_(dict.at(c10::IValue(name)).toTensor());
   return absl::OkStatus();
 }
 

@@ -2,8 +2,6 @@
 //   bazel run -c opt //qres/tools:test -- -d FashionMNIST -n CNN -m torch_nn02CNNQtAdamW5.pt \
 //       -e error_CNNQtAdamW5.pickle
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gflags/gflags.h"
 #include "qres/base/status_macros.h"
@@ -41,18 +39,10 @@ absl::StatusOr<EvaluateConfig> ConfigFromFlags() {
   QRES_ASSIGN_OR_RETURN(config.net, MergedFlag("net", "n"));
   QRES_ASSIGN_OR_RETURN(config.model_file, MergedFlag("model_file", "m"));
   QRES_ASSIGN_OR_RETURN(config.error_file, MergedFlag("error_file", "e"));
-  QRES_ASSIGN_OR_RETURN(std::string layers, MergedFlag("resnet_layers", "rl"));
-  if (!absl::SimpleAtoi(layers, &config.resnet_layers)) {
-    return absl::InvalidArgumentError(absl::StrCat("--resnet_layers=", layers, " is not a number"));
-  }
+  QRES_ASSIGN_OR_RETURN(config.resnet_layers, MergedIntFlag("resnet_layers", "rl"));
   if (FLAGS_ng != 0 && FLAGS_ng != 1) return absl::InvalidArgumentError(absl::StrCat("-ng ", FLAGS_ng, ": use 0 or 1"));
-  const std::string device = absl::AsciiStrToLower(FLAGS_device);
-  if (device != "cpu" && device != "cuda" && device != "gpu") {
-    return absl::InvalidArgumentError(absl::StrCat("--device=", FLAGS_device, ": use cpu or cuda"));
-  }
-  if (FLAGS_g != 0 && FLAGS_g != 1) return absl::InvalidArgumentError(absl::StrCat("-g ", FLAGS_g, ": use 0 (CPU) or 1 (GPU)"));
+  QRES_ASSIGN_OR_RETURN(config.cuda, WantsCuda(FLAGS_device, FLAGS_g));
   if (FLAGS_batch_size <= 0) return absl::InvalidArgumentError(absl::StrCat("--batch_size=", FLAGS_batch_size, " must be > 0"));
-  config.cuda = device != "cpu" || FLAGS_g == 1;
   config.plot = FLAGS_ng == 0;
   config.plot_points = FLAGS_p;
   config.plot_file = FLAGS_plot_file;

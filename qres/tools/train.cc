@@ -6,8 +6,6 @@
 #include <atomic>
 #include <csignal>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gflags/gflags.h"
 #include "qres/base/status_macros.h"
@@ -61,43 +59,19 @@ void OnSignal(int) {
   [[maybe_unused]] ssize_t ignored = write(2, message, sizeof(message) - 1);
 }
 
-template <typename T>
-absl::StatusOr<T> Parse(const std::string& flag, const std::string& text) {
-  T value;
-  bool ok;
-  if constexpr (std::is_same_v<T, double>) {
-    ok = absl::SimpleAtod(text, &value);
-  } else {
-    ok = absl::SimpleAtoi(text, &value);
-  }
-  if (!ok) return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", text, " is not a number"));
-  return value;
-}
-
 absl::StatusOr<TrainConfig> ConfigFromFlags() {
   TrainConfig config;
   QRES_ASSIGN_OR_RETURN(config.net, MergedFlag("net", "n"));
   QRES_ASSIGN_OR_RETURN(config.algorithm, MergedFlag("algo", "m"));
   QRES_ASSIGN_OR_RETURN(config.dataset, MergedFlag("dataset", "d"));
-  QRES_ASSIGN_OR_RETURN(std::string epochs, MergedFlag("epochs", "e"));
-  QRES_ASSIGN_OR_RETURN(config.epochs, Parse<int64_t>("epochs", epochs));
-  QRES_ASSIGN_OR_RETURN(std::string lr, MergedFlag("lr", "l"));
-  QRES_ASSIGN_OR_RETURN(config.lr, Parse<double>("lr", lr));
-  QRES_ASSIGN_OR_RETURN(std::string batch, MergedFlag("batch_size", "b"));
-  QRES_ASSIGN_OR_RETURN(config.batch_size, Parse<int64_t>("batch_size", batch));
-  QRES_ASSIGN_OR_RETURN(std::string layers, MergedFlag("resnet_layers", "rl"));
-  QRES_ASSIGN_OR_RETURN(config.resnet_layers, Parse<int64_t>("resnet_layers", layers));
+  QRES_ASSIGN_OR_RETURN(config.epochs, MergedIntFlag("epochs", "e"));
+  QRES_ASSIGN_OR_RETURN(config.lr, MergedDoubleFlag("lr", "l"));
+  QRES_ASSIGN_OR_RETURN(config.batch_size, MergedIntFlag("batch_size", "b"));
+  QRES_ASSIGN_OR_RETURN(config.resnet_layers, MergedIntFlag("resnet_layers", "rl"));
   if (config.epochs <= 0) return absl::InvalidArgumentError(absl::StrCat("--epochs=", config.epochs, " must be > 0"));
   if (config.batch_size < 0) return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config.batch_size, " must be > 0"));
 
-  const std::string device = absl::AsciiStrToLower(FLAGS_device);
-  if (device != "cpu" && device != "cuda" && device != "gpu") {
-    return absl::InvalidArgumentError(absl::StrCat("--device=", FLAGS_device, ": use cpu or cuda"));
-  }
-  if (FLAGS_g != 0 && FLAGS_g != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("-g ", FLAGS_g, ": use 0 (CPU) or 1 (GPU)"));
-  }
-  config.cuda = device != "cpu" || FLAGS_g == 1;
+  QRES_ASSIGN_OR_RETURN(config.cuda, WantsCuda(FLAGS_device, FLAGS_g));
   config.data_dir = FLAGS_data_dir;
   config.out_dir = FLAGS_out_dir;
   config.qp = FLAGS_qp;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -257,6 +258,7 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
   }
 
   const int64_t batches = train_batches.size();
+  std::optional<Evaluation> evaluation;  // of the last epoch trained in this process
   net->train();
   for (; progress.epoch < config.epochs; ++progress.epoch) {
     const Clock::time_point epoch_start = Clock::now();
@@ -310,18 +312,18 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
     progress.losses.push_back(cost);
     progress.train_seconds += epoch_seconds;
 
-    Evaluation evaluation = Evaluate(*net, test_batches, test.classes, config.train_mode_eval);
+    evaluation = Evaluate(*net, test_batches, test.classes, config.train_mode_eval);
     const double train_accuracy = progress.seen ? static_cast<double>(progress.correct) / progress.seen : 0.0;
     const double images_per_second = progress.seen / std::max(epoch_seconds, 1e-9);
     std::string line = absl::StrFormat("[Epoch : %4d] cost = %.9f", progress.epoch + 1, cost);
     if (quantizer != nullptr) absl::StrAppendFormat(&line, "  QP Index: %g", quantizer->index());
     absl::StrAppendFormat(&line, "  train acc %.4f  test acc %.4f  %.1f s  %.0f img/s", train_accuracy,
-                          evaluation.accuracy(), epoch_seconds, images_per_second);
+                          evaluation->accuracy(), epoch_seconds, images_per_second);
     report.Line(line);
     progress.metrics += absl::StrFormat(
         "{\"epoch\": %d, \"loss\": %.9g, \"train_accuracy\": %.6f, \"test_accuracy\": %.6f, "
         "\"lr\": %.9g, \"quant_index\": %s, \"seconds\": %.3f, \"images_per_second\": %.1f}\n",
-        progress.epoch + 1, cost, train_accuracy, evaluation.accuracy(), optimizer->param_groups()[0].options().get_lr(),
+        progress.epoch + 1, cost, train_accuracy, evaluation->accuracy(), optimizer->param_groups()[0].options().get_lr(),
         quantizer != nullptr ? absl::StrFormat("%.6g", quantizer->index()) : "null", epoch_seconds,
         images_per_second);
 
@@ -338,11 +340,13 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
     QRES_RETURN_IF_ERROR(WriteFileAtomically(files.log, report.text()));
   }
 
-  Evaluation evaluation = Evaluate(*net, test_batches, test.classes, config.train_mode_eval);
+  // The last epoch's evaluation is the final one (evaluated again only when a resumed run had no
+  // epoch left to train).
+  if (!evaluation) evaluation = Evaluate(*net, test_batches, test.classes, config.train_mode_eval);
   report.Line("Test Mode : Testing");
-  report.Line(absl::StrCat("Total samples       : ", evaluation.samples));
-  report.Line(absl::StrCat("Right Score         : ", evaluation.correct));
-  report.Line(absl::StrFormat("Accuracy            : %.6f", evaluation.accuracy()));
+  report.Line(absl::StrCat("Total samples       : ", evaluation->samples));
+  report.Line(absl::StrCat("Right Score         : ", evaluation->correct));
+  report.Line(absl::StrFormat("Accuracy            : %.6f", evaluation->accuracy()));
   report.Line(absl::StrFormat("Total Learning Time : %.2f s", progress.train_seconds));
   report.Line(absl::StrFormat("Average per Epoch   : %.2f s", progress.train_seconds / config.epochs));
   QRES_RETURN_IF_ERROR(SaveModelFile(files.model, *net));

@@ -1,21 +1,14 @@
 #include "qres/optim/cuda/adam_step.h"
 
+#include "qres/optim/cuda/multi_tensor.cuh"
+
 namespace qres::optim::cuda {
 namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ int64_t TensorOf(const int64_t* offsets, int64_t n, int64_t block) {
-  int64_t lo = 0, hi = n - 1;
-  while (lo < hi) {
-    const int64_t mid = (lo + hi + 1) / 2;
-    if (offsets[mid] <= block) lo = mid; else hi = mid - 1;
-  }
-  return lo;
-}
-
 __global__ void AdamKernel(AdamLaunch a) {
-  const int64_t i = TensorOf(a.chunk_offsets, a.num_tensors, blockIdx.x);
+  const int64_t i = TensorOfBlock(a.chunk_offsets, a.num_tensors, blockIdx.x);
   const AdamTensor t = a.tensors[i];
   const int64_t begin = (blockIdx.x - a.chunk_offsets[i]) * kAdamChunk;
   const int64_t end = begin + kAdamChunk < t.numel ? begin + kAdamChunk : t.numel;
@@ -38,7 +31,7 @@ __global__ void AdamKernel(AdamLaunch a) {
 }
 
 __global__ void AddUpdatesKernel(AdamLaunch a) {
-  const int64_t i = TensorOf(a.chunk_offsets, a.num_tensors, blockIdx.x);
+  const int64_t i = TensorOfBlock(a.chunk_offsets, a.num_tensors, blockIdx.x);
   const AdamTensor t = a.tensors[i];
   const int64_t begin = (blockIdx.x - a.chunk_offsets[i]) * kAdamChunk;
   const int64_t end = begin + kAdamChunk < t.numel ? begin + kAdamChunk : t.numel;

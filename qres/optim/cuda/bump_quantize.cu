@@ -1,6 +1,7 @@
 #include "qres/optim/cuda/bump_quantize.h"
 
 #include "qres/optim/counter_rng.h"
+#include "qres/optim/cuda/multi_tensor.cuh"
 
 namespace qres::optim::cuda {
 namespace {
@@ -20,22 +21,12 @@ __device__ __forceinline__ float Round(float h, float scale, int rounding, uint6
   }
 }
 
-// The tensor of block `block`: the last i with chunk_offsets[i] <= block.
-__device__ __forceinline__ int64_t TensorOf(const int64_t* offsets, int64_t n, int64_t block) {
-  int64_t lo = 0, hi = n - 1;
-  while (lo < hi) {
-    const int64_t mid = (lo + hi + 1) / 2;
-    if (offsets[mid] <= block) lo = mid; else hi = mid - 1;
-  }
-  return lo;
-}
-
 __global__ void ZeroTableKernel(BumpLaunch a) {
   __shared__ unsigned long long sums[kMaxCandidates];
   const int64_t candidates = a.limit + 2;
   for (int k = threadIdx.x; k < candidates; k += blockDim.x) sums[k] = 0;
   __syncthreads();
-  const int64_t i = TensorOf(a.chunk_offsets, a.num_tensors, blockIdx.x);
+  const int64_t i = TensorOfBlock(a.chunk_offsets, a.num_tensors, blockIdx.x);
   const BumpTensor t = a.tensors[i];
   const int64_t begin = (blockIdx.x - a.chunk_offsets[i]) * kBumpChunk;
   float h[kPerThread];
@@ -88,7 +79,7 @@ __global__ void ScanKernel(BumpLaunch a) {
 }
 
 __global__ void ApplyKernel(BumpLaunch a) {
-  const int64_t i = TensorOf(a.chunk_offsets, a.num_tensors, blockIdx.x);
+  const int64_t i = TensorOfBlock(a.chunk_offsets, a.num_tensors, blockIdx.x);
   const BumpTensor t = a.tensors[i];
   const int64_t k = a.chosen[i];
   const float scale = ldexpf(1.0f, static_cast<int>(k > 0 ? k : 0));
