@@ -3,25 +3,12 @@
 // functions are used, so no shared inline function is compiled here for AVX2.
 #include "qres/optim/fused_cpu_kernels.h"
 
-#include "qres/optim/counter_rng.h"
+#include "qres/optim/step_math.h"
 
 namespace qres::optim::fused_cpu::kernels {
 namespace {
 
-// R(fl(h · scale)) for element j.
-template <int kRounding>
-inline float Round(float h, float scale, uint64_t key, int64_t j) {
-  const float x = h * scale;
-  if constexpr (kRounding == 0) {
-    return __builtin_floorf(x + 0.5f);
-  } else if constexpr (kRounding == 1) {
-    return __builtin_floorf(x);
-  } else if constexpr (kRounding == 2) {
-    return __builtin_nearbyintf(x);  // the default rounding mode: ties to even
-  } else {
-    return __builtin_floorf(x + UniformFloat(key, static_cast<uint64_t>(j)));
-  }
-}
+using step_math::Round;
 
 // The zero test when some rounded value does not fit int32 (huge updates): scalar and exact.
 template <int kRounding>
@@ -59,14 +46,16 @@ void AddRounded(float* __restrict param, const float* __restrict h, const Rounde
                 int64_t begin, int64_t end) {
   const float scale = r.scale;
   const uint64_t key = r.stream_key;
-  for (int64_t j = begin; j < end; ++j) param[j] = param[j] + Round<kRounding>(h[j], scale, key, j) / scale;
+  for (int64_t j = begin; j < end; ++j) {
+    param[j] = step_math::AddQuantized(param[j], Round<kRounding>(h[j], scale, key, j), scale);
+  }
 }
 
 template <bool kL2, bool kUpdate>
 void Adam(const AdamArgs& a, int64_t begin, int64_t end) {
-  const float b1 = static_cast<float>(a.beta1), omb1 = static_cast<float>(1.0 - a.beta1);
-  const float b2 = static_cast<float>(a.beta2), omb2 = static_cast<float>(1.0 - a.beta2);
-  const float l2 = static_cast<float>(a.l2), eps = static_cast<float>(a.eps);
+  const step_math::AdamScalars s{static_cast<float>(a.beta1), static_cast<float>(1.0 - a.beta1),
+                                 static_cast<float>(a.beta2), static_cast<float>(1.0 - a.beta2),
+                                 static_cast<float>(a.eps),   kL2 ? static_cast<float>(a.l2) : 0.0f};
   const float neg_step = static_cast<float>(a.neg_step);
   float* __restrict param = a.param;
   const float* __restrict grad = a.grad;
@@ -74,41 +63,34 @@ void Adam(const AdamArgs& a, int64_t begin, int64_t end) {
   float* __restrict v = a.exp_avg_sq;
   float* __restrict h = a.update;
   for (int64_t j = begin; j < end; ++j) {
-    const float g = kL2 ? __builtin_fmaf(param[j], l2, grad[j]) : grad[j];
-    const float mj = __builtin_fmaf(g, omb1, m[j] * b1);
-    const float vj = __builtin_fmaf(omb2 * g, g, v[j] * b2);
+    float mj = m[j], vj = v[j];
+    const float denom = step_math::AdamMoments<kL2>(s, param[j], grad[j], mj, vj);
     m[j] = mj;
     v[j] = vj;
     if constexpr (kUpdate) {
-      h[j] = (mj / (__builtin_sqrtf(vj) + eps)) * neg_step;
+      h[j] = step_math::AdamUpdate(mj, denom, neg_step);
     } else {
-      param[j] = param[j] + (neg_step * mj) / (__builtin_sqrtf(vj) + eps);
+      param[j] = step_math::AdamApply(param[j], mj, denom, neg_step);
     }
   }
 }
 
-template <bool kUpdate>
+template <bool kMomentum, bool kUpdate>
 void Sgd(const SgdArgs& a, int64_t begin, int64_t end) {
-  const float wd = static_cast<float>(a.weight_decay), mom = static_cast<float>(a.momentum);
-  const float omd = static_cast<float>(1.0 - a.dampening), neg_lr = static_cast<float>(a.neg_lr);
-  const bool has_wd = a.weight_decay != 0.0, has_momentum = a.momentum != 0.0;
-  const bool first = a.first, nesterov = a.nesterov;
+  const step_math::SgdScalars s{static_cast<float>(a.weight_decay), static_cast<float>(a.momentum),
+                                static_cast<float>(1.0 - a.dampening), a.nesterov};
+  const float neg_lr = static_cast<float>(a.neg_lr);
+  const bool first = a.first;
   float* __restrict param = a.param;
   const float* __restrict grad = a.grad;
   float* __restrict buffer = a.momentum_buffer;
   float* __restrict update = a.update;
   for (int64_t j = begin; j < end; ++j) {
-    float d = grad[j];
-    if (has_wd) d = __builtin_fmaf(param[j], wd, d);
-    if (has_momentum) {
-      const float buf = first ? d : __builtin_fmaf(d, omd, buffer[j] * mom);
-      buffer[j] = buf;
-      d = nesterov ? __builtin_fmaf(buf, mom, d) : buf;
-    }
+    const float d = step_math::SgdDirection<kMomentum>(s, param[j], grad[j], buffer + j, first);
     if constexpr (kUpdate) {
-      update[j] = d * neg_lr;
+      update[j] = step_math::SgdUpdate(d, neg_lr);
     } else {
-      param[j] = __builtin_fmaf(d, neg_lr, param[j]);
+      param[j] = step_math::SgdApply(param[j], d, neg_lr);
     }
   }
 }
@@ -124,7 +106,11 @@ void AdamRange(const AdamArgs& a, int64_t begin, int64_t end) {
 }
 
 void SgdRange(const SgdArgs& a, int64_t begin, int64_t end) {
-  a.update != nullptr ? Sgd<true>(a, begin, end) : Sgd<false>(a, begin, end);
+  if (a.momentum != 0.0) {
+    a.update != nullptr ? Sgd<true, true>(a, begin, end) : Sgd<true, false>(a, begin, end);
+  } else {
+    a.update != nullptr ? Sgd<false, true>(a, begin, end) : Sgd<false, false>(a, begin, end);
+  }
 }
 
 int64_t SumRoundedRange(const float* h, const RoundedSum& r, int64_t begin, int64_t end) {
@@ -150,11 +136,11 @@ void AddRoundedRange(float* param, const float* h, const RoundedSum& r, int64_t 
 }
 
 void DecayRange(float* __restrict param, float factor, int64_t begin, int64_t end) {
-  for (int64_t j = begin; j < end; ++j) param[j] = __builtin_fmaf(param[j], factor, param[j]);
+  for (int64_t j = begin; j < end; ++j) param[j] = step_math::Decay(param[j], factor);
 }
 
 void OffsetRange(float* __restrict h, float factor, int64_t begin, int64_t end) {
-  for (int64_t j = begin; j < end; ++j) h[j] = h[j] + h[j] * factor;
+  for (int64_t j = begin; j < end; ++j) h[j] = step_math::AddOffset(h[j], factor);
 }
 
 }  // namespace qres::optim::fused_cpu::kernels

@@ -7,9 +7,7 @@
 #include "ATen/ops/any.h"
 #include "ATen/ops/empty.h"
 #include "ATen/ops/full.h"
-#include "ATen/ops/from_blob.h"
 #include "ATen/ops/empty_like.h"
-#include "ATen/ops/linalg_vector_norm.h"
 #include "ATen/ops/mul.h"
 #include "ATen/ops/sum.h"
 #include "ATen/ops/tensor.h"
@@ -19,6 +17,7 @@
 #include "qres/base/status_macros.h"
 #include "qres/optim/counter_rng.h"
 #include "qres/optim/fused_cpu.h"
+#include "qres/optim/step_math.h"
 #include "torch/serialize/archive.h"
 
 namespace qres::optim {
@@ -35,14 +34,15 @@ void StochasticRoundInto(const T* h, T* out, int64_t n, T scale, uint64_t key) {
   }
 }
 
-CudaBumpFn& CudaBumpHook() {
-  static CudaBumpFn hook = nullptr;
-  return hook;
+// ‖h‖ in the order every device follows (quantizer.h).
+double NormInOrder(const float* h, int64_t numel) { return std::sqrt(step_math::SumSquaresInOrder(h, numel)); }
+double NormInOrder(const at::Tensor& h) {
+  // float64 squares of float32 values are exact, so widening first changes no bit.
+  const at::Tensor wide = h.to(at::kCPU, at::kDouble).contiguous();
+  return std::sqrt(step_math::SumSquaresInOrder(wide.data_ptr<double>(), wide.numel()));
 }
 
 }  // namespace
-
-void RegisterCudaBump(CudaBumpFn fn) { CudaBumpHook() = fn; }
 
 std::string ToString(QuantSchedule schedule) {
   switch (schedule) {
@@ -205,12 +205,17 @@ double Quantizer::LogResolution(int64_t step) const {
   return options_.eta * std::pow(options_.base, p);
 }
 
-double Quantizer::OffsetFactor(int64_t step, double lambda, double norm) const {
-  if (!options_.offset || !(norm > 0.0)) return 0.0;
+double Quantizer::OffsetScale(int64_t step, double lambda) const {
+  if (!options_.offset) return 0.0;
   const double te = static_cast<double>(step) / options_.batches_per_epoch;
   const double tau0 = static_cast<double>(options_.epochs) * options_.warmup;
   const double s = 0.5 * (1.0 + std::tanh(-options_.kappa * (te - tau0)));
-  return s * lambda / norm;
+  return s * lambda;
+}
+
+double Quantizer::OffsetFactor(int64_t step, double lambda, double norm) const {
+  if (!options_.offset || !(norm > 0.0)) return 0.0;
+  return OffsetScale(step, lambda) / norm;  // the GPU divides the same two numbers
 }
 
 double Quantizer::index() const {
@@ -261,8 +266,7 @@ void Quantizer::QuantizeInPlace(std::vector<at::Tensor>& updates,
                                 const std::vector<TensorStep>& steps) {
   TORCH_CHECK(updates.size() == steps.size(), "quantizer: ", updates.size(), " updates but ",
               steps.size(), " step descriptions");
-  if (options_.schedule == QuantSchedule::kBump && QuantizeBumpOnCuda(updates, steps)) return;
-  SyncFromDevice();  // a CPU step after CUDA steps continues from the device's index
+  SyncFromDevice();  // a step here after CUDA steps continues from the device's index
   switch (options_.schedule) {
     case QuantSchedule::kNone: break;
     case QuantSchedule::kBump: QuantizeBump(updates, steps); break;
@@ -291,11 +295,7 @@ void Quantizer::QuantizeAndAdd(float* param, float* update, int64_t numel, const
     rounding.scale = static_cast<float>(BumpResolution(n));
   } else {
     log_resolution_ = LogResolution(step.step);
-    // The same ATen norm as QuantizeLog, so both paths see the same ‖h‖.
-    const double factor = options_.offset
-        ? OffsetFactor(step.step, step.lambda,
-                       at::linalg_vector_norm(at::from_blob(update, {numel})).item<double>())
-        : 0.0;
+    const double factor = options_.offset ? OffsetFactor(step.step, step.lambda, NormInOrder(update, numel)) : 0.0;
     if (factor != 0.0) fused_cpu::AddOffset(update, numel, static_cast<float>(factor));
     rounding.scale = static_cast<float>(log_resolution_);
   }
@@ -303,27 +303,25 @@ void Quantizer::QuantizeAndAdd(float* param, float* update, int64_t numel, const
 }
 
 
-bool Quantizer::QuantizeBumpOnCuda(std::vector<at::Tensor>& updates,
-                                   const std::vector<TensorStep>& steps) {
-  if (CudaBumpHook() == nullptr || updates.empty()) return false;
-  for (const at::Tensor& update : updates) {
-    if (!update.is_cuda() || update.scalar_type() != at::kFloat || !update.is_contiguous() ||
-        update.device() != updates[0].device()) {
-      return false;
-    }
-  }
-  if (!cuda_ahead_) {  // the host is current: start the device from it
-    const auto options = at::TensorOptions().dtype(at::kLong).device(updates[0].device());
-    cuda_.index = at::full({1}, index_, options);
-    cuda_.tensor_indices = tensor_indices_.empty()
-                               ? at::empty({0}, options)
-                               : at::tensor(tensor_indices_, at::kLong).to(updates[0].device());
+Quantizer::DeviceStep Quantizer::BeginDeviceStep(c10::Device device) {
+  if (options_.schedule == QuantSchedule::kBump && !cuda_ahead_) {  // start the device from the host
+    const auto longs = at::TensorOptions().dtype(at::kLong).device(device);
+    cuda_.index = at::full({1}, index_, longs);
+    cuda_.tensor_indices = tensor_indices_.empty() ? at::empty({0}, longs)
+                                                   : at::tensor(tensor_indices_, at::kLong).to(device);
     cuda_.trend_size = 0;
   }
-  CudaBumpHook()(updates, steps, options_, static_cast<uint64_t>(calls_), cuda_);
-  cuda_ahead_ = true;
+  return {options_, static_cast<uint64_t>(calls_), cuda_};
+}
+
+void Quantizer::EndDeviceStep(double last_log_resolution) {
   ++calls_;
-  return true;
+  if (options_.schedule == QuantSchedule::kBump) {
+    cuda_ahead_ = true;  // the device wrote this step's trend entry
+  } else {
+    if (options_.schedule == QuantSchedule::kLog) log_resolution_ = last_log_resolution;
+    trend_.push_back(index());
+  }
 }
 
 void Quantizer::SyncFromDevice() const {
@@ -377,7 +375,7 @@ void Quantizer::QuantizeLog(std::vector<at::Tensor>& updates,
     const double resolution = LogResolution(steps[i].step);
     at::Tensor shifted = updates[i];
     const double factor = options_.offset
-        ? OffsetFactor(steps[i].step, steps[i].lambda, at::linalg_vector_norm(updates[i]).item<double>())
+        ? OffsetFactor(steps[i].step, steps[i].lambda, NormInOrder(updates[i]))
         : 0.0;
     if (factor != 0.0) shifted = updates[i] + at::mul(updates[i], factor);
     updates[i] = RoundScaled(shifted, resolution, options_.rounding, StreamKey(steps[i].id))

@@ -12,6 +12,8 @@
 //        re-quantized. n is shared by all tensors (scope=global) or kept per tensor (per_tensor).
 //   log  (2023): Q_p = eta * base^floor(log_base(ln(t_e + 2))), t_e = step / batches_per_epoch,
 //        plus the warm-up offset r = ½(1 + tanh(-kappa (t_e - epochs·warmup))) λ h / ‖h‖.
+//        ‖h‖ is summed in float64 in a fixed order (step_math::SumSquaresInOrder) that the GPU
+//        follows too; the reference's float32 norm differs from it in the last bits.
 //   none: updates pass through unchanged.
 // Rounding of Q_p·h to an integer: half_up (floor(x + ½), the paper's), floor (G2's default path),
 // nearest_even, stochastic (floor(x + u), u from a counter-based generator: reproducible).
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "ATen/core/Tensor.h"
+#include "c10/core/Device.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "qres/base/params.h"
@@ -106,20 +109,15 @@ int64_t AdvanceIndex(int64_t n, int64_t limit, bool checked, const std::function
 // R(scale · h) as an integer-valued float tensor (a new tensor; h is not modified).
 at::Tensor RoundScaled(const at::Tensor& h, double scale, Rounding rounding, uint64_t stream_key);
 
-// The device-side state of the CUDA bump path (qres/optim/cuda, built with --config=cuda): the
-// index lives on the GPU between steps, so step() never waits for it; the host copy is refreshed
-// when someone reads it (index(), trend(), save()).
+// The device-side state of the bump schedule in fused CUDA steps (qres/optim/cuda, built with
+// --config=cuda): the index lives on the GPU between steps, so step() never waits for it; the host
+// copy is refreshed when someone reads it (index(), trend(), save()).
 struct CudaBumpState {
   at::Tensor index;           // int64 [1]
   at::Tensor tensor_indices;  // int64 [ids]: the per_tensor scope's indices
   at::Tensor trend;           // double [capacity]: index() after each CUDA step not yet read back
   int64_t trend_size = 0;
 };
-using CudaBumpFn = void (*)(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps,
-                            const QuantizerOptions& options, uint64_t call, CudaBumpState& state);
-// Called from the CUDA library's static initialiser; QuantizeInPlace then sends dense float32
-// CUDA updates under the bump schedule there.
-void RegisterCudaBump(CudaBumpFn fn);
 
 class Quantizer {
  public:
@@ -134,6 +132,23 @@ class Quantizer {
   // step's last tensor.
   void QuantizeAndAdd(float* param, float* update, int64_t numel, const TensorStep& step);
   void FinishStep();
+
+  // A fused CUDA step quantizes on the device (qres/optim/cuda): BeginDeviceStep hands it the
+  // options, this step's call number (the stochastic streams' counter) and the bump state on
+  // `device` (started from the host's when the host is current); EndDeviceStep closes the step
+  // (log schedule: with Q_p of the last tensor quantized).
+  struct DeviceStep {
+    const QuantizerOptions& options;
+    uint64_t call;
+    CudaBumpState& bump;
+  };
+  DeviceStep BeginDeviceStep(c10::Device device);
+  void EndDeviceStep(double last_log_resolution);
+
+  // The log schedule at tensor step `step`: Q_p, and the scale s·λ of the warm-up offset
+  // r = (s·λ/‖h‖)·h (0 when the offset is off).
+  double LogResolution(int64_t step) const;
+  double OffsetScale(int64_t step, double lambda) const;
 
   const QuantizerOptions& options() const { return options_; }
   // The reported index: bump: n (the largest over tensors for per_tensor scope); log: log2(Q_p)
@@ -154,13 +169,11 @@ class Quantizer {
   void QuantizeBump(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps);
   void QuantizeLog(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps);
   bool IsZero(const at::Tensor& rounded) const;
-  // The log schedule at tensor step `step`: Q_p, and the warm-up offset's factor r = factor · h
-  // for an update of norm `norm` (0 when the offset is off or has decayed to nothing).
-  double LogResolution(int64_t step) const;
+  // The warm-up offset's factor r = factor · h for an update of norm `norm` (0 when the offset
+  // is off, or ‖h‖ is 0).
   double OffsetFactor(int64_t step, double lambda, double norm) const;
   uint64_t StreamKey(int64_t tensor_id) const;
   int64_t& TensorIndex(int64_t id);
-  bool QuantizeBumpOnCuda(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps);
   // Brings index_, tensor_indices_ and trend_ up to date after CUDA steps (a device sync).
   void SyncFromDevice() const;
 

@@ -111,6 +111,27 @@ class BumpQuantizer:
         return float(max(self.per_tensor.values()))
 
 
+def norm_in_order(h):
+    """‖h‖ as qres sums it on every device (qres/optim/step_math.h): float64 squares; per chunk of
+    2048 elements 256 lanes, lane l summing elements l, l + 256, ... in order; lanes added as a
+    tree; chunks added in order. (The reference's float32 norm differs in the last bits.)"""
+    x = h.detach().double().flatten()
+    total = 0.0
+    for begin in range(0, x.numel(), 2048):
+        chunk = x[begin:begin + 2048]
+        squares = torch.zeros(2048, dtype=torch.float64)
+        squares[:chunk.numel()] = chunk * chunk
+        lanes = torch.zeros(256, dtype=torch.float64)
+        for e in range(8):
+            lanes = lanes + squares[e * 256:(e + 1) * 256]
+        width = 128
+        while width >= 1:
+            lanes = torch.cat([lanes[:width] + lanes[width:2 * width], lanes[2 * width:]])
+            width //= 2
+        total += lanes[0].item()
+    return math.sqrt(total)
+
+
 class LogQuantizer:
     """G2's schedule: Q_p = eta * b^floor(log_b ln(t_e + 2)) with the warm-up offset."""
 
@@ -128,7 +149,7 @@ class LogQuantizer:
         te = step / self.nb
         p = math.floor(math.log(math.log(te + 2.0)) / math.log(self.base))
         qp = self.eta * self.base ** p
-        norm = torch.linalg.vector_norm(h).item()
+        norm = norm_in_order(h)
         u = h
         if norm > 0.0:
             s = 0.5 * (1.0 + math.tanh(-self.kappa * (te - self.tau0)))

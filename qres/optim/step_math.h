@@ -1,0 +1,172 @@
+// The element arithmetic of the optimizer steps and the quantizer, shared by the CPU loops
+// (fused_cpu_kernels.cc) and the CUDA kernels (qres/optim/cuda/fused_step.cu), so both run the
+// same operations in the same order and the CPU tests check the arithmetic the GPU runs.
+//
+// Every operation rounds on its own: callers build with -ffp-contract=off (host) or -fmad=false
+// (nvcc), and a multiply-add is fused only where Fma() is called (where ATen fuses). Division and
+// square root are IEEE (nvcc's defaults: no fast math).
+#ifndef QRES_OPTIM_STEP_MATH_H_
+#define QRES_OPTIM_STEP_MATH_H_
+
+#include <cstdint>
+
+#include "qres/optim/counter_rng.h"  // QRES_HOST_DEVICE, UniformFloat
+
+namespace qres::optim::step_math {
+
+QRES_HOST_DEVICE float Fma(float a, float b, float c) {
+#if defined(__CUDA_ARCH__)
+  return __fmaf_rn(a, b, c);
+#else
+  return __builtin_fmaf(a, b, c);
+#endif
+}
+
+QRES_HOST_DEVICE float Sqrt(float x) {
+#if defined(__CUDA_ARCH__)
+  return __fsqrt_rn(x);
+#else
+  return __builtin_sqrtf(x);
+#endif
+}
+
+QRES_HOST_DEVICE float Floor(float x) {
+#if defined(__CUDA_ARCH__)
+  return floorf(x);
+#else
+  return __builtin_floorf(x);
+#endif
+}
+
+// Ties to even (the default rounding mode on both).
+QRES_HOST_DEVICE float RoundEven(float x) {
+#if defined(__CUDA_ARCH__)
+  return rintf(x);
+#else
+  return __builtin_nearbyintf(x);
+#endif
+}
+
+// Rounding modes of the quantizer (Rounding in quantizer.h, in the same order).
+constexpr int kHalfUp = 0, kFloor = 1, kNearestEven = 2, kStochastic = 3;
+
+// R(fl(h · scale)) for element j of a tensor whose random stream is `key`.
+template <int kRounding>
+QRES_HOST_DEVICE float Round(float h, float scale, uint64_t key, int64_t j) {
+  const float x = h * scale;
+  if constexpr (kRounding == kHalfUp) {
+    return Floor(x + 0.5f);
+  } else if constexpr (kRounding == kFloor) {
+    return Floor(x);
+  } else if constexpr (kRounding == kNearestEven) {
+    return RoundEven(x);
+  } else {
+    return Floor(x + UniformFloat(key, static_cast<uint64_t>(j)));
+  }
+}
+
+QRES_HOST_DEVICE float RoundAny(int rounding, float h, float scale, uint64_t key, int64_t j) {
+  switch (rounding) {
+    case kHalfUp: return Round<kHalfUp>(h, scale, key, j);
+    case kFloor: return Round<kFloor>(h, scale, key, j);
+    case kNearestEven: return Round<kNearestEven>(h, scale, key, j);
+    default: return Round<kStochastic>(h, scale, key, j);
+  }
+}
+
+// p + q/scale: a quantized update q/scale added to the parameter.
+QRES_HOST_DEVICE float AddQuantized(float p, float q, float scale) { return p + q / scale; }
+
+// The reference's decoupled decay p.add_(p, alpha=factor).
+QRES_HOST_DEVICE float Decay(float p, float factor) { return Fma(p, factor, p); }
+
+// The log schedule's warm-up offset h + r, r = h · factor.
+QRES_HOST_DEVICE float AddOffset(float h, float factor) { return h + h * factor; }
+
+// The reference-form (HuggingFace-style) Adam, per element. Scalars are rounded to float once.
+struct AdamScalars {
+  float beta1, one_minus_beta1, beta2, one_minus_beta2, eps, l2;
+};
+
+// Updates the moments m, v from gradient g (with the coupled L2 term g + l2·p when kL2) and
+// returns the denominator fl(√v + ε).
+template <bool kL2>
+QRES_HOST_DEVICE float AdamMoments(const AdamScalars& s, float p, float g, float& m, float& v) {
+  if (kL2) g = Fma(p, s.l2, g);
+  m = Fma(g, s.one_minus_beta1, m * s.beta1);
+  v = Fma(s.one_minus_beta2 * g, g, v * s.beta2);
+  return Sqrt(v) + s.eps;
+}
+// The update to be quantized, h = fl(fl(m / d) · (−α_t)) (ATen's mul of the addcdiv result).
+QRES_HOST_DEVICE float AdamUpdate(float m, float denom, float neg_step) { return (m / denom) * neg_step; }
+// The unquantized step p + fl(fl(−α_t · m) / d) (ATen's addcdiv).
+QRES_HOST_DEVICE float AdamApply(float p, float m, float denom, float neg_step) {
+  return p + (neg_step * m) / denom;
+}
+
+// torch.optim.SGD's direction, per element.
+struct SgdScalars {
+  float weight_decay, momentum, one_minus_dampening;
+  bool nesterov;
+};
+
+// d = g + wd·p (when wd != 0), then with momentum (kMomentum) buf = first ? d :
+// fma(d, 1−dampening, fl(buf·momentum)) and d = nesterov ? fma(buf, momentum, d) : buf.
+template <bool kMomentum>
+QRES_HOST_DEVICE float SgdDirection(const SgdScalars& s, float p, float g, float* buffer, bool first) {
+  float d = g;
+  if (s.weight_decay != 0.0f) d = Fma(p, s.weight_decay, d);
+  if (kMomentum) {
+    const float buf = first ? d : Fma(d, s.one_minus_dampening, *buffer * s.momentum);
+    *buffer = buf;
+    d = s.nesterov ? Fma(buf, s.momentum, d) : buf;
+  }
+  return d;
+}
+QRES_HOST_DEVICE float SgdUpdate(float d, float neg_lr) { return d * neg_lr; }
+QRES_HOST_DEVICE float SgdApply(float p, float d, float neg_lr) { return Fma(d, neg_lr, p); }
+
+// The bump rule for one tensor given which candidate indices quantize its update to nonzero:
+// bit k of `nonzero` (k in [0, 64], two words) says candidate 2^k does. From index n, while n <=
+// limit and the update at 2^max(n, 0) is zero, n += 1 — qres::optim::AdvanceIndex over a table.
+QRES_HOST_DEVICE int64_t AdvanceIndexOverMask(int64_t n, int64_t limit, bool checked,
+                                              uint64_t nonzero_lo, uint64_t nonzero_hi) {
+  if (!checked) return n;
+  while (n <= limit) {
+    const int64_t k = n > 0 ? n : 0;
+    const bool nonzero = k < 64 ? ((nonzero_lo >> k) & 1u) != 0 : ((nonzero_hi >> (k - 64)) & 1u) != 0;
+    if (nonzero) break;
+    ++n;
+  }
+  return n;
+}
+
+// ‖h‖² in a fixed order that the GPU follows too (one chunk per block, one lane per thread), so
+// every device gets the same bits: squares in float64 (exact for float32 h); in each chunk of
+// kNormChunk elements, lane l sums elements l, l + kNormLanes, ... in order; the lanes are added
+// as a tree (lane l += lane l + w for w = kNormLanes/2, ..., 1); chunks are added in order.
+constexpr int64_t kNormChunk = 2048;
+constexpr int kNormLanes = 256;
+
+template <typename T>
+double SumSquaresInOrder(const T* h, int64_t n) {
+  double total = 0.0;
+  double lanes[kNormLanes];
+  for (int64_t begin = 0; begin < n; begin += kNormChunk) {
+    const int64_t end = begin + kNormChunk < n ? begin + kNormChunk : n;
+    for (int l = 0; l < kNormLanes; ++l) lanes[l] = 0.0;
+    for (int64_t j = begin; j < end; ++j) {
+      const double x = static_cast<double>(h[j]);
+      lanes[(j - begin) % kNormLanes] += x * x;
+    }
+    for (int w = kNormLanes / 2; w >= 1; w /= 2) {
+      for (int l = 0; l < w; ++l) lanes[l] += lanes[l + w];
+    }
+    total += lanes[0];
+  }
+  return total;
+}
+
+}  // namespace qres::optim::step_math
+
+#endif  // QRES_OPTIM_STEP_MATH_H_

@@ -1,0 +1,81 @@
+#include "qres/optim/step_math.h"
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "qres/optim/quantizer.h"
+
+namespace qres::optim::step_math {
+namespace {
+
+// The device's bump scan reads a bit mask of nonzero candidates; it must make exactly the
+// decisions of the host rule (AdvanceIndex) for every start, limit and mask.
+TEST(AdvanceIndexOverMaskTest, AgreesWithTheSequentialRule) {
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 20000; ++trial) {
+    const int64_t limit = static_cast<int64_t>(rng() % 65);
+    const int64_t start = static_cast<int64_t>(rng() % (limit + 2 + 8)) - 8;
+    // Sparse masks, so that bumps over several candidates happen.
+    const uint64_t lo = rng() & rng() & rng();
+    const uint64_t hi = rng() & 1u;
+    const bool checked = trial % 7 != 0;
+    const auto is_zero = [&](int64_t n) {
+      const int64_t k = std::max<int64_t>(n, 0);
+      return k < 64 ? ((lo >> k) & 1u) == 0 : ((hi >> (k - 64)) & 1u) == 0;
+    };
+    ASSERT_EQ(AdvanceIndexOverMask(start, limit, checked, lo, hi), AdvanceIndex(start, limit, checked, is_zero))
+        << "start " << start << " limit " << limit << " mask " << hi << ":" << lo;
+  }
+}
+
+TEST(AdvanceIndexOverMaskTest, StopsPastTheLimitWhenEveryCandidateIsZero) {
+  EXPECT_EQ(AdvanceIndexOverMask(3, 64, true, 0, 0), 65);
+  EXPECT_EQ(AdvanceIndexOverMask(-2, 10, true, 0, 0), 11);
+  EXPECT_EQ(AdvanceIndexOverMask(-2, 10, true, 1, 0), -2);  // 2^max(n, 0) = 1 is nonzero
+  EXPECT_EQ(AdvanceIndexOverMask(64, 64, true, 0, 1), 64);  // candidate 64 lives in the high word
+  EXPECT_EQ(AdvanceIndexOverMask(5, 64, false, 0, 0), 5);   // unchecked: never bumps
+}
+
+TEST(SumSquaresInOrderTest, IsAccurateForEveryTailLength) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1e-3f);
+  for (int64_t n : {0, 1, 255, 256, 2047, 2048, 2049, 10000}) {
+    std::vector<float> h(n);
+    long double exact = 0.0L;
+    for (float& x : h) {
+      x = normal(rng);
+      exact += static_cast<long double>(x) * x;
+    }
+    const double sum = SumSquaresInOrder(h.data(), n);
+    EXPECT_NEAR(sum, static_cast<double>(exact), 1e-14 * static_cast<double>(exact) + 1e-300) << n;
+  }
+}
+
+// The quantizer's ATen path widens any update to float64 before summing; for a float32 update
+// that must give the bits of the float32 loops (and so of the GPU).
+TEST(SumSquaresInOrderTest, FloatAndDoubleInputsAgree) {
+  std::mt19937 rng(4);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<float> h(5000);
+  for (float& x : h) x = uniform(rng) * std::ldexp(1.0f, static_cast<int>(rng() % 40) - 20);
+  const std::vector<double> wide(h.begin(), h.end());
+  EXPECT_EQ(SumSquaresInOrder(h.data(), 5000), SumSquaresInOrder(wide.data(), 5000));
+}
+
+TEST(RoundTest, EachModeRoundsAsDocumented) {
+  EXPECT_EQ(Round<kHalfUp>(0.25f, 2.0f, 0, 0), 1.0f);   // 0.5 rounds up
+  EXPECT_EQ(Round<kHalfUp>(-0.25f, 2.0f, 0, 0), 0.0f);  // -0.5 rounds up too
+  EXPECT_EQ(Round<kFloor>(-0.25f, 2.0f, 0, 0), -1.0f);
+  EXPECT_EQ(Round<kNearestEven>(1.25f, 2.0f, 0, 0), 2.0f);  // 2.5 -> 2
+  EXPECT_EQ(Round<kNearestEven>(1.75f, 2.0f, 0, 0), 4.0f);  // 3.5 -> 4
+  for (int64_t j = 0; j < 100; ++j) {
+    const float q = Round<kStochastic>(0.3f, 1.0f, 99, j);
+    EXPECT_TRUE(q == 0.0f || q == 1.0f);
+    EXPECT_EQ(q, RoundAny(kStochastic, 0.3f, 1.0f, 99, j));
+  }
+}
+
+}  // namespace
+}  // namespace qres::optim::step_math
