@@ -10,8 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(//qres/tools:train //qres/tools:test //qres/optim/cuda:bump_quantize_cuda_test
-         //qres/optim/cuda:optimizer_cuda_test //qres/bench:optimizer_step_bench)
+targets=(//qres/tools:train //qres/tools:test //qres/optim/cuda:optimizer_cuda_test
+         //qres/bench:optimizer_step_bench)
 bazel build -c opt --config=cuda "${targets[@]}"
 
 out=gpu_bundle
@@ -41,7 +41,6 @@ export LD_LIBRARY_PATH="$torch_lib:$here/lib"
 nvidia-smi -L | tee "$OUT/gpu.txt"
 if ldd "$here"/bin/* | grep "not found"; then echo "missing libraries" >&2; exit 1; fi
 status=0
-"$here/bin/bump_quantize_cuda_test" 2>&1 | tee "$OUT/bump_quantize_cuda_test.log" || status=1
 "$here/bin/optimizer_cuda_test" 2>&1 | tee "$OUT/optimizer_cuda_test.log" || status=1
 for set in resnet32 resnet50 134m; do
   "$here/bin/optimizer_step_bench" --device=cuda --set=$set --rounds=10 2>&1 | tee "$OUT/optimizer_step_bench_cuda_$set.log"

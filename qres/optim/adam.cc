@@ -102,28 +102,20 @@ absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(std::vector<at::Tensor> param
   });
 }
 
-namespace {
-AdamCudaFn& AdamCudaHook() {
-  static AdamCudaFn hook = nullptr;
-  return hook;
-}
-}  // namespace
-
-void RegisterAdamCuda(AdamCudaFn fn) { AdamCudaHook() = fn; }
-
 void Adam::StepFusedCuda() {
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
-  int64_t position = 0;
-  std::vector<std::pair<std::vector<AdamCudaTensor>, AdamCudaScalars>> launches;
-  std::vector<at::Tensor> updates;
-  std::vector<TensorStep> steps;
+  int64_t position = 0;  // the quantizer's tensor id
+  std::vector<CudaStepTensor> tensors;
   for (auto& group : param_groups_) {
     const auto& options = static_cast<const AdamOptions&>(group.options());
     const auto [beta1, beta2] = options.betas();
     const double lr = options.lr();
     const double wd = options.weight_decay();
     const bool decoupled = options.decoupled_weight_decay();
-    std::vector<AdamCudaTensor> tensors;
+    const step_math::AdamScalars scalars{static_cast<float>(beta1), static_cast<float>(1.0 - beta1),
+                                         static_cast<float>(beta2), static_cast<float>(1.0 - beta2),
+                                         static_cast<float>(options.eps()),
+                                         static_cast<float>(decoupled ? 0.0 : wd)};
     for (const at::Tensor& param : group.params()) {
       const int64_t id = position++;
       if (!param.grad().defined()) continue;
@@ -131,33 +123,21 @@ void Adam::StepFusedCuda() {
       state.step(state.step() + 1);
       const double t = static_cast<double>(state.step());
       const double step_size = lr * std::sqrt(1.0 - std::pow(beta2, t)) / (1.0 - std::pow(beta1, t));
-      AdamCudaTensor tensor{param, param.grad(), state.exp_avg(), state.exp_avg_sq(), at::Tensor(),
-                            static_cast<float>(-step_size),
-                            static_cast<float>(wd != 0.0 && decoupled ? -lr * wd : 0.0)};
-      if (quantized) {
-        tensor.update = at::empty_like(param);
-        updates.push_back(tensor.update);
-        steps.push_back({id, state.step(), state.step() == 1, step_size});
-      }
-      tensors.push_back(std::move(tensor));
+      CudaStepTensor& tensor = tensors.emplace_back();
+      tensor.param = param;
+      tensor.grad = param.grad();
+      tensor.state0 = state.exp_avg();
+      tensor.state1 = state.exp_avg_sq();
+      tensor.adam = scalars;
+      tensor.coupled_l2 = !decoupled && wd != 0.0;
+      tensor.neg_step = static_cast<float>(-step_size);
+      tensor.decay = static_cast<float>(decoupled && wd != 0.0 ? -lr * wd : 0.0);
+      tensor.quantizer_step = {id, state.step(), state.step() == 1, step_size};
     }
-    if (tensors.empty()) continue;
-    const AdamCudaScalars scalars{static_cast<float>(beta1), static_cast<float>(1.0 - beta1),
-                                  static_cast<float>(beta2), static_cast<float>(1.0 - beta2),
-                                  static_cast<float>(options.eps()),
-                                  static_cast<float>(decoupled ? 0.0 : wd)};
-    AdamCudaHook()(tensors, scalars, /*add_updates=*/false);
-    launches.emplace_back(std::move(tensors), scalars);
   }
-  if (!quantized || updates.empty()) return;
-  quantizer_.QuantizeInPlace(updates, steps);  // the bump schedule's kernels, or ATen for log
-  // The bump kernels quantize in place, the ATen path (log schedule) returns new tensors: add
-  // whatever the quantizer returned.
-  size_t k = 0;
-  for (auto& launch : launches) {
-    for (auto& tensor : launch.first) tensor.update = updates[k++];
-  }
-  for (const auto& [tensors, scalars] : launches) AdamCudaHook()(tensors, scalars, /*add_updates=*/true);
+  if (tensors.empty()) return;
+  if (!cuda_stepper_) cuda_stepper_ = MakeCudaStepper();
+  cuda_stepper_->Step(CudaRule::kAdam, tensors, quantized ? &quantizer_ : nullptr);
 }
 
 void Adam::StepFusedCpu() {
@@ -221,7 +201,7 @@ at::Tensor Adam::step(LossClosure closure) {
     reference_form &= static_cast<const AdamOptions&>(group.options()).form() == AdamForm::kReference;
   }
   switch (ChooseStepPath(param_groups_, reference_form && fused_cpu::Enabled(),
-                         reference_form && AdamCudaHook() != nullptr)) {
+                         reference_form && CudaStepperRegistered())) {
     case StepPath::kFusedCpu:
       StepFusedCpu();
       return loss;

@@ -25,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "qres/base/params.h"
+#include "qres/optim/cuda_step.h"
 #include "qres/optim/optimizer.h"
 #include "qres/optim/quantizer.h"
 #include "torch/arg.h"
@@ -66,22 +67,6 @@ struct AdamParamState : public torch::optim::OptimizerCloneableParamState<AdamPa
   void serialize(torch::serialize::OutputArchive& archive) const override;
 };
 
-// The CUDA step (//qres/optim/cuda, --config=cuda registers it at start-up): one launch per group
-// for the moments and the update, a second one to add quantized updates.
-struct AdamCudaTensor {
-  at::Tensor param, grad, exp_avg, exp_avg_sq;
-  at::Tensor update;  // undefined: the first launch updates param (and decays) itself
-  float neg_step = 0.0f;
-  float decay = 0.0f;  // −lr·wd of the decoupled decay, 0 for none
-};
-struct AdamCudaScalars {
-  float beta1, one_minus_beta1, beta2, one_minus_beta2, eps, l2;
-};
-// add_updates false: moments and update; true: param += update, then decay.
-using AdamCudaFn = void (*)(const std::vector<AdamCudaTensor>& tensors, const AdamCudaScalars& scalars,
-                            bool add_updates);
-void RegisterAdamCuda(AdamCudaFn fn);
-
 class Adam : public torch::optim::Optimizer, public QuantizedOptimizer {
  public:
   // `quantizer.schedule == kNone` gives the unquantized optimizer. Options must be valid.
@@ -107,6 +92,7 @@ class Adam : public torch::optim::Optimizer, public QuantizedOptimizer {
 
   Quantizer quantizer_;
   std::vector<float> update_;  // scratch of the fused path
+  std::unique_ptr<CudaStepper> cuda_stepper_;  // made at the first CUDA step
 };
 
 }  // namespace qres::optim

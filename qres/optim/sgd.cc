@@ -83,61 +83,38 @@ absl::StatusOr<std::unique_ptr<Sgd>> Sgd::Create(std::vector<at::Tensor> params,
   });
 }
 
-namespace {
-SgdCudaFn& SgdCudaHook() {
-  static SgdCudaFn hook = nullptr;
-  return hook;
-}
-}  // namespace
-
-void RegisterSgdCuda(SgdCudaFn fn) { SgdCudaHook() = fn; }
-
 void Sgd::StepFusedCuda() {
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
-  int64_t position = 0;
-  std::vector<std::pair<std::vector<SgdCudaTensor>, SgdCudaScalars>> launches;
-  std::vector<at::Tensor> updates;
-  std::vector<TensorStep> steps;
+  int64_t position = 0;  // the quantizer's tensor id
+  std::vector<CudaStepTensor> tensors;
   for (auto& group : param_groups_) {
     const auto& options = static_cast<const SgdOptions&>(group.options());
-    std::vector<SgdCudaTensor> tensors;
+    const step_math::SgdScalars scalars{static_cast<float>(options.weight_decay()),
+                                        static_cast<float>(options.momentum()),
+                                        static_cast<float>(1.0 - options.dampening()), options.nesterov()};
     for (const at::Tensor& param : group.params()) {
       const int64_t id = position++;
       if (!param.grad().defined()) continue;
       auto& slot = state_[param.unsafeGetTensorImpl()];
       if (!slot) slot = std::make_unique<SgdParamState>();
       auto& state = static_cast<SgdParamState&>(*slot);
-      SgdCudaTensor tensor{param, param.grad(), at::Tensor(), at::Tensor(), false};
+      CudaStepTensor& tensor = tensors.emplace_back();
+      tensor.param = param;
+      tensor.grad = param.grad();
+      tensor.sgd = scalars;
       if (options.momentum() != 0.0) {
         tensor.first = !state.momentum_buffer().defined();
         if (tensor.first) state.momentum_buffer(at::empty_like(param, at::MemoryFormat::Contiguous));
-        tensor.momentum_buffer = state.momentum_buffer();
+        tensor.state0 = state.momentum_buffer();
       }
-      if (quantized) {
-        tensor.update = at::empty_like(param);
-        updates.push_back(tensor.update);
-        steps.push_back({id, state.step(), state.step() == 0, options.lr()});
-      }
+      tensor.neg_step = static_cast<float>(-options.lr());
+      tensor.quantizer_step = {id, state.step(), state.step() == 0, options.lr()};
       state.step(state.step() + 1);
-      tensors.push_back(std::move(tensor));
     }
-    if (tensors.empty()) continue;
-    const SgdCudaScalars scalars{static_cast<float>(options.weight_decay()),
-                                 static_cast<float>(options.momentum()),
-                                 static_cast<float>(1.0 - options.dampening()),
-                                 static_cast<float>(-options.lr()), options.nesterov()};
-    SgdCudaHook()(tensors, scalars, /*add_updates=*/false);
-    launches.emplace_back(std::move(tensors), scalars);
   }
-  if (!quantized || updates.empty()) return;
-  quantizer_.QuantizeInPlace(updates, steps);  // the bump schedule's kernels, or ATen for log
-  // The bump kernels quantize in place, the ATen path (log schedule) returns new tensors: add
-  // whatever the quantizer returned.
-  size_t k = 0;
-  for (auto& launch : launches) {
-    for (auto& tensor : launch.first) tensor.update = updates[k++];
-  }
-  for (const auto& [tensors, scalars] : launches) SgdCudaHook()(tensors, scalars, /*add_updates=*/true);
+  if (tensors.empty()) return;
+  if (!cuda_stepper_) cuda_stepper_ = MakeCudaStepper();
+  cuda_stepper_->Step(CudaRule::kSgd, tensors, quantized ? &quantizer_ : nullptr);
 }
 
 void Sgd::StepFusedCpu() {
@@ -183,7 +160,7 @@ at::Tensor Sgd::step(LossClosure closure) {
     at::AutoGradMode enable_grad(true);
     loss = closure();
   }
-  switch (ChooseStepPath(param_groups_, fused_cpu::Enabled(), SgdCudaHook() != nullptr)) {
+  switch (ChooseStepPath(param_groups_, fused_cpu::Enabled(), CudaStepperRegistered())) {
     case StepPath::kFusedCpu:
       StepFusedCpu();
       return loss;

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "qres/base/params.h"
+#include "qres/optim/cuda_step.h"
 #include "qres/optim/optimizer.h"
 #include "qres/optim/quantizer.h"
 #include "torch/arg.h"
@@ -50,22 +51,6 @@ struct SgdParamState : public torch::optim::OptimizerCloneableParamState<SgdPara
   void serialize(torch::serialize::OutputArchive& archive) const override;
 };
 
-// The CUDA step (//qres/optim/cuda, --config=cuda registers it at start-up): one launch per group
-// for the direction and the update, a second one to add quantized updates.
-struct SgdCudaTensor {
-  at::Tensor param, grad, momentum_buffer;  // momentum_buffer undefined without momentum
-  at::Tensor update;                        // undefined: the first launch updates param itself
-  bool first = false;                       // the momentum buffer starts as a copy of d
-};
-struct SgdCudaScalars {
-  float weight_decay, momentum, one_minus_dampening, neg_lr;
-  bool nesterov;
-};
-// add_updates false: direction and update; true: param += update.
-using SgdCudaFn = void (*)(const std::vector<SgdCudaTensor>& tensors, const SgdCudaScalars& scalars,
-                           bool add_updates);
-void RegisterSgdCuda(SgdCudaFn fn);
-
 class Sgd : public torch::optim::Optimizer, public QuantizedOptimizer {
  public:
   // `quantizer.schedule == kNone` gives plain SGD. Options must be valid (see Create).
@@ -90,6 +75,7 @@ class Sgd : public torch::optim::Optimizer, public QuantizedOptimizer {
 
   Quantizer quantizer_;
   std::vector<float> update_;  // scratch of the fused path
+  std::unique_ptr<CudaStepper> cuda_stepper_;  // made at the first CUDA step
 };
 
 }  // namespace qres::optim

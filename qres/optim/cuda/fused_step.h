@@ -1,0 +1,73 @@
+// The fused step's kernels (qres/optim/cuda_step.h says what a step does), CUDA-free header: raw
+// pointers and a stream. fused_step_cuda.cc fills these structs from tensors.
+#ifndef QRES_OPTIM_CUDA_FUSED_STEP_H_
+#define QRES_OPTIM_CUDA_FUSED_STEP_H_
+
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+#include "qres/optim/step_math.h"
+
+namespace qres::optim::cuda {
+
+// Elements per block (256 threads, 8 elements each); the log schedule's norm order uses the same
+// chunks and lanes (step_math::SumSquaresInOrder).
+constexpr int kThreads = step_math::kNormLanes;
+constexpr int64_t kChunk = step_math::kNormChunk;
+constexpr int kPerThread = static_cast<int>(kChunk / kThreads);
+// Candidate indices 0..64 of the bump rule (index_limit <= 64).
+constexpr int kCandidates = 65;
+
+enum Rule : int32_t { kAdam = 0, kSgd = 1 };
+enum Schedule : int32_t { kNone = 0, kBump = 1, kLog = 2 };
+
+// One tensor of the step (the table is copied to the device as is).
+struct StepRow {
+  float* param;
+  const float* grad;
+  float* state0;   // Adam: exp_avg; SGD: momentum buffer or nullptr
+  float* state1;   // Adam: exp_avg_sq
+  float* update;   // this tensor's slice of the update buffer (quantized steps)
+  int64_t numel;
+  int64_t first_chunk;  // the tensor's first block: prefix sums of the chunk counts
+  int64_t id;           // the quantizer's tensor id: per-tensor index, random stream
+  step_math::AdamScalars adam;
+  step_math::SgdScalars sgd;
+  int32_t coupled_l2;   // Adam
+  int32_t first;        // SGD: the momentum buffer's first step
+  int32_t checked;      // bump: the rule applies (0 for a first step that check_first_step exempts)
+  float neg_step;       // Adam: −α_t; SGD: −lr
+  float decay;          // decoupled decay after the update; 0: none
+  float log_scale;      // log: Q_p
+  double offset_scale;  // log: s·λ of the warm-up offset; 0: none
+};
+
+struct StepLaunch {
+  const StepRow* rows;  // device
+  int64_t num_rows;
+  int64_t total_chunks;
+  int32_t rule;
+  int32_t schedule;
+  int32_t rounding;       // step_math::kHalfUp ...
+  int32_t count_nonzero;  // bump: the all_zero test
+  int32_t global_scope;   // bump
+  int64_t limit;          // bump: index_limit
+  uint64_t seed, call;    // stochastic rounding: StochasticStreamKey(seed, call, id)
+  // Device state and workspaces.
+  long long* table;        // bump: num_rows × kCandidates rounded sums; all zero between steps
+  int64_t* global_index;   // bump: [1]
+  int64_t* tensor_index;   // bump, per-tensor scope: by id
+  int64_t tensor_index_size;
+  int64_t* chosen;         // bump: num_rows, each tensor's index this step
+  double* trend_slot;      // bump: this step's reported index
+  double* partials;        // log: total_chunks partial sums of h²
+  double* factors;         // log: num_rows offset factors s·λ/‖h‖
+};
+
+// Enqueues the step's kernels on `stream`.
+cudaError_t LaunchFusedStep(const StepLaunch& launch, cudaStream_t stream);
+
+}  // namespace qres::optim::cuda
+
+#endif  // QRES_OPTIM_CUDA_FUSED_STEP_H_

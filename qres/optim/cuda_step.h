@@ -1,0 +1,56 @@
+// The fused CUDA step of the optimizers (CUDA-free interface). //qres/optim/cuda, built with
+// --config=cuda, registers the implementation at start-up; Adam (reference form) and Sgd use it
+// for dense float32 parameters on one GPU.
+//
+// A step is at most three kernel launches and one copy of the tensor table, whatever the number
+// of tensors, and never waits for the GPU: (1) direction: moments and update of every element
+// (unquantized: the parameter update itself), plus the bump rule's table of rounded sums for every
+// candidate index, or the log schedule's ‖h‖ partial sums; (2) resolve (one block): the bump rule
+// over that table, or the offset factor s·λ/‖h‖; (3) apply: param += [h]_Q, then the decoupled
+// decay. The arithmetic is step_math.h's, so the results equal the CPU loops' bit for bit.
+#ifndef QRES_OPTIM_CUDA_STEP_H_
+#define QRES_OPTIM_CUDA_STEP_H_
+
+#include <memory>
+#include <vector>
+
+#include "ATen/core/Tensor.h"
+#include "qres/optim/quantizer.h"
+#include "qres/optim/step_math.h"
+
+namespace qres::optim {
+
+enum class CudaRule { kAdam, kSgd };
+
+// One parameter tensor of a step.
+struct CudaStepTensor {
+  at::Tensor param, grad;
+  at::Tensor state0;  // Adam: exp_avg; SGD: the momentum buffer (undefined without momentum)
+  at::Tensor state1;  // Adam: exp_avg_sq
+  step_math::AdamScalars adam{};
+  bool coupled_l2 = false;  // Adam: g + l2·p
+  step_math::SgdScalars sgd{};
+  bool first = false;    // SGD: the momentum buffer's first step (buf = d)
+  float neg_step = 0.0f;  // Adam: −α_t; SGD: −lr
+  float decay = 0.0f;     // −lr·wd of the reference's decoupled decay after the update; 0: none
+  TensorStep quantizer_step;  // for a quantized step
+};
+
+class CudaStepper {
+ public:
+  virtual ~CudaStepper() = default;
+  // One step of `tensors` (dense float32, one CUDA device) on the current stream. With
+  // `quantizer` (its schedule not none) the updates are quantized by it: one quantizer call.
+  virtual void Step(CudaRule rule, const std::vector<CudaStepTensor>& tensors, Quantizer* quantizer) = 0;
+};
+
+using CudaStepperFactory = std::unique_ptr<CudaStepper> (*)();
+void RegisterCudaStepper(CudaStepperFactory factory);
+// A new stepper (it keeps device buffers between steps), or nullptr when the CUDA library is not
+// linked in.
+std::unique_ptr<CudaStepper> MakeCudaStepper();
+bool CudaStepperRegistered();
+
+}  // namespace qres::optim
+
+#endif  // QRES_OPTIM_CUDA_STEP_H_
