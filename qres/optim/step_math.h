@@ -155,9 +155,12 @@ double SumSquaresInOrder(const T* h, int64_t n) {
   for (int64_t begin = 0; begin < n; begin += kNormChunk) {
     const int64_t end = begin + kNormChunk < n ? begin + kNormChunk : n;
     for (int l = 0; l < kNormLanes; ++l) lanes[l] = 0.0;
-    for (int64_t j = begin; j < end; ++j) {
-      const double x = static_cast<double>(h[j]);
-      lanes[(j - begin) % kNormLanes] += x * x;
+    for (int64_t row = begin; row < end; row += kNormLanes) {  // lane l gets element row + l
+      const int width = static_cast<int>(end - row < kNormLanes ? end - row : kNormLanes);
+      for (int l = 0; l < width; ++l) {
+        const double x = static_cast<double>(h[row + l]);
+        lanes[l] += x * x;
+      }
     }
     for (int w = kNormLanes / 2; w >= 1; w /= 2) {
       for (int l = 0; l < w; ++l) lanes[l] += lanes[l + w];

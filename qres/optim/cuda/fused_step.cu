@@ -24,9 +24,13 @@ __device__ __forceinline__ int64_t RowOfBlock(const StepRow* rows, int64_t num_r
   return lo;
 }
 
+__device__ __forceinline__ PerStep StepOf(const StepLaunch& a, const StepRow& row) {
+  return a.uniform ? a.uniform_step : row.step;
+}
+
 // The element's direction: moments or momentum updated, and either the parameter updated
 // (unquantized) or the update h returned for the quantizer.
-__device__ __forceinline__ float Direction(const StepLaunch& a, const StepRow& row, int64_t j) {
+__device__ __forceinline__ float Direction(const StepLaunch& a, const StepRow& row, const PerStep& s, int64_t j) {
   const bool quantized = a.schedule != kNone;
   if (a.rule == kAdam) {
     const float p = row.coupled_l2 || !quantized ? row.param[j] : 0.0f;
@@ -35,17 +39,17 @@ __device__ __forceinline__ float Direction(const StepLaunch& a, const StepRow& r
                                        : AdamMoments<false>(row.adam, p, row.grad[j], m, v);
     row.state0[j] = m;
     row.state1[j] = v;
-    if (quantized) return step_math::AdamUpdate(m, denom, row.neg_step);
-    float updated = step_math::AdamApply(p, m, denom, row.neg_step);
-    if (row.decay != 0.0f) updated = step_math::Decay(updated, row.decay);
+    if (quantized) return step_math::AdamUpdate(m, denom, s.neg_step);
+    float updated = step_math::AdamApply(p, m, denom, s.neg_step);
+    if (s.decay != 0.0f) updated = step_math::Decay(updated, s.decay);
     row.param[j] = updated;
     return 0.0f;
   }
   const float p = row.sgd.weight_decay != 0.0f || !quantized ? row.param[j] : 0.0f;
-  const float d = row.state0 != nullptr ? SgdDirection<true>(row.sgd, p, row.grad[j], row.state0 + j, row.first != 0)
+  const float d = row.state0 != nullptr ? SgdDirection<true>(row.sgd, p, row.grad[j], row.state0 + j, s.first != 0)
                                         : SgdDirection<false>(row.sgd, p, row.grad[j], nullptr, false);
-  if (quantized) return step_math::SgdUpdate(d, row.neg_step);
-  row.param[j] = step_math::SgdApply(p, d, row.neg_step);
+  if (quantized) return step_math::SgdUpdate(d, s.neg_step);
+  row.param[j] = step_math::SgdApply(p, d, s.neg_step);
   return 0.0f;
 }
 
@@ -57,6 +61,7 @@ __global__ void __launch_bounds__(kThreads) DirectionKernel(StepLaunch a) {
   __shared__ double lanes[kThreads];
   const int64_t i = RowOfBlock(a.rows, a.num_rows, blockIdx.x);
   const StepRow& row = a.rows[i];
+  const PerStep step = StepOf(a, row);
   const int64_t begin = (blockIdx.x - row.first_chunk) * kChunk;
   float h[kPerThread];
 #pragma unroll
@@ -64,12 +69,12 @@ __global__ void __launch_bounds__(kThreads) DirectionKernel(StepLaunch a) {
     const int64_t j = begin + e * kThreads + threadIdx.x;
     h[e] = 0.0f;
     if (j < row.numel) {
-      h[e] = Direction(a, row, j);
+      h[e] = Direction(a, row, step, j);
       if (a.schedule != kNone) row.update[j] = h[e];
     }
   }
   if (a.schedule == kBump) {
-    if (!row.checked) return;  // uniform over the block
+    if (!step.checked) return;  // uniform over the block
     const int64_t start = a.global_scope ? *a.global_index : a.tensor_index[row.id];
     const int64_t lo = start > 0 ? start : 0;  // the rule never visits an index below its start
     if (lo > a.limit) return;
@@ -95,7 +100,7 @@ __global__ void __launch_bounds__(kThreads) DirectionKernel(StepLaunch a) {
       if (sums[k] != 0) atomicAdd(reinterpret_cast<unsigned long long*>(&a.table[i * kCandidates + k]), sums[k]);
     }
   } else if (a.schedule == kLog) {
-    if (row.offset_scale == 0.0) return;
+    if (step.offset_scale == 0.0) return;
     double sum = 0.0;  // lane threadIdx.x: elements threadIdx.x, + kThreads, ... in order
 #pragma unroll
     for (int e = 0; e < kPerThread; ++e) {
@@ -122,13 +127,14 @@ __global__ void __launch_bounds__(kThreads) ResolveKernel(StepLaunch a) {
   if (a.schedule == kLog) {
     for (int64_t i = threadIdx.x; i < a.num_rows; i += kThreads) {
       const StepRow& row = a.rows[i];
+      const PerStep step = StepOf(a, row);
       double factor = 0.0;
-      if (row.offset_scale != 0.0) {
+      if (step.offset_scale != 0.0) {
         const int64_t chunks = (row.numel + kChunk - 1) / kChunk;
         double total = 0.0;
         for (int64_t c = 0; c < chunks; ++c) total += a.partials[row.first_chunk + c];
         const double norm = sqrt(total);
-        if (norm > 0.0) factor = row.offset_scale / norm;
+        if (norm > 0.0) factor = step.offset_scale / norm;
       }
       a.factors[i] = factor;
     }
@@ -150,7 +156,7 @@ __global__ void __launch_bounds__(kThreads) ResolveKernel(StepLaunch a) {
       }
       nonzero_lo[r] = lo;
       nonzero_hi[r] = hi;
-      checked[r] = a.rows[first + r].checked != 0;
+      checked[r] = StepOf(a, a.rows[first + r]).checked != 0;
     }
     __syncthreads();
     if (a.global_scope) {
@@ -187,8 +193,9 @@ __global__ void __launch_bounds__(kThreads) ResolveKernel(StepLaunch a) {
 __global__ void __launch_bounds__(kThreads) ApplyKernel(StepLaunch a) {
   const int64_t i = RowOfBlock(a.rows, a.num_rows, blockIdx.x);
   const StepRow& row = a.rows[i];
+  const PerStep step = StepOf(a, row);
   const int64_t begin = (blockIdx.x - row.first_chunk) * kChunk;
-  float scale = row.log_scale;
+  float scale = step.log_scale;
   double offset = 0.0;
   if (a.schedule == kBump) {
     const int64_t k = a.chosen[i];
@@ -206,7 +213,7 @@ __global__ void __launch_bounds__(kThreads) ApplyKernel(StepLaunch a) {
     if (offset != 0.0) h = step_math::AddOffset(h, offset_factor);
     const float q = step_math::RoundAny(a.rounding, h, scale, key, j);
     float p = step_math::AddQuantized(row.param[j], q, scale);
-    if (row.decay != 0.0f) p = step_math::Decay(p, row.decay);
+    if (step.decay != 0.0f) p = step_math::Decay(p, step.decay);
     row.param[j] = p;
   }
 }

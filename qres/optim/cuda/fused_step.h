@@ -22,6 +22,18 @@ constexpr int kCandidates = 65;
 enum Rule : int32_t { kAdam = 0, kSgd = 1 };
 enum Schedule : int32_t { kNone = 0, kBump = 1, kLog = 2 };
 
+// What changes from step to step. Usually the same for every tensor (one group, all tensors
+// stepped together): then it travels as a kernel argument and the table stays as it is on the
+// device (StepLaunch::uniform).
+struct PerStep {
+  float neg_step;       // Adam: −α_t; SGD: −lr
+  float decay;          // decoupled decay after the update; 0: none
+  float log_scale;      // log: Q_p
+  double offset_scale;  // log: s·λ of the warm-up offset; 0: none
+  int32_t first;        // SGD: the momentum buffer's first step
+  int32_t checked;      // bump: the rule applies (0 for a first step that check_first_step exempts)
+};
+
 // One tensor of the step (the table is copied to the device as is).
 struct StepRow {
   float* param;
@@ -35,18 +47,15 @@ struct StepRow {
   step_math::AdamScalars adam;
   step_math::SgdScalars sgd;
   int32_t coupled_l2;   // Adam
-  int32_t first;        // SGD: the momentum buffer's first step
-  int32_t checked;      // bump: the rule applies (0 for a first step that check_first_step exempts)
-  float neg_step;       // Adam: −α_t; SGD: −lr
-  float decay;          // decoupled decay after the update; 0: none
-  float log_scale;      // log: Q_p
-  double offset_scale;  // log: s·λ of the warm-up offset; 0: none
+  PerStep step;         // unused (zero) when StepLaunch::uniform
 };
 
 struct StepLaunch {
   const StepRow* rows;  // device
   int64_t num_rows;
   int64_t total_chunks;
+  int32_t uniform;       // every row's PerStep is uniform_step
+  PerStep uniform_step;
   int32_t rule;
   int32_t schedule;
   int32_t rounding;       // step_math::kHalfUp ...

@@ -61,24 +61,29 @@ class FusedCudaStepper final : public CudaStepper {
       row.sgd.one_minus_dampening = t.sgd.one_minus_dampening;
       row.sgd.nesterov = t.sgd.nesterov;
       row.coupled_l2 = t.coupled_l2;
-      row.first = t.first;
-      row.neg_step = t.neg_step;
-      row.decay = t.decay;
+      row.step.first = t.first;
+      row.step.neg_step = t.neg_step;
+      row.step.decay = t.decay;
       if (quantized) {
         const TensorStep& step = t.quantizer_step;
-        row.checked = quantizer->options().check_first_step || !step.first;
+        row.step.checked = quantizer->options().check_first_step || !step.first;
         if (schedule == QuantSchedule::kLog) {
           last_log_resolution = quantizer->LogResolution(step.step);
-          row.log_scale = static_cast<float>(last_log_resolution);
-          row.offset_scale = quantizer->OffsetScale(step.step, step.lambda);
+          row.step.log_scale = static_cast<float>(last_log_resolution);
+          row.step.offset_scale = quantizer->OffsetScale(step.step, step.lambda);
         }
       }
       offset += row.numel;
       total_chunks += (row.numel + cuda::kChunk - 1) / cuda::kChunk;
     }
+    cuda::StepLaunch launch{};
+    launch.uniform = AllStepsAlike();
+    if (launch.uniform) {
+      launch.uniform_step = rows_.front().step;
+      for (cuda::StepRow& row : rows_) std::memset(&row.step, 0, sizeof(row.step));
+    }
     Upload(device);
 
-    cuda::StepLaunch launch{};
     launch.rows = reinterpret_cast<const cuda::StepRow*>(rows_device_.data_ptr());
     launch.num_rows = static_cast<int64_t>(rows_.size());
     launch.total_chunks = total_chunks;
@@ -108,8 +113,16 @@ class FusedCudaStepper final : public CudaStepper {
   }
 
  private:
-  // The table goes to the device only when it changed (SGD with a constant learning rate sends
-  // it once): through pinned memory, on the stream, without a sync.
+  // Fields are set one by one over zeroed rows, so equal values mean equal bytes.
+  bool AllStepsAlike() const {
+    for (const cuda::StepRow& row : rows_) {
+      if (std::memcmp(&row.step, &rows_.front().step, sizeof(row.step)) != 0) return false;
+    }
+    return true;
+  }
+
+  // The table goes to the device only when it changed (in steady training: when the allocator
+  // moved a gradient), through pinned memory, on the stream, without a sync.
   void Upload(c10::Device device) {
     const size_t bytes = rows_.size() * sizeof(cuda::StepRow);
     if (rows_device_.defined() && rows_device_.device() == device && uploaded_.size() == rows_.size() &&
