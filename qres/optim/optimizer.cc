@@ -3,6 +3,11 @@
 #include <optional>
 
 namespace qres::optim {
+namespace {
+bool fused_cuda_path_for_cpu_tensors = false;
+}  // namespace
+
+void SetFusedCudaPathForCpuTensors(bool on) { fused_cuda_path_for_cpu_tensors = on; }
 
 const Quantizer* QuantizerOf(const torch::optim::Optimizer& optimizer) {
   const auto* quantized = dynamic_cast<const QuantizedOptimizer*>(&optimizer);
@@ -30,6 +35,7 @@ StepPath ChooseStepPath(const std::vector<torch::optim::OptimizerParamGroup>& gr
     }
   }
   if (!device) return StepPath::kAten;
+  if (device->is_cpu() && cuda_kernels && fused_cuda_path_for_cpu_tensors) return StepPath::kFusedCuda;
   if (device->is_cpu() && cpu_loops) return StepPath::kFusedCpu;
   if (device->is_cuda() && cuda_kernels) return StepPath::kFusedCuda;
   return StepPath::kAten;

@@ -57,6 +57,11 @@ enum class StepPath { kAten, kFusedCpu, kFusedCuda };
 StepPath ChooseStepPath(const std::vector<torch::optim::OptimizerParamGroup>& groups, bool cpu_loops,
                         bool cuda_kernels);
 
+// For tests of the fused CUDA step without a GPU (//qres/optim/cuda:fused_step_emulated_test):
+// while on, CPU tensors take kFusedCuda when `cuda_kernels` (there: a stepper whose kernels run
+// in the SIMT emulator on the CPU).
+void SetFusedCudaPathForCpuTensors(bool on);
+
 }  // namespace qres::optim
 
 namespace qres {

@@ -1,13 +1,15 @@
-// The fused step's kernels (qres/optim/cuda_step.h says what a step does), CUDA-free header: raw
-// pointers and a stream. fused_step_cuda.cc fills these structs from tensors.
+// The fused step's kernels (qres/optim/cuda_step.h says what a step does). A header free of CUDA
+// (raw pointers, a stream handle), so the host code that fills these structs (fused_stepper.cc)
+// and the emulated kernels build without the CUDA toolkit.
 #ifndef QRES_OPTIM_CUDA_FUSED_STEP_H_
 #define QRES_OPTIM_CUDA_FUSED_STEP_H_
 
 #include <cstdint>
 
-#include <cuda_runtime_api.h>
-
 #include "qres/optim/step_math.h"
+
+// As cuda_runtime_api.h declares it (a redeclaration of the same type is allowed).
+typedef struct CUstream_st* cudaStream_t;
 
 namespace qres::optim::cuda {
 
@@ -74,8 +76,10 @@ struct StepLaunch {
   double* factors;         // log: num_rows offset factors s·λ/‖h‖
 };
 
-// Enqueues the step's kernels on `stream`.
-cudaError_t LaunchFusedStep(const StepLaunch& launch, cudaStream_t stream);
+// Enqueues the step's kernels on `stream`. Returns a cudaError_t value: 0 (cudaSuccess), the
+// error of the launch, or kInvalidLaunch for an index_limit the table cannot hold.
+constexpr int kInvalidLaunch = 1;  // cudaErrorInvalidValue
+int LaunchFusedStep(const StepLaunch& launch, cudaStream_t stream);
 
 }  // namespace qres::optim::cuda
 

@@ -1,179 +1,49 @@
-// The fused CUDA step (cuda_step.h) on tensors: fills the kernels' tensor table, keeps the
-// device buffers between steps and hands the quantizer's device state to the kernels. Nothing
-// here waits for the GPU.
+// The fused step on the GPU: FusedStepper with a backend that copies the tensor table to device
+// memory (through pinned memory, on the current stream, without a sync) and launches
+// fused_step.cu's kernels on the current stream. Registered at start-up.
 #include <algorithm>
 #include <cstring>
 #include <memory>
 #include <vector>
 
+#include <cuda_runtime_api.h>
+
 #include "ATen/cuda/CUDAContext.h"
-#include "ATen/ops/cat.h"
 #include "ATen/ops/empty.h"
-#include "ATen/ops/full.h"
-#include "ATen/ops/zeros.h"
 #include "c10/util/Exception.h"
 #include "qres/optim/cuda/fused_step.h"
-#include "qres/optim/cuda_step.h"
+#include "qres/optim/cuda/fused_stepper.h"
 
 namespace qres::optim {
 namespace {
 
-// A device buffer of at least `numel` elements, reallocated only to grow (the stream orders
-// a new buffer after every kernel that used the old one).
-at::Tensor& AtLeast(at::Tensor& buffer, int64_t numel, at::ScalarType type, c10::Device device, bool zeroed) {
-  if (!buffer.defined() || buffer.numel() < numel || buffer.device() != device) {
-    const auto options = at::TensorOptions().dtype(type).device(device);
-    const int64_t size = std::max<int64_t>(numel, 1);
-    buffer = zeroed ? at::zeros({size}, options) : at::empty({size}, options);
-  }
-  return buffer;
-}
-
-class FusedCudaStepper final : public CudaStepper {
+class CudaBackend final : public FusedStepper::Backend {
  public:
-  void Step(CudaRule rule, const std::vector<CudaStepTensor>& tensors, Quantizer* quantizer) override {
-    const c10::Device device = tensors.front().param.device();
-    const QuantSchedule schedule = quantizer != nullptr ? quantizer->options().schedule : QuantSchedule::kNone;
-    const bool quantized = schedule != QuantSchedule::kNone;
-
-    int64_t total_numel = 0, total_chunks = 0;
-    for (const CudaStepTensor& t : tensors) total_numel += t.param.numel();
-    if (quantized) AtLeast(update_, total_numel, at::kFloat, device, /*zeroed=*/false);
-
-    rows_.resize(tensors.size());
-    double last_log_resolution = 0.0;
-    int64_t offset = 0;
-    for (size_t i = 0; i < tensors.size(); ++i) {
-      const CudaStepTensor& t = tensors[i];
-      cuda::StepRow& row = rows_[i];
-      std::memset(&row, 0, sizeof(row));  // padding too: rows are compared bytewise below
-      row.param = t.param.data_ptr<float>();
-      row.grad = t.grad.data_ptr<float>();
-      row.state0 = t.state0.defined() ? t.state0.data_ptr<float>() : nullptr;
-      row.state1 = t.state1.defined() ? t.state1.data_ptr<float>() : nullptr;
-      row.update = quantized ? update_.data_ptr<float>() + offset : nullptr;
-      row.numel = t.param.numel();
-      row.first_chunk = total_chunks;
-      row.id = t.quantizer_step.id;
-      row.adam = t.adam;
-      row.sgd.weight_decay = t.sgd.weight_decay;  // member by member: no padding bytes copied
-      row.sgd.momentum = t.sgd.momentum;
-      row.sgd.one_minus_dampening = t.sgd.one_minus_dampening;
-      row.sgd.nesterov = t.sgd.nesterov;
-      row.coupled_l2 = t.coupled_l2;
-      row.step.first = t.first;
-      row.step.neg_step = t.neg_step;
-      row.step.decay = t.decay;
-      if (quantized) {
-        const TensorStep& step = t.quantizer_step;
-        row.step.checked = quantizer->options().check_first_step || !step.first;
-        if (schedule == QuantSchedule::kLog) {
-          last_log_resolution = quantizer->LogResolution(step.step);
-          row.step.log_scale = static_cast<float>(last_log_resolution);
-          row.step.offset_scale = quantizer->OffsetScale(step.step, step.lambda);
-        }
-      }
-      offset += row.numel;
-      total_chunks += (row.numel + cuda::kChunk - 1) / cuda::kChunk;
+  const cuda::StepRow* Upload(const std::vector<cuda::StepRow>& rows, c10::Device device) override {
+    const int64_t bytes = static_cast<int64_t>(rows.size() * sizeof(cuda::StepRow));
+    if (!table_.defined() || table_.numel() < bytes || table_.device() != device) {
+      table_ = at::empty({std::max<int64_t>(bytes, 1)}, at::TensorOptions().dtype(at::kByte).device(device));
     }
-    cuda::StepLaunch launch{};
-    launch.uniform = AllStepsAlike();
-    if (launch.uniform) {
-      launch.uniform_step = rows_.front().step;
-      for (cuda::StepRow& row : rows_) std::memset(&row.step, 0, sizeof(row.step));
-    }
-    Upload(device);
+    at::Tensor host = at::empty({bytes}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
+    std::memcpy(host.data_ptr(), rows.data(), static_cast<size_t>(bytes));
+    // Stream-ordered: kernels still reading the previous table run before this copy.
+    table_.slice(0, 0, bytes).copy_(host, /*non_blocking=*/true);
+    return reinterpret_cast<const cuda::StepRow*>(table_.data_ptr());
+  }
 
-    launch.rows = reinterpret_cast<const cuda::StepRow*>(rows_device_.data_ptr());
-    launch.num_rows = static_cast<int64_t>(rows_.size());
-    launch.total_chunks = total_chunks;
-    launch.rule = rule == CudaRule::kAdam ? cuda::kAdam : cuda::kSgd;
-    launch.schedule = schedule == QuantSchedule::kBump ? cuda::kBump
-                      : schedule == QuantSchedule::kLog ? cuda::kLog
-                                                        : cuda::kNone;
-    CudaBumpState* bump = nullptr;
-    if (quantized) {
-      const Quantizer::DeviceStep step = quantizer->BeginDeviceStep(device);
-      const QuantizerOptions& options = step.options;
-      launch.rounding = static_cast<int32_t>(options.rounding);
-      launch.seed = options.seed;
-      launch.call = step.call;
-      if (schedule == QuantSchedule::kBump) {
-        PrepareBump(step, launch, device);
-        bump = &step.bump;
-      } else {
-        launch.partials = AtLeast(partials_, total_chunks, at::kDouble, device, false).data_ptr<double>();
-        launch.factors = AtLeast(factors_, launch.num_rows, at::kDouble, device, false).data_ptr<double>();
-      }
-    }
-    const cudaError_t status = cuda::LaunchFusedStep(launch, at::cuda::getCurrentCUDAStream());
-    TORCH_CHECK(status == cudaSuccess, "qres fused CUDA step: ", cudaGetErrorString(status));
-    if (bump != nullptr) ++bump->trend_size;  // the resolve kernel wrote this step's entry
-    if (quantized) quantizer->EndDeviceStep(last_log_resolution);
+  void Launch(const cuda::StepLaunch& launch) override {
+    const int status = cuda::LaunchFusedStep(launch, at::cuda::getCurrentCUDAStream());
+    TORCH_CHECK(status == 0, "qres fused CUDA step: ", cudaGetErrorString(static_cast<cudaError_t>(status)));
   }
 
  private:
-  // Fields are set one by one over zeroed rows, so equal values mean equal bytes.
-  bool AllStepsAlike() const {
-    for (const cuda::StepRow& row : rows_) {
-      if (std::memcmp(&row.step, &rows_.front().step, sizeof(row.step)) != 0) return false;
-    }
-    return true;
-  }
-
-  // The table goes to the device only when it changed (in steady training: when the allocator
-  // moved a gradient), through pinned memory, on the stream, without a sync.
-  void Upload(c10::Device device) {
-    const size_t bytes = rows_.size() * sizeof(cuda::StepRow);
-    if (rows_device_.defined() && rows_device_.device() == device && uploaded_.size() == rows_.size() &&
-        std::memcmp(uploaded_.data(), rows_.data(), bytes) == 0) {
-      return;
-    }
-    AtLeast(rows_device_, static_cast<int64_t>(bytes), at::kByte, device, false);
-    at::Tensor host = at::empty({static_cast<int64_t>(bytes)}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
-    std::memcpy(host.data_ptr(), rows_.data(), bytes);
-    rows_device_.slice(0, 0, static_cast<int64_t>(bytes)).copy_(host, /*non_blocking=*/true);
-    uploaded_ = rows_;
-  }
-
-  void PrepareBump(const Quantizer::DeviceStep& step, cuda::StepLaunch& launch, c10::Device device) {
-    const QuantizerOptions& options = step.options;
-    CudaBumpState& state = step.bump;
-    const auto longs = at::TensorOptions().dtype(at::kLong).device(device);
-    int64_t max_id = 0;
-    for (const cuda::StepRow& row : rows_) max_id = std::max(max_id, row.id);
-    if (state.tensor_indices.numel() <= max_id) {  // new tensors start at the initial index
-      const at::Tensor grown = at::full({max_id + 1 - state.tensor_indices.numel()}, options.initial_index, longs);
-      state.tensor_indices = at::cat({state.tensor_indices, grown});
-    }
-    if (!state.trend.defined() || state.trend_size >= state.trend.numel()) {
-      const at::Tensor grown = at::empty({std::max<int64_t>(1024, state.trend_size)},
-                                         at::TensorOptions().dtype(at::kDouble).device(device));
-      state.trend = state.trend.defined() ? at::cat({state.trend.slice(0, 0, state.trend_size), grown}) : grown;
-    }
-    launch.count_nonzero = options.zero_test == ZeroTest::kAllZero;
-    launch.global_scope = options.scope == IndexScope::kGlobal;
-    launch.limit = options.index_limit;
-    launch.table = reinterpret_cast<long long*>(
-        AtLeast(table_, launch.num_rows * cuda::kCandidates, at::kLong, device, /*zeroed=*/true).data_ptr<int64_t>());
-    launch.global_index = state.index.data_ptr<int64_t>();
-    launch.tensor_index = state.tensor_indices.data_ptr<int64_t>();
-    launch.tensor_index_size = state.tensor_indices.numel();
-    launch.chosen = AtLeast(chosen_, launch.num_rows, at::kLong, device, false).data_ptr<int64_t>();
-    launch.trend_slot = state.trend.data_ptr<double>() + state.trend_size;
-  }
-
-  std::vector<cuda::StepRow> rows_, uploaded_;
-  at::Tensor rows_device_;
-  at::Tensor update_;    // float: every tensor's update h, back to back
-  at::Tensor table_;     // int64: the bump rule's rounded sums; zero between steps
-  at::Tensor chosen_;    // int64: the bump rule's index per row
-  at::Tensor partials_;  // double: the log schedule's per-chunk Σh²
-  at::Tensor factors_;   // double: the log schedule's offset factor per row
+  at::Tensor table_;  // the kernels' copy of the rows
 };
 
 [[maybe_unused]] const bool registered = [] {
-  RegisterCudaStepper([]() -> std::unique_ptr<CudaStepper> { return std::make_unique<FusedCudaStepper>(); });
+  RegisterCudaStepper([]() -> std::unique_ptr<CudaStepper> {
+    return std::make_unique<FusedStepper>(std::make_unique<CudaBackend>());
+  });
   return true;
 }();
 

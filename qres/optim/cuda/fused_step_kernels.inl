@@ -1,0 +1,240 @@
+// The fused step's three kernels (qres/optim/cuda_step.h) and their launcher. All element
+// arithmetic is step_math.h's, built with -fmad=false, so it rounds as the CPU loops do.
+//
+// Included by fused_step.cu (nvcc: the real kernels) and by fused_step_emulated.cc (the host
+// compiler with simt_emulator.h: the same code run on the CPU, for tests without a GPU), which
+// each define QRES_LAUNCH(kernel, blocks, launch, stream) and QRES_LAST_ERROR() first. Kernels
+// use nothing outside that emulator's reach: threadIdx.x, blockIdx.x, __shared__ arrays,
+// __syncthreads() and __shfl_down_sync() in block-uniform control flow, atomicAdd on 64 bits.
+#include "qres/optim/counter_rng.h"
+#include "qres/optim/cuda/fused_step.h"
+
+namespace qres::optim::cuda {
+namespace {
+
+using step_math::AdamMoments;
+using step_math::SgdDirection;
+
+// Rows scanned per pass of the resolve kernel (its shared bit masks).
+constexpr int kTile = 1024;
+
+// The row of block `block`: the last row whose first chunk is <= block (rows without elements
+// own no block).
+__device__ __forceinline__ int64_t RowOfBlock(const StepRow* rows, int64_t num_rows, int64_t block) {
+  int64_t lo = 0, hi = num_rows - 1;
+  while (lo < hi) {
+    const int64_t mid = (lo + hi + 1) / 2;
+    if (rows[mid].first_chunk <= block) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
+
+__device__ __forceinline__ PerStep StepOf(const StepLaunch& a, const StepRow& row) {
+  return a.uniform ? a.uniform_step : row.step;
+}
+
+// The element's direction: moments or momentum updated, and either the parameter updated
+// (unquantized) or the update h returned for the quantizer.
+__device__ __forceinline__ float Direction(const StepLaunch& a, const StepRow& row, const PerStep& s, int64_t j) {
+  const bool quantized = a.schedule != kNone;
+  if (a.rule == kAdam) {
+    const float p = row.coupled_l2 || !quantized ? row.param[j] : 0.0f;
+    float m = row.state0[j], v = row.state1[j];
+    const float denom = row.coupled_l2 ? AdamMoments<true>(row.adam, p, row.grad[j], m, v)
+                                       : AdamMoments<false>(row.adam, p, row.grad[j], m, v);
+    row.state0[j] = m;
+    row.state1[j] = v;
+    if (quantized) return step_math::AdamUpdate(m, denom, s.neg_step);
+    float updated = step_math::AdamApply(p, m, denom, s.neg_step);
+    if (s.decay != 0.0f) updated = step_math::Decay(updated, s.decay);
+    row.param[j] = updated;
+    return 0.0f;
+  }
+  const float p = row.sgd.weight_decay != 0.0f || !quantized ? row.param[j] : 0.0f;
+  const float d = row.state0 != nullptr ? SgdDirection<true>(row.sgd, p, row.grad[j], row.state0 + j, s.first != 0)
+                                        : SgdDirection<false>(row.sgd, p, row.grad[j], nullptr, false);
+  if (quantized) return step_math::SgdUpdate(d, s.neg_step);
+  row.param[j] = step_math::SgdApply(p, d, s.neg_step);
+  return 0.0f;
+}
+
+// (1) Directions of every element; for a quantized step the update h goes to the update buffer
+// and, bump: the exact sums of R(h·2^k) (or nonzero counts) for every candidate k the rule can
+// visit this step are added to the table; log with an offset: the chunk's Σh² in the fixed order.
+__global__ void __launch_bounds__(kThreads) DirectionKernel(StepLaunch a) {
+  __shared__ unsigned long long sums[kCandidates];
+  __shared__ double lanes[kThreads];
+  const int64_t i = RowOfBlock(a.rows, a.num_rows, blockIdx.x);
+  const StepRow& row = a.rows[i];
+  const PerStep step = StepOf(a, row);
+  const int64_t begin = (blockIdx.x - row.first_chunk) * kChunk;
+  float h[kPerThread];
+#pragma unroll
+  for (int e = 0; e < kPerThread; ++e) {
+    const int64_t j = begin + e * kThreads + threadIdx.x;
+    h[e] = 0.0f;
+    if (j < row.numel) {
+      h[e] = Direction(a, row, step, j);
+      if (a.schedule != kNone) row.update[j] = h[e];
+    }
+  }
+  if (a.schedule == kBump) {
+    if (!step.checked) return;  // uniform over the block
+    const int64_t start = a.global_scope ? *a.global_index : a.tensor_index[row.id];
+    const int64_t lo = start > 0 ? start : 0;  // the rule never visits an index below its start
+    if (lo > a.limit) return;
+    const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
+    for (int k = threadIdx.x; k < kCandidates; k += kThreads) sums[k] = 0;
+    __syncthreads();
+    for (int64_t k = lo; k <= a.limit; ++k) {
+      const float scale = ldexpf(1.0f, static_cast<int>(k));
+      long long sum = 0;
+#pragma unroll
+      for (int e = 0; e < kPerThread; ++e) {
+        const int64_t j = begin + e * kThreads + threadIdx.x;
+        if (j < row.numel) {
+          const float q = step_math::RoundAny(a.rounding, h[e], scale, key, j);
+          sum += a.count_nonzero ? static_cast<long long>(q != 0.0f) : static_cast<long long>(q);
+        }
+      }
+      for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+      if ((threadIdx.x & 31) == 0 && sum != 0) atomicAdd(&sums[k], static_cast<unsigned long long>(sum));
+    }
+    __syncthreads();
+    for (int64_t k = lo + threadIdx.x; k <= a.limit; k += kThreads) {
+      if (sums[k] != 0) atomicAdd(reinterpret_cast<unsigned long long*>(&a.table[i * kCandidates + k]), sums[k]);
+    }
+  } else if (a.schedule == kLog) {
+    if (step.offset_scale == 0.0) return;
+    double sum = 0.0;  // lane threadIdx.x: elements threadIdx.x, + kThreads, ... in order
+#pragma unroll
+    for (int e = 0; e < kPerThread; ++e) {
+      const int64_t j = begin + e * kThreads + threadIdx.x;
+      if (j < row.numel) {
+        const double x = h[e];
+        sum += x * x;
+      }
+    }
+    lanes[threadIdx.x] = sum;
+    __syncthreads();
+    const int lane = static_cast<int>(threadIdx.x);
+    for (int w = kThreads / 2; w >= 1; w /= 2) {
+      if (lane < w) lanes[lane] += lanes[lane + w];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) a.partials[blockIdx.x] = lanes[0];
+  }
+}
+
+// (2) One block. Bump: each row's candidates become a bit mask (and the table is zeroed for the
+// next step), then the sequential rule runs over the masks: one thread in row order (global
+// scope) or one thread per row (per-tensor scope). Log: each row's ‖h‖ and offset factor.
+__global__ void __launch_bounds__(kThreads) ResolveKernel(StepLaunch a) {
+  if (a.schedule == kLog) {
+    for (int64_t i = threadIdx.x; i < a.num_rows; i += kThreads) {
+      const StepRow& row = a.rows[i];
+      const PerStep step = StepOf(a, row);
+      double factor = 0.0;
+      if (step.offset_scale != 0.0) {
+        const int64_t chunks = (row.numel + kChunk - 1) / kChunk;
+        double total = 0.0;
+        for (int64_t c = 0; c < chunks; ++c) total += a.partials[row.first_chunk + c];
+        const double norm = sqrt(total);
+        if (norm > 0.0) factor = step.offset_scale / norm;
+      }
+      a.factors[i] = factor;
+    }
+    return;
+  }
+  __shared__ uint64_t nonzero_lo[kTile], nonzero_hi[kTile];
+  __shared__ bool checked[kTile];
+  __shared__ int64_t running;
+  if (threadIdx.x == 0) running = *a.global_index;
+  for (int64_t first = 0; first < a.num_rows; first += kTile) {
+    const int64_t rows = a.num_rows - first < kTile ? a.num_rows - first : kTile;
+    for (int64_t r = threadIdx.x; r < rows; r += kThreads) {
+      long long* sums = a.table + (first + r) * kCandidates;
+      uint64_t lo = 0, hi = 0;
+      for (int64_t k = 0; k <= a.limit; ++k) {
+        if (sums[k] == 0) continue;
+        if (k < 64) lo |= 1ull << k; else hi |= 1ull << (k - 64);
+        sums[k] = 0;
+      }
+      nonzero_lo[r] = lo;
+      nonzero_hi[r] = hi;
+      checked[r] = StepOf(a, a.rows[first + r]).checked != 0;
+    }
+    __syncthreads();
+    if (a.global_scope) {
+      if (threadIdx.x == 0) {
+        int64_t n = running;
+        for (int64_t r = 0; r < rows; ++r) {
+          n = step_math::AdvanceIndexOverMask(n, a.limit, checked[r], nonzero_lo[r], nonzero_hi[r]);
+          a.chosen[first + r] = n;
+        }
+        running = n;
+      }
+    } else {
+      for (int64_t r = threadIdx.x; r < rows; r += kThreads) {
+        int64_t& index = a.tensor_index[a.rows[first + r].id];
+        index = step_math::AdvanceIndexOverMask(index, a.limit, checked[r], nonzero_lo[r], nonzero_hi[r]);
+        a.chosen[first + r] = index;
+      }
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x != 0) return;
+  if (a.global_scope) {
+    *a.global_index = running;
+    *a.trend_slot = static_cast<double>(running);
+  } else {  // the largest index over every tensor, as Quantizer::index() reports it
+    int64_t top = a.tensor_index_size > 0 ? a.tensor_index[0] : *a.global_index;
+    for (int64_t k = 1; k < a.tensor_index_size; ++k) top = a.tensor_index[k] > top ? a.tensor_index[k] : top;
+    *a.trend_slot = static_cast<double>(top);
+  }
+}
+
+// (3) param += R(h·Q)/Q with the resolved Q (and the log schedule's offset first), then the
+// decoupled decay.
+__global__ void __launch_bounds__(kThreads) ApplyKernel(StepLaunch a) {
+  const int64_t i = RowOfBlock(a.rows, a.num_rows, blockIdx.x);
+  const StepRow& row = a.rows[i];
+  const PerStep step = StepOf(a, row);
+  const int64_t begin = (blockIdx.x - row.first_chunk) * kChunk;
+  float scale = step.log_scale;
+  double offset = 0.0;
+  if (a.schedule == kBump) {
+    const int64_t k = a.chosen[i];
+    scale = ldexpf(1.0f, static_cast<int>(k > 0 ? k : 0));
+  } else {
+    offset = a.factors[i];
+  }
+  const float offset_factor = static_cast<float>(offset);
+  const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
+#pragma unroll
+  for (int e = 0; e < kPerThread; ++e) {
+    const int64_t j = begin + e * kThreads + threadIdx.x;
+    if (j >= row.numel) continue;
+    float h = row.update[j];
+    if (offset != 0.0) h = step_math::AddOffset(h, offset_factor);
+    const float q = step_math::RoundAny(a.rounding, h, scale, key, j);
+    float p = step_math::AddQuantized(row.param[j], q, scale);
+    if (step.decay != 0.0f) p = step_math::Decay(p, step.decay);
+    row.param[j] = p;
+  }
+}
+
+}  // namespace
+
+int LaunchFusedStep(const StepLaunch& a, cudaStream_t stream) {
+  if (a.schedule == kBump && (a.limit < 0 || a.limit >= kCandidates)) return kInvalidLaunch;
+  const unsigned blocks = static_cast<unsigned>(a.total_chunks);
+  if (blocks > 0) QRES_LAUNCH(DirectionKernel, blocks, a, stream);
+  if (a.schedule != kNone) {
+    QRES_LAUNCH(ResolveKernel, 1, a, stream);
+    if (blocks > 0) QRES_LAUNCH(ApplyKernel, blocks, a, stream);
+  }
+  return QRES_LAST_ERROR();
+}
+
+}  // namespace qres::optim::cuda

@@ -1,0 +1,52 @@
+// The host side of the fused step (cuda_step.h): fills the kernels' tensor table and launch
+// arguments from tensors, keeps the workspaces between steps and hands the quantizer's device
+// state to the kernels. Where the kernels run is the Backend's business: the GPU
+// (fused_step_cuda.cc) or the SIMT emulator on the CPU (fused_step_emulated.h, for tests).
+// Nothing here waits for the device.
+#ifndef QRES_OPTIM_CUDA_FUSED_STEPPER_H_
+#define QRES_OPTIM_CUDA_FUSED_STEPPER_H_
+
+#include <memory>
+#include <vector>
+
+#include "ATen/core/Tensor.h"
+#include "c10/core/Device.h"
+#include "qres/optim/cuda/fused_step.h"
+#include "qres/optim/cuda_step.h"
+
+namespace qres::optim {
+
+class FusedStepper final : public CudaStepper {
+ public:
+  class Backend {
+   public:
+    virtual ~Backend() = default;
+    // Makes `rows` readable by the kernels on `device`; returns their address there. Called
+    // only when the rows changed since the last call.
+    virtual const cuda::StepRow* Upload(const std::vector<cuda::StepRow>& rows, c10::Device device) = 0;
+    // Enqueues the step (cuda::LaunchFusedStep); throws c10::Error on failure.
+    virtual void Launch(const cuda::StepLaunch& launch) = 0;
+  };
+
+  explicit FusedStepper(std::unique_ptr<Backend> backend) : backend_(std::move(backend)) {}
+
+  void Step(CudaRule rule, const std::vector<CudaStepTensor>& tensors, Quantizer* quantizer) override;
+
+ private:
+  bool AllStepsAlike() const;
+  void PrepareBump(const Quantizer::DeviceStep& step, cuda::StepLaunch& launch, c10::Device device);
+
+  std::unique_ptr<Backend> backend_;
+  std::vector<cuda::StepRow> rows_, uploaded_;
+  const cuda::StepRow* rows_on_device_ = nullptr;
+  c10::Device uploaded_to_ = c10::Device(c10::kCPU);
+  at::Tensor update_;    // float: every tensor's update h, back to back
+  at::Tensor table_;     // int64: the bump rule's rounded sums; zero between steps
+  at::Tensor chosen_;    // int64: the bump rule's index per row
+  at::Tensor partials_;  // double: the log schedule's per-chunk Σh²
+  at::Tensor factors_;   // double: the log schedule's offset factor per row
+};
+
+}  // namespace qres::optim
+
+#endif  // QRES_OPTIM_CUDA_FUSED_STEPPER_H_
