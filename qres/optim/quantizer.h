@@ -96,8 +96,8 @@ struct TensorStep {
 // ends at the smallest k >= (previous tensor's index) whose quantized update is not zero, or at
 // limit + 1; a tensor with checked[i] == false keeps the previous index. `is_zero(i, k)` is asked
 // only for the (i, k) the sequential rule visits, so it may be computed lazily (CPU) or looked up
-// in a table of every candidate index computed at once (GPU: qres/optim/cuda/fused_step.cu runs
-// the same rule, step_math::AdvanceIndexOverMask, on the device).
+// in a table of candidate indices computed at once (GPU: qres/optim/cuda/fused_step_kernels.inl
+// runs the same rule on the device).
 std::vector<int64_t> ResolveBumpIndices(int64_t start, int64_t limit,
                                         const std::vector<bool>& checked,
                                         const std::function<bool(size_t, int64_t)>& is_zero);

@@ -126,21 +126,6 @@ QRES_HOST_DEVICE float SgdDirection(const SgdScalars& s, float p, float g, float
 QRES_HOST_DEVICE float SgdUpdate(float d, float neg_lr) { return d * neg_lr; }
 QRES_HOST_DEVICE float SgdApply(float p, float d, float neg_lr) { return Fma(d, neg_lr, p); }
 
-// The bump rule for one tensor given which candidate indices quantize its update to nonzero:
-// bit k of `nonzero` (k in [0, 64], two words) says candidate 2^k does. From index n, while n <=
-// limit and the update at 2^max(n, 0) is zero, n += 1 — qres::optim::AdvanceIndex over a table.
-QRES_HOST_DEVICE int64_t AdvanceIndexOverMask(int64_t n, int64_t limit, bool checked,
-                                              uint64_t nonzero_lo, uint64_t nonzero_hi) {
-  if (!checked) return n;
-  while (n <= limit) {
-    const int64_t k = n > 0 ? n : 0;
-    const bool nonzero = k < 64 ? ((nonzero_lo >> k) & 1u) != 0 : ((nonzero_hi >> (k - 64)) & 1u) != 0;
-    if (nonzero) break;
-    ++n;
-  }
-  return n;
-}
-
 // ‖h‖² in a fixed order that the GPU follows too (one chunk per block, one lane per thread), so
 // every device gets the same bits: squares in float64 (exact for float32 h); in each chunk of
 // kNormChunk elements, lane l sums elements l, l + kNormLanes, ... in order; the lanes are added

@@ -5,38 +5,9 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "qres/optim/quantizer.h"
 
 namespace qres::optim::step_math {
 namespace {
-
-// The device's bump scan reads a bit mask of nonzero candidates; it must make exactly the
-// decisions of the host rule (AdvanceIndex) for every start, limit and mask.
-TEST(AdvanceIndexOverMaskTest, AgreesWithTheSequentialRule) {
-  std::mt19937_64 rng(7);
-  for (int trial = 0; trial < 20000; ++trial) {
-    const int64_t limit = static_cast<int64_t>(rng() % 65);
-    const int64_t start = static_cast<int64_t>(rng() % (limit + 2 + 8)) - 8;
-    // Sparse masks, so that bumps over several candidates happen.
-    const uint64_t lo = rng() & rng() & rng();
-    const uint64_t hi = rng() & 1u;
-    const bool checked = trial % 7 != 0;
-    const auto is_zero = [&](int64_t n) {
-      const int64_t k = std::max<int64_t>(n, 0);
-      return k < 64 ? ((lo >> k) & 1u) == 0 : ((hi >> (k - 64)) & 1u) == 0;
-    };
-    ASSERT_EQ(AdvanceIndexOverMask(start, limit, checked, lo, hi), AdvanceIndex(start, limit, checked, is_zero))
-        << "start " << start << " limit " << limit << " mask " << hi << ":" << lo;
-  }
-}
-
-TEST(AdvanceIndexOverMaskTest, StopsPastTheLimitWhenEveryCandidateIsZero) {
-  EXPECT_EQ(AdvanceIndexOverMask(3, 64, true, 0, 0), 65);
-  EXPECT_EQ(AdvanceIndexOverMask(-2, 10, true, 0, 0), 11);
-  EXPECT_EQ(AdvanceIndexOverMask(-2, 10, true, 1, 0), -2);  // 2^max(n, 0) = 1 is nonzero
-  EXPECT_EQ(AdvanceIndexOverMask(64, 64, true, 0, 1), 64);  // candidate 64 lives in the high word
-  EXPECT_EQ(AdvanceIndexOverMask(5, 64, false, 0, 0), 5);   // unchecked: never bumps
-}
 
 TEST(SumSquaresInOrderTest, IsAccurateForEveryTailLength) {
   std::mt19937 rng(3);

@@ -18,8 +18,12 @@ namespace qres::optim::cuda {
 constexpr int kThreads = step_math::kNormLanes;
 constexpr int64_t kChunk = step_math::kNormChunk;
 constexpr int kPerThread = static_cast<int>(kChunk / kThreads);
-// Candidate indices 0..64 of the bump rule (index_limit <= 64).
+// Candidate indices 0..64 of the bump rule (index_limit <= 64): the table's columns.
 constexpr int kCandidates = 65;
+// Candidates summed in the direction kernel, from where the rule starts (the tensor's index at
+// the start of the step): the rule rarely moves more than this in one step; further candidates
+// are summed by the resolve kernel when the rule reaches them.
+constexpr int kWindow = 4;
 
 enum Rule : int32_t { kAdam = 0, kSgd = 1 };
 enum Schedule : int32_t { kNone = 0, kBump = 1, kLog = 2 };
@@ -66,7 +70,7 @@ struct StepLaunch {
   int64_t limit;          // bump: index_limit
   uint64_t seed, call;    // stochastic rounding: StochasticStreamKey(seed, call, id)
   // Device state and workspaces.
-  long long* table;        // bump: num_rows × kCandidates rounded sums; all zero between steps
+  long long* table;        // bump: num_rows × kCandidates rounded sums (window only); zero between steps
   int64_t* global_index;   // bump: [1]
   int64_t* tensor_index;   // bump, per-tensor scope: by id
   int64_t tensor_index_size;

@@ -59,8 +59,9 @@ __device__ __forceinline__ float Direction(const StepLaunch& a, const StepRow& r
 }
 
 // (1) Directions of every element; for a quantized step the update h goes to the update buffer
-// and, bump: the exact sums of R(h·2^k) (or nonzero counts) for every candidate k the rule can
-// visit this step are added to the table; log with an offset: the chunk's Σh² in the fixed order.
+// and, bump: the exact sums of R(h·2^k) (or nonzero counts) for the first kWindow candidates k the
+// rule can visit this step are added to the table; log with an offset: the chunk's Σh² in the
+// fixed order.
 __global__ void __launch_bounds__(kThreads) DirectionKernel(StepLaunch a) {
   __shared__ unsigned long long sums[kCandidates];
   __shared__ double lanes[kThreads];
@@ -86,22 +87,24 @@ __global__ void __launch_bounds__(kThreads) DirectionKernel(StepLaunch a) {
     const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
     for (int k = threadIdx.x; k < kCandidates; k += kThreads) sums[k] = 0;
     __syncthreads();
-    for (int64_t k = lo; k <= a.limit; ++k) {
+    const int64_t last = lo + kWindow - 1 < a.limit ? lo + kWindow - 1 : a.limit;
+    for (int64_t k = lo; k <= last; ++k) {
       const float scale = ldexpf(1.0f, static_cast<int>(k));
-      long long sum = 0;
+      unsigned long long sum = 0;
 #pragma unroll
       for (int e = 0; e < kPerThread; ++e) {
         const int64_t j = begin + e * kThreads + threadIdx.x;
         if (j < row.numel) {
           const float q = step_math::RoundAny(a.rounding, h[e], scale, key, j);
-          sum += a.count_nonzero ? static_cast<long long>(q != 0.0f) : static_cast<long long>(q);
+          sum += a.count_nonzero ? static_cast<unsigned long long>(q != 0.0f)
+                                 : static_cast<unsigned long long>(static_cast<long long>(q));
         }
       }
       for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
-      if ((threadIdx.x & 31) == 0 && sum != 0) atomicAdd(&sums[k], static_cast<unsigned long long>(sum));
+      if ((threadIdx.x & 31) == 0 && sum != 0) atomicAdd(&sums[k], sum);
     }
     __syncthreads();
-    for (int64_t k = lo + threadIdx.x; k <= a.limit; k += kThreads) {
+    for (int64_t k = lo + threadIdx.x; k <= last; k += kThreads) {
       if (sums[k] != 0) atomicAdd(reinterpret_cast<unsigned long long*>(&a.table[i * kCandidates + k]), sums[k]);
     }
   } else if (a.schedule == kLog) {
@@ -126,9 +129,35 @@ __global__ void __launch_bounds__(kThreads) DirectionKernel(StepLaunch a) {
   }
 }
 
-// (2) One block. Bump: each row's candidates become a bit mask (and the table is zeroed for the
-// next step), then the sequential rule runs over the masks: one thread in row order (global
-// scope) or one thread per row (per-tensor scope). Log: each row's ‖h‖ and offset factor.
+// Σ R(h·2^k) (or the nonzero count) over row i's update, by the whole block, exactly (integer
+// sums wrap alike in any order). Every thread must call it; all get the total.
+__device__ __forceinline__ unsigned long long BlockRoundedSum(const StepLaunch& a, int64_t i, int64_t n,
+                                              unsigned long long* scratch) {
+  const StepRow& row = a.rows[i];
+  const float scale = ldexpf(1.0f, static_cast<int>(n > 0 ? n : 0));
+  const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
+  unsigned long long sum = 0;
+  for (int64_t j = threadIdx.x; j < row.numel; j += kThreads) {
+    const float q = step_math::RoundAny(a.rounding, row.update[j], scale, key, j);
+    sum += a.count_nonzero ? static_cast<unsigned long long>(q != 0.0f)
+                           : static_cast<unsigned long long>(static_cast<long long>(q));
+  }
+  const int lane = static_cast<int>(threadIdx.x);
+  scratch[lane] = sum;
+  __syncthreads();
+  for (int w = kThreads / 2; w >= 1; w /= 2) {
+    if (lane < w) scratch[lane] += scratch[lane + w];
+    __syncthreads();
+  }
+  const unsigned long long total = scratch[0];
+  __syncthreads();  // before the next call overwrites scratch
+  return total;
+}
+
+// (2) One block. Bump: each row's window of candidates becomes a bit mask (and the table is
+// zeroed for the next step), then the block walks the rows in order through the sequential rule;
+// a candidate past the window (a bump of kWindow or more in one step: rare after the first
+// steps) is summed there and then from the update buffer. Log: each row's ‖h‖ and offset factor.
 __global__ void __launch_bounds__(kThreads) ResolveKernel(StepLaunch a) {
   if (a.schedule == kLog) {
     for (int64_t i = threadIdx.x; i < a.num_rows; i += kThreads) {
@@ -146,42 +175,50 @@ __global__ void __launch_bounds__(kThreads) ResolveKernel(StepLaunch a) {
     }
     return;
   }
-  __shared__ uint64_t nonzero_lo[kTile], nonzero_hi[kTile];
-  __shared__ bool checked[kTile];
-  __shared__ int64_t running;
-  if (threadIdx.x == 0) running = *a.global_index;
+  // Per row of the tile: which window candidates are nonzero, where the window starts, where
+  // the row's index starts (per-tensor scope) and whether the rule applies.
+  __shared__ unsigned char window[kTile], window_start[kTile], checked[kTile];
+  __shared__ int32_t start[kTile];
+  __shared__ unsigned long long scratch[kThreads];
+  const int64_t step_start = *a.global_index;  // before this kernel updates it
+  int64_t running = step_start;  // global scope: every thread walks the rows alike
   for (int64_t first = 0; first < a.num_rows; first += kTile) {
     const int64_t rows = a.num_rows - first < kTile ? a.num_rows - first : kTile;
     for (int64_t r = threadIdx.x; r < rows; r += kThreads) {
-      long long* sums = a.table + (first + r) * kCandidates;
-      uint64_t lo = 0, hi = 0;
-      for (int64_t k = 0; k <= a.limit; ++k) {
-        if (sums[k] == 0) continue;
-        if (k < 64) lo |= 1ull << k; else hi |= 1ull << (k - 64);
-        sums[k] = 0;
+      const StepRow& row = a.rows[first + r];
+      const int64_t row_start = a.global_scope ? step_start : a.tensor_index[row.id];
+      const int64_t lo = row_start > 0 ? row_start : 0;
+      unsigned long long* sums = reinterpret_cast<unsigned long long*>(a.table) + (first + r) * kCandidates;
+      unsigned bits = 0;
+      for (int b = 0; b < kWindow && lo + b <= a.limit; ++b) {
+        if (sums[lo + b] == 0) continue;
+        bits |= 1u << b;
+        sums[lo + b] = 0;  // the table is zero between steps
       }
-      nonzero_lo[r] = lo;
-      nonzero_hi[r] = hi;
-      checked[r] = StepOf(a, a.rows[first + r]).checked != 0;
+      window[r] = static_cast<unsigned char>(bits);
+      window_start[r] = static_cast<unsigned char>(lo);
+      start[r] = static_cast<int32_t>(row_start);
+      checked[r] = StepOf(a, row).checked != 0;
     }
     __syncthreads();
-    if (a.global_scope) {
+    // The sequential rule, AdvanceIndex: the whole block in step, as a candidate past the window
+    // is summed by all its threads.
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t n = a.global_scope ? running : start[r];
+      while (checked[r] && n <= a.limit) {
+        const int64_t offset = (n > 0 ? n : 0) - window_start[r];
+        const bool nonzero = offset < kWindow ? ((window[r] >> offset) & 1u) != 0
+                                              : BlockRoundedSum(a, first + r, n, scratch) != 0;
+        if (nonzero) break;
+        ++n;
+      }
+      running = n;
       if (threadIdx.x == 0) {
-        int64_t n = running;
-        for (int64_t r = 0; r < rows; ++r) {
-          n = step_math::AdvanceIndexOverMask(n, a.limit, checked[r], nonzero_lo[r], nonzero_hi[r]);
-          a.chosen[first + r] = n;
-        }
-        running = n;
-      }
-    } else {
-      for (int64_t r = threadIdx.x; r < rows; r += kThreads) {
-        int64_t& index = a.tensor_index[a.rows[first + r].id];
-        index = step_math::AdvanceIndexOverMask(index, a.limit, checked[r], nonzero_lo[r], nonzero_hi[r]);
-        a.chosen[first + r] = index;
+        a.chosen[first + r] = n;
+        if (!a.global_scope) a.tensor_index[a.rows[first + r].id] = n;
       }
     }
-    __syncthreads();
+    __syncthreads();  // the next tile reuses the shared arrays
   }
   if (threadIdx.x != 0) return;
   if (a.global_scope) {

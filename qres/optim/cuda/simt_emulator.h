@@ -20,6 +20,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -72,12 +73,15 @@ class Block {
 
   void SyncThreads() { swapcontext(&fibers_[current_].context, &scheduler_); }
 
-  long long ShuffleDown(long long value, unsigned delta) {
+  template <typename T>
+  T ShuffleDown(T value, unsigned delta) {
+    static_assert(sizeof(T) <= sizeof(unsigned long long));
     const unsigned t = current_;
-    exchange_[t] = value;
+    std::memcpy(&exchange_[t], &value, sizeof(T));
     SyncThreads();
     const unsigned lane = t % 32;
-    const long long result = lane + delta < 32 && t + delta < exchange_.size() ? exchange_[t + delta] : value;
+    T result = value;
+    if (lane + delta < 32 && t + delta < exchange_.size()) std::memcpy(&result, &exchange_[t + delta], sizeof(T));
     SyncThreads();  // nobody overwrites a slot before everyone read
     return result;
   }
@@ -107,7 +111,7 @@ class Block {
   }
 
   std::vector<Fiber> fibers_;
-  std::vector<long long> exchange_;
+  std::vector<unsigned long long> exchange_;
   ucontext_t scheduler_;
   unsigned current_ = 0;
   const std::function<void()>* body_ = nullptr;
