@@ -105,29 +105,39 @@ absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(std::vector<at::Tensor> param
 void Adam::StepFusedCuda() {
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
   int64_t position = 0;  // the quantizer's tensor id
-  std::vector<CudaStepTensor> tensors;
+  std::vector<CudaStepTensor>& tensors = cuda_tensors_;
+  tensors.clear();
+  c10::Device device(c10::kCUDA);
   for (auto& group : param_groups_) {
     const auto& options = static_cast<const AdamOptions&>(group.options());
     const auto [beta1, beta2] = options.betas();
     const double lr = options.lr();
     const double wd = options.weight_decay();
     const bool decoupled = options.decoupled_weight_decay();
+    int64_t step_size_at = 0;  // the step count step_size is for
+    double step_size = 0.0;
     const step_math::AdamScalars scalars{static_cast<float>(beta1), static_cast<float>(1.0 - beta1),
                                          static_cast<float>(beta2), static_cast<float>(1.0 - beta2),
                                          static_cast<float>(options.eps()),
                                          static_cast<float>(decoupled ? 0.0 : wd)};
     for (const at::Tensor& param : group.params()) {
       const int64_t id = position++;
-      if (!param.grad().defined()) continue;
+      const at::Tensor& grad = param.grad();
+      if (!grad.defined()) continue;
       AdamParamState& state = InitState(param);
       state.step(state.step() + 1);
-      const double t = static_cast<double>(state.step());
-      const double step_size = lr * std::sqrt(1.0 - std::pow(beta2, t)) / (1.0 - std::pow(beta1, t));
+      if (state.step() != step_size_at) {  // tensors usually share t: α_t once per group
+        step_size_at = state.step();
+        const double t = static_cast<double>(state.step());
+        step_size = lr * std::sqrt(1.0 - std::pow(beta2, t)) / (1.0 - std::pow(beta1, t));
+      }
       CudaStepTensor& tensor = tensors.emplace_back();
-      tensor.param = param;
-      tensor.grad = param.grad();
-      tensor.state0 = state.exp_avg();
-      tensor.state1 = state.exp_avg_sq();
+      device = param.device();
+      tensor.param = FloatData(param);
+      tensor.grad = FloatData(grad);
+      tensor.numel = param.numel();
+      tensor.state0 = FloatData(state.exp_avg());
+      tensor.state1 = FloatData(state.exp_avg_sq());
       tensor.adam = scalars;
       tensor.coupled_l2 = !decoupled && wd != 0.0;
       tensor.neg_step = static_cast<float>(-step_size);
@@ -137,7 +147,7 @@ void Adam::StepFusedCuda() {
   }
   if (tensors.empty()) return;
   if (!cuda_stepper_) cuda_stepper_ = MakeCudaStepper();
-  cuda_stepper_->Step(CudaRule::kAdam, tensors, quantized ? &quantizer_ : nullptr);
+  cuda_stepper_->Step(CudaRule::kAdam, device, tensors, quantized ? &quantizer_ : nullptr);
 }
 
 void Adam::StepFusedCpu() {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ATen/core/Tensor.h"
+#include "c10/core/Device.h"
 #include "qres/optim/quantizer.h"
 #include "qres/optim/step_math.h"
 
@@ -22,11 +23,14 @@ namespace qres::optim {
 
 enum class CudaRule { kAdam, kSgd };
 
-// One parameter tensor of a step.
+// One parameter tensor of a step: raw pointers into dense float32 tensors on the step's device
+// (the optimizer keeps the tensors alive; no reference counting on the hot path).
 struct CudaStepTensor {
-  at::Tensor param, grad;
-  at::Tensor state0;  // Adam: exp_avg; SGD: the momentum buffer (undefined without momentum)
-  at::Tensor state1;  // Adam: exp_avg_sq
+  float* param = nullptr;
+  const float* grad = nullptr;
+  float* state0 = nullptr;  // Adam: exp_avg; SGD: the momentum buffer (nullptr without momentum)
+  float* state1 = nullptr;  // Adam: exp_avg_sq
+  int64_t numel = 0;
   step_math::AdamScalars adam{};
   bool coupled_l2 = false;  // Adam: g + l2·p
   step_math::SgdScalars sgd{};
@@ -39,10 +43,15 @@ struct CudaStepTensor {
 class CudaStepper {
  public:
   virtual ~CudaStepper() = default;
-  // One step of `tensors` (dense float32, one CUDA device) on the current stream. With
-  // `quantizer` (its schedule not none) the updates are quantized by it: one quantizer call.
-  virtual void Step(CudaRule rule, const std::vector<CudaStepTensor>& tensors, Quantizer* quantizer) = 0;
+  // One step of `tensors` (not empty) on `device`'s current stream. With `quantizer` (its
+  // schedule not none) the updates are quantized by it: one quantizer call.
+  virtual void Step(CudaRule rule, c10::Device device, const std::vector<CudaStepTensor>& tensors,
+                    Quantizer* quantizer) = 0;
 };
+
+// The address of a dense float32 tensor's first element, without data_ptr<float>()'s checks
+// (the caller has checked: ChooseStepPath).
+inline float* FloatData(const at::Tensor& t) { return static_cast<float*>(t.data_ptr()); }
 
 using CudaStepperFactory = std::unique_ptr<CudaStepper> (*)();
 void RegisterCudaStepper(CudaStepperFactory factory);

@@ -86,7 +86,9 @@ absl::StatusOr<std::unique_ptr<Sgd>> Sgd::Create(std::vector<at::Tensor> params,
 void Sgd::StepFusedCuda() {
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
   int64_t position = 0;  // the quantizer's tensor id
-  std::vector<CudaStepTensor> tensors;
+  std::vector<CudaStepTensor>& tensors = cuda_tensors_;
+  tensors.clear();
+  c10::Device device(c10::kCUDA);
   for (auto& group : param_groups_) {
     const auto& options = static_cast<const SgdOptions&>(group.options());
     const step_math::SgdScalars scalars{static_cast<float>(options.weight_decay()),
@@ -94,18 +96,21 @@ void Sgd::StepFusedCuda() {
                                         static_cast<float>(1.0 - options.dampening()), options.nesterov()};
     for (const at::Tensor& param : group.params()) {
       const int64_t id = position++;
-      if (!param.grad().defined()) continue;
+      const at::Tensor& grad = param.grad();
+      if (!grad.defined()) continue;
       auto& slot = state_[param.unsafeGetTensorImpl()];
       if (!slot) slot = std::make_unique<SgdParamState>();
       auto& state = static_cast<SgdParamState&>(*slot);
       CudaStepTensor& tensor = tensors.emplace_back();
-      tensor.param = param;
-      tensor.grad = param.grad();
+      device = param.device();
+      tensor.param = FloatData(param);
+      tensor.grad = FloatData(grad);
+      tensor.numel = param.numel();
       tensor.sgd = scalars;
       if (options.momentum() != 0.0) {
         tensor.first = !state.momentum_buffer().defined();
         if (tensor.first) state.momentum_buffer(at::empty_like(param, at::MemoryFormat::Contiguous));
-        tensor.state0 = state.momentum_buffer();
+        tensor.state0 = FloatData(state.momentum_buffer());
       }
       tensor.neg_step = static_cast<float>(-options.lr());
       tensor.quantizer_step = {id, state.step(), state.step() == 0, options.lr()};
@@ -114,7 +119,7 @@ void Sgd::StepFusedCuda() {
   }
   if (tensors.empty()) return;
   if (!cuda_stepper_) cuda_stepper_ = MakeCudaStepper();
-  cuda_stepper_->Step(CudaRule::kSgd, tensors, quantized ? &quantizer_ : nullptr);
+  cuda_stepper_->Step(CudaRule::kSgd, device, tensors, quantized ? &quantizer_ : nullptr);
 }
 
 void Sgd::StepFusedCpu() {

@@ -25,13 +25,13 @@ at::Tensor& AtLeast(at::Tensor& buffer, int64_t numel, at::ScalarType type, c10:
 
 }  // namespace
 
-void FusedStepper::Step(CudaRule rule, const std::vector<CudaStepTensor>& tensors, Quantizer* quantizer) {
-  const c10::Device device = tensors.front().param.device();
+void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<CudaStepTensor>& tensors,
+                        Quantizer* quantizer) {
   const QuantSchedule schedule = quantizer != nullptr ? quantizer->options().schedule : QuantSchedule::kNone;
   const bool quantized = schedule != QuantSchedule::kNone;
 
   int64_t total_numel = 0, total_chunks = 0;
-  for (const CudaStepTensor& t : tensors) total_numel += t.param.numel();
+  for (const CudaStepTensor& t : tensors) total_numel += t.numel;
   if (quantized) AtLeast(update_, total_numel, at::kFloat, device, /*zeroed=*/false);
 
   rows_.resize(tensors.size());
@@ -41,12 +41,12 @@ void FusedStepper::Step(CudaRule rule, const std::vector<CudaStepTensor>& tensor
     const CudaStepTensor& t = tensors[i];
     cuda::StepRow& row = rows_[i];
     std::memset(&row, 0, sizeof(row));  // padding too: rows are compared bytewise below
-    row.param = t.param.data_ptr<float>();
-    row.grad = t.grad.data_ptr<float>();
-    row.state0 = t.state0.defined() ? t.state0.data_ptr<float>() : nullptr;
-    row.state1 = t.state1.defined() ? t.state1.data_ptr<float>() : nullptr;
-    row.update = quantized ? update_.data_ptr<float>() + offset : nullptr;
-    row.numel = t.param.numel();
+    row.param = t.param;
+    row.grad = t.grad;
+    row.state0 = t.state0;
+    row.state1 = t.state1;
+    row.update = quantized ? FloatData(update_) + offset : nullptr;
+    row.numel = t.numel;
     row.first_chunk = total_chunks;
     row.id = t.quantizer_step.id;
     row.adam = t.adam;

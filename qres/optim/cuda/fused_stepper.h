@@ -30,7 +30,8 @@ class FusedStepper final : public CudaStepper {
 
   explicit FusedStepper(std::unique_ptr<Backend> backend) : backend_(std::move(backend)) {}
 
-  void Step(CudaRule rule, const std::vector<CudaStepTensor>& tensors, Quantizer* quantizer) override;
+  void Step(CudaRule rule, c10::Device device, const std::vector<CudaStepTensor>& tensors,
+            Quantizer* quantizer) override;
 
  private:
   bool AllStepsAlike() const;

@@ -1,0 +1,112 @@
+// The host side of the fused CUDA step, timed without a GPU: the optimizers' CUDA path (state
+// lookups, the tensor table, the quantizer's bookkeeping) on the ResNet-32 parameter set, with a
+// backend that launches nothing. What a GPU adds on top: one pinned copy when the table changed
+// and three kernel launches (about 2-3 µs each on the host). The budget it is compared with is
+// issue 6's target for a whole ResNet-32 step on an H200: 20 µs.
+//
+//   bazel run -c opt //qres/bench:fused_step_host_bench
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ATen/ops/randn_like.h"
+#include "absl/strings/str_format.h"
+#include "c10/core/GradMode.h"
+#include "gflags/gflags.h"
+#include "qres/base/allocator.h"
+#include "qres/models/model.h"
+#include "qres/optim/cuda/fused_stepper.h"
+#include "qres/optim/optimizer.h"
+
+DEFINE_int32(rounds, 10, "rounds; each times --steps steps of every optimizer in turn");
+DEFINE_int32(steps, 2000, "steps per optimizer per round");
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Keeps the rows where the kernels would read them; launches nothing.
+class NoKernels final : public qres::optim::FusedStepper::Backend {
+ public:
+  const qres::optim::cuda::StepRow* Upload(const std::vector<qres::optim::cuda::StepRow>& rows,
+                                           c10::Device) override {
+    ++uploads;
+    table_ = rows;
+    return table_.data();
+  }
+  void Launch(const qres::optim::cuda::StepLaunch&) override {}
+  static inline int64_t uploads = 0;
+
+ private:
+  std::vector<qres::optim::cuda::StepRow> table_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  qres::KeepFreedMemoryForReuse();
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  qres::optim::RegisterCudaStepper([]() -> std::unique_ptr<qres::optim::CudaStepper> {
+    return std::make_unique<qres::optim::FusedStepper>(std::make_unique<NoKernels>());
+  });
+  qres::optim::SetFusedCudaPathForCpuTensors(true);
+
+  qres::models::ModelSpec spec;
+  spec.channels = 3;
+  spec.height = spec.width = 32;
+  spec.classes = 10;
+  spec.resnet_layers = 5;
+  auto net = qres::models::CreateModel("ResNet", spec);
+  if (!net.ok()) {
+    std::cerr << net.status().message() << "\n";
+    return 1;
+  }
+  at::NoGradGuard no_grad;
+  const std::vector<std::string> names = {"SGD", "QSGD", "AdamW", "QtAdamW"};
+  std::vector<std::shared_ptr<torch::optim::Optimizer>> optimizers;
+  std::vector<std::vector<at::Tensor>> sets;
+  for (const std::string& name : names) {
+    std::vector<at::Tensor> params;
+    for (const at::Tensor& p : (*net)->parameters()) {
+      at::Tensor copy = p.detach().clone().requires_grad_();
+      copy.mutable_grad() = at::randn_like(p) * 1e-3;
+      params.push_back(copy);
+    }
+    qres::optim::OptimizerSpec optimizer_spec;
+    optimizer_spec.lr = 1e-3;
+    auto optimizer = qres::optim::OptimizerRegistry::Create(name, params, optimizer_spec);
+    if (!optimizer.ok()) {
+      std::cerr << optimizer.status().message() << "\n";
+      return 1;
+    }
+    optimizers.push_back(std::move(*optimizer));
+    sets.push_back(params);
+  }
+  std::cout << absl::StrFormat("ResNet-32 parameter set (%d tensors): host time of the fused CUDA step "
+                               "without kernels, best of %d rounds of %d steps\n\n",
+                               sets[0].size(), FLAGS_rounds, FLAGS_steps);
+  std::vector<double> best(names.size(), 1e30);
+  std::vector<int64_t> uploads(names.size(), 0);
+  for (int round = 0; round < FLAGS_rounds; ++round) {
+    for (size_t c = 0; c < names.size(); ++c) {
+      const int64_t uploads_before = NoKernels::uploads;
+      const auto start = Clock::now();
+      for (int i = 0; i < FLAGS_steps; ++i) optimizers[c]->step();
+      const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+      best[c] = std::min(best[c], us / FLAGS_steps);
+      uploads[c] += NoKernels::uploads - uploads_before;
+    }
+  }
+  std::cout << absl::StrFormat("| %-10s | %12s | %17s | %22s |\n", "optimizer", "us/step", "of a 20 us step",
+                               "table uploads per step");
+  std::cout << "|------------|--------------|-------------------|------------------------|\n";
+  for (size_t c = 0; c < names.size(); ++c) {
+    std::cout << absl::StrFormat("| %-10s | %12.2f | %16.0f%% | %22.3f |\n", names[c], best[c],
+                                 100.0 * best[c] / 20.0,
+                                 static_cast<double>(uploads[c]) / (FLAGS_rounds * FLAGS_steps));
+  }
+  return 0;
+}
