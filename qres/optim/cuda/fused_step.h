@@ -67,6 +67,7 @@ struct StepLaunch {
   int32_t rounding;       // step_math::kHalfUp ...
   int32_t count_nonzero;  // bump: the all_zero test
   int32_t global_scope;   // bump
+  int32_t log_offset;     // log: some row has the warm-up offset (else one launch does it all)
   int64_t limit;          // bump: index_limit
   uint64_t seed, call;    // stochastic rounding: StochasticStreamKey(seed, call, id)
   // Device state and workspaces.

@@ -100,6 +100,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"QtAdamW", "weight_decay=0.01", "schedule=log,eta=64"},
                       Case{"QtAdam", "", "schedule=log,rounding=stochastic,seed=3"},
                       Case{"QtAdamW", "", "schedule=log,offset=false,rounding=floor"},
+                      // The offset decays to exactly 0 within the run: two-pass then one-pass steps.
+                      Case{"QtAdamW", "weight_decay=0.01", "schedule=log,kappa=30,warmup=0.1"},
                       Case{"SGD", "momentum=0.9,nesterov=true,weight_decay=0.01", ""},
                       Case{"SGD", "", ""},
                       Case{"QSGD", "", "index_limit=12"},

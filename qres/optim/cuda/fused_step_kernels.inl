@@ -58,10 +58,25 @@ __device__ __forceinline__ float Direction(const StepLaunch& a, const StepRow& r
   return 0.0f;
 }
 
-// (1) Directions of every element; for a quantized step the update h goes to the update buffer
-// and, bump: the exact sums of R(h·2^k) (or nonzero counts) for the first kWindow candidates k the
-// rule can visit this step are added to the table; log with an offset: the chunk's Σh² in the
-// fixed order.
+// param += R(h·Q)/Q, then the decoupled decay: the quantized update of one element.
+__device__ __forceinline__ void AddQuantizedUpdate(int rounding, float* param, float decay, float h, float scale,
+                                                   uint64_t key, int64_t j) {
+  const float q = step_math::RoundAny(rounding, h, scale, key, j);
+  float p = step_math::AddQuantized(param[j], q, scale);
+  if (decay != 0.0f) p = step_math::Decay(p, decay);
+  param[j] = p;
+}
+
+// A log-schedule row without the warm-up offset (offset off, or decayed to exactly 0) needs no
+// norm: the direction kernel quantizes and adds its updates itself, in one pass.
+__device__ __forceinline__ bool LogWithoutOffset(const StepLaunch& a, const PerStep& step) {
+  return a.schedule == kLog && step.offset_scale == 0.0;
+}
+
+// (1) Directions of every element. Unquantized, or log schedule without an offset: the parameter
+// update too. Otherwise the update h goes to the update buffer and, bump: the exact sums of
+// R(h·2^k) (or nonzero counts) for the first kWindow candidates k the rule can visit this step
+// are added to the table; log with an offset: the chunk's Σh² in the fixed order.
 __global__ void __launch_bounds__(kThreads) DirectionKernel(StepLaunch a) {
   __shared__ unsigned long long sums[kCandidates];
   __shared__ double lanes[kThreads];
@@ -69,6 +84,8 @@ __global__ void __launch_bounds__(kThreads) DirectionKernel(StepLaunch a) {
   const StepRow& row = a.rows[i];
   const PerStep step = StepOf(a, row);
   const int64_t begin = (blockIdx.x - row.first_chunk) * kChunk;
+  const bool one_pass = LogWithoutOffset(a, step);
+  const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
   float h[kPerThread];
 #pragma unroll
   for (int e = 0; e < kPerThread; ++e) {
@@ -76,7 +93,11 @@ __global__ void __launch_bounds__(kThreads) DirectionKernel(StepLaunch a) {
     h[e] = 0.0f;
     if (j < row.numel) {
       h[e] = Direction(a, row, step, j);
-      if (a.schedule != kNone) row.update[j] = h[e];
+      if (one_pass) {
+        AddQuantizedUpdate(a.rounding, row.param, step.decay, h[e], step.log_scale, key, j);
+      } else if (a.schedule != kNone) {
+        row.update[j] = h[e];
+      }
     }
   }
   if (a.schedule == kBump) {
@@ -84,7 +105,6 @@ __global__ void __launch_bounds__(kThreads) DirectionKernel(StepLaunch a) {
     const int64_t start = a.global_scope ? *a.global_index : a.tensor_index[row.id];
     const int64_t lo = start > 0 ? start : 0;  // the rule never visits an index below its start
     if (lo > a.limit) return;
-    const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
     for (int k = threadIdx.x; k < kCandidates; k += kThreads) sums[k] = 0;
     __syncthreads();
     const int64_t last = lo + kWindow - 1 < a.limit ? lo + kWindow - 1 : a.limit;
@@ -237,6 +257,7 @@ __global__ void __launch_bounds__(kThreads) ApplyKernel(StepLaunch a) {
   const int64_t i = RowOfBlock(a.rows, a.num_rows, blockIdx.x);
   const StepRow& row = a.rows[i];
   const PerStep step = StepOf(a, row);
+  if (LogWithoutOffset(a, step)) return;  // done in the direction kernel
   const int64_t begin = (blockIdx.x - row.first_chunk) * kChunk;
   float scale = step.log_scale;
   double offset = 0.0;
@@ -254,10 +275,7 @@ __global__ void __launch_bounds__(kThreads) ApplyKernel(StepLaunch a) {
     if (j >= row.numel) continue;
     float h = row.update[j];
     if (offset != 0.0) h = step_math::AddOffset(h, offset_factor);
-    const float q = step_math::RoundAny(a.rounding, h, scale, key, j);
-    float p = step_math::AddQuantized(row.param[j], q, scale);
-    if (step.decay != 0.0f) p = step_math::Decay(p, step.decay);
-    row.param[j] = p;
+    AddQuantizedUpdate(a.rounding, row.param, step.decay, h, scale, key, j);
   }
 }
 
@@ -267,7 +285,7 @@ int LaunchFusedStep(const StepLaunch& a, cudaStream_t stream) {
   if (a.schedule == kBump && (a.limit < 0 || a.limit >= kCandidates)) return kInvalidLaunch;
   const unsigned blocks = static_cast<unsigned>(a.total_chunks);
   if (blocks > 0) QRES_LAUNCH(DirectionKernel, blocks, a, stream);
-  if (a.schedule != kNone) {
+  if (a.schedule == kBump || (a.schedule == kLog && a.log_offset)) {
     QRES_LAUNCH(ResolveKernel, 1, a, stream);
     if (blocks > 0) QRES_LAUNCH(ApplyKernel, blocks, a, stream);
   }

@@ -36,6 +36,7 @@ void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<Cud
 
   rows_.resize(tensors.size());
   double last_log_resolution = 0.0;
+  bool any_log_offset = false;
   int64_t offset = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const CudaStepTensor& t = tensors[i];
@@ -65,6 +66,7 @@ void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<Cud
         last_log_resolution = quantizer->LogResolution(step.step);
         row.step.log_scale = static_cast<float>(last_log_resolution);
         row.step.offset_scale = quantizer->OffsetScale(step.step, step.lambda);
+        any_log_offset |= row.step.offset_scale != 0.0;
       }
     }
     offset += row.numel;
@@ -101,6 +103,7 @@ void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<Cud
       PrepareBump(step, launch, device);
       bump = &step.bump;
     } else {
+      launch.log_offset = any_log_offset;
       launch.partials = AtLeast(partials_, total_chunks, at::kDouble, device, false).data_ptr<double>();
       launch.factors = AtLeast(factors_, launch.num_rows, at::kDouble, device, false).data_ptr<double>();
     }
