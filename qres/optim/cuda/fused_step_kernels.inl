@@ -1,11 +1,13 @@
-// The fused step's three kernels (qres/optim/cuda_step.h) and their launcher. All element
-// arithmetic is step_math.h's, built with -fmad=false, so it rounds as the CPU loops do.
+// The fused step's kernels (qres/optim/cuda_step.h) and their launcher: direction (whose last
+// block to finish resolves the step), apply, and resolve alone for a step without elements. All
+// element arithmetic is step_math.h's, built with -fmad=false, so it rounds as the CPU loops do.
 //
 // Included by fused_step.cu (nvcc: the real kernels) and by fused_step_emulated.cc (the host
 // compiler with simt_emulator.h: the same code run on the CPU, for tests without a GPU), which
 // each define QRES_LAUNCH(kernel, blocks, launch, stream) and QRES_LAST_ERROR() first. Kernels
-// use nothing outside that emulator's reach: threadIdx.x, blockIdx.x, __shared__ arrays,
-// __syncthreads() and __shfl_down_sync() in block-uniform control flow, atomicAdd on 64 bits.
+// use nothing outside that emulator's reach: threadIdx.x, blockIdx.x, gridDim.x, __shared__
+// arrays, __syncthreads() and __shfl_down_sync() in block-uniform control flow, atomicAdd,
+// __threadfence().
 #include "qres/optim/counter_rng.h"
 #include "qres/optim/cuda/fused_step.h"
 
@@ -73,13 +75,75 @@ __device__ __forceinline__ bool LogWithoutOffset(const StepLaunch& a, const PerS
   return a.schedule == kLog && step.offset_scale == 0.0;
 }
 
+// Bump: adds this block's exact sums of R(h·2^k) (or nonzero counts) for the first kWindow
+// candidates from where the rule starts to the table (block-uniform: every thread calls it).
+__device__ __forceinline__ void AddWindowSums(const StepLaunch& a, const StepRow& row, int64_t i, const PerStep& step,
+                                              int64_t begin, const float (&h)[kPerThread], uint64_t key) {
+  __shared__ unsigned long long sums[kWindow];
+  if (!step.checked) return;
+  const int64_t start = a.global_scope ? *a.global_index : a.tensor_index[row.id];
+  const int64_t lo = start > 0 ? start : 0;  // the rule never visits an index below its start
+  if (lo > a.limit) return;
+  if (threadIdx.x < kWindow) sums[threadIdx.x] = 0;
+  __syncthreads();
+  const int64_t last = lo + kWindow - 1 < a.limit ? lo + kWindow - 1 : a.limit;
+  for (int64_t k = lo; k <= last; ++k) {
+    const float scale = ldexpf(1.0f, static_cast<int>(k));
+    unsigned long long sum = 0;
+#pragma unroll
+    for (int e = 0; e < kPerThread; ++e) {
+      const int64_t j = begin + e * kThreads + threadIdx.x;
+      if (j < row.numel) {
+        const float q = step_math::RoundAny(a.rounding, h[e], scale, key, j);
+        sum += a.count_nonzero ? static_cast<unsigned long long>(q != 0.0f)
+                               : static_cast<unsigned long long>(static_cast<long long>(q));
+      }
+    }
+    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+    if ((threadIdx.x & 31) == 0 && sum != 0) atomicAdd(&sums[k - lo], sum);
+  }
+  __syncthreads();
+  if (threadIdx.x <= last - lo && sums[threadIdx.x] != 0) {
+    atomicAdd(reinterpret_cast<unsigned long long*>(&a.table[i * kCandidates + lo + threadIdx.x]), sums[threadIdx.x]);
+  }
+}
+
+// Log with an offset: this block's Σh² in the fixed order (step_math::SumSquaresInOrder: lane
+// threadIdx.x sums elements threadIdx.x, + kThreads, ... in order, then the lanes as a tree).
+__device__ __forceinline__ void WriteNormPartial(const StepLaunch& a, const StepRow& row, int64_t begin,
+                                                 const float (&h)[kPerThread]) {
+  __shared__ double lanes[kThreads];
+  double sum = 0.0;
+#pragma unroll
+  for (int e = 0; e < kPerThread; ++e) {
+    const int64_t j = begin + e * kThreads + threadIdx.x;
+    if (j < row.numel) {
+      const double x = h[e];
+      sum += x * x;
+    }
+  }
+  const int lane = static_cast<int>(threadIdx.x);
+  lanes[lane] = sum;
+  __syncthreads();
+  for (int w = kThreads / 2; w >= 1; w /= 2) {
+    if (lane < w) lanes[lane] += lanes[lane + w];
+    __syncthreads();
+  }
+  if (lane == 0) a.partials[blockIdx.x] = lanes[0];
+}
+
+// Whether the step has a resolve phase: the bump rule, or the log schedule's offset factors.
+__device__ __forceinline__ bool NeedsResolve(const StepLaunch& a) {
+  return a.schedule == kBump || (a.schedule == kLog && a.log_offset);
+}
+
+__device__ void Resolve(const StepLaunch& a);
+
 // (1) Directions of every element. Unquantized, or log schedule without an offset: the parameter
 // update too. Otherwise the update h goes to the update buffer and, bump: the exact sums of
 // R(h·2^k) (or nonzero counts) for the first kWindow candidates k the rule can visit this step
 // are added to the table; log with an offset: the chunk's Σh² in the fixed order.
 __global__ void __launch_bounds__(kThreads) DirectionKernel(StepLaunch a) {
-  __shared__ unsigned long long sums[kCandidates];
-  __shared__ double lanes[kThreads];
   const int64_t i = RowOfBlock(a.rows, a.num_rows, blockIdx.x);
   const StepRow& row = a.rows[i];
   const PerStep step = StepOf(a, row);
@@ -101,52 +165,22 @@ __global__ void __launch_bounds__(kThreads) DirectionKernel(StepLaunch a) {
     }
   }
   if (a.schedule == kBump) {
-    if (!step.checked) return;  // uniform over the block
-    const int64_t start = a.global_scope ? *a.global_index : a.tensor_index[row.id];
-    const int64_t lo = start > 0 ? start : 0;  // the rule never visits an index below its start
-    if (lo > a.limit) return;
-    for (int k = threadIdx.x; k < kCandidates; k += kThreads) sums[k] = 0;
-    __syncthreads();
-    const int64_t last = lo + kWindow - 1 < a.limit ? lo + kWindow - 1 : a.limit;
-    for (int64_t k = lo; k <= last; ++k) {
-      const float scale = ldexpf(1.0f, static_cast<int>(k));
-      unsigned long long sum = 0;
-#pragma unroll
-      for (int e = 0; e < kPerThread; ++e) {
-        const int64_t j = begin + e * kThreads + threadIdx.x;
-        if (j < row.numel) {
-          const float q = step_math::RoundAny(a.rounding, h[e], scale, key, j);
-          sum += a.count_nonzero ? static_cast<unsigned long long>(q != 0.0f)
-                                 : static_cast<unsigned long long>(static_cast<long long>(q));
-        }
-      }
-      for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
-      if ((threadIdx.x & 31) == 0 && sum != 0) atomicAdd(&sums[k], sum);
-    }
-    __syncthreads();
-    for (int64_t k = lo + threadIdx.x; k <= last; k += kThreads) {
-      if (sums[k] != 0) atomicAdd(reinterpret_cast<unsigned long long*>(&a.table[i * kCandidates + k]), sums[k]);
-    }
+    AddWindowSums(a, row, i, step, begin, h, key);
   } else if (a.schedule == kLog) {
-    if (step.offset_scale == 0.0) return;
-    double sum = 0.0;  // lane threadIdx.x: elements threadIdx.x, + kThreads, ... in order
-#pragma unroll
-    for (int e = 0; e < kPerThread; ++e) {
-      const int64_t j = begin + e * kThreads + threadIdx.x;
-      if (j < row.numel) {
-        const double x = h[e];
-        sum += x * x;
-      }
-    }
-    lanes[threadIdx.x] = sum;
-    __syncthreads();
-    const int lane = static_cast<int>(threadIdx.x);
-    for (int w = kThreads / 2; w >= 1; w /= 2) {
-      if (lane < w) lanes[lane] += lanes[lane + w];
-      __syncthreads();
-    }
-    if (threadIdx.x == 0) a.partials[blockIdx.x] = lanes[0];
+    if (step.offset_scale != 0.0) WriteNormPartial(a, row, begin, h);
   }
+  if (!NeedsResolve(a)) return;
+  // The last block to finish resolves the step (the threadfence reduction pattern): the
+  // rounded sums and norm partials of every block are in memory by then.
+  __shared__ bool last_block;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last_block = atomicAdd(a.blocks_done, 1u) == gridDim.x - 1;
+  __syncthreads();
+  if (!last_block) return;
+  __threadfence();
+  Resolve(a);
+  if (threadIdx.x == 0) *a.blocks_done = 0;  // for the next step
 }
 
 // Σ R(h·2^k) (or the nonzero count) over row i's update, by the whole block, exactly (integer
@@ -174,11 +208,11 @@ __device__ __forceinline__ unsigned long long BlockRoundedSum(const StepLaunch& 
   return total;
 }
 
-// (2) One block. Bump: each row's window of candidates becomes a bit mask (and the table is
+// (2) One block (the direction kernel's last one). Bump: each row's window of candidates becomes a bit mask (and the table is
 // zeroed for the next step), then the block walks the rows in order through the sequential rule;
 // a candidate past the window (a bump of kWindow or more in one step: rare after the first
 // steps) is summed there and then from the update buffer. Log: each row's ‖h‖ and offset factor.
-__global__ void __launch_bounds__(kThreads) ResolveKernel(StepLaunch a) {
+__device__ void Resolve(const StepLaunch& a) {
   if (a.schedule == kLog) {
     for (int64_t i = threadIdx.x; i < a.num_rows; i += kThreads) {
       const StepRow& row = a.rows[i];
@@ -251,6 +285,9 @@ __global__ void __launch_bounds__(kThreads) ResolveKernel(StepLaunch a) {
   }
 }
 
+// (2) alone, for a step without elements (no direction blocks to finish last).
+__global__ void __launch_bounds__(kThreads) ResolveKernel(StepLaunch a) { Resolve(a); }
+
 // (3) param += R(h·Q)/Q with the resolved Q (and the log schedule's offset first), then the
 // decoupled decay.
 __global__ void __launch_bounds__(kThreads) ApplyKernel(StepLaunch a) {
@@ -284,10 +321,12 @@ __global__ void __launch_bounds__(kThreads) ApplyKernel(StepLaunch a) {
 int LaunchFusedStep(const StepLaunch& a, cudaStream_t stream) {
   if (a.schedule == kBump && (a.limit < 0 || a.limit >= kCandidates)) return kInvalidLaunch;
   const unsigned blocks = static_cast<unsigned>(a.total_chunks);
-  if (blocks > 0) QRES_LAUNCH(DirectionKernel, blocks, a, stream);
-  if (a.schedule == kBump || (a.schedule == kLog && a.log_offset)) {
+  const bool resolve = a.schedule == kBump || (a.schedule == kLog && a.log_offset);  // NeedsResolve
+  if (blocks > 0) {
+    QRES_LAUNCH(DirectionKernel, blocks, a, stream);  // its last block resolves
+    if (resolve) QRES_LAUNCH(ApplyKernel, blocks, a, stream);
+  } else if (resolve) {
     QRES_LAUNCH(ResolveKernel, 1, a, stream);
-    if (blocks > 0) QRES_LAUNCH(ApplyKernel, blocks, a, stream);
   }
   return QRES_LAST_ERROR();
 }

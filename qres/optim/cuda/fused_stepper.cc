@@ -108,6 +108,8 @@ void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<Cud
       launch.factors = AtLeast(factors_, launch.num_rows, at::kDouble, device, false).data_ptr<double>();
     }
   }
+  launch.blocks_done = reinterpret_cast<unsigned*>(
+      AtLeast(blocks_done_, 1, at::kInt, device, /*zeroed=*/true).data_ptr<int32_t>());
   backend_->Launch(launch);
   if (bump != nullptr) ++bump->trend_size;  // the resolve kernel wrote this step's entry
   if (quantized) quantizer->EndDeviceStep(last_log_resolution);

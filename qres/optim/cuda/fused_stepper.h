@@ -46,6 +46,7 @@ class FusedStepper final : public CudaStepper {
   at::Tensor chosen_;    // int64: the bump rule's index per row
   at::Tensor partials_;  // double: the log schedule's per-chunk Σh²
   at::Tensor factors_;   // double: the log schedule's offset factor per row
+  at::Tensor blocks_done_;  // int32 [1]: the direction kernel's finished blocks; zero between steps
 };
 
 }  // namespace qres::optim

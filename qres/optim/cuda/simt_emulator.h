@@ -1,11 +1,12 @@
 // Runs CUDA kernel code on the host, for tests on machines without a GPU (this project's CI has
 // none). Include it before the kernels; it maps the few CUDA constructs they use:
 //
-//   threadIdx.x, blockIdx.x    the emulated thread and block
+//   threadIdx.x, blockIdx.x    the emulated thread and block; gridDim.x the number of blocks
 //   __shared__                 one copy per kernel (blocks run one after another)
 //   __syncthreads()            a barrier over the block's threads
 //   __shfl_down_sync(m, v, d)  lane + d's value (own value past the warp), as on the GPU
-//   atomicAdd(u64*, u64)       a plain add (the threads take turns on one OS thread)
+//   atomicAdd(T*, T)           a plain add (the threads take turns on one OS thread)
+//   __threadfence()            nothing (blocks run in order, so a later block sees every write)
 //
 // Each block's threads are fibers (ucontext) on the calling thread, run in turn until each
 // reaches the next barrier, so shared memory, barriers and shuffles behave as on the GPU for code
@@ -38,7 +39,7 @@ class Block {
     return block;
   }
 
-  Index thread, block;
+  Index thread, block, grid;
 
   // Runs body() once per thread of a block of `threads`.
   void Run(unsigned threads, const std::function<void()>& body) {
@@ -122,6 +123,7 @@ template <typename Args>
 void Launch(void (*kernel)(Args), unsigned blocks, unsigned threads, const Args& args) {
   Block& b = Block::Current();
   const std::function<void()> body = [&] { kernel(args); };
+  b.grid.x = blocks;
   for (unsigned i = 0; i < blocks; ++i) {
     b.block.x = i;
     b.Run(threads, body);
@@ -138,11 +140,14 @@ void Launch(void (*kernel)(Args), unsigned blocks, unsigned threads, const Args&
 #define __shared__ static
 #define threadIdx (::qres::simt::Block::Current().thread)
 #define blockIdx (::qres::simt::Block::Current().block)
+#define gridDim (::qres::simt::Block::Current().grid)
+#define __threadfence()  // blocks run one after another: every write is already visible
 #define __syncthreads() ::qres::simt::Block::Current().SyncThreads()
 #define __shfl_down_sync(mask, value, delta) ::qres::simt::Block::Current().ShuffleDown((value), (delta))
 
-inline unsigned long long atomicAdd(unsigned long long* address, unsigned long long value) {
-  const unsigned long long old = *address;
+template <typename T>
+T atomicAdd(T* address, T value) {
+  const T old = *address;
   *address = old + value;
   return old;
 }
