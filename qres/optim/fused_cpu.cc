@@ -6,6 +6,7 @@
 
 #include "ATen/Parallel.h"
 #include "qres/optim/fused_cpu_kernels.h"
+#include "qres/optim/step_math.h"
 
 namespace qres::optim::fused_cpu {
 namespace {
@@ -74,6 +75,18 @@ void AddRounded(float* param, const float* h, int64_t numel, const RoundedSum& r
 void DecayInPlace(float* param, int64_t numel, double alpha) {
   const float factor = static_cast<float>(alpha);
   OverChunks(numel, [&](int64_t begin, int64_t end) { kernels::DecayRange(param, factor, begin, end); });
+}
+
+double SumSquaresInOrder(const float* h, int64_t numel) {
+  const int64_t chunks = (numel + step_math::kNormChunk - 1) / step_math::kNormChunk;
+  std::vector<double> partials(chunks);
+  const int64_t grain = std::max<int64_t>(1, kGrain / step_math::kNormChunk);
+  at::parallel_for(0, chunks, grain, [&](int64_t first, int64_t last) {
+    kernels::NormPartialsRange(h, numel, first, last, partials.data());
+  });
+  double total = 0.0;
+  for (double partial : partials) total += partial;  // in chunk order, as every device
+  return total;
 }
 
 void AddOffset(float* h, int64_t numel, float factor) {

@@ -72,6 +72,9 @@ void AddRounded(float* param, const float* h, int64_t numel, const RoundedSum& r
 // h = fl(h + fl(h · factor)) in place: the log schedule's warm-up offset h + r.
 void AddOffset(float* h, int64_t numel, float factor);
 
+// ‖h‖² exactly as step_math::SumSquaresInOrder (chunks in parallel, then added in order).
+double SumSquaresInOrder(const float* h, int64_t numel);
+
 }  // namespace qres::optim::fused_cpu
 
 #endif  // QRES_OPTIM_FUSED_CPU_H_

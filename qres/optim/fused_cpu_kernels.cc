@@ -143,4 +143,12 @@ void OffsetRange(float* __restrict h, float factor, int64_t begin, int64_t end) 
   for (int64_t j = begin; j < end; ++j) h[j] = step_math::AddOffset(h[j], factor);
 }
 
+void NormPartialsRange(const float* h, int64_t numel, int64_t first, int64_t last, double* partials) {
+  for (int64_t c = first; c < last; ++c) {
+    const int64_t begin = c * step_math::kNormChunk;
+    const int64_t count = numel - begin < step_math::kNormChunk ? numel - begin : step_math::kNormChunk;
+    partials[c] = step_math::ChunkSumSquares(h + begin, count);
+  }
+}
+
 }  // namespace qres::optim::fused_cpu::kernels

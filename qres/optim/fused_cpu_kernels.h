@@ -18,6 +18,8 @@ void AddRoundedRange(float* param, const float* update, const RoundedSum& roundi
                      int64_t end);
 void DecayRange(float* param, float factor, int64_t begin, int64_t end);
 void OffsetRange(float* update, float factor, int64_t begin, int64_t end);
+// partials[c] = step_math::ChunkSumSquares of chunk c, for chunks [first, last) of h[0, numel).
+void NormPartialsRange(const float* h, int64_t numel, int64_t first, int64_t last, double* partials);
 
 }  // namespace qres::optim::fused_cpu::kernels
 

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "qres/optim/fused_cpu.h"
 #include "qres/optim/optimizer.h"
+#include "qres/optim/step_math.h"
 
 namespace qres::optim {
 namespace {
@@ -72,6 +73,16 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"QtAdamW", "", "schedule=log,eta=4096,base=3,warmup=0.5"},
                       Case{"QSGD", "", "schedule=log,rounding=stochastic,eta=256"}),
     [](const auto& info) { return "case" + std::to_string(info.index) + "_" + info.param.algorithm; });
+
+// The parallel norm (chunk partials on several threads) must give the fixed order's bits.
+TEST(FusedCpuNormTest, EqualsTheSequentialOrder) {
+  if (!fused_cpu::Available()) GTEST_SKIP() << "this CPU lacks AVX2/FMA";
+  for (int64_t numel : {0, 1, 2047, 2049, 300000, 1000003}) {
+    const at::Tensor h = at::randn({numel}) * 1e-3;
+    const float* data = h.data_ptr<float>();
+    EXPECT_EQ(fused_cpu::SumSquaresInOrder(data, numel), step_math::SumSquaresInOrder(data, numel)) << numel;
+  }
+}
 
 }  // namespace
 }  // namespace qres::optim

@@ -35,7 +35,7 @@ void StochasticRoundInto(const T* h, T* out, int64_t n, T scale, uint64_t key) {
 }
 
 // ‖h‖ in the order every device follows (quantizer.h).
-double NormInOrder(const float* h, int64_t numel) { return std::sqrt(step_math::SumSquaresInOrder(h, numel)); }
+double NormInOrder(const float* h, int64_t numel) { return std::sqrt(fused_cpu::SumSquaresInOrder(h, numel)); }
 double NormInOrder(const at::Tensor& h) {
   // float64 squares of float32 values are exact, so widening first changes no bit.
   const at::Tensor wide = h.to(at::kCPU, at::kDouble).contiguous();

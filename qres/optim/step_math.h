@@ -133,24 +133,29 @@ QRES_HOST_DEVICE float SgdApply(float p, float d, float neg_lr) { return Fma(d, 
 constexpr int64_t kNormChunk = 2048;
 constexpr int kNormLanes = 256;
 
+// One chunk's sum (count <= kNormChunk elements).
+template <typename T>
+double ChunkSumSquares(const T* h, int64_t count) {
+  double lanes[kNormLanes];
+  for (int l = 0; l < kNormLanes; ++l) lanes[l] = 0.0;
+  for (int64_t row = 0; row < count; row += kNormLanes) {  // lane l gets element row + l
+    const int width = static_cast<int>(count - row < kNormLanes ? count - row : kNormLanes);
+    for (int l = 0; l < width; ++l) {
+      const double x = static_cast<double>(h[row + l]);
+      lanes[l] += x * x;
+    }
+  }
+  for (int w = kNormLanes / 2; w >= 1; w /= 2) {
+    for (int l = 0; l < w; ++l) lanes[l] += lanes[l + w];
+  }
+  return lanes[0];
+}
+
 template <typename T>
 double SumSquaresInOrder(const T* h, int64_t n) {
   double total = 0.0;
-  double lanes[kNormLanes];
   for (int64_t begin = 0; begin < n; begin += kNormChunk) {
-    const int64_t end = begin + kNormChunk < n ? begin + kNormChunk : n;
-    for (int l = 0; l < kNormLanes; ++l) lanes[l] = 0.0;
-    for (int64_t row = begin; row < end; row += kNormLanes) {  // lane l gets element row + l
-      const int width = static_cast<int>(end - row < kNormLanes ? end - row : kNormLanes);
-      for (int l = 0; l < width; ++l) {
-        const double x = static_cast<double>(h[row + l]);
-        lanes[l] += x * x;
-      }
-    }
-    for (int w = kNormLanes / 2; w >= 1; w /= 2) {
-      for (int l = 0; l < w; ++l) lanes[l] += lanes[l + w];
-    }
-    total += lanes[0];
+    total += ChunkSumSquares(h + begin, n - begin < kNormChunk ? n - begin : kNormChunk);
   }
   return total;
 }
