@@ -35,38 +35,55 @@ __device__ __forceinline__ PerStep StepOf(const StepLaunch& a, const StepRow& ro
   return a.uniform ? a.uniform_step : row.step;
 }
 
+// One element's inputs. A thread loads all of its elements' inputs before it stores anything:
+// the compiler may not move a load past a store through pointers that could alias, so loading
+// element by element would leave one element's loads in flight at a time.
+struct Element {
+  float p, g, s0, s1;  // param (when needed), grad, state0, state1
+};
+
+__device__ __forceinline__ Element LoadElement(const StepLaunch& a, const StepRow& row, bool needs_param, int64_t j) {
+  Element x{0.0f, row.grad[j], 0.0f, 0.0f};
+  if (row.state0 != nullptr) x.s0 = row.state0[j];
+  if (a.rule == kAdam) x.s1 = row.state1[j];
+  if (needs_param) x.p = row.param[j];
+  return x;
+}
+
 // The element's direction: moments or momentum updated, and either the parameter updated
 // (unquantized) or the update h returned for the quantizer.
-__device__ __forceinline__ float Direction(const StepLaunch& a, const StepRow& row, const PerStep& s, int64_t j) {
+__device__ __forceinline__ float Direction(const StepLaunch& a, const StepRow& row, const PerStep& s, Element x,
+                                           int64_t j) {
   const bool quantized = a.schedule != kNone;
   if (a.rule == kAdam) {
-    const float p = row.coupled_l2 || !quantized ? row.param[j] : 0.0f;
-    float m = row.state0[j], v = row.state1[j];
-    const float denom = row.coupled_l2 ? AdamMoments<true>(row.adam, p, row.grad[j], m, v)
-                                       : AdamMoments<false>(row.adam, p, row.grad[j], m, v);
-    row.state0[j] = m;
-    row.state1[j] = v;
-    if (quantized) return step_math::AdamUpdate(m, denom, s.neg_step);
-    float updated = step_math::AdamApply(p, m, denom, s.neg_step);
+    const float denom = row.coupled_l2 ? AdamMoments<true>(row.adam, x.p, x.g, x.s0, x.s1)
+                                       : AdamMoments<false>(row.adam, x.p, x.g, x.s0, x.s1);
+    row.state0[j] = x.s0;
+    row.state1[j] = x.s1;
+    if (quantized) return step_math::AdamUpdate(x.s0, denom, s.neg_step);
+    float updated = step_math::AdamApply(x.p, x.s0, denom, s.neg_step);
     if (s.decay != 0.0f) updated = step_math::Decay(updated, s.decay);
     row.param[j] = updated;
     return 0.0f;
   }
-  const float p = row.sgd.weight_decay != 0.0f || !quantized ? row.param[j] : 0.0f;
-  const float d = row.state0 != nullptr ? SgdDirection<true>(row.sgd, p, row.grad[j], row.state0 + j, s.first != 0)
-                                        : SgdDirection<false>(row.sgd, p, row.grad[j], nullptr, false);
+  float d;
+  if (row.state0 != nullptr) {
+    d = SgdDirection<true>(row.sgd, x.p, x.g, &x.s0, s.first != 0);
+    row.state0[j] = x.s0;
+  } else {
+    d = SgdDirection<false>(row.sgd, x.p, x.g, nullptr, false);
+  }
   if (quantized) return step_math::SgdUpdate(d, s.neg_step);
-  row.param[j] = step_math::SgdApply(p, d, s.neg_step);
+  row.param[j] = step_math::SgdApply(x.p, d, s.neg_step);
   return 0.0f;
 }
 
-// param += R(h·Q)/Q, then the decoupled decay: the quantized update of one element.
-__device__ __forceinline__ void AddQuantizedUpdate(int rounding, float* param, float decay, float h, float scale,
-                                                   uint64_t key, int64_t j) {
+// p + R(h·Q)/Q, then the decoupled decay: the quantized update of one element.
+__device__ __forceinline__ float QuantizedParam(int rounding, float p, float decay, float h, float scale,
+                                                uint64_t key, int64_t j) {
   const float q = step_math::RoundAny(rounding, h, scale, key, j);
-  float p = step_math::AddQuantized(param[j], q, scale);
-  if (decay != 0.0f) p = step_math::Decay(p, decay);
-  param[j] = p;
+  p = step_math::AddQuantized(p, q, scale);
+  return decay != 0.0f ? step_math::Decay(p, decay) : p;
 }
 
 // A log-schedule row without the warm-up offset (offset off, or decayed to exactly 0) needs no
@@ -137,29 +154,40 @@ __device__ __forceinline__ bool NeedsResolve(const StepLaunch& a) {
   return a.schedule == kBump || (a.schedule == kLog && a.log_offset);
 }
 
-__device__ void Resolve(const StepLaunch& a);
+__device__ __forceinline__ void Resolve(const StepLaunch& a);
 
 // (1) Directions of every element. Unquantized, or log schedule without an offset: the parameter
 // update too. Otherwise the update h goes to the update buffer and, bump: the exact sums of
 // R(h·2^k) (or nonzero counts) for the first kWindow candidates k the rule can visit this step
 // are added to the table; log with an offset: the chunk's Σh² in the fixed order.
-__global__ void __launch_bounds__(kThreads) DirectionKernel(StepLaunch a) {
+// (The bound of two blocks per SM lets ptxas use up to 128 registers; left to itself it kept 64
+// and spilled around the inlined resolve.)
+__global__ void __launch_bounds__(kThreads, 2) DirectionKernel(StepLaunch a) {
   const int64_t i = RowOfBlock(a.rows, a.num_rows, blockIdx.x);
   const StepRow& row = a.rows[i];
   const PerStep step = StepOf(a, row);
   const int64_t begin = (blockIdx.x - row.first_chunk) * kChunk;
   const bool one_pass = LogWithoutOffset(a, step);
+  const bool quantized = a.schedule != kNone;
+  const bool coupled = a.rule == kAdam ? row.coupled_l2 != 0 : row.sgd.weight_decay != 0.0f;
+  const bool needs_param = coupled || !quantized || one_pass;
   const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
+  Element x[kPerThread];
+#pragma unroll
+  for (int e = 0; e < kPerThread; ++e) {
+    const int64_t j = begin + e * kThreads + threadIdx.x;
+    if (j < row.numel) x[e] = LoadElement(a, row, needs_param, j);
+  }
   float h[kPerThread];
 #pragma unroll
   for (int e = 0; e < kPerThread; ++e) {
     const int64_t j = begin + e * kThreads + threadIdx.x;
     h[e] = 0.0f;
     if (j < row.numel) {
-      h[e] = Direction(a, row, step, j);
+      h[e] = Direction(a, row, step, x[e], j);
       if (one_pass) {
-        AddQuantizedUpdate(a.rounding, row.param, step.decay, h[e], step.log_scale, key, j);
-      } else if (a.schedule != kNone) {
+        row.param[j] = QuantizedParam(a.rounding, x[e].p, step.decay, h[e], step.log_scale, key, j);
+      } else if (quantized) {
         row.update[j] = h[e];
       }
     }
@@ -212,7 +240,7 @@ __device__ __forceinline__ unsigned long long BlockRoundedSum(const StepLaunch& 
 // zeroed for the next step), then the block walks the rows in order through the sequential rule;
 // a candidate past the window (a bump of kWindow or more in one step: rare after the first
 // steps) is summed there and then from the update buffer. Log: each row's ‖h‖ and offset factor.
-__device__ void Resolve(const StepLaunch& a) {
+__device__ __forceinline__ void Resolve(const StepLaunch& a) {
   if (a.schedule == kLog) {
     for (int64_t i = threadIdx.x; i < a.num_rows; i += kThreads) {
       const StepRow& row = a.rows[i];
@@ -306,13 +334,21 @@ __global__ void __launch_bounds__(kThreads) ApplyKernel(StepLaunch a) {
   }
   const float offset_factor = static_cast<float>(offset);
   const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
+  float h[kPerThread], p[kPerThread];  // all loads first (see Element)
+#pragma unroll
+  for (int e = 0; e < kPerThread; ++e) {
+    const int64_t j = begin + e * kThreads + threadIdx.x;
+    if (j < row.numel) {
+      h[e] = row.update[j];
+      p[e] = row.param[j];
+    }
+  }
 #pragma unroll
   for (int e = 0; e < kPerThread; ++e) {
     const int64_t j = begin + e * kThreads + threadIdx.x;
     if (j >= row.numel) continue;
-    float h = row.update[j];
-    if (offset != 0.0) h = step_math::AddOffset(h, offset_factor);
-    AddQuantizedUpdate(a.rounding, row.param, step.decay, h, scale, key, j);
+    const float shifted = offset != 0.0 ? step_math::AddOffset(h[e], offset_factor) : h[e];
+    row.param[j] = QuantizedParam(a.rounding, p[e], step.decay, shifted, scale, key, j);
   }
 }
 
