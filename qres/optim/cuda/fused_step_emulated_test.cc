@@ -57,8 +57,11 @@ TEST_P(FusedStepEmulatedTest, EqualsTheCpuOptimizerBitForBit) {
       const bool zero = GetParam().zero_tensor && i == 1;
       const at::Tensor grad = zero ? at::zeros(reference[i].sizes())
                                    : at::randn(reference[i].sizes()) * (0.1 / (1 + step));
-      reference[i].mutable_grad() = grad;
-      emulated[i].mutable_grad() = grad.clone();
+      // Tensor 2 sits out step 5: from then on its step count differs from the others', so the
+      // per-step values differ by tensor (the table path instead of the uniform arguments).
+      const bool skip = i == 2 && step == 5;
+      reference[i].mutable_grad() = skip ? at::Tensor() : grad;
+      emulated[i].mutable_grad() = skip ? at::Tensor() : grad.clone();
     }
     SetFusedCudaPathForCpuTensors(false);
     (*on_cpu)->step();
@@ -76,6 +79,42 @@ TEST_P(FusedStepEmulatedTest, EqualsTheCpuOptimizerBitForBit) {
     EXPECT_EQ(q_cpu->trend(), q_emulated->trend());
     EXPECT_EQ(q_cpu->index(), q_emulated->index());
   }
+}
+
+// More tensors than the resolve kernel's tile of rows (1024): the bump rule carries its index
+// from one tile to the next.
+TEST_F(FusedStepEmulatedTest, ResolvesAcrossRowTiles) {
+  at::manual_seed(6);
+  std::vector<at::Tensor> reference, emulated;
+  for (int i = 0; i < 1100; ++i) {
+    const at::Tensor p = at::randn({1 + i % 3});
+    reference.push_back(p.clone().requires_grad_());
+    emulated.push_back(p.clone().requires_grad_());
+  }
+  OptimizerSpec spec;
+  spec.lr = 0.01;
+  spec.quant_params = "index_limit=12";
+  auto on_cpu = OptimizerRegistry::Create("QtAdamW", reference, spec);
+  auto on_emulator = OptimizerRegistry::Create("QtAdamW", emulated, spec);
+  ASSERT_TRUE(on_cpu.ok() && on_emulator.ok());
+  for (int step = 0; step < 3; ++step) {
+    for (size_t i = 0; i < reference.size(); ++i) {
+      // The second tile's updates are tiny: the index moves there, past the limit.
+      const at::Tensor grad = at::randn(reference[i].sizes()) * (i < 1024 ? 1.0 : 1e-12);
+      reference[i].mutable_grad() = grad;
+      emulated[i].mutable_grad() = grad.clone();
+    }
+    SetFusedCudaPathForCpuTensors(false);
+    (*on_cpu)->step();
+    SetFusedCudaPathForCpuTensors(true);
+    (*on_emulator)->step();
+  }
+  SetFusedCudaPathForCpuTensors(false);
+  for (size_t i = 0; i < reference.size(); ++i) {
+    ASSERT_TRUE(at::equal(reference[i].detach(), emulated[i].detach())) << "tensor " << i;
+  }
+  EXPECT_EQ(QuantizerOf(**on_cpu)->trend(), QuantizerOf(**on_emulator)->trend());
+  EXPECT_EQ(QuantizerOf(**on_cpu)->index(), 13);  // the scenario: a bump in the second tile
 }
 
 // The emulator's own contract: a barrier that only part of a block reaches is a bug it reports.
