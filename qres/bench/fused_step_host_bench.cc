@@ -37,7 +37,7 @@ class NoKernels final : public qres::optim::FusedStepper::Backend {
     table_ = rows;
     return table_.data();
   }
-  void Launch(const qres::optim::cuda::StepLaunch&) override {}
+  void Launch(const qres::optim::cuda::StepLaunch&, c10::Device) override {}
   static inline int64_t uploads = 0;
 
  private:

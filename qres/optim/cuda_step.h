@@ -2,8 +2,9 @@
 // --config=cuda, registers the implementation at start-up; Adam (reference form) and Sgd use it
 // for dense float32 parameters on one GPU.
 //
-// A step is at most two kernel launches, whatever the number of tensors, and never waits for the
-// GPU: (1) direction: moments and update of every element, plus the bump rule's rounded sums for a
+// A step is at most two kernel launches, whatever the number of tensors, and does not wait for the
+// GPU (except the first quantized step after the quantizer's state was read or loaded on the host,
+// which copies the index to the device): (1) direction: moments and update of every element, plus the bump rule's rounded sums for a
 // few candidate indices or the log schedule's ‖h‖ partial sums; the last block to finish then
 // resolves the step (the bump rule, or the offset factors s·λ/‖h‖); (2) apply: param += [h]_Q,
 // then the decoupled decay. Unquantized steps, and the log schedule once its warm-up offset is off

@@ -10,6 +10,7 @@
 
 #include "ATen/cuda/CUDAContext.h"
 #include "ATen/ops/empty.h"
+#include "c10/cuda/CUDAGuard.h"
 #include "c10/util/Exception.h"
 #include "qres/optim/cuda/fused_step.h"
 #include "qres/optim/cuda/fused_stepper.h"
@@ -31,8 +32,9 @@ class CudaBackend final : public FusedStepper::Backend {
     return reinterpret_cast<const cuda::StepRow*>(table_.data_ptr());
   }
 
-  void Launch(const cuda::StepLaunch& launch) override {
-    const int status = cuda::LaunchFusedStep(launch, at::cuda::getCurrentCUDAStream());
+  void Launch(const cuda::StepLaunch& launch, c10::Device device) override {
+    const c10::cuda::CUDAGuard guard(device);  // the parameters' GPU, whichever is current
+    const int status = cuda::LaunchFusedStep(launch, at::cuda::getCurrentCUDAStream(device.index()));
     TORCH_CHECK(status == 0, "qres fused CUDA step: ", cudaGetErrorString(static_cast<cudaError_t>(status)));
   }
 

@@ -22,7 +22,7 @@ class EmulatedBackend final : public FusedStepper::Backend {
     return table_.data();
   }
 
-  void Launch(const cuda::StepLaunch& launch) override {
+  void Launch(const cuda::StepLaunch& launch, c10::Device) override {
     const int status = cuda::LaunchFusedStep(launch, nullptr);
     TORCH_CHECK(status == 0, "qres emulated fused step: error ", status);
   }

@@ -110,7 +110,7 @@ void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<Cud
   }
   launch.blocks_done = reinterpret_cast<unsigned*>(
       AtLeast(blocks_done_, 1, at::kInt, device, /*zeroed=*/true).data_ptr<int32_t>());
-  backend_->Launch(launch);
+  backend_->Launch(launch, device);
   if (bump != nullptr) ++bump->trend_size;  // the resolve kernel wrote this step's entry
   if (quantized) quantizer->EndDeviceStep(last_log_resolution);
 }

@@ -24,8 +24,8 @@ class FusedStepper final : public CudaStepper {
     // Makes `rows` readable by the kernels on `device`; returns their address there. Called
     // only when the rows changed since the last call.
     virtual const cuda::StepRow* Upload(const std::vector<cuda::StepRow>& rows, c10::Device device) = 0;
-    // Enqueues the step (cuda::LaunchFusedStep); throws c10::Error on failure.
-    virtual void Launch(const cuda::StepLaunch& launch) = 0;
+    // Enqueues the step (cuda::LaunchFusedStep) on `device`; throws c10::Error on failure.
+    virtual void Launch(const cuda::StepLaunch& launch, c10::Device device) = 0;
   };
 
   explicit FusedStepper(std::unique_ptr<Backend> backend) : backend_(std::move(backend)) {}
