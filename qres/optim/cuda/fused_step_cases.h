@@ -1,0 +1,102 @@
+// The configurations the fused step is checked in, and the check: the same optimizer on CPU
+// parameters (the CPU loops) and on "other" parameters (a GPU's, or the SIMT emulator's) takes the
+// same gradients and must end with bit-identical parameters and index trends. Shared by
+// fused_step_emulated_test (CPU, CI) and optimizer_cuda_test (GPU).
+#ifndef QRES_OPTIM_CUDA_FUSED_STEP_CASES_H_
+#define QRES_OPTIM_CUDA_FUSED_STEP_CASES_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ATen/TensorOperators.h"
+#include "ATen/ops/equal.h"
+#include "ATen/ops/randn.h"
+#include "ATen/ops/zeros.h"
+#include "gtest/gtest.h"
+#include "qres/optim/optimizer.h"
+
+namespace qres::optim {
+
+struct FusedStepCase {
+  std::string algorithm, optim_params, quant_params;
+  bool zero_tensor = false;  // tensor 1's gradient is always zero (the bump rule's worst case)
+};
+
+// Every rule, schedule, rounding, zero test and scope; index_limit is small where the limit does
+// not matter (the emulator pays for every candidate the rule visits).
+inline std::vector<FusedStepCase> FusedStepCases() {
+  return {
+      {"AdamW", "weight_decay=0.05", ""},
+      {"QtAdamW", "weight_decay=0.01", ""},
+      {"QtAdam", "weight_decay=0.01", "rounding=floor,index_limit=12"},
+      {"QtAdamW", "", "rounding=stochastic,seed=9,scope=per_tensor,index_limit=12"},
+      {"QtAdamW", "", "rounding=nearest_even,zero_test=all_zero,qp=-3,index_limit=10"},
+      {"QtAdamW", "", "check_first_step=false,qp=60,index_limit=64", true},
+      {"QtAdamW", "weight_decay=0.01", "schedule=log,eta=64"},
+      {"QtAdam", "", "schedule=log,rounding=stochastic,seed=3"},
+      {"QtAdamW", "", "schedule=log,offset=false,rounding=floor"},
+      // The offset decays to exactly 0 within the run: two-pass, then one-pass steps.
+      {"QtAdamW", "weight_decay=0.01", "schedule=log,kappa=30,warmup=0.1"},
+      {"SGD", "momentum=0.9,nesterov=true,weight_decay=0.01", ""},
+      {"SGD", "", ""},
+      {"QSGD", "", "index_limit=12"},
+      {"QSGD", "momentum=0.8,dampening=0.1", "zero_test=all_zero,index_limit=12"},
+      {"QSGD", "weight_decay=0.001", "scope=per_tensor,rounding=floor,index_limit=8", true},
+      {"QSGD", "", "schedule=log,rounding=nearest_even"},
+  };
+}
+
+inline std::string FusedStepCaseName(const ::testing::TestParamInfo<FusedStepCase>& info) {
+  return "case" + std::to_string(info.index) + "_" + info.param.algorithm;
+}
+
+// Parameters of `sizes` on the CPU and, through `place`, elsewhere; `steps` steps of the case
+// with the same random gradients (tensor 2 sits out step 5, so its step count then differs from
+// the others': per-tensor step values). `step_other` runs the other optimizer's step.
+inline void ExpectSameTrajectory(const FusedStepCase& c, const std::vector<int64_t>& sizes, int steps,
+                                 const std::function<at::Tensor(const at::Tensor&)>& place,
+                                 const std::function<void(torch::optim::Optimizer&)>& step_other) {
+  at::manual_seed(5);
+  std::vector<at::Tensor> cpu, other;
+  for (int64_t numel : sizes) {
+    const at::Tensor p = at::randn({numel});
+    cpu.push_back(p.clone().requires_grad_());
+    other.push_back(place(p).requires_grad_());
+  }
+  OptimizerSpec spec;
+  spec.lr = 0.01;
+  spec.optim_params = c.optim_params;
+  spec.quant_params = c.quant_params;
+  spec.batches_per_epoch = 3;  // the log schedule's clock: Q_p steps up within the run
+  spec.epochs = 10;
+  auto on_cpu = OptimizerRegistry::Create(c.algorithm, cpu, spec);
+  auto on_other = OptimizerRegistry::Create(c.algorithm, other, spec);
+  ASSERT_TRUE(on_cpu.ok()) << on_cpu.status();
+  ASSERT_TRUE(on_other.ok()) << on_other.status();
+  for (int step = 0; step < steps; ++step) {
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      const bool zero = c.zero_tensor && i == 1;
+      const at::Tensor grad = zero ? at::zeros(cpu[i].sizes()) : at::randn(cpu[i].sizes()) * (0.1 / (1 + step));
+      const bool skip = i == 2 && step == 5;
+      cpu[i].mutable_grad() = skip ? at::Tensor() : grad;
+      other[i].mutable_grad() = skip ? at::Tensor() : place(grad);
+    }
+    (*on_cpu)->step();
+    step_other(**on_other);
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      ASSERT_TRUE(at::equal(cpu[i].detach(), other[i].detach().cpu())) << "tensor " << i << ", step " << step;
+    }
+  }
+  const Quantizer* q_cpu = QuantizerOf(**on_cpu);
+  const Quantizer* q_other = QuantizerOf(**on_other);
+  ASSERT_EQ(q_cpu == nullptr, q_other == nullptr);
+  if (q_cpu != nullptr) {
+    EXPECT_EQ(q_cpu->trend(), q_other->trend());
+    EXPECT_EQ(q_cpu->index(), q_other->index());
+  }
+}
+
+}  // namespace qres::optim
+
+#endif  // QRES_OPTIM_CUDA_FUSED_STEP_CASES_H_
