@@ -1,5 +1,6 @@
-// One optimizer step for every registered optimizer, beside PyTorch's own fused and foreach AdamW
-// and a reference-style per-tensor QtAdamW loop, all in this process, on a parameter set:
+// One optimizer step for every registered optimizer, beside PyTorch's own fused AdamW, fused SGD
+// and foreach AdamW and a reference-style per-tensor QtAdamW loop, all in this process, on a
+// parameter set:
 //   resnet32  the reference ResNet-32 (464,154 parameters in 95 tensors), the default
 //   resnet50  ImageNet ResNet-50's shapes (25,557,032 parameters in 161 tensors)
 //   134m      8 tensors of 2^24 parameters (134 M)
@@ -29,6 +30,7 @@
 #include "ATen/ops/_foreach_mul.h"
 #include "ATen/ops/_foreach_sqrt.h"
 #include "ATen/ops/_fused_adamw.h"
+#include "ATen/ops/_fused_sgd.h"
 #include "ATen/ops/floor.h"
 #include "ATen/ops/randn_like.h"
 #include "ATen/ops/sum.h"
@@ -214,6 +216,14 @@ int main(int argc, char** argv) {
                         false, false);
     });
   }
+  {  // PyTorch's fused SGD kernel (no momentum: the peer of qres SGD's defaults).
+    std::vector<at::Tensor> grads;
+    for (const at::Tensor& p : params) grads.push_back(p.grad());
+    names.push_back("PyTorch at::_fused_sgd_");
+    steps.push_back([params, grads, lr] {
+      at::_fused_sgd_(params, grads, {}, 0.0, 0.0, lr, 0.0, false, false, false);
+    });
+  }
   {  // torch.optim.AdamW(foreach=True)'s sequence of foreach ops.
     auto s = std::make_shared<AdamState>(params);
     keep.push_back(s);
@@ -300,12 +310,12 @@ int main(int argc, char** argv) {
   const double base = fused == names.end() ? ms[0] : ms[fused - names.begin()];
   const auto copy = std::find(names.begin(), names.end(), "device copy, 28 B/param (peer)");
   const double copy_ms = copy == names.end() ? 0.0 : ms[copy - names.begin()];
-  std::cout << absl::StrFormat("| %-32s | %9s | %9s | %14s | %10s |\n", "optimizer step", "ms/step",
+  std::cout << absl::StrFormat("| %-40s | %9s | %9s | %14s | %10s |\n", "optimizer step", "ms/step",
                                "x fused", "GB/s at 28 B", "% of copy");
-  std::cout << "|----------------------------------|-----------|-----------|----------------|------------|\n";
+  std::cout << "|------------------------------------------|-----------|-----------|----------------|------------|\n";
   for (size_t i = 0; i < names.size(); ++i) {
     const double gbps = 28.0 * count / (ms[i] * 1e6);
-    std::cout << absl::StrFormat("| %-32s | %9.3f | %9.2f | %14.1f | %9.0f%% |\n", names[i], ms[i],
+    std::cout << absl::StrFormat("| %-40s | %9.3f | %9.2f | %14.1f | %9.0f%% |\n", names[i], ms[i],
                                  ms[i] / base, gbps, copy_ms > 0 ? 100.0 * copy_ms / ms[i] : 0.0);
   }
   return 0;
