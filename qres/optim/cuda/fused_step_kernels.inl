@@ -214,7 +214,7 @@ __global__ void __launch_bounds__(kThreads, 2) DirectionKernel(StepLaunch a) {
 // Σ R(h·2^k) (or the nonzero count) over row i's update, by the whole block, exactly (integer
 // sums wrap alike in any order). Every thread must call it; all get the total.
 __device__ __forceinline__ unsigned long long BlockRoundedSum(const StepLaunch& a, int64_t i, int64_t n,
-                                              unsigned long long* scratch) {
+                                                              unsigned long long* scratch) {
   const StepRow& row = a.rows[i];
   const float scale = ldexpf(1.0f, static_cast<int>(n > 0 ? n : 0));
   const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
@@ -236,10 +236,11 @@ __device__ __forceinline__ unsigned long long BlockRoundedSum(const StepLaunch& 
   return total;
 }
 
-// (2) One block (the direction kernel's last one). Bump: each row's window of candidates becomes a bit mask (and the table is
-// zeroed for the next step), then the block walks the rows in order through the sequential rule;
-// a candidate past the window (a bump of kWindow or more in one step: rare after the first
-// steps) is summed there and then from the update buffer. Log: each row's ‖h‖ and offset factor.
+// (2) Resolve, by one block (the direction kernel's last). Bump: each row's window of candidates
+// becomes a bit mask (and the table is zeroed for the next step), then the block walks the rows
+// in order through the sequential rule; a candidate past the window (a bump of kWindow or more in
+// one step: rare after the first steps) is summed there and then from the update buffer. Log:
+// each row's ‖h‖ and offset factor.
 __device__ __forceinline__ void Resolve(const StepLaunch& a) {
   if (a.schedule == kLog) {
     for (int64_t i = threadIdx.x; i < a.num_rows; i += kThreads) {
