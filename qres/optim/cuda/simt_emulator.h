@@ -8,8 +8,9 @@
 //   atomicAdd(T*, T)           a plain add (the threads take turns on one OS thread)
 //   __threadfence()            nothing (blocks run in order, so a later block sees every write)
 //
-// Each block's threads are fibers (ucontext) on the calling thread, run in turn until each
-// reaches the next barrier, so shared memory, barriers and shuffles behave as on the GPU for code
+// Blocks run one after another, in a scrambled order; each block's threads are fibers (ucontext)
+// on the calling thread, run in turn (alternately forwards and backwards) until each reaches the
+// next barrier, so shared memory, barriers and shuffles behave as on the GPU for code
 // whose barriers are in block-uniform control flow; a barrier that only some threads reach
 // aborts with a message (on a GPU it would hang or corrupt). Warp-level operations are emulated
 // with block barriers, so they too must be reached by the whole block. Slow (a context switch
@@ -19,11 +20,13 @@
 
 #include <ucontext.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <numeric>
 #include <vector>
 
 namespace qres::simt {
@@ -54,8 +57,11 @@ class Block {
       makecontext(&fiber.context, &Block::Entry, 0);
       fiber.done = false;
     }
-    for (;;) {  // one round: every live thread runs to its next barrier or its end
-      for (unsigned t = 0; t < threads; ++t) {
+    for (unsigned round = 0;; ++round) {  // every live thread runs to its next barrier or its end
+      for (unsigned u = 0; u < threads; ++u) {
+        // Odd rounds run the threads in reverse: code that reads what another thread wrote
+        // without a barrier between sees a different order than on even rounds.
+        const unsigned t = round % 2 == 0 ? u : threads - 1 - u;
         if (fibers_[t].done) continue;
         current_ = t;
         thread.x = t;
@@ -118,14 +124,19 @@ class Block {
   const std::function<void()>* body_ = nullptr;
 };
 
-// kernel<<<blocks, threads>>>(args), blocks one after another.
+// kernel<<<blocks, threads>>>(args), blocks one after another in a scrambled order (a GPU
+// promises none: code that depends on block order should fail here too).
 template <typename Args>
 void Launch(void (*kernel)(Args), unsigned blocks, unsigned threads, const Args& args) {
   Block& b = Block::Current();
   const std::function<void()> body = [&] { kernel(args); };
   b.grid.x = blocks;
+  // i -> (i * stride + offset) mod blocks with stride coprime to blocks: a permutation.
+  unsigned stride = blocks / 2 + 1;
+  while (std::gcd(stride, blocks) != 1) ++stride;
+  const unsigned offset = blocks / 3;
   for (unsigned i = 0; i < blocks; ++i) {
-    b.block.x = i;
+    b.block.x = static_cast<unsigned>((static_cast<uint64_t>(i) * stride + offset) % blocks);
     b.Run(threads, body);
   }
 }
