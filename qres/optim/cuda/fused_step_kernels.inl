@@ -7,7 +7,8 @@
 // each define QRES_LAUNCH(kernel, blocks, launch, stream) and QRES_LAST_ERROR() first. Kernels
 // use nothing outside that emulator's reach: threadIdx.x, blockIdx.x, gridDim.x, __shared__
 // arrays, __syncthreads() and __shfl_down_sync() in block-uniform control flow, atomicAdd,
-// __threadfence().
+// __threadfence(), __ldcg(). The resolver reads what other blocks of the same launch wrote with
+// __ldcg (L2, never a stale L1 line), after the fence.
 #include "qres/optim/counter_rng.h"
 #include "qres/optim/cuda/fused_step.h"
 
@@ -220,7 +221,7 @@ __device__ __forceinline__ unsigned long long BlockRoundedSum(const StepLaunch& 
   const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
   unsigned long long sum = 0;
   for (int64_t j = threadIdx.x; j < row.numel; j += kThreads) {
-    const float q = step_math::RoundAny(a.rounding, row.update[j], scale, key, j);
+    const float q = step_math::RoundAny(a.rounding, __ldcg(row.update + j), scale, key, j);
     sum += a.count_nonzero ? static_cast<unsigned long long>(q != 0.0f)
                            : static_cast<unsigned long long>(static_cast<long long>(q));
   }
@@ -250,7 +251,7 @@ __device__ __forceinline__ void Resolve(const StepLaunch& a) {
       if (step.offset_scale != 0.0) {
         const int64_t chunks = (row.numel + kChunk - 1) / kChunk;
         double total = 0.0;
-        for (int64_t c = 0; c < chunks; ++c) total += a.partials[row.first_chunk + c];
+        for (int64_t c = 0; c < chunks; ++c) total += __ldcg(a.partials + row.first_chunk + c);
         const double norm = sqrt(total);
         if (norm > 0.0) factor = step.offset_scale / norm;
       }
@@ -274,7 +275,7 @@ __device__ __forceinline__ void Resolve(const StepLaunch& a) {
       unsigned long long* sums = reinterpret_cast<unsigned long long*>(a.table) + (first + r) * kCandidates;
       unsigned bits = 0;
       for (int b = 0; b < kWindow && lo + b <= a.limit; ++b) {
-        if (sums[lo + b] == 0) continue;
+        if (__ldcg(sums + lo + b) == 0) continue;
         bits |= 1u << b;
         sums[lo + b] = 0;  // the table is zero between steps
       }

@@ -7,6 +7,7 @@
 //   __shfl_down_sync(m, v, d)  lane + d's value (own value past the warp), as on the GPU
 //   atomicAdd(T*, T)           a plain add (the threads take turns on one OS thread)
 //   __threadfence()            nothing (blocks run in order, so a later block sees every write)
+//   __ldcg(p)                  *p
 //
 // Blocks run one after another, in a scrambled order; each block's threads are fibers (ucontext)
 // on the calling thread, run in turn (alternately forwards and backwards) until each reaches the
@@ -155,6 +156,11 @@ void Launch(void (*kernel)(Args), unsigned blocks, unsigned threads, const Args&
 #define __threadfence()  // blocks run one after another: every write is already visible
 #define __syncthreads() ::qres::simt::Block::Current().SyncThreads()
 #define __shfl_down_sync(mask, value, delta) ::qres::simt::Block::Current().ShuffleDown((value), (delta))
+
+template <typename T>
+T __ldcg(const T* address) {  // a load that bypasses L1 on the GPU; here, a load
+  return *address;
+}
 
 template <typename T>
 T atomicAdd(T* address, T value) {
