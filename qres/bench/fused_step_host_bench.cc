@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "c10/core/GradMode.h"
 #include "gflags/gflags.h"
+#include "qres/bench/bench_flags.h"
 #include "qres/base/allocator.h"
 #include "qres/models/model.h"
 #include "qres/optim/cuda/fused_stepper.h"
@@ -49,6 +50,9 @@ class NoKernels final : public qres::optim::FusedStepper::Backend {
 int main(int argc, char** argv) {
   qres::KeepFreedMemoryForReuse();
   gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (!qres::bench::AllAtLeastOne("fused_step_host_bench", {{"rounds", FLAGS_rounds}, {"steps", FLAGS_steps}})) {
+    return 1;
+  }
   qres::optim::RegisterCudaStepper([]() -> std::unique_ptr<qres::optim::CudaStepper> {
     return std::make_unique<qres::optim::FusedStepper>(std::make_unique<NoKernels>());
   });

@@ -46,6 +46,7 @@
 #include "qres/base/allocator.h"
 #include "c10/core/GradMode.h"
 #include "gflags/gflags.h"
+#include "qres/bench/bench_flags.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
 
@@ -156,6 +157,11 @@ struct AdamState {
 int main(int argc, char** argv) {
   qres::KeepFreedMemoryForReuse();  // as the train tool does
   gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (!qres::bench::AllAtLeastOne("optimizer_step_bench", {{"rounds", FLAGS_rounds},
+                                                           {"steps", FLAGS_steps},
+                                                           {"resnet_layers", FLAGS_resnet_layers}})) {
+    return 1;
+  }
   if (FLAGS_threads > 0) at::set_num_threads(FLAGS_threads);
   at::manual_seed(0);
   if (FLAGS_device != "cpu" && FLAGS_device != "cuda") {
@@ -196,18 +202,25 @@ int main(int argc, char** argv) {
   std::vector<std::function<void()>> steps;
   // Candidates keep their state alive until the timing is done.
   std::vector<std::shared_ptr<void>> keep;
+  // --only: candidates left out are not even set up (the 134m set's states are gigabytes).
+  const auto wanted = [](const std::string& name) {
+    return FLAGS_only.empty() || name.find(FLAGS_only) != std::string::npos;
+  };
 
   // The bandwidth peer: a device-to-device copy of 28 bytes per parameter (read + write), the
   // traffic of an AdamW step.
-  const int64_t copy_floats = count * 7 / 2;
-  auto copy_source = std::make_shared<at::Tensor>(at::empty({copy_floats}, params[0].options()).fill_(1));
-  auto copy_target = std::make_shared<at::Tensor>(at::empty_like(*copy_source));
-  keep.push_back(copy_source);
-  keep.push_back(copy_target);
-  names.push_back("device copy, 28 B/param (peer)");
-  steps.push_back([copy_source, copy_target] { copy_target->copy_(*copy_source); });
+  if (const std::string name = "device copy, 28 B/param (peer)"; wanted(name)) {
+    const int64_t copy_floats = count * 7 / 2;
+    auto copy_source = std::make_shared<at::Tensor>(at::empty({copy_floats}, params[0].options()).fill_(1));
+    auto copy_target = std::make_shared<at::Tensor>(at::empty_like(*copy_source));
+    keep.push_back(copy_source);
+    keep.push_back(copy_target);
+    names.push_back(name);
+    steps.push_back([copy_source, copy_target] { copy_target->copy_(*copy_source); });
+  }
 
-  {  // PyTorch's fused AdamW kernel.
+  // PyTorch's fused AdamW kernel.
+  if (wanted("PyTorch at::_fused_adamw_")) {
     auto s = std::make_shared<AdamState>(params);
     keep.push_back(s);
     names.push_back("PyTorch at::_fused_adamw_");
@@ -216,7 +229,8 @@ int main(int argc, char** argv) {
                         false, false);
     });
   }
-  {  // PyTorch's fused SGD kernel (no momentum: the peer of qres SGD's defaults).
+  // PyTorch's fused SGD kernel (no momentum: the peer of qres SGD's defaults).
+  if (wanted("PyTorch at::_fused_sgd_")) {
     std::vector<at::Tensor> grads;
     for (const at::Tensor& p : params) grads.push_back(p.grad());
     names.push_back("PyTorch at::_fused_sgd_");
@@ -224,7 +238,8 @@ int main(int argc, char** argv) {
       at::_fused_sgd_(params, grads, {}, 0.0, 0.0, lr, 0.0, false, false, false);
     });
   }
-  {  // torch.optim.AdamW(foreach=True)'s sequence of foreach ops.
+  // torch.optim.AdamW(foreach=True)'s sequence of foreach ops.
+  if (wanted("PyTorch foreach AdamW")) {
     auto s = std::make_shared<AdamState>(params);
     keep.push_back(s);
     names.push_back("PyTorch foreach AdamW");
@@ -240,7 +255,8 @@ int main(int argc, char** argv) {
       at::_foreach_addcdiv_(params, s->m, denom, -lr / bias1);
     });
   }
-  {  // The reference's QtAdamW: one tensor at a time, a host-side zero check per tensor.
+  // The reference's QtAdamW: one tensor at a time, a host-side zero check per tensor.
+  if (wanted("reference-style QtAdamW loop")) {
     auto s = std::make_shared<AdamState>(params);
     keep.push_back(s);
     names.push_back("reference-style QtAdamW loop");
@@ -271,6 +287,8 @@ int main(int argc, char** argv) {
   candidates.push_back({"QtAdamW", "schedule=log,offset=false"});  // after the warm-up: one pass on a GPU
   candidates.push_back({"QSGD", "schedule=log"});
   for (const auto& [name, quant_params] : candidates) {
+    const std::string label = "qres " + name + (quant_params.empty() ? "" : " " + quant_params);
+    if (!wanted(label)) continue;
     std::vector<at::Tensor> copies;
     for (const at::Tensor& p : params) {
       at::Tensor c = p.detach().clone().requires_grad_();
@@ -289,21 +307,14 @@ int main(int argc, char** argv) {
     }
     std::shared_ptr<torch::optim::Optimizer> shared = std::move(*optimizer);
     keep.push_back(shared);
-    names.push_back("qres " + name + (quant_params.empty() ? "" : " " + quant_params));
+    names.push_back(label);
     steps.push_back([shared] { shared->step(); });
   }
 
-  if (!FLAGS_only.empty()) {
-    for (size_t i = names.size(); i-- > 0;) {
-      if (names[i].find(FLAGS_only) == std::string::npos) {
-        names.erase(names.begin() + i);
-        steps.erase(steps.begin() + i);
-      }
-    }
+  if (steps.empty()) {
+    std::cerr << "optimizer_step_bench: --only=" << FLAGS_only << " matches no candidate\n";
+    return 1;
   }
-  const std::function<void()> sync = [device = params[0].device()] {
-    if (device.is_cuda()) at::detail::getCUDAHooks().deviceSynchronize(device.index());
-  };
   const std::vector<double> ms = TimeInRounds(steps, sync);
   // The fused AdamW row is the ratio's base: the first row after the copy, unless --only left it out.
   const auto fused = std::find(names.begin(), names.end(), "PyTorch at::_fused_adamw_");

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "qres/base/allocator.h"
 #include "gflags/gflags.h"
+#include "qres/bench/bench_flags.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
 
@@ -29,6 +30,13 @@ DEFINE_int32(steps, 100, "timed steps (after 10 warm-up steps)");
 int main(int argc, char** argv) {
   qres::KeepFreedMemoryForReuse();  // as the train tool does
   gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (!qres::bench::AllAtLeastOne("train_step_bench", {{"batch", FLAGS_batch},
+                                                       {"channels", FLAGS_channels},
+                                                       {"size", FLAGS_size},
+                                                       {"resnet_layers", FLAGS_resnet_layers},
+                                                       {"steps", FLAGS_steps}})) {
+    return 1;
+  }
   at::manual_seed(0);
   qres::models::ModelSpec spec;
   spec.channels = FLAGS_channels;

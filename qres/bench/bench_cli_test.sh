@@ -1,0 +1,24 @@
+#!/bin/bash
+# The benchmarks' bad flags: a non-zero exit and one line on stderr naming the flag and value.
+set -uo pipefail
+optimizer_bench="$1"
+host_bench="$2"
+train_bench="$3"
+err="${TEST_TMPDIR:-$(mktemp -d)}/err"
+failures=0
+expect_error() {
+  local want="$1"; shift
+  if "$@" >/dev/null 2>"$err"; then echo "FAIL: $* succeeded"; failures=$((failures + 1)); return; fi
+  if [[ $(wc -l <"$err") -ne 1 ]] || ! grep -qF -- "$want" "$err"; then
+    echo "FAIL: $*: expected one line with '$want', got: $(cat "$err")"; failures=$((failures + 1))
+  fi
+}
+expect_error "optimizer_step_bench: --rounds=0: must be at least 1" "$optimizer_bench" --rounds=0
+expect_error "optimizer_step_bench: --steps=-3: must be at least 1" "$optimizer_bench" --steps=-3
+expect_error "optimizer_step_bench: --set=vgg: use resnet32, resnet50 or 134m" "$optimizer_bench" --set=vgg
+expect_error "optimizer_step_bench: --device=tpu: use cpu or cuda" "$optimizer_bench" --device=tpu
+expect_error "optimizer_step_bench: --only=Lion matches no candidate" "$optimizer_bench" --only=Lion
+expect_error "fused_step_host_bench: --steps=0: must be at least 1" "$host_bench" --steps=0
+expect_error "train_step_bench: --batch=0: must be at least 1" "$train_bench" --batch=0
+if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
+echo "all bench flag checks passed"
