@@ -1,8 +1,8 @@
 // The host side of the fused CUDA step, timed without a GPU: the optimizers' CUDA path (state
 // lookups, the tensor table, the quantizer's bookkeeping) on the ResNet-32 parameter set, with a
 // backend that launches nothing. What a GPU adds on top: one pinned copy when the table changed
-// and at most two kernel launches (about 2-3 µs each on the host). The budget it is compared with is
-// issue 6's target for a whole ResNet-32 step on an H200: 20 µs.
+// and at most two kernel launches (about 2-3 µs each on the host). The budget it is compared
+// with is issue 6's target for a whole ResNet-32 step on an H200: 20 µs.
 //
 //   bazel run -c opt //qres/bench:fused_step_host_bench
 #include <algorithm>
