@@ -2,16 +2,17 @@
 // --config=cuda, registers the implementation at start-up; Adam (reference form) and Sgd use it
 // for dense float32 parameters on one GPU.
 //
-// A step is at most two kernel launches, whatever the number of tensors, and does not wait for the
-// GPU (except the first quantized step after the quantizer's state was read or loaded on the host,
-// which copies the index to the device): (1) direction: moments and update of every element, plus the bump rule's rounded sums for a
-// few candidate indices or the log schedule's ‖h‖ partial sums; the last block to finish then
-// resolves the step (the bump rule, or the offset factors s·λ/‖h‖); (2) apply: param += [h]_Q,
-// then the decoupled decay. Unquantized steps, and the log schedule once its warm-up offset is off
-// or has decayed to 0, are (1) alone, updating the parameters in the same pass. The tensor table
-// is copied to the device only when it changed. The arithmetic is step_math.h's, so the results
-// equal the CPU loops' bit for bit (fused_step_emulated_test runs the kernels on the CPU in CI;
-// optimizer_cuda_test on a GPU).
+// A step is at most two kernel launches, whatever the number of tensors:
+//   (1) direction: moments and update of every element, plus the bump rule's rounded sums for a
+//       few candidate indices or the log schedule's ‖h‖ partial sums; the last block to finish
+//       then resolves the step (the bump rule, or the offset factors s·λ/‖h‖);
+//   (2) apply: param += [h]_Q, then the decoupled decay.
+// Unquantized steps, and the log schedule once its warm-up offset is off or has decayed to 0, are
+// (1) alone, updating the parameters in the same pass. A step does not wait for the GPU, except
+// the first quantized step after the quantizer's state was read or loaded on the host (it copies
+// the index back up). The tensor table is copied to the device only when it changed. The
+// arithmetic is step_math.h's, so the results equal the CPU loops' bit for bit
+// (fused_step_emulated_test runs the kernels on the CPU in CI; optimizer_cuda_test on a GPU).
 #ifndef QRES_OPTIM_CUDA_STEP_H_
 #define QRES_OPTIM_CUDA_STEP_H_
 
