@@ -71,7 +71,8 @@ struct StepLaunch {
   int64_t limit;          // bump: index_limit
   uint64_t seed, call;    // stochastic rounding: StochasticStreamKey(seed, call, id)
   // Device state and workspaces.
-  long long* table;        // bump: num_rows × kCandidates rounded sums (window only); zero between steps
+  long long* table;        // bump: num_rows × kCandidates rounded sums (the window's); zero
+                           // between steps
   int64_t* global_index;   // bump: [1]
   int64_t* tensor_index;   // bump, per-tensor scope: by id
   int64_t tensor_index_size;
