@@ -12,13 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "ATen/ops/randn_like.h"
 #include "absl/strings/str_format.h"
 #include "c10/core/GradMode.h"
 #include "gflags/gflags.h"
 #include "qres/bench/bench_flags.h"
+#include "qres/bench/parameter_sets.h"
 #include "qres/base/allocator.h"
-#include "qres/models/model.h"
 #include "qres/optim/cuda/fused_stepper.h"
 #include "qres/optim/optimizer.h"
 
@@ -58,36 +57,25 @@ int main(int argc, char** argv) {
   });
   qres::optim::SetFusedCudaPathForCpuTensors(true);
 
-  qres::models::ModelSpec spec;
-  spec.channels = 3;
-  spec.height = spec.width = 32;
-  spec.classes = 10;
-  spec.resnet_layers = 5;
-  auto net = qres::models::CreateModel("ResNet", spec);
-  if (!net.ok()) {
-    std::cerr << net.status().message() << "\n";
-    return 1;
-  }
   at::NoGradGuard no_grad;
   const std::vector<std::string> names = {"SGD", "QSGD", "AdamW", "QtAdamW"};
   std::vector<std::shared_ptr<torch::optim::Optimizer>> optimizers;
   std::vector<std::vector<at::Tensor>> sets;
   for (const std::string& name : names) {
-    std::vector<at::Tensor> params;
-    for (const at::Tensor& p : (*net)->parameters()) {
-      at::Tensor copy = p.detach().clone().requires_grad_();
-      copy.mutable_grad() = at::randn_like(p) * 1e-3;
-      params.push_back(copy);
+    auto params = qres::bench::ResNetParameters(5);
+    if (!params.ok()) {
+      std::cerr << "fused_step_host_bench: " << params.status().message() << "\n";
+      return 1;
     }
     qres::optim::OptimizerSpec optimizer_spec;
     optimizer_spec.lr = 1e-3;
-    auto optimizer = qres::optim::OptimizerRegistry::Create(name, params, optimizer_spec);
+    auto optimizer = qres::optim::OptimizerRegistry::Create(name, *params, optimizer_spec);
     if (!optimizer.ok()) {
       std::cerr << optimizer.status().message() << "\n";
       return 1;
     }
     optimizers.push_back(std::move(*optimizer));
-    sets.push_back(params);
+    sets.push_back(*params);
   }
   std::cout << absl::StrFormat("ResNet-32 parameter set (%d tensors): host time of the fused CUDA step "
                                "without kernels, best of %d rounds of %d steps\n\n",

@@ -32,13 +32,11 @@
 #include "ATen/ops/_fused_adamw.h"
 #include "ATen/ops/_fused_sgd.h"
 #include "ATen/ops/floor.h"
-#include "ATen/ops/randn_like.h"
 #include "ATen/ops/sum.h"
 #include "ATen/ops/zeros.h"
 #include "ATen/ops/zeros_like.h"
 #include "ATen/ops/empty.h"
 #include "ATen/ops/empty_like.h"
-#include "ATen/ops/randn.h"
 #include "ATen/TensorOperators.h"
 #include "ATen/Context.h"
 #include "ATen/detail/CUDAHooksInterface.h"
@@ -47,7 +45,7 @@
 #include "c10/core/GradMode.h"
 #include "gflags/gflags.h"
 #include "qres/bench/bench_flags.h"
-#include "qres/models/model.h"
+#include "qres/bench/parameter_sets.h"
 #include "qres/optim/optimizer.h"
 
 DEFINE_int32(rounds, 15, "rounds; each times --steps steps of every optimizer in turn");
@@ -61,62 +59,6 @@ DEFINE_string(only, "", "time only the candidates whose name contains this");
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// ImageNet ResNet-50's parameter shapes (torchvision order), without building the net.
-std::vector<std::vector<int64_t>> ResNet50Shapes() {
-  std::vector<std::vector<int64_t>> shapes = {{64, 3, 7, 7}, {64}, {64}};
-  int64_t in = 64;
-  const int64_t widths[] = {64, 128, 256, 512}, blocks[] = {3, 4, 6, 3};
-  for (int stage = 0; stage < 4; ++stage) {
-    const int64_t w = widths[stage], out = 4 * w;
-    for (int64_t b = 0; b < blocks[stage]; ++b) {
-      for (const std::vector<int64_t>& conv : {std::vector<int64_t>{w, in, 1, 1}, {w, w, 3, 3}, {out, w, 1, 1}}) {
-        shapes.push_back(conv);
-        shapes.push_back({conv[0]});
-        shapes.push_back({conv[0]});
-      }
-      if (b == 0) {
-        shapes.push_back({out, in, 1, 1});
-        shapes.push_back({out});
-        shapes.push_back({out});
-      }
-      in = out;
-    }
-  }
-  shapes.push_back({1000, 2048});
-  shapes.push_back({1000});
-  return shapes;
-}
-
-std::vector<at::Tensor> FromShapes(const std::vector<std::vector<int64_t>>& shapes, c10::Device device) {
-  std::vector<at::Tensor> params;
-  for (const auto& shape : shapes) {
-    at::Tensor p = (at::randn(shape) * 0.05).to(device).requires_grad_();
-    p.mutable_grad() = (at::randn(shape) * 1e-3).to(device);
-    params.push_back(p);
-  }
-  return params;
-}
-
-std::vector<at::Tensor> ResNetParameters() {
-  qres::models::ModelSpec spec;
-  spec.channels = 3;
-  spec.height = spec.width = 32;
-  spec.classes = 10;
-  spec.resnet_layers = FLAGS_resnet_layers;
-  auto net = qres::models::CreateModel("ResNet", spec);
-  if (!net.ok()) {
-    std::cerr << net.status().message() << "\n";
-    std::exit(1);
-  }
-  std::vector<at::Tensor> params;
-  for (const at::Tensor& p : (*net)->parameters()) {
-    at::Tensor copy = p.detach().clone().requires_grad_();
-    copy.mutable_grad() = at::randn_like(p) * 1e-3;
-    params.push_back(copy);
-  }
-  return params;
-}
 
 // Each candidate runs FLAGS_steps steps per round, the candidates in turn, for FLAGS_rounds
 // rounds; a candidate's time is its best round. Interleaving and the minimum make the figures
@@ -175,16 +117,21 @@ int main(int argc, char** argv) {
   const c10::Device device(FLAGS_device == "cuda" ? c10::kCUDA : c10::kCPU);
   std::vector<at::Tensor> params;
   if (FLAGS_set == "resnet32") {
-    params = ResNetParameters();
+    auto resnet = qres::bench::ResNetParameters(FLAGS_resnet_layers);
+    if (!resnet.ok()) {
+      std::cerr << "optimizer_step_bench: " << resnet.status().message() << "\n";
+      return 1;
+    }
+    params = std::move(*resnet);
     for (at::Tensor& p : params) {
       at::Tensor moved = p.detach().to(device).requires_grad_();
       moved.mutable_grad() = p.grad().to(device);
       p = moved;
     }
   } else if (FLAGS_set == "resnet50") {
-    params = FromShapes(ResNet50Shapes(), device);
+    params = qres::bench::FromShapes(qres::bench::ResNet50Shapes(), device);
   } else if (FLAGS_set == "134m") {
-    params = FromShapes(std::vector<std::vector<int64_t>>(8, {int64_t{1} << 24}), device);
+    params = qres::bench::FromShapes(std::vector<std::vector<int64_t>>(8, {int64_t{1} << 24}), device);
   } else {
     std::cerr << "optimizer_step_bench: --set=" << FLAGS_set << ": use resnet32, resnet50 or 134m\n";
     return 1;

@@ -105,9 +105,7 @@ absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(std::vector<at::Tensor> param
 void Adam::StepFusedCuda() {
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
   int64_t position = 0;  // the quantizer's tensor id
-  std::vector<CudaStepTensor>& tensors = cuda_tensors_;
-  tensors.clear();
-  c10::Device device(c10::kCUDA);
+  cuda_.Clear();
   for (auto& group : param_groups_) {
     const auto& options = static_cast<const AdamOptions&>(group.options());
     const auto [beta1, beta2] = options.betas();
@@ -131,11 +129,7 @@ void Adam::StepFusedCuda() {
         const double t = static_cast<double>(state.step());
         step_size = lr * std::sqrt(1.0 - std::pow(beta2, t)) / (1.0 - std::pow(beta1, t));
       }
-      CudaStepTensor& tensor = tensors.emplace_back();
-      device = param.device();
-      tensor.param = FloatData(param);
-      tensor.grad = FloatData(grad);
-      tensor.numel = param.numel();
+      CudaStepTensor& tensor = cuda_.Add(param, grad);
       tensor.state0 = FloatData(state.exp_avg());
       tensor.state1 = FloatData(state.exp_avg_sq());
       tensor.adam = scalars;
@@ -145,9 +139,7 @@ void Adam::StepFusedCuda() {
       tensor.quantizer_step = {id, state.step(), state.step() == 1, step_size};
     }
   }
-  if (tensors.empty()) return;
-  if (!cuda_stepper_) cuda_stepper_ = MakeCudaStepper();
-  cuda_stepper_->Step(CudaRule::kAdam, device, tensors, quantized ? &quantizer_ : nullptr);
+  cuda_.Run(CudaRule::kAdam, quantized ? &quantizer_ : nullptr);
 }
 
 void Adam::StepFusedCpu() {

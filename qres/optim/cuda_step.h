@@ -58,6 +58,23 @@ class CudaStepper {
 // (the caller has checked: ChooseStepPath).
 inline float* FloatData(const at::Tensor& t) { return static_cast<float*>(t.data_ptr()); }
 
+// What an optimizer keeps for its CUDA steps: the tensor list it refills each step and the
+// stepper (made at the first step, it keeps device buffers between steps).
+class CudaStepRunner {
+ public:
+  // Starts a step's tensor list.
+  void Clear() { tensors_.clear(); }
+  // Appends `param` (with its gradient `grad`) and returns its entry for the rule's fields.
+  CudaStepTensor& Add(const at::Tensor& param, const at::Tensor& grad);
+  // Runs the step over the tensors added since Clear() (nothing when there are none).
+  void Run(CudaRule rule, Quantizer* quantizer);
+
+ private:
+  std::vector<CudaStepTensor> tensors_;
+  c10::Device device_ = c10::Device(c10::kCUDA);
+  std::unique_ptr<CudaStepper> stepper_;
+};
+
 using CudaStepperFactory = std::unique_ptr<CudaStepper> (*)();
 void RegisterCudaStepper(CudaStepperFactory factory);
 // A new stepper (it keeps device buffers between steps), or nullptr when the CUDA library is not

@@ -86,9 +86,7 @@ absl::StatusOr<std::unique_ptr<Sgd>> Sgd::Create(std::vector<at::Tensor> params,
 void Sgd::StepFusedCuda() {
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
   int64_t position = 0;  // the quantizer's tensor id
-  std::vector<CudaStepTensor>& tensors = cuda_tensors_;
-  tensors.clear();
-  c10::Device device(c10::kCUDA);
+  cuda_.Clear();
   for (auto& group : param_groups_) {
     const auto& options = static_cast<const SgdOptions&>(group.options());
     const step_math::SgdScalars scalars{static_cast<float>(options.weight_decay()),
@@ -101,11 +99,7 @@ void Sgd::StepFusedCuda() {
       auto& slot = state_[param.unsafeGetTensorImpl()];
       if (!slot) slot = std::make_unique<SgdParamState>();
       auto& state = static_cast<SgdParamState&>(*slot);
-      CudaStepTensor& tensor = tensors.emplace_back();
-      device = param.device();
-      tensor.param = FloatData(param);
-      tensor.grad = FloatData(grad);
-      tensor.numel = param.numel();
+      CudaStepTensor& tensor = cuda_.Add(param, grad);
       tensor.sgd = scalars;
       if (options.momentum() != 0.0) {
         tensor.first = !state.momentum_buffer().defined();
@@ -117,9 +111,7 @@ void Sgd::StepFusedCuda() {
       state.step(state.step() + 1);
     }
   }
-  if (tensors.empty()) return;
-  if (!cuda_stepper_) cuda_stepper_ = MakeCudaStepper();
-  cuda_stepper_->Step(CudaRule::kSgd, device, tensors, quantized ? &quantizer_ : nullptr);
+  cuda_.Run(CudaRule::kSgd, quantized ? &quantizer_ : nullptr);
 }
 
 void Sgd::StepFusedCpu() {

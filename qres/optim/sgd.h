@@ -75,8 +75,7 @@ class Sgd : public torch::optim::Optimizer, public QuantizedOptimizer {
 
   Quantizer quantizer_;
   std::vector<float> update_;  // scratch of the fused path
-  std::unique_ptr<CudaStepper> cuda_stepper_;  // made at the first CUDA step
-  std::vector<CudaStepTensor> cuda_tensors_;   // scratch of the CUDA path
+  CudaStepRunner cuda_;
 };
 
 }  // namespace qres::optim

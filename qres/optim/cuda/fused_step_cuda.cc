@@ -22,9 +22,7 @@ class CudaBackend final : public FusedStepper::Backend {
  public:
   const cuda::StepRow* Upload(const std::vector<cuda::StepRow>& rows, c10::Device device) override {
     const int64_t bytes = static_cast<int64_t>(rows.size() * sizeof(cuda::StepRow));
-    if (!table_.defined() || table_.numel() < bytes || table_.device() != device) {
-      table_ = at::empty({std::max<int64_t>(bytes, 1)}, at::TensorOptions().dtype(at::kByte).device(device));
-    }
+    GrowToAtLeast(table_, bytes, at::kByte, device, /*zeroed=*/false);
     at::Tensor host = at::empty({bytes}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
     std::memcpy(host.data_ptr(), rows.data(), static_cast<size_t>(bytes));
     // Stream-ordered: kernels still reading the previous table run before this copy.

@@ -10,11 +10,9 @@
 #include "ATen/ops/zeros.h"
 
 namespace qres::optim {
-namespace {
 
-// A buffer of at least `numel` elements on `device`, reallocated only to grow (on a GPU the
-// stream orders a new buffer after every kernel that used the old one).
-at::Tensor& AtLeast(at::Tensor& buffer, int64_t numel, at::ScalarType type, c10::Device device, bool zeroed) {
+at::Tensor& GrowToAtLeast(at::Tensor& buffer, int64_t numel, at::ScalarType type, c10::Device device,
+                          bool zeroed) {
   if (!buffer.defined() || buffer.numel() < numel || buffer.device() != device) {
     const auto options = at::TensorOptions().dtype(type).device(device);
     const int64_t size = std::max<int64_t>(numel, 1);
@@ -23,8 +21,6 @@ at::Tensor& AtLeast(at::Tensor& buffer, int64_t numel, at::ScalarType type, c10:
   return buffer;
 }
 
-}  // namespace
-
 void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<CudaStepTensor>& tensors,
                         Quantizer* quantizer) {
   const QuantSchedule schedule = quantizer != nullptr ? quantizer->options().schedule : QuantSchedule::kNone;
@@ -32,10 +28,10 @@ void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<Cud
 
   int64_t total_numel = 0, total_chunks = 0;
   for (const CudaStepTensor& t : tensors) total_numel += t.numel;
-  if (quantized) AtLeast(update_, total_numel, at::kFloat, device, /*zeroed=*/false);
+  if (quantized) GrowToAtLeast(update_, total_numel, at::kFloat, device, /*zeroed=*/false);
 
   rows_.resize(tensors.size());
-  double last_log_resolution = 0.0;
+  double last_log_resolution = 0.0, offset_scale = 0.0;  // of the last row's step
   bool any_log_offset = false;
   int64_t offset = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -63,10 +59,14 @@ void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<Cud
       const TensorStep& step = t.quantizer_step;
       row.step.checked = quantizer->options().check_first_step || !step.first;
       if (schedule == QuantSchedule::kLog) {
-        last_log_resolution = quantizer->LogResolution(step.step);
+        if (i == 0 || step.step != tensors[i - 1].quantizer_step.step ||
+            step.lambda != tensors[i - 1].quantizer_step.lambda) {  // usually once per step
+          last_log_resolution = quantizer->LogResolution(step.step);
+          offset_scale = quantizer->OffsetScale(step.step, step.lambda);
+        }
         row.step.log_scale = static_cast<float>(last_log_resolution);
-        row.step.offset_scale = quantizer->OffsetScale(step.step, step.lambda);
-        any_log_offset |= row.step.offset_scale != 0.0;
+        row.step.offset_scale = offset_scale;
+        any_log_offset |= offset_scale != 0.0;
       }
     }
     offset += row.numel;
@@ -104,12 +104,12 @@ void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<Cud
       bump = &step.bump;
     } else {
       launch.log_offset = any_log_offset;
-      launch.partials = AtLeast(partials_, total_chunks, at::kDouble, device, false).data_ptr<double>();
-      launch.factors = AtLeast(factors_, launch.num_rows, at::kDouble, device, false).data_ptr<double>();
+      launch.partials = GrowToAtLeast(partials_, total_chunks, at::kDouble, device, false).data_ptr<double>();
+      launch.factors = GrowToAtLeast(factors_, launch.num_rows, at::kDouble, device, false).data_ptr<double>();
     }
   }
   launch.blocks_done = reinterpret_cast<unsigned*>(
-      AtLeast(blocks_done_, 1, at::kInt, device, /*zeroed=*/true).data_ptr<int32_t>());
+      GrowToAtLeast(blocks_done_, 1, at::kInt, device, /*zeroed=*/true).data_ptr<int32_t>());
   backend_->Launch(launch, device);
   if (bump != nullptr) ++bump->trend_size;  // the resolve kernel wrote this step's entry
   if (quantized) quantizer->EndDeviceStep(last_log_resolution);
@@ -142,11 +142,11 @@ void FusedStepper::PrepareBump(const Quantizer::DeviceStep& step, cuda::StepLaun
   launch.global_scope = options.scope == IndexScope::kGlobal;
   launch.limit = options.index_limit;
   launch.table = reinterpret_cast<long long*>(
-      AtLeast(table_, launch.num_rows * cuda::kCandidates, at::kLong, device, /*zeroed=*/true).data_ptr<int64_t>());
+      GrowToAtLeast(table_, launch.num_rows * cuda::kCandidates, at::kLong, device, /*zeroed=*/true).data_ptr<int64_t>());
   launch.global_index = state.index.data_ptr<int64_t>();
   launch.tensor_index = state.tensor_indices.data_ptr<int64_t>();
   launch.tensor_index_size = state.tensor_indices.numel();
-  launch.chosen = AtLeast(chosen_, launch.num_rows, at::kLong, device, false).data_ptr<int64_t>();
+  launch.chosen = GrowToAtLeast(chosen_, launch.num_rows, at::kLong, device, false).data_ptr<int64_t>();
   launch.trend_slot = state.trend.data_ptr<double>() + state.trend_size;
 }
 

@@ -16,6 +16,12 @@
 
 namespace qres::optim {
 
+// `buffer` if it holds at least `numel` elements of `type` on `device`, else a new one (zeroed
+// when asked): device buffers are reallocated only to grow (on a GPU the stream orders a new
+// buffer after every kernel that used the old one).
+at::Tensor& GrowToAtLeast(at::Tensor& buffer, int64_t numel, at::ScalarType type, c10::Device device,
+                          bool zeroed);
+
 class FusedStepper final : public CudaStepper {
  public:
   class Backend {
