@@ -62,19 +62,20 @@ using Clock = std::chrono::steady_clock;
 
 // Each candidate runs FLAGS_steps steps per round, the candidates in turn, for FLAGS_rounds
 // rounds; a candidate's time is its best round. Interleaving and the minimum make the figures
-// robust to the load of a shared machine, which hits all candidates alike. `sync` waits for the
-// device (a GPU runs the steps asynchronously): a round ends when its work is done.
-std::vector<double> TimeInRounds(const std::vector<std::function<void()>>& steps, const std::function<void()>& sync) {
+// robust to the load of a shared machine, which hits all candidates alike. `wait_for_device`
+// waits for the device (a GPU runs the steps asynchronously): a round ends when its work is done.
+std::vector<double> TimeInRounds(const std::vector<std::function<void()>>& steps,
+                                 const std::function<void()>& wait_for_device) {
   for (const auto& step : steps) {
     for (int i = 0; i < 5; ++i) step();  // warm-up: state allocation, caches
   }
-  sync();
+  wait_for_device();
   std::vector<double> best(steps.size(), 1e30);
   for (int round = 0; round < FLAGS_rounds; ++round) {
     for (size_t c = 0; c < steps.size(); ++c) {
       const auto start = Clock::now();
       for (int i = 0; i < FLAGS_steps; ++i) steps[c]();
-      sync();
+      wait_for_device();
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
       best[c] = std::min(best[c], ms / FLAGS_steps);
     }
@@ -262,7 +263,11 @@ int main(int argc, char** argv) {
     std::cerr << "optimizer_step_bench: --only=" << FLAGS_only << " matches no candidate\n";
     return 1;
   }
-  const std::vector<double> ms = TimeInRounds(steps, sync);
+  // Named so that no misspelling can fall back on POSIX sync(), which flushes file systems.
+  const std::function<void()> wait_for_device = [device = params[0].device()] {
+    if (device.is_cuda()) at::detail::getCUDAHooks().deviceSynchronize(device.index());
+  };
+  const std::vector<double> ms = TimeInRounds(steps, wait_for_device);
   // The fused AdamW row is the ratio's base: the first row after the copy, unless --only left it out.
   const auto fused = std::find(names.begin(), names.end(), "PyTorch at::_fused_adamw_");
   const double base = fused == names.end() ? ms[0] : ms[fused - names.begin()];
