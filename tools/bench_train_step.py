@@ -2,7 +2,9 @@
 """The peer of //qres/bench:train_step_bench in Python PyTorch: the same nets, optimizer and step.
 
 Prints the median milliseconds of one training step (zero_grad, forward, cross-entropy, backward,
-optimizer step) on a fixed synthetic batch. Run by tools/bench_train_step.sh.
+optimizer step) on a fixed synthetic batch, timed as the C++ bench times it: in groups of 10 steps,
+waiting for the device at the end of each group. Run by tools/bench_train_step.sh on the CPU and by
+the GPU bundle's run.sh (tools/gpu_bundle.sh) on the GPU.
 """
 import argparse
 import time
@@ -44,31 +46,98 @@ class LeNet(nn.Module):
         return F.log_softmax(self.fc3(x), 1)
 
 
+class BasicBlock(nn.Module):
+    """qres/models/resnet.cc's block: option-A shortcut (zero channels, subsampled)."""
+
+    def __init__(self, inputs, outputs, stride):
+        super().__init__()
+        self.extra, self.stride = outputs - inputs, stride
+        self.conv1 = nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(outputs)
+        self.conv2 = nn.Conv2d(outputs, outputs, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(outputs)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        shortcut = x
+        if self.extra:
+            shortcut = F.pad(shortcut, (0, 0, 0, 0, 0, self.extra))
+        if self.stride > 1:
+            shortcut = shortcut[:, :, :: self.stride, :: self.stride]
+        return F.relu(out + shortcut)
+
+
+class ResNet(nn.Module):
+    """CIFAR ResNet of depth 6n + 2, as qres/models/resnet.cc."""
+
+    def __init__(self, channels, size, classes=10, layers=3):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 16, 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        blocks, inputs = [], 16
+        for stage, width in enumerate((16, 32, 64)):
+            for b in range(layers):
+                blocks.append(BasicBlock(inputs, width, 2 if stage > 0 and b == 0 else 1))
+                inputs = width
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.bn(self.conv(x))))
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--net", default="CNN", choices=["CNN", "LeNet"])
+    parser.add_argument("--net", default="CNN", choices=["CNN", "LeNet", "ResNet"])
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--size", type=int, default=28)
-    parser.add_argument("--algo", default="Adam", choices=["Adam", "SGD"])
+    parser.add_argument("--resnet_layers", type=int, default=3, help="ResNet n: 3 is ResNet-20")
+    parser.add_argument("--algo", default="Adam", choices=["Adam", "AdamW", "SGD"])
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
+    parser.add_argument("--fused", action="store_true", help="PyTorch's fused Adam/AdamW/SGD kernels")
+    parser.add_argument("--steps", type=int, default=100, help="timed steps, in groups of 10")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
     torch.manual_seed(0)
-    net = {"CNN": CNN, "LeNet": LeNet}[args.net](args.channels, args.size)
-    optimizer = (torch.optim.Adam if args.algo == "Adam" else torch.optim.SGD)(net.parameters(), lr=args.lr)
-    images = torch.randn(args.batch, args.channels, args.size, args.size)
-    labels = torch.randint(0, 10, (args.batch,))
-    times = []
-    for i in range(args.steps + 10):
-        start = time.perf_counter()
+    if args.net == "ResNet":
+        net = ResNet(args.channels, args.size, layers=args.resnet_layers)
+    else:
+        net = {"CNN": CNN, "LeNet": LeNet}[args.net](args.channels, args.size)
+    net = net.to(args.device)
+    # AdamW as qres's (reference form): no weight decay, eps 1e-6.
+    options = {"Adam": {}, "AdamW": {"weight_decay": 0.0, "eps": 1e-6}, "SGD": {"momentum": args.momentum}}
+    if args.fused:
+        options[args.algo]["fused"] = True
+    optimizer = getattr(torch.optim, args.algo)(net.parameters(), lr=args.lr, **options[args.algo])
+    images = torch.randn(args.batch, args.channels, args.size, args.size).to(args.device)
+    labels = torch.randint(0, 10, (args.batch,)).to(args.device)
+
+    def wait_for_device():
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+
+    def step():
         optimizer.zero_grad()
         F.cross_entropy(net(images), labels).backward()
         optimizer.step()
-        if i >= 10:
-            times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    print(f"{times[len(times) // 2]:.4f}")
+
+    for _ in range(10):
+        step()
+    wait_for_device()
+    ms_per_step = []
+    for done in range(0, args.steps, 10):
+        group = min(10, args.steps - done)
+        start = time.perf_counter()
+        for _ in range(group):
+            step()
+        wait_for_device()
+        ms_per_step.append((time.perf_counter() - start) * 1000 / group)
+    ms_per_step.sort()
+    print(f"{ms_per_step[len(ms_per_step) // 2]:.4f}")
 
 
 if __name__ == "__main__":

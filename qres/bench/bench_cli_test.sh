@@ -20,5 +20,14 @@ expect_error "optimizer_step_bench: --device=tpu: use cpu or cuda" "$optimizer_b
 expect_error "optimizer_step_bench: --only=Lion matches no candidate" "$optimizer_bench" --only=Lion
 expect_error "fused_step_host_bench: --steps=0: must be at least 1" "$host_bench" --steps=0
 expect_error "train_step_bench: --batch=0: must be at least 1" "$train_bench" --batch=0
+expect_error "train_step_bench: --device=tpu: use cpu or cuda" "$train_bench" --device=tpu
+expect_error "train_step_bench: --momentum=-0.5 must be >= 0" "$train_bench" --momentum=-0.5
+expect_error "train_step_bench: unknown net 'VGG'" "$train_bench" --net=VGG
+expect_error "train_step_bench: unknown algorithm 'Lion'" "$train_bench" --algo=Lion
+# A good command line prints one figure: the median milliseconds per step.
+if ! "$train_bench" --net=ResNet --resnet_layers=1 --channels=3 --size=8 --batch=2 --algo=SGD \
+    --momentum=0.9 --steps=2 2>"$err" | grep -qE '^[0-9]+\.[0-9]{4}$'; then
+  echo "FAIL: train_step_bench did not print a time: $(cat "$err")"; failures=$((failures + 1))
+fi
 if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
 echo "all bench flag checks passed"
