@@ -20,27 +20,13 @@ std::atomic<bool>& EnabledFlag() {
   return enabled;
 }
 
-// Runs body(begin, end) -> int64_t over fixed chunks (in parallel for large tensors) and adds the
-// results; integer sums are exact in any order.
-template <typename Body>
-int64_t SumOverChunks(int64_t numel, const Body& body) {
-  if (numel <= kGrain) return body(0, numel);
-  const int64_t chunks = (numel + kGrain - 1) / kGrain;
-  std::vector<int64_t> partial(chunks, 0);
-  at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
-    for (int64_t c = first; c < last; ++c) partial[c] = body(c * kGrain, std::min((c + 1) * kGrain, numel));
-  });
-  int64_t total = 0;
-  for (int64_t s : partial) total += s;
-  return total;
-}
-
-// For loops that return nothing.
+// Runs body(begin, end) over fixed chunks, in parallel for large tensors.
 template <typename Body>
 void OverChunks(int64_t numel, const Body& body) {
-  SumOverChunks(numel, [&](int64_t begin, int64_t end) -> int64_t {
-    body(begin, end);
-    return 0;
+  if (numel <= kGrain) return body(0, numel);
+  const int64_t chunks = (numel + kGrain - 1) / kGrain;
+  at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
+    for (int64_t c = first; c < last; ++c) body(c * kGrain, std::min((c + 1) * kGrain, numel));
   });
 }
 
@@ -62,10 +48,18 @@ void Sgd(const SgdArgs& a) {
   OverChunks(a.numel, [&](int64_t begin, int64_t end) { kernels::SgdRange(a, begin, end); });
 }
 
-int64_t SumRounded(const float* h, int64_t numel, const RoundedSum& r) {
-  return SumOverChunks(numel, [&](int64_t begin, int64_t end) {
-    return kernels::SumRoundedRange(h, r, begin, end);
+step_math::RoundedTotal SumRounded(const float* h, int64_t numel, const RoundedSum& r) {
+  if (numel <= kGrain) return kernels::SumRoundedRange(h, r, 0, numel);
+  std::vector<step_math::RoundedTotal> partial((numel + kGrain - 1) / kGrain);
+  OverChunks(numel, [&](int64_t begin, int64_t end) {
+    partial[begin / kGrain] = kernels::SumRoundedRange(h, r, begin, end);
   });
+  step_math::RoundedTotal total;  // integer sums: exact in any order
+  for (const step_math::RoundedTotal& p : partial) {
+    total.sum += p.sum;
+    total.unfit += p.unfit;
+  }
+  return total;
 }
 
 void AddRounded(float* param, const float* h, int64_t numel, const RoundedSum& r) {

@@ -12,6 +12,8 @@
 
 #include <cstdint>
 
+#include "qres/optim/step_math.h"
+
 namespace qres::optim::fused_cpu {
 
 bool Available();
@@ -64,8 +66,9 @@ void Sgd(const SgdArgs& args);
 
 // With q = R(fl(h · scale)) for the deterministic roundings (half_up floor(x + ½), floor,
 // nearest_even) or floor(fl(h · scale) + u) with u from (stream_key, element) for stochastic:
-// SumRounded returns Σ q exactly (as int64), or the number of nonzero q;
-int64_t SumRounded(const float* h, int64_t numel, const RoundedSum& sum);
+// SumRounded returns Σ q exactly (as int64, with the values int64 cannot hold counted apart: see
+// step_math::RoundedTotal), or the number of nonzero q;
+step_math::RoundedTotal SumRounded(const float* h, int64_t numel, const RoundedSum& sum);
 // AddRounded does p = fl(p + fl(q / scale)).
 void AddRounded(float* param, const float* h, int64_t numel, const RoundedSum& rounding);
 

@@ -10,19 +10,24 @@ namespace {
 
 using step_math::Round;
 
-// The zero test when some rounded value does not fit int32 (huge updates): scalar and exact.
+// The zero test's sum when some rounded value does not fit int32 (huge or not finite updates):
+// scalar and exact.
 template <int kRounding>
-int64_t ExactSum(const float* h, const RoundedSum& r, int64_t begin, int64_t end) {
-  int64_t sum = 0;
+step_math::RoundedTotal ExactSum(const float* h, const RoundedSum& r, int64_t begin, int64_t end) {
+  step_math::RoundedTotal total;
   for (int64_t j = begin; j < end; ++j) {
     const float q = Round<kRounding>(h[j], r.scale, r.stream_key, j);
-    sum += r.count_nonzero ? static_cast<int64_t>(q != 0.0f) : static_cast<int64_t>(q);
+    if (step_math::FitsInt64(q)) {
+      total.sum += static_cast<int64_t>(q);
+    } else {
+      ++total.unfit;
+    }
   }
-  return sum;
+  return total;
 }
 
 template <int kRounding, bool kCountNonzero>
-int64_t SumRange(const float* __restrict h, const RoundedSum& r, int64_t begin, int64_t end) {
+step_math::RoundedTotal SumRange(const float* __restrict h, const RoundedSum& r, int64_t begin, int64_t end) {
   const float scale = r.scale;  // locals: the compiler need not reload them, and vectorises
   const uint64_t key = r.stream_key;
   int64_t sum = 0;
@@ -30,15 +35,16 @@ int64_t SumRange(const float* __restrict h, const RoundedSum& r, int64_t begin, 
   for (int64_t j = begin; j < end; ++j) {
     const float q = Round<kRounding>(h[j], scale, key, j);
     if constexpr (kCountNonzero) {
-      sum += q != 0.0f;
+      sum += q != 0.0f;  // NaN counts as nonzero, as everywhere
     } else {
       // Through int32, which AVX2 converts and widens in vector registers (float -> int64 it
-      // cannot); values beyond int32 are summed again exactly.
+      // cannot); values beyond int32 (or NaN) are summed again exactly.
       sum += static_cast<int32_t>(q);
       wide += !(__builtin_fabsf(q) < 2147483648.0f);
     }
   }
-  return wide != 0 ? ExactSum<kRounding>(h, r, begin, end) : sum;
+  if (!kCountNonzero && wide != 0) return ExactSum<kRounding>(h, r, begin, end);
+  return {sum, 0};
 }
 
 template <int kRounding>
@@ -113,7 +119,7 @@ void SgdRange(const SgdArgs& a, int64_t begin, int64_t end) {
   }
 }
 
-int64_t SumRoundedRange(const float* h, const RoundedSum& r, int64_t begin, int64_t end) {
+step_math::RoundedTotal SumRoundedRange(const float* h, const RoundedSum& r, int64_t begin, int64_t end) {
   switch (r.rounding * 2 + (r.count_nonzero ? 1 : 0)) {
     case 0: return SumRange<0, false>(h, r, begin, end);
     case 1: return SumRange<0, true>(h, r, begin, end);

@@ -13,7 +13,7 @@ namespace qres::optim::fused_cpu::kernels {
 void AdamRange(const AdamArgs& args, int64_t begin, int64_t end);
 void SgdRange(const SgdArgs& args, int64_t begin, int64_t end);
 // The zero test's sum over the range (or its count of nonzero values); exact.
-int64_t SumRoundedRange(const float* update, const RoundedSum& rounding, int64_t begin, int64_t end);
+step_math::RoundedTotal SumRoundedRange(const float* update, const RoundedSum& rounding, int64_t begin, int64_t end);
 void AddRoundedRange(float* param, const float* update, const RoundedSum& rounding, int64_t begin,
                      int64_t end);
 void DecayRange(float* param, float factor, int64_t begin, int64_t end);

@@ -4,9 +4,12 @@
 #include <cmath>
 #include <utility>
 
+#include "ATen/ops/abs.h"
+#include "ATen/ops/all.h"
 #include "ATen/ops/any.h"
 #include "ATen/ops/empty.h"
 #include "ATen/ops/full.h"
+#include "ATen/ops/lt.h"
 #include "ATen/ops/empty_like.h"
 #include "ATen/ops/mul.h"
 #include "ATen/ops/sum.h"
@@ -258,7 +261,10 @@ int64_t& Quantizer::TensorIndex(int64_t id) {
 
 bool Quantizer::IsZero(const at::Tensor& rounded) const {
   if (options_.zero_test == ZeroTest::kAllZero) return !at::any(rounded).item<bool>();
-  // Exact: the rounded values are integers, summed as int64 (as the fused CPU path does).
+  // Exact: the rounded values are integers, summed as int64 (as the fused CPU path does); one
+  // that int64 cannot hold (not finite, or |q| >= 2^63) makes the update nonzero, as on every
+  // path (step_math::RoundedTotal).
+  if (!at::all(at::lt(at::abs(rounded), 9223372036854775808.0)).item<bool>()) return false;
   return at::sum(rounded, at::kLong).item<int64_t>() == 0;
 }
 
@@ -290,7 +296,7 @@ void Quantizer::QuantizeAndAdd(float* param, float* update, int64_t numel, const
     int64_t& n = options_.scope == IndexScope::kGlobal ? index_ : TensorIndex(step.id);
     n = AdvanceIndex(n, options_.index_limit, options_.check_first_step || !step.first, [&](int64_t k) {
       rounding.scale = static_cast<float>(BumpResolution(k));
-      return fused_cpu::SumRounded(update, numel, rounding) == 0;
+      return step_math::IsZero(fused_cpu::SumRounded(update, numel, rounding));
     });
     rounding.scale = static_cast<float>(BumpResolution(n));
   } else {

@@ -20,7 +20,9 @@
 //
 // The bump decision is exact and device independent: the "sum" zero test sums the rounded
 // integers exactly (as int64) rather than the float32 quantized values the reference sums; the two
-// agree whenever the float32 sum is exact.
+// agree whenever the float32 sum is exact. A rounded value int64 cannot hold (NaN or infinite, as
+// in a diverged run, or |q| >= 2^63) makes the update nonzero, as the float32 sum is then not 0
+// (step_math::RoundedTotal): the index holds, as the reference's does.
 #ifndef QRES_OPTIM_QUANTIZER_H_
 #define QRES_OPTIM_QUANTIZER_H_
 

@@ -1,5 +1,7 @@
 #include "qres/optim/quantizer.h"
 
+#include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -99,6 +101,25 @@ TEST(QuantizerTest, ZeroGradientRunsToTheLimitPlusOne) {
   std::vector<at::Tensor> updates = {at::zeros({4})};
   quantizer.QuantizeInPlace(updates, {{0, 1, false, 0.0}});
   EXPECT_EQ(quantizer.index(), 33);
+}
+
+// NaN, infinite or |q| >= 2^63: the reference's float32 sum is then not 0, so the index stays.
+// (Converted to int64 on x86 each would be INT64_MIN, and two of them sum to 0.)
+TEST(QuantizerTest, RoundedValuesInt64CannotHoldMakeTheUpdateNonzero) {
+  const float kInf = std::numeric_limits<float>::infinity();
+  for (const float bad : {std::nanf(""), kInf, -kInf, 1e19f}) {
+    std::vector<at::Tensor> updates = {at::tensor({bad, bad, 0.0f, 0.0f})};
+    Quantizer aten_path(Bump(0));
+    aten_path.QuantizeInPlace(updates, {{0, 1, false, 0.0}});
+    EXPECT_EQ(aten_path.index(), 0) << bad;
+    if (fused_cpu::Available()) {  // the AVX2 loops' path
+      std::vector<float> param(4, 0.0f), update = {bad, bad, 0.0f, 0.0f};
+      Quantizer fused_path(Bump(0));
+      fused_path.QuantizeAndAdd(param.data(), update.data(), 4, {0, 1, false, 0.0});
+      fused_path.FinishStep();
+      EXPECT_EQ(fused_path.index(), 0) << bad;
+    }
+  }
 }
 
 TEST(QuantizerTest, StochasticRoundingIsReproducibleAndUnbiased) {

@@ -74,6 +74,19 @@ QRES_HOST_DEVICE float RoundAny(int rounding, float h, float scale, uint64_t key
   }
 }
 
+// The bump rule's "sum" zero test adds a tensor's rounded values q exactly, as int64 (wrapping
+// alike on every device), and counts apart the values int64 cannot hold (not finite, or
+// |q| >= 2^63): any of those makes the update nonzero, as the reference's float32 sum is then NaN,
+// infinite or huge, never 0. (Converted, they would give x86's INT64_MIN or CUDA's saturated
+// values, and two INT64_MIN sum to 0.) No member functions: this header's functions have internal
+// linkage, so the AVX2 file's copies never stand in for another file's.
+struct RoundedTotal {
+  int64_t sum = 0;
+  int64_t unfit = 0;  // values int64 cannot hold
+};
+QRES_HOST_DEVICE bool IsZero(const RoundedTotal& total) { return total.sum == 0 && total.unfit == 0; }
+QRES_HOST_DEVICE bool FitsInt64(float q) { return (q < 0.0f ? -q : q) < 9223372036854775808.0f; }  // NaN: no
+
 // p + q/scale: a quantized update q/scale added to the parameter.
 QRES_HOST_DEVICE float AddQuantized(float p, float q, float scale) { return p + q / scale; }
 

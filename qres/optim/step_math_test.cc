@@ -1,6 +1,7 @@
 #include "qres/optim/step_math.h"
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -33,6 +34,20 @@ TEST(SumSquaresInOrderTest, FloatAndDoubleInputsAgree) {
   for (float& x : h) x = uniform(rng) * std::ldexp(1.0f, static_cast<int>(rng() % 40) - 20);
   const std::vector<double> wide(h.begin(), h.end());
   EXPECT_EQ(SumSquaresInOrder(h.data(), 5000), SumSquaresInOrder(wide.data(), 5000));
+}
+
+TEST(FitsInt64Test, HoldsExactlyTheValuesBelow2To63InMagnitude) {
+  const float largest = std::nextafter(9223372036854775808.0f, 0.0f);  // 2^63 - 2^39
+  EXPECT_TRUE(FitsInt64(0.0f));
+  EXPECT_TRUE(FitsInt64(largest));
+  EXPECT_TRUE(FitsInt64(-largest));
+  EXPECT_FALSE(FitsInt64(9223372036854775808.0f));
+  EXPECT_FALSE(FitsInt64(-9223372036854775808.0f));  // held by int64, but kept symmetric
+  EXPECT_FALSE(FitsInt64(std::numeric_limits<float>::infinity()));
+  EXPECT_FALSE(FitsInt64(std::nanf("")));
+  EXPECT_TRUE(IsZero(RoundedTotal{0, 0}));
+  EXPECT_FALSE(IsZero(RoundedTotal{0, 1}));
+  EXPECT_FALSE(IsZero(RoundedTotal{-3, 0}));
 }
 
 TEST(RoundTest, EachModeRoundsAsDocumented) {

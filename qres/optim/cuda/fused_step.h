@@ -73,6 +73,8 @@ struct StepLaunch {
   // Device state and workspaces.
   long long* table;        // bump: num_rows × kCandidates rounded sums (the window's); zero
                            // between steps
+  unsigned long long* unfit;  // bump: the same for the counts of values int64 cannot hold
+                              // (step_math::RoundedTotal)
   int64_t* global_index;   // bump: [1]
   int64_t* tensor_index;   // bump, per-tensor scope: by id
   int64_t tensor_index_size;

@@ -93,16 +93,29 @@ __device__ __forceinline__ bool LogWithoutOffset(const StepLaunch& a, const PerS
   return a.schedule == kLog && step.offset_scale == 0.0;
 }
 
-// Bump: adds this block's exact sums of R(h·2^k) (or nonzero counts) for the first kWindow
-// candidates from where the rule starts to the table (block-uniform: every thread calls it).
+// What one rounded value adds to the zero test's sum: 1 if nonzero (all_zero test), else its
+// value, or nothing when int64 cannot hold it (*unfit is set: step_math::RoundedTotal).
+__device__ __forceinline__ unsigned long long Summand(const StepLaunch& a, float q, bool* unfit) {
+  if (a.count_nonzero) return q != 0.0f;
+  if (!step_math::FitsInt64(q)) {
+    *unfit = true;
+    return 0;
+  }
+  return static_cast<unsigned long long>(static_cast<long long>(q));
+}
+
+// Bump: adds this block's exact sums of R(h·2^k) (or nonzero counts), and counts of values int64
+// cannot hold, for the first kWindow candidates from where the rule starts to the tables
+// (block-uniform: every thread calls it).
 __device__ __forceinline__ void AddWindowSums(const StepLaunch& a, const StepRow& row, int64_t i, const PerStep& step,
                                               int64_t begin, const float (&h)[kPerThread], uint64_t key) {
   __shared__ unsigned long long sums[kWindow];
+  __shared__ unsigned long long unfit_counts[kWindow];
   if (!step.checked) return;
   const int64_t start = a.global_scope ? *a.global_index : a.tensor_index[row.id];
   const int64_t lo = start > 0 ? start : 0;  // the rule never visits an index below its start
   if (lo > a.limit) return;
-  if (threadIdx.x < kWindow) sums[threadIdx.x] = 0;
+  if (threadIdx.x < kWindow) sums[threadIdx.x] = unfit_counts[threadIdx.x] = 0;
   __syncthreads();
   const int64_t last = lo + kWindow - 1 < a.limit ? lo + kWindow - 1 : a.limit;
   for (int64_t k = lo; k <= last; ++k) {
@@ -112,17 +125,19 @@ __device__ __forceinline__ void AddWindowSums(const StepLaunch& a, const StepRow
     for (int e = 0; e < kPerThread; ++e) {
       const int64_t j = begin + e * kThreads + threadIdx.x;
       if (j < row.numel) {
-        const float q = step_math::RoundAny(a.rounding, h[e], scale, key, j);
-        sum += a.count_nonzero ? static_cast<unsigned long long>(q != 0.0f)
-                               : static_cast<unsigned long long>(static_cast<long long>(q));
+        bool unfit = false;
+        sum += Summand(a, step_math::RoundAny(a.rounding, h[e], scale, key, j), &unfit);
+        if (unfit) atomicAdd(&unfit_counts[k - lo], 1ull);  // rare: diverged updates
       }
     }
     for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
     if ((threadIdx.x & 31) == 0 && sum != 0) atomicAdd(&sums[k - lo], sum);
   }
   __syncthreads();
-  if (threadIdx.x <= last - lo && sums[threadIdx.x] != 0) {
-    atomicAdd(reinterpret_cast<unsigned long long*>(&a.table[i * kCandidates + lo + threadIdx.x]), sums[threadIdx.x]);
+  if (threadIdx.x <= last - lo) {
+    const int64_t slot = i * kCandidates + lo + threadIdx.x;
+    if (sums[threadIdx.x] != 0) atomicAdd(reinterpret_cast<unsigned long long*>(&a.table[slot]), sums[threadIdx.x]);
+    if (unfit_counts[threadIdx.x] != 0) atomicAdd(&a.unfit[slot], unfit_counts[threadIdx.x]);
   }
 }
 
@@ -212,21 +227,10 @@ __global__ void __launch_bounds__(kThreads, 2) DirectionKernel(StepLaunch a) {
   if (threadIdx.x == 0) *a.blocks_done = 0;  // for the next step
 }
 
-// Σ R(h·2^k) (or the nonzero count) over row i's update, by the whole block, exactly (integer
-// sums wrap alike in any order). Every thread must call it; all get the total.
-__device__ __forceinline__ unsigned long long BlockRoundedSum(const StepLaunch& a, int64_t i, int64_t n,
-                                                              unsigned long long* scratch) {
-  const StepRow& row = a.rows[i];
-  const float scale = ldexpf(1.0f, static_cast<int>(n > 0 ? n : 0));
-  const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
-  unsigned long long sum = 0;
-  for (int64_t j = threadIdx.x; j < row.numel; j += kThreads) {
-    const float q = step_math::RoundAny(a.rounding, __ldcg(row.update + j), scale, key, j);
-    sum += a.count_nonzero ? static_cast<unsigned long long>(q != 0.0f)
-                           : static_cast<unsigned long long>(static_cast<long long>(q));
-  }
+// The sum of `value` over the block's threads. Every thread must call it; all get the total.
+__device__ __forceinline__ unsigned long long BlockSum(unsigned long long value, unsigned long long* scratch) {
   const int lane = static_cast<int>(threadIdx.x);
-  scratch[lane] = sum;
+  scratch[lane] = value;
   __syncthreads();
   for (int w = kThreads / 2; w >= 1; w /= 2) {
     if (lane < w) scratch[lane] += scratch[lane + w];
@@ -235,6 +239,25 @@ __device__ __forceinline__ unsigned long long BlockRoundedSum(const StepLaunch& 
   const unsigned long long total = scratch[0];
   __syncthreads();  // before the next call overwrites scratch
   return total;
+}
+
+// Whether row i's update quantized at index n is nonzero: Σ R(h·2^n) (or the nonzero count) over
+// it, by the whole block, exactly (integer sums wrap alike in any order). Every thread must call
+// it; all get the answer.
+__device__ __forceinline__ bool BlockRoundedNonzero(const StepLaunch& a, int64_t i, int64_t n,
+                                                    unsigned long long* scratch) {
+  const StepRow& row = a.rows[i];
+  const float scale = ldexpf(1.0f, static_cast<int>(n > 0 ? n : 0));
+  const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
+  unsigned long long sum = 0, unfit_count = 0;
+  for (int64_t j = threadIdx.x; j < row.numel; j += kThreads) {
+    bool unfit = false;
+    sum += Summand(a, step_math::RoundAny(a.rounding, __ldcg(row.update + j), scale, key, j), &unfit);
+    unfit_count += unfit;
+  }
+  const unsigned long long total_sum = BlockSum(sum, scratch);
+  const unsigned long long total_unfit = BlockSum(unfit_count, scratch);
+  return total_sum != 0 || total_unfit != 0;
 }
 
 // (2) Resolve, by one block (the direction kernel's last). Bump: each row's window of candidates
@@ -273,11 +296,12 @@ __device__ __forceinline__ void Resolve(const StepLaunch& a) {
       const int64_t row_start = a.global_scope ? step_start : a.tensor_index[row.id];
       const int64_t lo = row_start > 0 ? row_start : 0;
       unsigned long long* sums = reinterpret_cast<unsigned long long*>(a.table) + (first + r) * kCandidates;
+      unsigned long long* unfit = a.unfit + (first + r) * kCandidates;
       unsigned bits = 0;
       for (int b = 0; b < kWindow && lo + b <= a.limit; ++b) {
-        if (__ldcg(sums + lo + b) == 0) continue;
+        if (__ldcg(sums + lo + b) == 0 && __ldcg(unfit + lo + b) == 0) continue;
         bits |= 1u << b;
-        sums[lo + b] = 0;  // the table is zero between steps
+        sums[lo + b] = unfit[lo + b] = 0;  // the tables are zero between steps
       }
       window[r] = static_cast<unsigned char>(bits);
       window_start[r] = static_cast<unsigned char>(lo);
@@ -292,7 +316,7 @@ __device__ __forceinline__ void Resolve(const StepLaunch& a) {
       while (checked[r] && n <= a.limit) {
         const int64_t offset = (n > 0 ? n : 0) - window_start[r];
         const bool nonzero = offset < kWindow ? ((window[r] >> offset) & 1u) != 0
-                                              : BlockRoundedSum(a, first + r, n, scratch) != 0;
+                                              : BlockRoundedNonzero(a, first + r, n, scratch);
         if (nonzero) break;
         ++n;
       }

@@ -141,8 +141,11 @@ void FusedStepper::PrepareBump(const Quantizer::DeviceStep& step, cuda::StepLaun
   launch.count_nonzero = options.zero_test == ZeroTest::kAllZero;
   launch.global_scope = options.scope == IndexScope::kGlobal;
   launch.limit = options.index_limit;
-  launch.table = reinterpret_cast<long long*>(
-      GrowToAtLeast(table_, launch.num_rows * cuda::kCandidates, at::kLong, device, /*zeroed=*/true).data_ptr<int64_t>());
+  // The sums, then the unfit counts: both zero between steps.
+  const int64_t slots = launch.num_rows * cuda::kCandidates;
+  int64_t* tables = GrowToAtLeast(table_, 2 * slots, at::kLong, device, /*zeroed=*/true).data_ptr<int64_t>();
+  launch.table = reinterpret_cast<long long*>(tables);
+  launch.unfit = reinterpret_cast<unsigned long long*>(tables + slots);
   launch.global_index = state.index.data_ptr<int64_t>();
   launch.tensor_index = state.tensor_indices.data_ptr<int64_t>();
   launch.tensor_index_size = state.tensor_indices.numel();
