@@ -6,8 +6,8 @@
 # run.sh finds the GPU machine's own torch (the same 2.11.0 these binaries link), checks that no
 # library is missing, then runs the CUDA equivalence test, the optimizer benchmark on the GPU
 # (three parameter sets, PyTorch's fused AdamW and a device copy in the same run), the fused
-# step's host-side timing, the training step against eager PyTorch, and short GPU training runs;
-# logs go to $OUT. It stops itself 9 minutes in at the latest; give the call timeout_s=600.
+# step's host-side timing, the training step against eager PyTorch, short GPU training runs and
+# compute-sanitizer on the kernels; logs go to $OUT. It stops itself 9 minutes in at the latest; give the call timeout_s=600.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -81,6 +81,17 @@ limited 60 train_cnn_qtadamw_gpu.log "$here/bin/train" -g 1 --net=CNN --dataset=
   --data_dir="$here/data" --algo=QtAdamW --epochs=2 || status=1
 limited 120 train_resnet32_qtadamw_gpu.log "$here/bin/train" -g 1 --net=ResNet --resnet_layers=5 \
   --dataset=FashionMNIST --data_dir="$here/data" --algo=QtAdamW --batch_size=128 --epochs=1 || status=1
+# The kernels under compute-sanitizer (out-of-bounds and misaligned accesses, shared-memory races,
+# barrier misuse), on the small equivalence test, if the machine has the tool.
+sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)"
+if [[ -n "$sanitizer" ]]; then
+  for tool in memcheck racecheck synccheck; do
+    limited 60 "sanitizer_$tool.log" "$sanitizer" --tool "$tool" --error-exitcode 3 \
+      "$here/bin/optimizer_cuda_test" --gtest_filter='*SmallEqualsTheCpuOptimizer*' || status=1
+  done
+else
+  echo "no compute-sanitizer on this machine" | tee "$OUT/sanitizer.log"
+fi
 exit $status
 RUN
 chmod +x "$out/run.sh"

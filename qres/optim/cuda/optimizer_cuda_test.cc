@@ -1,6 +1,6 @@
 // The fused CUDA step on a GPU (every rule, schedule, rounding, zero test and scope:
 // fused_step_cases.h) against the CPU optimizers on the same gradients: bit-identical parameters
-// and index trends over 60 steps that include index bumps. Needs a GPU: skipped with a message
+// and index trends over 100 steps that include index bumps. Needs a GPU: skipped with a message
 // without one.
 #include <string>
 #include <vector>
@@ -23,8 +23,16 @@ class OptimizerCudaTest : public ::testing::TestWithParam<FusedStepCase> {};
 TEST_P(OptimizerCudaTest, EqualsTheCpuOptimizerBitForBit) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA GPU here: run with --config=cuda --config=gpu on the GPU machine";
   // Sizes around the 2048-element chunks, an empty tensor, one of thousands of chunks.
-  ExpectSameTrajectory(GetParam(), {7, 4097, 1, 0, 65536, 300, 2048, 5000000}, 60,
+  ExpectSameTrajectory(GetParam(), {7, 4097, 1, 0, 65536, 300, 2048, 5000000}, 100,
                        [](const at::Tensor& t) { return t.cuda(); },
+                       [](torch::optim::Optimizer& optimizer) { optimizer.step(); });
+}
+
+// The same, small and short: for compute-sanitizer's memcheck, racecheck and synccheck (the GPU
+// bundle's run.sh), which slow every kernel down many times.
+TEST_P(OptimizerCudaTest, SmallEqualsTheCpuOptimizerBitForBit) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA GPU here: run with --config=cuda --config=gpu on the GPU machine";
+  ExpectSameTrajectory(GetParam(), {7, 4097, 1, 0, 2048, 300}, 8, [](const at::Tensor& t) { return t.cuda(); },
                        [](torch::optim::Optimizer& optimizer) { optimizer.step(); });
 }
 
