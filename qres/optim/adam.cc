@@ -190,6 +190,16 @@ AdamParamState& Adam::InitState(const at::Tensor& param) {
   return static_cast<AdamParamState&>(*slot);
 }
 
+StepPath Adam::step_path() const {
+  // The fused loops implement the reference form only.
+  bool reference_form = true;
+  for (const auto& group : param_groups_) {
+    reference_form &= static_cast<const AdamOptions&>(group.options()).form() == AdamForm::kReference;
+  }
+  return ChooseStepPath(param_groups_, reference_form && fused_cpu::Enabled(),
+                        reference_form && CudaStepperRegistered());
+}
+
 at::Tensor Adam::step(LossClosure closure) {
   at::NoGradGuard no_grad;
   at::Tensor loss;
@@ -197,13 +207,7 @@ at::Tensor Adam::step(LossClosure closure) {
     at::AutoGradMode enable_grad(true);
     loss = closure();
   }
-  // The fused loops implement the reference form only.
-  bool reference_form = true;
-  for (const auto& group : param_groups_) {
-    reference_form &= static_cast<const AdamOptions&>(group.options()).form() == AdamForm::kReference;
-  }
-  switch (ChooseStepPath(param_groups_, reference_form && fused_cpu::Enabled(),
-                         reference_form && CudaStepperRegistered())) {
+  switch (step_path()) {
     case StepPath::kFusedCpu:
       StepFusedCpu();
       return loss;

@@ -67,7 +67,7 @@ struct AdamParamState : public torch::optim::OptimizerCloneableParamState<AdamPa
   void serialize(torch::serialize::OutputArchive& archive) const override;
 };
 
-class Adam : public torch::optim::Optimizer, public QuantizedOptimizer {
+class Adam : public torch::optim::Optimizer, public QresOptimizer {
  public:
   // `quantizer.schedule == kNone` gives the unquantized optimizer. Options must be valid.
   Adam(std::vector<at::Tensor> params, AdamOptions options, QuantizerOptions quantizer);
@@ -81,6 +81,7 @@ class Adam : public torch::optim::Optimizer, public QuantizedOptimizer {
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   const Quantizer& quantizer() const override { return quantizer_; }
+  StepPath step_path() const override;
 
  private:
   // The reference form on dense float32 tensors runs as single-pass loops (fused_cpu.h) on the CPU,

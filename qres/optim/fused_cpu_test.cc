@@ -1,5 +1,6 @@
 // The fused CPU loops against the foreach ATen path they replace: the same numbers, bit for bit,
 // for every optimizer and quantization configuration, over many steps.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "qres/optim/fused_cpu.h"
 #include "qres/optim/optimizer.h"
 #include "qres/optim/step_math.h"
+#include "torch/optim/sgd.h"
 
 namespace qres::optim {
 namespace {
@@ -75,6 +77,26 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return "case" + std::to_string(info.index) + "_" + info.param.algorithm; });
 
 // The parallel norm (chunk partials on several threads) must give the fixed order's bits.
+TEST(StepPathTest, ReportsWhereTheStepRuns) {
+  const StepPath fused = fused_cpu::Available() ? StepPath::kFusedCpu : StepPath::kAten;
+  const std::vector<at::Tensor> floats = {at::randn({3}).requires_grad_()};
+  const auto path_of = [](const std::string& algorithm, const std::vector<at::Tensor>& params) {
+    auto optimizer = OptimizerRegistry::Create(algorithm, params, OptimizerSpec{});
+    EXPECT_TRUE(optimizer.ok()) << optimizer.status();
+    return StepPathOf(**optimizer);
+  };
+  EXPECT_EQ(path_of("QtAdamW", floats), fused);
+  EXPECT_EQ(path_of("SGD", floats), fused);
+  EXPECT_EQ(path_of("Adam", floats), StepPath::kAten);  // torch form: not fused
+  EXPECT_EQ(path_of("QSGD", {at::randn({3}, at::kDouble).requires_grad_()}), StepPath::kAten);
+  fused_cpu::SetEnabled(false);
+  EXPECT_EQ(path_of("QtAdamW", floats), StepPath::kAten);
+  fused_cpu::SetEnabled(true);
+  torch::optim::SGD torch_sgd(floats, torch::optim::SGDOptions(0.1));
+  EXPECT_EQ(StepPathOf(torch_sgd), std::nullopt);
+  EXPECT_EQ(ToString(StepPath::kFusedCuda), "fused CUDA step");
+}
+
 TEST(FusedCpuNormTest, EqualsTheSequentialOrder) {
   if (!fused_cpu::Available()) GTEST_SKIP() << "this CPU lacks AVX2/FMA";
   for (int64_t numel : {0, 1, 2047, 2049, 300000, 1000003}) {

@@ -9,12 +9,27 @@ bool fused_cuda_path_for_cpu_tensors = false;
 
 void SetFusedCudaPathForCpuTensors(bool on) { fused_cuda_path_for_cpu_tensors = on; }
 
+std::string ToString(StepPath path) {
+  switch (path) {
+    case StepPath::kAten: return "ATen ops";
+    case StepPath::kFusedCpu: return "fused CPU loops";
+    case StepPath::kFusedCuda: return "fused CUDA step";
+  }
+  return "unknown";
+}
+
 const Quantizer* QuantizerOf(const torch::optim::Optimizer& optimizer) {
-  const auto* quantized = dynamic_cast<const QuantizedOptimizer*>(&optimizer);
-  if (quantized == nullptr || quantized->quantizer().options().schedule == QuantSchedule::kNone) {
+  const auto* qres_optimizer = dynamic_cast<const QresOptimizer*>(&optimizer);
+  if (qres_optimizer == nullptr || qres_optimizer->quantizer().options().schedule == QuantSchedule::kNone) {
     return nullptr;
   }
-  return &quantized->quantizer();
+  return &qres_optimizer->quantizer();
+}
+
+std::optional<StepPath> StepPathOf(const torch::optim::Optimizer& optimizer) {
+  const auto* qres_optimizer = dynamic_cast<const QresOptimizer*>(&optimizer);
+  if (qres_optimizer == nullptr) return std::nullopt;
+  return qres_optimizer->step_path();
 }
 
 StepPath ChooseStepPath(const std::vector<torch::optim::OptimizerParamGroup>& groups, bool cpu_loops,

@@ -14,6 +14,7 @@
 #define QRES_OPTIM_OPTIMIZER_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,20 +38,29 @@ struct OptimizerSpec {
 using OptimizerRegistry =
     Registry<torch::optim::Optimizer, std::vector<at::Tensor>, const OptimizerSpec&>;
 
-// Implemented by the optimizers that quantize their update.
-class QuantizedOptimizer {
+// Where an optimizer step can run: the foreach ATen ops (any tensors), or the fused loops of one
+// device, which take only dense float32 parameters (and gradients of the same shape), all on one
+// device.
+enum class StepPath { kAten, kFusedCpu, kFusedCuda };
+
+// "ATen ops", "fused CPU loops" or "fused CUDA step".
+std::string ToString(StepPath path);
+
+// Implemented by qres's optimizers (the Adam and SGD families).
+class QresOptimizer {
  public:
-  virtual ~QuantizedOptimizer() = default;
+  virtual ~QresOptimizer() = default;
+  // Its quantizer; schedule kNone when it does not quantize.
   virtual const Quantizer& quantizer() const = 0;
+  // Where step() runs for the parameters (and gradients) it holds now.
+  virtual StepPath step_path() const = 0;
 };
 
 // The optimizer's quantizer, or nullptr when it does not quantize (SGD, Adam, AdamW).
 const Quantizer* QuantizerOf(const torch::optim::Optimizer& optimizer);
 
-// Where an optimizer step can run: the foreach ATen ops (any tensors), or the fused loops of one
-// device, which take only dense float32 parameters (and gradients of the same shape), all on one
-// device.
-enum class StepPath { kAten, kFusedCpu, kFusedCuda };
+// Where a qres optimizer's step runs now; nullopt for other optimizers.
+std::optional<StepPath> StepPathOf(const torch::optim::Optimizer& optimizer);
 
 // kFusedCpu when every parameter is such a CPU tensor and `cpu_loops` (the loops exist and apply),
 // kFusedCuda likewise on one CUDA device with `cuda_kernels`, else kAten.

@@ -150,6 +150,10 @@ void Sgd::StepFusedCpu() {
   if (any) quantizer_.FinishStep();
 }
 
+StepPath Sgd::step_path() const {
+  return ChooseStepPath(param_groups_, fused_cpu::Enabled(), CudaStepperRegistered());
+}
+
 at::Tensor Sgd::step(LossClosure closure) {
   at::NoGradGuard no_grad;
   at::Tensor loss;
@@ -157,7 +161,7 @@ at::Tensor Sgd::step(LossClosure closure) {
     at::AutoGradMode enable_grad(true);
     loss = closure();
   }
-  switch (ChooseStepPath(param_groups_, fused_cpu::Enabled(), CudaStepperRegistered())) {
+  switch (step_path()) {
     case StepPath::kFusedCpu:
       StepFusedCpu();
       return loss;

@@ -51,7 +51,7 @@ struct SgdParamState : public torch::optim::OptimizerCloneableParamState<SgdPara
   void serialize(torch::serialize::OutputArchive& archive) const override;
 };
 
-class Sgd : public torch::optim::Optimizer, public QuantizedOptimizer {
+class Sgd : public torch::optim::Optimizer, public QresOptimizer {
  public:
   // `quantizer.schedule == kNone` gives plain SGD. Options must be valid (see Create).
   Sgd(std::vector<at::Tensor> params, SgdOptions options, QuantizerOptions quantizer);
@@ -65,6 +65,7 @@ class Sgd : public torch::optim::Optimizer, public QuantizedOptimizer {
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   const Quantizer& quantizer() const override { return quantizer_; }
+  StepPath step_path() const override;
 
  private:
   // Dense float32 tensors run as single-pass loops (fused_cpu.h) on the CPU, as kernels

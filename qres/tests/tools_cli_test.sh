@@ -100,7 +100,8 @@ grep -q "Per-class accuracy" "$work/eval" && grep -q "Confusion matrix" "$work/e
   "$work/out/error_CNNQSGD2.png" || fail "no PNG plot"
 [[ -s "$work/out/operation_test.txt" ]] || fail "no operation_test.txt"
 "$evaluate" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" -e "$work/out/error_CNNQSGD2.pickle" -ng 1 \
-  --data_dir="$work/data" --out_dir="$work/out" | grep -q "No plot: -ng 1" || fail "-ng 1 still plots"
+  --data_dir="$work/data" --out_dir="$work/new/eval" | grep -q "No plot: -ng 1" || fail "-ng 1 still plots"
+[[ -s "$work/new/eval/operation_test.txt" ]] || fail "a missing --out_dir was not made"
 
 tool="$evaluate"
 expect_error "no model file: give -m/--model_file" -d MNIST --data_dir="$work/data"

@@ -1,5 +1,6 @@
 // Train end to end on a tiny generated dataset: every net writes its outputs; a run interrupted
 // mid-epoch and resumed ends with the same model, bit for bit, as an uninterrupted run.
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,14 @@ TEST(TrainE2eTest, ResumedRunEqualsUninterruptedRunBitForBit) {
             *ReadWholeFile(JoinPath(interrupted.out_dir, "error_" + proc + ".pickle")));
 }
 
+TEST(TrainE2eTest, CreatesAMissingOutputDirectory) {
+  TrainConfig config = TinyRun("e2e_new_dir", "CNN", "SGD");
+  config.out_dir = JoinPath(JoinPath(config.out_dir, "new"), "nested");
+  config.epochs = 1;
+  ASSERT_TRUE(Train(config).ok());
+  EXPECT_TRUE(LoadNet(config) != nullptr);
+}
+
 TEST(TrainE2eTest, BadConfigurationsAreOneLineErrors) {
   TrainConfig config = TinyRun("e2e_bad", "CNN", "QtAdamW");
   config.algorithm = "Lion";
@@ -109,8 +118,16 @@ TEST(TrainE2eTest, BadConfigurationsAreOneLineErrors) {
   config.data_dir = "/nonexistent";
   EXPECT_THAT(Train(config).message(), HasSubstr("/nonexistent: no train-images-idx3-ubyte"));
   config = TinyRun("e2e_bad", "CNN", "QtAdamW");
-  config.out_dir = "/nonexistent/out";
-  EXPECT_THAT(Train(config).message(), HasSubstr("--out_dir=/nonexistent/out: not a directory"));
+  const std::string file = JoinPath(config.out_dir, "a_file");
+  ASSERT_TRUE(WriteFileAtomically(file, "").ok());
+  config.out_dir = file;
+  EXPECT_THAT(Train(config).message(), HasSubstr("--out_dir=" + file + ": not a directory"));
+  config.out_dir = JoinPath(file, "out");
+  EXPECT_THAT(Train(config).message(), HasSubstr("--out_dir=" + config.out_dir + ": cannot create it: "));
+  config = TinyRun("e2e_bad", "CNN", "Lion");  // a missing --out_dir is made only for a good run
+  config.out_dir = JoinPath(config.out_dir, "never");
+  EXPECT_FALSE(Train(config).ok());
+  EXPECT_FALSE(std::filesystem::exists(config.out_dir));
   config = TinyRun("e2e_bad", "CNN", "QtAdamW");
   config.quant_params = "rounding=up";
   EXPECT_THAT(Train(config).message(), HasSubstr("key 'rounding' has value 'up'"));

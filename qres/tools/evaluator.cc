@@ -135,6 +135,7 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   }
   std::string log;
   for (const std::string& line : lines) absl::StrAppend(&log, line, "\n");
+  QRES_RETURN_IF_ERROR(CreateOutputDirectory(config.out_dir));
   return WriteFileAtomically(JoinPath(config.out_dir, "operation_test.txt"), log);
 }
 

@@ -5,8 +5,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 
@@ -102,6 +104,18 @@ absl::StatusOr<std::vector<double>> UnpickleFloatList(const std::string& bytes,
     }
   }
   return bad("truncated: no STOP");
+}
+
+absl::Status CreateOutputDirectory(const std::string& out_dir) {
+  std::error_code error;
+  if (std::filesystem::exists(out_dir, error) && !std::filesystem::is_directory(out_dir, error)) {
+    return absl::FailedPreconditionError(absl::StrCat("--out_dir=", out_dir, ": not a directory"));
+  }
+  std::filesystem::create_directories(out_dir, error);
+  if (error) {
+    return absl::FailedPreconditionError(absl::StrCat("--out_dir=", out_dir, ": cannot create it: ", error.message()));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace qres::tools

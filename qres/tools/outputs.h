@@ -23,6 +23,9 @@ std::string PickleFloatList(const std::vector<double>& values);
 absl::StatusOr<std::vector<double>> UnpickleFloatList(const std::string& bytes,
                                                       const std::string& source);
 
+// Makes --out_dir (and its parents) if missing; the error names the flag, the folder and why.
+absl::Status CreateOutputDirectory(const std::string& out_dir);
+
 // "<dir>/<name>", or name alone for an empty dir.
 std::string JoinPath(const std::string& dir, const std::string& name);
 

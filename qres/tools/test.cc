@@ -14,7 +14,7 @@ DEFINE_string(net, "", "net of the model file; empty: CNN on 28x28 data, LeNet o
 DEFINE_string(model_file, "", "model file written by train (torch_nn02<Net><Algo><E>.pt). Seed: -m");
 DEFINE_string(error_file, "", "error trend file written by train (error_<Net><Algo><E>.pickle). Seed: -e");
 DEFINE_string(plot_file, "", "where the plot goes; empty: the error file's name with .png");
-DEFINE_string(out_dir, ".", "folder for operation_test.txt");
+DEFINE_string(out_dir, ".", "folder for operation_test.txt (made if missing)");
 DEFINE_int32(resnet_layers, 5, "ResNet blocks per stage n of the model (depth 6n+2). Seed: -rl");
 DEFINE_bool(logit_relu, false, "LeNet trained with --logit_relu");
 DEFINE_int32(batch_size, 100, "evaluation batch size (accuracy does not depend on it in eval mode)");

@@ -23,7 +23,7 @@ DEFINE_string(device, "cpu", "cpu or cuda (falls back to the CPU without a GPU).
 DEFINE_int32(qp, 0, "initial quantization index n: the update's grid starts at 2^-n (bump schedule)");
 DEFINE_int32(resnet_layers, 5, "ResNet blocks per stage n: depth 6n+2 (5: ResNet-32). Seed: -rl");
 DEFINE_uint64(seed, 1, "seed for initialisation, shuffling, augmentation (CPU runs repeat bit for bit)");
-DEFINE_string(out_dir, ".", "folder for the model, log, error trend, metrics and checkpoint");
+DEFINE_string(out_dir, ".", "folder for the model, log, error trend, metrics and checkpoint (made if missing)");
 DEFINE_string(optim_params, "", "optimizer options k=v,...: momentum, dampening, nesterov, weight_decay, betas=b1:b2, eps, form=torch|reference");
 DEFINE_string(quant_params, "", "quantizer options k=v,...: schedule=bump|log|none, rounding=half_up|floor|nearest_even|stochastic, seed, zero_test=sum|all_zero, scope=global|per_tensor, index_limit, check_first_step, base, eta, kappa, warmup, offset");
 DEFINE_bool(shuffle, true, "shuffle every epoch (the reference does not: --noshuffle)");

@@ -1,6 +1,5 @@
 #include "qres/tools/trainer.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -162,10 +161,6 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
   if (!(config.lr >= 0.0)) return absl::InvalidArgumentError(absl::StrCat("--lr=", config.lr, " must be >= 0"));
   if (config.batch_size < 0) return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config.batch_size, " must be > 0"));
   if (config.threads > 0) at::set_num_threads(static_cast<int>(config.threads));
-  struct stat info;
-  if (stat(config.out_dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
-    return absl::NotFoundError(absl::StrCat("--out_dir=", config.out_dir, ": not a directory"));
-  }
 
   std::string device_note;
   const c10::Device device = PickDevice(config.cuda, &device_note);
@@ -223,6 +218,8 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
   spec.epochs = config.epochs;
   QRES_ASSIGN_OR_RETURN(auto optimizer, optim::OptimizerRegistry::Create(config.algorithm, net->parameters(), spec));
   const optim::Quantizer* quantizer = optim::QuantizerOf(*optimizer);
+  // Created only now that everything else checked out: a bad flag leaves nothing behind.
+  QRES_RETURN_IF_ERROR(CreateOutputDirectory(config.out_dir));
 
   Reporter report;
   Progress progress;
@@ -243,6 +240,9 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
     report.Line(absl::StrCat("Net                 : ", net->Describe(), config.net == "ResNet" ? absl::StrCat(" (ResNet-", 6 * config.resnet_layers + 2, ")") : ""));
     report.Line(absl::StrCat("Algorithm           : ", config.algorithm, ", lr ", config.lr,
                              config.optim_params.empty() ? "" : absl::StrCat(", ", config.optim_params)));
+    if (const std::optional<optim::StepPath> path = optim::StepPathOf(*optimizer); path.has_value()) {
+      report.Line(absl::StrCat("Optimizer step      : ", optim::ToString(*path)));
+    }
     if (quantizer != nullptr) {
       report.Line(absl::StrCat("Quantization        : ", quantizer->options().Describe()));
       report.Line(absl::StrFormat("Initial QP          : %g (index %g)", quantizer->resolution(), quantizer->index()));
