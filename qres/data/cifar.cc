@@ -2,7 +2,8 @@
 //   CIFAR-10:  data_batch_1.bin ... data_batch_5.bin, test_batch.bin; records of 1 label byte +
 //              3072 pixel bytes (3x32x32, planar).
 //   CIFAR-100: train.bin, test.bin; records of coarse label, fine label + 3072 pixel bytes. The
-//              fine labels are the classes; coarse labels are checked too.
+//              fine labels are the classes; coarse labels are checked too. Class names come from
+//              the archive's fine_label_names.txt ("class N" without it).
 // The folder may be the one given or its official subfolder (cifar-10-batches-bin,
 // cifar-100-binary).
 #include <cstring>
@@ -11,7 +12,10 @@
 #include <vector>
 
 #include "ATen/ops/empty.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "qres/base/status_macros.h"
 #include "qres/data/dataset.h"
 #include "qres/data/file_reader.h"
@@ -28,6 +32,7 @@ struct CifarFormat {
   int64_t label_bytes;  // 1 (CIFAR-10) or 2 (CIFAR-100: coarse, fine)
   int64_t classes;
   int64_t coarse_classes;  // CIFAR-100 only
+  std::string names_file;  // one class name per line, beside the records; empty: built in
 };
 
 class CifarLoader : public DatasetLoader {
@@ -93,7 +98,7 @@ class CifarLoader : public DatasetLoader {
     data.images = images;
     data.labels = labels;
     data.classes = format_.classes;
-    for (int64_t c = 0; c < format_.classes; ++c) data.class_names.push_back(ClassName(c));
+    QRES_ASSIGN_OR_RETURN(data.class_names, ClassNames(root));
     data.normalization = Normalization::kSymmetric;
     data.mean = {0.4914, 0.4822, 0.4465};
     data.std = {0.2023, 0.1994, 0.2010};
@@ -103,10 +108,26 @@ class CifarLoader : public DatasetLoader {
   }
 
  private:
-  std::string ClassName(int64_t c) const {
-    static const char* kCifar10[] = {"airplane", "automobile", "bird", "cat", "deer",
-                                     "dog", "frog", "horse", "ship", "truck"};
-    return format_.classes == 10 ? kCifar10[c] : absl::StrCat("class ", c);
+  absl::StatusOr<std::vector<std::string>> ClassNames(const std::string& root) const {
+    if (format_.names_file.empty()) {
+      return std::vector<std::string>{"airplane", "automobile", "bird", "cat", "deer",
+                                      "dog",      "frog",       "horse", "ship", "truck"};
+    }
+    std::vector<std::string> names;
+    const std::string path = absl::StrCat(root, "/", format_.names_file);
+    if (!FileExists(path)) {
+      for (int64_t c = 0; c < format_.classes; ++c) names.push_back(absl::StrCat("class ", c));
+      return names;
+    }
+    QRES_ASSIGN_OR_RETURN(const std::string text, ReadFileMaybeGzip(path));
+    for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipWhitespace())) {
+      names.emplace_back(absl::StripAsciiWhitespace(line));
+    }
+    if (static_cast<int64_t>(names.size()) != format_.classes) {
+      return absl::DataLossError(absl::StrCat(path, ": ", names.size(), " class names, expected ",
+                                              format_.classes, " (one per line)"));
+    }
+    return names;
   }
 
   CifarFormat format_;
@@ -117,12 +138,12 @@ QRES_REGISTER_DATASET("CIFAR10", "32x32 colour images, 10 classes; binary archiv
       "CIFAR10", "cifar-10-batches-bin",
       {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
        "data_batch_5.bin"},
-      {"test_batch.bin"}, 1, 10, 0}));
+      {"test_batch.bin"}, 1, 10, 0, ""}));
 });
 
 QRES_REGISTER_DATASET("CIFAR100", "32x32 colour images, 100 fine classes; binary archive in Torch_Data", [] {
   return absl::StatusOr<std::unique_ptr<DatasetLoader>>(std::make_unique<CifarLoader>(
-      CifarFormat{"CIFAR100", "cifar-100-binary", {"train.bin"}, {"test.bin"}, 2, 100, 20}));
+      CifarFormat{"CIFAR100", "cifar-100-binary", {"train.bin"}, {"test.bin"}, 2, 100, 20, "fine_label_names.txt"}));
 });
 
 }  // namespace

@@ -117,6 +117,23 @@ TEST(CifarTest, LoadsBothArchivesAndTheirSubfolders) {
   EXPECT_EQ(c100->classes, 100);
   EXPECT_EQ(c100->size(), 9);
   EXPECT_EQ(c100->labels[5].item<int64_t>(), 5);
+  EXPECT_EQ(c100->class_names[7], "class 7");  // no names file
+  EXPECT_EQ(c10->class_names[3], "cat");
+}
+
+TEST(CifarTest, ReadsTheFineLabelNamesBesideTheRecords) {
+  const std::string dir = MakeTempDir("cifar_names");
+  WriteCifar100(dir, 3, 2);
+  std::string names;
+  for (int c = 0; c < 100; ++c) names += "name_" + std::to_string(c) + "\n";
+  WriteFile(dir + "/fine_label_names.txt", names + "\n");  // the archive's file ends in a blank line
+  auto c100 = LoadDataset("CIFAR100", dir, Split::kTest);
+  ASSERT_TRUE(c100.ok()) << c100.status();
+  EXPECT_EQ(c100->class_names.front(), "name_0");
+  EXPECT_EQ(c100->class_names.back(), "name_99");
+  WriteFile(dir + "/fine_label_names.txt", "apple\nbaby\n");
+  const absl::Status status = LoadStatus("CIFAR100", dir);
+  EXPECT_THAT(status.message(), HasSubstr(dir + "/fine_label_names.txt: 2 class names, expected 100"));
 }
 
 TEST(CifarTest, BadFilesAreCleanErrorsNamingTheFile) {
