@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ATen/ops/randn.h"
@@ -56,11 +57,16 @@ TEST(ModelTest, EveryNetHasTheRightOutputShapeForEveryDatasetShape) {
 
 TEST(ModelTest, ForwardAndBackwardGiveGradientsEverywhere) {
   for (const std::string& name : ModelRegistry::Names()) {
-    auto net = CreateModel(name, Spec(1, 28, 10, 1));
-    ASSERT_TRUE(net.ok()) << net.status();
-    (*net)->forward(at::randn({4, 1, 28, 28})).sum().backward();
-    for (const auto& p : (*net)->named_parameters()) {
-      ASSERT_TRUE(p.value().grad().defined()) << name << "." << p.key();
+    for (const auto& [channels, size] : {std::pair<int64_t, int64_t>{1, 28}, {3, 32}}) {
+      auto net = CreateModel(name, Spec(channels, size, 10, 1));
+      ASSERT_TRUE(net.ok()) << net.status();
+      (*net)->forward(at::randn({4, channels, size, size})).sum().backward();
+      for (const auto& p : (*net)->named_parameters()) {
+        ASSERT_TRUE(p.value().grad().defined()) << name << "." << p.key();
+        // Whatever layout the activations take (ResNet: channels-last on the CPU), parameters and
+        // gradients stay contiguous, which the fused optimizer loops need.
+        EXPECT_TRUE(p.value().is_contiguous() && p.value().grad().is_contiguous()) << name << "." << p.key();
+      }
     }
   }
 }
