@@ -143,7 +143,8 @@ QRES_REGISTER_DATASET("CIFAR10", "32x32 colour images, 10 classes; binary archiv
 
 QRES_REGISTER_DATASET("CIFAR100", "32x32 colour images, 100 fine classes; binary archive in Torch_Data", [] {
   return absl::StatusOr<std::unique_ptr<DatasetLoader>>(std::make_unique<CifarLoader>(
-      CifarFormat{"CIFAR100", "cifar-100-binary", {"train.bin"}, {"test.bin"}, 2, 100, 20, "fine_label_names.txt"}));
+      CifarFormat{"CIFAR100", "cifar-100-binary", {"train.bin"}, {"test.bin"}, 2, 100, 20,
+                  "fine_label_names.txt"}));
 });
 
 }  // namespace

@@ -86,7 +86,7 @@ class ResNet : public Net {
 
   at::Tensor forward(at::Tensor x) override {
     // On the CPU the activations run channels-last (NHWC): oneDNN's convolutions and batch norm
-    // are faster that way (ResNet-20, batch 128: 1.2-1.4x per training step). The weights stay
+    // are faster that way (about 1.2x per training step: docs/BENCHMARKS.md). The weights stay
     // NCHW, and so do their gradients and the saved model. A 1-channel input is the same bytes
     // in both layouts, so the stem's output is converted too.
     const bool nhwc = x.is_cpu();
