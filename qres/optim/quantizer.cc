@@ -252,6 +252,12 @@ uint64_t Quantizer::StreamKey(int64_t tensor_id) const {
                              static_cast<uint64_t>(tensor_id));
 }
 
+int64_t Quantizer::tensor_index(int64_t id) const {
+  SyncFromDevice();
+  if (options_.scope == IndexScope::kGlobal) return index_;
+  return static_cast<size_t>(id) < tensor_indices_.size() ? tensor_indices_[id] : options_.initial_index;
+}
+
 int64_t& Quantizer::TensorIndex(int64_t id) {
   if (static_cast<size_t>(id) >= tensor_indices_.size()) {
     tensor_indices_.resize(id + 1, options_.initial_index);

@@ -156,6 +156,9 @@ class Quantizer {
   // The reported index: bump: n (the largest over tensors for per_tensor scope); log: log2(Q_p)
   // of the last quantized tensor; none: 0.
   double index() const;
+  // Bump: the index n of tensor `id` (TensorStep::id): its own with scope=per_tensor (the initial
+  // index before its first step), else the shared one.
+  int64_t tensor_index(int64_t id) const;
   // The current resolution Q_p (the quantization step is 1/Q_p).
   double resolution() const;
   // index() after every QuantizeInPlace call, one entry per optimizer step.

@@ -83,6 +83,22 @@ TEST(QuantizerTest, BumpsUntilTheUpdateIsNonzero) {
   EXPECT_THAT(quantizer.trend(), ElementsAre(5.0));
 }
 
+TEST(QuantizerTest, TensorIndexIsPerTensorOrShared) {
+  QuantizerOptions options = Bump(2);
+  options.scope = IndexScope::kPerTensor;
+  Quantizer per_tensor(options);
+  std::vector<at::Tensor> updates = {at::tensor({0.02f}), at::tensor({0.5f})};
+  per_tensor.QuantizeInPlace(updates, {{0, 1, false, 0.0}, {1, 1, false, 0.0}});
+  EXPECT_EQ(per_tensor.tensor_index(0), 5);  // 0.02 first rounds to nonzero at 2^5
+  EXPECT_EQ(per_tensor.tensor_index(1), 2);  // 0.5 · 2^2 = 2: nonzero where it starts
+  EXPECT_EQ(per_tensor.tensor_index(7), 2);  // never stepped: the initial index
+  Quantizer global(Bump(2));
+  updates = {at::tensor({0.02f}), at::tensor({0.5f})};
+  global.QuantizeInPlace(updates, {{0, 1, false, 0.0}, {1, 1, false, 0.0}});
+  EXPECT_EQ(global.tensor_index(0), 5);
+  EXPECT_EQ(global.tensor_index(1), 5);
+}
+
 TEST(QuantizerTest, SumZeroTestFiresOnCancellation) {
   QuantizerOptions options = Bump(0);
   std::vector<at::Tensor> updates = {at::tensor({1.0f, -1.0f, 0.3f})};

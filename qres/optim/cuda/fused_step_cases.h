@@ -108,8 +108,11 @@ inline void ExpectSameTrajectory(const FusedStepCase& c, const std::vector<int64
   if (q_cpu != nullptr) {
     EXPECT_EQ(q_cpu->trend(), q_other->trend());
     EXPECT_EQ(q_cpu->index(), q_other->index());
-    if (q_cpu->options().schedule == QuantSchedule::kBump) {  // the run must have bumped
-      EXPECT_GT(q_cpu->index(), q_cpu->options().initial_index);
+    if (q_cpu->options().schedule == QuantSchedule::kBump) {
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        EXPECT_EQ(q_cpu->tensor_index(i), q_other->tensor_index(i)) << "tensor " << i;
+      }
+      EXPECT_GT(q_cpu->index(), q_cpu->options().initial_index);  // the run must have bumped
     }
   }
 }
