@@ -15,7 +15,7 @@ std::string ToString(StepPath path) {
     case StepPath::kFusedCpu: return "fused CPU loops";
     case StepPath::kFusedCuda: return "fused CUDA step";
   }
-  return "unknown";
+  return "?";
 }
 
 const Quantizer* QuantizerOf(const torch::optim::Optimizer& optimizer) {
