@@ -53,7 +53,7 @@ limited() {  # limited SECONDS LOG COMMAND...: run COMMAND under the smaller of 
   if ((left < 5)); then echo "skipped (out of time): $*" | tee "$OUT/$log"; return 1; fi
   timeout $((limit < left ? limit : left)) "$@" 2>&1 | tee "$OUT/$log"
 }
-limited 120 optimizer_cuda_test.log "$here/bin/optimizer_cuda_test" || status=1
+limited 180 optimizer_cuda_test.log "$here/bin/optimizer_cuda_test" || status=1
 for set in resnet32 resnet50 134m; do
   limited 60 "optimizer_step_bench_cuda_$set.log" \
     "$here/bin/optimizer_step_bench" --device=cuda --set=$set --rounds=10 || status=1

@@ -9,6 +9,7 @@
 #include "ATen/ops/randn.h"
 #include "ATen/ops/randn_like.h"
 #include "ATen/ops/zeros_like.h"
+#include "c10/core/GradMode.h"
 #include "gtest/gtest.h"
 #include "qres/optim/fused_cpu.h"
 #include "qres/optim/optimizer.h"
@@ -39,6 +40,8 @@ std::vector<at::Tensor> Train(const Case& c, bool fused) {
   auto optimizer = OptimizerRegistry::Create(c.algorithm, params, spec);
   EXPECT_TRUE(optimizer.ok()) << optimizer.status();
   for (int step = 0; step < 40; ++step) {
+    // Without a graph: a gradient whose graph leads back to its own parameter is a reference cycle.
+    at::NoGradGuard no_grad;
     for (size_t i = 0; i < params.size(); ++i) {
       params[i].mutable_grad() = i + 1 == params.size() ? at::zeros_like(params[i])
                                                         : at::randn_like(params[i]) * 0.1 + params[i] * 0.5;
