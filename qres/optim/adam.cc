@@ -202,11 +202,7 @@ StepPath Adam::step_path() const {
 
 at::Tensor Adam::step(LossClosure closure) {
   at::NoGradGuard no_grad;
-  at::Tensor loss;
-  if (closure != nullptr) {
-    at::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
+  at::Tensor loss = EvaluateClosure(closure);
   switch (step_path()) {
     case StepPath::kFusedCpu:
       StepFusedCpu();

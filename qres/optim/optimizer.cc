@@ -2,6 +2,8 @@
 
 #include <optional>
 
+#include "c10/core/GradMode.h"
+
 namespace qres::optim {
 namespace {
 bool fused_cuda_path_for_cpu_tensors = false;
@@ -16,6 +18,12 @@ std::string ToString(StepPath path) {
     case StepPath::kFusedCuda: return "fused CUDA step";
   }
   return "?";
+}
+
+at::Tensor EvaluateClosure(const torch::optim::Optimizer::LossClosure& closure) {
+  if (closure == nullptr) return at::Tensor();
+  at::AutoGradMode enable_grad(true);
+  return closure();
 }
 
 const Quantizer* QuantizerOf(const torch::optim::Optimizer& optimizer) {

@@ -56,6 +56,9 @@ class QresOptimizer {
   virtual StepPath step_path() const = 0;
 };
 
+// step()'s loss: the closure's, evaluated with gradients on, or an undefined tensor without one.
+at::Tensor EvaluateClosure(const torch::optim::Optimizer::LossClosure& closure);
+
 // The optimizer's quantizer, or nullptr when it does not quantize (SGD, Adam, AdamW).
 const Quantizer* QuantizerOf(const torch::optim::Optimizer& optimizer);
 

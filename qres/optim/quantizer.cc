@@ -12,6 +12,7 @@
 #include "ATen/ops/lt.h"
 #include "ATen/ops/empty_like.h"
 #include "ATen/ops/mul.h"
+#include "ATen/ops/stack.h"
 #include "ATen/ops/sum.h"
 #include "ATen/ops/tensor.h"
 #include "absl/strings/str_cat.h"
@@ -270,8 +271,12 @@ bool Quantizer::IsZero(const at::Tensor& rounded) const {
   // Exact: the rounded values are integers, summed as int64 (as the fused CPU path does); one
   // that int64 cannot hold (not finite, or |q| >= 2^63) makes the update nonzero, as on every
   // path (step_math::RoundedTotal).
-  if (!at::all(at::lt(at::abs(rounded), 9223372036854775808.0)).item<bool>()) return false;
-  return at::sum(rounded, at::kLong).item<int64_t>() == 0;
+  // Both answers in one copy to the host (one sync when the update is on a GPU); the sum of
+  // values that do not fit is meaningless and unused.
+  const at::Tensor fits = at::all(at::lt(at::abs(rounded), 9223372036854775808.0)).to(at::kLong);
+  const at::Tensor both = at::stack({fits, at::sum(rounded, at::kLong)}).cpu();
+  const int64_t* fits_and_sum = both.data_ptr<int64_t>();
+  return fits_and_sum[0] == 1 && fits_and_sum[1] == 0;
 }
 
 void Quantizer::QuantizeInPlace(std::vector<at::Tensor>& updates,

@@ -156,11 +156,7 @@ StepPath Sgd::step_path() const {
 
 at::Tensor Sgd::step(LossClosure closure) {
   at::NoGradGuard no_grad;
-  at::Tensor loss;
-  if (closure != nullptr) {
-    at::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
+  at::Tensor loss = EvaluateClosure(closure);
   switch (step_path()) {
     case StepPath::kFusedCpu:
       StepFusedCpu();

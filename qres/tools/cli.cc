@@ -90,24 +90,29 @@ absl::StatusOr<std::string> MergedFlag(const std::string& long_name, const std::
   return short_flag.is_default ? long_flag.current_value : short_flag.current_value;
 }
 
-absl::StatusOr<int64_t> MergedIntFlag(const std::string& long_name, const std::string& short_name) {
+namespace {
+
+// MergedFlag parsed by `parse` (absl::SimpleAtoi or SimpleAtod); `kind` names what it must be.
+template <typename T>
+absl::StatusOr<T> MergedNumberFlag(const std::string& long_name, const std::string& short_name,
+                                   bool (*parse)(absl::string_view, T*), const char* kind) {
   absl::StatusOr<std::string> text = MergedFlag(long_name, short_name);
   if (!text.ok()) return text.status();
-  int64_t value;
-  if (!absl::SimpleAtoi(*text, &value)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", long_name, "=", *text, " is not an integer"));
+  T value;
+  if (!parse(*text, &value)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", long_name, "=", *text, " is not ", kind));
   }
   return value;
 }
 
+}  // namespace
+
+absl::StatusOr<int64_t> MergedIntFlag(const std::string& long_name, const std::string& short_name) {
+  return MergedNumberFlag<int64_t>(long_name, short_name, &absl::SimpleAtoi<int64_t>, "an integer");
+}
+
 absl::StatusOr<double> MergedDoubleFlag(const std::string& long_name, const std::string& short_name) {
-  absl::StatusOr<std::string> text = MergedFlag(long_name, short_name);
-  if (!text.ok()) return text.status();
-  double value;
-  if (!absl::SimpleAtod(*text, &value)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", long_name, "=", *text, " is not a number"));
-  }
-  return value;
+  return MergedNumberFlag<double>(long_name, short_name, &absl::SimpleAtod, "a number");
 }
 
 absl::StatusOr<bool> WantsCuda(const std::string& device_flag, int g_flag) {
