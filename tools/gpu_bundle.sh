@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds everything the GPU machine runs, here (no GPU needed), into gpu_bundle/ (git-ignored,
-# well under the 64 MiB a device call carries), with gpu_bundle/run.sh to run there:
+# under the 64 MiB a device call carries), with gpu_bundle/run.sh to run there:
 #   tools/gpu_bundle.sh
-#   then, with the device tool: carry ["gpu_bundle"], command "bash gpu_bundle/run.sh"
-# run.sh finds the GPU machine's own torch (the same 2.11.0 these binaries link), checks that no
-# library is missing, then runs the CUDA equivalence test, the optimizer benchmark on the GPU
-# (three parameter sets, PyTorch's fused AdamW and a device copy in the same run), the fused
-# step's host-side timing, the training step against eager PyTorch, short GPU training runs and
-# compute-sanitizer on the kernels; logs go to $OUT. It stops itself 9 minutes in at the latest; give the call timeout_s=600.
+#   then, with the device tool: carry ["gpu_bundle"], command "bash gpu_bundle/run.sh",
+#   timeout_s 420 (run.sh stops its checks 300 s in; "bash gpu_bundle/run.sh 150" for a rerun).
+# run.sh prints the python3, torch and card it found and stops if torch or the GPU is not what the
+# binaries need; then, most important first: the small CUDA-vs-CPU equivalence test, the large one,
+# the benchmarks (optimizer step against PyTorch's fused AdamW and a device copy, the step's host
+# side, the training step against eager PyTorch), short GPU training runs, and compute-sanitizer on
+# the kernels. $OUT/summary.txt has one line per check (passed / failed / skipped and why);
+# $OUT/benchmarks.md has the tables for docs/BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,68 +32,152 @@ for library in libunwind.so.8 liblzma.so.5; do
   cp -L "/lib/x86_64-linux-gnu/$library" "$out/lib/"
 done
 install -m 755 tools/bench_train_step.py "$out/bin/"
-cp /usr/share/datasets/fashion-mnist/*.gz "$out/data/"
+# Fashion-MNIST: the whole test set, the first 12000 training images (the full set would not fit
+# beside the binaries; the training runs check the GPU path, not the accuracy).
+python3 - /usr/share/datasets/fashion-mnist "$out/data" 12000 <<'PY'
+import gzip, shutil, struct, sys
+source, target, train_count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+    shutil.copy(f"{source}/{name}", f"{target}/{name}")
+for name, item_bytes in (("train-images-idx3-ubyte.gz", 28 * 28), ("train-labels-idx1-ubyte.gz", 1)):
+    with gzip.open(f"{source}/{name}") as f:
+        magic, count = struct.unpack(">II", f.read(8))
+        dims = f.read(8 if item_bytes > 1 else 0)
+        body = f.read(train_count * item_bytes)
+    with gzip.open(f"{target}/{name}", "wb") as f:
+        f.write(struct.pack(">II", magic, train_count) + dims + body)
+PY
+echo "$(python3 -c 'import torch; print(torch.__version__.split("+")[0])')" >"$out/torch_version"
+
+# compute-sanitizer from PyPI (the GPU machine may not have it): the CUDA 13.0 release, which the
+# machine's driver 580 supports; its bin/ and lib/ only (~40 MB), xz-compressed once into the cache.
+sanitizer_wheel_version=13.0.85
+sanitizer_archive="$HOME/.cache/qres/compute-sanitizer-$sanitizer_wheel_version.tar.xz"
+if [[ ! -f "$sanitizer_archive" ]]; then
+  work="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --dest "$work" "nvidia-cuda-sanitizer-api==$sanitizer_wheel_version"
+  python3 -m zipfile -e "$work"/*.whl "$work/wheel"
+  mkdir "$work/compute-sanitizer"
+  mv "$work/wheel/nvidia/cu13/bin" "$work/wheel/nvidia/cu13/lib" "$work/compute-sanitizer/"
+  chmod +x "$work/compute-sanitizer/bin/compute-sanitizer"
+  mkdir -p "$(dirname "$sanitizer_archive")"
+  tar -C "$work" -cf - compute-sanitizer | xz -9 >"$sanitizer_archive.tmp"
+  mv "$sanitizer_archive.tmp" "$sanitizer_archive"
+  rm -rf "$work"
+fi
+cp "$sanitizer_archive" "$out/compute-sanitizer.tar.xz"
 
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
-# Runs on the GPU machine (see tools/gpu_bundle.sh). Logs go to $OUT.
+# Runs on the GPU machine (see tools/gpu_bundle.sh): bash run.sh [SECONDS, default 300]. Logs, the
+# summary and the benchmark tables go to $OUT.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 OUT="${OUT:-$here/out}"
 mkdir -p "$OUT"
-torch_lib="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')/lib"
-export LD_LIBRARY_PATH="$torch_lib:$here/lib"
-nvidia-smi -L | tee "$OUT/gpu.txt"
-if ldd "$here"/bin/* | grep "not found"; then echo "missing libraries" >&2; exit 1; fi
-status=0
-# Each command has a time limit, and all of them together stop 9 minutes in, so one hang cannot use
-# up the machine's time.
-deadline=$((SECONDS + 540))
-limited() {  # limited SECONDS LOG COMMAND...: run COMMAND under the smaller of both limits
-  local limit=$1 log=$2; shift 2
+summary="$OUT/summary.txt"
+tables="$OUT/benchmarks.md"
+: >"$summary"
+: >"$tables"
+deadline=$((SECONDS + ${1:-300}))  # all checks together; a hang cannot use up the machine's time
+note() { printf '%-8s %s\n' "$1" "$2" | tee -a "$summary"; }
+
+# What this run is on; stop when it is not what the binaries were built for.
+torch_dir="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$torch_dir/lib:$here/lib"
+export QRES_REQUIRE_GPU=1  # the GPU tests fail, not skip, without a GPU
+python3 - "$(cat "$here/torch_version")" <<'PY' | tee "$OUT/machine.txt"
+import shutil, sys, torch
+print("python3:", sys.executable)
+print("torch:", torch.__version__, "(the binaries link", sys.argv[1] + ")")
+print("torch.cuda.is_available():", torch.cuda.is_available())
+print("card:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
+sys.exit(0 if torch.cuda.is_available() and torch.__version__.split("+")[0] == sys.argv[1] else 1)
+PY
+if ((PIPESTATUS[0] != 0)); then note failed "machine: torch version or GPU not as the binaries need"; exit 1; fi
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee -a "$OUT/machine.txt"
+if ldd "$here"/bin/* | grep "not found"; then note failed "machine: libraries missing (ldd)"; exit 1; fi
+note passed "machine: $(python3 -c 'import torch; print(torch.cuda.get_device_name(0))'), LD_LIBRARY_PATH and ldd"
+
+check() {  # check NAME LIMIT LOG COMMAND...: COMMAND under the smaller of LIMIT and the time left
+  local name=$1 limit=$2 log=$3; shift 3
   local left=$((deadline - SECONDS))
-  if ((left < 5)); then echo "skipped (out of time): $*" | tee "$OUT/$log"; return 1; fi
-  timeout $((limit < left ? limit : left)) "$@" 2>&1 | tee "$OUT/$log"
+  if ((left < 10)); then note skipped "$name: out of time"; return 2; fi
+  local seconds=$((limit < left ? limit : left)) start=$SECONDS
+  timeout "$seconds" "$@" >"$OUT/$log" 2>&1
+  local status=$?
+  if ((status == 0)); then note passed "$name ($((SECONDS - start)) s)"
+  elif ((status == 124)); then note failed "$name: timed out after $seconds s ($log)"
+  else note failed "$name: exit $status ($log)"; fi
+  return $status
 }
-limited 180 optimizer_cuda_test.log "$here/bin/optimizer_cuda_test" || status=1
+status=0
+test="$here/bin/optimizer_cuda_test"
+check "small equivalence: fused CUDA step = CPU optimizer, 18 cases x 8 steps" 60 equivalence_small.log \
+  "$test" --gtest_filter='*SmallEqualsTheCpuOptimizer*:OptimizerCudaLogTest.*' || status=1
+check "large equivalence: 18 cases x 100 steps, up to 5 M elements" 120 equivalence_large.log \
+  "$test" --gtest_filter='*.EqualsTheCpuOptimizerBitForBit/*' || status=1
+
 for set in resnet32 resnet50 134m; do
-  limited 60 "optimizer_step_bench_cuda_$set.log" \
-    "$here/bin/optimizer_step_bench" --device=cuda --set=$set --rounds=10 || status=1
+  check "optimizer_step_bench --set=$set" 40 "optimizer_step_bench_$set.log" \
+    "$here/bin/optimizer_step_bench" --device=cuda --set=$set --rounds=10 \
+    && grep -E '^\||parameter set' "$OUT/optimizer_step_bench_$set.log" >>"$tables" && echo >>"$tables" \
+    || status=1
 done
-limited 20 fused_step_host_bench.log "$here/bin/fused_step_host_bench" --rounds=5 --steps=1000 || status=1
+check "fused_step_host_bench" 20 fused_step_host_bench.log \
+  "$here/bin/fused_step_host_bench" --rounds=5 --steps=1000 \
+  && grep '^|' "$OUT/fused_step_host_bench.log" >>"$tables" && echo >>"$tables" || status=1
+
 # Training step, synthetic CIFAR-shaped batch of 128: qres against eager PyTorch (anchors.md).
-{
-  echo "| net | optimizer | PyTorch ms/step | qres ms/step | PyTorch img/s | qres img/s |"
-  echo "|---|---|---|---|---|---|"
-  for layers in 3 5; do
-    shape=(--net=ResNet --resnet_layers=$layers --channels=3 --size=32 --batch=128 --steps=100 --device=cuda)
-    for pair in "SGD --momentum=0.9:SGD --momentum=0.9" "AdamW --fused:AdamW" "AdamW --fused:QtAdamW"; do
-      py_args=${pair%%:*}; qres_args=${pair#*:}  # unquoted below: they are several flags
-      log="step_resnet$((6 * layers + 2))_${qres_args%% *}"
-      py=$(limited 60 "${log}_pytorch.log" python3 "$here/bin/bench_train_step.py" "${shape[@]}" --algo=$py_args | tail -1)
-      qres=$(limited 60 "${log}_qres.log" "$here/bin/train_step_bench" "${shape[@]}" --algo=$qres_args | tail -1)
-      python3 -c "print(f'| ResNet-$((6 * layers + 2)) | PyTorch $py_args / qres $qres_args | {$py:.3f} | {$qres:.3f} | {128e3 / $py:.0f} | {128e3 / $qres:.0f} |')" \
-        || status=1
-    done
+step_table="| net | PyTorch / qres optimizer | PyTorch ms/step | qres ms/step | PyTorch img/s | qres img/s |
+|---|---|---|---|---|---|"
+for layers in 3 5; do
+  net="ResNet-$((6 * layers + 2))"
+  shape=(--net=ResNet --resnet_layers=$layers --channels=3 --size=32 --batch=128 --steps=100 --device=cuda)
+  for py_args in "SGD --momentum=0.9" "AdamW --fused"; do  # unquoted below: they are several flags
+    check "train step $net PyTorch $py_args" 40 "train_step_${net}_pytorch_${py_args%% *}.log" \
+      python3 "$here/bin/bench_train_step.py" "${shape[@]}" --algo=$py_args || status=1
   done
-} >"$OUT/train_step_bench_cuda.log" 2>&1  # not piped: a pipe's subshell would lose status
-cat "$OUT/train_step_bench_cuda.log"
+  for pair in "SGD --momentum=0.9:SGD --momentum=0.9" "AdamW --fused:AdamW" "AdamW --fused:QtAdamW"; do
+    py_args=${pair%%:*} qres_args=${pair#*:}
+    py_log="$OUT/train_step_${net}_pytorch_${py_args%% *}.log" qres_log="train_step_${net}_qres_${qres_args%% *}.log"
+    check "train step $net qres $qres_args" 40 "$qres_log" \
+      "$here/bin/train_step_bench" "${shape[@]}" --algo=$qres_args || { status=1; continue; }
+    py=$(tail -1 "$py_log") qres=$(tail -1 "$OUT/$qres_log")
+    step_table+=$'\n'$(python3 -c "print(f'| $net | $py_args / $qres_args | {$py:.3f} | {$qres:.3f} | {128e3 / $py:.0f} | {128e3 / $qres:.0f} |')")
+  done
+done
+printf '%s\n\n' "$step_table" >>"$tables"
+
+# Real training through the train tool. Without a GPU it would train on the CPU, so the log must
+# also name the fused CUDA step.
 cd "$OUT"
-limited 60 train_cnn_qtadamw_gpu.log "$here/bin/train" -g 1 --net=CNN --dataset=FashionMNIST \
-  --data_dir="$here/data" --algo=QtAdamW --epochs=2 || status=1
-limited 120 train_resnet32_qtadamw_gpu.log "$here/bin/train" -g 1 --net=ResNet --resnet_layers=5 \
-  --dataset=FashionMNIST --data_dir="$here/data" --algo=QtAdamW --batch_size=128 --epochs=1 || status=1
+train() {  # train NAME LOG FLAGS...
+  local name=$1 log=$2; shift 2
+  check "$name" 60 "$log" "$here/bin/train" -g 1 --dataset=FashionMNIST --data_dir="$here/data" \
+    --algo=QtAdamW "$@" || return 1
+  grep -q "fused CUDA step" "$log" || { note failed "$name: trained, but not with the fused CUDA step"; return 1; }
+}
+train "train CNN QtAdamW, GPU, Fashion-MNIST 12k, 2 epochs" train_cnn.log --net=CNN --epochs=2 || status=1
+train "train ResNet-32 QtAdamW, GPU, Fashion-MNIST 12k, 1 epoch" train_resnet32.log --net=ResNet \
+  --resnet_layers=5 --batch_size=128 --epochs=1 || status=1
+
 # The kernels under compute-sanitizer (out-of-bounds and misaligned accesses, shared-memory races,
-# barrier misuse), on the small equivalence test, if the machine has the tool.
-sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)"
+# barrier misuse) on the small equivalence test: the bundle's copy, else the machine's.
+tar -C "$here" -xJf "$here/compute-sanitizer.tar.xz" 2>/dev/null
+sanitizer="$here/compute-sanitizer/bin/compute-sanitizer"
+[[ -x "$sanitizer" ]] || sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)"
 if [[ -n "$sanitizer" ]]; then
   for tool in memcheck racecheck synccheck; do
-    limited 60 "sanitizer_$tool.log" "$sanitizer" --tool "$tool" --error-exitcode 3 \
-      "$here/bin/optimizer_cuda_test" --gtest_filter='*SmallEqualsTheCpuOptimizer*' || status=1
+    check "compute-sanitizer $tool on the small equivalence test" 45 "sanitizer_$tool.log" \
+      "$sanitizer" --tool "$tool" --error-exitcode 3 "$test" --gtest_filter='*SmallEqualsTheCpuOptimizer*' \
+      || status=1
   done
 else
-  echo "no compute-sanitizer on this machine" | tee "$OUT/sanitizer.log"
+  note skipped "compute-sanitizer: none in the bundle or on this machine"
 fi
+echo "== summary"; cat "$summary"
+echo "== benchmarks.md"; cat "$tables"
 exit $status
 RUN
 chmod +x "$out/run.sh"

@@ -1,7 +1,8 @@
 // The fused CUDA step on a GPU (every rule, schedule, rounding, zero test and scope:
 // fused_step_cases.h) against the CPU optimizers on the same gradients: bit-identical parameters
 // and index trends over 100 steps that include index bumps. Needs a GPU: skipped with a message
-// without one.
+// without one, failed without one when QRES_REQUIRE_GPU is set (the GPU bundle's run.sh sets it).
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -18,10 +19,23 @@
 namespace qres::optim {
 namespace {
 
-class OptimizerCudaTest : public ::testing::TestWithParam<FusedStepCase> {};
+// Skips every test without a GPU, unless QRES_REQUIRE_GPU is set: a run that was meant to test the
+// GPU and did not find one (a driver missing from the library path) must fail, not pass by skipping.
+class GpuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (at::hasCUDA()) return;
+    if (std::getenv("QRES_REQUIRE_GPU") != nullptr) {
+      GTEST_FAIL() << "QRES_REQUIRE_GPU is set but no CUDA GPU is visible (driver, LD_LIBRARY_PATH?)";
+    }
+    GTEST_SKIP() << "no CUDA GPU here: run with --config=cuda --config=gpu on the GPU machine";
+  }
+};
+
+class OptimizerCudaTest : public GpuTest, public ::testing::WithParamInterface<FusedStepCase> {};
+using OptimizerCudaLogTest = GpuTest;
 
 TEST_P(OptimizerCudaTest, EqualsTheCpuOptimizerBitForBit) {
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA GPU here: run with --config=cuda --config=gpu on the GPU machine";
   // Sizes around the 2048-element chunks, an empty tensor, one of thousands of chunks.
   ExpectSameTrajectory(GetParam(), {7, 4097, 1, 0, 65536, 300, 2048, 5000000}, 100,
                        [](const at::Tensor& t) { return t.cuda(); },
@@ -31,15 +45,13 @@ TEST_P(OptimizerCudaTest, EqualsTheCpuOptimizerBitForBit) {
 // The same, small and short: for compute-sanitizer's memcheck, racecheck and synccheck (the GPU
 // bundle's run.sh), which slow every kernel down many times.
 TEST_P(OptimizerCudaTest, SmallEqualsTheCpuOptimizerBitForBit) {
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA GPU here: run with --config=cuda --config=gpu on the GPU machine";
   ExpectSameTrajectory(GetParam(), {7, 4097, 1, 0, 2048, 300}, 8, [](const at::Tensor& t) { return t.cuda(); },
                        [](torch::optim::Optimizer& optimizer) { optimizer.step(); });
 }
 
 // The step must add the quantized updates, not h: parameters that start at 0 stay on the grid
 // 1/128 (Q_p is 32, 64 or 128 within 100 steps of 10 per epoch at eta = 64).
-TEST(OptimizerCudaLogTest, AddsTheQuantizedUpdates) {
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA GPU here: run with --config=cuda --config=gpu on the GPU machine";
+TEST_F(OptimizerCudaLogTest, AddsTheQuantizedUpdates) {
   for (const std::string algorithm : {"QtAdamW", "QSGD"}) {
     std::vector<at::Tensor> params = {at::zeros({4099}).cuda().requires_grad_()};
     OptimizerSpec spec;
