@@ -164,8 +164,9 @@ train "train ResNet-32 QtAdamW, GPU, Fashion-MNIST 12k, 1 epoch" train_resnet32.
 
 # The kernels under compute-sanitizer (out-of-bounds and misaligned accesses, shared-memory races,
 # barrier misuse) on the small equivalence test: the bundle's copy, else the machine's.
-tar -C "$here" -xJf "$here/compute-sanitizer.tar.xz" 2>/dev/null
-sanitizer="$here/compute-sanitizer/bin/compute-sanitizer"
+unpacked="$(mktemp -d)"
+tar -C "$unpacked" -xJf "$here/compute-sanitizer.tar.xz"
+sanitizer="$unpacked/compute-sanitizer/bin/compute-sanitizer"
 [[ -x "$sanitizer" ]] || sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)"
 if [[ -n "$sanitizer" ]]; then
   for tool in memcheck racecheck synccheck; do
