@@ -4,6 +4,7 @@
 #   tools/gpu_bundle.sh
 #   then, with the device tool: carry ["gpu_bundle"], command "bash gpu_bundle/run.sh",
 #   timeout_s 420 (run.sh stops its checks 300 s in; "bash gpu_bundle/run.sh 150" for a rerun).
+#   On the H200 (2026-11-28) the machine started in about 30 s and all checks took about 220 s.
 # run.sh prints the python3, torch and card it found and stops if torch or the GPU is not what the
 # binaries need; then, most important first: the small CUDA-vs-CPU equivalence test, the large one,
 # the benchmarks (optimizer step against PyTorch's fused AdamW and a device copy, the step's host
@@ -49,24 +50,6 @@ for name, item_bytes in (("train-images-idx3-ubyte.gz", 28 * 28), ("train-labels
 PY
 echo "$(python3 -c 'import torch; print(torch.__version__.split("+")[0])')" >"$out/torch_version"
 
-# compute-sanitizer from PyPI (the GPU machine may not have it): the CUDA 13.0 release, which the
-# machine's driver 580 supports; its bin/ and lib/ only (~40 MB), xz-compressed once into the cache.
-sanitizer_wheel_version=13.0.85
-sanitizer_archive="$HOME/.cache/qres/compute-sanitizer-$sanitizer_wheel_version.tar.xz"
-if [[ ! -f "$sanitizer_archive" ]]; then
-  work="$(mktemp -d)"
-  python3 -m pip download --quiet --no-deps --dest "$work" "nvidia-cuda-sanitizer-api==$sanitizer_wheel_version"
-  python3 -m zipfile -e "$work"/*.whl "$work/wheel"
-  mkdir "$work/compute-sanitizer"
-  mv "$work/wheel/nvidia/cu13/bin" "$work/wheel/nvidia/cu13/lib" "$work/compute-sanitizer/"
-  chmod +x "$work/compute-sanitizer/bin/compute-sanitizer"
-  mkdir -p "$(dirname "$sanitizer_archive")"
-  tar -C "$work" -cf - compute-sanitizer | xz -9 >"$sanitizer_archive.tmp"
-  mv "$sanitizer_archive.tmp" "$sanitizer_archive"
-  rm -rf "$work"
-fi
-cp "$sanitizer_archive" "$out/compute-sanitizer.tar.xz"
-
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs on the GPU machine (see tools/gpu_bundle.sh): bash run.sh [SECONDS, default 300]. Logs, the
@@ -74,7 +57,8 @@ cat > "$out/run.sh" <<'RUN'
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 OUT="${OUT:-$here/out}"
-mkdir -p "$OUT"
+logs="$(mktemp -d)/logs"  # every log and training output, packed into $OUT/logs.tar.gz at the end
+mkdir -p "$OUT" "$logs"
 summary="$OUT/summary.txt"
 tables="$OUT/benchmarks.md"
 : >"$summary"
@@ -99,13 +83,18 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 if ldd "$here"/bin/* | grep "not found"; then note failed "machine: libraries missing (ldd)"; exit 1; fi
 note passed "machine: $(python3 -c 'import torch; print(torch.cuda.get_device_name(0))'), LD_LIBRARY_PATH and ldd"
 
-check() {  # check NAME LIMIT LOG COMMAND...: COMMAND under the smaller of LIMIT and the time left
+# check NAME LIMIT LOG COMMAND...: COMMAND under the smaller of LIMIT and the time left; with
+# expect=TEXT before it, the log must also hold TEXT.
+check() {
   local name=$1 limit=$2 log=$3; shift 3
   local left=$((deadline - SECONDS))
   if ((left < 10)); then note skipped "$name: out of time"; return 2; fi
   local seconds=$((limit < left ? limit : left)) start=$SECONDS
-  timeout "$seconds" "$@" >"$OUT/$log" 2>&1
+  timeout "$seconds" "$@" >"$logs/$log" 2>&1
   local status=$?
+  if ((status == 0)) && [[ -n "${expect:-}" ]] && ! grep -qF "$expect" "$logs/$log"; then
+    note failed "$name: ran, but its log does not say '$expect' ($log)"; return 1
+  fi
   if ((status == 0)); then note passed "$name ($((SECONDS - start)) s)"
   elif ((status == 124)); then note failed "$name: timed out after $seconds s ($log)"
   else note failed "$name: exit $status ($log)"; fi
@@ -121,12 +110,12 @@ check "large equivalence: 18 cases x 100 steps, up to 5 M elements" 120 equivale
 for set in resnet32 resnet50 134m; do
   check "optimizer_step_bench --set=$set" 40 "optimizer_step_bench_$set.log" \
     "$here/bin/optimizer_step_bench" --device=cuda --set=$set --rounds=10 \
-    && grep -E '^\||parameter set' "$OUT/optimizer_step_bench_$set.log" >>"$tables" && echo >>"$tables" \
+    && grep -E '^\||parameter set' "$logs/optimizer_step_bench_$set.log" >>"$tables" && echo >>"$tables" \
     || status=1
 done
 check "fused_step_host_bench" 20 fused_step_host_bench.log \
   "$here/bin/fused_step_host_bench" --rounds=5 --steps=1000 \
-  && grep '^|' "$OUT/fused_step_host_bench.log" >>"$tables" && echo >>"$tables" || status=1
+  && grep '^|' "$logs/fused_step_host_bench.log" >>"$tables" && echo >>"$tables" || status=1
 
 # Training step, synthetic CIFAR-shaped batch of 128: qres against eager PyTorch (anchors.md).
 step_table="| net | PyTorch / qres optimizer | PyTorch ms/step | qres ms/step | PyTorch img/s | qres img/s |
@@ -140,10 +129,10 @@ for layers in 3 5; do
   done
   for pair in "SGD --momentum=0.9:SGD --momentum=0.9" "AdamW --fused:AdamW" "AdamW --fused:QtAdamW"; do
     py_args=${pair%%:*} qres_args=${pair#*:}
-    py_log="$OUT/train_step_${net}_pytorch_${py_args%% *}.log" qres_log="train_step_${net}_qres_${qres_args%% *}.log"
+    py_log="$logs/train_step_${net}_pytorch_${py_args%% *}.log" qres_log="train_step_${net}_qres_${qres_args%% *}.log"
     check "train step $net qres $qres_args" 40 "$qres_log" \
       "$here/bin/train_step_bench" "${shape[@]}" --algo=$qres_args || { status=1; continue; }
-    py=$(tail -1 "$py_log") qres=$(tail -1 "$OUT/$qres_log")
+    py=$(tail -1 "$py_log") qres=$(tail -1 "$logs/$qres_log")
     step_table+=$'\n'$(python3 -c "print(f'| $net | $py_args / $qres_args | {$py:.3f} | {$qres:.3f} | {128e3 / $py:.0f} | {128e3 / $qres:.0f} |')")
   done
 done
@@ -151,32 +140,31 @@ printf '%s\n\n' "$step_table" >>"$tables"
 
 # Real training through the train tool. Without a GPU it would train on the CPU, so the log must
 # also name the fused CUDA step.
-cd "$OUT"
+cd "$logs"
 train() {  # train NAME LOG FLAGS...
   local name=$1 log=$2; shift 2
-  check "$name" 60 "$log" "$here/bin/train" -g 1 --dataset=FashionMNIST --data_dir="$here/data" \
-    --algo=QtAdamW "$@" || return 1
-  grep -q "fused CUDA step" "$log" || { note failed "$name: trained, but not with the fused CUDA step"; return 1; }
+  expect="fused CUDA step" check "$name" 60 "$log" "$here/bin/train" -g 1 --dataset=FashionMNIST \
+    --data_dir="$here/data" --algo=QtAdamW "$@"
 }
 train "train CNN QtAdamW, GPU, Fashion-MNIST 12k, 2 epochs" train_cnn.log --net=CNN --epochs=2 || status=1
 train "train ResNet-32 QtAdamW, GPU, Fashion-MNIST 12k, 1 epoch" train_resnet32.log --net=ResNet \
   --resnet_layers=5 --batch_size=128 --epochs=1 || status=1
 
 # The kernels under compute-sanitizer (out-of-bounds and misaligned accesses, shared-memory races,
-# barrier misuse) on the small equivalence test: the bundle's copy, else the machine's.
-unpacked="$(mktemp -d)"
-tar -C "$unpacked" -xJf "$here/compute-sanitizer.tar.xz"
-sanitizer="$unpacked/compute-sanitizer/bin/compute-sanitizer"
-[[ -x "$sanitizer" ]] || sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)"
+# barrier misuse, reads of uninitialised memory) on the small equivalence test. The machine's own
+# (CUDA 13.0's, 2025.3.1) works; PyPI's nvidia-cuda-sanitizer-api 13.0.85 alone did not start the
+# target ("terminated before first instrumented API call"), so none is carried.
+sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)"
 if [[ -n "$sanitizer" ]]; then
-  for tool in memcheck racecheck synccheck; do
+  for tool in memcheck racecheck synccheck initcheck; do
     check "compute-sanitizer $tool on the small equivalence test" 45 "sanitizer_$tool.log" \
       "$sanitizer" --tool "$tool" --error-exitcode 3 "$test" --gtest_filter='*SmallEqualsTheCpuOptimizer*' \
       || status=1
   done
 else
-  note skipped "compute-sanitizer: none in the bundle or on this machine"
+  note skipped "compute-sanitizer: not on this machine"
 fi
+tar -C "$(dirname "$logs")" -czf "$OUT/logs.tar.gz" logs
 echo "== summary"; cat "$summary"
 echo "== benchmarks.md"; cat "$tables"
 exit $status
