@@ -1,7 +1,8 @@
 """qres_cuda_library: CUDA kernels compiled by nvcc, wrapped as a cc_library.
 
 Each .cu is compiled by one genrule (nvcc -c, sm_90 code plus compute_90 PTX, -fmad=false so that
-the kernels fuse a multiply-add only where they call __fmaf_rn, as the CPU loops do); the objects
+the kernels fuse a multiply-add only where they call __fmaf_rn, as the CPU loops do; -DNDEBUG under
+-c opt, so device asserts are debug-build checks); the objects
 become the srcs of a cc_library that links the static CUDA runtime. The targets are incompatible
 (skipped by `bazel build //...`) unless --config=cuda. A .cu includes no torch header.
 """
@@ -29,7 +30,10 @@ def qres_cuda_library(name, srcs, hdrs = [], cu_deps = [], deps = [], **kwargs):
     for src in srcs:
         obj = "%s_%s.o" % (name, src.replace("/", "_").replace(".cu", ""))
         if CUDA_FOUND:
-            cmd = "%s %s -I. -Iexternal/qres -c $(location %s) -o $@" % (NVCC, _NVCC_FLAGS, src)
+            cmd = "%s %s -I. -Iexternal/qres -c $(location %s) -o $@" % (NVCC, _NVCC_FLAGS, src) + select({
+                "//bazel:opt": " -DNDEBUG",
+                "//conditions:default": "",
+            })
         else:
             cmd = "echo 'qres: --config=cuda needs the CUDA toolkit (nvcc) at /usr/local/cuda or QRES_CUDA_DIR' >&2; exit 1"
         native.genrule(

@@ -107,6 +107,8 @@ check "small equivalence: fused CUDA step = CPU optimizer, 18 cases x 8 steps" 6
   "$test" --gtest_filter='*SmallEqualsTheCpuOptimizer*:OptimizerCudaLogTest.*' || status=1
 check "large equivalence: 18 cases x 100 steps, up to 2.5 M elements" 120 equivalence_large.log \
   "$test" --gtest_filter='*.EqualsTheCpuOptimizerBitForBit/*' || status=1
+check "streams: steps alternating between two streams, two optimizers on two streams" 60 streams.log \
+  "$test" --gtest_filter='OptimizerCudaStreamTest.*' || status=1
 
 for set in resnet32 resnet50 134m; do
   check "optimizer_step_bench --set=$set" 40 "optimizer_step_bench_$set.log" \

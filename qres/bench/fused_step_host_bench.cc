@@ -31,6 +31,7 @@ using Clock = std::chrono::steady_clock;
 // Keeps the rows where the kernels would read them; launches nothing.
 class NoKernels final : public qres::optim::FusedStepper::Backend {
  public:
+  void BeginStep(c10::Device) override {}
   const qres::optim::cuda::StepRow* Upload(const std::vector<qres::optim::cuda::StepRow>& rows,
                                            c10::Device) override {
     ++uploads;

@@ -82,7 +82,7 @@ struct StepLaunch {
   double* trend_slot;      // bump: this step's reported index
   double* partials;        // log: total_chunks partial sums of h²
   double* factors;         // log: num_rows offset factors s·λ/‖h‖
-  unsigned* blocks_done;   // the direction blocks finished this step; zero between steps
+  unsigned* blocks_done;   // the direction blocks finished this step; its last block wraps it to 0
 };
 
 // Enqueues the step's kernels on `stream`. Returns a cudaError_t value: 0 (cudaSuccess), the

@@ -7,8 +7,10 @@
 // each define QRES_LAUNCH(kernel, blocks, launch, stream) and QRES_LAST_ERROR() first. Kernels
 // use nothing outside that emulator's reach: threadIdx.x, blockIdx.x, gridDim.x, __shared__
 // arrays, __syncthreads() and __shfl_down_sync() in block-uniform control flow, atomicAdd,
-// __threadfence(), __ldcg(). The resolver reads what other blocks of the same launch wrote with
+// atomicInc, __threadfence(), __ldcg(), assert(). The resolver reads what other blocks of the same launch wrote with
 // __ldcg (L2, never a stale L1 line), after the fence.
+#include <cassert>
+
 #include "qres/optim/counter_rng.h"
 #include "qres/optim/cuda/fused_step.h"
 
@@ -216,15 +218,22 @@ __global__ void __launch_bounds__(kThreads, 2) DirectionKernel(StepLaunch a) {
   if (!NeedsResolve(a)) return;
   // The last block to finish resolves the step (the threadfence reduction pattern): the
   // rounded sums and norm partials of every block are in memory by then.
+  // atomicInc wraps the counter to 0 as the last block takes it, so it is 0 again for the next
+  // step without a store that a later launch could race.
   __shared__ bool last_block;
   __threadfence();
   __syncthreads();
-  if (threadIdx.x == 0) last_block = atomicAdd(a.blocks_done, 1u) == gridDim.x - 1;
+  if (threadIdx.x == 0) {
+    const unsigned done = atomicInc(a.blocks_done, gridDim.x - 1);
+    // A count left over from a launch that did not finish would let a block resolve early and
+    // read partial sums; debug builds stop at the first sign of one.
+    assert(done < gridDim.x);
+    last_block = done == gridDim.x - 1;
+  }
   __syncthreads();
   if (!last_block) return;
   __threadfence();
   Resolve(a);
-  if (threadIdx.x == 0) *a.blocks_done = 0;  // for the next step
 }
 
 // The sum of `value` over the block's threads. Every thread must call it; all get the total.

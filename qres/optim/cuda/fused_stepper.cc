@@ -23,6 +23,7 @@ at::Tensor& GrowToAtLeast(at::Tensor& buffer, int64_t numel, at::ScalarType type
 
 void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<CudaStepTensor>& tensors,
                         Quantizer* quantizer) {
+  backend_->BeginStep(device);
   const QuantSchedule schedule = quantizer != nullptr ? quantizer->options().schedule : QuantSchedule::kNone;
   const bool quantized = schedule != QuantSchedule::kNone;
 

@@ -27,6 +27,9 @@ class FusedStepper final : public CudaStepper {
   class Backend {
    public:
     virtual ~Backend() = default;
+    // Called first in every step, before anything of it touches `device`: orders the step after
+    // the previous one (they share workspaces and state) where the device's own order does not.
+    virtual void BeginStep(c10::Device device) = 0;
     // Makes `rows` readable by the kernels on `device`; returns their address there. Called
     // only when the rows changed since the last call.
     virtual const cuda::StepRow* Upload(const std::vector<cuda::StepRow>& rows, c10::Device device) = 0;

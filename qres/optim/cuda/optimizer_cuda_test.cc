@@ -1,8 +1,10 @@
 // The fused CUDA step on a GPU (every rule, schedule, rounding, zero test and scope:
 // fused_step_cases.h) against the CPU optimizers on the same gradients: bit-identical parameters
-// and index trends over 100 steps that include index bumps. Needs a GPU: skipped with a message
+// and index trends over 100 steps that include index bumps, also with steps queued on two
+// streams without a host sync between them. Needs a GPU: skipped with a message
 // without one, failed without one when QRES_REQUIRE_GPU is set (the GPU bundle's run.sh sets it).
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,9 @@
 #include "ATen/ops/randn.h"
 #include "ATen/ops/round.h"
 #include "ATen/ops/zeros.h"
+#include "c10/cuda/CUDAFunctions.h"
+#include "c10/cuda/CUDAGuard.h"
+#include "c10/cuda/CUDAStream.h"
 #include "gtest/gtest.h"
 #include "qres/optim/cuda/fused_step_cases.h"
 #include "qres/optim/optimizer.h"
@@ -34,6 +39,7 @@ class GpuTest : public ::testing::Test {
 
 class OptimizerCudaTest : public GpuTest, public ::testing::WithParamInterface<FusedStepCase> {};
 using OptimizerCudaLogTest = GpuTest;
+using OptimizerCudaStreamTest = GpuTest;
 
 TEST_P(OptimizerCudaTest, EqualsTheCpuOptimizerBitForBit) {
   // Sizes around the 2048-element chunks, an empty tensor, one of 1221 chunks (four per block of
@@ -71,6 +77,111 @@ TEST_F(OptimizerCudaLogTest, AddsTheQuantizedUpdates) {
     EXPECT_TRUE(at::equal(scaled, scaled.round())) << algorithm << ": parameters left the 1/128 grid";
     EXPECT_GT(params[0].detach().abs().sum().item<double>(), 0.0) << algorithm;
   }
+}
+
+// One optimizer over CPU and GPU copies of the same parameters, with every step's gradients made
+// and uploaded up front, so the GPU steps can be queued without a host sync between them.
+struct TwinRun {
+  std::vector<at::Tensor> cpu, gpu;
+  std::unique_ptr<torch::optim::Optimizer> on_cpu, on_gpu;
+  std::vector<std::vector<at::Tensor>> cpu_grads, gpu_grads;  // [step][tensor]
+
+  TwinRun(const FusedStepCase& c, const std::vector<int64_t>& sizes, int steps) {
+    for (int64_t numel : sizes) {
+      const at::Tensor p = at::randn({numel});
+      cpu.push_back(p.clone().requires_grad_());
+      gpu.push_back(p.cuda().requires_grad_());
+    }
+    for (int step = 0; step < steps; ++step) {
+      cpu_grads.emplace_back();
+      gpu_grads.emplace_back();
+      for (int64_t numel : sizes) {
+        cpu_grads.back().push_back(at::randn({numel}) * (0.1 / (1 + step)));
+        gpu_grads.back().push_back(cpu_grads.back().back().cuda());
+      }
+    }
+    OptimizerSpec spec;
+    spec.lr = 0.01;
+    spec.optim_params = c.optim_params;
+    spec.quant_params = c.quant_params;
+    spec.batches_per_epoch = 3;
+    spec.epochs = 10;
+    auto made_cpu = OptimizerRegistry::Create(c.algorithm, cpu, spec);
+    auto made_gpu = OptimizerRegistry::Create(c.algorithm, gpu, spec);
+    EXPECT_TRUE(made_cpu.ok() && made_gpu.ok()) << c.algorithm << " " << c.quant_params;
+    if (made_cpu.ok()) on_cpu = *std::move(made_cpu);
+    if (made_gpu.ok()) on_gpu = *std::move(made_gpu);
+    c10::cuda::device_synchronize();  // the uploads are done before any stream steps
+  }
+
+  // Step `step` on the CPU, and queued on the GPU's current stream.
+  void Step(int step) {
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      cpu[i].mutable_grad() = cpu_grads[step][i];
+      gpu[i].mutable_grad() = gpu_grads[step][i];
+    }
+    on_cpu->step();
+    on_gpu->step();
+  }
+
+  void ExpectSameEnd(const std::string& what) {
+    c10::cuda::device_synchronize();
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      EXPECT_TRUE(SameValues(cpu[i].detach(), gpu[i].detach().cpu())) << what << ", tensor " << i;
+    }
+    const Quantizer* q_cpu = QuantizerOf(*on_cpu);
+    const Quantizer* q_gpu = QuantizerOf(*on_gpu);
+    if (q_cpu != nullptr && q_gpu != nullptr) {
+      EXPECT_EQ(q_cpu->trend(), q_gpu->trend()) << what;
+    }
+  }
+};
+
+// Steps of one optimizer alternate between the default stream and a side stream with no sync in
+// between: each must still follow the previous one (the stepper's event), and the last-block
+// counter must start every step at 0. Tensors large enough that a step is still running when the
+// next one is queued.
+TEST_F(OptimizerCudaStreamTest, StepsAlternatingBetweenTwoStreamsEqualTheCpu) {
+  const std::vector<FusedStepCase> cases = {{"QtAdamW", "weight_decay=0.01", ""},
+                                            {"QSGD", "momentum=0.9", "scope=per_tensor"},
+                                            {"QtAdamW", "", "schedule=log,eta=64"},
+                                            {"SGD", "momentum=0.9", ""}};
+  const c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
+  for (const FusedStepCase& c : cases) {
+    at::manual_seed(11);
+    TwinRun run(c, {4097, 2500000, 300, 1}, 30);
+    ASSERT_TRUE(run.on_gpu != nullptr);
+    for (int step = 0; step < 30; ++step) {
+      if (step % 2 == 0) {
+        run.Step(step);
+      } else {
+        const c10::cuda::CUDAStreamGuard on_side(side);
+        run.Step(step);
+      }
+    }
+    run.ExpectSameEnd(c.algorithm + " " + c.quant_params);
+  }
+}
+
+// Two optimizers step at once, each on its own stream: nothing of one's step may reach the
+// other's (each stepper has its own workspaces and counter).
+TEST_F(OptimizerCudaStreamTest, TwoOptimizersOnTwoStreamsAtOnceEqualTheCpu) {
+  at::manual_seed(12);
+  TwinRun first({"QtAdamW", "", ""}, {4097, 2500000, 300}, 20);
+  TwinRun second({"QSGD", "", "zero_test=all_zero"}, {65536, 2000000, 7}, 20);
+  ASSERT_TRUE(first.on_gpu != nullptr && second.on_gpu != nullptr);
+  const c10::cuda::CUDAStream stream_one = c10::cuda::getStreamFromPool();
+  const c10::cuda::CUDAStream stream_two = c10::cuda::getStreamFromPool();
+  for (int step = 0; step < 20; ++step) {
+    {
+      const c10::cuda::CUDAStreamGuard on_one(stream_one);
+      first.Step(step);
+    }
+    const c10::cuda::CUDAStreamGuard on_two(stream_two);
+    second.Step(step);
+  }
+  first.ExpectSameEnd("QtAdamW on stream one");
+  second.ExpectSameEnd("QSGD on stream two");
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, OptimizerCudaTest, ::testing::ValuesIn(FusedStepCases()), FusedStepCaseName);

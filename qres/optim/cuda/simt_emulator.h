@@ -6,6 +6,7 @@
 //   __syncthreads()            a barrier over the block's threads
 //   __shfl_down_sync(m, v, d)  lane + d's value (own value past the warp), as on the GPU
 //   atomicAdd(T*, T)           a plain add (the threads take turns on one OS thread)
+//   atomicInc(unsigned*, u)    a plain wrapping increment
 //   __threadfence()            nothing (blocks run in order, so a later block sees every write)
 //   __ldcg(p)                  *p
 //
@@ -166,6 +167,13 @@ template <typename T>
 T atomicAdd(T* address, T value) {
   const T old = *address;
   *address = old + value;
+  return old;
+}
+
+// CUDA's wrapping increment: 0 once the old value reaches `limit`.
+inline unsigned atomicInc(unsigned* address, unsigned limit) {
+  const unsigned old = *address;
+  *address = old >= limit ? 0u : old + 1u;
   return old;
 }
 
