@@ -24,6 +24,10 @@ namespace qres::data {
 namespace {
 
 constexpr int64_t kPixels = 3 * 32 * 32;
+// The most records one archive file holds (CIFAR-100's train.bin), and the most bytes its class
+// names file may hold: a file that inflates past these is an error before it fills memory.
+constexpr size_t kMaxRecordsPerFile = 50000;
+constexpr size_t kMaxNamesFileBytes = size_t{1} << 20;
 
 struct CifarFormat {
   std::string name;
@@ -59,7 +63,7 @@ class CifarLoader : public DatasetLoader {
                                                 names.size(), " file(s) in ", dir, " or ", dir,
                                                 "/", format_.subdir, ")"));
       }
-      QRES_ASSIGN_OR_RETURN(std::string bytes, ReadFileMaybeGzip(path));
+      QRES_ASSIGN_OR_RETURN(std::string bytes, ReadFileMaybeGzip(path, kMaxRecordsPerFile * static_cast<size_t>(record)));
       if (bytes.empty() || bytes.size() % record != 0) {
         return absl::DataLossError(absl::StrCat(path, ": ", bytes.size(), " bytes is not a whole ",
                                                 "number of ", record, "-byte ", format_.name,
@@ -119,7 +123,7 @@ class CifarLoader : public DatasetLoader {
       for (int64_t c = 0; c < format_.classes; ++c) names.push_back(absl::StrCat("class ", c));
       return names;
     }
-    QRES_ASSIGN_OR_RETURN(const std::string text, ReadFileMaybeGzip(path));
+    QRES_ASSIGN_OR_RETURN(const std::string text, ReadFileMaybeGzip(path, kMaxNamesFileBytes));
     for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipWhitespace())) {
       names.emplace_back(absl::StripAsciiWhitespace(line));
     }

@@ -2,6 +2,11 @@
 // that names the file.
 #include "qres/data/dataset.h"
 
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "ATen/ops/bincount.h"
@@ -97,6 +102,63 @@ TEST(MnistTest, BadFilesAreCleanErrorsNamingTheFile) {
   expect_error(images + ".gz", "gzip");
   WriteFile(images + ".gz", Gzip(IdxImages(20, 28, 28)).substr(0, 200));
   expect_error(images + ".gz", "gzip");
+}
+
+// A small gzip file that inflates to `head`, then `megabytes` of zeros (gzip members back to back
+// read as one stream): about 1 kB per megabyte.
+std::string GzipBomb(const std::string& head, int megabytes = 1024) {
+  const std::string megabyte_of_zeros = Gzip(std::string(size_t{1} << 20, '\0'));
+  std::string bomb = Gzip(head);
+  for (int i = 0; i < megabytes; ++i) bomb += megabyte_of_zeros;
+  return bomb;
+}
+
+// Loads `name` from `dir` in a child process that may use at most 256 MB more address space than
+// it has, and exits 0 if the load failed with a one-line error holding `what` (printed).
+void ExpectCleanFailureInLittleMemory(const std::string& name, const std::string& dir, const std::string& what) {
+  EXPECT_EXIT(
+      {
+        rlimit limit{};
+        getrlimit(RLIMIT_AS, &limit);
+        std::ifstream status_file("/proc/self/status");
+        std::string line;
+        uint64_t virtual_kb = 0;
+        while (std::getline(status_file, line)) {
+          if (line.rfind("VmSize:", 0) == 0) virtual_kb = std::stoull(line.substr(7));
+        }
+        limit.rlim_cur = (virtual_kb << 10) + (uint64_t{256} << 20);
+        setrlimit(RLIMIT_AS, &limit);
+        const absl::Status status = LoadStatus(name, dir);
+        std::fprintf(stderr, "%s\n", std::string(status.message()).c_str());
+        const bool clean = !status.ok() && std::string(status.message()).find('\n') == std::string::npos;
+        std::_Exit(clean ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), what);
+}
+
+TEST(MnistTest, AGzipBombFailsEarlyInLittleMemory) {
+  const std::string dir = MakeTempDir("mnist_bomb");
+  WriteMnist(dir, 20, 5, /*gzip=*/true);
+  // A valid header and data for 20 images, then a gigabyte.
+  WriteFile(dir + "/train-images-idx3-ubyte.gz", GzipBomb(IdxImages(20, 28, 28)));
+  ExpectCleanFailureInLittleMemory("MNIST", dir, "train-images-idx3-ubyte.gz: 1048576 or more trailing bytes");
+  // A header that promises 13 GB (16777217 images), then 4 MB: memory follows the data, not the
+  // promise.
+  std::string header = IdxImages(1, 28, 28).substr(0, 16);
+  header[4] = 1;
+  WriteFile(dir + "/train-images-idx3-ubyte.gz", GzipBomb(header, 4));
+  ExpectCleanFailureInLittleMemory("MNIST", dir,
+                                   "train-images-idx3-ubyte.gz: truncated: 4194320 bytes, the header promises");
+}
+
+TEST(CifarTest, AGzipBombFailsEarlyInLittleMemory) {
+  const std::string dir = MakeTempDir("cifar_bomb");
+  WriteCifar10(dir, 3);
+  WriteFile(dir + "/data_batch_2.bin", GzipBomb(CifarRecords(3, 1, 10)));  // read through zlib too
+  ExpectCleanFailureInLittleMemory("CIFAR10", dir, "data_batch_2.bin: more than 153650000 bytes");
+  WriteCifar100(dir, 3, 2);
+  WriteFile(dir + "/fine_label_names.txt", GzipBomb("apple\n"));
+  ExpectCleanFailureInLittleMemory("CIFAR100", dir, "fine_label_names.txt: more than 1048576 bytes");
 }
 
 TEST(CifarTest, LoadsBothArchivesAndTheirSubfolders) {

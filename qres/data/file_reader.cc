@@ -3,8 +3,11 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -15,38 +18,70 @@ bool FileExists(const std::string& path) {
   return stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
 }
 
-absl::StatusOr<std::string> ReadFileMaybeGzip(const std::string& path) {
+struct GzipReader::File {
+  std::string path;
+  gzFile handle = nullptr;
+};
+
+GzipReader::GzipReader(std::unique_ptr<File> file) : file_(std::move(file)) {}
+
+GzipReader::~GzipReader() { gzclose_r(file_->handle); }
+
+absl::StatusOr<std::unique_ptr<GzipReader>> GzipReader::Open(const std::string& path) {
   struct stat info;
   if (stat(path.c_str(), &info) != 0) {
     return absl::NotFoundError(absl::StrCat(path, ": ", std::strerror(errno)));
   }
   if (!S_ISREG(info.st_mode)) return absl::InvalidArgumentError(absl::StrCat(path, ": not a file"));
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (file == nullptr) {
+  auto file = std::make_unique<File>();
+  file->path = path;
+  file->handle = gzopen(path.c_str(), "rb");
+  if (file->handle == nullptr) {
     return absl::PermissionDeniedError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
   }
-  gzbuffer(file, 1 << 17);
-  std::string bytes;
-  bytes.reserve(static_cast<size_t>(info.st_size) * 2);
-  char chunk[1 << 16];
-  while (true) {
-    const int n = gzread(file, chunk, sizeof(chunk));
-    if (n < 0) {
-      int code;
-      std::string message = gzerror(file, &code);
-      gzclose_r(file);
-      return absl::DataLossError(absl::StrCat(path, ": corrupt gzip data (", message, ")"));
+  gzbuffer(file->handle, 1 << 17);
+  return std::unique_ptr<GzipReader>(new GzipReader(std::move(file)));
+}
+
+absl::StatusOr<size_t> GzipReader::Read(char* out, size_t size) {
+  size_t done = 0;
+  while (done < size) {
+    const unsigned want = static_cast<unsigned>(std::min<size_t>(size - done, size_t{1} << 30));
+    const int n = gzread(file_->handle, out + done, want);
+    int code = Z_OK;
+    const char* message = gzerror(file_->handle, &code);
+    if (n < 0 || code != Z_OK) {  // Z_BUF_ERROR at the end: the stream stops mid-member
+      return absl::DataLossError(absl::StrCat(file_->path, ": truncated or corrupt gzip data (", message, ")"));
     }
     if (n == 0) break;
-    bytes.append(chunk, n);
+    done += static_cast<size_t>(n);
   }
-  int code = Z_OK;
-  std::string message = gzerror(file, &code);
-  const int closed = gzclose_r(file);
-  if (code != Z_OK || closed != Z_OK) {
-    return absl::DataLossError(absl::StrCat(
-        path, ": truncated or corrupt gzip data (", code != Z_OK ? message : "close failed", ")"));
+  return done;
+}
+
+absl::StatusOr<std::string> ReadFileMaybeGzip(const std::string& path, size_t max_bytes) {
+  auto file = GzipReader::Open(path);
+  if (!file.ok()) return file.status();
+  // In pieces joined at the end: a growing string would hold two copies while it reallocates.
+  constexpr size_t kPiece = size_t{1} << 20;
+  std::vector<std::string> pieces;
+  size_t total = 0;
+  while (true) {
+    std::string piece(kPiece, '\0');
+    const auto n = (*file)->Read(piece.data(), piece.size());
+    if (!n.ok()) return n.status();
+    total += *n;
+    if (total > max_bytes) {
+      return absl::DataLossError(
+          absl::StrCat(path, ": more than ", max_bytes, " bytes (decompressed), more than such a file holds"));
+    }
+    piece.resize(*n);
+    pieces.push_back(std::move(piece));
+    if (*n < kPiece) break;
   }
+  std::string bytes;
+  bytes.reserve(total);
+  for (const std::string& piece : pieces) bytes += piece;
   return bytes;
 }
 

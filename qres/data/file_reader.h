@@ -1,16 +1,41 @@
-// Reading whole files, gzipped or not, with errors that name the file.
+// Reading files, gzipped or not, with errors that name the file, and never inflating more than the
+// caller expects: a small gzip file can hold gigabytes of zeros.
 #ifndef QRES_DATA_FILE_READER_H_
 #define QRES_DATA_FILE_READER_H_
 
+#include <cstddef>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 
 namespace qres::data {
 
-// The bytes of `path`, decompressed if it is gzip (zlib reads plain files as they are).
-// NotFound if it does not exist; DataLoss for a corrupt or truncated gzip stream.
-absl::StatusOr<std::string> ReadFileMaybeGzip(const std::string& path);
+// A file read front to back, decompressed if it is gzip (plain files read as they are), for
+// formats whose header says how much follows.
+//   QRES_ASSIGN_OR_RETURN(auto file, GzipReader::Open(path));
+//   QRES_ASSIGN_OR_RETURN(size_t got, file->Read(buffer, size));
+class GzipReader {
+ public:
+  // NotFound if `path` does not exist, InvalidArgument if it is not a file.
+  static absl::StatusOr<std::unique_ptr<GzipReader>> Open(const std::string& path);
+  ~GzipReader();
+  GzipReader(const GzipReader&) = delete;
+  GzipReader& operator=(const GzipReader&) = delete;
+
+  // Reads up to `size` bytes into `out`; returns how many (fewer only at the end of the data).
+  // DataLoss for a corrupt or truncated gzip stream.
+  absl::StatusOr<size_t> Read(char* out, size_t size);
+
+ private:
+  struct File;
+  explicit GzipReader(std::unique_ptr<File> file);
+  std::unique_ptr<File> file_;
+};
+
+// The bytes of `path`, decompressed if it is gzip. DataLoss if they are more than `max_bytes`
+// (reading stops there), or for a corrupt or truncated gzip stream.
+absl::StatusOr<std::string> ReadFileMaybeGzip(const std::string& path, size_t max_bytes);
 
 bool FileExists(const std::string& path);
 

@@ -1,6 +1,9 @@
 #include "qres/data/idx.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "ATen/ops/empty.h"
 #include "absl/strings/str_cat.h"
@@ -16,52 +19,66 @@ uint32_t BigEndian32(const std::string& bytes, size_t offset) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
 
+// Trailing bytes are counted up to this many, then reading stops.
+constexpr size_t kTrailingCountLimit = size_t{1} << 20;
+constexpr uint64_t kReadChunk = uint64_t{1} << 24;
+
 }  // namespace
 
-absl::StatusOr<at::Tensor> ParseIdx(const std::string& bytes, int ndims, const std::string& source) {
-  const size_t header = 4 + 4 * static_cast<size_t>(ndims);
-  if (bytes.size() < 4) {
-    return absl::DataLossError(absl::StrCat(source, ": truncated: ", bytes.size(),
-                                            " bytes, no IDX header"));
+absl::StatusOr<at::Tensor> ReadIdx(const std::string& path, int ndims) {
+  QRES_ASSIGN_OR_RETURN(std::unique_ptr<GzipReader> file, GzipReader::Open(path));
+  std::string header(4 + 4 * static_cast<size_t>(ndims), '\0');
+  QRES_ASSIGN_OR_RETURN(const size_t header_read, file->Read(header.data(), header.size()));
+  if (header_read < 4) {
+    return absl::DataLossError(absl::StrCat(path, ": truncated: ", header_read, " bytes, no IDX header"));
   }
-  const uint32_t magic = BigEndian32(bytes, 0);
+  const uint32_t magic = BigEndian32(header, 0);
   const uint32_t expected_magic = 0x00000800u | static_cast<uint32_t>(ndims);
   if (magic != expected_magic) {
     return absl::DataLossError(absl::StrFormat(
-        "%s: wrong magic number 0x%08x, expected 0x%08x (uint8 IDX with %d dimensions)", source,
-        magic, expected_magic, ndims));
+        "%s: wrong magic number 0x%08x, expected 0x%08x (uint8 IDX with %d dimensions)", path, magic,
+        expected_magic, ndims));
   }
-  if (bytes.size() < header) {
-    return absl::DataLossError(absl::StrCat(source, ": truncated IDX header (", bytes.size(),
-                                            " bytes)"));
+  if (header_read < header.size()) {
+    return absl::DataLossError(absl::StrCat(path, ": truncated IDX header (", header_read, " bytes)"));
   }
   std::vector<int64_t> sizes;
   uint64_t count = 1;
   for (int d = 0; d < ndims; ++d) {
-    const uint32_t size = BigEndian32(bytes, 4 + 4 * d);
+    const uint32_t size = BigEndian32(header, 4 + 4 * static_cast<size_t>(d));
     sizes.push_back(size);
     count *= size;
     if (count > (uint64_t{1} << 40)) {
-      return absl::DataLossError(absl::StrCat(source, ": implausible IDX sizes"));
+      return absl::DataLossError(absl::StrCat(path, ": implausible IDX sizes"));
     }
   }
-  const uint64_t expected = header + count;
-  if (bytes.size() < expected) {
-    return absl::DataLossError(absl::StrCat(source, ": truncated: ", bytes.size(), " bytes, the ",
-                                            "header promises ", expected));
+  // Read in chunks as the data arrives, not into a buffer of the promised size: a header may
+  // promise terabytes that the file does not hold.
+  std::string data;
+  while (data.size() < count) {
+    const size_t chunk = static_cast<size_t>(std::min<uint64_t>(count - data.size(), kReadChunk));
+    const size_t before = data.size();
+    data.resize(before + chunk);
+    QRES_ASSIGN_OR_RETURN(const size_t got, file->Read(data.data() + before, chunk));
+    data.resize(before + got);
+    if (got < chunk) break;
   }
-  if (bytes.size() > expected) {
-    return absl::DataLossError(absl::StrCat(source, ": ", bytes.size() - expected,
-                                            " trailing bytes after the data"));
+  if (data.size() < count) {
+    return absl::DataLossError(absl::StrCat(path, ": truncated: ", header.size() + data.size(),
+                                            " bytes, the header promises ", header.size() + count));
+  }
+  std::string rest(kTrailingCountLimit, '\0');
+  QRES_ASSIGN_OR_RETURN(const size_t trailing, file->Read(rest.data(), rest.size()));
+  if (trailing == kTrailingCountLimit) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": ", trailing, " or more trailing bytes after the data (reading stopped there)"));
+  }
+  if (trailing > 0) {
+    return absl::DataLossError(absl::StrCat(path, ": ", trailing, " trailing bytes after the data"));
   }
   at::Tensor tensor = at::empty(sizes, at::kByte);
-  if (count > 0) std::memcpy(tensor.data_ptr<uint8_t>(), bytes.data() + header, count);
+  if (count > 0) std::memcpy(tensor.data_ptr<uint8_t>(), data.data(), count);
   return tensor;
-}
-
-absl::StatusOr<at::Tensor> ReadIdx(const std::string& path, int ndims) {
-  QRES_ASSIGN_OR_RETURN(std::string bytes, ReadFileMaybeGzip(path));
-  return ParseIdx(bytes, ndims, path);
 }
 
 }  // namespace qres::data

@@ -3,21 +3,16 @@
 #ifndef QRES_DATA_IDX_H_
 #define QRES_DATA_IDX_H_
 
-#include <cstdint>
 #include <string>
-#include <vector>
 
 #include "ATen/core/Tensor.h"
 #include "absl/status/statusor.h"
 
 namespace qres::data {
 
-// Parses IDX bytes with `ndims` dimensions into a uint8 tensor of those sizes. The data must
-// fill the file exactly: short data is "truncated", extra bytes are "trailing bytes". `source`
-// names the file in errors.
-absl::StatusOr<at::Tensor> ParseIdx(const std::string& bytes, int ndims, const std::string& source);
-
-// ReadFileMaybeGzip + ParseIdx.
+// The IDX file `path` with `ndims` dimensions as a uint8 tensor of those sizes. The data must fill
+// the file exactly: short data is "truncated", extra bytes are "trailing bytes". A gzipped file
+// is inflated only as far as its header promises (plus a little, to see trailing bytes).
 absl::StatusOr<at::Tensor> ReadIdx(const std::string& path, int ndims);
 
 }  // namespace qres::data
