@@ -24,12 +24,12 @@ namespace qres::optim {
 absl::Status AdamOptions::Validate() const {
   const auto [beta1, beta2] = betas();
   auto fail = [](auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
-  if (!(lr() >= 0.0) || !std::isfinite(lr())) return fail("lr=", lr(), " must be >= 0");
+  if (!(lr() >= 0.0) || !std::isfinite(lr())) return fail("lr=", lr(), " must be a finite number >= 0");
   if (!(beta1 >= 0.0 && beta1 < 1.0)) return fail("betas: beta1=", beta1, " must be in [0, 1)");
   if (!(beta2 >= 0.0 && beta2 < 1.0)) return fail("betas: beta2=", beta2, " must be in [0, 1)");
-  if (!(eps() >= 0.0) || !std::isfinite(eps())) return fail("eps=", eps(), " must be >= 0");
+  if (!(eps() >= 0.0) || !std::isfinite(eps())) return fail("eps=", eps(), " must be a finite number >= 0");
   if (!(weight_decay() >= 0.0) || !std::isfinite(weight_decay())) {
-    return fail("weight_decay=", weight_decay(), " must be >= 0");
+    return fail("weight_decay=", weight_decay(), " must be a finite number >= 0");
   }
   return absl::OkStatus();
 }

@@ -106,6 +106,27 @@ absl::StatusOr<QuantizerOptions> QuantizerOptions::FromParams(Params& params,
   o.schedule = schedule == "bump" ? QuantSchedule::kBump
                : schedule == "log" ? QuantSchedule::kLog
                                    : QuantSchedule::kNone;
+  // A key that only another schedule reads would be ignored silently: say so instead.
+  const std::vector<std::pair<QuantSchedule, std::vector<std::string>>> schedule_keys = {
+      {QuantSchedule::kBump, {"qp", "zero_test", "scope", "index_limit", "check_first_step"}},
+      {QuantSchedule::kLog, {"base", "eta", "kappa", "warmup", "offset"}}};
+  for (const auto& [owner, keys] : schedule_keys) {
+    if (owner == o.schedule) continue;
+    for (const std::string& key : keys) {
+      if (params.Has(key)) {
+        return absl::InvalidArgumentError(absl::StrCat("--quant_params: ", key, " is an option of schedule=",
+                                                       ToString(owner), ", not of schedule=", schedule));
+      }
+    }
+  }
+  if (o.schedule == QuantSchedule::kNone) {
+    for (const std::string key : {"rounding", "seed"}) {
+      if (params.Has(key)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--quant_params: ", key, " has no effect with schedule=none (nothing is quantized)"));
+      }
+    }
+  }
   QRES_ASSIGN_OR_RETURN(std::string rounding,
                         params.GetChoice("rounding", ToString(o.rounding),
                                          {"half_up", "floor", "nearest_even", "stochastic"}));

@@ -18,7 +18,7 @@ namespace qres::optim {
 absl::Status SgdOptions::Validate() const {
   auto check = [](double value, const char* name) -> absl::Status {
     if (value >= 0.0 && std::isfinite(value)) return absl::OkStatus();
-    return absl::InvalidArgumentError(absl::StrCat(name, "=", value, " must be >= 0"));
+    return absl::InvalidArgumentError(absl::StrCat(name, "=", value, " must be a finite number >= 0"));
   };
   QRES_RETURN_IF_ERROR(check(lr(), "lr"));
   QRES_RETURN_IF_ERROR(check(momentum(), "momentum"));

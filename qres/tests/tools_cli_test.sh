@@ -43,6 +43,10 @@ expect_error "no train-images-idx3-ubyte" -d MNIST --data_dir="$work/nowhere"
 expect_error "--quant_params: unknown key 'bogus'" -m QtAdamW -d MNIST --data_dir="$work/data" --quant_params=bogus=1
 expect_error "qp=40 is out of range" -m QSGD -qp 40 -d MNIST --data_dir="$work/data"
 expect_error "unexpected argument 'extra'" extra
+expect_error "--threads=100000 must be in [0, " --threads=100000
+expect_error "--device=cpu and -g 1 disagree" --device=cpu -g 1
+expect_error "--lr=inf must be a finite number >= 0" --lr=inf -d MNIST --data_dir="$work/data"
+expect_error "-qp 2 has no effect" -m Adam -qp 2 -d MNIST --data_dir="$work/data"
 
 "$train" --help | grep -q -- "--quant_params" || fail "--help does not document --quant_params"
 "$train" --list | grep -q "QtAdamW" || fail "--list does not show QtAdamW"
@@ -62,7 +66,8 @@ grep -q "continue with --resume" "$work/interrupted" || fail "SIGINT: no resume 
 "$train" -d MNIST --data_dir="$work/data" -n CNN -m QtAdamW -e 100000 -b 8 --out_dir="$work/out" \
   --resume >"$work/resumed" 2>&1 &
 pid=$!
-sleep 1
+# Its handler is installed before it prints "Resumed from": wait for that line, not for a time.
+for _ in $(seq 300); do grep -q "Resumed from" "$work/resumed" && break; sleep 0.1; done
 kill -INT "$pid"
 wait "$pid"
 grep -q "Resumed from" "$work/resumed" || fail "--resume did not resume: $(head -3 "$work/resumed")"
@@ -115,6 +120,17 @@ echo "garbage" >"$work/bad.pickle"
 expect_error "$work/bad.pickle: not a pickled list of floats" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" \
   -e "$work/bad.pickle" --data_dir="$work/data" --out_dir="$work/out"
 expect_error "-ng 3: use 0 or 1" -ng 3
+expect_error "model file $work/out: a folder, not a file" -d MNIST -m "$work/out" --data_dir="$work/data"
+expect_error "error trend file $work/missing.pickle (-e): not found" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" \
+  -e "$work/missing.pickle" --data_dir="$work/data"
+expect_error "plot file $work/out: a folder is in the way" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" \
+  -e "$work/out/error_CNNQSGD2.pickle" --plot_file="$work/out" --data_dir="$work/data"
+# A bad --out_dir fails before anything is evaluated or written (the plot included).
+mkdir -p "$work/fresh" && cp "$work/out/error_CNNQSGD2.pickle" "$work/fresh/"
+expect_error "--out_dir=$work/bad.pt/eval: cannot create it: $work/bad.pt is not a directory" -d MNIST \
+  -m "$work/out/torch_nn02CNNQSGD2.pt" -e "$work/fresh/error_CNNQSGD2.pickle" --data_dir="$work/data" \
+  --out_dir="$work/bad.pt/eval"
+[[ -e "$work/fresh/error_CNNQSGD2.png" ]] && fail "a plot was written although --out_dir was bad"
 expect_error "unknown command line flag 'bogus'" --bogus
 
 echo "$failures failure(s)"

@@ -1,6 +1,7 @@
 // Train end to end on a tiny generated dataset: every net writes its outputs; a run interrupted
 // mid-epoch and resumed ends with the same model, bit for bit, as an uninterrupted run.
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,7 @@ TrainConfig TinyRun(const std::string& name, const std::string& net, const std::
   config.batch_size = 32;
   config.resnet_layers = 1;
   config.lr = 0.01;
-  config.qp = 2;
+  if (algorithm.front() == 'Q') config.qp = 2;  // -qp is an error where no bump schedule reads it
   config.threads = 1;
   return config;
 }
@@ -131,6 +132,41 @@ TEST(TrainE2eTest, BadConfigurationsAreOneLineErrors) {
   config = TinyRun("e2e_bad", "CNN", "QtAdamW");
   config.quant_params = "rounding=up";
   EXPECT_THAT(Train(config).message(), HasSubstr("key 'rounding' has value 'up'"));
+}
+
+TEST(TrainE2eTest, SettingsThatWouldBeIgnoredAreErrors) {
+  TrainConfig config = TinyRun("e2e_ignored", "CNN", "AdamW");
+  config.qp = 3;
+  EXPECT_THAT(Train(config).message(), HasSubstr("-qp 3 has no effect: only the bump schedule"));
+  config = TinyRun("e2e_ignored", "CNN", "QtAdamW");
+  config.quant_params = "schedule=log";
+  EXPECT_THAT(Train(config).message(), HasSubstr("-qp 2 has no effect"));
+  config.qp.reset();
+  config.quant_params = "eta=32";
+  EXPECT_THAT(Train(config).message(), HasSubstr("--quant_params: eta is an option of schedule=log, not of schedule=bump"));
+  config.quant_params = "schedule=log,index_limit=30";
+  EXPECT_THAT(Train(config).message(), HasSubstr("index_limit is an option of schedule=bump, not of schedule=log"));
+  config.quant_params = "schedule=none,rounding=floor";
+  EXPECT_THAT(Train(config).message(), HasSubstr("rounding has no effect with schedule=none"));
+  config = TinyRun("e2e_ignored", "CNN", "SGD");
+  config.lr = std::numeric_limits<double>::infinity();
+  EXPECT_THAT(Train(config).message(), HasSubstr("--lr=inf must be a finite number >= 0"));
+}
+
+TEST(TrainE2eTest, ADivergedRunStopsWithOneLineAndWritesNoModel) {
+  TrainConfig config = TinyRun("e2e_diverged", "CNN", "SGD");
+  config.lr = 1e30;
+  const absl::Status status = Train(config);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr("epoch 1: the mean training loss is "));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("the run diverged; try a smaller --lr (this run: 1e+30)"));
+  EXPECT_THAT(std::string(status.message()), ::testing::Not(HasSubstr("\n")));
+  const std::string proc = RunName(config);
+  EXPECT_FALSE(std::filesystem::exists(JoinPath(config.out_dir, "torch_nn02" + proc + ".pt")));
+  EXPECT_FALSE(std::filesystem::exists(JoinPath(config.out_dir, "metrics_" + proc + ".jsonl")));
+  auto log = ReadWholeFile(JoinPath(config.out_dir, "operation_" + proc + ".txt"));
+  ASSERT_TRUE(log.ok());
+  EXPECT_THAT(*log, HasSubstr("the run diverged"));
 }
 
 TEST(ModelFileTest, MismatchedOrCorruptFilesAreClearErrors) {

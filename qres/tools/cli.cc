@@ -123,6 +123,9 @@ absl::StatusOr<bool> WantsCuda(const std::string& device_flag, int g_flag) {
   if (g_flag != 0 && g_flag != 1) {
     return absl::InvalidArgumentError(absl::StrCat("-g ", g_flag, ": use 0 (CPU) or 1 (GPU)"));
   }
+  if (g_flag == 1 && device == "cpu" && !gflags::GetCommandLineFlagInfoOrDie("device").is_default) {
+    return absl::InvalidArgumentError(absl::StrCat("--device=", device_flag, " and -g 1 disagree; give one of them"));
+  }
   return device != "cpu" || g_flag == 1;
 }
 

@@ -33,7 +33,8 @@ absl::StatusOr<std::string> MergedFlag(const std::string& long_name, const std::
 absl::StatusOr<int64_t> MergedIntFlag(const std::string& long_name, const std::string& short_name);
 absl::StatusOr<double> MergedDoubleFlag(const std::string& long_name, const std::string& short_name);
 
-// Whether --device (cpu, cuda or gpu) or the seed's -g (0 or 1) asks for the GPU.
+// Whether --device (cpu, cuda or gpu) or the seed's -g (0 or 1) asks for the GPU; --device=cpu
+// given with -g 1 is an error.
 absl::StatusOr<bool> WantsCuda(const std::string& device_flag, int g_flag);
 
 // Prints "<tool>: <message>" on stderr and returns the exit code (0 for OK, 130 when cancelled).

@@ -1,5 +1,6 @@
 #include "qres/tools/evaluator.h"
 
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <vector>
@@ -48,12 +49,35 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   if (config.model_file.empty()) {
     return absl::InvalidArgumentError("no model file: give -m/--model_file (e.g. torch_nn02CNNQtAdamW5.pt)");
   }
+  if (std::filesystem::is_directory(config.model_file)) {
+    return absl::InvalidArgumentError(absl::StrCat("model file ", config.model_file, ": a folder, not a file"));
+  }
   if (!data::FileExists(config.model_file)) {
     return absl::NotFoundError(absl::StrCat("model file ", config.model_file, ": not found"));
   }
   if (config.plot_points <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("-p ", config.plot_points, " must be > 0"));
   }
+  // Every output's place is checked before the evaluation, so a bad one costs nothing and leaves
+  // nothing half-done.
+  const bool plotting = config.plot && !config.error_file.empty();
+  if (plotting && std::filesystem::is_directory(config.error_file)) {
+    return absl::InvalidArgumentError(absl::StrCat("error trend file ", config.error_file, " (-e): a folder, not a file"));
+  }
+  if (plotting && !data::FileExists(config.error_file)) {
+    return absl::NotFoundError(absl::StrCat("error trend file ", config.error_file, " (-e): not found"));
+  }
+  const std::string plot_file =
+      !plotting ? "" : config.plot_file.empty() ? ReplaceSuffix(config.error_file, ".png") : config.plot_file;
+  if (plotting && std::filesystem::is_directory(plot_file)) {
+    return absl::InvalidArgumentError(absl::StrCat("plot file ", plot_file, ": a folder is in the way"));
+  }
+  if (plotting) {
+    const std::string plot_dir = std::filesystem::path(plot_file).parent_path().string();
+    QRES_RETURN_IF_ERROR(CheckWritableDirectory(config.plot_file.empty() ? "the plot's folder" : "--plot_file's folder",
+                                                plot_dir.empty() ? "." : plot_dir));
+  }
+  QRES_RETURN_IF_ERROR(CheckWritableDirectory("--out_dir", config.out_dir));
   std::vector<std::string> lines;
   auto say = [&](const std::string& line) {
     std::cout << line << std::endl;
@@ -104,8 +128,6 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
     say("No plot: -ng 1");
   } else if (config.error_file.empty()) {
     say("No plot: no error trend file (-e error_<PROC>.pickle)");
-  } else if (!data::FileExists(config.error_file)) {
-    say(absl::StrCat("No plot: error trend file ", config.error_file, " not found"));
   } else {
     QRES_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(config.error_file));
     QRES_ASSIGN_OR_RETURN(std::vector<double> losses, UnpickleFloatList(bytes, config.error_file));
@@ -129,7 +151,6 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
       if (!accuracy.y.empty()) panels.push_back(accuracy);
       if (!index.y.empty()) panels.push_back(index);
     }
-    const std::string plot_file = config.plot_file.empty() ? ReplaceSuffix(config.error_file, ".png") : config.plot_file;
     QRES_RETURN_IF_ERROR(WritePlotPng(plot_file, panels));
     say(absl::StrCat("Plot                : ", plot_file, " (", points, " epochs)"));
   }

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "qres/base/status_macros.h"
 
 namespace qres::tools {
 
@@ -106,11 +107,34 @@ absl::StatusOr<std::vector<double>> UnpickleFloatList(const std::string& bytes,
   return bad("truncated: no STOP");
 }
 
-absl::Status CreateOutputDirectory(const std::string& out_dir) {
+absl::Status CheckWritableDirectory(const std::string& flag, const std::string& dir) {
+  const std::string shown = absl::StrCat(flag, "=", dir);
   std::error_code error;
-  if (std::filesystem::exists(out_dir, error) && !std::filesystem::is_directory(out_dir, error)) {
-    return absl::FailedPreconditionError(absl::StrCat("--out_dir=", out_dir, ": not a directory"));
+  if (std::filesystem::exists(dir, error)) {
+    if (!std::filesystem::is_directory(dir, error)) return absl::FailedPreconditionError(absl::StrCat(shown, ": not a directory"));
+    if (access(dir.c_str(), W_OK | X_OK) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(shown, ": not writable (", std::strerror(errno), ")"));
+    }
+    return absl::OkStatus();
   }
+  // Missing: it can be made if its nearest existing ancestor is a writable directory.
+  std::filesystem::path ancestor = std::filesystem::absolute(dir, error).parent_path();
+  while (!ancestor.empty() && !std::filesystem::exists(ancestor, error) && ancestor != ancestor.parent_path()) {
+    ancestor = ancestor.parent_path();
+  }
+  if (!std::filesystem::is_directory(ancestor, error)) {
+    return absl::FailedPreconditionError(absl::StrCat(shown, ": cannot create it: ", ancestor.string(), " is not a directory"));
+  }
+  if (access(ancestor.c_str(), W_OK | X_OK) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(shown, ": cannot create it: ", ancestor.string(), " is not writable (", std::strerror(errno), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CreateOutputDirectory(const std::string& out_dir) {
+  QRES_RETURN_IF_ERROR(CheckWritableDirectory("--out_dir", out_dir));
+  std::error_code error;
   std::filesystem::create_directories(out_dir, error);
   if (error) {
     return absl::FailedPreconditionError(absl::StrCat("--out_dir=", out_dir, ": cannot create it: ", error.message()));

@@ -23,7 +23,11 @@ std::string PickleFloatList(const std::vector<double>& values);
 absl::StatusOr<std::vector<double>> UnpickleFloatList(const std::string& bytes,
                                                       const std::string& source);
 
-// Makes --out_dir (and its parents) if missing; the error names the flag, the folder and why.
+// Whether files can be written into `dir` (made first if missing), without making anything: an
+// error naming `flag`, the folder and why (a file in the way, not writable).
+absl::Status CheckWritableDirectory(const std::string& flag, const std::string& dir);
+
+// Makes --out_dir (and its parents) if missing, after CheckWritableDirectory.
 absl::Status CreateOutputDirectory(const std::string& out_dir);
 
 // "<dir>/<name>", or name alone for an empty dir.

@@ -3,8 +3,10 @@
 //   bazel run -c opt //qres/tools:train -- -d CIFAR10 -e 20 -n ResNet -g 1 -qp 2 -l 0.25 -m QSGD
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gflags/gflags.h"
@@ -20,7 +22,7 @@ DEFINE_int32(epochs, 15, "training epochs. Seed: -e");
 DEFINE_double(lr, 0.001, "learning rate (the seed recommends 2^-8 ... 2^-5). Seed: -l");
 DEFINE_int32(batch_size, 0, "minibatch size; 0: 128 for CIFAR10, 100 otherwise. Seed: -b");
 DEFINE_string(device, "cpu", "cpu or cuda (falls back to the CPU without a GPU). Seed: -g 1");
-DEFINE_int32(qp, 0, "initial quantization index n: the update's grid starts at 2^-n (bump schedule)");
+DEFINE_int32(qp, 0, "initial quantization index n: the update's grid starts at 2^-n (the bump schedule of QSGD, QtAdam, QtAdamW; an error elsewhere)");
 DEFINE_int32(resnet_layers, 5, "ResNet blocks per stage n: depth 6n+2 (5: ResNet-32). Seed: -rl");
 DEFINE_uint64(seed, 1, "seed for initialisation, shuffling, augmentation (CPU runs repeat bit for bit)");
 DEFINE_string(out_dir, ".", "folder for the model, log, error trend, metrics and checkpoint (made if missing)");
@@ -34,7 +36,7 @@ DEFINE_string(eval_bn, "eval", "evaluate in eval mode, or train mode as the refe
 DEFINE_bool(logit_relu, false, "LeNet: the reference's ReLU on the logits");
 DEFINE_bool(resume, false, "continue from the run's checkpoint in --out_dir, if there is one");
 DEFINE_string(progress, "auto", "progress bar on stderr: auto (when it is a terminal), on, off");
-DEFINE_int32(threads, 0, "CPU threads; 0: LibTorch's default");
+DEFINE_int32(threads, 0, "CPU threads, at most the machine's; 0: LibTorch's default");
 DEFINE_bool(list, false, "list the registered nets, datasets and algorithms, then exit");
 // The seed's spellings.
 DEFINE_string(n, "", "same as --net");
@@ -74,7 +76,7 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
   QRES_ASSIGN_OR_RETURN(config.cuda, WantsCuda(FLAGS_device, FLAGS_g));
   config.data_dir = FLAGS_data_dir;
   config.out_dir = FLAGS_out_dir;
-  config.qp = FLAGS_qp;
+  if (!gflags::GetCommandLineFlagInfoOrDie("qp").is_default) config.qp = FLAGS_qp;
   config.seed = FLAGS_seed;
   config.optim_params = FLAGS_optim_params;
   config.quant_params = FLAGS_quant_params;
@@ -95,7 +97,13 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
     return absl::InvalidArgumentError(absl::StrCat("--progress=", FLAGS_progress, ": use auto, on or off"));
   }
   config.progress = FLAGS_progress == "on" || (FLAGS_progress == "auto" && isatty(2));
-  if (FLAGS_threads < 0) return absl::InvalidArgumentError(absl::StrCat("--threads=", FLAGS_threads, " must be >= 0"));
+  // More threads than the machine runs only slows LibTorch down (an absurd count hangs it).
+  const int64_t cpu_threads = std::max(1u, std::thread::hardware_concurrency());
+  if (FLAGS_threads < 0 || FLAGS_threads > cpu_threads) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--threads=", FLAGS_threads, " must be in [0, ", cpu_threads, "] (this machine runs ",
+                     cpu_threads, " threads; 0: LibTorch's default)"));
+  }
   config.threads = FLAGS_threads;
   return config;
 }

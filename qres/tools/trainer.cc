@@ -158,7 +158,9 @@ std::string RunName(const TrainConfig& config) {
 absl::Status Train(const TrainConfig& input, const std::function<bool()>& should_stop) {
   TrainConfig config = input;
   if (config.epochs <= 0) return absl::InvalidArgumentError(absl::StrCat("--epochs=", config.epochs, " must be > 0"));
-  if (!(config.lr >= 0.0)) return absl::InvalidArgumentError(absl::StrCat("--lr=", config.lr, " must be >= 0"));
+  if (!(config.lr >= 0.0) || !std::isfinite(config.lr)) {
+    return absl::InvalidArgumentError(absl::StrCat("--lr=", config.lr, " must be a finite number >= 0"));
+  }
   if (config.batch_size < 0) return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config.batch_size, " must be > 0"));
   if (config.threads > 0) at::set_num_threads(static_cast<int>(config.threads));
 
@@ -211,13 +213,18 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
 
   optim::OptimizerSpec spec;
   spec.lr = config.lr;
-  spec.qp = config.qp;
+  spec.qp = config.qp.value_or(0);
   spec.optim_params = config.optim_params;
   spec.quant_params = config.quant_params;
   spec.batches_per_epoch = train_batches.size();
   spec.epochs = config.epochs;
   QRES_ASSIGN_OR_RETURN(auto optimizer, optim::OptimizerRegistry::Create(config.algorithm, net->parameters(), spec));
   const optim::Quantizer* quantizer = optim::QuantizerOf(*optimizer);
+  if (config.qp.has_value() && (quantizer == nullptr || quantizer->options().schedule != optim::QuantSchedule::kBump)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "-qp ", *config.qp, " has no effect: only the bump schedule of QSGD, QtAdam and QtAdamW reads it (this run: ",
+        config.algorithm, quantizer != nullptr ? absl::StrCat(", schedule=", optim::ToString(quantizer->options().schedule)) : "", ")"));
+  }
   // Created only now that everything else checked out: a bad flag leaves nothing behind.
   QRES_RETURN_IF_ERROR(CreateOutputDirectory(config.out_dir));
 
@@ -309,6 +316,16 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
     progress.seen += seen_now;
     const double epoch_seconds = time_before + Seconds(epoch_start);
     const double cost = progress.loss_sum / batches;
+    if (!std::isfinite(cost)) {
+      // The outputs stay those of the last good epoch: its checkpoint, metrics and error trend.
+      const bool kept = progress.epoch > 0 && access(files.checkpoint.c_str(), F_OK) == 0;
+      const std::string message = absl::StrCat(
+          "epoch ", progress.epoch + 1, ": the mean training loss is ", cost, ", the run diverged; try a smaller --lr (this run: ",
+          config.lr, ")", kept ? absl::StrCat("; ", files.checkpoint, " holds epoch ", progress.epoch) : "");
+      report.Line(message);
+      QRES_RETURN_IF_ERROR(WriteFileAtomically(files.log, report.text()));
+      return absl::FailedPreconditionError(message);
+    }
     progress.losses.push_back(cost);
     progress.train_seconds += epoch_seconds;
 

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -33,7 +34,7 @@ struct TrainConfig {
   double lr = 0.001;
   int64_t batch_size = 0;  // 0: the dataset's (128 for CIFAR10, 100 otherwise)
   bool cuda = false;
-  int64_t qp = 0;
+  std::optional<int64_t> qp;  // -qp: the bump schedule's initial index (0 when not given)
   int64_t resnet_layers = 5;
   uint64_t seed = 1;
   std::string optim_params;
