@@ -169,6 +169,42 @@ TEST(TrainE2eTest, ADivergedRunStopsWithOneLineAndWritesNoModel) {
   EXPECT_THAT(*log, HasSubstr("the run diverged"));
 }
 
+// Flips one bit in the middle of `path` (inside the largest tensor of a model or checkpoint).
+void FlipAByte(const std::string& path) {
+  std::string bytes = *ReadWholeFile(path);
+  bytes[bytes.size() / 2] ^= 0x10;
+  ASSERT_TRUE(WriteFileAtomically(path, bytes).ok());
+}
+
+TEST(TrainE2eTest, ResumeChecksTheCheckpointAndTheRunsSettings) {
+  TrainConfig config = TinyRun("e2e_resume_checks", "CNN", "QtAdamW");
+  int polls = 0;
+  ASSERT_EQ(Train(config, [&] { return ++polls == 3; }).code(), absl::StatusCode::kCancelled);
+  config.resume = true;
+  const std::string checkpoint = JoinPath(config.out_dir, "checkpoint_" + RunName(config) + ".pt");
+  TrainConfig other = config;
+  other.lr = 0.02;
+  EXPECT_THAT(Train(other).message(),
+              HasSubstr(checkpoint + " was made with --lr=0.01, this run has --lr=0.02; resume with the run's own"));
+  other = config;
+  other.batch_size = 16;
+  EXPECT_THAT(Train(other).message(), HasSubstr("was made with --batch_size=32, this run has --batch_size=16"));
+  other = config;
+  other.quant_params = "rounding=floor";
+  EXPECT_THAT(Train(other).message(), HasSubstr("was made with --quant_params=, this run has --quant_params=rounding=floor"));
+
+  const std::string good = *ReadWholeFile(checkpoint);
+  FlipAByte(checkpoint);
+  const absl::Status damaged = Train(config);
+  EXPECT_EQ(damaged.code(), absl::StatusCode::kDataLoss) << damaged;
+  EXPECT_THAT(std::string(damaged.message()), HasSubstr("checkpoint " + checkpoint + ": record '"));
+  EXPECT_THAT(std::string(damaged.message()), HasSubstr("is damaged (its CRC-32 does not match"));
+  ASSERT_TRUE(WriteFileAtomically(checkpoint, good.substr(0, good.size() - 100)).ok());
+  EXPECT_THAT(Train(config).message(), HasSubstr("not a zip archive (no directory at its end: cut off?)"));
+  ASSERT_TRUE(WriteFileAtomically(checkpoint, good).ok());
+  EXPECT_TRUE(Train(config).ok());
+}
+
 TEST(ModelFileTest, MismatchedOrCorruptFilesAreClearErrors) {
   TrainConfig config = TinyRun("e2e_model_file", "CNN", "Adam");
   config.epochs = 1;
@@ -187,6 +223,10 @@ TEST(ModelFileTest, MismatchedOrCorruptFilesAreClearErrors) {
   EXPECT_THAT(std::string(LoadModelFile(path, **wide).message()),
               HasSubstr("'fc.weight' is [10, 3136] but net CNN has [100, 3136]"));
   EXPECT_THAT(std::string(LoadModelFile(path + ".missing", **wide).message()), HasSubstr("cannot open"));
+  auto cnn = models::CreateModel("CNN", models::ModelSpec{});
+  ASSERT_TRUE(LoadModelFile(path, **cnn).ok());
+  FlipAByte(path);
+  EXPECT_THAT(std::string(LoadModelFile(path, **cnn).message()), HasSubstr("is damaged (its CRC-32 does not match"));
   ASSERT_TRUE(WriteFileAtomically(path, "not a model").ok());
   EXPECT_THAT(std::string(LoadModelFile(path, **wide).message()), HasSubstr("not a model file"));
 }

@@ -9,6 +9,7 @@
 #include "c10/core/GradMode.h"
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
+#include "qres/tools/archive_check.h"
 #include "qres/tools/outputs.h"
 #include "torch/serialize.h"
 
@@ -37,6 +38,7 @@ absl::Status SaveModelFile(const std::string& path, const models::Net& net) {
 
 absl::Status LoadModelFile(const std::string& path, models::Net& net) {
   QRES_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
+  QRES_RETURN_IF_ERROR(CheckArchive(bytes, absl::StrCat(path, ": not a model file or a damaged one")));
   QRES_ASSIGN_OR_RETURN(c10::IValue value, CallTorch(absl::StrCat(path, ": not a model file"), [&] {
     return torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
   }));

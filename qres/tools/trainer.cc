@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -16,9 +17,11 @@
 #include "ATen/ops/cross_entropy_loss.h"
 #include "ATen/ops/tensor.h"
 #include "ATen/ops/zeros.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "c10/core/GradMode.h"
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
@@ -26,6 +29,7 @@
 #include "qres/data/dataset.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
+#include "qres/tools/archive_check.h"
 #include "qres/tools/evaluation.h"
 #include "qres/tools/model_file.h"
 #include "qres/tools/outputs.h"
@@ -77,9 +81,62 @@ struct RunFiles {
   std::string model, log, error, metrics, checkpoint;
 };
 
+// The shortest text that reads back as `value` exactly.
+std::string ShortestDouble(double value) {
+  for (int digits = 6; digits < 17; ++digits) {
+    const std::string text = absl::StrFormat("%.*g", digits, value);
+    double back = 0;
+    if (absl::SimpleAtod(text, &back) && back == value) return text;
+  }
+  return absl::StrFormat("%.17g", value);
+}
+
+// What must not change between a run and its resumption, as "key=value" lines (the keys name
+// the flags). Stored in the checkpoint.
+std::string RunSettings(const TrainConfig& config, const data::Dataset& train) {
+  std::string text;
+  auto add = [&](const std::string& key, const auto& value) { absl::StrAppend(&text, key, "=", value, "\n"); };
+  add("dataset", absl::StrCat(config.dataset, " (", train.size(), " training images)"));
+  add("net", config.net);
+  add("resnet_layers", config.resnet_layers);
+  add("logit_relu", config.logit_relu ? "true" : "false");
+  add("algo", config.algorithm);
+  add("lr", ShortestDouble(config.lr));
+  add("batch_size", config.batch_size);
+  add("seed", config.seed);
+  add("qp", config.qp.value_or(0));
+  add("optim_params", config.optim_params);
+  add("quant_params", config.quant_params);
+  add("shuffle", config.shuffle ? "true" : "false");
+  add("drop_last", config.drop_last ? "true" : "false");
+  add("augment", config.augment ? "true" : "false");
+  add("normalize", config.mean_std ? "meanstd" : "reference");
+  add("eval_bn", config.train_mode_eval ? "train" : "eval");
+  return text;
+}
+
+// The first setting of `now` that `stored` (RunSettings of the checkpoint's run) has otherwise.
+absl::Status CheckSameSettings(const std::string& stored, const std::string& now, const std::string& path) {
+  std::map<std::string, std::string> before;
+  for (absl::string_view line : absl::StrSplit(stored, '\n', absl::SkipEmpty())) {
+    const std::pair<std::string, std::string> entry = absl::StrSplit(line, absl::MaxSplits('=', 1));
+    before.insert(entry);
+  }
+  for (absl::string_view line : absl::StrSplit(now, '\n', absl::SkipEmpty())) {
+    const std::pair<std::string, std::string> entry = absl::StrSplit(line, absl::MaxSplits('=', 1));
+    const auto it = before.find(entry.first);
+    if (it != before.end() && it->second != entry.second) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--resume: ", path, " was made with --", entry.first, "=", it->second, ", this run has --", entry.first, "=",
+          entry.second, "; resume with the run's own settings, or start over in another --out_dir"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SaveCheckpoint(const std::string& path, models::Net& net,
                             torch::optim::Optimizer& optimizer, const Progress& progress,
-                            const std::string& log) {
+                            const std::string& log, const std::string& settings) {
   return CallTorch(absl::StrCat("writing checkpoint ", path), [&]() -> absl::Status {
     torch::serialize::OutputArchive archive;
     torch::serialize::OutputArchive model_archive, optimizer_archive;
@@ -94,18 +151,32 @@ absl::Status SaveCheckpoint(const std::string& path, models::Net& net,
     archive.write("losses", at::tensor(progress.losses, at::kDouble));
     archive.write("metrics", c10::IValue(progress.metrics));
     archive.write("log", c10::IValue(log));
+    archive.write("settings", c10::IValue(settings));
     std::ostringstream bytes;
     archive.save_to(bytes);
     return WriteFileAtomically(path, bytes.str());
   });
 }
 
+// Loads the checkpoint after checking every record's CRC and that it was made with `settings`.
 absl::Status LoadCheckpoint(const std::string& path, models::Net& net,
                             torch::optim::Optimizer& optimizer, Progress& progress,
-                            std::string& log) {
+                            std::string& log, const std::string& settings) {
+  QRES_ASSIGN_OR_RETURN(const std::string bytes, ReadWholeFile(path));
+  QRES_RETURN_IF_ERROR(CheckArchive(bytes, absl::StrCat("checkpoint ", path)));
+  torch::serialize::InputArchive archive;
+  QRES_RETURN_IF_ERROR(CallTorch(absl::StrCat("checkpoint ", path, ": not a qres checkpoint"), [&] {
+    std::istringstream stream(bytes);
+    archive.load_from(stream);
+  }));
+  QRES_ASSIGN_OR_RETURN(const std::optional<std::string> stored_settings,
+                        CallTorch(absl::StrCat("reading checkpoint ", path), [&]() -> std::optional<std::string> {
+                          c10::IValue value;
+                          if (!archive.try_read("settings", value)) return std::nullopt;  // older versions
+                          return value.toStringRef();
+                        }));
+  if (stored_settings.has_value()) QRES_RETURN_IF_ERROR(CheckSameSettings(*stored_settings, settings, path));
   return CallTorch(absl::StrCat("reading checkpoint ", path), [&] {
-    torch::serialize::InputArchive archive;
-    archive.load_from(path);
     torch::serialize::InputArchive model_archive, optimizer_archive;
     archive.read("model", model_archive);
     archive.read("optimizer", optimizer_archive);
@@ -228,12 +299,13 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
   // Created only now that everything else checked out: a bad flag leaves nothing behind.
   QRES_RETURN_IF_ERROR(CreateOutputDirectory(config.out_dir));
 
+  const std::string settings = RunSettings(config, train);
   Reporter report;
   Progress progress;
   bool resumed = false;
   if (config.resume && access(files.checkpoint.c_str(), F_OK) == 0) {
     std::string log;
-    QRES_RETURN_IF_ERROR(LoadCheckpoint(files.checkpoint, *net, *optimizer, progress, log));
+    QRES_RETURN_IF_ERROR(LoadCheckpoint(files.checkpoint, *net, *optimizer, progress, log, settings));
     report.set_text(log);
     resumed = true;
   }
@@ -283,7 +355,7 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
         progress.epoch_seconds = time_before + Seconds(epoch_start);
         report.Line(absl::StrCat("Interrupted at epoch ", progress.epoch + 1, ", batch ", progress.batch,
                                  "; continue with --resume"));
-        QRES_RETURN_IF_ERROR(SaveCheckpoint(files.checkpoint, *net, *optimizer, progress, report.text()));
+        QRES_RETURN_IF_ERROR(SaveCheckpoint(files.checkpoint, *net, *optimizer, progress, report.text(), settings));
         QRES_RETURN_IF_ERROR(WriteFileAtomically(files.log, report.text()));
         return absl::CancelledError(absl::StrCat("interrupted; the checkpoint ", files.checkpoint,
                                                  " resumes with --resume"));
@@ -351,7 +423,7 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
     progress.epoch_seconds = 0;
     Progress next = progress;
     ++next.epoch;
-    QRES_RETURN_IF_ERROR(SaveCheckpoint(files.checkpoint, *net, *optimizer, next, report.text()));
+    QRES_RETURN_IF_ERROR(SaveCheckpoint(files.checkpoint, *net, *optimizer, next, report.text(), settings));
     QRES_RETURN_IF_ERROR(WriteFileAtomically(files.metrics, progress.metrics));
     QRES_RETURN_IF_ERROR(WriteFileAtomically(files.error, PickleFloatList(progress.losses)));
     QRES_RETURN_IF_ERROR(WriteFileAtomically(files.log, report.text()));

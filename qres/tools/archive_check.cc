@@ -1,0 +1,101 @@
+#include "qres/tools/archive_check.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+
+namespace qres::tools {
+namespace {
+
+constexpr uint32_t kEndOfDirectory = 0x06054b50;
+constexpr uint32_t kZip64EndOfDirectory = 0x06064b50;
+constexpr uint32_t kZip64Locator = 0x07064b50;
+constexpr uint32_t kDirectoryEntry = 0x02014b50;
+constexpr uint32_t kLocalHeader = 0x04034b50;
+constexpr uint16_t kZip64Extra = 0x0001;
+
+// The little-endian field of `size` bytes at `at` (the callers check bounds first).
+uint64_t Field(absl::string_view bytes, size_t at, int size) {
+  uint64_t value = 0;
+  for (int i = size - 1; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
+  return value;
+}
+
+}  // namespace
+
+absl::Status CheckArchive(absl::string_view bytes, const std::string& what) {
+  auto damaged = [&](const std::string& why) { return absl::DataLossError(absl::StrCat(what, ": ", why)); };
+  // The end-of-directory record: the last 22 bytes, or earlier behind a comment of up to 64 kB.
+  size_t end = std::string::npos;
+  if (bytes.size() >= 22) {
+    const size_t first = bytes.size() - 22 > 0xffff ? bytes.size() - 22 - 0xffff : 0;
+    for (size_t at = bytes.size() - 22 + 1; at-- > first;) {
+      if (Field(bytes, at, 4) == kEndOfDirectory) {
+        end = at;
+        break;
+      }
+    }
+  }
+  if (end == std::string::npos) return damaged("not a zip archive (no directory at its end: cut off?)");
+  uint64_t entries = Field(bytes, end + 10, 2);
+  uint64_t directory = Field(bytes, end + 16, 4);
+  if (end >= 20 && Field(bytes, end - 20, 4) == kZip64Locator) {
+    const uint64_t record = Field(bytes, end - 20 + 8, 8);
+    if (record + 56 > bytes.size() || Field(bytes, record, 4) != kZip64EndOfDirectory) {
+      return damaged("its zip64 directory record is damaged");
+    }
+    entries = Field(bytes, record + 32, 8);
+    directory = Field(bytes, record + 48, 8);
+  }
+  size_t at = directory;
+  for (uint64_t i = 0; i < entries; ++i) {
+    if (at + 46 > bytes.size() || Field(bytes, at, 4) != kDirectoryEntry) {
+      return damaged(absl::StrCat("its zip directory is damaged at entry ", i));
+    }
+    const uint64_t method = Field(bytes, at + 10, 2);
+    const uint32_t crc = static_cast<uint32_t>(Field(bytes, at + 16, 4));
+    uint64_t size = Field(bytes, at + 20, 4);
+    const uint64_t name_size = Field(bytes, at + 28, 2), extra_size = Field(bytes, at + 30, 2);
+    const uint64_t comment_size = Field(bytes, at + 32, 2);
+    uint64_t local = Field(bytes, at + 42, 4);
+    if (at + 46 + name_size + extra_size > bytes.size()) return damaged("its zip directory is cut off");
+    const std::string name(bytes.substr(at + 46, name_size));
+    // Zip64: sizes and offset that do not fit 32 bits move into an extra field, in this order.
+    for (size_t e = at + 46 + name_size; e + 4 <= at + 46 + name_size + extra_size;) {
+      const uint64_t id = Field(bytes, e, 2), length = Field(bytes, e + 2, 2);
+      if (id == kZip64Extra) {
+        size_t next = e + 4;
+        if (Field(bytes, at + 24, 4) == 0xffffffff) next += 8;  // uncompressed size
+        if (size == 0xffffffff) {
+          size = Field(bytes, next, 8);
+          next += 8;
+        }
+        if (local == 0xffffffff) local = Field(bytes, next, 8);
+      }
+      e += 4 + length;
+    }
+    if (local + 30 > bytes.size() || Field(bytes, local, 4) != kLocalHeader) {
+      return damaged(absl::StrCat("record '", name, "' is damaged (its header is not where the directory says)"));
+    }
+    const uint64_t data = local + 30 + Field(bytes, local + 26, 2) + Field(bytes, local + 28, 2);
+    if (data + size > bytes.size()) return damaged(absl::StrCat("record '", name, "' is cut off"));
+    if (method == 0) {
+      uLong actual = crc32(0L, Z_NULL, 0);
+      for (uint64_t done = 0; done < size;) {  // zlib's crc32 takes at most 4 GiB - 1 at once
+        const uInt chunk = static_cast<uInt>(std::min<uint64_t>(size - done, uint64_t{1} << 30));
+        actual = crc32(actual, reinterpret_cast<const Bytef*>(bytes.data() + data + done), chunk);
+        done += chunk;
+      }
+      if (static_cast<uint32_t>(actual) != crc) {
+        return damaged(absl::StrCat("record '", name, "' is damaged (its CRC-32 does not match: a changed byte?)"));
+      }
+    }
+    at += 46 + name_size + extra_size + comment_size;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace qres::tools
