@@ -169,6 +169,33 @@ TEST(TrainE2eTest, ADivergedRunStopsWithOneLineAndWritesNoModel) {
   EXPECT_THAT(*log, HasSubstr("the run diverged"));
 }
 
+TEST(TrainE2eTest, ARunsOutputsAreOneSet) {
+  TrainConfig config = TinyRun("e2e_output_set", "CNN", "SGD");
+  config.epochs = 1;
+  const std::string proc = RunName(config);
+  const std::string stale = JoinPath(config.out_dir, "metrics_" + proc + ".jsonl.tmp.4242");
+  ASSERT_TRUE(WriteFileAtomically(stale, "half a line").ok());  // as a killed run leaves it
+  ASSERT_TRUE(Train(config).ok());
+  EXPECT_FALSE(std::filesystem::exists(stale));
+
+  // A second run of the same name is refused, and leaves the first one's files as they were.
+  const std::string model = JoinPath(config.out_dir, "torch_nn02" + proc + ".pt");
+  const std::string first_model = *ReadWholeFile(model);
+  config.lr = 0.05;
+  const absl::Status again = Train(config);
+  EXPECT_THAT(std::string(again.message()), HasSubstr("--out_dir=" + config.out_dir + " already holds run " + proc));
+  EXPECT_THAT(std::string(again.message()), HasSubstr("give --overwrite to replace it, --resume to continue it"));
+  EXPECT_EQ(*ReadWholeFile(model), first_model);
+  config.overwrite = true;
+  ASSERT_TRUE(Train(config).ok());
+  EXPECT_NE(*ReadWholeFile(model), first_model);
+
+  // While a process holds the run, another is refused.
+  auto lock = RunLock::Acquire(config.out_dir, proc, {});
+  ASSERT_TRUE(lock.ok()) << lock.status();
+  EXPECT_THAT(std::string(Train(config).message()), HasSubstr("another process is writing run " + proc));
+}
+
 // Flips one bit in the middle of `path` (inside the largest tensor of a model or checkpoint).
 void FlipAByte(const std::string& path) {
   std::string bytes = *ReadWholeFile(path);

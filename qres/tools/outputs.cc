@@ -1,5 +1,7 @@
 #include "qres/tools/outputs.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +12,7 @@
 #include <iterator>
 #include <system_error>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "qres/base/status_macros.h"
 
@@ -40,6 +43,32 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& byt
   }
   return absl::OkStatus();
 }
+
+absl::StatusOr<std::unique_ptr<RunLock>> RunLock::Acquire(const std::string& dir, const std::string& run,
+                                                          const std::vector<std::string>& files) {
+  const std::string path = JoinPath(dir, absl::StrCat(".", run, ".lock"));
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot create: ", std::strerror(errno)));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "another process is writing run ", run, " in ", dir.empty() ? "." : dir, " (", path, " is locked)"));
+  }
+  // Holding the lock, no live process writes these runs' files: any temporary beside them is a
+  // killed run's.
+  for (const std::string& file : files) {
+    const std::filesystem::path target(file);
+    std::error_code error;
+    const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : ".";
+    for (const auto& entry : std::filesystem::directory_iterator(folder, error)) {
+      const std::string name = entry.path().filename().string();
+      if (absl::StartsWith(name, target.filename().string() + ".tmp.")) std::filesystem::remove(entry.path(), error);
+    }
+  }
+  return std::unique_ptr<RunLock>(new RunLock(fd));
+}
+
+RunLock::~RunLock() { close(fd_); }
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -2,6 +2,7 @@
 #ifndef QRES_TOOLS_OUTPUTS_H_
 #define QRES_TOOLS_OUTPUTS_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,23 @@ absl::Status CheckWritableDirectory(const std::string& flag, const std::string& 
 
 // Makes --out_dir (and its parents) if missing, after CheckWritableDirectory.
 absl::Status CreateOutputDirectory(const std::string& out_dir);
+
+// An exclusive claim on one run's outputs in a folder, held while it lives (a flock on
+// "<dir>/.<run>.lock", which the kernel drops when the process dies, however it dies). On
+// acquiring it, temporary files that killed runs left beside `files` are removed.
+class RunLock {
+ public:
+  // FailedPrecondition naming the run and the folder when another process holds it.
+  static absl::StatusOr<std::unique_ptr<RunLock>> Acquire(const std::string& dir, const std::string& run,
+                                                         const std::vector<std::string>& files);
+  ~RunLock();
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+ private:
+  explicit RunLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 // "<dir>/<name>", or name alone for an empty dir.
 std::string JoinPath(const std::string& dir, const std::string& name);

@@ -35,6 +35,7 @@ DEFINE_string(normalize, "reference", "reference ([0,1] MNIST family, [-1,1] CIF
 DEFINE_string(eval_bn, "eval", "evaluate in eval mode, or train mode as the reference does");
 DEFINE_bool(logit_relu, false, "LeNet: the reference's ReLU on the logits");
 DEFINE_bool(resume, false, "continue from the run's checkpoint in --out_dir, if there is one");
+DEFINE_bool(overwrite, false, "replace the outputs of an earlier run of the same name in --out_dir (else an error)");
 DEFINE_string(progress, "auto", "progress bar on stderr: auto (when it is a terminal), on, off");
 DEFINE_int32(threads, 0, "CPU threads, at most the machine's; 0: LibTorch's default");
 DEFINE_bool(list, false, "list the registered nets, datasets and algorithms, then exit");
@@ -93,6 +94,7 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
   config.train_mode_eval = FLAGS_eval_bn == "train";
   config.logit_relu = FLAGS_logit_relu;
   config.resume = FLAGS_resume;
+  config.overwrite = FLAGS_overwrite;
   if (FLAGS_progress != "auto" && FLAGS_progress != "on" && FLAGS_progress != "off") {
     return absl::InvalidArgumentError(absl::StrCat("--progress=", FLAGS_progress, ": use auto, on or off"));
   }

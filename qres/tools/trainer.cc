@@ -298,12 +298,29 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
   }
   // Created only now that everything else checked out: a bad flag leaves nothing behind.
   QRES_RETURN_IF_ERROR(CreateOutputDirectory(config.out_dir));
+  // The run's outputs are one set: one process writes them, and a new run never mixes its files
+  // with an older run's of the same name.
+  const std::vector<std::string> outputs = {files.model, files.log, files.error, files.metrics, files.checkpoint};
+  QRES_ASSIGN_OR_RETURN(const std::unique_ptr<RunLock> lock, RunLock::Acquire(config.out_dir, proc, outputs));
+  const bool resuming = config.resume && access(files.checkpoint.c_str(), F_OK) == 0;
+  if (!resuming) {
+    std::vector<std::string> existing;
+    for (const std::string& file : outputs) {
+      if (access(file.c_str(), F_OK) == 0) existing.push_back(file);
+    }
+    if (!existing.empty() && !config.overwrite) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--out_dir=", config.out_dir, " already holds run ", proc, " (", absl::StrJoin(existing, ", "),
+          "); give --overwrite to replace it, --resume to continue it, or another --out_dir"));
+    }
+    for (const std::string& file : existing) std::remove(file.c_str());
+  }
 
   const std::string settings = RunSettings(config, train);
   Reporter report;
   Progress progress;
   bool resumed = false;
-  if (config.resume && access(files.checkpoint.c_str(), F_OK) == 0) {
+  if (resuming) {
     std::string log;
     QRES_RETURN_IF_ERROR(LoadCheckpoint(files.checkpoint, *net, *optimizer, progress, log, settings));
     report.set_text(log);

@@ -11,7 +11,8 @@
 //   error_<PROC>.pickle     the per-epoch mean training loss, a pickled list of floats
 //   metrics_<PROC>.jsonl    one JSON object per epoch
 //   checkpoint_<PROC>.pt    model, optimizer, quantizer and position, for --resume
-// Every file is written atomically.
+// Every file is written atomically. A second process on the same run and folder is refused, and so
+// is a new run over an older one's outputs unless config.overwrite (they are removed first).
 #ifndef QRES_TOOLS_TRAINER_H_
 #define QRES_TOOLS_TRAINER_H_
 
@@ -46,6 +47,7 @@ struct TrainConfig {
   bool train_mode_eval = false;  // the reference evaluates in train mode
   bool logit_relu = false;    // LeNet's ReLU on the logits (the reference)
   bool resume = false;
+  bool overwrite = false;     // replace an older run's outputs of the same name (else an error)
   bool progress = false;      // a progress bar on stderr (for terminals)
   int64_t threads = 0;        // CPU threads for LibTorch; 0: LibTorch's default
 };
