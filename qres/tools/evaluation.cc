@@ -8,30 +8,34 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "c10/core/GradMode.h"
+#include "qres/base/torch_status.h"
 
 namespace qres::tools {
 
-Evaluation Evaluate(models::Net& net, data::Batches& batches, int64_t classes, bool train_mode) {
-  const auto start = std::chrono::steady_clock::now();
+absl::StatusOr<Evaluation> Evaluate(models::Net& net, data::Batches& batches, int64_t classes, bool train_mode) {
   const bool was_training = net.is_training();
-  net.train(train_mode);
-  at::NoGradGuard no_grad;
-  batches.StartEpoch(0);
-  at::Tensor pairs;  // true * classes + predicted, summed on the device, read once at the end
-  for (int64_t b = 0; b < batches.size(); ++b) {
-    data::Batch batch = batches.Get(b);
-    const at::Tensor predicted = at::argmax(net.forward(batch.images), 1);
-    const at::Tensor counts = at::bincount(batch.labels * classes + predicted, {}, classes * classes);
-    pairs = pairs.defined() ? pairs.add_(counts) : counts;
-  }
+  auto evaluation = CallTorch("evaluating the net", [&] {
+    const auto start = std::chrono::steady_clock::now();
+    net.train(train_mode);
+    at::NoGradGuard no_grad;
+    batches.StartEpoch(0);
+    at::Tensor pairs;  // true * classes + predicted, summed on the device, read once at the end
+    for (int64_t b = 0; b < batches.size(); ++b) {
+      data::Batch batch = batches.Get(b);
+      const at::Tensor predicted = at::argmax(net.forward(batch.images), 1);
+      const at::Tensor counts = at::bincount(batch.labels * classes + predicted, {}, classes * classes);
+      pairs = pairs.defined() ? pairs.add_(counts) : counts;
+    }
+    Evaluation result;
+    result.confusion = pairs.defined() ? pairs.cpu().view({classes, classes})
+                                       : at::zeros({classes, classes}, at::kLong);
+    result.samples = result.confusion.sum().item<int64_t>();
+    result.correct = result.confusion.diagonal().sum().item<int64_t>();
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+  });
   net.train(was_training);
-  Evaluation result;
-  result.confusion = pairs.defined() ? pairs.cpu().view({classes, classes})
-                                     : at::zeros({classes, classes}, at::kLong);
-  result.samples = result.confusion.sum().item<int64_t>();
-  result.correct = result.confusion.diagonal().sum().item<int64_t>();
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return result;
+  return evaluation;
 }
 
 std::vector<std::string> DescribePerClass(const Evaluation& evaluation,

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ATen/core/Tensor.h"
+#include "absl/status/statusor.h"
 #include "qres/data/batches.h"
 #include "qres/models/model.h"
 
@@ -22,8 +23,8 @@ struct Evaluation {
 
 // Runs every batch of `batches` (in file order) through `net` without gradients. In eval mode
 // unless `train_mode` (the reference's quirk: batch statistics, and the running statistics are
-// updated by the evaluation batches).
-Evaluation Evaluate(models::Net& net, data::Batches& batches, int64_t classes, bool train_mode);
+// updated by the evaluation batches). LibTorch errors (a GPU out of memory) are a Status.
+absl::StatusOr<Evaluation> Evaluate(models::Net& net, data::Batches& batches, int64_t classes, bool train_mode);
 
 // Lines of per-class accuracy and the confusion matrix, for the evaluator's report.
 std::vector<std::string> DescribePerClass(const Evaluation& evaluation,

@@ -113,8 +113,9 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   Evaluation evaluation;
   for (const auto& [mode, dataset] : {std::pair<const char*, const data::Dataset*>{"Trainning", &train},
                                       std::pair<const char*, const data::Dataset*>{"Testing", &test}}) {
-    data::Batches batches(*dataset, options);
-    evaluation = Evaluate(*net, batches, dataset->classes, /*train_mode=*/false);
+    QRES_ASSIGN_OR_RETURN(data::Batches batches,
+                          CallTorch("batching the data", [&] { return data::Batches(*dataset, options); }));
+    QRES_ASSIGN_OR_RETURN(evaluation, Evaluate(*net, batches, dataset->classes, /*train_mode=*/false));
     say(absl::StrCat("Test Mode : ", mode));
     say(absl::StrCat("Total samples       : ", evaluation.samples));
     say(absl::StrCat("Right Score         : ", evaluation.correct));

@@ -271,12 +271,14 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
   batch_options.seed = config.seed;
   batch_options.normalization = config.mean_std ? data::Normalization::kMeanStd : train.normalization;
   batch_options.device = device;
-  data::Batches train_batches(train, batch_options);
   data::BatchOptions test_options = batch_options;
   test_options.shuffle = false;
   test_options.drop_last = false;
   test_options.augment = false;
-  data::Batches test_batches(test, test_options);
+  QRES_ASSIGN_OR_RETURN(data::Batches train_batches,
+                        CallTorch("batching the training set", [&] { return data::Batches(train, batch_options); }));
+  QRES_ASSIGN_OR_RETURN(data::Batches test_batches,
+                        CallTorch("batching the test set", [&] { return data::Batches(test, test_options); }));
   if (train_batches.size() == 0) {
     return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config.batch_size, " leaves no batch of ",
                                                    train.size(), " training images (drop_last)"));
@@ -359,15 +361,24 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
   for (; progress.epoch < config.epochs; ++progress.epoch) {
     const Clock::time_point epoch_start = Clock::now();
     const double time_before = progress.epoch_seconds;
-    train_batches.StartEpoch(progress.epoch);
-    at::Tensor loss_sum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
-    at::Tensor correct = at::zeros({}, at::TensorOptions().dtype(at::kLong).device(device));
+    at::Tensor loss_sum, correct;  // summed on the device, read at the epoch's end
+    QRES_RETURN_IF_ERROR(CallTorch("starting the epoch", [&] {
+      train_batches.StartEpoch(progress.epoch);
+      loss_sum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
+      correct = at::zeros({}, at::TensorOptions().dtype(at::kLong).device(device));
+    }));
+    // Folds the device-side sums into `progress` (they wait for the device).
+    auto collect = [&] {
+      return CallTorch("reading the epoch's loss", [&] {
+        progress.loss_sum += loss_sum.item<double>();
+        progress.correct += correct.item<int64_t>();
+      });
+    };
     int64_t seen_now = 0;
     for (; progress.batch < batches; ++progress.batch) {
       if (should_stop && should_stop()) {
         if (config.progress) ClearProgressBar();
-        progress.loss_sum += loss_sum.item<double>();
-        progress.correct += correct.item<int64_t>();
+        QRES_RETURN_IF_ERROR(collect());
         progress.seen += seen_now;
         progress.epoch_seconds = time_before + Seconds(epoch_start);
         report.Line(absl::StrCat("Interrupted at epoch ", progress.epoch + 1, ", batch ", progress.batch,
@@ -393,15 +404,16 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
       if (config.progress && (progress.batch % 10 == 9 || progress.batch + 1 == batches)) {
         const double elapsed = Seconds(epoch_start);
         const double done = static_cast<double>(progress.batch + 1);
-        const double loss = (progress.loss_sum + loss_sum.item<double>()) / done;
+        QRES_ASSIGN_OR_RETURN(const double epoch_loss_so_far,
+                              CallTorch("reading the loss", [&] { return loss_sum.item<double>(); }));
+        const double loss = (progress.loss_sum + epoch_loss_so_far) / done;
         DrawProgressBar(progress.epoch + 1, config.epochs, progress.batch + 1, batches, loss,
                         seen_now / std::max(elapsed, 1e-9),
                         elapsed / std::max<double>(done, 1) * (batches - done));
       }
     }
     if (config.progress) ClearProgressBar();
-    progress.loss_sum += loss_sum.item<double>();
-    progress.correct += correct.item<int64_t>();
+    QRES_RETURN_IF_ERROR(collect());
     progress.seen += seen_now;
     const double epoch_seconds = time_before + Seconds(epoch_start);
     const double cost = progress.loss_sum / batches;
@@ -418,7 +430,7 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
     progress.losses.push_back(cost);
     progress.train_seconds += epoch_seconds;
 
-    evaluation = Evaluate(*net, test_batches, test.classes, config.train_mode_eval);
+    QRES_ASSIGN_OR_RETURN(evaluation, Evaluate(*net, test_batches, test.classes, config.train_mode_eval));
     const double train_accuracy = progress.seen ? static_cast<double>(progress.correct) / progress.seen : 0.0;
     const double images_per_second = progress.seen / std::max(epoch_seconds, 1e-9);
     std::string line = absl::StrFormat("[Epoch : %4d] cost = %.9f", progress.epoch + 1, cost);
@@ -448,7 +460,9 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
 
   // The last epoch's evaluation is the final one (evaluated again only when a resumed run had no
   // epoch left to train).
-  if (!evaluation) evaluation = Evaluate(*net, test_batches, test.classes, config.train_mode_eval);
+  if (!evaluation) {
+    QRES_ASSIGN_OR_RETURN(evaluation, Evaluate(*net, test_batches, test.classes, config.train_mode_eval));
+  }
   report.Line("Test Mode : Testing");
   report.Line(absl::StrCat("Total samples       : ", evaluation->samples));
   report.Line(absl::StrCat("Right Score         : ", evaluation->correct));
