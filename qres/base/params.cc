@@ -114,7 +114,8 @@ absl::Status Params::CheckAllUsed() const {
   if (unknown.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat(source_, ": unknown key", unknown.size() > 1 ? "s" : "", " '",
-                   absl::StrJoin(unknown, "', '"), "'; valid keys: ", absl::StrJoin(asked_, ", ")));
+                   absl::StrJoin(unknown, "', '"), "'; ",
+                   asked_.empty() ? "it takes none" : absl::StrCat("valid keys: ", absl::StrJoin(asked_, ", "))));
 }
 
 }  // namespace qres

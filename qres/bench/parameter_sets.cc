@@ -3,6 +3,7 @@
 #include "ATen/TensorOperators.h"
 #include "ATen/ops/randn.h"
 #include "ATen/ops/randn_like.h"
+#include "absl/strings/str_cat.h"
 #include "qres/base/status_macros.h"
 #include "qres/models/model.h"
 
@@ -48,7 +49,7 @@ absl::StatusOr<std::vector<at::Tensor>> ResNetParameters(int layers) {
   spec.channels = 3;
   spec.height = spec.width = 32;
   spec.classes = 10;
-  spec.resnet_layers = layers;
+  spec.options = absl::StrCat("layers=", layers);
   QRES_ASSIGN_OR_RETURN(auto net, models::CreateModel("ResNet", spec));
   std::vector<at::Tensor> params;
   for (const at::Tensor& p : net->parameters()) {

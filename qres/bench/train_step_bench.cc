@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   qres::models::ModelSpec spec;
   spec.channels = FLAGS_channels;
   spec.height = spec.width = FLAGS_size;
-  spec.resnet_layers = FLAGS_resnet_layers;
+  if (FLAGS_net == "ResNet") spec.options = absl::StrCat("layers=", FLAGS_resnet_layers);
   auto net = qres::models::CreateModel(FLAGS_net, spec);
   if (!net.ok()) return Fail(std::string(net.status().message()));
   (*net)->to(device);

@@ -5,6 +5,7 @@
 
 #include "ATen/ops/max_pool2d.h"
 #include "ATen/ops/relu.h"
+#include "qres/base/status_macros.h"
 #include "qres/models/model.h"
 #include "torch/nn/init.h"
 #include "torch/nn/modules/conv.h"
@@ -35,6 +36,8 @@ class Cnn : public Net {
 };
 
 absl::StatusOr<std::unique_ptr<Net>> MakeCnn(const ModelSpec& spec) {
+  QRES_ASSIGN_OR_RETURN(Params options, NetOptions(spec, "CNN"));
+  QRES_RETURN_IF_ERROR(options.CheckAllUsed());  // it has none
   if (spec.height < 4 || spec.width < 4) {
     return absl::InvalidArgumentError("net CNN needs images of at least 4x4 pixels");
   }

@@ -4,7 +4,7 @@
 //
 // 28x28 inputs (MNIST, Fashion-MNIST) are zero-padded to 32x32, as LeNet-5's original paper did,
 // so the same architecture and parameter count apply. The reference's ReLU on the logits is the
-// option `logit_relu` (off by default).
+// option `logit_relu` (--net_params=logit_relu=true, or --logit_relu; off by default).
 #include <memory>
 
 #include "ATen/ops/constant_pad_nd.h"
@@ -13,6 +13,7 @@
 #include "ATen/ops/max_pool2d.h"
 #include "ATen/ops/relu.h"
 #include "c10/core/GradMode.h"
+#include "qres/base/status_macros.h"
 #include "qres/models/model.h"
 #include "torch/nn/init.h"
 #include "torch/nn/modules/conv.h"
@@ -23,9 +24,9 @@ namespace {
 
 class LeNet : public Net {
  public:
-  explicit LeNet(const ModelSpec& spec)
+  LeNet(const ModelSpec& spec, bool logit_relu)
       : pad_(spec.height == 28 ? 2 : 0),
-        logit_relu_(spec.logit_relu),
+        logit_relu_(logit_relu),
         conv1_(register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(spec.channels, 6, 5)))),
         conv2_(register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(6, 16, 5)))),
         fc1_(register_module("fc1", torch::nn::Linear(16 * 5 * 5, 120))),
@@ -57,17 +58,21 @@ class LeNet : public Net {
 };
 
 absl::StatusOr<std::unique_ptr<Net>> MakeLeNet(const ModelSpec& spec) {
+  QRES_ASSIGN_OR_RETURN(Params options, NetOptions(spec, "LeNet"));
+  QRES_ASSIGN_OR_RETURN(const bool logit_relu, options.GetBool("logit_relu", false));
+  QRES_RETURN_IF_ERROR(options.CheckAllUsed());
   const bool square28 = spec.height == 28 && spec.width == 28;
   const bool square32 = spec.height == 32 && spec.width == 32;
   if (!square28 && !square32) {
     return absl::InvalidArgumentError(absl::StrCat("net LeNet takes 28x28 or 32x32 images, not ",
                                                    spec.height, "x", spec.width));
   }
-  return std::make_unique<LeNet>(spec);
+  return std::make_unique<LeNet>(spec, logit_relu);
 }
 
 QRES_REGISTER_MODEL("LeNet",
-                    "LeNet-5 (62,006 params on 3x32x32); 28x28 inputs are zero-padded to 32x32",
+                    "LeNet-5 (62,006 params on 3x32x32); 28x28 inputs are zero-padded to 32x32; "
+                    "--net_params=logit_relu=true (--logit_relu): the reference's ReLU on the logits",
                     &MakeLeNet);
 
 }  // namespace

@@ -6,7 +6,13 @@
 namespace qres::models {
 
 std::string Net::Describe() const {
-  return absl::StrCat(registered_name_, ", ", CountParameters(*this), " parameters");
+  const std::string variant = Variant();
+  return absl::StrCat(registered_name_, variant.empty() ? "" : absl::StrCat(" (", variant, ")"), ", ",
+                      CountParameters(*this), " parameters");
+}
+
+absl::StatusOr<Params> NetOptions(const ModelSpec& spec, const std::string& net) {
+  return Params::Parse(spec.options, absl::StrCat("net ", net, " options (", spec.options_source, ")"));
 }
 
 int64_t CountParameters(const torch::nn::Module& module) {

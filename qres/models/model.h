@@ -1,7 +1,7 @@
 // The model interface and registry: networks built for a dataset's input shape and class count.
 //
-//   ModelSpec spec{.channels = 1, .height = 28, .width = 28, .classes = 10};
-//   QRES_ASSIGN_OR_RETURN(std::shared_ptr<Net> net, CreateModel("ResNet", spec));
+//   ModelSpec spec{.channels = 1, .height = 28, .width = 28, .classes = 10, .options = "layers=3"};
+//   QRES_ASSIGN_OR_RETURN(std::shared_ptr<Net> net, CreateModel("ResNet", spec));  // ResNet-20
 //   at::Tensor logits = net->forward(images);   // [N, classes]
 //
 // Registered names (the seed's): CNN (//qres/models:cnn), LeNet (:lenet), ResNet (:resnet).
@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "qres/base/params.h"
 #include "qres/base/registry.h"
 #include "torch/nn/module.h"
 
@@ -23,8 +24,10 @@ struct ModelSpec {
   int64_t height = 28;
   int64_t width = 28;
   int64_t classes = 10;
-  int64_t resnet_layers = 5;  // ResNet: n in depth 6n + 2 (the seed's -rl)
-  bool logit_relu = false;    // LeNet: the reference's ReLU on the logits
+  // The net's own options, "key=value,...": each net reads and checks its keys (ResNet: layers;
+  // LeNet: logit_relu), and a key it does not read is an error.
+  std::string options;
+  std::string options_source = "--net_params";  // where the options came from, for errors
 };
 
 // A network: a torch::nn::Module with a forward pass from images [N, C, H, W] to scores
@@ -32,8 +35,10 @@ struct ModelSpec {
 class Net : public torch::nn::Module {
  public:
   virtual at::Tensor forward(at::Tensor images) = 0;
-  // One line: the registered name and the parameter count.
+  // One line: the registered name, the variant its options chose, the parameter count.
   std::string Describe() const;
+  // What the options chose, e.g. "ResNet-32"; empty for a net without options.
+  virtual std::string Variant() const { return ""; }
   // The name it was created under (set by CreateModel).
   const std::string& registered_name() const { return registered_name_; }
   void set_registered_name(std::string name) { registered_name_ = std::move(name); }
@@ -48,6 +53,10 @@ using ModelRegistry = Registry<Net, const ModelSpec&>;
 absl::StatusOr<std::shared_ptr<Net>> CreateModel(const std::string& name, const ModelSpec& spec);
 
 int64_t CountParameters(const torch::nn::Module& module);
+
+// spec.options parsed for net `net`; errors name the net and spec.options_source. A factory reads
+// its keys from it, then calls CheckAllUsed().
+absl::StatusOr<Params> NetOptions(const ModelSpec& spec, const std::string& net);
 
 }  // namespace qres::models
 

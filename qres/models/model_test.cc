@@ -1,6 +1,7 @@
 #include "qres/models/model.h"
 
 #include <cmath>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,13 +17,19 @@ namespace {
 
 using ::testing::HasSubstr;
 
-ModelSpec Spec(int64_t c, int64_t hw, int64_t classes, int64_t layers = 5) {
+// ResNet's spec with `layers` blocks per stage; without, any net's.
+ModelSpec Spec(int64_t c, int64_t hw, int64_t classes, std::optional<int64_t> layers = std::nullopt) {
   ModelSpec spec;
   spec.channels = c;
   spec.height = spec.width = hw;
   spec.classes = classes;
-  spec.resnet_layers = layers;
+  if (layers.has_value()) spec.options = "layers=" + std::to_string(*layers);
   return spec;
+}
+
+// The smallest spec of net `name`: ResNet with one block per stage, the others as they are.
+ModelSpec Small(const std::string& name, int64_t c, int64_t hw, int64_t classes) {
+  return Spec(c, hw, classes, name == "ResNet" ? std::optional<int64_t>(1) : std::nullopt);
 }
 
 int64_t Count(const std::string& name, const ModelSpec& spec) {
@@ -45,7 +52,7 @@ TEST(ModelTest, ParameterCountsMatchTheReference) {
 
 TEST(ModelTest, EveryNetHasTheRightOutputShapeForEveryDatasetShape) {
   for (const std::string& name : ModelRegistry::Names()) {
-    for (const ModelSpec& spec : {Spec(1, 28, 10, 1), Spec(3, 32, 10, 1), Spec(3, 32, 100, 1)}) {
+    for (const ModelSpec& spec : {Small(name, 1, 28, 10), Small(name, 3, 32, 10), Small(name, 3, 32, 100)}) {
       auto net = CreateModel(name, spec);
       ASSERT_TRUE(net.ok()) << net.status();
       at::Tensor out = (*net)->forward(at::randn({2, spec.channels, spec.height, spec.width}));
@@ -58,7 +65,7 @@ TEST(ModelTest, EveryNetHasTheRightOutputShapeForEveryDatasetShape) {
 TEST(ModelTest, ForwardAndBackwardGiveGradientsEverywhere) {
   for (const std::string& name : ModelRegistry::Names()) {
     for (const auto& [channels, size] : {std::pair<int64_t, int64_t>{1, 28}, {3, 32}}) {
-      auto net = CreateModel(name, Spec(channels, size, 10, 1));
+      auto net = CreateModel(name, Small(name, channels, size, 10));
       ASSERT_TRUE(net.ok()) << net.status();
       (*net)->forward(at::randn({4, channels, size, size})).sum().backward();
       for (const auto& p : (*net)->named_parameters()) {
@@ -97,7 +104,19 @@ TEST(ModelTest, InitialisationMatchesTheReferenceDistributions) {
 TEST(ModelTest, BadShapesAndNamesAreReported) {
   EXPECT_THAT(CreateModel("LeNet", Spec(3, 64, 10)).status().message(), HasSubstr("28x28 or 32x32"));
   EXPECT_THAT(CreateModel("ResNet", Spec(3, 32, 10, 0)).status().message(),
-              HasSubstr("resnet_layers=0"));
+              HasSubstr("net ResNet: layers=0 must be in [1, 200]"));
+  ModelSpec options = Spec(1, 28, 10);
+  options.options = "layers=3";
+  options.options_source = "--net_params, -rl";
+  EXPECT_THAT(CreateModel("CNN", options).status().message(),
+              HasSubstr("net CNN options (--net_params, -rl): unknown key 'layers'; it takes none"));
+  options.options = "logit_relu=true,depth=2";
+  EXPECT_THAT(CreateModel("LeNet", options).status().message(),
+              HasSubstr("net LeNet options (--net_params, -rl): unknown key 'depth'; valid keys: logit_relu"));
+  options.options = "layers=3";
+  auto resnet20 = CreateModel("ResNet", options);
+  ASSERT_TRUE(resnet20.ok());
+  EXPECT_THAT((*resnet20)->Describe(), HasSubstr("ResNet (ResNet-20), "));
   EXPECT_THAT(CreateModel("VGG", Spec(3, 32, 10)).status().message(),
               HasSubstr("unknown net 'VGG'; registered: CNN, LeNet, ResNet"));
 }

@@ -14,6 +14,7 @@
 #include "ATen/ops/relu.h"
 #include "absl/strings/str_cat.h"
 #include "c10/core/GradMode.h"
+#include "qres/base/status_macros.h"
 #include "qres/models/model.h"
 #include "torch/nn/init.h"
 #include "torch/nn/modules/batchnorm.h"
@@ -59,14 +60,15 @@ class BasicBlock : public torch::nn::Module {
 
 class ResNet : public Net {
  public:
-  explicit ResNet(const ModelSpec& spec)
-      : conv_(register_module("conv", Conv3x3(spec.channels, 16, 1))),
+  ResNet(const ModelSpec& spec, int64_t layers)
+      : layers_(layers),
+        conv_(register_module("conv", Conv3x3(spec.channels, 16, 1))),
         bn_(register_module("bn", torch::nn::BatchNorm2d(16))),
         fc_(register_module("fc", torch::nn::Linear(64, spec.classes))) {
     int64_t in = 16;
     const int64_t widths[] = {16, 32, 64};
     for (int stage = 0; stage < 3; ++stage) {
-      for (int64_t b = 0; b < spec.resnet_layers; ++b) {
+      for (int64_t b = 0; b < layers; ++b) {
         const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
         blocks_.push_back(register_module(absl::StrCat("layer", stage + 1, "_", b),
                                           std::make_shared<BasicBlock>(in, widths[stage], stride)));
@@ -84,6 +86,8 @@ class ResNet : public Net {
     }
   }
 
+  std::string Variant() const override { return absl::StrCat("ResNet-", 6 * layers_ + 2); }
+
   at::Tensor forward(at::Tensor x) override {
     // On the CPU the activations run channels-last (NHWC): oneDNN's convolutions and batch norm
     // are faster that way (about 1.2x per training step: docs/BENCHMARKS.md). The weights stay
@@ -99,6 +103,7 @@ class ResNet : public Net {
   }
 
  private:
+  int64_t layers_;  // n: blocks per stage
   torch::nn::Conv2d conv_;
   torch::nn::BatchNorm2d bn_;
   std::vector<std::shared_ptr<BasicBlock>> blocks_;
@@ -106,19 +111,22 @@ class ResNet : public Net {
 };
 
 absl::StatusOr<std::unique_ptr<Net>> MakeResNet(const ModelSpec& spec) {
-  if (spec.resnet_layers < 1 || spec.resnet_layers > 200) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "net ResNet: resnet_layers=", spec.resnet_layers, " must be in [1, 200] (depth 6n + 2)"));
+  QRES_ASSIGN_OR_RETURN(Params options, NetOptions(spec, "ResNet"));
+  QRES_ASSIGN_OR_RETURN(const int64_t layers, options.GetInt("layers", 5));
+  QRES_RETURN_IF_ERROR(options.CheckAllUsed());
+  if (layers < 1 || layers > 200) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("net ResNet: layers=", layers, " must be in [1, 200] (depth 6n + 2)"));
   }
   if (spec.height < 8 || spec.width < 8) {
     return absl::InvalidArgumentError("net ResNet needs images of at least 8x8 pixels");
   }
-  return std::make_unique<ResNet>(spec);
+  return std::make_unique<ResNet>(spec, layers);
 }
 
 QRES_REGISTER_MODEL("ResNet",
-                    "CIFAR ResNet-(6n+2), option-A shortcuts; n = --resnet_layers (5: ResNet-32, "
-                    "464,154 params)",
+                    "CIFAR ResNet-(6n+2), option-A shortcuts; --net_params=layers=n (-rl n; 5: "
+                    "ResNet-32, 464,154 params)",
                     &MakeResNet);
 
 }  // namespace

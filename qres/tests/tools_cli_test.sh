@@ -47,6 +47,11 @@ expect_error "--threads=100000 must be in [0, " --threads=100000
 expect_error "--device=cpu and -g 1 disagree" --device=cpu -g 1
 expect_error "--lr=inf must be a finite number >= 0" --lr=inf -d MNIST --data_dir="$work/data"
 expect_error "-qp 2 has no effect" -m Adam -qp 2 -d MNIST --data_dir="$work/data"
+expect_error "net CNN options (--net_params, -rl, --logit_relu): unknown key 'layers'; it takes none" \
+  -n CNN -rl 3 -d MNIST --data_dir="$work/data"
+expect_error "net ResNet options (--net_params, -rl, --logit_relu): unknown key 'logit_relu'; valid keys: layers" \
+  -n ResNet --logit_relu -d MNIST --data_dir="$work/data"
+expect_error "--net_params sets layers and so does -rl/--resnet_layers" -n ResNet --net_params=layers=2 -rl 3
 
 "$train" --help | grep -q -- "--quant_params" || fail "--help does not document --quant_params"
 "$train" --list | grep -q "QtAdamW" || fail "--list does not show QtAdamW"

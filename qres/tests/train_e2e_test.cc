@@ -32,7 +32,7 @@ TrainConfig TinyRun(const std::string& name, const std::string& net, const std::
   config.out_dir = data::testing::MakeTempDir(name);
   config.epochs = 2;
   config.batch_size = 32;
-  config.resnet_layers = 1;
+  if (net == "ResNet") config.net_params = "layers=1";
   config.lr = 0.01;
   if (algorithm.front() == 'Q') config.qp = 2;  // -qp is an error where no bump schedule reads it
   config.threads = 1;
@@ -48,7 +48,7 @@ std::vector<std::pair<std::string, at::Tensor>> Parameters(const models::Net& ne
 
 std::shared_ptr<models::Net> LoadNet(const TrainConfig& config) {
   models::ModelSpec spec;
-  spec.resnet_layers = config.resnet_layers;
+  spec.options = config.net_params;
   auto net = models::CreateModel(config.net, spec);
   EXPECT_TRUE(net.ok()) << net.status();
   const std::string path = JoinPath(config.out_dir, "torch_nn02" + RunName(config) + ".pt");
@@ -242,7 +242,7 @@ TEST(ModelFileTest, MismatchedOrCorruptFilesAreClearErrors) {
   EXPECT_THAT(std::string(LoadModelFile(path, **lenet).message()),
               HasSubstr("'conv1.weight' is [32, 1, 3, 3] but net LeNet has [6, 1, 5, 5]"));
   models::ModelSpec one_block;
-  one_block.resnet_layers = 1;
+  one_block.options = "layers=1";
   auto resnet = models::CreateModel("ResNet", one_block);
   EXPECT_THAT(std::string(LoadModelFile(path, **resnet).message()), HasSubstr("has no tensor 'conv.weight'"));
   spec.classes = 100;

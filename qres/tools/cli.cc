@@ -15,6 +15,7 @@
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "qres/base/allocator.h"
+#include "qres/base/params.h"
 #include "qres/data/dataset.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
@@ -113,6 +114,31 @@ absl::StatusOr<int64_t> MergedIntFlag(const std::string& long_name, const std::s
 
 absl::StatusOr<double> MergedDoubleFlag(const std::string& long_name, const std::string& short_name) {
   return MergedNumberFlag<double>(long_name, short_name, &absl::SimpleAtod, "a number");
+}
+
+absl::StatusOr<std::string> NetOptionsFromFlags() {
+  std::string options = gflags::GetCommandLineFlagInfoOrDie("net_params").current_value;
+  absl::StatusOr<Params> given = Params::Parse(options, "--net_params");
+  if (!given.ok()) return given.status();
+  auto add = [&](const std::string& key, const std::string& value, const std::string& flag) -> absl::Status {
+    if (given->Has(key)) {
+      return absl::InvalidArgumentError(absl::StrCat("--net_params sets ", key, " and so does ", flag, "; give one of them"));
+    }
+    absl::StrAppend(&options, options.empty() ? "" : ",", key, "=", value);
+    return absl::OkStatus();
+  };
+  const bool layers_given = !gflags::GetCommandLineFlagInfoOrDie("resnet_layers").is_default ||
+                            !gflags::GetCommandLineFlagInfoOrDie("rl").is_default;
+  if (layers_given) {
+    absl::StatusOr<int64_t> layers = MergedIntFlag("resnet_layers", "rl");
+    if (!layers.ok()) return layers.status();
+    if (absl::Status added = add("layers", absl::StrCat(*layers), "-rl/--resnet_layers"); !added.ok()) return added;
+  }
+  if (!gflags::GetCommandLineFlagInfoOrDie("logit_relu").is_default) {
+    const std::string value = gflags::GetCommandLineFlagInfoOrDie("logit_relu").current_value;
+    if (absl::Status added = add("logit_relu", value, "--logit_relu"); !added.ok()) return added;
+  }
+  return options;
 }
 
 absl::StatusOr<bool> WantsCuda(const std::string& device_flag, int g_flag) {

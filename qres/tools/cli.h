@@ -33,6 +33,11 @@ absl::StatusOr<std::string> MergedFlag(const std::string& long_name, const std::
 absl::StatusOr<int64_t> MergedIntFlag(const std::string& long_name, const std::string& short_name);
 absl::StatusOr<double> MergedDoubleFlag(const std::string& long_name, const std::string& short_name);
 
+// The net's options for ModelSpec::options: --net_params, plus the seed's -rl/--resnet_layers
+// (layers=N) and --logit_relu (logit_relu=true) when given; a key given twice is an error. The
+// tool must define the flags net_params, resnet_layers, rl and logit_relu.
+absl::StatusOr<std::string> NetOptionsFromFlags();
+
 // Whether --device (cpu, cuda or gpu) or the seed's -g (0 or 1) asks for the GPU; --device=cpu
 // given with -g 1 is an error.
 absl::StatusOr<bool> WantsCuda(const std::string& device_flag, int g_flag);

@@ -89,7 +89,7 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   QRES_ASSIGN_OR_RETURN(data::Dataset train, data::LoadDataset(config.dataset, config.data_dir, data::Split::kTrain));
   QRES_ASSIGN_OR_RETURN(data::Dataset test, data::LoadDataset(config.dataset, config.data_dir, data::Split::kTest));
   const std::string net_name = config.net.empty() ? DefaultNet(train) : config.net;
-  const models::ModelSpec spec = SpecFor(train, config.resnet_layers, config.logit_relu);
+  const models::ModelSpec spec = SpecFor(train, config.net_params);
   QRES_ASSIGN_OR_RETURN(std::shared_ptr<models::Net> net, models::CreateModel(net_name, spec));
   QRES_RETURN_IF_ERROR(LoadModelFile(config.model_file, *net));
   QRES_RETURN_IF_ERROR(CallTorch("moving the net to the device", [&] { net->to(device); }));
@@ -98,8 +98,7 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   say("====================================================");
   say("qres test: evaluation of a trained model");
   say("====================================================");
-  say(absl::StrCat("Net                 : ", net->Describe(),
-                   net->registered_name() == "ResNet" ? absl::StrCat(" (ResNet num. of Layers : ", 6 * config.resnet_layers + 2, ")") : ""));
+  say(absl::StrCat("Net                 : ", net->Describe()));
   say(absl::StrCat("Model file          : ", config.model_file));
   say(absl::StrCat("Data set            : ", train.name, " (", train.source, ")"));
   say(absl::StrCat("Data shape          : ", spec.channels, "x", spec.height, "x", spec.width, ", ", spec.classes, " classes"));

@@ -21,8 +21,7 @@ struct EvaluateConfig {
   int64_t plot_points = 20;  // plot the first min(epochs, plot_points) epochs
   std::string plot_file;     // empty: the error file's name with .png
   std::string out_dir = ".";  // operation_test.txt
-  int64_t resnet_layers = 5;
-  bool logit_relu = false;
+  std::string net_params;  // the net's options (NetOptionsFromFlags)
   int64_t batch_size = 100;
   bool cuda = false;
 };

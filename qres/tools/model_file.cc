@@ -53,19 +53,19 @@ absl::Status LoadModelFile(const std::string& path, models::Net& net) {
     if (it == dict.end() || !it->value().isTensor()) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": has no tensor '", name, "' for net ",
                                                      net.registered_name(), "; was it trained with another --net, ",
-                                                     "--dataset or --resnet_layers?"));
+                                                     "--dataset or --net_params (-rl)?"));
     }
     const at::Tensor stored = it->value().toTensor();
     if (!stored.sizes().equals(tensor.sizes())) {
       return absl::InvalidArgumentError(absl::StrCat(
           path, ": '", name, "' is ", Shape(stored), " but net ", net.registered_name(), " has ",
-          Shape(tensor), "; was it trained with another --net, --dataset or --resnet_layers?"));
+          Shape(tensor), "; was it trained with another --net, --dataset or --net_params (-rl)?"));
     }
   }
   if (dict.size() != entries.size()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": holds ", dict.size(), " tensors but net ",
                                                    net.registered_name(), " has ", entries.size(),
-                                                   "; was it trained with another --net or --resnet_layers?"));
+                                                   "; was it trained with another --net or --net_params (-rl)?"));
   }
   for (const auto& [name, tensor] : entries) tensor.copy_(dict.at(c10::IValue(name)).toTensor());
   return absl::OkStatus();

@@ -14,14 +14,14 @@ std::string DefaultNet(const data::Dataset& dataset) {
   return dataset.images.size(2) == 28 ? "CNN" : "LeNet";
 }
 
-models::ModelSpec SpecFor(const data::Dataset& dataset, int64_t resnet_layers, bool logit_relu) {
+models::ModelSpec SpecFor(const data::Dataset& dataset, const std::string& net_options) {
   models::ModelSpec spec;
   spec.channels = dataset.images.size(1);
   spec.height = dataset.images.size(2);
   spec.width = dataset.images.size(3);
   spec.classes = dataset.classes;
-  spec.resnet_layers = resnet_layers;
-  spec.logit_relu = logit_relu;
+  spec.options = net_options;
+  spec.options_source = kNetOptionsSource;
   return spec;
 }
 

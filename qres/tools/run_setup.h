@@ -16,11 +16,14 @@ namespace qres::tools {
 // when the GPU was asked for (the seed's -g 1 on a machine without one).
 c10::Device PickDevice(bool cuda, std::string* note);
 
+// Where a net's options come from on the command line, for its errors.
+inline constexpr char kNetOptionsSource[] = "--net_params, -rl, --logit_relu";
+
 // The seed's choice when no net is named: CNN for 28x28 images, LeNet otherwise.
 std::string DefaultNet(const data::Dataset& dataset);
 
-// The net's input shape and class count from the dataset.
-models::ModelSpec SpecFor(const data::Dataset& dataset, int64_t resnet_layers, bool logit_relu);
+// The net's input shape and class count from the dataset, and its options (NetOptionsFromFlags).
+models::ModelSpec SpecFor(const data::Dataset& dataset, const std::string& net_options);
 
 }  // namespace qres::tools
 

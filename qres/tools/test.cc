@@ -15,8 +15,9 @@ DEFINE_string(model_file, "", "model file written by train (torch_nn02<Net><Algo
 DEFINE_string(error_file, "", "error trend file written by train (error_<Net><Algo><E>.pickle). Seed: -e");
 DEFINE_string(plot_file, "", "where the plot goes; empty: the error file's name with .png");
 DEFINE_string(out_dir, ".", "folder for operation_test.txt (made if missing)");
-DEFINE_int32(resnet_layers, 5, "ResNet blocks per stage n of the model (depth 6n+2). Seed: -rl");
-DEFINE_bool(logit_relu, false, "LeNet trained with --logit_relu");
+DEFINE_string(net_params, "", "the net's options the model was trained with (train's --net_params)");
+DEFINE_int32(resnet_layers, 5, "ResNet: same as --net_params=layers=n (depth 6n+2). Seed: -rl");
+DEFINE_bool(logit_relu, false, "LeNet trained with --logit_relu (--net_params=logit_relu=true)");
 DEFINE_int32(batch_size, 100, "evaluation batch size (accuracy does not depend on it in eval mode)");
 DEFINE_string(device, "cpu", "cpu or cuda (falls back to the CPU without a GPU). Seed: -g 1");
 DEFINE_bool(list, false, "list the registered nets, datasets and algorithms, then exit");
@@ -39,7 +40,7 @@ absl::StatusOr<EvaluateConfig> ConfigFromFlags() {
   QRES_ASSIGN_OR_RETURN(config.net, MergedFlag("net", "n"));
   QRES_ASSIGN_OR_RETURN(config.model_file, MergedFlag("model_file", "m"));
   QRES_ASSIGN_OR_RETURN(config.error_file, MergedFlag("error_file", "e"));
-  QRES_ASSIGN_OR_RETURN(config.resnet_layers, MergedIntFlag("resnet_layers", "rl"));
+  QRES_ASSIGN_OR_RETURN(config.net_params, NetOptionsFromFlags());
   if (FLAGS_ng != 0 && FLAGS_ng != 1) return absl::InvalidArgumentError(absl::StrCat("-ng ", FLAGS_ng, ": use 0 or 1"));
   QRES_ASSIGN_OR_RETURN(config.cuda, WantsCuda(FLAGS_device, FLAGS_g));
   if (FLAGS_batch_size <= 0) return absl::InvalidArgumentError(absl::StrCat("--batch_size=", FLAGS_batch_size, " must be > 0"));
@@ -48,7 +49,6 @@ absl::StatusOr<EvaluateConfig> ConfigFromFlags() {
   config.plot_file = FLAGS_plot_file;
   config.data_dir = FLAGS_data_dir;
   config.out_dir = FLAGS_out_dir;
-  config.logit_relu = FLAGS_logit_relu;
   config.batch_size = FLAGS_batch_size;
   return config;
 }

@@ -23,7 +23,8 @@ DEFINE_double(lr, 0.001, "learning rate (the seed recommends 2^-8 ... 2^-5). See
 DEFINE_int32(batch_size, 0, "minibatch size; 0: 128 for CIFAR10, 100 otherwise. Seed: -b");
 DEFINE_string(device, "cpu", "cpu or cuda (falls back to the CPU without a GPU). Seed: -g 1");
 DEFINE_int32(qp, 0, "initial quantization index n: the update's grid starts at 2^-n (the bump schedule of QSGD, QtAdam, QtAdamW; an error elsewhere)");
-DEFINE_int32(resnet_layers, 5, "ResNet blocks per stage n: depth 6n+2 (5: ResNet-32). Seed: -rl");
+DEFINE_string(net_params, "", "the net's options k=v,...: ResNet layers=n (depth 6n+2; 5: ResNet-32), LeNet logit_relu=true; another net's key is an error");
+DEFINE_int32(resnet_layers, 5, "ResNet: same as --net_params=layers=n (5: ResNet-32). Seed: -rl");
 DEFINE_uint64(seed, 1, "seed for initialisation, shuffling, augmentation (CPU runs repeat bit for bit)");
 DEFINE_string(out_dir, ".", "folder for the model, log, error trend, metrics and checkpoint (made if missing)");
 DEFINE_string(optim_params, "", "optimizer options k=v,...: momentum, dampening, nesterov, weight_decay, betas=b1:b2, eps, form=torch|reference");
@@ -33,7 +34,7 @@ DEFINE_bool(drop_last, false, "drop the last partial batch (the reference does)"
 DEFINE_bool(augment, false, "random crop with 4-pixel padding and horizontal flip");
 DEFINE_string(normalize, "reference", "reference ([0,1] MNIST family, [-1,1] CIFAR) or meanstd (per-channel statistics)");
 DEFINE_string(eval_bn, "eval", "evaluate in eval mode, or train mode as the reference does");
-DEFINE_bool(logit_relu, false, "LeNet: the reference's ReLU on the logits");
+DEFINE_bool(logit_relu, false, "LeNet: the reference's ReLU on the logits (--net_params=logit_relu=true)");
 DEFINE_bool(resume, false, "continue from the run's checkpoint in --out_dir, if there is one");
 DEFINE_bool(overwrite, false, "replace the outputs of an earlier run of the same name in --out_dir (else an error)");
 DEFINE_string(progress, "auto", "progress bar on stderr: auto (when it is a terminal), on, off");
@@ -70,7 +71,7 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
   QRES_ASSIGN_OR_RETURN(config.epochs, MergedIntFlag("epochs", "e"));
   QRES_ASSIGN_OR_RETURN(config.lr, MergedDoubleFlag("lr", "l"));
   QRES_ASSIGN_OR_RETURN(config.batch_size, MergedIntFlag("batch_size", "b"));
-  QRES_ASSIGN_OR_RETURN(config.resnet_layers, MergedIntFlag("resnet_layers", "rl"));
+  QRES_ASSIGN_OR_RETURN(config.net_params, NetOptionsFromFlags());
   if (config.epochs <= 0) return absl::InvalidArgumentError(absl::StrCat("--epochs=", config.epochs, " must be > 0"));
   if (config.batch_size < 0) return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config.batch_size, " must be > 0"));
 
@@ -92,7 +93,6 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
     return absl::InvalidArgumentError(absl::StrCat("--eval_bn=", FLAGS_eval_bn, ": use eval or train"));
   }
   config.train_mode_eval = FLAGS_eval_bn == "train";
-  config.logit_relu = FLAGS_logit_relu;
   config.resume = FLAGS_resume;
   config.overwrite = FLAGS_overwrite;
   if (FLAGS_progress != "auto" && FLAGS_progress != "on" && FLAGS_progress != "off") {

@@ -98,8 +98,7 @@ std::string RunSettings(const TrainConfig& config, const data::Dataset& train) {
   auto add = [&](const std::string& key, const auto& value) { absl::StrAppend(&text, key, "=", value, "\n"); };
   add("dataset", absl::StrCat(config.dataset, " (", train.size(), " training images)"));
   add("net", config.net);
-  add("resnet_layers", config.resnet_layers);
-  add("logit_relu", config.logit_relu ? "true" : "false");
+  add("net_params", config.net_params);
   add("algo", config.algorithm);
   add("lr", ShortestDouble(config.lr));
   add("batch_size", config.batch_size);
@@ -260,7 +259,7 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
 
   at::manual_seed(config.seed);
   QRES_ASSIGN_OR_RETURN(std::shared_ptr<models::Net> net,
-                        models::CreateModel(config.net, SpecFor(train, config.resnet_layers, config.logit_relu)));
+                        models::CreateModel(config.net, SpecFor(train, config.net_params)));
   QRES_RETURN_IF_ERROR(CallTorch("moving the net to the device", [&] { net->to(device); }));
 
   data::BatchOptions batch_options;
@@ -335,7 +334,7 @@ absl::Status Train(const TrainConfig& input, const std::function<bool()>& should
     report.Line("====================================================");
     if (!device_note.empty()) report.Line(device_note);
     report.Line(absl::StrCat("Data set            : ", train.name, " (", train.size(), " train, ", test.size(), " test; ", train.source, ")"));
-    report.Line(absl::StrCat("Net                 : ", net->Describe(), config.net == "ResNet" ? absl::StrCat(" (ResNet-", 6 * config.resnet_layers + 2, ")") : ""));
+    report.Line(absl::StrCat("Net                 : ", net->Describe()));
     report.Line(absl::StrCat("Algorithm           : ", config.algorithm, ", lr ", config.lr,
                              config.optim_params.empty() ? "" : absl::StrCat(", ", config.optim_params)));
     if (const std::optional<optim::StepPath> path = optim::StepPathOf(*optimizer); path.has_value()) {

@@ -36,7 +36,7 @@ struct TrainConfig {
   int64_t batch_size = 0;  // 0: the dataset's (128 for CIFAR10, 100 otherwise)
   bool cuda = false;
   std::optional<int64_t> qp;  // -qp: the bump schedule's initial index (0 when not given)
-  int64_t resnet_layers = 5;
+  std::string net_params;  // the net's options, "key=value,..." (ResNet: layers; LeNet: logit_relu)
   uint64_t seed = 1;
   std::string optim_params;
   std::string quant_params;
@@ -45,7 +45,6 @@ struct TrainConfig {
   bool augment = false;       // random crop + flip
   bool mean_std = false;      // per-channel mean/std normalisation instead of the reference's
   bool train_mode_eval = false;  // the reference evaluates in train mode
-  bool logit_relu = false;    // LeNet's ReLU on the logits (the reference)
   bool resume = false;
   bool overwrite = false;     // replace an older run's outputs of the same name (else an error)
   bool progress = false;      // a progress bar on stderr (for terminals)
