@@ -113,7 +113,7 @@ INSTANTIATE_TEST_SUITE_P(AllCases, GoldenTest, ::testing::ValuesIn(GoldenFiles()
                            return info.param.substr(0, info.param.size() - 3);
                          });
 
-TEST(GoldenFilesTest, AllCasesArePresent) { EXPECT_GE(GoldenFiles().size(), 18u); }
+TEST(GoldenFilesTest, AllCasesArePresent) { EXPECT_GE(GoldenFiles().size(), 30u); }
 
 }  // namespace
 }  // namespace qres::optim

@@ -12,10 +12,14 @@ index after every step.
 
 The zero test of the bump rule sums the rounded integers exactly (as int64), and the reference
 form's √v is correctly rounded (float64, then float32), as qres computes both on every device.
+Stochastic rounding draws its numbers as qres/optim/counter_rng.h does (a pure function of seed,
+step, tensor and element), so its trajectories are golden too. The inputs come from Python's own
+generator, so they are the same on every CPU.
 """
 import argparse
 import math
 import os
+import random
 import sys
 
 import torch
@@ -25,7 +29,9 @@ SNAPSHOT_EVERY = 5
 SHAPES = [(7,), (5, 3), (2, 1, 3, 3), (1,)]
 ZERO_SHAPE = (4,)
 
-# name: algorithm, lr, qp, optim_params, quant_params, zero-gradient tensor, batches/epoch, epochs
+# name: algorithm, lr, qp, optim_params, quant_params, zero-gradient tensor, batches/epoch, epochs,
+# and optionally grid=True: inputs on a grid of 1/8 and curvature 1, so that with lr 0.5 the scaled
+# updates land on exact ties (x.5) for the rounding modes to break.
 CASES = {
     "sgd_plain": ("SGD", 0.1, 0, "", "", False, 0, 0),
     "sgd_momentum_nesterov": ("SGD", 0.05, 0, "momentum=0.9,nesterov=true,weight_decay=0.01", "", False, 0, 0),
@@ -48,7 +54,24 @@ CASES = {
     "qtadamw_log_half_up": ("QtAdamW", 1e-2, 0, "", "schedule=log,eta=1024,warmup=0.5", False, 10, 10),
     "qsgd_log_nearest_even": (
         "QSGD", 0.05, 0, "", "schedule=log,rounding=nearest_even,eta=256,kappa=1", True, 10, 20),
+    "qsgd_bump_nearest_even_ties": ("QSGD", 0.5, 3, "", "rounding=nearest_even", False, 0, 0, True),
+    "qsgd_bump_half_up_ties": ("QSGD", 0.5, 3, "", "", False, 0, 0, True),
+    "qtadamw_bump_stochastic": ("QtAdamW", 1e-2, 0, "", "rounding=stochastic,seed=7", False, 0, 0),
+    "qsgd_log_stochastic": (
+        "QSGD", 0.05, 0, "momentum=0.5", "schedule=log,rounding=stochastic,seed=11,eta=256", True, 10, 20),
+    "qtadamw_none": ("QtAdamW", 1e-2, 0, "weight_decay=0.01", "schedule=none", False, 0, 0),
+    "qtadamw_log_no_offset": ("QtAdamW", 1e-2, 0, "", "schedule=log,offset=false,eta=1024", False, 10, 10),
+    "qtadam_log_weight_decay": ("QtAdam", 1e-2, 0, "weight_decay=0.01", "schedule=log,eta=256", False, 10, 10),
+    "qsgd_bump_checked_nesterov": (
+        "QSGD", 0.02, 1, "momentum=0.9,nesterov=true,weight_decay=0.01", "check_first_step=true", True, 0, 0),
+    "qsgd_bump_dampening": ("QSGD", 0.02, 1, "momentum=0.8,dampening=0.3", "", False, 0, 0),
+    "qtadamw_bump_limit": ("QtAdamW", 1e-2, 0, "", "index_limit=4", False, 0, 0),
+    "qsgd_bump_per_tensor_sum": ("QSGD", 0.05, 2, "", "scope=per_tensor", True, 0, 0),
+    "qtadamw_bump_betas_eps": ("QtAdamW", 1e-2, 0, "betas=0.8:0.99,eps=1e-4", "", False, 0, 0),
 }
+
+# Exact ties (x - floor(x) == 0.5) the rounding met, per case: the tie cases must meet some.
+ties = 0
 
 
 def parse(text):
@@ -59,8 +82,31 @@ def parse(text):
     return out
 
 
-def round_scaled(h, scale, mode):
+MASK = (1 << 64) - 1
+
+
+def mix64(x):
+    """SplitMix64's finaliser, as qres/optim/counter_rng.h."""
+    x = (x + 0x9E3779B97F4A7C15) & MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK
+    return x ^ (x >> 31)
+
+
+def uniforms(seed, call, tensor, shape):
+    """Stochastic rounding's numbers in [0, 1) for a tensor at a quantizer call (counter_rng.h)."""
+    key = mix64((mix64(seed ^ mix64(call)) + tensor) & MASK)
+    numel = math.prod(shape)
+    bits = [mix64(key ^ ((j * 0xD6E8FEB86659FD93) & MASK)) >> 40 for j in range(numel)]
+    return (torch.tensor(bits, dtype=torch.float32) * (1.0 / 16777216.0)).view(shape)
+
+
+def round_scaled(h, scale, mode, u=None):
+    global ties
     x = h * scale
+    ties += int((x - torch.floor(x) == 0.5).sum().item())
+    if mode == "stochastic":
+        return torch.floor(x + u)
     if mode == "half_up":
         return torch.floor(x + 0.5)
     if mode == "floor":
@@ -82,6 +128,8 @@ class BumpQuantizer:
         self.scope = q.get("scope", "global")
         self.check_first = None  # set by the optimizer
         self.qp = qp
+        self.seed = int(q.get("seed", 0))
+        self.calls = 0  # optimizer steps so far: the stochastic stream's counter
 
     @staticmethod
     def resolution(n):
@@ -94,16 +142,20 @@ class BumpQuantizer:
 
     def quantize(self, h, tensor_id, step, first, lam):
         n = self.n if self.scope == "global" else self.per_tensor.get(tensor_id, self.qp)
-        q = round_scaled(h, self.resolution(n), self.rounding)
+        u = uniforms(self.seed, self.calls, tensor_id, h.shape) if self.rounding == "stochastic" else None
+        q = round_scaled(h, self.resolution(n), self.rounding, u)
         if self.check_first or not first:
             while self.is_zero(q) and n <= self.limit:
                 n += 1
-                q = round_scaled(h, self.resolution(n), self.rounding)
+                q = round_scaled(h, self.resolution(n), self.rounding, u)
         if self.scope == "global":
             self.n = n
         else:
             self.per_tensor[tensor_id] = n
         return q / self.resolution(n)
+
+    def finish_step(self):
+        self.calls += 1
 
     def index(self):
         if self.scope == "global" or not self.per_tensor:
@@ -141,6 +193,9 @@ class LogQuantizer:
         self.kappa = float(q.get("kappa", 2.0))
         self.warmup = float(q.get("warmup", 0.2))
         self.rounding = q.get("rounding", "half_up")
+        self.offset = q.get("offset", "true") == "true"
+        self.seed = int(q.get("seed", 0))
+        self.calls = 0
         self.nb = batches_per_epoch
         self.tau0 = epochs * self.warmup
         self.resolution = self.eta * self.base ** math.floor(math.log(math.log(2.0)) / math.log(self.base))
@@ -149,13 +204,18 @@ class LogQuantizer:
         te = step / self.nb
         p = math.floor(math.log(math.log(te + 2.0)) / math.log(self.base))
         qp = self.eta * self.base ** p
-        norm = norm_in_order(h)
         u = h
-        if norm > 0.0:
-            s = 0.5 * (1.0 + math.tanh(-self.kappa * (te - self.tau0)))
-            u = h + h * (s * lam / norm)
+        if self.offset:
+            norm = norm_in_order(h)
+            if norm > 0.0:
+                s = 0.5 * (1.0 + math.tanh(-self.kappa * (te - self.tau0)))
+                u = h + h * (s * lam / norm)
         self.resolution = qp
-        return round_scaled(u, qp, self.rounding) / qp
+        random = uniforms(self.seed, self.calls, tensor_id, h.shape) if self.rounding == "stochastic" else None
+        return round_scaled(u, qp, self.rounding, random) / qp
+
+    def finish_step(self):
+        self.calls += 1
 
     def index(self):
         return math.log2(self.resolution)
@@ -163,6 +223,8 @@ class LogQuantizer:
 
 def make_quantizer(algo, qp, quant_params, nb, epochs):
     q = parse(quant_params)
+    if q.get("schedule", "bump") == "none":
+        return None  # the unquantized algorithm: QtAdamW is AdamW, QSGD is SGD
     if q.get("schedule", "bump") == "log":
         return LogQuantizer(q, nb, epochs)
     quantizer = BumpQuantizer(int(q.get("qp", qp)), q)
@@ -261,13 +323,25 @@ def make_optimizer(algo, params, lr, qp, optim_params, quant_params, nb, epochs)
     return AdamFamily(params, lr, o, quantizer, form, decoupled, eps)
 
 
-def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, epochs):
-    gen = torch.Generator().manual_seed(seed)
+def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, epochs, grid=False):
+    global ties
+    ties = 0
+    # Python's own generator, not torch.randn: torch's vectorised normal sampler gives other bits
+    # on a CPU without AVX2 (ATEN_CPU_CAPABILITY=default), and the inputs must not depend on it.
+    rng = random.Random(seed)
+
+    def normal(shape, scale=1.0):
+        return torch.tensor([rng.gauss(0.0, 1.0) * scale for _ in range(math.prod(shape))],
+                            dtype=torch.float32).view(shape)
+
     shapes = SHAPES + ([ZERO_SHAPE] if zero_tensor else [])
-    init = [torch.randn(s, generator=gen) for s in shapes]
-    targets = [torch.randn(s, generator=gen) for s in shapes]
-    curvature = torch.rand(len(shapes), generator=gen, dtype=torch.float64) * 1.5 + 0.5
-    noise = [torch.randn((STEPS,) + s, generator=gen) * 0.05 for s in shapes]
+    init = [normal(s) for s in shapes]
+    targets = [normal(s) for s in shapes]
+    curvature = torch.tensor([rng.random() * 1.5 + 0.5 for _ in shapes], dtype=torch.float64)
+    noise = [normal((STEPS,) + s, 0.05) for s in shapes]
+    if grid:
+        init, targets, noise = ([torch.round(x * 8) / 8 for x in xs] for xs in (init, targets, noise))
+        curvature = torch.ones_like(curvature)
     zero_mask = torch.tensor([zero_tensor and i == len(shapes) - 1 for i in range(len(shapes))])
 
     params = [w.clone() for w in init]
@@ -282,6 +356,8 @@ def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, ep
                 p.grad = (p - targets[i]) * curvature[i].item() + noise[i][step]
         optimizer.step()
         q = getattr(optimizer, "quantizer", None)
+        if q is not None:
+            q.finish_step()
         index.append(q.index() if q is not None else 0.0)
         if (step + 1) % SNAPSHOT_EVERY == 0:
             for i, p in enumerate(params):
@@ -297,13 +373,26 @@ def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, ep
         data[f"target{i}"] = targets[i]
         data[f"noise{i}"] = noise[i]
     data.update(snapshots)
+    if grid and ties == 0:
+        raise AssertionError(f"a grid case met no ties: {algo} {quant_params}")
     return data
 
 
-def same(a, b):
+# What eager PyTorch computes without vectorised kernels (ATEN_CPU_CAPABILITY=default, or a CPU
+# without AVX2): its AVX2/AVX-512 kernels of add(alpha=), addcmul, addcdiv and lerp round a
+# multiply-add once (FMA), its scalar default kernels twice, so the trajectories of this script
+# differ in the last bits there. The files hold the FMA results, which qres computes on every CPU
+# (step_math.h rounds explicitly); there only the inputs, which come from Python's generator, are
+# checked.
+CAPABILITY_DEPENDENT = ("param", "index")
+
+
+def same(a, b, inputs_only=False):
     if a.keys() != b.keys():
         return False
     for key in a:
+        if inputs_only and key.startswith(CAPABILITY_DEPENDENT):
+            continue
         x, y = a[key], b[key]
         if isinstance(x, torch.Tensor):
             if not (isinstance(y, torch.Tensor) and x.dtype == y.dtype and torch.equal(x, y)):
@@ -322,11 +411,15 @@ def main():
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     stale = []
+    inputs_only = args.check and torch.backends.cpu.get_cpu_capability() == "DEFAULT"
+    if inputs_only:
+        print("ATen CPU capability DEFAULT (no FMA kernels): checking the golden inputs only; the trajectories "
+              "are eager PyTorch's FMA results (see CAPABILITY_DEPENDENT)")
     for seed, (name, case) in enumerate(sorted(CASES.items())):
         data = run_case(1000 + seed, *case)
         path = os.path.join(args.out_dir, name + ".pt")
         if args.check:
-            if not os.path.exists(path) or not same(torch.load(path), data):
+            if not os.path.exists(path) or not same(torch.load(path), data, inputs_only):
                 stale.append(path)
         else:
             os.makedirs(args.out_dir, exist_ok=True)
