@@ -219,259 +219,337 @@ void ClearProgressBar() {
   std::fflush(stderr);
 }
 
+// One training run in named phases, where ranks, schedules and metric sinks join:
+//   SetUp       check the configuration, load the data, build the net and the optimizer, claim
+//               the outputs, resume or write the header
+//   TrainEpoch  the rest of the current epoch's batches (stops at a batch when asked)
+//   EndEpoch    evaluation, the epoch's line and metrics, the checkpoint
+//   Finish      the final evaluation and the model file
+class TrainingRun {
+ public:
+  explicit TrainingRun(TrainConfig config) : config_(std::move(config)) {}
+
+  absl::Status SetUp();
+  absl::Status Run(const std::function<bool()>& should_stop);
+
+ private:
+  absl::Status CheckConfig() const;
+  absl::Status LoadData();
+  absl::Status BuildNetAndOptimizer();
+  absl::Status ClaimOutputs();
+  absl::Status ResumeOrStart();
+  void ReportHeader();
+  // The epoch's training seconds (with those before an interruption); Cancelled, after writing a
+  // checkpoint, when `should_stop` says so before a batch.
+  absl::StatusOr<double> TrainEpoch(const std::function<bool()>& should_stop);
+  absl::Status EndEpoch(double epoch_seconds);
+  absl::Status Finish();
+
+  TrainConfig config_;
+  c10::Device device_ = c10::Device(c10::kCPU);
+  std::string device_note_;  // why the run is not on the GPU it asked for
+  data::Dataset train_, test_;
+  std::optional<data::Batches> train_batches_, test_batches_;
+  std::shared_ptr<models::Net> net_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  const optim::Quantizer* quantizer_ = nullptr;
+  std::string proc_, settings_;
+  RunFiles files_;
+  std::unique_ptr<RunLock> lock_;
+  bool resuming_ = false;
+  Reporter report_;
+  Progress progress_;
+  std::optional<Evaluation> evaluation_;  // of the last epoch trained in this process
+};
+
+absl::Status TrainingRun::CheckConfig() const {
+  if (config_.epochs <= 0) return absl::InvalidArgumentError(absl::StrCat("--epochs=", config_.epochs, " must be > 0"));
+  if (!(config_.lr >= 0.0) || !std::isfinite(config_.lr)) {
+    return absl::InvalidArgumentError(absl::StrCat("--lr=", config_.lr, " must be a finite number >= 0"));
+  }
+  if (config_.batch_size < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config_.batch_size, " must be > 0"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TrainingRun::LoadData() {
+  // Names go through the registries first, so a typo fails before any data is read.
+  QRES_ASSIGN_OR_RETURN(auto dataset_entry, data::DatasetRegistry::Find(config_.dataset));
+  config_.dataset = dataset_entry->name;
+  QRES_ASSIGN_OR_RETURN(auto algorithm_entry, optim::OptimizerRegistry::Find(config_.algorithm));
+  config_.algorithm = algorithm_entry->name;
+  QRES_ASSIGN_OR_RETURN(train_, data::LoadDataset(config_.dataset, config_.data_dir, data::Split::kTrain));
+  QRES_ASSIGN_OR_RETURN(test_, data::LoadDataset(config_.dataset, config_.data_dir, data::Split::kTest));
+  if (config_.net.empty()) config_.net = DefaultNet(train_);
+  QRES_ASSIGN_OR_RETURN(auto net_entry, models::ModelRegistry::Find(config_.net));
+  config_.net = net_entry->name;
+  if (config_.batch_size == 0) config_.batch_size = train_.default_batch_size;
+
+  data::BatchOptions options;
+  options.batch_size = config_.batch_size;
+  options.shuffle = config_.shuffle;
+  options.drop_last = config_.drop_last;
+  options.augment = config_.augment;
+  options.seed = config_.seed;
+  options.normalization = config_.mean_std ? data::Normalization::kMeanStd : train_.normalization;
+  options.device = device_;
+  data::BatchOptions test_options = options;
+  test_options.shuffle = false;
+  test_options.drop_last = false;
+  test_options.augment = false;
+  QRES_ASSIGN_OR_RETURN(train_batches_,
+                        CallTorch("batching the training set", [&] { return data::Batches(train_, options); }));
+  QRES_ASSIGN_OR_RETURN(test_batches_,
+                        CallTorch("batching the test set", [&] { return data::Batches(test_, test_options); }));
+  if (train_batches_->size() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config_.batch_size, " leaves no batch of ",
+                                                   train_.size(), " training images (drop_last)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TrainingRun::BuildNetAndOptimizer() {
+  at::manual_seed(config_.seed);
+  QRES_ASSIGN_OR_RETURN(net_, models::CreateModel(config_.net, SpecFor(train_, config_.net_params)));
+  QRES_RETURN_IF_ERROR(CallTorch("moving the net to the device", [&] { net_->to(device_); }));
+  optim::OptimizerSpec spec;
+  spec.lr = config_.lr;
+  spec.qp = config_.qp.value_or(0);
+  spec.optim_params = config_.optim_params;
+  spec.quant_params = config_.quant_params;
+  spec.batches_per_epoch = train_batches_->size();
+  spec.epochs = config_.epochs;
+  QRES_ASSIGN_OR_RETURN(optimizer_, optim::OptimizerRegistry::Create(config_.algorithm, net_->parameters(), spec));
+  quantizer_ = optim::QuantizerOf(*optimizer_);
+  if (config_.qp.has_value() && (quantizer_ == nullptr || quantizer_->options().schedule != optim::QuantSchedule::kBump)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "-qp ", *config_.qp, " has no effect: only the bump schedule of QSGD, QtAdam and QtAdamW reads it (this run: ",
+        config_.algorithm,
+        quantizer_ != nullptr ? absl::StrCat(", schedule=", optim::ToString(quantizer_->options().schedule)) : "",
+        ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TrainingRun::ClaimOutputs() {
+  proc_ = RunName(config_);
+  files_ = {JoinPath(config_.out_dir, absl::StrCat("torch_nn02", proc_, ".pt")),
+            JoinPath(config_.out_dir, absl::StrCat("operation_", proc_, ".txt")),
+            JoinPath(config_.out_dir, absl::StrCat("error_", proc_, ".pickle")),
+            JoinPath(config_.out_dir, absl::StrCat("metrics_", proc_, ".jsonl")),
+            JoinPath(config_.out_dir, absl::StrCat("checkpoint_", proc_, ".pt"))};
+  // Made only now that everything else checked out: a bad flag leaves nothing behind.
+  QRES_RETURN_IF_ERROR(CreateOutputDirectory(config_.out_dir));
+  // The run's outputs are one set: one process writes them, and a new run never mixes its files
+  // with an older run's of the same name.
+  const std::vector<std::string> outputs = {files_.model, files_.log, files_.error, files_.metrics, files_.checkpoint};
+  QRES_ASSIGN_OR_RETURN(lock_, RunLock::Acquire(config_.out_dir, proc_, outputs));
+  resuming_ = config_.resume && access(files_.checkpoint.c_str(), F_OK) == 0;
+  if (resuming_) return absl::OkStatus();
+  std::vector<std::string> existing;
+  for (const std::string& file : outputs) {
+    if (access(file.c_str(), F_OK) == 0) existing.push_back(file);
+  }
+  if (!existing.empty() && !config_.overwrite) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--out_dir=", config_.out_dir, " already holds run ", proc_, " (", absl::StrJoin(existing, ", "),
+        "); give --overwrite to replace it, --resume to continue it, or another --out_dir"));
+  }
+  for (const std::string& file : existing) std::remove(file.c_str());
+  return absl::OkStatus();
+}
+
+absl::Status TrainingRun::ResumeOrStart() {
+  settings_ = RunSettings(config_, train_);
+  if (!resuming_) {
+    ReportHeader();
+    return absl::OkStatus();
+  }
+  std::string log;
+  QRES_RETURN_IF_ERROR(LoadCheckpoint(files_.checkpoint, *net_, *optimizer_, progress_, log, settings_));
+  report_.set_text(log);
+  report_.Line(absl::StrCat("Resumed from ", files_.checkpoint, " at epoch ", progress_.epoch + 1, ", batch ",
+                            progress_.batch));
+  return absl::OkStatus();
+}
+
+void TrainingRun::ReportHeader() {
+  report_.Line("====================================================");
+  report_.Line("qres train: learning with monotonically increasing resolution of quantization");
+  report_.Line("====================================================");
+  if (!device_note_.empty()) report_.Line(device_note_);
+  report_.Line(absl::StrCat("Data set            : ", train_.name, " (", train_.size(), " train, ", test_.size(),
+                            " test; ", train_.source, ")"));
+  report_.Line(absl::StrCat("Net                 : ", net_->Describe()));
+  report_.Line(absl::StrCat("Algorithm           : ", config_.algorithm, ", lr ", config_.lr,
+                            config_.optim_params.empty() ? "" : absl::StrCat(", ", config_.optim_params)));
+  if (const std::optional<optim::StepPath> path = optim::StepPathOf(*optimizer_); path.has_value()) {
+    report_.Line(absl::StrCat("Optimizer step      : ", optim::ToString(*path)));
+  }
+  if (quantizer_ != nullptr) {
+    report_.Line(absl::StrCat("Quantization        : ", quantizer_->options().Describe()));
+    report_.Line(absl::StrFormat("Initial QP          : %g (index %g)", quantizer_->resolution(), quantizer_->index()));
+  }
+  report_.Line(absl::StrCat("Batches             : ", train_batches_->size(), " of ", config_.batch_size,
+                            ", shuffle ", config_.shuffle ? "on" : "off", ", drop_last ",
+                            config_.drop_last ? "on" : "off", ", augment ", config_.augment ? "on" : "off"));
+  report_.Line(absl::StrCat("Device              : ", device_.str(), ", seed ", config_.seed, ", evaluation in ",
+                            config_.train_mode_eval ? "train mode (reference)" : "eval mode"));
+  report_.Line(absl::StrCat("Outputs             : ", files_.model, ", ", files_.log, ", ", files_.error, ", ",
+                            files_.metrics));
+}
+
+absl::Status TrainingRun::SetUp() {
+  QRES_RETURN_IF_ERROR(CheckConfig());
+  if (config_.threads > 0) at::set_num_threads(static_cast<int>(config_.threads));
+  device_ = PickDevice(config_.cuda, &device_note_);
+  QRES_RETURN_IF_ERROR(LoadData());
+  QRES_RETURN_IF_ERROR(BuildNetAndOptimizer());
+  QRES_RETURN_IF_ERROR(ClaimOutputs());
+  return ResumeOrStart();
+}
+
+absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& should_stop) {
+  const Clock::time_point epoch_start = Clock::now();
+  const double time_before = progress_.epoch_seconds;
+  const int64_t batches = train_batches_->size();
+  at::Tensor loss_sum, correct;  // summed on the device, read at the epoch's end
+  QRES_RETURN_IF_ERROR(CallTorch("starting the epoch", [&] {
+    train_batches_->StartEpoch(progress_.epoch);
+    loss_sum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device_));
+    correct = at::zeros({}, at::TensorOptions().dtype(at::kLong).device(device_));
+  }));
+  int64_t seen_now = 0;
+  // Folds the device-side sums into the progress (they wait for the device).
+  auto collect = [&] {
+    progress_.seen += seen_now;
+    return CallTorch("reading the epoch's loss", [&] {
+      progress_.loss_sum += loss_sum.item<double>();
+      progress_.correct += correct.item<int64_t>();
+    });
+  };
+  for (; progress_.batch < batches; ++progress_.batch) {
+    if (should_stop && should_stop()) {
+      if (config_.progress) ClearProgressBar();
+      QRES_RETURN_IF_ERROR(collect());
+      progress_.epoch_seconds = time_before + Seconds(epoch_start);
+      report_.Line(absl::StrCat("Interrupted at epoch ", progress_.epoch + 1, ", batch ", progress_.batch,
+                                "; continue with --resume"));
+      QRES_RETURN_IF_ERROR(SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, progress_, report_.text(), settings_));
+      QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.log, report_.text()));
+      return absl::CancelledError(
+          absl::StrCat("interrupted; the checkpoint ", files_.checkpoint, " resumes with --resume"));
+    }
+    QRES_RETURN_IF_ERROR(CallTorch("training step", [&] {
+      data::Batch batch = train_batches_->Get(progress_.batch);
+      optimizer_->zero_grad();
+      at::Tensor output = net_->forward(batch.images);
+      at::Tensor loss = at::cross_entropy_loss(output, batch.labels);
+      loss.backward();
+      optimizer_->step();
+      at::NoGradGuard no_grad;
+      loss_sum += loss.detach().to(at::kDouble);
+      correct += at::argmax(output.detach(), 1).eq(batch.labels).sum();
+      seen_now += batch.labels.size(0);
+    }));
+    if (config_.progress && (progress_.batch % 10 == 9 || progress_.batch + 1 == batches)) {
+      const double elapsed = Seconds(epoch_start);
+      const double done = static_cast<double>(progress_.batch + 1);
+      QRES_ASSIGN_OR_RETURN(const double epoch_loss_so_far,
+                            CallTorch("reading the loss", [&] { return loss_sum.item<double>(); }));
+      DrawProgressBar(progress_.epoch + 1, config_.epochs, progress_.batch + 1, batches,
+                      (progress_.loss_sum + epoch_loss_so_far) / done, seen_now / std::max(elapsed, 1e-9),
+                      elapsed / std::max<double>(done, 1) * (batches - done));
+    }
+  }
+  if (config_.progress) ClearProgressBar();
+  QRES_RETURN_IF_ERROR(collect());
+  return time_before + Seconds(epoch_start);
+}
+
+absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
+  const int64_t batches = train_batches_->size();
+  const double cost = progress_.loss_sum / batches;
+  if (!std::isfinite(cost)) {
+    // The outputs stay those of the last good epoch: its checkpoint, metrics and error trend.
+    const bool kept = progress_.epoch > 0 && access(files_.checkpoint.c_str(), F_OK) == 0;
+    const std::string message = absl::StrCat(
+        "epoch ", progress_.epoch + 1, ": the mean training loss is ", cost,
+        ", the run diverged; try a smaller --lr (this run: ", config_.lr, ")",
+        kept ? absl::StrCat("; ", files_.checkpoint, " holds epoch ", progress_.epoch) : "");
+    report_.Line(message);
+    QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.log, report_.text()));
+    return absl::FailedPreconditionError(message);
+  }
+  progress_.losses.push_back(cost);
+  progress_.train_seconds += epoch_seconds;
+
+  QRES_ASSIGN_OR_RETURN(evaluation_, Evaluate(*net_, *test_batches_, test_.classes, config_.train_mode_eval));
+  const double train_accuracy = progress_.seen ? static_cast<double>(progress_.correct) / progress_.seen : 0.0;
+  const double images_per_second = progress_.seen / std::max(epoch_seconds, 1e-9);
+  std::string line = absl::StrFormat("[Epoch : %4d] cost = %.9f", progress_.epoch + 1, cost);
+  if (quantizer_ != nullptr) absl::StrAppendFormat(&line, "  QP Index: %g", quantizer_->index());
+  absl::StrAppendFormat(&line, "  train acc %.4f  test acc %.4f  %.1f s  %.0f img/s", train_accuracy,
+                        evaluation_->accuracy(), epoch_seconds, images_per_second);
+  report_.Line(line);
+  progress_.metrics += absl::StrFormat(
+      "{\"epoch\": %d, \"loss\": %.9g, \"train_accuracy\": %.6f, \"test_accuracy\": %.6f, "
+      "\"lr\": %.9g, \"quant_index\": %s, \"seconds\": %.3f, \"images_per_second\": %.1f}\n",
+      progress_.epoch + 1, cost, train_accuracy, evaluation_->accuracy(),
+      optimizer_->param_groups()[0].options().get_lr(),
+      quantizer_ != nullptr ? absl::StrFormat("%.6g", quantizer_->index()) : "null", epoch_seconds,
+      images_per_second);
+
+  progress_.batch = 0;
+  progress_.loss_sum = 0;
+  progress_.correct = 0;
+  progress_.seen = 0;
+  progress_.epoch_seconds = 0;
+  Progress next = progress_;  // the checkpoint resumes at the next epoch
+  ++next.epoch;
+  QRES_RETURN_IF_ERROR(SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, next, report_.text(), settings_));
+  QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.metrics, progress_.metrics));
+  QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.error, PickleFloatList(progress_.losses)));
+  return WriteFileAtomically(files_.log, report_.text());
+}
+
+absl::Status TrainingRun::Finish() {
+  // The last epoch's evaluation is the final one (evaluated again only when a resumed run had no
+  // epoch left to train).
+  if (!evaluation_) {
+    QRES_ASSIGN_OR_RETURN(evaluation_, Evaluate(*net_, *test_batches_, test_.classes, config_.train_mode_eval));
+  }
+  report_.Line("Test Mode : Testing");
+  report_.Line(absl::StrCat("Total samples       : ", evaluation_->samples));
+  report_.Line(absl::StrCat("Right Score         : ", evaluation_->correct));
+  report_.Line(absl::StrFormat("Accuracy            : %.6f", evaluation_->accuracy()));
+  report_.Line(absl::StrFormat("Total Learning Time : %.2f s", progress_.train_seconds));
+  report_.Line(absl::StrFormat("Average per Epoch   : %.2f s", progress_.train_seconds / config_.epochs));
+  QRES_RETURN_IF_ERROR(SaveModelFile(files_.model, *net_));
+  report_.Line(absl::StrCat("Saved model         : ", files_.model));
+  return WriteFileAtomically(files_.log, report_.text());
+}
+
+absl::Status TrainingRun::Run(const std::function<bool()>& should_stop) {
+  net_->train();
+  for (; progress_.epoch < config_.epochs; ++progress_.epoch) {
+    QRES_ASSIGN_OR_RETURN(const double epoch_seconds, TrainEpoch(should_stop));
+    QRES_RETURN_IF_ERROR(EndEpoch(epoch_seconds));
+  }
+  return Finish();
+}
+
 }  // namespace
 
 std::string RunName(const TrainConfig& config) {
   return absl::StrCat(config.net, config.algorithm, config.epochs);
 }
 
-absl::Status Train(const TrainConfig& input, const std::function<bool()>& should_stop) {
-  TrainConfig config = input;
-  if (config.epochs <= 0) return absl::InvalidArgumentError(absl::StrCat("--epochs=", config.epochs, " must be > 0"));
-  if (!(config.lr >= 0.0) || !std::isfinite(config.lr)) {
-    return absl::InvalidArgumentError(absl::StrCat("--lr=", config.lr, " must be a finite number >= 0"));
-  }
-  if (config.batch_size < 0) return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config.batch_size, " must be > 0"));
-  if (config.threads > 0) at::set_num_threads(static_cast<int>(config.threads));
-
-  std::string device_note;
-  const c10::Device device = PickDevice(config.cuda, &device_note);
-
-  // Resolve names through the registries first, so a typo fails before any data is read.
-  QRES_ASSIGN_OR_RETURN(auto dataset_entry, data::DatasetRegistry::Find(config.dataset));
-  config.dataset = dataset_entry->name;
-  QRES_ASSIGN_OR_RETURN(auto algorithm_entry, optim::OptimizerRegistry::Find(config.algorithm));
-  config.algorithm = algorithm_entry->name;
-
-  QRES_ASSIGN_OR_RETURN(data::Dataset train, data::LoadDataset(config.dataset, config.data_dir, data::Split::kTrain));
-  QRES_ASSIGN_OR_RETURN(data::Dataset test, data::LoadDataset(config.dataset, config.data_dir, data::Split::kTest));
-  if (config.net.empty()) config.net = DefaultNet(train);
-  QRES_ASSIGN_OR_RETURN(auto net_entry, models::ModelRegistry::Find(config.net));
-  config.net = net_entry->name;
-  if (config.batch_size == 0) config.batch_size = train.default_batch_size;
-
-  const std::string proc = RunName(config);
-  RunFiles files{JoinPath(config.out_dir, absl::StrCat("torch_nn02", proc, ".pt")),
-                 JoinPath(config.out_dir, absl::StrCat("operation_", proc, ".txt")),
-                 JoinPath(config.out_dir, absl::StrCat("error_", proc, ".pickle")),
-                 JoinPath(config.out_dir, absl::StrCat("metrics_", proc, ".jsonl")),
-                 JoinPath(config.out_dir, absl::StrCat("checkpoint_", proc, ".pt"))};
-
-  at::manual_seed(config.seed);
-  QRES_ASSIGN_OR_RETURN(std::shared_ptr<models::Net> net,
-                        models::CreateModel(config.net, SpecFor(train, config.net_params)));
-  QRES_RETURN_IF_ERROR(CallTorch("moving the net to the device", [&] { net->to(device); }));
-
-  data::BatchOptions batch_options;
-  batch_options.batch_size = config.batch_size;
-  batch_options.shuffle = config.shuffle;
-  batch_options.drop_last = config.drop_last;
-  batch_options.augment = config.augment;
-  batch_options.seed = config.seed;
-  batch_options.normalization = config.mean_std ? data::Normalization::kMeanStd : train.normalization;
-  batch_options.device = device;
-  data::BatchOptions test_options = batch_options;
-  test_options.shuffle = false;
-  test_options.drop_last = false;
-  test_options.augment = false;
-  QRES_ASSIGN_OR_RETURN(data::Batches train_batches,
-                        CallTorch("batching the training set", [&] { return data::Batches(train, batch_options); }));
-  QRES_ASSIGN_OR_RETURN(data::Batches test_batches,
-                        CallTorch("batching the test set", [&] { return data::Batches(test, test_options); }));
-  if (train_batches.size() == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config.batch_size, " leaves no batch of ",
-                                                   train.size(), " training images (drop_last)"));
-  }
-
-  optim::OptimizerSpec spec;
-  spec.lr = config.lr;
-  spec.qp = config.qp.value_or(0);
-  spec.optim_params = config.optim_params;
-  spec.quant_params = config.quant_params;
-  spec.batches_per_epoch = train_batches.size();
-  spec.epochs = config.epochs;
-  QRES_ASSIGN_OR_RETURN(auto optimizer, optim::OptimizerRegistry::Create(config.algorithm, net->parameters(), spec));
-  const optim::Quantizer* quantizer = optim::QuantizerOf(*optimizer);
-  if (config.qp.has_value() && (quantizer == nullptr || quantizer->options().schedule != optim::QuantSchedule::kBump)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "-qp ", *config.qp, " has no effect: only the bump schedule of QSGD, QtAdam and QtAdamW reads it (this run: ",
-        config.algorithm, quantizer != nullptr ? absl::StrCat(", schedule=", optim::ToString(quantizer->options().schedule)) : "", ")"));
-  }
-  // Created only now that everything else checked out: a bad flag leaves nothing behind.
-  QRES_RETURN_IF_ERROR(CreateOutputDirectory(config.out_dir));
-  // The run's outputs are one set: one process writes them, and a new run never mixes its files
-  // with an older run's of the same name.
-  const std::vector<std::string> outputs = {files.model, files.log, files.error, files.metrics, files.checkpoint};
-  QRES_ASSIGN_OR_RETURN(const std::unique_ptr<RunLock> lock, RunLock::Acquire(config.out_dir, proc, outputs));
-  const bool resuming = config.resume && access(files.checkpoint.c_str(), F_OK) == 0;
-  if (!resuming) {
-    std::vector<std::string> existing;
-    for (const std::string& file : outputs) {
-      if (access(file.c_str(), F_OK) == 0) existing.push_back(file);
-    }
-    if (!existing.empty() && !config.overwrite) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "--out_dir=", config.out_dir, " already holds run ", proc, " (", absl::StrJoin(existing, ", "),
-          "); give --overwrite to replace it, --resume to continue it, or another --out_dir"));
-    }
-    for (const std::string& file : existing) std::remove(file.c_str());
-  }
-
-  const std::string settings = RunSettings(config, train);
-  Reporter report;
-  Progress progress;
-  bool resumed = false;
-  if (resuming) {
-    std::string log;
-    QRES_RETURN_IF_ERROR(LoadCheckpoint(files.checkpoint, *net, *optimizer, progress, log, settings));
-    report.set_text(log);
-    resumed = true;
-  }
-
-  if (!resumed) {
-    report.Line("====================================================");
-    report.Line("qres train: learning with monotonically increasing resolution of quantization");
-    report.Line("====================================================");
-    if (!device_note.empty()) report.Line(device_note);
-    report.Line(absl::StrCat("Data set            : ", train.name, " (", train.size(), " train, ", test.size(), " test; ", train.source, ")"));
-    report.Line(absl::StrCat("Net                 : ", net->Describe()));
-    report.Line(absl::StrCat("Algorithm           : ", config.algorithm, ", lr ", config.lr,
-                             config.optim_params.empty() ? "" : absl::StrCat(", ", config.optim_params)));
-    if (const std::optional<optim::StepPath> path = optim::StepPathOf(*optimizer); path.has_value()) {
-      report.Line(absl::StrCat("Optimizer step      : ", optim::ToString(*path)));
-    }
-    if (quantizer != nullptr) {
-      report.Line(absl::StrCat("Quantization        : ", quantizer->options().Describe()));
-      report.Line(absl::StrFormat("Initial QP          : %g (index %g)", quantizer->resolution(), quantizer->index()));
-    }
-    report.Line(absl::StrCat("Batches             : ", train_batches.size(), " of ", config.batch_size,
-                             ", shuffle ", config.shuffle ? "on" : "off", ", drop_last ",
-                             config.drop_last ? "on" : "off", ", augment ", config.augment ? "on" : "off"));
-    report.Line(absl::StrCat("Device              : ", device.str(), ", seed ", config.seed,
-                             ", evaluation in ", config.train_mode_eval ? "train mode (reference)" : "eval mode"));
-    report.Line(absl::StrCat("Outputs             : ", files.model, ", ", files.log, ", ", files.error, ", ", files.metrics));
-  } else {
-    report.Line(absl::StrCat("Resumed from ", files.checkpoint, " at epoch ", progress.epoch + 1, ", batch ", progress.batch));
-  }
-
-  const int64_t batches = train_batches.size();
-  std::optional<Evaluation> evaluation;  // of the last epoch trained in this process
-  net->train();
-  for (; progress.epoch < config.epochs; ++progress.epoch) {
-    const Clock::time_point epoch_start = Clock::now();
-    const double time_before = progress.epoch_seconds;
-    at::Tensor loss_sum, correct;  // summed on the device, read at the epoch's end
-    QRES_RETURN_IF_ERROR(CallTorch("starting the epoch", [&] {
-      train_batches.StartEpoch(progress.epoch);
-      loss_sum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
-      correct = at::zeros({}, at::TensorOptions().dtype(at::kLong).device(device));
-    }));
-    // Folds the device-side sums into `progress` (they wait for the device).
-    auto collect = [&] {
-      return CallTorch("reading the epoch's loss", [&] {
-        progress.loss_sum += loss_sum.item<double>();
-        progress.correct += correct.item<int64_t>();
-      });
-    };
-    int64_t seen_now = 0;
-    for (; progress.batch < batches; ++progress.batch) {
-      if (should_stop && should_stop()) {
-        if (config.progress) ClearProgressBar();
-        QRES_RETURN_IF_ERROR(collect());
-        progress.seen += seen_now;
-        progress.epoch_seconds = time_before + Seconds(epoch_start);
-        report.Line(absl::StrCat("Interrupted at epoch ", progress.epoch + 1, ", batch ", progress.batch,
-                                 "; continue with --resume"));
-        QRES_RETURN_IF_ERROR(SaveCheckpoint(files.checkpoint, *net, *optimizer, progress, report.text(), settings));
-        QRES_RETURN_IF_ERROR(WriteFileAtomically(files.log, report.text()));
-        return absl::CancelledError(absl::StrCat("interrupted; the checkpoint ", files.checkpoint,
-                                                 " resumes with --resume"));
-      }
-      absl::Status step = CallTorch("training step", [&] {
-        data::Batch batch = train_batches.Get(progress.batch);
-        optimizer->zero_grad();
-        at::Tensor output = net->forward(batch.images);
-        at::Tensor loss = at::cross_entropy_loss(output, batch.labels);
-        loss.backward();
-        optimizer->step();
-        at::NoGradGuard no_grad;
-        loss_sum += loss.detach().to(at::kDouble);
-        correct += at::argmax(output.detach(), 1).eq(batch.labels).sum();
-        seen_now += batch.labels.size(0);
-      });
-      QRES_RETURN_IF_ERROR(step);
-      if (config.progress && (progress.batch % 10 == 9 || progress.batch + 1 == batches)) {
-        const double elapsed = Seconds(epoch_start);
-        const double done = static_cast<double>(progress.batch + 1);
-        QRES_ASSIGN_OR_RETURN(const double epoch_loss_so_far,
-                              CallTorch("reading the loss", [&] { return loss_sum.item<double>(); }));
-        const double loss = (progress.loss_sum + epoch_loss_so_far) / done;
-        DrawProgressBar(progress.epoch + 1, config.epochs, progress.batch + 1, batches, loss,
-                        seen_now / std::max(elapsed, 1e-9),
-                        elapsed / std::max<double>(done, 1) * (batches - done));
-      }
-    }
-    if (config.progress) ClearProgressBar();
-    QRES_RETURN_IF_ERROR(collect());
-    progress.seen += seen_now;
-    const double epoch_seconds = time_before + Seconds(epoch_start);
-    const double cost = progress.loss_sum / batches;
-    if (!std::isfinite(cost)) {
-      // The outputs stay those of the last good epoch: its checkpoint, metrics and error trend.
-      const bool kept = progress.epoch > 0 && access(files.checkpoint.c_str(), F_OK) == 0;
-      const std::string message = absl::StrCat(
-          "epoch ", progress.epoch + 1, ": the mean training loss is ", cost, ", the run diverged; try a smaller --lr (this run: ",
-          config.lr, ")", kept ? absl::StrCat("; ", files.checkpoint, " holds epoch ", progress.epoch) : "");
-      report.Line(message);
-      QRES_RETURN_IF_ERROR(WriteFileAtomically(files.log, report.text()));
-      return absl::FailedPreconditionError(message);
-    }
-    progress.losses.push_back(cost);
-    progress.train_seconds += epoch_seconds;
-
-    QRES_ASSIGN_OR_RETURN(evaluation, Evaluate(*net, test_batches, test.classes, config.train_mode_eval));
-    const double train_accuracy = progress.seen ? static_cast<double>(progress.correct) / progress.seen : 0.0;
-    const double images_per_second = progress.seen / std::max(epoch_seconds, 1e-9);
-    std::string line = absl::StrFormat("[Epoch : %4d] cost = %.9f", progress.epoch + 1, cost);
-    if (quantizer != nullptr) absl::StrAppendFormat(&line, "  QP Index: %g", quantizer->index());
-    absl::StrAppendFormat(&line, "  train acc %.4f  test acc %.4f  %.1f s  %.0f img/s", train_accuracy,
-                          evaluation->accuracy(), epoch_seconds, images_per_second);
-    report.Line(line);
-    progress.metrics += absl::StrFormat(
-        "{\"epoch\": %d, \"loss\": %.9g, \"train_accuracy\": %.6f, \"test_accuracy\": %.6f, "
-        "\"lr\": %.9g, \"quant_index\": %s, \"seconds\": %.3f, \"images_per_second\": %.1f}\n",
-        progress.epoch + 1, cost, train_accuracy, evaluation->accuracy(), optimizer->param_groups()[0].options().get_lr(),
-        quantizer != nullptr ? absl::StrFormat("%.6g", quantizer->index()) : "null", epoch_seconds,
-        images_per_second);
-
-    progress.batch = 0;
-    progress.loss_sum = 0;
-    progress.correct = 0;
-    progress.seen = 0;
-    progress.epoch_seconds = 0;
-    Progress next = progress;
-    ++next.epoch;
-    QRES_RETURN_IF_ERROR(SaveCheckpoint(files.checkpoint, *net, *optimizer, next, report.text(), settings));
-    QRES_RETURN_IF_ERROR(WriteFileAtomically(files.metrics, progress.metrics));
-    QRES_RETURN_IF_ERROR(WriteFileAtomically(files.error, PickleFloatList(progress.losses)));
-    QRES_RETURN_IF_ERROR(WriteFileAtomically(files.log, report.text()));
-  }
-
-  // The last epoch's evaluation is the final one (evaluated again only when a resumed run had no
-  // epoch left to train).
-  if (!evaluation) {
-    QRES_ASSIGN_OR_RETURN(evaluation, Evaluate(*net, test_batches, test.classes, config.train_mode_eval));
-  }
-  report.Line("Test Mode : Testing");
-  report.Line(absl::StrCat("Total samples       : ", evaluation->samples));
-  report.Line(absl::StrCat("Right Score         : ", evaluation->correct));
-  report.Line(absl::StrFormat("Accuracy            : %.6f", evaluation->accuracy()));
-  report.Line(absl::StrFormat("Total Learning Time : %.2f s", progress.train_seconds));
-  report.Line(absl::StrFormat("Average per Epoch   : %.2f s", progress.train_seconds / config.epochs));
-  QRES_RETURN_IF_ERROR(SaveModelFile(files.model, *net));
-  report.Line(absl::StrCat("Saved model         : ", files.model));
-  QRES_RETURN_IF_ERROR(WriteFileAtomically(files.log, report.text()));
-  return absl::OkStatus();
+absl::Status Train(const TrainConfig& config, const std::function<bool()>& should_stop) {
+  TrainingRun run(config);
+  QRES_RETURN_IF_ERROR(run.SetUp());
+  return run.Run(should_stop);
 }
 
 }  // namespace qres::tools
