@@ -87,22 +87,22 @@ void AdamParamState::serialize(torch::serialize::InputArchive& archive) {
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(at::Tensor, exp_avg_sq);
 }
 
-Adam::Adam(std::vector<at::Tensor> params, AdamOptions options, QuantizerOptions quantizer)
+AdamFamily::AdamFamily(std::vector<at::Tensor> params, AdamOptions options, QuantizerOptions quantizer)
     : torch::optim::Optimizer({torch::optim::OptimizerParamGroup(std::move(params))},
                               std::make_unique<AdamOptions>(options)),
       quantizer_(std::move(quantizer)) {}
 
-absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(std::vector<at::Tensor> params,
+absl::StatusOr<std::unique_ptr<AdamFamily>> AdamFamily::Create(std::vector<at::Tensor> params,
                                                    AdamOptions options,
                                                    QuantizerOptions quantizer) {
   QRES_RETURN_IF_ERROR(options.Validate());
   QRES_RETURN_IF_ERROR(quantizer.Validate());
   return CallTorch("creating Adam", [&] {
-    return std::make_unique<Adam>(std::move(params), options, std::move(quantizer));
+    return std::make_unique<AdamFamily>(std::move(params), options, std::move(quantizer));
   });
 }
 
-void Adam::StepFusedCuda() {
+void AdamFamily::StepFusedCuda() {
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
   int64_t position = 0;  // the quantizer's tensor id
   cuda_.Clear();
@@ -142,7 +142,7 @@ void Adam::StepFusedCuda() {
   cuda_.Run(CudaRule::kAdam, quantized ? &quantizer_ : nullptr);
 }
 
-void Adam::StepFusedCpu() {
+void AdamFamily::StepFusedCpu() {
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
   int64_t position = 0;
   bool any = false;
@@ -179,7 +179,7 @@ void Adam::StepFusedCpu() {
   if (any) quantizer_.FinishStep();
 }
 
-AdamParamState& Adam::InitState(const at::Tensor& param) {
+AdamParamState& AdamFamily::InitState(const at::Tensor& param) {
   auto& slot = state_[param.unsafeGetTensorImpl()];
   if (!slot) {
     auto state = std::make_unique<AdamParamState>();
@@ -190,7 +190,7 @@ AdamParamState& Adam::InitState(const at::Tensor& param) {
   return static_cast<AdamParamState&>(*slot);
 }
 
-StepPath Adam::step_path() const {
+StepPath AdamFamily::step_path() const {
   // The fused loops implement the reference form only.
   bool reference_form = true;
   for (const auto& group : param_groups_) {
@@ -200,7 +200,7 @@ StepPath Adam::step_path() const {
                         reference_form && CudaStepperRegistered());
 }
 
-at::Tensor Adam::step(LossClosure closure) {
+at::Tensor AdamFamily::step(LossClosure closure) {
   at::NoGradGuard no_grad;
   at::Tensor loss = EvaluateClosure(closure);
   switch (step_path()) {
@@ -302,12 +302,12 @@ at::Tensor Adam::step(LossClosure closure) {
   return loss;
 }
 
-void Adam::save(torch::serialize::OutputArchive& archive) const {
+void AdamFamily::save(torch::serialize::OutputArchive& archive) const {
   torch::optim::serialize<AdamParamState, AdamOptions>(archive, *this);
   quantizer_.save(archive);
 }
 
-void Adam::load(torch::serialize::InputArchive& archive) {
+void AdamFamily::load(torch::serialize::InputArchive& archive) {
   torch::optim::serialize<AdamParamState, AdamOptions>(archive, *this);
   quantizer_.load(archive);
 }

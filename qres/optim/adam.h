@@ -67,15 +67,15 @@ struct AdamParamState : public torch::optim::OptimizerCloneableParamState<AdamPa
   void serialize(torch::serialize::OutputArchive& archive) const override;
 };
 
-class Adam : public torch::optim::Optimizer, public QresOptimizer {
+class AdamFamily : public torch::optim::Optimizer, public QresOptimizer {
  public:
   // `quantizer.schedule == kNone` gives the unquantized optimizer. Options must be valid.
-  Adam(std::vector<at::Tensor> params, AdamOptions options, QuantizerOptions quantizer);
+  AdamFamily(std::vector<at::Tensor> params, AdamOptions options, QuantizerOptions quantizer);
 
   // Validates both option sets and returns the error instead of throwing.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Adam>> Create(std::vector<at::Tensor> params,
-                                                                    AdamOptions options,
-                                                                    QuantizerOptions quantizer);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<AdamFamily>> Create(std::vector<at::Tensor> params,
+                                                                          AdamOptions options,
+                                                                          QuantizerOptions quantizer);
 
   at::Tensor step(LossClosure closure = nullptr) override;
   void save(torch::serialize::OutputArchive& archive) const override;

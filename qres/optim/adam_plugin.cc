@@ -49,7 +49,7 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeAdam(std::vector<at
     return absl::InvalidArgumentError(absl::StrCat("--quant_params is given but ", variant.name,
                                                    " does not quantize (use QtAdam or QtAdamW)"));
   }
-  QRES_ASSIGN_OR_RETURN(auto optimizer, Adam::Create(std::move(params), options, quant));
+  QRES_ASSIGN_OR_RETURN(auto optimizer, AdamFamily::Create(std::move(params), options, quant));
   return std::unique_ptr<torch::optim::Optimizer>(std::move(optimizer));
 }
 

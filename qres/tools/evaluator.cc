@@ -16,7 +16,7 @@
 #include "qres/data/dataset.h"
 #include "qres/data/file_reader.h"
 #include "qres/models/model.h"
-#include "qres/tools/evaluation.h"
+#include "qres/tools/accuracy.h"
 #include "qres/tools/model_file.h"
 #include "qres/tools/outputs.h"
 #include "qres/tools/plot.h"

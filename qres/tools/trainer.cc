@@ -30,7 +30,7 @@
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
 #include "qres/tools/archive_check.h"
-#include "qres/tools/evaluation.h"
+#include "qres/tools/accuracy.h"
 #include "qres/tools/model_file.h"
 #include "qres/tools/outputs.h"
 #include "qres/tools/run_setup.h"

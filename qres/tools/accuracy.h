@@ -1,6 +1,6 @@
 // Accuracy of a net over a dataset split, with per-class counts and the confusion matrix.
-#ifndef QRES_TOOLS_EVALUATION_H_
-#define QRES_TOOLS_EVALUATION_H_
+#ifndef QRES_TOOLS_ACCURACY_H_
+#define QRES_TOOLS_ACCURACY_H_
 
 #include <cstdint>
 #include <string>
@@ -32,4 +32,4 @@ std::vector<std::string> DescribePerClass(const Evaluation& evaluation,
 
 }  // namespace qres::tools
 
-#endif  // QRES_TOOLS_EVALUATION_H_
+#endif  // QRES_TOOLS_ACCURACY_H_

@@ -1,4 +1,4 @@
-#include "qres/tools/evaluation.h"
+#include "qres/tools/accuracy.h"
 
 #include <chrono>
 
