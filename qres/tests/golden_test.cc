@@ -4,6 +4,7 @@
 // The arithmetic is the same ATen kernels in the same order on both sides, so parameters and the
 // quantization index must match exactly (an ulp bound of 0).
 #include <dirent.h>
+#include <zlib.h>
 
 #include <fstream>
 #include <iterator>
@@ -14,8 +15,10 @@
 #include "ATen/core/ivalue.h"
 #include "ATen/ops/equal.h"
 #include "ATen/ops/sub.h"
+#include "ATen/ops/empty.h"
 #include "ATen/ops/zeros_like.h"
 #include "gtest/gtest.h"
+#include "qres/optim/counter_rng.h"
 #include "qres/optim/optimizer.h"
 #include "torch/serialize.h"
 
@@ -37,6 +40,22 @@ std::vector<std::string> GoldenFiles() {
   return names;
 }
 
+// make_golden.py's hashed_uniform: float32 values in [-1, 1) with 24 bits of
+// Mix64(seed * 2^32 + j), for the big tensor whose inputs the file does not store.
+at::Tensor HashedUniform(uint64_t seed, int64_t numel) {
+  at::Tensor out = at::empty({numel}, at::kFloat);
+  float* values = out.data_ptr<float>();
+  for (int64_t j = 0; j < numel; ++j) {
+    const uint64_t bits = Mix64((seed << 32) + static_cast<uint64_t>(j)) >> 40;
+    values[j] = static_cast<float>(static_cast<int64_t>(bits) - (1 << 23)) * (1.0f / (1 << 23));
+  }
+  return out;
+}
+
+int64_t Crc32(const at::Tensor& t) {
+  return static_cast<int64_t>(crc32(0L, static_cast<const Bytef*>(t.data_ptr()), static_cast<uInt>(t.nbytes())));
+}
+
 class Golden {
  public:
   explicit Golden(const std::string& path) : dict_(Load(path)) {}
@@ -45,6 +64,7 @@ class Golden {
   int64_t integer(const std::string& key) const { return at(key).toInt(); }
   double real(const std::string& key) const { return at(key).toDouble(); }
   std::string text(const std::string& key) const { return at(key).toStringRef(); }
+  bool has(const std::string& key) const { return dict_.contains(key); }
 
  private:
   static c10::impl::GenericDict Load(const std::string& path) {
@@ -72,6 +92,17 @@ TEST_P(GoldenTest, MatchesReferenceTrajectoryExactly) {
     targets.push_back(golden.tensor("target" + std::to_string(i)));
     noise.push_back(golden.tensor("noise" + std::to_string(i)));
   }
+  // The big tensor (make_golden.py's big=True) comes last, its inputs made from the file's seed.
+  const bool big = golden.has("big_numel");
+  at::Tensor big_noise, noise_scale;
+  if (big) {
+    const uint64_t seed = static_cast<uint64_t>(golden.integer("big_seed"));
+    const int64_t numel = golden.integer("big_numel");
+    params.push_back(HashedUniform(seed, numel));
+    targets.push_back(HashedUniform(seed + 1, numel));
+    big_noise = HashedUniform(seed + 2, numel) * 0.05;
+    noise_scale = golden.tensor("noise_scale");
+  }
   OptimizerSpec spec;
   spec.lr = golden.real("lr");
   spec.qp = golden.integer("qp");
@@ -84,6 +115,10 @@ TEST_P(GoldenTest, MatchesReferenceTrajectoryExactly) {
 
   const at::Tensor index = golden.tensor("index");
   for (int64_t step = 0; step < steps; ++step) {
+    if (big) {
+      params.back().mutable_grad() = (params.back() - targets.back()) * curvature[num_tensors].item<double>() +
+                                     big_noise * noise_scale[step].item<double>();
+    }
     for (int64_t i = 0; i < num_tensors; ++i) {
       if (zero_mask[i].item<bool>()) {
         params[i].mutable_grad() = at::zeros_like(params[i]);
@@ -98,6 +133,10 @@ TEST_P(GoldenTest, MatchesReferenceTrajectoryExactly) {
     ASSERT_EQ(quantizer != nullptr ? quantizer->index() : 0.0, expected_index)
         << "quantization index after step " << step + 1;
     if ((step + 1) % snapshot_every != 0) continue;
+    if (big) {
+      ASSERT_EQ(Crc32(params.back()), golden.tensor("big_crc32")[(step + 1) / snapshot_every - 1].item<int64_t>())
+          << "the big tensor differs after step " << step + 1;
+    }
     for (int64_t i = 0; i < num_tensors; ++i) {
       const at::Tensor expected =
           golden.tensor("param" + std::to_string(i) + "/step" + std::to_string(step + 1));
@@ -113,7 +152,7 @@ INSTANTIATE_TEST_SUITE_P(AllCases, GoldenTest, ::testing::ValuesIn(GoldenFiles()
                            return info.param.substr(0, info.param.size() - 3);
                          });
 
-TEST(GoldenFilesTest, AllCasesArePresent) { EXPECT_GE(GoldenFiles().size(), 30u); }
+TEST(GoldenFilesTest, AllCasesArePresent) { EXPECT_GE(GoldenFiles().size(), 32u); }
 
 }  // namespace
 }  // namespace qres::optim

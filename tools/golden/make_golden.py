@@ -21,7 +21,9 @@ import math
 import os
 import random
 import sys
+import zlib
 
+import numpy
 import torch
 
 STEPS = 100
@@ -31,7 +33,8 @@ ZERO_SHAPE = (4,)
 
 # name: algorithm, lr, qp, optim_params, quant_params, zero-gradient tensor, batches/epoch, epochs,
 # and optionally grid=True: inputs on a grid of 1/8 and curvature 1, so that with lr 0.5 the scaled
-# updates land on exact ties (x.5) for the rounding modes to break.
+# updates land on exact ties (x.5) for the rounding modes to break; big=True: one more tensor of
+# BIG_NUMEL elements, for the CPU loops' chunked, multi-threaded paths and the norm's chunks.
 CASES = {
     "sgd_plain": ("SGD", 0.1, 0, "", "", False, 0, 0),
     "sgd_momentum_nesterov": ("SGD", 0.05, 0, "momentum=0.9,nesterov=true,weight_decay=0.01", "", False, 0, 0),
@@ -68,7 +71,15 @@ CASES = {
     "qtadamw_bump_limit": ("QtAdamW", 1e-2, 0, "", "index_limit=4", False, 0, 0),
     "qsgd_bump_per_tensor_sum": ("QSGD", 0.05, 2, "", "scope=per_tensor", True, 0, 0),
     "qtadamw_bump_betas_eps": ("QtAdamW", 1e-2, 0, "betas=0.8:0.99,eps=1e-4", "", False, 0, 0),
+    "qtadamw_bump_big": ("QtAdamW", 1e-2, 0, "weight_decay=0.01", "", False, 0, 0, False, True),
+    "qsgd_log_big": ("QSGD", 0.05, 0, "momentum=0.9", "schedule=log,eta=4096", False, 10, 10, False, True),
 }
+
+# More than two of qres/optim/fused_cpu.cc's kGrain (2^18) elements: the big tensor's loops and
+# sums run in three chunks on several threads. Its inputs are not stored but made from a counter
+# hash (hashed_uniform, and golden_test.cc's HashedUniform), its noise is one tensor scaled per
+# step, and its snapshots are CRC-32s of the parameter bytes, so the file stays small.
+BIG_NUMEL = 3 * (1 << 18) + 5
 
 # Exact ties (x - floor(x) == 0.5) the rounding met, per case: the tie cases must meet some.
 ties = 0
@@ -99,6 +110,19 @@ def uniforms(seed, call, tensor, shape):
     numel = math.prod(shape)
     bits = [mix64(key ^ ((j * 0xD6E8FEB86659FD93) & MASK)) >> 40 for j in range(numel)]
     return (torch.tensor(bits, dtype=torch.float32) * (1.0 / 16777216.0)).view(shape)
+
+
+def hashed_uniform(seed, numel):
+    """float32 values in [-1, 1) with 24 bits of mix64(seed * 2^32 + j): exact integer arithmetic,
+    the same on every machine."""
+    j = numpy.arange(numel, dtype=numpy.uint64) + numpy.uint64((seed << 32) & MASK)
+    with numpy.errstate(over="ignore"):
+        x = j + numpy.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> numpy.uint64(30))) * numpy.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> numpy.uint64(27))) * numpy.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> numpy.uint64(31))
+    bits = (x >> numpy.uint64(40)).astype(numpy.int64) - (1 << 23)
+    return torch.from_numpy(bits.astype(numpy.float32) * numpy.float32(1.0 / (1 << 23)))
 
 
 def round_scaled(h, scale, mode, u=None):
@@ -168,19 +192,20 @@ def norm_in_order(h):
     2048 elements 256 lanes, lane l summing elements l, l + 256, ... in order; lanes added as a
     tree; chunks added in order. (The reference's float32 norm differs in the last bits.)"""
     x = h.detach().double().flatten()
+    chunks = (x.numel() + 2047) // 2048
+    squares = torch.zeros(chunks * 2048, dtype=torch.float64)
+    squares[:x.numel()] = x * x
+    squares = squares.view(chunks, 8, 256)
+    lanes = torch.zeros(chunks, 256, dtype=torch.float64)
+    for e in range(8):
+        lanes = lanes + squares[:, e, :]
+    width = 128
+    while width >= 1:
+        lanes = torch.cat([lanes[:, :width] + lanes[:, width:2 * width], lanes[:, 2 * width:]], dim=1)
+        width //= 2
     total = 0.0
-    for begin in range(0, x.numel(), 2048):
-        chunk = x[begin:begin + 2048]
-        squares = torch.zeros(2048, dtype=torch.float64)
-        squares[:chunk.numel()] = chunk * chunk
-        lanes = torch.zeros(256, dtype=torch.float64)
-        for e in range(8):
-            lanes = lanes + squares[e * 256:(e + 1) * 256]
-        width = 128
-        while width >= 1:
-            lanes = torch.cat([lanes[:width] + lanes[width:2 * width], lanes[2 * width:]])
-            width //= 2
-        total += lanes[0].item()
+    for value in lanes[:, 0].tolist():
+        total += value
     return math.sqrt(total)
 
 
@@ -323,7 +348,7 @@ def make_optimizer(algo, params, lr, qp, optim_params, quant_params, nb, epochs)
     return AdamFamily(params, lr, o, quantizer, form, decoupled, eps)
 
 
-def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, epochs, grid=False):
+def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, epochs, grid=False, big=False):
     global ties
     ties = 0
     # Python's own generator, not torch.randn: torch's vectorised normal sampler gives other bits
@@ -342,16 +367,25 @@ def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, ep
     if grid:
         init, targets, noise = ([torch.round(x * 8) / 8 for x in xs] for xs in (init, targets, noise))
         curvature = torch.ones_like(curvature)
-    zero_mask = torch.tensor([zero_tensor and i == len(shapes) - 1 for i in range(len(shapes))])
+    if big:
+        init.append(hashed_uniform(seed, BIG_NUMEL))
+        targets.append(hashed_uniform(seed + 1, BIG_NUMEL))
+        big_noise = hashed_uniform(seed + 2, BIG_NUMEL) * 0.05
+        noise_scale = torch.tensor([rng.random() for _ in range(STEPS)], dtype=torch.float64)
+        curvature = torch.cat([curvature, torch.tensor([rng.random() * 1.5 + 0.5], dtype=torch.float64)])
+    zero_mask = torch.tensor([zero_tensor and i == len(shapes) - 1 for i in range(len(init))])
 
     params = [w.clone() for w in init]
     optimizer = make_optimizer(algo, params, lr, qp, optim_params, quant_params, nb, epochs)
     snapshots = {}
+    big_crc32 = []
     index = []
     for step in range(STEPS):
         for i, p in enumerate(params):
             if zero_mask[i]:
                 p.grad = torch.zeros_like(p)
+            elif i == len(shapes):  # the big tensor
+                p.grad = (p - targets[i]) * curvature[i].item() + big_noise * noise_scale[step].item()
             else:
                 p.grad = (p - targets[i]) * curvature[i].item() + noise[i][step]
         optimizer.step()
@@ -360,8 +394,10 @@ def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, ep
             q.finish_step()
         index.append(q.index() if q is not None else 0.0)
         if (step + 1) % SNAPSHOT_EVERY == 0:
-            for i, p in enumerate(params):
+            for i, p in enumerate(params[:len(shapes)]):
                 snapshots[f"param{i}/step{step + 1}"] = p.clone()
+            if big:
+                big_crc32.append(zlib.crc32(params[-1].numpy().tobytes()))
     data = {
         "algorithm": algo, "lr": lr, "qp": qp, "optim_params": optim_params,
         "quant_params": quant_params, "batches_per_epoch": nb, "epochs": epochs,
@@ -372,6 +408,9 @@ def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, ep
         data[f"init{i}"] = init[i]
         data[f"target{i}"] = targets[i]
         data[f"noise{i}"] = noise[i]
+    if big:
+        data.update({"big_numel": BIG_NUMEL, "big_seed": seed, "noise_scale": noise_scale,
+                     "big_crc32": torch.tensor(big_crc32, dtype=torch.int64)})  # one per snapshot
     data.update(snapshots)
     if grid and ties == 0:
         raise AssertionError(f"a grid case met no ties: {algo} {quant_params}")
