@@ -26,7 +26,7 @@
 
 namespace qres::optim {
 
-enum class CudaRule { kAdam, kSgd };
+using CudaRule = step_math::StepRule;
 
 // One parameter tensor of a step: raw pointers into dense float32 tensors on the step's device
 // (the optimizer keeps the tensors alive; no reference counting on the hot path).

@@ -25,7 +25,7 @@ bool Enabled();
 // How the quantizer rounds: q = R(fl(h · scale)).
 struct RoundedSum {
   float scale = 0.0f;  // 0: do not compute
-  int rounding = 0;    // 0 half_up, 1 floor, 2 nearest_even, 3 stochastic
+  step_math::Rounding rounding = step_math::Rounding::kHalfUp;
   uint64_t stream_key = 0;
   bool count_nonzero = false;
 };

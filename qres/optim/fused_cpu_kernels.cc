@@ -9,10 +9,11 @@ namespace qres::optim::fused_cpu::kernels {
 namespace {
 
 using step_math::Round;
+using step_math::Rounding;
 
 // The zero test's sum when some rounded value does not fit int32 (huge or not finite updates):
 // scalar and exact.
-template <int kRounding>
+template <Rounding kRounding>
 step_math::RoundedTotal ExactSum(const float* h, const RoundedSum& r, int64_t begin, int64_t end) {
   step_math::RoundedTotal total;
   for (int64_t j = begin; j < end; ++j) {
@@ -26,7 +27,7 @@ step_math::RoundedTotal ExactSum(const float* h, const RoundedSum& r, int64_t be
   return total;
 }
 
-template <int kRounding, bool kCountNonzero>
+template <Rounding kRounding, bool kCountNonzero>
 step_math::RoundedTotal SumRange(const float* __restrict h, const RoundedSum& r, int64_t begin, int64_t end) {
   const float scale = r.scale;  // locals: the compiler need not reload them, and vectorises
   const uint64_t key = r.stream_key;
@@ -47,7 +48,7 @@ step_math::RoundedTotal SumRange(const float* __restrict h, const RoundedSum& r,
   return {sum, 0};
 }
 
-template <int kRounding>
+template <Rounding kRounding>
 void AddRounded(float* __restrict param, const float* __restrict h, const RoundedSum& r,
                 int64_t begin, int64_t end) {
   const float scale = r.scale;
@@ -120,24 +121,27 @@ void SgdRange(const SgdArgs& a, int64_t begin, int64_t end) {
 }
 
 step_math::RoundedTotal SumRoundedRange(const float* h, const RoundedSum& r, int64_t begin, int64_t end) {
-  switch (r.rounding * 2 + (r.count_nonzero ? 1 : 0)) {
-    case 0: return SumRange<0, false>(h, r, begin, end);
-    case 1: return SumRange<0, true>(h, r, begin, end);
-    case 2: return SumRange<1, false>(h, r, begin, end);
-    case 3: return SumRange<1, true>(h, r, begin, end);
-    case 4: return SumRange<2, false>(h, r, begin, end);
-    case 5: return SumRange<2, true>(h, r, begin, end);
-    case 6: return SumRange<3, false>(h, r, begin, end);
-    default: return SumRange<3, true>(h, r, begin, end);
+  const bool count = r.count_nonzero;
+  switch (r.rounding) {
+    case Rounding::kHalfUp:
+      return count ? SumRange<Rounding::kHalfUp, true>(h, r, begin, end) : SumRange<Rounding::kHalfUp, false>(h, r, begin, end);
+    case Rounding::kFloor:
+      return count ? SumRange<Rounding::kFloor, true>(h, r, begin, end) : SumRange<Rounding::kFloor, false>(h, r, begin, end);
+    case Rounding::kNearestEven:
+      return count ? SumRange<Rounding::kNearestEven, true>(h, r, begin, end)
+                   : SumRange<Rounding::kNearestEven, false>(h, r, begin, end);
+    default:
+      return count ? SumRange<Rounding::kStochastic, true>(h, r, begin, end)
+                   : SumRange<Rounding::kStochastic, false>(h, r, begin, end);
   }
 }
 
 void AddRoundedRange(float* param, const float* h, const RoundedSum& r, int64_t begin, int64_t end) {
   switch (r.rounding) {
-    case 0: return AddRounded<0>(param, h, r, begin, end);
-    case 1: return AddRounded<1>(param, h, r, begin, end);
-    case 2: return AddRounded<2>(param, h, r, begin, end);
-    default: return AddRounded<3>(param, h, r, begin, end);
+    case Rounding::kHalfUp: return AddRounded<Rounding::kHalfUp>(param, h, r, begin, end);
+    case Rounding::kFloor: return AddRounded<Rounding::kFloor>(param, h, r, begin, end);
+    case Rounding::kNearestEven: return AddRounded<Rounding::kNearestEven>(param, h, r, begin, end);
+    default: return AddRounded<Rounding::kStochastic>(param, h, r, begin, end);
   }
 }
 

@@ -321,7 +321,7 @@ void Quantizer::FinishStep() {
 void Quantizer::QuantizeAndAdd(float* param, float* update, int64_t numel, const TensorStep& step) {
   TORCH_INTERNAL_ASSERT(options_.schedule != QuantSchedule::kNone, "nothing to quantize");
   fused_cpu::RoundedSum rounding;
-  rounding.rounding = static_cast<int>(options_.rounding);
+  rounding.rounding = options_.rounding;
   rounding.stream_key = StreamKey(step.id);
   rounding.count_nonzero = options_.zero_test == ZeroTest::kAllZero;
   if (options_.schedule == QuantSchedule::kBump) {

@@ -45,8 +45,8 @@ class OutputArchive;
 
 namespace qres::optim {
 
-enum class QuantSchedule { kNone, kBump, kLog };
-enum class Rounding { kHalfUp, kFloor, kNearestEven, kStochastic };
+using QuantSchedule = step_math::Schedule;
+using step_math::Rounding;
 enum class ZeroTest { kSum, kAllZero };
 enum class IndexScope { kGlobal, kPerTensor };
 

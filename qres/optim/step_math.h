@@ -47,30 +47,33 @@ QRES_HOST_DEVICE float RoundEven(float x) {
 #endif
 }
 
-// Rounding modes of the quantizer (Rounding in quantizer.h, in the same order).
-constexpr int kHalfUp = 0, kFloor = 1, kNearestEven = 2, kStochastic = 3;
+// One enum per concept, shared by the quantizer, the CPU loops, the CUDA host code and the kernels
+// (int32 underneath: they travel in kernel arguments).
+enum class Rounding : int32_t { kHalfUp, kFloor, kNearestEven, kStochastic };
+enum class Schedule : int32_t { kNone, kBump, kLog };  // the quantization schedule
+enum class StepRule : int32_t { kAdam, kSgd };         // the optimizer rule of a fused step
 
 // R(fl(h · scale)) for element j of a tensor whose random stream is `key`.
-template <int kRounding>
+template <Rounding kRounding>
 QRES_HOST_DEVICE float Round(float h, float scale, uint64_t key, int64_t j) {
   const float x = h * scale;
-  if constexpr (kRounding == kHalfUp) {
+  if constexpr (kRounding == Rounding::kHalfUp) {
     return Floor(x + 0.5f);
-  } else if constexpr (kRounding == kFloor) {
+  } else if constexpr (kRounding == Rounding::kFloor) {
     return Floor(x);
-  } else if constexpr (kRounding == kNearestEven) {
+  } else if constexpr (kRounding == Rounding::kNearestEven) {
     return RoundEven(x);
   } else {
     return Floor(x + UniformFloat(key, static_cast<uint64_t>(j)));
   }
 }
 
-QRES_HOST_DEVICE float RoundAny(int rounding, float h, float scale, uint64_t key, int64_t j) {
+QRES_HOST_DEVICE float RoundAny(Rounding rounding, float h, float scale, uint64_t key, int64_t j) {
   switch (rounding) {
-    case kHalfUp: return Round<kHalfUp>(h, scale, key, j);
-    case kFloor: return Round<kFloor>(h, scale, key, j);
-    case kNearestEven: return Round<kNearestEven>(h, scale, key, j);
-    default: return Round<kStochastic>(h, scale, key, j);
+    case Rounding::kHalfUp: return Round<Rounding::kHalfUp>(h, scale, key, j);
+    case Rounding::kFloor: return Round<Rounding::kFloor>(h, scale, key, j);
+    case Rounding::kNearestEven: return Round<Rounding::kNearestEven>(h, scale, key, j);
+    default: return Round<Rounding::kStochastic>(h, scale, key, j);
   }
 }
 

@@ -51,15 +51,15 @@ TEST(FitsInt64Test, HoldsExactlyTheValuesBelow2To63InMagnitude) {
 }
 
 TEST(RoundTest, EachModeRoundsAsDocumented) {
-  EXPECT_EQ(Round<kHalfUp>(0.25f, 2.0f, 0, 0), 1.0f);   // 0.5 rounds up
-  EXPECT_EQ(Round<kHalfUp>(-0.25f, 2.0f, 0, 0), 0.0f);  // -0.5 rounds up too
-  EXPECT_EQ(Round<kFloor>(-0.25f, 2.0f, 0, 0), -1.0f);
-  EXPECT_EQ(Round<kNearestEven>(1.25f, 2.0f, 0, 0), 2.0f);  // 2.5 -> 2
-  EXPECT_EQ(Round<kNearestEven>(1.75f, 2.0f, 0, 0), 4.0f);  // 3.5 -> 4
+  EXPECT_EQ(Round<Rounding::kHalfUp>(0.25f, 2.0f, 0, 0), 1.0f);   // 0.5 rounds up
+  EXPECT_EQ(Round<Rounding::kHalfUp>(-0.25f, 2.0f, 0, 0), 0.0f);  // -0.5 rounds up too
+  EXPECT_EQ(Round<Rounding::kFloor>(-0.25f, 2.0f, 0, 0), -1.0f);
+  EXPECT_EQ(Round<Rounding::kNearestEven>(1.25f, 2.0f, 0, 0), 2.0f);  // 2.5 -> 2
+  EXPECT_EQ(Round<Rounding::kNearestEven>(1.75f, 2.0f, 0, 0), 4.0f);  // 3.5 -> 4
   for (int64_t j = 0; j < 100; ++j) {
-    const float q = Round<kStochastic>(0.3f, 1.0f, 99, j);
+    const float q = Round<Rounding::kStochastic>(0.3f, 1.0f, 99, j);
     EXPECT_TRUE(q == 0.0f || q == 1.0f);
-    EXPECT_EQ(q, RoundAny(kStochastic, 0.3f, 1.0f, 99, j));
+    EXPECT_EQ(q, RoundAny(Rounding::kStochastic, 0.3f, 1.0f, 99, j));
   }
 }
 

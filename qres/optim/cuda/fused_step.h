@@ -25,8 +25,6 @@ constexpr int kCandidates = 65;
 // are summed by the resolve kernel when the rule reaches them.
 constexpr int kWindow = 4;
 
-enum Rule : int32_t { kAdam = 0, kSgd = 1 };
-enum Schedule : int32_t { kNone = 0, kBump = 1, kLog = 2 };
 
 // What changes from step to step. Usually the same for every tensor (one group, all tensors
 // stepped together): then it travels as a kernel argument and the table stays as it is on the
@@ -62,9 +60,9 @@ struct StepLaunch {
   int64_t total_chunks;
   int32_t uniform;       // every row's PerStep is uniform_step
   PerStep uniform_step;
-  int32_t rule;
-  int32_t schedule;
-  int32_t rounding;       // step_math::kHalfUp ...
+  step_math::StepRule rule;
+  step_math::Schedule schedule;
+  step_math::Rounding rounding;
   int32_t count_nonzero;  // bump: the all_zero test
   int32_t global_scope;   // bump
   int32_t log_offset;     // log: some row has the warm-up offset (else one launch does it all)

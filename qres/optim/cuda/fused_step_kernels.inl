@@ -18,7 +18,9 @@ namespace qres::optim::cuda {
 namespace {
 
 using step_math::AdamMoments;
+using step_math::Schedule;
 using step_math::SgdDirection;
+using step_math::StepRule;
 
 // Rows scanned per pass of the resolve kernel (its shared bit masks).
 constexpr int kTile = 1024;
@@ -48,7 +50,7 @@ struct Element {
 __device__ __forceinline__ Element LoadElement(const StepLaunch& a, const StepRow& row, bool needs_param, int64_t j) {
   Element x{0.0f, row.grad[j], 0.0f, 0.0f};
   if (row.state0 != nullptr) x.s0 = row.state0[j];
-  if (a.rule == kAdam) x.s1 = row.state1[j];
+  if (a.rule == StepRule::kAdam) x.s1 = row.state1[j];
   if (needs_param) x.p = row.param[j];
   return x;
 }
@@ -57,8 +59,8 @@ __device__ __forceinline__ Element LoadElement(const StepLaunch& a, const StepRo
 // (unquantized) or the update h returned for the quantizer.
 __device__ __forceinline__ float Direction(const StepLaunch& a, const StepRow& row, const PerStep& s, Element x,
                                            int64_t j) {
-  const bool quantized = a.schedule != kNone;
-  if (a.rule == kAdam) {
+  const bool quantized = a.schedule != Schedule::kNone;
+  if (a.rule == StepRule::kAdam) {
     const float denom = row.coupled_l2 ? AdamMoments<true>(row.adam, x.p, x.g, x.s0, x.s1)
                                        : AdamMoments<false>(row.adam, x.p, x.g, x.s0, x.s1);
     row.state0[j] = x.s0;
@@ -82,7 +84,7 @@ __device__ __forceinline__ float Direction(const StepLaunch& a, const StepRow& r
 }
 
 // p + R(h·Q)/Q, then the decoupled decay: the quantized update of one element.
-__device__ __forceinline__ float QuantizedParam(int rounding, float p, float decay, float h, float scale,
+__device__ __forceinline__ float QuantizedParam(step_math::Rounding rounding, float p, float decay, float h, float scale,
                                                 uint64_t key, int64_t j) {
   const float q = step_math::RoundAny(rounding, h, scale, key, j);
   p = step_math::AddQuantized(p, q, scale);
@@ -92,7 +94,7 @@ __device__ __forceinline__ float QuantizedParam(int rounding, float p, float dec
 // A log-schedule row without the warm-up offset (offset off, or decayed to exactly 0) needs no
 // norm: the direction kernel quantizes and adds its updates itself, in one pass.
 __device__ __forceinline__ bool LogWithoutOffset(const StepLaunch& a, const PerStep& step) {
-  return a.schedule == kLog && step.offset_scale == 0.0;
+  return a.schedule == Schedule::kLog && step.offset_scale == 0.0;
 }
 
 // What one rounded value adds to the zero test's sum: 1 if nonzero (all_zero test), else its
@@ -169,7 +171,7 @@ __device__ __forceinline__ void WriteNormPartial(const StepLaunch& a, const Step
 
 // Whether the step has a resolve phase: the bump rule, or the log schedule's offset factors.
 __device__ __forceinline__ bool NeedsResolve(const StepLaunch& a) {
-  return a.schedule == kBump || (a.schedule == kLog && a.log_offset);
+  return a.schedule == Schedule::kBump || (a.schedule == Schedule::kLog && a.log_offset);
 }
 
 __device__ __forceinline__ void Resolve(const StepLaunch& a);
@@ -186,8 +188,8 @@ __global__ void __launch_bounds__(kThreads, 2) DirectionKernel(StepLaunch a) {
   const PerStep step = StepOf(a, row);
   const int64_t begin = (blockIdx.x - row.first_chunk) * kChunk;
   const bool one_pass = LogWithoutOffset(a, step);
-  const bool quantized = a.schedule != kNone;
-  const bool coupled = a.rule == kAdam ? row.coupled_l2 != 0 : row.sgd.weight_decay != 0.0f;
+  const bool quantized = a.schedule != Schedule::kNone;
+  const bool coupled = a.rule == StepRule::kAdam ? row.coupled_l2 != 0 : row.sgd.weight_decay != 0.0f;
   const bool needs_param = coupled || !quantized || one_pass;
   const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
   Element x[kPerThread];
@@ -210,9 +212,9 @@ __global__ void __launch_bounds__(kThreads, 2) DirectionKernel(StepLaunch a) {
       }
     }
   }
-  if (a.schedule == kBump) {
+  if (a.schedule == Schedule::kBump) {
     AddWindowSums(a, row, i, step, begin, h, key);
-  } else if (a.schedule == kLog) {
+  } else if (a.schedule == Schedule::kLog) {
     if (step.offset_scale != 0.0) WriteNormPartial(a, row, begin, h);
   }
   if (!NeedsResolve(a)) return;
@@ -275,7 +277,7 @@ __device__ __forceinline__ bool BlockRoundedNonzero(const StepLaunch& a, int64_t
 // one step: rare after the first steps) is summed there and then from the update buffer. Log:
 // each row's ‖h‖ and offset factor.
 __device__ __forceinline__ void Resolve(const StepLaunch& a) {
-  if (a.schedule == kLog) {
+  if (a.schedule == Schedule::kLog) {
     for (int64_t i = threadIdx.x; i < a.num_rows; i += kThreads) {
       const StepRow& row = a.rows[i];
       const PerStep step = StepOf(a, row);
@@ -361,7 +363,7 @@ __global__ void __launch_bounds__(kThreads) ApplyKernel(StepLaunch a) {
   const int64_t begin = (blockIdx.x - row.first_chunk) * kChunk;
   float scale = step.log_scale;
   double offset = 0.0;
-  if (a.schedule == kBump) {
+  if (a.schedule == Schedule::kBump) {
     const int64_t k = a.chosen[i];
     scale = ldexpf(1.0f, static_cast<int>(k > 0 ? k : 0));
   } else {
@@ -390,9 +392,9 @@ __global__ void __launch_bounds__(kThreads) ApplyKernel(StepLaunch a) {
 }  // namespace
 
 int LaunchFusedStep(const StepLaunch& a, cudaStream_t stream) {
-  if (a.schedule == kBump && (a.limit < 0 || a.limit >= kCandidates)) return kInvalidLaunch;
+  if (a.schedule == Schedule::kBump && (a.limit < 0 || a.limit >= kCandidates)) return kInvalidLaunch;
   const unsigned blocks = static_cast<unsigned>(a.total_chunks);
-  const bool resolve = a.schedule == kBump || (a.schedule == kLog && a.log_offset);  // NeedsResolve
+  const bool resolve = a.schedule == Schedule::kBump || (a.schedule == Schedule::kLog && a.log_offset);  // NeedsResolve
   if (blocks > 0) {
     QRES_LAUNCH(DirectionKernel, blocks, a, stream);  // its last block resolves
     if (resolve) QRES_LAUNCH(ApplyKernel, blocks, a, stream);

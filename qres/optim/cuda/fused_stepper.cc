@@ -89,15 +89,13 @@ void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<Cud
   launch.rows = rows_on_device_;
   launch.num_rows = static_cast<int64_t>(rows_.size());
   launch.total_chunks = total_chunks;
-  launch.rule = rule == CudaRule::kAdam ? cuda::kAdam : cuda::kSgd;
-  launch.schedule = schedule == QuantSchedule::kBump ? cuda::kBump
-                    : schedule == QuantSchedule::kLog ? cuda::kLog
-                                                      : cuda::kNone;
+  launch.rule = rule;
+  launch.schedule = schedule;
   CudaBumpState* bump = nullptr;
   if (quantized) {
     const Quantizer::DeviceStep step = quantizer->BeginDeviceStep(device);
     const QuantizerOptions& options = step.options;
-    launch.rounding = static_cast<int32_t>(options.rounding);
+    launch.rounding = options.rounding;
     launch.seed = options.seed;
     launch.call = step.call;
     if (schedule == QuantSchedule::kBump) {
