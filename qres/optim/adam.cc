@@ -102,6 +102,14 @@ absl::StatusOr<std::unique_ptr<AdamFamily>> AdamFamily::Create(std::vector<at::T
   });
 }
 
+double AdamStepSize(const AdamOptions& options, int64_t step) {
+  const auto [beta1, beta2] = options.betas();
+  const double t = static_cast<double>(step);
+  const double bias1 = 1.0 - std::pow(beta1, t);
+  if (options.form() == AdamForm::kTorch) return options.lr() / bias1;
+  return options.lr() * std::sqrt(1.0 - std::pow(beta2, t)) / bias1;
+}
+
 void AdamFamily::StepFusedCuda() {
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
   int64_t position = 0;  // the quantizer's tensor id
@@ -126,8 +134,7 @@ void AdamFamily::StepFusedCuda() {
       state.step(state.step() + 1);
       if (state.step() != step_size_at) {  // tensors usually share t: α_t once per group
         step_size_at = state.step();
-        const double t = static_cast<double>(state.step());
-        step_size = lr * std::sqrt(1.0 - std::pow(beta2, t)) / (1.0 - std::pow(beta1, t));
+        step_size = AdamStepSize(options, state.step());
       }
       CudaStepTensor& tensor = cuda_.Add(param, grad);
       tensor.state0 = FloatData(state.exp_avg());
@@ -156,8 +163,7 @@ void AdamFamily::StepFusedCpu() {
       if (!param.grad().defined()) continue;
       AdamParamState& state = InitState(param);
       state.step(state.step() + 1);
-      const double t = static_cast<double>(state.step());
-      const double step_size = lr * std::sqrt(1.0 - std::pow(beta2, t)) / (1.0 - std::pow(beta1, t));
+      const double step_size = AdamStepSize(options, state.step());
       const int64_t numel = param.numel();
       float* p = param.data_ptr<float>();
       if (quantized && static_cast<int64_t>(update_.size()) < numel) update_.resize(numel);
@@ -260,13 +266,10 @@ at::Tensor AdamFamily::step(LossClosure closure) {
     // Per-tensor step sizes (a tensor's step count can differ when it sometimes has no gradient).
     std::vector<c10::Scalar> neg_step_sizes, bias2_sqrts;
     for (TensorStep& step : steps) {
-      const double t = static_cast<double>(step.step);
-      const double bias1 = 1.0 - std::pow(beta1, t);
-      const double bias2 = 1.0 - std::pow(beta2, t);
-      const double step_size = reference ? lr * std::sqrt(bias2) / bias1 : lr / bias1;
+      const double step_size = AdamStepSize(options, step.step);
       step.lambda = step_size;  // the log schedule's λ = α_t
       neg_step_sizes.emplace_back(-step_size);
-      bias2_sqrts.emplace_back(std::pow(bias2, 0.5));
+      bias2_sqrts.emplace_back(std::pow(1.0 - std::pow(beta2, static_cast<double>(step.step)), 0.5));
     }
     std::vector<at::Tensor> denoms;
     if (reference) {

@@ -67,6 +67,9 @@ struct AdamParamState : public torch::optim::OptimizerCloneableParamState<AdamPa
   void serialize(torch::serialize::OutputArchive& archive) const override;
 };
 
+// α_t of step t (from 1): the reference form's lr·√(1−β2^t)/(1−β1^t), torch's lr/(1−β1^t).
+double AdamStepSize(const AdamOptions& options, int64_t step);
+
 class AdamFamily : public torch::optim::Optimizer, public QresOptimizer {
  public:
   // `quantizer.schedule == kNone` gives the unquantized optimizer. Options must be valid.

@@ -96,9 +96,7 @@ void Sgd::StepFusedCuda() {
       const int64_t id = position++;
       const at::Tensor& grad = param.grad();
       if (!grad.defined()) continue;
-      auto& slot = state_[param.unsafeGetTensorImpl()];
-      if (!slot) slot = std::make_unique<SgdParamState>();
-      auto& state = static_cast<SgdParamState&>(*slot);
+      SgdParamState& state = InitState(param);
       CudaStepTensor& tensor = cuda_.Add(param, grad);
       tensor.sgd = scalars;
       if (options.momentum() != 0.0) {
@@ -114,6 +112,12 @@ void Sgd::StepFusedCuda() {
   cuda_.Run(CudaRule::kSgd, quantized ? &quantizer_ : nullptr);
 }
 
+SgdParamState& Sgd::InitState(const at::Tensor& param) {
+  auto& slot = state_[param.unsafeGetTensorImpl()];
+  if (!slot) slot = std::make_unique<SgdParamState>();
+  return static_cast<SgdParamState&>(*slot);
+}
+
 void Sgd::StepFusedCpu() {
   const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
   int64_t position = 0;
@@ -123,9 +127,7 @@ void Sgd::StepFusedCpu() {
     for (const at::Tensor& param : group.params()) {
       const int64_t id = position++;
       if (!param.grad().defined()) continue;
-      auto& slot = state_[param.unsafeGetTensorImpl()];
-      if (!slot) slot = std::make_unique<SgdParamState>();
-      auto& state = static_cast<SgdParamState&>(*slot);
+      SgdParamState& state = InitState(param);
       const bool first_buffer = options.momentum() != 0.0 && !state.momentum_buffer().defined();
       if (first_buffer) state.momentum_buffer(at::empty_like(param, at::MemoryFormat::Contiguous));
       const int64_t numel = param.numel();
@@ -180,9 +182,7 @@ at::Tensor Sgd::step(LossClosure closure) {
     for (const at::Tensor& param : group.params()) {
       const int64_t id = position++;
       if (!param.grad().defined()) continue;
-      auto& slot = state_[param.unsafeGetTensorImpl()];
-      if (!slot) slot = std::make_unique<SgdParamState>();
-      auto* state = static_cast<SgdParamState*>(slot.get());
+      SgdParamState* state = &InitState(param);
       params.push_back(param);
       grads.push_back(param.grad());
       states.push_back(state);

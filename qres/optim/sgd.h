@@ -72,6 +72,7 @@ class Sgd : public torch::optim::Optimizer, public QresOptimizer {
   // (qres/optim/cuda) on a GPU; everything else as foreach ATen ops. All three give the same
   // numbers.
   void StepFusedCpu();
+  SgdParamState& InitState(const at::Tensor& param);
   void StepFusedCuda();
 
   Quantizer quantizer_;
