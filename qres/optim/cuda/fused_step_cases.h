@@ -65,6 +65,18 @@ inline bool SameValues(const at::Tensor& a, const at::Tensor& b) {
   return at::equal(at::isnan(a), at::isnan(b)) && at::equal(at::nan_to_num(a, 0.0), at::nan_to_num(b, 0.0));
 }
 
+// The optimizer of case `c`; the log schedule's clock is short enough for Q_p to step up within
+// a test's run.
+inline OptimizerSpec SpecOf(const FusedStepCase& c) {
+  OptimizerSpec spec;
+  spec.lr = 0.01;
+  spec.optim_params = c.optim_params;
+  spec.quant_params = c.quant_params;
+  spec.batches_per_epoch = 3;
+  spec.epochs = 10;
+  return spec;
+}
+
 // Parameters of `sizes` on the CPU and, through `place`, elsewhere; `steps` steps of the case
 // with the same random gradients (tensor 2 sits out step 5, so its step count then differs from
 // the others': per-tensor step values). `step_other` runs the other optimizer's step.
@@ -78,12 +90,7 @@ inline void ExpectSameTrajectory(const FusedStepCase& c, const std::vector<int64
     cpu.push_back(p.clone().requires_grad_());
     other.push_back(place(p).requires_grad_());
   }
-  OptimizerSpec spec;
-  spec.lr = 0.01;
-  spec.optim_params = c.optim_params;
-  spec.quant_params = c.quant_params;
-  spec.batches_per_epoch = 3;  // the log schedule's clock: Q_p steps up within the run
-  spec.epochs = 10;
+  const OptimizerSpec spec = SpecOf(c);
   auto on_cpu = OptimizerRegistry::Create(c.algorithm, cpu, spec);
   auto on_other = OptimizerRegistry::Create(c.algorithm, other, spec);
   ASSERT_TRUE(on_cpu.ok()) << on_cpu.status();

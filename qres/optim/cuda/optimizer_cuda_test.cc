@@ -100,12 +100,7 @@ struct TwinRun {
         gpu_grads.back().push_back(cpu_grads.back().back().cuda());
       }
     }
-    OptimizerSpec spec;
-    spec.lr = 0.01;
-    spec.optim_params = c.optim_params;
-    spec.quant_params = c.quant_params;
-    spec.batches_per_epoch = 3;
-    spec.epochs = 10;
+    const OptimizerSpec spec = SpecOf(c);
     auto made_cpu = OptimizerRegistry::Create(c.algorithm, cpu, spec);
     auto made_gpu = OptimizerRegistry::Create(c.algorithm, gpu, spec);
     EXPECT_TRUE(made_cpu.ok() && made_gpu.ok()) << c.algorithm << " " << c.quant_params;
