@@ -35,8 +35,8 @@
 #include "c10/core/Device.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "qres/base/params.h"
 #include "qres/optim/fused_cpu.h"
+#include "qres/optim/quantizer_options.h"
 
 namespace torch::serialize {
 class InputArchive;
@@ -44,47 +44,6 @@ class OutputArchive;
 }  // namespace torch::serialize
 
 namespace qres::optim {
-
-using QuantSchedule = step_math::Schedule;
-using step_math::Rounding;
-enum class ZeroTest { kSum, kAllZero };
-enum class IndexScope { kGlobal, kPerTensor };
-
-std::string ToString(QuantSchedule schedule);
-std::string ToString(Rounding rounding);
-
-struct QuantizerOptions {
-  QuantSchedule schedule = QuantSchedule::kBump;
-  Rounding rounding = Rounding::kHalfUp;
-  uint64_t seed = 0;  // stochastic rounding only
-
-  // bump
-  int64_t initial_index = 0;  // the seed's -qp: Q_p = 2^max(n, 0)
-  ZeroTest zero_test = ZeroTest::kSum;
-  IndexScope scope = IndexScope::kGlobal;
-  int64_t index_limit = 32;      // n stops once it exceeds this (the reference's 32: n tops at 33)
-  bool check_first_step = true;  // reference: QSGD false, QtAdam(W) true
-
-  // log
-  double base = 2.0;
-  double eta = 524288.0;  // 2^19
-  double kappa = 2.0;
-  double warmup = 0.2;  // fraction of `epochs` (G2: 0.2, G2': 0.5)
-  bool offset = true;   // the warm-up offset r
-  int64_t batches_per_epoch = 0;
-  int64_t epochs = 0;
-
-  // Range checks; every error names the option and its value.
-  [[nodiscard]] absl::Status Validate() const;
-
-  // `defaults` overridden by the keys of `params` (schedule, rounding, seed, qp, zero_test, scope,
-  // index_limit, check_first_step, base, eta, kappa, warmup, offset), then validated. Unknown keys
-  // are left for the caller's Params::CheckAllUsed().
-  [[nodiscard]] static absl::StatusOr<QuantizerOptions> FromParams(Params& params,
-                                                                   QuantizerOptions defaults);
-  // One line for logs, e.g. "bump(qp=2, limit=32, zero_test=sum, scope=global), half_up".
-  std::string Describe() const;
-};
 
 // What the quantizer needs to know about one tensor's update at this step.
 struct TensorStep {
