@@ -8,10 +8,11 @@
 #   (with the large test at 5 M elements, since halved).
 # run.sh prints the python3, torch and card it found and stops if torch or the GPU is not what the
 # binaries need; then, most important first: the small CUDA-vs-CPU equivalence test, the large one,
-# the benchmarks (optimizer step against PyTorch's fused AdamW and a device copy, the step's host
-# side, the training step against eager PyTorch), short GPU training runs, and compute-sanitizer on
-# the kernels. $OUT/summary.txt has one line per check (passed / failed / skipped and why);
-# $OUT/benchmarks.md has the tables for docs/BENCHMARKS.md.
+# the stream tests, compute-sanitizer on the kernels, the benchmarks (optimizer step against
+# PyTorch's fused AdamW and a device copy, the step's host side, the training step against eager
+# PyTorch), and short GPU training runs. $OUT/summary.txt has one line per check (passed / failed /
+# skipped and why); $OUT/benchmarks.md has the tables for docs/BENCHMARKS.md; the logs are packed
+# into $OUT/logs.tar.gz (the device tool brings back 8 files at most).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,7 +73,7 @@ torch_dir="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__)
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$torch_dir/lib:$here/lib"
 export QRES_REQUIRE_GPU=1  # the GPU tests fail, not skip, without a GPU
 python3 - "$(cat "$here/torch_version")" <<'PY' | tee "$OUT/machine.txt"
-import shutil, sys, torch
+import sys, torch
 print("python3:", sys.executable)
 print("torch:", torch.__version__, "(the binaries link", sys.argv[1] + ")")
 print("torch.cuda.is_available():", torch.cuda.is_available())
@@ -110,6 +111,20 @@ check "large equivalence: 18 cases x 100 steps, up to 2.5 M elements" 120 equiva
 check "streams: steps alternating between two streams, two optimizers on two streams" 60 streams.log \
   "$test" --gtest_filter='OptimizerCudaStreamTest.*' || status=1
 
+# The kernels under compute-sanitizer (out-of-bounds and misaligned accesses, shared-memory races,
+# barrier misuse, reads of uninitialised memory) on the small equivalence test. The machine's own
+# (CUDA 13.0's, 2025.3.1) works; PyPI's nvidia-cuda-sanitizer-api 13.0.85 alone did not start the
+# target ("terminated before first instrumented API call"), so none is carried.
+sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)"
+if [[ -n "$sanitizer" ]]; then
+  for tool in memcheck racecheck synccheck initcheck; do
+    check "compute-sanitizer $tool on the small equivalence test" 45 "sanitizer_$tool.log" \
+      "$sanitizer" --tool "$tool" --error-exitcode 3 "$test" --gtest_filter='*SmallEqualsTheCpuOptimizer*' \
+      || status=1
+  done
+else
+  note skipped "compute-sanitizer: not on this machine"
+fi
 for set in resnet32 resnet50 134m; do
   check "optimizer_step_bench --set=$set" 40 "optimizer_step_bench_$set.log" \
     "$here/bin/optimizer_step_bench" --device=cuda --set=$set --rounds=10 \
@@ -153,20 +168,6 @@ train "train CNN QtAdamW, GPU, Fashion-MNIST 12k, 2 epochs" train_cnn.log --net=
 train "train ResNet-32 QtAdamW, GPU, Fashion-MNIST 12k, 1 epoch" train_resnet32.log --net=ResNet \
   --resnet_layers=5 --batch_size=128 --epochs=1 || status=1
 
-# The kernels under compute-sanitizer (out-of-bounds and misaligned accesses, shared-memory races,
-# barrier misuse, reads of uninitialised memory) on the small equivalence test. The machine's own
-# (CUDA 13.0's, 2025.3.1) works; PyPI's nvidia-cuda-sanitizer-api 13.0.85 alone did not start the
-# target ("terminated before first instrumented API call"), so none is carried.
-sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)"
-if [[ -n "$sanitizer" ]]; then
-  for tool in memcheck racecheck synccheck initcheck; do
-    check "compute-sanitizer $tool on the small equivalence test" 45 "sanitizer_$tool.log" \
-      "$sanitizer" --tool "$tool" --error-exitcode 3 "$test" --gtest_filter='*SmallEqualsTheCpuOptimizer*' \
-      || status=1
-  done
-else
-  note skipped "compute-sanitizer: not on this machine"
-fi
 tar -C "$(dirname "$logs")" -czf "$OUT/logs.tar.gz" logs
 echo "== summary"; cat "$summary"
 echo "== benchmarks.md"; cat "$tables"
