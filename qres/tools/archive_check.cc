@@ -17,11 +17,16 @@ constexpr uint32_t kDirectoryEntry = 0x02014b50;
 constexpr uint32_t kLocalHeader = 0x04034b50;
 constexpr uint16_t kZip64Extra = 0x0001;
 
-// The little-endian field of `size` bytes at `at` (the callers check bounds first).
+// The little-endian field of `size` bytes at `at` (the callers check bounds first, with Fits).
 uint64_t Field(absl::string_view bytes, size_t at, int size) {
   uint64_t value = 0;
   for (int i = size - 1; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
   return value;
+}
+
+// Whether `length` bytes at `at` lie inside `bytes`, whatever the (untrusted) values.
+bool Fits(absl::string_view bytes, uint64_t at, uint64_t length) {
+  return at <= bytes.size() && length <= bytes.size() - at;
 }
 
 }  // namespace
@@ -44,15 +49,15 @@ absl::Status CheckArchive(absl::string_view bytes, const std::string& what) {
   uint64_t directory = Field(bytes, end + 16, 4);
   if (end >= 20 && Field(bytes, end - 20, 4) == kZip64Locator) {
     const uint64_t record = Field(bytes, end - 20 + 8, 8);
-    if (record + 56 > bytes.size() || Field(bytes, record, 4) != kZip64EndOfDirectory) {
+    if (!Fits(bytes, record, 56) || Field(bytes, record, 4) != kZip64EndOfDirectory) {
       return damaged("its zip64 directory record is damaged");
     }
     entries = Field(bytes, record + 32, 8);
     directory = Field(bytes, record + 48, 8);
   }
-  size_t at = directory;
+  uint64_t at = directory;
   for (uint64_t i = 0; i < entries; ++i) {
-    if (at + 46 > bytes.size() || Field(bytes, at, 4) != kDirectoryEntry) {
+    if (!Fits(bytes, at, 46) || Field(bytes, at, 4) != kDirectoryEntry) {
       return damaged(absl::StrCat("its zip directory is damaged at entry ", i));
     }
     const uint64_t method = Field(bytes, at + 10, 2);
@@ -61,27 +66,33 @@ absl::Status CheckArchive(absl::string_view bytes, const std::string& what) {
     const uint64_t name_size = Field(bytes, at + 28, 2), extra_size = Field(bytes, at + 30, 2);
     const uint64_t comment_size = Field(bytes, at + 32, 2);
     uint64_t local = Field(bytes, at + 42, 4);
-    if (at + 46 + name_size + extra_size > bytes.size()) return damaged("its zip directory is cut off");
+    if (!Fits(bytes, at + 46, name_size + extra_size)) return damaged("its zip directory is cut off");
     const std::string name(bytes.substr(at + 46, name_size));
     // Zip64: sizes and offset that do not fit 32 bits move into an extra field, in this order.
-    for (size_t e = at + 46 + name_size; e + 4 <= at + 46 + name_size + extra_size;) {
+    const uint64_t extra_end = at + 46 + name_size + extra_size;
+    for (uint64_t e = at + 46 + name_size; e + 4 <= extra_end;) {
       const uint64_t id = Field(bytes, e, 2), length = Field(bytes, e + 2, 2);
+      const uint64_t field_end = std::min(e + 4 + length, extra_end);
       if (id == kZip64Extra) {
-        size_t next = e + 4;
-        if (Field(bytes, at + 24, 4) == 0xffffffff) next += 8;  // uncompressed size
-        if (size == 0xffffffff) {
-          size = Field(bytes, next, 8);
+        uint64_t next = e + 4;
+        auto take = [&](uint64_t& value) {
+          if (next + 8 > field_end) return false;
+          value = Field(bytes, next, 8);
           next += 8;
-        }
-        if (local == 0xffffffff) local = Field(bytes, next, 8);
+          return true;
+        };
+        uint64_t uncompressed = 0;
+        if (Field(bytes, at + 24, 4) == 0xffffffff && !take(uncompressed)) return damaged("a zip64 field is cut off");
+        if (size == 0xffffffff && !take(size)) return damaged("a zip64 field is cut off");
+        if (local == 0xffffffff && !take(local)) return damaged("a zip64 field is cut off");
       }
       e += 4 + length;
     }
-    if (local + 30 > bytes.size() || Field(bytes, local, 4) != kLocalHeader) {
+    if (!Fits(bytes, local, 30) || Field(bytes, local, 4) != kLocalHeader) {
       return damaged(absl::StrCat("record '", name, "' is damaged (its header is not where the directory says)"));
     }
     const uint64_t data = local + 30 + Field(bytes, local + 26, 2) + Field(bytes, local + 28, 2);
-    if (data + size > bytes.size()) return damaged(absl::StrCat("record '", name, "' is cut off"));
+    if (!Fits(bytes, data, size)) return damaged(absl::StrCat("record '", name, "' is cut off"));
     if (method == 0) {
       uLong actual = crc32(0L, Z_NULL, 0);
       for (uint64_t done = 0; done < size;) {  // zlib's crc32 takes at most 4 GiB - 1 at once
