@@ -3,8 +3,8 @@
 // the same step in Python PyTorch (tools/bench_train_step.py) and prints the ratio.
 //
 //   bazel run -c opt //qres/bench:train_step_bench -- --net=CNN --batch=100 --algo=Adam
-//   train_step_bench --device=cuda --net=ResNet --resnet_layers=5 --channels=3 --size=32 \
-//       --batch=128 --algo=QtAdamW      (a --config=cuda build, on the GPU machine)
+//   train_step_bench --device=cuda --net=ResNet --resnet_layers=5 --channels=3 --size=32
+//       --batch=128 --algo=QtAdamW      (one command line; a --config=cuda build, on the GPU machine)
 //
 // Steps are timed in groups of kGroup, waiting for the device at the end of each group, so a GPU
 // overlaps the host's launches with the previous step's kernels as in training; the figure is the
