@@ -353,8 +353,8 @@ absl::Status TrainingRun::ClaimOutputs() {
   }
   if (!existing.empty() && !config_.overwrite) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "--out_dir=", config_.out_dir, " already holds run ", proc_, " (", absl::StrJoin(existing, ", "),
-        "); give --overwrite to replace it, --resume to continue it, or another --out_dir"));
+        "--out_dir=", config_.out_dir, " already holds run ", proc_, " (", existing.size(), " of its files, e.g. ",
+        existing.front(), "); give --overwrite to replace it, --resume to continue it, or another --out_dir"));
   }
   for (const std::string& file : existing) std::remove(file.c_str());
   return absl::OkStatus();
