@@ -63,7 +63,8 @@ class CifarLoader : public DatasetLoader {
                                                 names.size(), " file(s) in ", dir, " or ", dir,
                                                 "/", format_.subdir, ")"));
       }
-      QRES_ASSIGN_OR_RETURN(std::string bytes, ReadFileMaybeGzip(path, kMaxRecordsPerFile * static_cast<size_t>(record)));
+      QRES_ASSIGN_OR_RETURN(std::string bytes,
+                            ReadFileMaybeGzip(path, kMaxRecordsPerFile * static_cast<size_t>(record)));
       if (bytes.empty() || bytes.size() % record != 0) {
         return absl::DataLossError(absl::StrCat(path, ": ", bytes.size(), " bytes is not a whole ",
                                                 "number of ", record, "-byte ", format_.name,

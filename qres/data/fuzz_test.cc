@@ -116,9 +116,9 @@ TEST(LoaderFuzzTest, MutatedFilesLoadExactlyWhenStillValid) {
   const Format cifar{[&](const std::string& bytes) {
                        if (bytes.empty() || bytes.size() % 3074 != 0) return false;
                        for (size_t r = 0; r < bytes.size(); r += 3074) {
-                         if (static_cast<unsigned char>(bytes[r]) >= 20 || static_cast<unsigned char>(bytes[r + 1]) >= 100) {
-                           return false;
-                         }
+                         const auto coarse = static_cast<unsigned char>(bytes[r]);
+                         const auto fine = static_cast<unsigned char>(bytes[r + 1]);
+                         if (coarse >= 20 || fine >= 100) return false;
                        }
                        return true;
                      },

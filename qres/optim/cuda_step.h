@@ -1,6 +1,6 @@
 // The fused CUDA step of the optimizers (CUDA-free interface). //qres/optim/cuda, built with
-// --config=cuda, registers the implementation at start-up; AdamFamily (reference form) and Sgd use it
-// for dense float32 parameters on one GPU.
+// --config=cuda, registers the implementation at start-up; AdamFamily (reference form) and Sgd
+// use it for dense float32 parameters on one GPU.
 //
 // A step is at most two kernel launches, whatever the number of tensors:
 //   (1) direction: moments and update of every element, plus the bump rule's rounded sums for a

@@ -121,12 +121,15 @@ void SgdRange(const SgdArgs& a, int64_t begin, int64_t end) {
 }
 
 step_math::RoundedTotal SumRoundedRange(const float* h, const RoundedSum& r, int64_t begin, int64_t end) {
+  // One instantiation per (rounding, zero test): the loops stay free of per-element branches.
   const bool count = r.count_nonzero;
   switch (r.rounding) {
     case Rounding::kHalfUp:
-      return count ? SumRange<Rounding::kHalfUp, true>(h, r, begin, end) : SumRange<Rounding::kHalfUp, false>(h, r, begin, end);
+      return count ? SumRange<Rounding::kHalfUp, true>(h, r, begin, end)
+                   : SumRange<Rounding::kHalfUp, false>(h, r, begin, end);
     case Rounding::kFloor:
-      return count ? SumRange<Rounding::kFloor, true>(h, r, begin, end) : SumRange<Rounding::kFloor, false>(h, r, begin, end);
+      return count ? SumRange<Rounding::kFloor, true>(h, r, begin, end)
+                   : SumRange<Rounding::kFloor, false>(h, r, begin, end);
     case Rounding::kNearestEven:
       return count ? SumRange<Rounding::kNearestEven, true>(h, r, begin, end)
                    : SumRange<Rounding::kNearestEven, false>(h, r, begin, end);

@@ -143,7 +143,8 @@ TEST(TrainE2eTest, SettingsThatWouldBeIgnoredAreErrors) {
   EXPECT_THAT(Train(config).message(), HasSubstr("-qp 2 has no effect"));
   config.qp.reset();
   config.quant_params = "eta=32";
-  EXPECT_THAT(Train(config).message(), HasSubstr("--quant_params: eta is an option of schedule=log, not of schedule=bump"));
+  EXPECT_THAT(Train(config).message(),
+              HasSubstr("--quant_params: eta is an option of schedule=log, not of schedule=bump"));
   config.quant_params = "schedule=log,index_limit=30";
   EXPECT_THAT(Train(config).message(), HasSubstr("index_limit is an option of schedule=bump, not of schedule=log"));
   config.quant_params = "schedule=none,rounding=floor";
@@ -218,7 +219,8 @@ TEST(TrainE2eTest, ResumeChecksTheCheckpointAndTheRunsSettings) {
   EXPECT_THAT(Train(other).message(), HasSubstr("was made with --batch_size=32, this run has --batch_size=16"));
   other = config;
   other.quant_params = "rounding=floor";
-  EXPECT_THAT(Train(other).message(), HasSubstr("was made with --quant_params=, this run has --quant_params=rounding=floor"));
+  EXPECT_THAT(Train(other).message(),
+              HasSubstr("was made with --quant_params=, this run has --quant_params=rounding=floor"));
 
   const std::string good = *ReadWholeFile(checkpoint);
   FlipAByte(checkpoint);

@@ -122,7 +122,8 @@ absl::StatusOr<std::string> NetOptionsFromFlags() {
   if (!given.ok()) return given.status();
   auto add = [&](const std::string& key, const std::string& value, const std::string& flag) -> absl::Status {
     if (given->Has(key)) {
-      return absl::InvalidArgumentError(absl::StrCat("--net_params sets ", key, " and so does ", flag, "; give one of them"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--net_params sets ", key, " and so does ", flag, "; give one of them"));
     }
     absl::StrAppend(&options, options.empty() ? "" : ",", key, "=", value);
     return absl::OkStatus();

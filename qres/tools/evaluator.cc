@@ -62,7 +62,8 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   // nothing half-done.
   const bool plotting = config.plot && !config.error_file.empty();
   if (plotting && std::filesystem::is_directory(config.error_file)) {
-    return absl::InvalidArgumentError(absl::StrCat("error trend file ", config.error_file, " (-e): a folder, not a file"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("error trend file ", config.error_file, " (-e): a folder, not a file"));
   }
   if (plotting && !data::FileExists(config.error_file)) {
     return absl::NotFoundError(absl::StrCat("error trend file ", config.error_file, " (-e): not found"));

@@ -140,7 +140,9 @@ absl::Status CheckWritableDirectory(const std::string& flag, const std::string& 
   const std::string shown = absl::StrCat(flag, "=", dir);
   std::error_code error;
   if (std::filesystem::exists(dir, error)) {
-    if (!std::filesystem::is_directory(dir, error)) return absl::FailedPreconditionError(absl::StrCat(shown, ": not a directory"));
+    if (!std::filesystem::is_directory(dir, error)) {
+      return absl::FailedPreconditionError(absl::StrCat(shown, ": not a directory"));
+    }
     if (access(dir.c_str(), W_OK | X_OK) != 0) {
       return absl::FailedPreconditionError(absl::StrCat(shown, ": not writable (", std::strerror(errno), ")"));
     }
@@ -152,11 +154,13 @@ absl::Status CheckWritableDirectory(const std::string& flag, const std::string& 
     ancestor = ancestor.parent_path();
   }
   if (!std::filesystem::is_directory(ancestor, error)) {
-    return absl::FailedPreconditionError(absl::StrCat(shown, ": cannot create it: ", ancestor.string(), " is not a directory"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(shown, ": cannot create it: ", ancestor.string(), " is not a directory"));
   }
   if (access(ancestor.c_str(), W_OK | X_OK) != 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat(shown, ": cannot create it: ", ancestor.string(), " is not writable (", std::strerror(errno), ")"));
+        absl::StrCat(shown, ": cannot create it: ", ancestor.string(), " is not writable (", std::strerror(errno),
+                     ")"));
   }
   return absl::OkStatus();
 }

@@ -84,8 +84,8 @@ __device__ __forceinline__ float Direction(const StepLaunch& a, const StepRow& r
 }
 
 // p + R(h·Q)/Q, then the decoupled decay: the quantized update of one element.
-__device__ __forceinline__ float QuantizedParam(step_math::Rounding rounding, float p, float decay, float h, float scale,
-                                                uint64_t key, int64_t j) {
+__device__ __forceinline__ float QuantizedParam(step_math::Rounding rounding, float p, float decay, float h,
+                                                float scale, uint64_t key, int64_t j) {
   const float q = step_math::RoundAny(rounding, h, scale, key, j);
   p = step_math::AddQuantized(p, q, scale);
   return decay != 0.0f ? step_math::Decay(p, decay) : p;
