@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "qres/base/status_macros.h"
 
 namespace qres::data {
 
@@ -59,29 +60,35 @@ absl::StatusOr<size_t> GzipReader::Read(char* out, size_t size) {
   return done;
 }
 
-absl::StatusOr<std::string> ReadFileMaybeGzip(const std::string& path, size_t max_bytes) {
-  auto file = GzipReader::Open(path);
-  if (!file.ok()) return file.status();
+absl::StatusOr<std::string> GzipReader::ReadRest(size_t max_bytes) {
   // In pieces joined at the end: a growing string would hold two copies while it reallocates.
   constexpr size_t kPiece = size_t{1} << 20;
   std::vector<std::string> pieces;
   size_t total = 0;
   while (true) {
-    std::string piece(kPiece, '\0');
-    const auto n = (*file)->Read(piece.data(), piece.size());
-    if (!n.ok()) return n.status();
-    total += *n;
-    if (total > max_bytes) {
-      return absl::DataLossError(
-          absl::StrCat(path, ": more than ", max_bytes, " bytes (decompressed), more than such a file holds"));
-    }
-    piece.resize(*n);
+    // One byte past max_bytes tells whether there is more.
+    std::string piece(std::min(kPiece, max_bytes + 1 - total), '\0');
+    QRES_ASSIGN_OR_RETURN(const size_t got, Read(piece.data(), piece.size()));
+    total += got;
+    if (total > max_bytes) return absl::OutOfRangeError(absl::StrCat("more than ", max_bytes, " bytes"));
+    const bool end = got < piece.size();
+    piece.resize(got);
     pieces.push_back(std::move(piece));
-    if (*n < kPiece) break;
+    if (end) break;
   }
   std::string bytes;
   bytes.reserve(total);
   for (const std::string& piece : pieces) bytes += piece;
+  return bytes;
+}
+
+absl::StatusOr<std::string> ReadFileMaybeGzip(const std::string& path, size_t max_bytes) {
+  QRES_ASSIGN_OR_RETURN(std::unique_ptr<GzipReader> file, GzipReader::Open(path));
+  absl::StatusOr<std::string> bytes = file->ReadRest(max_bytes);
+  if (absl::IsOutOfRange(bytes.status())) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": more than ", max_bytes, " bytes (decompressed), more than such a file holds"));
+  }
   return bytes;
 }
 

@@ -26,6 +26,10 @@ class GzipReader {
   // Reads up to `size` bytes into `out`; returns how many (fewer only at the end of the data).
   // DataLoss for a corrupt or truncated gzip stream.
   absl::StatusOr<size_t> Read(char* out, size_t size);
+  // The rest of the data, if it is at most `max_bytes` long; OutOfRange when there is more, found
+  // before anything is joined. Memory follows the bytes that are there, not `max_bytes`: a header
+  // may promise more than the file holds, and a small gzip file can inflate to gigabytes.
+  absl::StatusOr<std::string> ReadRest(size_t max_bytes);
 
  private:
   struct File;

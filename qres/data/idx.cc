@@ -1,6 +1,5 @@
 #include "qres/data/idx.h"
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -21,7 +20,6 @@ uint32_t BigEndian32(const std::string& bytes, size_t offset) {
 
 // Trailing bytes are counted up to this many, then reading stops.
 constexpr size_t kTrailingCountLimit = size_t{1} << 20;
-constexpr uint64_t kReadChunk = uint64_t{1} << 24;
 
 }  // namespace
 
@@ -52,27 +50,19 @@ absl::StatusOr<at::Tensor> ReadIdx(const std::string& path, int ndims) {
       return absl::DataLossError(absl::StrCat(path, ": implausible IDX sizes"));
     }
   }
-  // Read in chunks as the data arrives, not into a buffer of the promised size: a header may
-  // promise terabytes that the file does not hold.
-  std::string data;
-  while (data.size() < count) {
-    const size_t chunk = static_cast<size_t>(std::min<uint64_t>(count - data.size(), kReadChunk));
-    const size_t before = data.size();
-    data.resize(before + chunk);
-    QRES_ASSIGN_OR_RETURN(const size_t got, file->Read(data.data() + before, chunk));
-    data.resize(before + got);
-    if (got < chunk) break;
+  // The data and what follows it, counted up to kTrailingCountLimit bytes.
+  absl::StatusOr<std::string> rest = file->ReadRest(count + kTrailingCountLimit - 1);
+  if (absl::IsOutOfRange(rest.status())) {
+    return absl::DataLossError(absl::StrCat(path, ": ", kTrailingCountLimit,
+                                            " or more trailing bytes after the data (reading stopped there)"));
   }
+  QRES_RETURN_IF_ERROR(rest.status());
+  const std::string& data = *rest;
   if (data.size() < count) {
     return absl::DataLossError(absl::StrCat(path, ": truncated: ", header.size() + data.size(),
                                             " bytes, the header promises ", header.size() + count));
   }
-  std::string rest(kTrailingCountLimit, '\0');
-  QRES_ASSIGN_OR_RETURN(const size_t trailing, file->Read(rest.data(), rest.size()));
-  if (trailing == kTrailingCountLimit) {
-    return absl::DataLossError(
-        absl::StrCat(path, ": ", trailing, " or more trailing bytes after the data (reading stopped there)"));
-  }
+  const size_t trailing = data.size() - count;
   if (trailing > 0) {
     return absl::DataLossError(absl::StrCat(path, ": ", trailing, " trailing bytes after the data"));
   }

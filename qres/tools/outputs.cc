@@ -54,15 +54,17 @@ absl::StatusOr<std::unique_ptr<RunLock>> RunLock::Acquire(const std::string& dir
     return absl::FailedPreconditionError(absl::StrCat(
         "another process is writing run ", run, " in ", dir.empty() ? "." : dir, " (", path, " is locked)"));
   }
-  // Holding the lock, no live process writes these runs' files: any temporary beside them is a
-  // killed run's.
+  // Holding the lock, no live process writes the run's files: any temporary beside them (in `dir`,
+  // WriteFileAtomically's "<file>.tmp.<pid>") is a killed run's.
+  std::vector<std::string> temporary_prefixes;
   for (const std::string& file : files) {
-    const std::filesystem::path target(file);
-    std::error_code error;
-    const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : ".";
-    for (const auto& entry : std::filesystem::directory_iterator(folder, error)) {
-      const std::string name = entry.path().filename().string();
-      if (absl::StartsWith(name, target.filename().string() + ".tmp.")) std::filesystem::remove(entry.path(), error);
+    temporary_prefixes.push_back(std::filesystem::path(file).filename().string() + ".tmp.");
+  }
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.empty() ? "." : dir, error)) {
+    const std::string name = entry.path().filename().string();
+    for (const std::string& prefix : temporary_prefixes) {
+      if (absl::StartsWith(name, prefix)) std::filesystem::remove(entry.path(), error);
     }
   }
   return std::unique_ptr<RunLock>(new RunLock(fd));

@@ -33,7 +33,7 @@ absl::Status CreateOutputDirectory(const std::string& out_dir);
 
 // An exclusive claim on one run's outputs in a folder, held while it lives (a flock on
 // "<dir>/.<run>.lock", which the kernel drops when the process dies, however it dies). On
-// acquiring it, temporary files that killed runs left beside `files` are removed.
+// acquiring it, temporary files that killed runs left beside `files` (all in `dir`) are removed.
 class RunLock {
  public:
   // FailedPrecondition naming the run and the folder when another process holds it.

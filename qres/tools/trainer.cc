@@ -90,11 +90,13 @@ std::string ShortestDouble(double value) {
   return absl::StrFormat("%.17g", value);
 }
 
-// What must not change between a run and its resumption, as "key=value" lines (the keys name
-// the flags). Stored in the checkpoint.
-std::string RunSettings(const TrainConfig& config, const data::Dataset& train) {
-  std::string text;
-  auto add = [&](const std::string& key, const auto& value) { absl::StrAppend(&text, key, "=", value, "\n"); };
+// What must not change between a run and its resumption, by flag name. The checkpoint stores it
+// as "key=value" lines (values may hold ',' and '=', never a newline).
+using Settings = std::map<std::string, std::string>;
+
+Settings RunSettings(const TrainConfig& config, const data::Dataset& train) {
+  Settings settings;
+  auto add = [&](const std::string& key, const auto& value) { settings[key] = absl::StrCat(value); };
   add("dataset", absl::StrCat(config.dataset, " (", train.size(), " training images)"));
   add("net", config.net);
   add("net_params", config.net_params);
@@ -110,23 +112,25 @@ std::string RunSettings(const TrainConfig& config, const data::Dataset& train) {
   add("augment", config.augment ? "true" : "false");
   add("normalize", config.mean_std ? "meanstd" : "reference");
   add("eval_bn", config.train_mode_eval ? "train" : "eval");
+  return settings;
+}
+
+std::string SettingsText(const Settings& settings) {
+  std::string text;
+  for (const auto& [key, value] : settings) absl::StrAppend(&text, key, "=", value, "\n");
   return text;
 }
 
-// The first setting of `now` that `stored` (RunSettings of the checkpoint's run) has otherwise.
-absl::Status CheckSameSettings(const std::string& stored, const std::string& now, const std::string& path) {
-  std::map<std::string, std::string> before;
+// The first setting that the checkpoint's run (`stored`, SettingsText) had otherwise; settings it
+// does not name (an older version's) are not compared.
+absl::Status CheckSameSettings(const std::string& stored, const Settings& now, const std::string& path) {
   for (absl::string_view line : absl::StrSplit(stored, '\n', absl::SkipEmpty())) {
-    const std::pair<std::string, std::string> entry = absl::StrSplit(line, absl::MaxSplits('=', 1));
-    before.insert(entry);
-  }
-  for (absl::string_view line : absl::StrSplit(now, '\n', absl::SkipEmpty())) {
-    const std::pair<std::string, std::string> entry = absl::StrSplit(line, absl::MaxSplits('=', 1));
-    const auto it = before.find(entry.first);
-    if (it != before.end() && it->second != entry.second) {
+    const std::pair<std::string, std::string> before = absl::StrSplit(line, absl::MaxSplits('=', 1));
+    const auto it = now.find(before.first);
+    if (it != now.end() && it->second != before.second) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "--resume: ", path, " was made with --", entry.first, "=", it->second, ", this run has --", entry.first, "=",
-          entry.second, "; resume with the run's own settings, or start over in another --out_dir"));
+          "--resume: ", path, " was made with --", before.first, "=", before.second, ", this run has --",
+          before.first, "=", it->second, "; resume with the run's own settings, or start over in another --out_dir"));
     }
   }
   return absl::OkStatus();
@@ -134,7 +138,7 @@ absl::Status CheckSameSettings(const std::string& stored, const std::string& now
 
 absl::Status SaveCheckpoint(const std::string& path, models::Net& net,
                             torch::optim::Optimizer& optimizer, const Progress& progress,
-                            const std::string& log, const std::string& settings) {
+                            const std::string& log, const Settings& settings) {
   return CallTorch(absl::StrCat("writing checkpoint ", path), [&]() -> absl::Status {
     torch::serialize::OutputArchive archive;
     torch::serialize::OutputArchive model_archive, optimizer_archive;
@@ -149,7 +153,7 @@ absl::Status SaveCheckpoint(const std::string& path, models::Net& net,
     archive.write("losses", at::tensor(progress.losses, at::kDouble));
     archive.write("metrics", c10::IValue(progress.metrics));
     archive.write("log", c10::IValue(log));
-    archive.write("settings", c10::IValue(settings));
+    archive.write("settings", c10::IValue(SettingsText(settings)));
     std::ostringstream bytes;
     archive.save_to(bytes);
     return WriteFileAtomically(path, bytes.str());
@@ -159,21 +163,19 @@ absl::Status SaveCheckpoint(const std::string& path, models::Net& net,
 // Loads the checkpoint after checking every record's CRC and that it was made with `settings`.
 absl::Status LoadCheckpoint(const std::string& path, models::Net& net,
                             torch::optim::Optimizer& optimizer, Progress& progress,
-                            std::string& log, const std::string& settings) {
+                            std::string& log, const Settings& settings) {
   QRES_ASSIGN_OR_RETURN(const std::string bytes, ReadWholeFile(path));
   QRES_RETURN_IF_ERROR(CheckArchive(bytes, absl::StrCat("checkpoint ", path)));
   torch::serialize::InputArchive archive;
-  QRES_RETURN_IF_ERROR(CallTorch(absl::StrCat("checkpoint ", path, ": not a qres checkpoint"), [&] {
-    std::istringstream stream(bytes);
-    archive.load_from(stream);
-  }));
-  QRES_ASSIGN_OR_RETURN(const std::optional<std::string> stored_settings,
-                        CallTorch(absl::StrCat("reading checkpoint ", path), [&]() -> std::optional<std::string> {
+  // The settings' text; empty in an older version's checkpoint, which has none.
+  QRES_ASSIGN_OR_RETURN(const std::string stored_settings,
+                        CallTorch(absl::StrCat("checkpoint ", path, ": not a qres checkpoint"), [&] {
+                          std::istringstream stream(bytes);
+                          archive.load_from(stream);
                           c10::IValue value;
-                          if (!archive.try_read("settings", value)) return std::nullopt;  // older versions
-                          return value.toStringRef();
+                          return archive.try_read("settings", value) ? value.toStringRef() : std::string();
                         }));
-  if (stored_settings.has_value()) QRES_RETURN_IF_ERROR(CheckSameSettings(*stored_settings, settings, path));
+  QRES_RETURN_IF_ERROR(CheckSameSettings(stored_settings, settings, path));
   return CallTorch(absl::StrCat("reading checkpoint ", path), [&] {
     torch::serialize::InputArchive model_archive, optimizer_archive;
     archive.read("model", model_archive);
@@ -252,7 +254,8 @@ class TrainingRun {
   std::shared_ptr<models::Net> net_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   const optim::Quantizer* quantizer_ = nullptr;
-  std::string proc_, settings_;
+  std::string proc_;
+  Settings settings_;
   RunFiles files_;
   std::unique_ptr<RunLock> lock_;
   bool resuming_ = false;

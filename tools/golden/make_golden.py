@@ -97,32 +97,36 @@ MASK = (1 << 64) - 1
 
 
 def mix64(x):
-    """SplitMix64's finaliser, as qres/optim/counter_rng.h."""
-    x = (x + 0x9E3779B97F4A7C15) & MASK
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK
-    return x ^ (x >> 31)
+    """SplitMix64's finaliser, as qres/optim/counter_rng.h, on numpy uint64 values (wrapping)."""
+    x = numpy.asarray(x, dtype=numpy.uint64)
+    with numpy.errstate(over="ignore"):
+        x = x + numpy.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> numpy.uint64(30))) * numpy.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> numpy.uint64(27))) * numpy.uint64(0x94D049BB133111EB)
+    return x ^ (x >> numpy.uint64(31))
+
+
+def to_float32(bits, scale):
+    """24-bit integers times a power of two: exact in float32."""
+    return torch.from_numpy(bits.astype(numpy.float32) * numpy.float32(scale))
 
 
 def uniforms(seed, call, tensor, shape):
     """Stochastic rounding's numbers in [0, 1) for a tensor at a quantizer call (counter_rng.h)."""
-    key = mix64((mix64(seed ^ mix64(call)) + tensor) & MASK)
-    numel = math.prod(shape)
-    bits = [mix64(key ^ ((j * 0xD6E8FEB86659FD93) & MASK)) >> 40 for j in range(numel)]
-    return (torch.tensor(bits, dtype=torch.float32) * (1.0 / 16777216.0)).view(shape)
+    with numpy.errstate(over="ignore"):
+        key = mix64(mix64(numpy.uint64(seed) ^ mix64(call)) + numpy.uint64(tensor))
+        j = numpy.arange(math.prod(shape), dtype=numpy.uint64)
+        bits = mix64(key ^ (j * numpy.uint64(0xD6E8FEB86659FD93))) >> numpy.uint64(40)
+    return to_float32(bits, 1.0 / (1 << 24)).view(shape)
 
 
 def hashed_uniform(seed, numel):
     """float32 values in [-1, 1) with 24 bits of mix64(seed * 2^32 + j): exact integer arithmetic,
-    the same on every machine."""
-    j = numpy.arange(numel, dtype=numpy.uint64) + numpy.uint64((seed << 32) & MASK)
+    the same on every machine (golden_test.cc's HashedUniform)."""
+    j = numpy.arange(numel, dtype=numpy.uint64)
     with numpy.errstate(over="ignore"):
-        x = j + numpy.uint64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> numpy.uint64(30))) * numpy.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> numpy.uint64(27))) * numpy.uint64(0x94D049BB133111EB)
-        x = x ^ (x >> numpy.uint64(31))
-    bits = (x >> numpy.uint64(40)).astype(numpy.int64) - (1 << 23)
-    return torch.from_numpy(bits.astype(numpy.float32) * numpy.float32(1.0 / (1 << 23)))
+        bits = mix64(j + numpy.uint64((seed << 32) & MASK)) >> numpy.uint64(40)
+    return to_float32(bits.astype(numpy.int64) - (1 << 23), 1.0 / (1 << 23))
 
 
 def round_scaled(h, scale, mode, u=None):

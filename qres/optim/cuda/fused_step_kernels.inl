@@ -7,8 +7,8 @@
 // each define QRES_LAUNCH(kernel, blocks, launch, stream) and QRES_LAST_ERROR() first. Kernels
 // use nothing outside that emulator's reach: threadIdx.x, blockIdx.x, gridDim.x, __shared__
 // arrays, __syncthreads() and __shfl_down_sync() in block-uniform control flow, atomicAdd,
-// atomicInc, __threadfence(), __ldcg(), assert(). The resolver reads what other blocks of the same launch wrote with
-// __ldcg (L2, never a stale L1 line), after the fence.
+// atomicInc, __threadfence(), __ldcg(), assert(). The resolver reads what other blocks of the
+// same launch wrote with __ldcg (L2, never a stale L1 line), after the fence.
 #include <cassert>
 
 #include "qres/optim/counter_rng.h"
@@ -169,8 +169,9 @@ __device__ __forceinline__ void WriteNormPartial(const StepLaunch& a, const Step
   if (lane == 0) a.partials[blockIdx.x] = lanes[0];
 }
 
-// Whether the step has a resolve phase: the bump rule, or the log schedule's offset factors.
-__device__ __forceinline__ bool NeedsResolve(const StepLaunch& a) {
+// Whether the step has a resolve phase: the bump rule, or the log schedule's offset factors. The
+// launcher asks too.
+__host__ __device__ __forceinline__ bool NeedsResolve(const StepLaunch& a) {
   return a.schedule == Schedule::kBump || (a.schedule == Schedule::kLog && a.log_offset);
 }
 
@@ -394,7 +395,7 @@ __global__ void __launch_bounds__(kThreads) ApplyKernel(StepLaunch a) {
 int LaunchFusedStep(const StepLaunch& a, cudaStream_t stream) {
   if (a.schedule == Schedule::kBump && (a.limit < 0 || a.limit >= kCandidates)) return kInvalidLaunch;
   const unsigned blocks = static_cast<unsigned>(a.total_chunks);
-  const bool resolve = a.schedule == Schedule::kBump || (a.schedule == Schedule::kLog && a.log_offset);  // NeedsResolve
+  const bool resolve = NeedsResolve(a);
   if (blocks > 0) {
     QRES_LAUNCH(DirectionKernel, blocks, a, stream);  // its last block resolves
     if (resolve) QRES_LAUNCH(ApplyKernel, blocks, a, stream);
