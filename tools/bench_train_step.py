@@ -94,7 +94,8 @@ def main():
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--size", type=int, default=28)
-    parser.add_argument("--resnet_layers", type=int, default=3, help="ResNet n: 3 is ResNet-20")
+    parser.add_argument("--net_params", default="",
+                        help="as train_step_bench: ResNet's layers=n (3, the default, is ResNet-20)")
     parser.add_argument("--algo", default="Adam", choices=["Adam", "AdamW", "SGD"])
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
@@ -104,7 +105,11 @@ def main():
     args = parser.parse_args()
     torch.manual_seed(0)
     if args.net == "ResNet":
-        net = ResNet(args.channels, args.size, layers=args.resnet_layers)
+        options = dict(kv.split("=", 1) for kv in args.net_params.split(",") if kv)
+        unknown = set(options) - {"layers"}
+        if unknown:
+            parser.error(f"--net_params: ResNet has no option {sorted(unknown)[0]}")
+        net = ResNet(args.channels, args.size, layers=int(options.get("layers", 3)))
     else:
         net = {"CNN": CNN, "LeNet": LeNet}[args.net](args.channels, args.size)
     net = net.to(args.device)

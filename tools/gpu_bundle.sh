@@ -140,7 +140,7 @@ step_table="| net | PyTorch / qres optimizer | PyTorch ms/step | qres ms/step | 
 |---|---|---|---|---|---|"
 for layers in 3 5; do
   net="ResNet-$((6 * layers + 2))"
-  shape=(--net=ResNet --resnet_layers=$layers --channels=3 --size=32 --batch=128 --steps=100 --device=cuda)
+  shape=(--net=ResNet --net_params=layers=$layers --channels=3 --size=32 --batch=128 --steps=100 --device=cuda)
   for py_args in "SGD --momentum=0.9" "AdamW --fused"; do  # unquoted below: they are several flags
     check "train step $net PyTorch $py_args" 40 "train_step_${net}_pytorch_${py_args%% *}.log" \
       python3 "$here/bin/bench_train_step.py" "${shape[@]}" --algo=$py_args || status=1

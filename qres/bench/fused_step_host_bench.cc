@@ -18,7 +18,7 @@
 #include "qres/bench/bench_flags.h"
 #include "qres/bench/parameter_sets.h"
 #include "qres/base/allocator.h"
-#include "qres/optim/cuda/fused_stepper.h"
+#include "qres/optim/cuda/kernel_stepper.h"
 #include "qres/optim/optimizer.h"
 
 DEFINE_int32(rounds, 10, "rounds; each times --steps steps of every optimizer in turn");
@@ -29,7 +29,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Keeps the rows where the kernels would read them; launches nothing.
-class NoKernels final : public qres::optim::FusedStepper::Backend {
+class NoKernels final : public qres::optim::KernelStepper::Backend {
  public:
   void BeginStep(c10::Device) override {}
   const qres::optim::cuda::StepRow* Upload(const std::vector<qres::optim::cuda::StepRow>& rows,
@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   qres::optim::RegisterCudaStepper([]() -> std::unique_ptr<qres::optim::CudaStepper> {
-    return std::make_unique<qres::optim::FusedStepper>(std::make_unique<NoKernels>());
+    return std::make_unique<qres::optim::KernelStepper>(std::make_unique<NoKernels>());
   });
   qres::optim::SetFusedCudaPathForCpuTensors(true);
 

@@ -3,7 +3,7 @@
 // the same step in Python PyTorch (tools/bench_train_step.py) and prints the ratio.
 //
 //   bazel run -c opt //qres/bench:train_step_bench -- --net=CNN --batch=100 --algo=Adam
-//   train_step_bench --device=cuda --net=ResNet --resnet_layers=5 --channels=3 --size=32
+//   train_step_bench --device=cuda --net=ResNet --net_params=layers=5 --channels=3 --size=32
 //       --batch=128 --algo=QtAdamW      (one command line; a --config=cuda build, on the GPU machine)
 //
 // Steps are timed in groups of kGroup, waiting for the device at the end of each group, so a GPU
@@ -32,7 +32,8 @@ DEFINE_string(net, "CNN", "net");
 DEFINE_int32(batch, 100, "batch size");
 DEFINE_int32(channels, 1, "input channels");
 DEFINE_int32(size, 28, "input height and width");
-DEFINE_int32(resnet_layers, 3, "ResNet n (depth 6n + 2): 3 is ResNet-20, 5 ResNet-32");
+DEFINE_string(net_params, "", "the net's options k=v,... as train takes them (ResNet: layers=3 is ResNet-20, the "
+              "default; layers=5 ResNet-32)");
 DEFINE_string(algo, "Adam", "optimizer");
 DEFINE_double(lr, 1e-3, "learning rate");
 DEFINE_double(momentum, 0.0, "SGD momentum (0: none)");
@@ -56,7 +57,6 @@ int main(int argc, char** argv) {
   if (!qres::bench::AllAtLeastOne("train_step_bench", {{"batch", FLAGS_batch},
                                                        {"channels", FLAGS_channels},
                                                        {"size", FLAGS_size},
-                                                       {"resnet_layers", FLAGS_resnet_layers},
                                                        {"steps", FLAGS_steps}})) {
     return 1;
   }
@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   qres::models::ModelSpec spec;
   spec.channels = FLAGS_channels;
   spec.height = spec.width = FLAGS_size;
-  if (FLAGS_net == "ResNet") spec.options = absl::StrCat("layers=", FLAGS_resnet_layers);
+  spec.options = FLAGS_net_params;
   auto net = qres::models::CreateModel(FLAGS_net, spec);
   if (!net.ok()) return Fail(std::string(net.status().message()));
   (*net)->to(device);

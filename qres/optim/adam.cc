@@ -90,7 +90,7 @@ void AdamParamState::serialize(torch::serialize::InputArchive& archive) {
 AdamFamily::AdamFamily(std::vector<at::Tensor> params, AdamOptions options, QuantizerOptions quantizer)
     : torch::optim::Optimizer({torch::optim::OptimizerParamGroup(std::move(params))},
                               std::make_unique<AdamOptions>(options)),
-      quantizer_(std::move(quantizer)) {}
+      runner_(std::move(quantizer)) {}
 
 absl::StatusOr<std::unique_ptr<AdamFamily>> AdamFamily::Create(std::vector<at::Tensor> params,
                                                    AdamOptions options,
@@ -110,90 +110,50 @@ double AdamStepSize(const AdamOptions& options, int64_t step) {
   return options.lr() * std::sqrt(1.0 - std::pow(beta2, t)) / bias1;
 }
 
-void AdamFamily::StepFusedCuda() {
-  const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
-  int64_t position = 0;  // the quantizer's tensor id
-  cuda_.Clear();
-  for (auto& group : param_groups_) {
-    const auto& options = static_cast<const AdamOptions&>(group.options());
+void AdamFamily::StepFused(StepPath path) {
+  std::vector<TensorStep>& steps = runner_.NewStep();
+  c10::Device device(c10::kCPU);
+  ForEachGroupWithGrads<AdamOptions>(param_groups_, [&](const AdamOptions& options,
+                                                        const std::vector<ParamWithGrad>& params) {
     const auto [beta1, beta2] = options.betas();
     const double lr = options.lr();
     const double wd = options.weight_decay();
     const bool decoupled = options.decoupled_weight_decay();
-    int64_t step_size_at = 0;  // the step count step_size is for
-    double step_size = 0.0;
     const step_math::AdamScalars scalars{static_cast<float>(beta1), static_cast<float>(1.0 - beta1),
                                          static_cast<float>(beta2), static_cast<float>(1.0 - beta2),
                                          static_cast<float>(options.eps()),
                                          static_cast<float>(decoupled ? 0.0 : wd)};
-    for (const at::Tensor& param : group.params()) {
-      const int64_t id = position++;
-      const at::Tensor& grad = param.grad();
-      if (!grad.defined()) continue;
+    int64_t step_size_at = 0;  // the step count step_size is for
+    double step_size = 0.0;
+    for (const auto& [param, id] : params) {
       AdamParamState& state = InitState(param);
       state.step(state.step() + 1);
       if (state.step() != step_size_at) {  // tensors usually share t: α_t once per group
         step_size_at = state.step();
         step_size = AdamStepSize(options, state.step());
       }
-      CudaStepTensor& tensor = cuda_.Add(param, grad);
-      tensor.state0 = FloatData(state.exp_avg());
-      tensor.state1 = FloatData(state.exp_avg_sq());
-      tensor.adam = scalars;
-      tensor.coupled_l2 = !decoupled && wd != 0.0;
-      tensor.neg_step = static_cast<float>(-step_size);
-      tensor.decay = static_cast<float>(decoupled && wd != 0.0 ? -lr * wd : 0.0);
-      tensor.quantizer_step = {id, state.step(), state.step() == 1, step_size};
+      TensorStep& step = steps.emplace_back();
+      step.param = FloatData(param);
+      step.grad = FloatData(param.grad());
+      step.state0 = FloatData(state.exp_avg());
+      step.state1 = FloatData(state.exp_avg_sq());
+      step.numel = param.numel();
+      step.adam = scalars;
+      step.coupled_l2 = !decoupled && wd != 0.0;
+      step.neg_step = static_cast<float>(-step_size);
+      step.decay = static_cast<float>(decoupled && wd != 0.0 ? -lr * wd : 0.0);
+      step.quantize = {id, state.step(), state.step() == 1, step_size};
+      device = param.device();
     }
-  }
-  cuda_.Run(CudaRule::kAdam, quantized ? &quantizer_ : nullptr);
-}
-
-void AdamFamily::StepFusedCpu() {
-  const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
-  int64_t position = 0;
-  bool any = false;
-  for (auto& group : param_groups_) {
-    const auto& options = static_cast<const AdamOptions&>(group.options());
-    const auto [beta1, beta2] = options.betas();
-    const double lr = options.lr();
-    const double wd = options.weight_decay();
-    for (const at::Tensor& param : group.params()) {
-      const int64_t id = position++;
-      if (!param.grad().defined()) continue;
-      AdamParamState& state = InitState(param);
-      state.step(state.step() + 1);
-      const double step_size = AdamStepSize(options, state.step());
-      const int64_t numel = param.numel();
-      float* p = param.data_ptr<float>();
-      if (quantized && static_cast<int64_t>(update_.size()) < numel) update_.resize(numel);
-      const fused_cpu::AdamArgs args{
-          p, param.grad().data_ptr<float>(), state.exp_avg().data_ptr<float>(),
-          state.exp_avg_sq().data_ptr<float>(), quantized ? update_.data() : nullptr, numel,
-          options.decoupled_weight_decay() ? 0.0 : wd, beta1, beta2, options.eps(), -step_size};
-      if (quantized) {
-        const TensorStep step{id, state.step(), state.step() == 1, step_size};
-        fused_cpu::AdamReference(args);
-        quantizer_.QuantizeAndAdd(p, update_.data(), numel, step);
-        any = true;
-      } else {
-        fused_cpu::AdamReference(args);
-      }
-      if (wd != 0.0 && options.decoupled_weight_decay()) fused_cpu::DecayInPlace(p, numel, -lr * wd);
-    }
-  }
-  if (any) quantizer_.FinishStep();
+  });
+  runner_.Run(step_math::StepRule::kAdam, path, device);
 }
 
 AdamParamState& AdamFamily::InitState(const at::Tensor& param) {
-  auto& slot = state_[param.unsafeGetTensorImpl()];
-  if (!slot) {
-    auto state = std::make_unique<AdamParamState>();
-    state->exp_avg(at::zeros_like(param, at::MemoryFormat::Contiguous));
-    state->exp_avg_sq(at::zeros_like(param, at::MemoryFormat::Contiguous));
-    slot = std::move(state);
-  }
-  return static_cast<AdamParamState&>(*slot);
+  return ParamState<AdamParamState>(state_, param, [&](AdamParamState& state) {
+    state.exp_avg(at::zeros_like(param, at::MemoryFormat::Contiguous));
+    state.exp_avg_sq(at::zeros_like(param, at::MemoryFormat::Contiguous));
+  });
 }
 
 StepPath AdamFamily::step_path() const {
@@ -209,44 +169,40 @@ StepPath AdamFamily::step_path() const {
 at::Tensor AdamFamily::step(LossClosure closure) {
   at::NoGradGuard no_grad;
   at::Tensor loss = EvaluateClosure(closure);
-  switch (step_path()) {
-    case StepPath::kFusedCpu:
-      StepFusedCpu();
-      return loss;
-    case StepPath::kFusedCuda:
-      StepFusedCuda();
-      return loss;
-    case StepPath::kAten:
-      break;
+  const StepPath path = step_path();
+  if (path == StepPath::kAten) {
+    StepAten();
+  } else {
+    StepFused(path);
   }
-  const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
-  int64_t position = 0;  // the parameter's index over all groups: the quantizer's tensor id
+  return loss;
+}
+
+void AdamFamily::StepAten() {
+  const bool quantized = runner_.quantized();
   // Quantized updates of every group, quantized together: one quantizer call per step.
   std::vector<at::Tensor> quantized_params, updates;
-  std::vector<TensorStep> quantized_steps;
+  std::vector<QuantizeStep> quantized_steps;
   // The reference's decoupled decay comes after the (quantized) update: (params, −lr·wd) per group.
   std::vector<std::pair<std::vector<at::Tensor>, double>> late_decays;
-  for (auto& group : param_groups_) {
-    const auto& options = static_cast<const AdamOptions&>(group.options());
+  ForEachGroupWithGrads<AdamOptions>(param_groups_, [&](const AdamOptions& options,
+                                                        const std::vector<ParamWithGrad>& group) {
     const auto [beta1, beta2] = options.betas();
     const double lr = options.lr();
     const double wd = options.weight_decay();
     const bool reference = options.form() == AdamForm::kReference;
 
     std::vector<at::Tensor> params, grads, exp_avgs, exp_avg_sqs;
-    std::vector<TensorStep> steps;
-    for (const at::Tensor& param : group.params()) {
-      const int64_t id = position++;
-      if (!param.grad().defined()) continue;
-      AdamParamState* state = &InitState(param);
-      state->step(state->step() + 1);
+    std::vector<QuantizeStep> steps;
+    for (const auto& [param, id] : group) {
+      AdamParamState& state = InitState(param);
+      state.step(state.step() + 1);
       params.push_back(param);
       grads.push_back(param.grad());
-      exp_avgs.push_back(state->exp_avg());
-      exp_avg_sqs.push_back(state->exp_avg_sq());
-      steps.push_back({id, state->step(), state->step() == 1, 0.0});
+      exp_avgs.push_back(state.exp_avg());
+      exp_avg_sqs.push_back(state.exp_avg_sq());
+      steps.push_back({id, state.step(), state.step() == 1, 0.0});
     }
-    if (params.empty()) continue;
 
     if (wd != 0.0 && options.decoupled_weight_decay() && !reference) {
       at::_foreach_mul_(params, 1.0 - lr * wd);  // torch.optim.AdamW: decay first
@@ -265,7 +221,7 @@ at::Tensor AdamFamily::step(LossClosure closure) {
 
     // Per-tensor step sizes (a tensor's step count can differ when it sometimes has no gradient).
     std::vector<c10::Scalar> neg_step_sizes, bias2_sqrts;
-    for (TensorStep& step : steps) {
+    for (QuantizeStep& step : steps) {
       const double step_size = AdamStepSize(options, step.step);
       step.lambda = step_size;  // the log schedule's λ = α_t
       neg_step_sizes.emplace_back(-step_size);
@@ -294,25 +250,24 @@ at::Tensor AdamFamily::step(LossClosure closure) {
     if (wd != 0.0 && options.decoupled_weight_decay() && reference) {
       late_decays.emplace_back(params, -lr * wd);
     }
-  }
+  });
   if (quantized && !updates.empty()) {
-    quantizer_.QuantizeInPlace(updates, quantized_steps);
+    runner_.HostQuantizer().QuantizeInPlace(updates, quantized_steps);
     at::_foreach_add_(quantized_params, updates);
   }
   for (auto& [params, alpha] : late_decays) {
     at::_foreach_add_(params, params, alpha);  // the reference's p.add_(p, alpha=−lr·wd)
   }
-  return loss;
 }
 
 void AdamFamily::save(torch::serialize::OutputArchive& archive) const {
   torch::optim::serialize<AdamParamState, AdamOptions>(archive, *this);
-  quantizer_.save(archive);
+  runner_.Save(archive);
 }
 
 void AdamFamily::load(torch::serialize::InputArchive& archive) {
   torch::optim::serialize<AdamParamState, AdamOptions>(archive, *this);
-  quantizer_.load(archive);
+  runner_.Load(archive);
 }
 
 }  // namespace qres::optim

@@ -40,12 +40,12 @@ bool Available() {
 void SetEnabled(bool enabled) { EnabledFlag() = enabled; }
 bool Enabled() { return EnabledFlag() && Available(); }
 
-void AdamReference(const AdamArgs& a) {
-  OverChunks(a.numel, [&](int64_t begin, int64_t end) { kernels::AdamRange(a, begin, end); });
+void AdamReference(const TensorStep& step, float* update) {
+  OverChunks(step.numel, [&](int64_t begin, int64_t end) { kernels::AdamRange(step, update, begin, end); });
 }
 
-void Sgd(const SgdArgs& a) {
-  OverChunks(a.numel, [&](int64_t begin, int64_t end) { kernels::SgdRange(a, begin, end); });
+void Sgd(const TensorStep& step, float* update) {
+  OverChunks(step.numel, [&](int64_t begin, int64_t end) { kernels::SgdRange(step, update, begin, end); });
 }
 
 step_math::RoundedTotal SumRounded(const float* h, int64_t numel, const RoundedSum& r) {
@@ -66,8 +66,7 @@ void AddRounded(float* param, const float* h, int64_t numel, const RoundedSum& r
   OverChunks(numel, [&](int64_t begin, int64_t end) { kernels::AddRoundedRange(param, h, r, begin, end); });
 }
 
-void DecayInPlace(float* param, int64_t numel, double alpha) {
-  const float factor = static_cast<float>(alpha);
+void DecayInPlace(float* param, int64_t numel, float factor) {
   OverChunks(numel, [&](int64_t begin, int64_t end) { kernels::DecayRange(param, factor, begin, end); });
 }
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "qres/optim/step_math.h"
+#include "qres/optim/tensor_step.h"
 
 namespace qres::optim::fused_cpu {
 
@@ -31,38 +32,20 @@ struct RoundedSum {
 };
 
 // The reference (HuggingFace-style) Adam step of one tensor, in one pass:
-//   g' = g + l2·p (when l2 != 0)
+//   g' = g + l2·p (when step.coupled_l2)
 //   m = fma(g', 1−β1, fl(m·β1));  v = fma(fl((1−β2)·g'), g', fl(v·β2));  d = fl(√v + ε)
 // (√ correctly rounded) then, with update != nullptr: h = fl(fl(m / d) · neg_step), the update
-// to be quantized; otherwise p = fl(p + fl(fl(neg_step · m) / d)).
-struct AdamArgs {
-  float* param;
-  const float* grad;
-  float* exp_avg;
-  float* exp_avg_sq;
-  float* update;  // nullable
-  int64_t numel;
-  double l2, beta1, beta2, eps, neg_step;
-};
-void AdamReference(const AdamArgs& args);
+// to be quantized; otherwise p = fl(p + fl(fl(neg_step · m) / d)). The decay is not applied.
+void AdamReference(const TensorStep& step, float* update);
 
-// p = fma(p, alpha, p): the reference's decoupled decay p.add_(p, alpha=−lr·wd).
-void DecayInPlace(float* param, int64_t numel, double alpha);
+// p = fma(p, factor, p): the reference's decoupled decay p.add_(p, alpha=−lr·wd).
+void DecayInPlace(float* param, int64_t numel, float factor);
 
 // SGD's direction and update of one tensor, as torch.optim.SGD:
-//   d = g + wd·p;  buf = first ? d : fma(d, 1−dampening, fl(buf·momentum));
-//   d = nesterov ? fma(buf, momentum, d) : buf   (when momentum != 0)
-// then, with h != nullptr: h = fl(d · neg_lr); otherwise p = fma(d, neg_lr, p).
-struct SgdArgs {
-  float* param;
-  const float* grad;
-  float* momentum_buffer;  // nullable when momentum == 0
-  float* update;           // nullable
-  int64_t numel;
-  double weight_decay, momentum, dampening, neg_lr;
-  bool nesterov, first;
-};
-void Sgd(const SgdArgs& args);
+//   d = g + wd·p;  buf = first_buffer ? d : fma(d, 1−dampening, fl(buf·momentum));
+//   d = nesterov ? fma(buf, momentum, d) : buf   (when there is a momentum buffer, state0)
+// then, with update != nullptr: h = fl(d · neg_step); otherwise p = fma(d, neg_step, p).
+void Sgd(const TensorStep& step, float* update);
 
 // With q = R(fl(h · scale)) for the deterministic roundings (half_up floor(x + ½), floor,
 // nearest_even) or floor(fl(h · scale) + u) with u from (stream_key, element) for stochastic:

@@ -59,16 +59,13 @@ void AddRounded(float* __restrict param, const float* __restrict h, const Rounde
 }
 
 template <bool kL2, bool kUpdate>
-void Adam(const AdamArgs& a, int64_t begin, int64_t end) {
-  const step_math::AdamScalars s{static_cast<float>(a.beta1), static_cast<float>(1.0 - a.beta1),
-                                 static_cast<float>(a.beta2), static_cast<float>(1.0 - a.beta2),
-                                 static_cast<float>(a.eps),   kL2 ? static_cast<float>(a.l2) : 0.0f};
-  const float neg_step = static_cast<float>(a.neg_step);
-  float* __restrict param = a.param;
-  const float* __restrict grad = a.grad;
-  float* __restrict m = a.exp_avg;
-  float* __restrict v = a.exp_avg_sq;
-  float* __restrict h = a.update;
+void Adam(const TensorStep& step, float* __restrict h, int64_t begin, int64_t end) {
+  const step_math::AdamScalars s = step.adam;  // a local copy: the compiler need not reload it
+  const float neg_step = step.neg_step;
+  float* __restrict param = step.param;
+  const float* __restrict grad = step.grad;
+  float* __restrict m = step.state0;
+  float* __restrict v = step.state1;
   for (int64_t j = begin; j < end; ++j) {
     float mj = m[j], vj = v[j];
     const float denom = step_math::AdamMoments<kL2>(s, param[j], grad[j], mj, vj);
@@ -83,15 +80,13 @@ void Adam(const AdamArgs& a, int64_t begin, int64_t end) {
 }
 
 template <bool kMomentum, bool kUpdate>
-void Sgd(const SgdArgs& a, int64_t begin, int64_t end) {
-  const step_math::SgdScalars s{static_cast<float>(a.weight_decay), static_cast<float>(a.momentum),
-                                static_cast<float>(1.0 - a.dampening), a.nesterov};
-  const float neg_lr = static_cast<float>(a.neg_lr);
-  const bool first = a.first;
-  float* __restrict param = a.param;
-  const float* __restrict grad = a.grad;
-  float* __restrict buffer = a.momentum_buffer;
-  float* __restrict update = a.update;
+void Sgd(const TensorStep& step, float* __restrict update, int64_t begin, int64_t end) {
+  const step_math::SgdScalars s = step.sgd;
+  const float neg_lr = step.neg_step;
+  const bool first = step.first_buffer;
+  float* __restrict param = step.param;
+  const float* __restrict grad = step.grad;
+  float* __restrict buffer = step.state0;
   for (int64_t j = begin; j < end; ++j) {
     const float d = step_math::SgdDirection<kMomentum>(s, param[j], grad[j], buffer + j, first);
     if constexpr (kUpdate) {
@@ -104,19 +99,20 @@ void Sgd(const SgdArgs& a, int64_t begin, int64_t end) {
 
 }  // namespace
 
-void AdamRange(const AdamArgs& a, int64_t begin, int64_t end) {
-  if (a.update != nullptr) {
-    a.l2 != 0.0 ? Adam<true, true>(a, begin, end) : Adam<false, true>(a, begin, end);
+void AdamRange(const TensorStep& step, float* update, int64_t begin, int64_t end) {
+  const bool l2 = step.coupled_l2;
+  if (update != nullptr) {
+    l2 ? Adam<true, true>(step, update, begin, end) : Adam<false, true>(step, update, begin, end);
   } else {
-    a.l2 != 0.0 ? Adam<true, false>(a, begin, end) : Adam<false, false>(a, begin, end);
+    l2 ? Adam<true, false>(step, update, begin, end) : Adam<false, false>(step, update, begin, end);
   }
 }
 
-void SgdRange(const SgdArgs& a, int64_t begin, int64_t end) {
-  if (a.momentum != 0.0) {
-    a.update != nullptr ? Sgd<true, true>(a, begin, end) : Sgd<true, false>(a, begin, end);
+void SgdRange(const TensorStep& step, float* update, int64_t begin, int64_t end) {
+  if (step.state0 != nullptr) {
+    update != nullptr ? Sgd<true, true>(step, update, begin, end) : Sgd<true, false>(step, update, begin, end);
   } else {
-    a.update != nullptr ? Sgd<false, true>(a, begin, end) : Sgd<false, false>(a, begin, end);
+    update != nullptr ? Sgd<false, true>(step, update, begin, end) : Sgd<false, false>(step, update, begin, end);
   }
 }
 

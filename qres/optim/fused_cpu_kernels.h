@@ -10,8 +10,8 @@
 
 namespace qres::optim::fused_cpu::kernels {
 
-void AdamRange(const AdamArgs& args, int64_t begin, int64_t end);
-void SgdRange(const SgdArgs& args, int64_t begin, int64_t end);
+void AdamRange(const TensorStep& step, float* update, int64_t begin, int64_t end);
+void SgdRange(const TensorStep& step, float* update, int64_t begin, int64_t end);
 // The zero test's sum over the range (or its count of nonzero values); exact.
 step_math::RoundedTotal SumRoundedRange(const float* update, const RoundedSum& rounding, int64_t begin, int64_t end);
 void AddRoundedRange(float* param, const float* update, const RoundedSum& rounding, int64_t begin,

@@ -26,12 +26,11 @@ at::Tensor EvaluateClosure(const torch::optim::Optimizer::LossClosure& closure) 
   return closure();
 }
 
-const Quantizer* QuantizerOf(const torch::optim::Optimizer& optimizer) {
-  const auto* qres_optimizer = dynamic_cast<const QresOptimizer*>(&optimizer);
-  if (qres_optimizer == nullptr || qres_optimizer->quantizer().options().schedule == QuantSchedule::kNone) {
-    return nullptr;
-  }
-  return &qres_optimizer->quantizer();
+const Quantizer* QuantizerOf(torch::optim::Optimizer& optimizer) {
+  auto* qres_optimizer = dynamic_cast<QresOptimizer*>(&optimizer);
+  if (qres_optimizer == nullptr) return nullptr;
+  const Quantizer& quantizer = qres_optimizer->quantizer();
+  return quantizer.options().schedule == QuantSchedule::kNone ? nullptr : &quantizer;
 }
 
 std::optional<StepPath> StepPathOf(const torch::optim::Optimizer& optimizer) {

@@ -7,6 +7,7 @@
 //   QRES_ASSIGN_OR_RETURN(auto optimizer, OptimizerRegistry::Create("QtAdamW", model->parameters(), spec));
 //   ... optimizer->zero_grad(); loss.backward(); optimizer->step();
 //   if (const Quantizer* q = QuantizerOf(*optimizer)) LOG(INFO) << "QP Index: " << q->index();
+//   (read the quantizer through QuantizerOf after each step you report: it is current then)
 //
 // Registered names (the seed's): SGD, QSGD (//qres/optim:sgd), Adam, AdamW, QtAdam, QtAdamW
 // (//qres/optim:adam). Another library registers its own with QRES_REGISTER_OPTIMIZER.
@@ -14,6 +15,7 @@
 #define QRES_OPTIM_OPTIMIZER_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,8 +52,9 @@ std::string ToString(StepPath path);
 class QresOptimizer {
  public:
   virtual ~QresOptimizer() = default;
-  // Its quantizer; schedule kNone when it does not quantize.
-  virtual const Quantizer& quantizer() const = 0;
+  // Its quantizer, current (schedule kNone when it does not quantize). After steps on a GPU this
+  // waits for the device, which keeps the quantizer's state between steps.
+  virtual const Quantizer& quantizer() = 0;
   // Where step() runs for the parameters (and gradients) it holds now.
   virtual StepPath step_path() const = 0;
 };
@@ -59,11 +62,49 @@ class QresOptimizer {
 // step()'s loss: the closure's, evaluated with gradients on, or an undefined tensor without one.
 at::Tensor EvaluateClosure(const torch::optim::Optimizer::LossClosure& closure);
 
-// The optimizer's quantizer, or nullptr when it does not quantize (SGD, Adam, AdamW).
-const Quantizer* QuantizerOf(const torch::optim::Optimizer& optimizer);
+// The optimizer's quantizer, current (QresOptimizer::quantizer()), or nullptr when it does not
+// quantize (SGD, Adam, AdamW). Valid until the next step.
+const Quantizer* QuantizerOf(torch::optim::Optimizer& optimizer);
 
 // Where a qres optimizer's step runs now; nullopt for other optimizers.
 std::optional<StepPath> StepPathOf(const torch::optim::Optimizer& optimizer);
+
+// A parameter that has a gradient at this step, and its position over all groups (the quantizer's
+// tensor id).
+struct ParamWithGrad {
+  const at::Tensor& param;
+  int64_t id;
+};
+
+// The walk of every step: visit(options, params) once per group, in order, with the group's
+// parameters that have a gradient (groups without any are skipped). `Options` is the
+// optimizer's own options type.
+template <typename Options, typename Visit>
+void ForEachGroupWithGrads(std::vector<torch::optim::OptimizerParamGroup>& groups, const Visit& visit) {
+  int64_t id = 0;
+  std::vector<ParamWithGrad> params;
+  for (auto& group : groups) {
+    params.clear();
+    for (const at::Tensor& param : group.params()) {
+      if (param.grad().defined()) params.push_back({param, id});
+      ++id;
+    }
+    if (!params.empty()) visit(static_cast<const Options&>(group.options()), params);
+  }
+}
+
+// `param`'s entry in a torch::optim state map, which keys it by the tensor's impl (as
+// torch::optim::serialize expects); init(state) fills a new entry at the parameter's first step.
+template <typename State, typename StateMap, typename Init>
+State& ParamState(StateMap& states, const at::Tensor& param, const Init& init) {
+  auto& slot = states[param.unsafeGetTensorImpl()];
+  if (!slot) {
+    auto state = std::make_unique<State>();
+    init(*state);
+    slot = std::move(state);
+  }
+  return static_cast<State&>(*slot);
+}
 
 // kFusedCpu when every parameter is such a CPU tensor and `cpu_loops` (the loops exist and apply),
 // kFusedCuda likewise on one CUDA device with `cuda_kernels`, else kAten.

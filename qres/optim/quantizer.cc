@@ -94,8 +94,14 @@ at::Tensor RoundScaled(const at::Tensor& h, double scale, Rounding rounding, uin
 }
 
 Quantizer::Quantizer(QuantizerOptions options) : options_(std::move(options)) {
-  index_ = options_.initial_index;
-  if (options_.schedule == QuantSchedule::kLog) log_resolution_ = LogResolution(0);  // "Initial QP"
+  state_.index = options_.initial_index;
+  if (options_.schedule == QuantSchedule::kLog) state_.log_resolution = LogResolution(0);  // "Initial QP"
+}
+
+void Quantizer::CheckHostCurrent(const char* what) const {
+  TORCH_CHECK(!device_ahead_, "quantizer: ", what,
+              " needs the state the fused CUDA step keeps on the device; read the quantizer through "
+              "its optimizer's quantizer(), which imports it");
 }
 
 double Quantizer::LogResolution(int64_t step) const {
@@ -118,18 +124,18 @@ double Quantizer::OffsetFactor(int64_t step, double lambda, double norm) const {
 }
 
 double Quantizer::index() const {
-  SyncFromDevice();
+  CheckHostCurrent("index()");
   switch (options_.schedule) {
     case QuantSchedule::kNone:
       return 0.0;
     case QuantSchedule::kLog:
-      return std::log2(log_resolution_);
+      return std::log2(state_.log_resolution);
     case QuantSchedule::kBump:
-      if (options_.scope == IndexScope::kPerTensor && !tensor_indices_.empty()) {
+      if (options_.scope == IndexScope::kPerTensor && !state_.tensor_indices.empty()) {
         return static_cast<double>(
-            *std::max_element(tensor_indices_.begin(), tensor_indices_.end()));
+            *std::max_element(state_.tensor_indices.begin(), state_.tensor_indices.end()));
       }
-      return static_cast<double>(index_);
+      return static_cast<double>(state_.index);
   }
   return 0.0;
 }
@@ -137,28 +143,34 @@ double Quantizer::index() const {
 double Quantizer::resolution() const {
   switch (options_.schedule) {
     case QuantSchedule::kNone: return 0.0;
-    case QuantSchedule::kLog: return log_resolution_;
+    case QuantSchedule::kLog: return state_.log_resolution;
     case QuantSchedule::kBump: return BumpResolution(static_cast<int64_t>(index()));
   }
   return 0.0;
 }
 
 uint64_t Quantizer::StreamKey(int64_t tensor_id) const {
-  return StochasticStreamKey(options_.seed, static_cast<uint64_t>(calls_),
+  return StochasticStreamKey(options_.seed, static_cast<uint64_t>(state_.calls),
                              static_cast<uint64_t>(tensor_id));
 }
 
 int64_t Quantizer::tensor_index(int64_t id) const {
-  SyncFromDevice();
-  if (options_.scope == IndexScope::kGlobal) return index_;
-  return static_cast<size_t>(id) < tensor_indices_.size() ? tensor_indices_[id] : options_.initial_index;
+  CheckHostCurrent("tensor_index()");
+  if (options_.scope == IndexScope::kGlobal) return state_.index;
+  const std::vector<int64_t>& indices = state_.tensor_indices;
+  return static_cast<size_t>(id) < indices.size() ? indices[id] : options_.initial_index;
+}
+
+const std::vector<double>& Quantizer::trend() const {
+  CheckHostCurrent("trend()");
+  return state_.trend;
 }
 
 int64_t& Quantizer::TensorIndex(int64_t id) {
-  if (static_cast<size_t>(id) >= tensor_indices_.size()) {
-    tensor_indices_.resize(id + 1, options_.initial_index);
+  if (static_cast<size_t>(id) >= state_.tensor_indices.size()) {
+    state_.tensor_indices.resize(id + 1, options_.initial_index);
   }
-  return tensor_indices_[id];
+  return state_.tensor_indices[id];
 }
 
 bool Quantizer::IsZero(const at::Tensor& rounded) const {
@@ -175,10 +187,10 @@ bool Quantizer::IsZero(const at::Tensor& rounded) const {
 }
 
 void Quantizer::QuantizeInPlace(std::vector<at::Tensor>& updates,
-                                const std::vector<TensorStep>& steps) {
+                                const std::vector<QuantizeStep>& steps) {
   TORCH_CHECK(updates.size() == steps.size(), "quantizer: ", updates.size(), " updates but ",
               steps.size(), " step descriptions");
-  SyncFromDevice();  // a step here after CUDA steps continues from the device's index
+  CheckHostCurrent("a step on the host");
   switch (options_.schedule) {
     case QuantSchedule::kNone: break;
     case QuantSchedule::kBump: QuantizeBump(updates, steps); break;
@@ -188,67 +200,51 @@ void Quantizer::QuantizeInPlace(std::vector<at::Tensor>& updates,
 }
 
 void Quantizer::FinishStep() {
-  ++calls_;
-  trend_.push_back(index());
+  ++state_.calls;
+  state_.trend.push_back(index());
 }
 
-void Quantizer::QuantizeAndAdd(float* param, float* update, int64_t numel, const TensorStep& step) {
+void Quantizer::QuantizeAndAdd(float* param, float* update, int64_t numel, const QuantizeStep& step) {
   TORCH_INTERNAL_ASSERT(options_.schedule != QuantSchedule::kNone, "nothing to quantize");
+  CheckHostCurrent("a step on the host");
   fused_cpu::RoundedSum rounding;
   rounding.rounding = options_.rounding;
   rounding.stream_key = StreamKey(step.id);
   rounding.count_nonzero = options_.zero_test == ZeroTest::kAllZero;
   if (options_.schedule == QuantSchedule::kBump) {
-    int64_t& n = options_.scope == IndexScope::kGlobal ? index_ : TensorIndex(step.id);
+    int64_t& n = options_.scope == IndexScope::kGlobal ? state_.index : TensorIndex(step.id);
     n = AdvanceIndex(n, options_.index_limit, options_.check_first_step || !step.first, [&](int64_t k) {
       rounding.scale = static_cast<float>(BumpResolution(k));
       return step_math::IsZero(fused_cpu::SumRounded(update, numel, rounding));
     });
     rounding.scale = static_cast<float>(BumpResolution(n));
   } else {
-    log_resolution_ = LogResolution(step.step);
+    state_.log_resolution = LogResolution(step.step);
     const double factor = options_.offset ? OffsetFactor(step.step, step.lambda, NormInOrder(update, numel)) : 0.0;
     if (factor != 0.0) fused_cpu::AddOffset(update, numel, static_cast<float>(factor));
-    rounding.scale = static_cast<float>(log_resolution_);
+    rounding.scale = static_cast<float>(state_.log_resolution);
   }
   fused_cpu::AddRounded(param, update, numel, rounding);
 }
 
 
-Quantizer::DeviceStep Quantizer::BeginDeviceStep(c10::Device device) {
-  if (options_.schedule == QuantSchedule::kBump && !cuda_ahead_) {  // start the device from the host
-    const auto longs = at::TensorOptions().dtype(at::kLong).device(device);
-    cuda_.index = at::full({1}, index_, longs);
-    cuda_.tensor_indices = tensor_indices_.empty() ? at::empty({0}, longs)
-                                                   : at::tensor(tensor_indices_, at::kLong).to(device);
-    cuda_.trend_size = 0;
-  }
-  return {options_, static_cast<uint64_t>(calls_), cuda_};
-}
-
 void Quantizer::EndDeviceStep(double last_log_resolution) {
-  ++calls_;
+  ++state_.calls;
   if (options_.schedule == QuantSchedule::kBump) {
-    cuda_ahead_ = true;  // the device wrote this step's trend entry
+    device_ahead_ = true;  // the device holds this step's index and trend entry
   } else {
-    if (options_.schedule == QuantSchedule::kLog) log_resolution_ = last_log_resolution;
-    trend_.push_back(index());
+    if (options_.schedule == QuantSchedule::kLog) state_.log_resolution = last_log_resolution;
+    state_.trend.push_back(index());
   }
 }
 
-void Quantizer::SyncFromDevice() const {
-  if (!cuda_ahead_) return;
-  index_ = cuda_.index.item<int64_t>();
-  const at::Tensor indices = cuda_.tensor_indices.cpu().contiguous();
-  tensor_indices_.assign(indices.data_ptr<int64_t>(), indices.data_ptr<int64_t>() + indices.numel());
-  const at::Tensor trend = cuda_.trend.slice(0, 0, cuda_.trend_size).cpu().contiguous();
-  trend_.insert(trend_.end(), trend.data_ptr<double>(), trend.data_ptr<double>() + trend.numel());
-  cuda_.trend_size = 0;
-  cuda_ahead_ = false;
+void Quantizer::ImportDeviceState(QuantizerState state) {
+  state_ = std::move(state);
+  device_ahead_ = false;
 }
 
 void Quantizer::QuantizeBump(std::vector<at::Tensor>& updates,
-                             const std::vector<TensorStep>& steps) {
+                             const std::vector<QuantizeStep>& steps) {
   const int64_t limit = options_.index_limit;
   // The last rounding computed for each tensor is the one its final index keeps.
   std::vector<at::Tensor> rounded(updates.size());
@@ -267,8 +263,8 @@ void Quantizer::QuantizeBump(std::vector<at::Tensor>& updates,
   if (options_.scope == IndexScope::kGlobal) {
     std::vector<bool> check(updates.size());
     for (size_t i = 0; i < updates.size(); ++i) check[i] = checked(i);
-    indices = ResolveBumpIndices(index_, limit, check, is_zero);
-    if (!indices.empty()) index_ = indices.back();
+    indices = ResolveBumpIndices(state_.index, limit, check, is_zero);
+    if (!indices.empty()) state_.index = indices.back();
   } else {
     for (size_t i = 0; i < updates.size(); ++i) {
       int64_t& n = TensorIndex(steps[i].id);
@@ -282,7 +278,7 @@ void Quantizer::QuantizeBump(std::vector<at::Tensor>& updates,
 }
 
 void Quantizer::QuantizeLog(std::vector<at::Tensor>& updates,
-                            const std::vector<TensorStep>& steps) {
+                            const std::vector<QuantizeStep>& steps) {
   for (size_t i = 0; i < updates.size(); ++i) {
     const double resolution = LogResolution(steps[i].step);
     at::Tensor shifted = updates[i];
@@ -292,35 +288,36 @@ void Quantizer::QuantizeLog(std::vector<at::Tensor>& updates,
     if (factor != 0.0) shifted = updates[i] + at::mul(updates[i], factor);
     updates[i] = RoundScaled(shifted, resolution, options_.rounding, StreamKey(steps[i].id))
                      .div_(resolution);
-    log_resolution_ = resolution;
+    state_.log_resolution = resolution;
   }
 }
 
-void Quantizer::save(torch::serialize::OutputArchive& archive) const {
-  SyncFromDevice();
-  archive.write("quantizer/index", at::tensor(index_));
-  archive.write("quantizer/tensor_indices", at::tensor(tensor_indices_, at::kLong));
-  archive.write("quantizer/log_resolution", at::tensor(log_resolution_));
-  archive.write("quantizer/calls", at::tensor(calls_));
-  archive.write("quantizer/trend", at::tensor(trend_, at::kDouble));
+void Quantizer::Save(const QuantizerState& state, torch::serialize::OutputArchive& archive) {
+  archive.write("quantizer/index", at::tensor(state.index));
+  archive.write("quantizer/tensor_indices", at::tensor(state.tensor_indices, at::kLong));
+  archive.write("quantizer/log_resolution", at::tensor(state.log_resolution));
+  archive.write("quantizer/calls", at::tensor(state.calls));
+  archive.write("quantizer/trend", at::tensor(state.trend, at::kDouble));
 }
 
-void Quantizer::load(torch::serialize::InputArchive& archive) {
+void Quantizer::Load(torch::serialize::InputArchive& archive) {
   at::Tensor index, tensor_indices, log_resolution, calls, trend;
   archive.read("quantizer/index", index);
   archive.read("quantizer/tensor_indices", tensor_indices);
   archive.read("quantizer/log_resolution", log_resolution);
   archive.read("quantizer/calls", calls);
   archive.read("quantizer/trend", trend);
-  index_ = index.item<int64_t>();
+  QuantizerState state;
+  state.index = index.item<int64_t>();
   tensor_indices = tensor_indices.contiguous();
-  tensor_indices_.assign(tensor_indices.data_ptr<int64_t>(),
-                         tensor_indices.data_ptr<int64_t>() + tensor_indices.numel());
-  log_resolution_ = log_resolution.item<double>();
-  calls_ = calls.item<int64_t>();
+  state.tensor_indices.assign(tensor_indices.data_ptr<int64_t>(),
+                              tensor_indices.data_ptr<int64_t>() + tensor_indices.numel());
+  state.log_resolution = log_resolution.item<double>();
+  state.calls = calls.item<int64_t>();
   trend = trend.contiguous();
-  trend_.assign(trend.data_ptr<double>(), trend.data_ptr<double>() + trend.numel());
-  cuda_ahead_ = false;  // the loaded host state is current; a CUDA step starts from it
+  state.trend.assign(trend.data_ptr<double>(), trend.data_ptr<double>() + trend.numel());
+  state_ = std::move(state);
+  device_ahead_ = false;  // the loaded state is current; a CUDA step starts from it
 }
 
 }  // namespace qres::optim

@@ -32,11 +32,11 @@
 #include <vector>
 
 #include "ATen/core/Tensor.h"
-#include "c10/core/Device.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "qres/optim/fused_cpu.h"
 #include "qres/optim/quantizer_options.h"
+#include "qres/optim/tensor_step.h"
 
 namespace torch::serialize {
 class InputArchive;
@@ -45,19 +45,11 @@ class OutputArchive;
 
 namespace qres::optim {
 
-// What the quantizer needs to know about one tensor's update at this step.
-struct TensorStep {
-  int64_t id = 0;        // the tensor's position in the optimizer: per-tensor state, RNG stream
-  int64_t step = 0;      // the schedule time τ (QSGD counts 0, 1, ...; Adam variants 1, 2, ...)
-  bool first = false;    // the tensor's first update (for check_first_step)
-  double lambda = 0.0;   // the log schedule's offset scale (lr for SGD, α_t for Adam)
-};
-
 // The bump rule over a sequence of tensors (global scope): starting at index `start`, tensor i
 // ends at the smallest k >= (previous tensor's index) whose quantized update is not zero, or at
 // limit + 1; a tensor with checked[i] == false keeps the previous index. `is_zero(i, k)` is asked
 // only for the (i, k) the sequential rule visits, so it may be computed lazily (CPU) or looked up
-// in a table of candidate indices computed at once (GPU: qres/optim/cuda/fused_step_kernels.inl
+// in a table of candidate indices computed at once (GPU: qres/optim/cuda/kernels.inl
 // runs the same rule on the device).
 std::vector<int64_t> ResolveBumpIndices(int64_t start, int64_t limit,
                                         const std::vector<bool>& checked,
@@ -70,14 +62,14 @@ int64_t AdvanceIndex(int64_t n, int64_t limit, bool checked, const std::function
 // R(scale · h) as an integer-valued float tensor (a new tensor; h is not modified).
 at::Tensor RoundScaled(const at::Tensor& h, double scale, Rounding rounding, uint64_t stream_key);
 
-// The device-side state of the bump schedule in fused CUDA steps (qres/optim/cuda, built with
-// --config=cuda): the index lives on the GPU between steps, so step() never waits for it; the host
-// copy is refreshed when someone reads it (index(), trend(), save()).
-struct CudaBumpState {
-  at::Tensor index;           // int64 [1]
-  at::Tensor tensor_indices;  // int64 [ids]: the per_tensor scope's indices
-  at::Tensor trend;           // double [capacity]: index() after each CUDA step not yet read back
-  int64_t trend_size = 0;
+// The quantizer's state between steps: what a checkpoint keeps, and what a fused CUDA step hands
+// back after keeping the bump index on the device (Quantizer::ImportDeviceState).
+struct QuantizerState {
+  int64_t index = 0;                    // bump, global scope
+  std::vector<int64_t> tensor_indices;  // bump, per_tensor scope (by QuantizeStep::id)
+  double log_resolution = 0.0;          // log: Q_p of the last tensor
+  int64_t calls = 0;                    // quantized steps: the stochastic streams' step counter
+  std::vector<double> trend;            // index() after each quantized step
 };
 
 class Quantizer {
@@ -86,25 +78,29 @@ class Quantizer {
 
   // Replaces updates[i] by its quantized value. `steps[i]` describes updates[i]. One call per
   // optimizer step; it appends one entry to trend().
-  void QuantizeInPlace(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps);
+  void QuantizeInPlace(std::vector<at::Tensor>& updates, const std::vector<QuantizeStep>& steps);
 
   // The fused CPU path (float32): param += [update]_Q for one tensor, in parameter order, with the
   // same numbers as QuantizeInPlace; `update` may be overwritten. Call FinishStep() once after the
   // step's last tensor.
-  void QuantizeAndAdd(float* param, float* update, int64_t numel, const TensorStep& step);
+  void QuantizeAndAdd(float* param, float* update, int64_t numel, const QuantizeStep& step);
   void FinishStep();
 
-  // A fused CUDA step quantizes on the device (qres/optim/cuda): BeginDeviceStep hands it the
-  // options, this step's call number (the stochastic streams' counter) and the bump state on
-  // `device` (started from the host's when the host is current); EndDeviceStep closes the step
-  // (log schedule: with Q_p of the last tensor quantized).
+  // A fused CUDA step quantizes on the device (cuda_stepper.h) and keeps the bump schedule's
+  // index and trend there between steps, so a step never waits for the GPU. BeginDeviceStep
+  // returns the step's call number (the stochastic streams' counter) and whether the device must
+  // start from the host's state; EndDeviceStep counts the step (log schedule: with Q_p of the last
+  // tensor quantized). After a bump step the device is ahead: the state getters below refuse
+  // (c10::Error) until ImportDeviceState brings the device's state back, which the optimizer's
+  // quantizer() does.
   struct DeviceStep {
-    const QuantizerOptions& options;
     uint64_t call;
-    CudaBumpState& bump;
+    bool start_from_host;
   };
-  DeviceStep BeginDeviceStep(c10::Device device);
+  DeviceStep BeginDeviceStep() const { return {static_cast<uint64_t>(state_.calls), !device_ahead_}; }
   void EndDeviceStep(double last_log_resolution);
+  bool device_ahead() const { return device_ahead_; }
+  void ImportDeviceState(QuantizerState state);
 
   // The log schedule at tensor step `step`: Q_p, and the scale s·λ of the warm-up offset
   // r = (s·λ/‖h‖)·h (0 when the offset is off).
@@ -112,44 +108,39 @@ class Quantizer {
   double OffsetScale(int64_t step, double lambda) const;
 
   const QuantizerOptions& options() const { return options_; }
+  // The state as of the last step the host knows of (device_ahead(): not the latest).
+  const QuantizerState& state() const { return state_; }
   // The reported index: bump: n (the largest over tensors for per_tensor scope); log: log2(Q_p)
   // of the last quantized tensor; none: 0.
   double index() const;
-  // Bump: the index n of tensor `id` (TensorStep::id): its own with scope=per_tensor (the initial
-  // index before its first step), else the shared one.
+  // Bump: the index n of tensor `id` (QuantizeStep::id): its own with scope=per_tensor (the
+  // initial index before its first step), else the shared one.
   int64_t tensor_index(int64_t id) const;
   // The current resolution Q_p (the quantization step is 1/Q_p).
   double resolution() const;
-  // index() after every QuantizeInPlace call, one entry per optimizer step.
-  const std::vector<double>& trend() const {
-    SyncFromDevice();
-    return trend_;
-  }
+  // index() after every quantized step, one entry per optimizer step.
+  const std::vector<double>& trend() const;
 
-  void save(torch::serialize::OutputArchive& archive) const;
-  void load(torch::serialize::InputArchive& archive);
+  // A checkpoint's quantizer entries: `state` (the device's, if it is ahead) written, or read
+  // back (the host is then current).
+  static void Save(const QuantizerState& state, torch::serialize::OutputArchive& archive);
+  void Load(torch::serialize::InputArchive& archive);
 
  private:
-  void QuantizeBump(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps);
-  void QuantizeLog(std::vector<at::Tensor>& updates, const std::vector<TensorStep>& steps);
+  void QuantizeBump(std::vector<at::Tensor>& updates, const std::vector<QuantizeStep>& steps);
+  void QuantizeLog(std::vector<at::Tensor>& updates, const std::vector<QuantizeStep>& steps);
   bool IsZero(const at::Tensor& rounded) const;
   // The warm-up offset's factor r = factor · h for an update of norm `norm` (0 when the offset
   // is off, or ‖h‖ is 0).
   double OffsetFactor(int64_t step, double lambda, double norm) const;
   uint64_t StreamKey(int64_t tensor_id) const;
   int64_t& TensorIndex(int64_t id);
-  // Brings index_, tensor_indices_ and trend_ up to date after CUDA steps (a device sync).
-  void SyncFromDevice() const;
+  // Throws when the device holds steps the host has not seen (`what`: the caller, for the message).
+  void CheckHostCurrent(const char* what) const;
 
   QuantizerOptions options_;
-  // mutable: refreshed from the GPU by SyncFromDevice() when read.
-  mutable int64_t index_ = 0;                    // bump, global scope
-  mutable std::vector<int64_t> tensor_indices_;  // bump, per_tensor scope (by TensorStep::id)
-  double log_resolution_ = 0.0;                  // log: Q_p of the last tensor
-  int64_t calls_ = 0;                            // quantized steps: the RNG's step counter
-  mutable std::vector<double> trend_;
-  mutable CudaBumpState cuda_;
-  mutable bool cuda_ahead_ = false;  // the device holds newer index/trend values than the host
+  QuantizerState state_;
+  bool device_ahead_ = false;  // fused CUDA steps left newer bump state on the device
 };
 
 }  // namespace qres::optim

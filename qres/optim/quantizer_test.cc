@@ -83,6 +83,30 @@ TEST(QuantizerTest, BumpsUntilTheUpdateIsNonzero) {
   EXPECT_THAT(quantizer.trend(), ElementsAre(5.0));
 }
 
+// A fused CUDA step keeps the bump state on the device: the host's getters refuse to answer
+// with a stale index until the device's state is imported.
+TEST(QuantizerTest, DeviceStepsHoldTheStateUntilImported) {
+  Quantizer quantizer(Bump(2));
+  EXPECT_TRUE(quantizer.BeginDeviceStep().start_from_host);
+  quantizer.EndDeviceStep(0.0);
+  EXPECT_TRUE(quantizer.device_ahead());
+  EXPECT_FALSE(quantizer.BeginDeviceStep().start_from_host);
+  EXPECT_EQ(quantizer.BeginDeviceStep().call, 1u);
+  EXPECT_THROW(quantizer.index(), c10::Error);
+  EXPECT_THROW(quantizer.trend(), c10::Error);
+  std::vector<at::Tensor> updates = {at::tensor({0.5f})};
+  EXPECT_THROW(quantizer.QuantizeInPlace(updates, {{0, 1, false, 0.0}}), c10::Error);
+
+  QuantizerState device = quantizer.state();
+  device.index = 6;
+  device.trend = {6.0};
+  quantizer.ImportDeviceState(device);
+  EXPECT_FALSE(quantizer.device_ahead());
+  EXPECT_EQ(quantizer.index(), 6);
+  EXPECT_THAT(quantizer.trend(), ElementsAre(6.0));
+  EXPECT_TRUE(quantizer.BeginDeviceStep().start_from_host);
+}
+
 TEST(QuantizerTest, TensorIndexIsPerTensorOrShared) {
   QuantizerOptions options = Bump(2);
   options.scope = IndexScope::kPerTensor;

@@ -72,7 +72,7 @@ void SgdParamState::serialize(torch::serialize::InputArchive& archive) {
 Sgd::Sgd(std::vector<at::Tensor> params, SgdOptions options, QuantizerOptions quantizer)
     : torch::optim::Optimizer({torch::optim::OptimizerParamGroup(std::move(params))},
                               std::make_unique<SgdOptions>(options)),
-      quantizer_(std::move(quantizer)) {}
+      runner_(std::move(quantizer)) {}
 
 absl::StatusOr<std::unique_ptr<Sgd>> Sgd::Create(std::vector<at::Tensor> params,
                                                  SgdOptions options, QuantizerOptions quantizer) {
@@ -83,73 +83,37 @@ absl::StatusOr<std::unique_ptr<Sgd>> Sgd::Create(std::vector<at::Tensor> params,
   });
 }
 
-void Sgd::StepFusedCuda() {
-  const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
-  int64_t position = 0;  // the quantizer's tensor id
-  cuda_.Clear();
-  for (auto& group : param_groups_) {
-    const auto& options = static_cast<const SgdOptions&>(group.options());
+void Sgd::StepFused(StepPath path) {
+  std::vector<TensorStep>& steps = runner_.NewStep();
+  c10::Device device(c10::kCPU);
+  ForEachGroupWithGrads<SgdOptions>(param_groups_, [&](const SgdOptions& options,
+                                                       const std::vector<ParamWithGrad>& params) {
     const step_math::SgdScalars scalars{static_cast<float>(options.weight_decay()),
                                         static_cast<float>(options.momentum()),
                                         static_cast<float>(1.0 - options.dampening()), options.nesterov()};
-    for (const at::Tensor& param : group.params()) {
-      const int64_t id = position++;
-      const at::Tensor& grad = param.grad();
-      if (!grad.defined()) continue;
+    for (const auto& [param, id] : params) {
       SgdParamState& state = InitState(param);
-      CudaStepTensor& tensor = cuda_.Add(param, grad);
-      tensor.sgd = scalars;
+      TensorStep& step = steps.emplace_back();
+      step.param = FloatData(param);
+      step.grad = FloatData(param.grad());
+      step.numel = param.numel();
+      step.sgd = scalars;
       if (options.momentum() != 0.0) {
-        tensor.first = !state.momentum_buffer().defined();
-        if (tensor.first) state.momentum_buffer(at::empty_like(param, at::MemoryFormat::Contiguous));
-        tensor.state0 = FloatData(state.momentum_buffer());
+        step.first_buffer = !state.momentum_buffer().defined();
+        if (step.first_buffer) state.momentum_buffer(at::empty_like(param, at::MemoryFormat::Contiguous));
+        step.state0 = FloatData(state.momentum_buffer());
       }
-      tensor.neg_step = static_cast<float>(-options.lr());
-      tensor.quantizer_step = {id, state.step(), state.step() == 0, options.lr()};
+      step.neg_step = static_cast<float>(-options.lr());
+      step.quantize = {id, state.step(), state.step() == 0, options.lr()};
       state.step(state.step() + 1);
+      device = param.device();
     }
-  }
-  cuda_.Run(CudaRule::kSgd, quantized ? &quantizer_ : nullptr);
+  });
+  runner_.Run(step_math::StepRule::kSgd, path, device);
 }
 
 SgdParamState& Sgd::InitState(const at::Tensor& param) {
-  auto& slot = state_[param.unsafeGetTensorImpl()];
-  if (!slot) slot = std::make_unique<SgdParamState>();
-  return static_cast<SgdParamState&>(*slot);
-}
-
-void Sgd::StepFusedCpu() {
-  const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
-  int64_t position = 0;
-  bool any = false;
-  for (auto& group : param_groups_) {
-    const auto& options = static_cast<const SgdOptions&>(group.options());
-    for (const at::Tensor& param : group.params()) {
-      const int64_t id = position++;
-      if (!param.grad().defined()) continue;
-      SgdParamState& state = InitState(param);
-      const bool first_buffer = options.momentum() != 0.0 && !state.momentum_buffer().defined();
-      if (first_buffer) state.momentum_buffer(at::empty_like(param, at::MemoryFormat::Contiguous));
-      const int64_t numel = param.numel();
-      float* p = param.data_ptr<float>();
-      if (quantized && static_cast<int64_t>(update_.size()) < numel) update_.resize(numel);
-      const fused_cpu::SgdArgs args{
-          p, param.grad().data_ptr<float>(),
-          options.momentum() != 0.0 ? state.momentum_buffer().data_ptr<float>() : nullptr,
-          quantized ? update_.data() : nullptr, numel, options.weight_decay(), options.momentum(),
-          options.dampening(), -options.lr(), options.nesterov(), first_buffer};
-      if (quantized) {
-        const TensorStep step{id, state.step(), state.step() == 0, options.lr()};
-        fused_cpu::Sgd(args);
-        quantizer_.QuantizeAndAdd(p, update_.data(), numel, step);
-        any = true;
-      } else {
-        fused_cpu::Sgd(args);
-      }
-      state.step(state.step() + 1);
-    }
-  }
-  if (any) quantizer_.FinishStep();
+  return ParamState<SgdParamState>(state_, param, [](SgdParamState&) {});  // the buffer comes at the first step
 }
 
 StepPath Sgd::step_path() const {
@@ -159,36 +123,32 @@ StepPath Sgd::step_path() const {
 at::Tensor Sgd::step(LossClosure closure) {
   at::NoGradGuard no_grad;
   at::Tensor loss = EvaluateClosure(closure);
-  switch (step_path()) {
-    case StepPath::kFusedCpu:
-      StepFusedCpu();
-      return loss;
-    case StepPath::kFusedCuda:
-      StepFusedCuda();
-      return loss;
-    case StepPath::kAten:
-      break;
+  const StepPath path = step_path();
+  if (path == StepPath::kAten) {
+    StepAten();
+  } else {
+    StepFused(path);
   }
-  const bool quantized = quantizer_.options().schedule != QuantSchedule::kNone;
-  int64_t position = 0;  // the parameter's index over all groups: the quantizer's tensor id
+  return loss;
+}
+
+void Sgd::StepAten() {
+  const bool quantized = runner_.quantized();
   // Quantized updates of every group, quantized together: one quantizer call per step.
   std::vector<at::Tensor> quantized_params, updates;
-  std::vector<TensorStep> quantized_steps;
-  for (auto& group : param_groups_) {
-    const auto& options = static_cast<const SgdOptions&>(group.options());
+  std::vector<QuantizeStep> quantized_steps;
+  ForEachGroupWithGrads<SgdOptions>(param_groups_, [&](const SgdOptions& options,
+                                                       const std::vector<ParamWithGrad>& group) {
     std::vector<at::Tensor> params, grads, buffers;
-    std::vector<TensorStep> steps;
+    std::vector<QuantizeStep> steps;
     std::vector<SgdParamState*> states;
-    for (const at::Tensor& param : group.params()) {
-      const int64_t id = position++;
-      if (!param.grad().defined()) continue;
+    for (const auto& [param, id] : group) {
       SgdParamState* state = &InitState(param);
       params.push_back(param);
       grads.push_back(param.grad());
       states.push_back(state);
       steps.push_back({id, state->step(), state->step() == 0, options.lr()});
     }
-    if (params.empty()) continue;
 
     std::vector<at::Tensor> direction = grads;
     if (options.weight_decay() != 0.0) {
@@ -222,22 +182,21 @@ at::Tensor Sgd::step(LossClosure closure) {
       at::_foreach_add_(params, direction, -options.lr());
     }
     for (SgdParamState* state : states) state->step(state->step() + 1);
-  }
+  });
   if (quantized && !updates.empty()) {
-    quantizer_.QuantizeInPlace(updates, quantized_steps);
+    runner_.HostQuantizer().QuantizeInPlace(updates, quantized_steps);
     at::_foreach_add_(quantized_params, updates);
   }
-  return loss;
 }
 
 void Sgd::save(torch::serialize::OutputArchive& archive) const {
   torch::optim::serialize<SgdParamState, SgdOptions>(archive, *this);
-  quantizer_.save(archive);
+  runner_.Save(archive);
 }
 
 void Sgd::load(torch::serialize::InputArchive& archive) {
   torch::optim::serialize<SgdParamState, SgdOptions>(archive, *this);
-  quantizer_.load(archive);
+  runner_.Load(archive);
 }
 
 }  // namespace qres::optim

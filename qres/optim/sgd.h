@@ -14,9 +14,9 @@
 
 #include "absl/status/statusor.h"
 #include "qres/base/params.h"
-#include "qres/optim/cuda_step.h"
 #include "qres/optim/optimizer.h"
 #include "qres/optim/quantizer.h"
+#include "qres/optim/step_runner.h"
 #include "torch/arg.h"
 #include "torch/optim/optimizer.h"
 
@@ -64,20 +64,18 @@ class Sgd : public torch::optim::Optimizer, public QresOptimizer {
   at::Tensor step(LossClosure closure = nullptr) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
-  const Quantizer& quantizer() const override { return quantizer_; }
+  const Quantizer& quantizer() override { return runner_.quantizer(); }
   StepPath step_path() const override;
 
  private:
   // Dense float32 tensors run as single-pass loops (fused_cpu.h) on the CPU, as kernels
   // (qres/optim/cuda) on a GPU; everything else as foreach ATen ops. All three give the same
   // numbers.
-  void StepFusedCpu();
+  void StepFused(StepPath path);
+  void StepAten();
   SgdParamState& InitState(const at::Tensor& param);
-  void StepFusedCuda();
 
-  Quantizer quantizer_;
-  std::vector<float> update_;  // scratch of the fused path
-  CudaStepRunner cuda_;
+  StepRunner runner_;
 };
 
 }  // namespace qres::optim

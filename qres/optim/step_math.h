@@ -1,5 +1,5 @@
 // The element arithmetic of the optimizer steps and the quantizer, shared by the CPU loops
-// (fused_cpu_kernels.cc) and the CUDA kernels (qres/optim/cuda/fused_step.cu), so both run the
+// (fused_cpu_kernels.cc) and the CUDA kernels (qres/optim/cuda/kernels.cu), so both run the
 // same operations in the same order and the CPU tests check the arithmetic the GPU runs.
 //
 // Every operation rounds on its own: callers build with -ffp-contract=off (host) or -fmad=false

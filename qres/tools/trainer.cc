@@ -253,7 +253,6 @@ class TrainingRun {
   std::optional<data::Batches> train_batches_, test_batches_;
   std::shared_ptr<models::Net> net_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  const optim::Quantizer* quantizer_ = nullptr;
   std::string proc_;
   Settings settings_;
   RunFiles files_;
@@ -323,12 +322,12 @@ absl::Status TrainingRun::BuildNetAndOptimizer() {
   spec.batches_per_epoch = train_batches_->size();
   spec.epochs = config_.epochs;
   QRES_ASSIGN_OR_RETURN(optimizer_, optim::OptimizerRegistry::Create(config_.algorithm, net_->parameters(), spec));
-  quantizer_ = optim::QuantizerOf(*optimizer_);
-  if (config_.qp.has_value() && (quantizer_ == nullptr || quantizer_->options().schedule != optim::QuantSchedule::kBump)) {
+  const optim::Quantizer* quantizer = optim::QuantizerOf(*optimizer_);
+  if (config_.qp.has_value() && (quantizer == nullptr || quantizer->options().schedule != optim::QuantSchedule::kBump)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "-qp ", *config_.qp, " has no effect: only the bump schedule of QSGD, QtAdam and QtAdamW reads it (this run: ",
         config_.algorithm,
-        quantizer_ != nullptr ? absl::StrCat(", schedule=", optim::ToString(quantizer_->options().schedule)) : "",
+        quantizer != nullptr ? absl::StrCat(", schedule=", optim::ToString(quantizer->options().schedule)) : "",
         ")"));
   }
   return absl::OkStatus();
@@ -389,9 +388,9 @@ void TrainingRun::ReportHeader() {
   if (const std::optional<optim::StepPath> path = optim::StepPathOf(*optimizer_); path.has_value()) {
     report_.Line(absl::StrCat("Optimizer step      : ", optim::ToString(*path)));
   }
-  if (quantizer_ != nullptr) {
-    report_.Line(absl::StrCat("Quantization        : ", quantizer_->options().Describe()));
-    report_.Line(absl::StrFormat("Initial QP          : %g (index %g)", quantizer_->resolution(), quantizer_->index()));
+  if (const optim::Quantizer* quantizer = optim::QuantizerOf(*optimizer_); quantizer != nullptr) {
+    report_.Line(absl::StrCat("Quantization        : ", quantizer->options().Describe()));
+    report_.Line(absl::StrFormat("Initial QP          : %g (index %g)", quantizer->resolution(), quantizer->index()));
   }
   report_.Line(absl::StrCat("Batches             : ", train_batches_->size(), " of ", config_.batch_size,
                             ", shuffle ", config_.shuffle ? "on" : "off", ", drop_last ",
@@ -490,8 +489,10 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   QRES_ASSIGN_OR_RETURN(evaluation_, Evaluate(*net_, *test_batches_, test_.classes, config_.train_mode_eval));
   const double train_accuracy = progress_.seen ? static_cast<double>(progress_.correct) / progress_.seen : 0.0;
   const double images_per_second = progress_.seen / std::max(epoch_seconds, 1e-9);
+  // Current after this epoch's steps (on a GPU: the one wait for the device's index per epoch).
+  const optim::Quantizer* quantizer = optim::QuantizerOf(*optimizer_);
   std::string line = absl::StrFormat("[Epoch : %4d] cost = %.9f", progress_.epoch + 1, cost);
-  if (quantizer_ != nullptr) absl::StrAppendFormat(&line, "  QP Index: %g", quantizer_->index());
+  if (quantizer != nullptr) absl::StrAppendFormat(&line, "  QP Index: %g", quantizer->index());
   absl::StrAppendFormat(&line, "  train acc %.4f  test acc %.4f  %.1f s  %.0f img/s", train_accuracy,
                         evaluation_->accuracy(), epoch_seconds, images_per_second);
   report_.Line(line);
@@ -500,7 +501,7 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
       "\"lr\": %.9g, \"quant_index\": %s, \"seconds\": %.3f, \"images_per_second\": %.1f}\n",
       progress_.epoch + 1, cost, train_accuracy, evaluation_->accuracy(),
       optimizer_->param_groups()[0].options().get_lr(),
-      quantizer_ != nullptr ? absl::StrFormat("%.6g", quantizer_->index()) : "null", epoch_seconds,
+      quantizer != nullptr ? absl::StrFormat("%.6g", quantizer->index()) : "null", epoch_seconds,
       images_per_second);
 
   progress_.batch = 0;

@@ -1,18 +1,21 @@
 // The fused CUDA step's kernels and host code, run on the CPU by the SIMT emulator, against the
 // CPU optimizers on the same gradients: bit-identical parameters and index trends. This is the
-// GPU path minus the GPU (the kernel code is fused_step.cu's, compiled for the host), so it runs
+// GPU path minus the GPU (the kernel code is kernels.cu's, compiled for the host), so it runs
 // everywhere, CI included; optimizer_cuda_test checks the same on a real GPU.
 #include <memory>
+#include <sstream>
 #include <vector>
 
 #include "ATen/TensorOperators.h"
 #include "ATen/ops/equal.h"
 #include "ATen/ops/randn.h"
 #include "gtest/gtest.h"
+#include "torch/serialize/input-archive.h"
+#include "torch/serialize/output-archive.h"
 #include "qres/optim/cuda/fused_step_cases.h"
-#include "qres/optim/cuda/fused_step_emulated.h"
+#include "qres/optim/cuda/emulator_backend.h"
 #include "qres/optim/cuda/simt_emulator.h"
-#include "qres/optim/cuda_step.h"
+#include "qres/optim/cuda_stepper.h"
 #include "qres/optim/optimizer.h"
 
 namespace qres::optim {
@@ -22,7 +25,7 @@ class FusedStepEmulatedTest : public ::testing::TestWithParam<FusedStepCase> {
  protected:
   static void SetUpTestSuite() {
     RegisterCudaStepper([]() -> std::unique_ptr<CudaStepper> {
-      return std::make_unique<FusedStepper>(MakeEmulatedBackend());
+      return std::make_unique<KernelStepper>(MakeEmulatedBackend());
     });
   }
   void TearDown() override { SetFusedCudaPathForCpuTensors(false); }
@@ -75,6 +78,51 @@ TEST_F(FusedStepEmulatedTest, ResolvesAcrossRowTiles) {
   }
   EXPECT_EQ(QuantizerOf(**on_cpu)->trend(), QuantizerOf(**on_emulator)->trend());
   EXPECT_EQ(QuantizerOf(**on_cpu)->index(), 13);  // the scenario: a bump in the second tile
+}
+
+// The device keeps the bump index between steps: a checkpoint written then, and host steps after
+// device steps, continue from the device's state exactly.
+TEST_F(FusedStepEmulatedTest, DeviceStateReachesCheckpointsAndHostSteps) {
+  at::manual_seed(7);
+  const at::Tensor start = at::randn({300});
+  std::vector<at::Tensor> grads;
+  for (int step = 0; step < 8; ++step) grads.push_back(at::randn({300}) * (step < 4 ? 1.0 : 1e-3));
+  OptimizerSpec spec;
+  spec.lr = 0.01;
+  auto run = [&](at::Tensor& param, torch::optim::Optimizer& optimizer, int from, int to, bool alternate) {
+    for (int step = from; step < to; ++step) {
+      param.mutable_grad() = grads[step].clone();
+      SetFusedCudaPathForCpuTensors(alternate && step % 2 == 0);
+      optimizer.step();
+      SetFusedCudaPathForCpuTensors(false);
+    }
+  };
+  at::Tensor host = start.clone().requires_grad_(), mixed = start.clone().requires_grad_();
+  auto on_cpu = OptimizerRegistry::Create("QtAdamW", {host}, spec);
+  auto alternating = OptimizerRegistry::Create("QtAdamW", {mixed}, spec);
+  ASSERT_TRUE(on_cpu.ok() && alternating.ok());
+  run(host, **on_cpu, 0, 8, false);
+  run(mixed, **alternating, 0, 5, true);  // the last of these on the device
+
+  torch::serialize::OutputArchive saved;
+  (*alternating)->save(saved);  // reads the device's index: the host's is a step behind
+  std::ostringstream bytes;
+  saved.save_to(bytes);
+  at::Tensor resumed = mixed.detach().clone().requires_grad_();
+  auto from_checkpoint = OptimizerRegistry::Create("QtAdamW", {resumed}, spec);
+  ASSERT_TRUE(from_checkpoint.ok());
+  std::istringstream read_back(bytes.str());
+  torch::serialize::InputArchive loaded;
+  loaded.load_from(read_back);
+  (*from_checkpoint)->load(loaded);
+
+  run(mixed, **alternating, 5, 8, true);
+  run(resumed, **from_checkpoint, 5, 8, false);
+  EXPECT_TRUE(at::equal(host.detach(), mixed.detach()));
+  EXPECT_TRUE(at::equal(host.detach(), resumed.detach()));
+  EXPECT_EQ(QuantizerOf(**on_cpu)->trend(), QuantizerOf(**alternating)->trend());
+  EXPECT_EQ(QuantizerOf(**on_cpu)->trend(), QuantizerOf(**from_checkpoint)->trend());
+  EXPECT_GT(QuantizerOf(**on_cpu)->index(), QuantizerOf(**on_cpu)->trend().front());  // it bumped late
 }
 
 // The emulator's own contract: a barrier that only part of a block reaches is a bug it reports.

@@ -1,4 +1,4 @@
-#include "qres/optim/cuda/fused_stepper.h"
+#include "qres/optim/cuda/kernel_stepper.h"
 
 #include <algorithm>
 #include <cstring>
@@ -7,6 +7,7 @@
 #include "ATen/ops/cat.h"
 #include "ATen/ops/empty.h"
 #include "ATen/ops/full.h"
+#include "ATen/ops/tensor.h"
 #include "ATen/ops/zeros.h"
 
 namespace qres::optim {
@@ -21,14 +22,14 @@ at::Tensor& GrowToAtLeast(at::Tensor& buffer, int64_t numel, at::ScalarType type
   return buffer;
 }
 
-void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<CudaStepTensor>& tensors,
-                        Quantizer* quantizer) {
+void KernelStepper::Step(step_math::StepRule rule, c10::Device device, const std::vector<TensorStep>& tensors,
+                         Quantizer* quantizer) {
   backend_->BeginStep(device);
   const QuantSchedule schedule = quantizer != nullptr ? quantizer->options().schedule : QuantSchedule::kNone;
   const bool quantized = schedule != QuantSchedule::kNone;
 
   int64_t total_numel = 0, total_chunks = 0;
-  for (const CudaStepTensor& t : tensors) total_numel += t.numel;
+  for (const TensorStep& t : tensors) total_numel += t.numel;
   if (quantized) GrowToAtLeast(update_, total_numel, at::kFloat, device, /*zeroed=*/false);
 
   rows_.resize(tensors.size());
@@ -36,32 +37,32 @@ void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<Cud
   bool any_log_offset = false;
   int64_t offset = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
-    const CudaStepTensor& t = tensors[i];
+    const TensorStep& t = tensors[i];
     cuda::StepRow& row = rows_[i];
     std::memset(&row, 0, sizeof(row));  // padding too: rows are compared bytewise below
     row.param = t.param;
     row.grad = t.grad;
     row.state0 = t.state0;
     row.state1 = t.state1;
-    row.update = quantized ? FloatData(update_) + offset : nullptr;
+    row.update = quantized ? update_.data_ptr<float>() + offset : nullptr;
     row.numel = t.numel;
     row.first_chunk = total_chunks;
-    row.id = t.quantizer_step.id;
+    row.id = t.quantize.id;
     row.adam = t.adam;
     row.sgd.weight_decay = t.sgd.weight_decay;  // member by member: no padding bytes copied
     row.sgd.momentum = t.sgd.momentum;
     row.sgd.one_minus_dampening = t.sgd.one_minus_dampening;
     row.sgd.nesterov = t.sgd.nesterov;
     row.coupled_l2 = t.coupled_l2;
-    row.step.first = t.first;
+    row.step.first = t.first_buffer;
     row.step.neg_step = t.neg_step;
     row.step.decay = t.decay;
     if (quantized) {
-      const TensorStep& step = t.quantizer_step;
+      const QuantizeStep& step = t.quantize;
       row.step.checked = quantizer->options().check_first_step || !step.first;
       if (schedule == QuantSchedule::kLog) {
-        if (i == 0 || step.step != tensors[i - 1].quantizer_step.step ||
-            step.lambda != tensors[i - 1].quantizer_step.lambda) {  // usually once per step
+        if (i == 0 || step.step != tensors[i - 1].quantize.step ||
+            step.lambda != tensors[i - 1].quantize.lambda) {  // usually once per step
           last_log_resolution = quantizer->LogResolution(step.step);
           offset_scale = quantizer->OffsetScale(step.step, step.lambda);
         }
@@ -91,16 +92,14 @@ void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<Cud
   launch.total_chunks = total_chunks;
   launch.rule = rule;
   launch.schedule = schedule;
-  CudaBumpState* bump = nullptr;
   if (quantized) {
-    const Quantizer::DeviceStep step = quantizer->BeginDeviceStep(device);
-    const QuantizerOptions& options = step.options;
+    const Quantizer::DeviceStep step = quantizer->BeginDeviceStep();
+    const QuantizerOptions& options = quantizer->options();
     launch.rounding = options.rounding;
     launch.seed = options.seed;
     launch.call = step.call;
     if (schedule == QuantSchedule::kBump) {
-      PrepareBump(step, launch, device);
-      bump = &step.bump;
+      PrepareBump(*quantizer, step.start_from_host, launch, device);
     } else {
       launch.log_offset = any_log_offset;
       launch.partials = GrowToAtLeast(partials_, total_chunks, at::kDouble, device, false).data_ptr<double>();
@@ -110,22 +109,47 @@ void FusedStepper::Step(CudaRule rule, c10::Device device, const std::vector<Cud
   launch.blocks_done = reinterpret_cast<unsigned*>(
       GrowToAtLeast(blocks_done_, 1, at::kInt, device, /*zeroed=*/true).data_ptr<int32_t>());
   backend_->Launch(launch, device);
-  if (bump != nullptr) ++bump->trend_size;  // the resolve kernel wrote this step's entry
+  if (schedule == QuantSchedule::kBump) ++bump_.trend_size;  // the resolve kernel wrote this step's entry
   if (quantized) quantizer->EndDeviceStep(last_log_resolution);
 }
 
+QuantizerState KernelStepper::DeviceState(const Quantizer& quantizer) const {
+  QuantizerState state = quantizer.state();
+  if (!quantizer.device_ahead()) return state;
+  state.index = bump_.index.item<int64_t>();  // waits for the step that wrote it
+  const at::Tensor indices = bump_.tensor_indices.cpu().contiguous();
+  state.tensor_indices.assign(indices.data_ptr<int64_t>(), indices.data_ptr<int64_t>() + indices.numel());
+  const at::Tensor trend = bump_.trend.slice(0, 0, bump_.trend_size).cpu().contiguous();
+  state.trend.insert(state.trend.end(), trend.data_ptr<double>(), trend.data_ptr<double>() + trend.numel());
+  return state;
+}
+
+void KernelStepper::ExportTo(Quantizer& quantizer) {
+  if (!quantizer.device_ahead()) return;
+  quantizer.ImportDeviceState(DeviceState(quantizer));
+  bump_.trend_size = 0;
+}
+
 // Fields are set one by one over zeroed rows, so equal values mean equal bytes.
-bool FusedStepper::AllStepsAlike() const {
+bool KernelStepper::AllStepsAlike() const {
   for (const cuda::StepRow& row : rows_) {
     if (std::memcmp(&row.step, &rows_.front().step, sizeof(row.step)) != 0) return false;
   }
   return true;
 }
 
-void FusedStepper::PrepareBump(const Quantizer::DeviceStep& step, cuda::StepLaunch& launch, c10::Device device) {
-  const QuantizerOptions& options = step.options;
-  CudaBumpState& state = step.bump;
+void KernelStepper::PrepareBump(const Quantizer& quantizer, bool start_from_host, cuda::StepLaunch& launch,
+                                c10::Device device) {
+  const QuantizerOptions& options = quantizer.options();
+  DeviceBumpState& state = bump_;
   const auto longs = at::TensorOptions().dtype(at::kLong).device(device);
+  if (start_from_host) {  // the host's state is the current one (a first step, a load, an import)
+    const QuantizerState& host = quantizer.state();
+    state.index = at::full({1}, host.index, longs);
+    state.tensor_indices = host.tensor_indices.empty() ? at::empty({0}, longs)
+                                                       : at::tensor(host.tensor_indices, at::kLong).to(device);
+    state.trend_size = 0;
+  }
   int64_t max_id = 0;
   for (const cuda::StepRow& row : rows_) max_id = std::max(max_id, row.id);
   if (state.tensor_indices.numel() <= max_id) {  // new tensors start at the initial index

@@ -1,20 +1,20 @@
-#include "qres/optim/cuda/fused_step_emulated.h"
+#include "qres/optim/cuda/emulator_backend.h"
 
 #include <vector>
 
 #include "c10/util/Exception.h"
-#include "qres/optim/cuda/fused_step.h"
+#include "qres/optim/cuda/kernel_args.h"
 #include "qres/optim/cuda/simt_emulator.h"
 
 #define QRES_LAUNCH(kernel, blocks, launch, stream) ::qres::simt::Launch(kernel, (blocks), kThreads, (launch))
 #define QRES_LAST_ERROR() 0
 
-#include "qres/optim/cuda/fused_step_kernels.inl"
+#include "qres/optim/cuda/kernels.inl"
 
 namespace qres::optim {
 namespace {
 
-class EmulatedBackend final : public FusedStepper::Backend {
+class EmulatedBackend final : public KernelStepper::Backend {
  public:
   void BeginStep(c10::Device) override {}  // every launch runs to its end before the next
 
@@ -35,6 +35,6 @@ class EmulatedBackend final : public FusedStepper::Backend {
 
 }  // namespace
 
-std::unique_ptr<FusedStepper::Backend> MakeEmulatedBackend() { return std::make_unique<EmulatedBackend>(); }
+std::unique_ptr<KernelStepper::Backend> MakeEmulatedBackend() { return std::make_unique<EmulatedBackend>(); }
 
 }  // namespace qres::optim

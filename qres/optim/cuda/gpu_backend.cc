@@ -1,6 +1,6 @@
-// The fused step on the GPU: FusedStepper with a backend that copies the tensor table to device
+// The fused step on the GPU: KernelStepper with a backend that copies the tensor table to device
 // memory (through pinned memory, on the current stream, without a sync) and launches
-// fused_step.cu's kernels on the current stream, after the previous step even when that ran on
+// kernels.cu's kernels on the current stream, after the previous step even when that ran on
 // another stream. Registered at start-up.
 #include <algorithm>
 #include <cstring>
@@ -15,13 +15,13 @@
 #include "c10/cuda/CUDAEvent.h"
 #include "c10/cuda/CUDAGuard.h"
 #include "c10/util/Exception.h"
-#include "qres/optim/cuda/fused_step.h"
-#include "qres/optim/cuda/fused_stepper.h"
+#include "qres/optim/cuda/kernel_args.h"
+#include "qres/optim/cuda/kernel_stepper.h"
 
 namespace qres::optim {
 namespace {
 
-class CudaBackend final : public FusedStepper::Backend {
+class CudaBackend final : public KernelStepper::Backend {
  public:
   // On one stream, stream order already puts a step after the previous one. When the current
   // stream changed since the last step, the new one waits for all the old one had queued by now
@@ -59,7 +59,7 @@ class CudaBackend final : public FusedStepper::Backend {
 
 [[maybe_unused]] const bool registered = [] {
   RegisterCudaStepper([]() -> std::unique_ptr<CudaStepper> {
-    return std::make_unique<FusedStepper>(std::make_unique<CudaBackend>());
+    return std::make_unique<KernelStepper>(std::make_unique<CudaBackend>());
   });
   return true;
 }();

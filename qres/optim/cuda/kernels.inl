@@ -1,8 +1,8 @@
-// The fused step's kernels (qres/optim/cuda_step.h) and their launcher: direction (whose last
+// The fused step's kernels (qres/optim/cuda_stepper.h) and their launcher: direction (whose last
 // block to finish resolves the step), apply, and resolve alone for a step without elements. All
 // element arithmetic is step_math.h's, built with -fmad=false, so it rounds as the CPU loops do.
 //
-// Included by fused_step.cu (nvcc: the real kernels) and by fused_step_emulated.cc (the host
+// Included by kernels.cu (nvcc: the real kernels) and by emulator_backend.cc (the host
 // compiler with simt_emulator.h: the same code run on the CPU, for tests without a GPU), which
 // each define QRES_LAUNCH(kernel, blocks, launch, stream) and QRES_LAST_ERROR() first. Kernels
 // use nothing outside that emulator's reach: threadIdx.x, blockIdx.x, gridDim.x, __shared__
@@ -12,7 +12,7 @@
 #include <cassert>
 
 #include "qres/optim/counter_rng.h"
-#include "qres/optim/cuda/fused_step.h"
+#include "qres/optim/cuda/kernel_args.h"
 
 namespace qres::optim::cuda {
 namespace {

@@ -1,8 +1,8 @@
-// The fused step's kernels (qres/optim/cuda_step.h says what a step does). A header free of CUDA
-// (raw pointers, a stream handle), so the host code that fills these structs (fused_stepper.cc)
+// The fused step's kernels (qres/optim/cuda_stepper.h says what a step does). A header free of CUDA
+// (raw pointers, a stream handle), so the host code that fills these structs (kernel_stepper.cc)
 // and the emulated kernels build without the CUDA toolkit.
-#ifndef QRES_OPTIM_CUDA_FUSED_STEP_H_
-#define QRES_OPTIM_CUDA_FUSED_STEP_H_
+#ifndef QRES_OPTIM_CUDA_KERNEL_ARGS_H_
+#define QRES_OPTIM_CUDA_KERNEL_ARGS_H_
 
 #include <cstdint>
 
@@ -90,4 +90,4 @@ int LaunchFusedStep(const StepLaunch& launch, cudaStream_t stream);
 
 }  // namespace qres::optim::cuda
 
-#endif  // QRES_OPTIM_CUDA_FUSED_STEP_H_
+#endif  // QRES_OPTIM_CUDA_KERNEL_ARGS_H_

@@ -1,18 +1,18 @@
-// The host side of the fused step (cuda_step.h): fills the kernels' tensor table and launch
-// arguments from tensors, keeps the workspaces between steps and hands the quantizer's device
-// state to the kernels. Where the kernels run is the Backend's business: the GPU
-// (fused_step_cuda.cc) or the SIMT emulator on the CPU (fused_step_emulated.h, for tests).
+// The host side of the fused step (cuda_stepper.h): fills the kernels' tensor table and launch
+// arguments from the optimizer's TensorSteps, keeps the workspaces between steps, and owns the
+// quantizer's device state (the bump index, per-tensor indices and trend between steps). Where the kernels run is the Backend's business: the GPU
+// (gpu_backend.cc) or the SIMT emulator on the CPU (emulator_backend.h, for tests).
 // Nothing here waits for the device.
-#ifndef QRES_OPTIM_CUDA_FUSED_STEPPER_H_
-#define QRES_OPTIM_CUDA_FUSED_STEPPER_H_
+#ifndef QRES_OPTIM_CUDA_KERNEL_STEPPER_H_
+#define QRES_OPTIM_CUDA_KERNEL_STEPPER_H_
 
 #include <memory>
 #include <vector>
 
 #include "ATen/core/Tensor.h"
 #include "c10/core/Device.h"
-#include "qres/optim/cuda/fused_step.h"
-#include "qres/optim/cuda_step.h"
+#include "qres/optim/cuda/kernel_args.h"
+#include "qres/optim/cuda_stepper.h"
 
 namespace qres::optim {
 
@@ -22,7 +22,15 @@ namespace qres::optim {
 at::Tensor& GrowToAtLeast(at::Tensor& buffer, int64_t numel, at::ScalarType type, c10::Device device,
                           bool zeroed);
 
-class FusedStepper final : public CudaStepper {
+// The bump schedule's state on the device between steps.
+struct DeviceBumpState {
+  at::Tensor index;           // int64 [1]
+  at::Tensor tensor_indices;  // int64 [ids]: the per_tensor scope's indices
+  at::Tensor trend;           // double [capacity]: index() after each step not yet exported
+  int64_t trend_size = 0;
+};
+
+class KernelStepper final : public CudaStepper {
  public:
   class Backend {
    public:
@@ -37,14 +45,17 @@ class FusedStepper final : public CudaStepper {
     virtual void Launch(const cuda::StepLaunch& launch, c10::Device device) = 0;
   };
 
-  explicit FusedStepper(std::unique_ptr<Backend> backend) : backend_(std::move(backend)) {}
+  explicit KernelStepper(std::unique_ptr<Backend> backend) : backend_(std::move(backend)) {}
 
-  void Step(CudaRule rule, c10::Device device, const std::vector<CudaStepTensor>& tensors,
+  void Step(step_math::StepRule rule, c10::Device device, const std::vector<TensorStep>& tensors,
             Quantizer* quantizer) override;
+  QuantizerState DeviceState(const Quantizer& quantizer) const override;
+  void ExportTo(Quantizer& quantizer) override;
 
  private:
   bool AllStepsAlike() const;
-  void PrepareBump(const Quantizer::DeviceStep& step, cuda::StepLaunch& launch, c10::Device device);
+  void PrepareBump(const Quantizer& quantizer, bool start_from_host, cuda::StepLaunch& launch,
+                   c10::Device device);
 
   std::unique_ptr<Backend> backend_;
   std::vector<cuda::StepRow> rows_, uploaded_;
@@ -56,8 +67,9 @@ class FusedStepper final : public CudaStepper {
   at::Tensor partials_;  // double: the log schedule's per-chunk Σh²
   at::Tensor factors_;   // double: the log schedule's offset factor per row
   at::Tensor blocks_done_;  // int32 [1]: the direction kernel's finished blocks; zero between steps
+  DeviceBumpState bump_;
 };
 
 }  // namespace qres::optim
 
-#endif  // QRES_OPTIM_CUDA_FUSED_STEPPER_H_
+#endif  // QRES_OPTIM_CUDA_KERNEL_STEPPER_H_
