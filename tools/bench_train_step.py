@@ -95,7 +95,7 @@ def main():
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--size", type=int, default=28)
     parser.add_argument("--net_params", default="",
-                        help="as train_step_bench: ResNet's layers=n (3, the default, is ResNet-20)")
+                        help="as train_step_bench: ResNet's layers=n (3 is ResNet-20; 5, the default, ResNet-32)")
     parser.add_argument("--algo", default="Adam", choices=["Adam", "AdamW", "SGD"])
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
@@ -109,7 +109,7 @@ def main():
         unknown = set(options) - {"layers"}
         if unknown:
             parser.error(f"--net_params: ResNet has no option {sorted(unknown)[0]}")
-        net = ResNet(args.channels, args.size, layers=int(options.get("layers", 3)))
+        net = ResNet(args.channels, args.size, layers=int(options.get("layers", 5)))
     else:
         net = {"CNN": CNN, "LeNet": LeNet}[args.net](args.channels, args.size)
     net = net.to(args.device)

@@ -32,8 +32,8 @@ DEFINE_string(net, "CNN", "net");
 DEFINE_int32(batch, 100, "batch size");
 DEFINE_int32(channels, 1, "input channels");
 DEFINE_int32(size, 28, "input height and width");
-DEFINE_string(net_params, "", "the net's options k=v,... as train takes them (ResNet: layers=3 is ResNet-20, the "
-              "default; layers=5 ResNet-32)");
+DEFINE_string(net_params, "", "the net's options k=v,... as train takes them (ResNet: layers=3 is ResNet-20, "
+              "layers=5, the default, ResNet-32)");
 DEFINE_string(algo, "Adam", "optimizer");
 DEFINE_double(lr, 1e-3, "learning rate");
 DEFINE_double(momentum, 0.0, "SGD momentum (0: none)");

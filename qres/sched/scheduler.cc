@@ -1,0 +1,63 @@
+#include "qres/sched/scheduler.h"
+
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "qres/base/status_macros.h"
+
+namespace qres::sched {
+namespace {
+
+// warmup=N: lr_0·(f + (1 − f)·t/N) for t < N, then the schedule from its step 0.
+class Warmup final : public Scheduler {
+ public:
+  Warmup(std::unique_ptr<Scheduler> schedule, int64_t steps, double start)
+      : schedule_(std::move(schedule)), steps_(steps), start_(start) {}
+
+  double Initial() const override { return schedule_->Initial() * start_; }
+  double Next(double previous, int64_t t) const override {
+    if (t < steps_) {
+      return schedule_->Initial() * (start_ + (1.0 - start_) * static_cast<double>(t) / static_cast<double>(steps_));
+    }
+    if (t == steps_) return schedule_->Initial();
+    return schedule_->Next(previous, t - steps_);
+  }
+
+ private:
+  std::unique_ptr<Scheduler> schedule_;
+  int64_t steps_;
+  double start_;
+};
+
+}  // namespace
+
+absl::Status RequirePositive(const std::string& scheduler, const std::string& key, double value) {
+  if (value > 0.0 && std::isfinite(value)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("scheduler ", scheduler, ": ", key, "=", value, " must be a finite number > 0"));
+}
+
+absl::Status RequireInRange(const std::string& scheduler, const std::string& key, double value, double low,
+                            double high) {
+  if (value >= low && value <= high) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("scheduler ", scheduler, ": ", key, "=", value, " must be in [", low, ", ", high, "]"));
+}
+
+absl::StatusOr<LrSchedule> MakeLrSchedule(const std::string& name, const SchedulerSpec& spec) {
+  QRES_ASSIGN_OR_RETURN(const SchedulerRegistry::Entry* entry, SchedulerRegistry::Find(name));
+  QRES_ASSIGN_OR_RETURN(Params params, Params::Parse(spec.params, "--scheduler_params"));
+  QRES_ASSIGN_OR_RETURN(const int64_t warmup, params.GetInt("warmup", 0));
+  QRES_ASSIGN_OR_RETURN(const double warmup_start, params.GetDouble("warmup_start", 1.0 / 3.0));
+  if (warmup < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--scheduler_params: warmup=", warmup, " must be >= 0"));
+  }
+  QRES_RETURN_IF_ERROR(RequireInRange(entry->name, "warmup_start", warmup_start, 0.0, 1.0));
+  QRES_ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> scheduler, entry->factory(spec, params));
+  QRES_RETURN_IF_ERROR(params.CheckAllUsed());
+  if (warmup > 0) scheduler = std::make_unique<Warmup>(std::move(scheduler), warmup, warmup_start);
+  return LrSchedule(std::move(scheduler));
+}
+
+}  // namespace qres::sched
