@@ -7,8 +7,6 @@
 #include "ATen/ops/abs.h"
 #include "ATen/ops/all.h"
 #include "ATen/ops/any.h"
-#include "ATen/ops/empty.h"
-#include "ATen/ops/full.h"
 #include "ATen/ops/lt.h"
 #include "ATen/ops/empty_like.h"
 #include "ATen/ops/mul.h"
@@ -21,14 +19,12 @@
 #include "qres/base/status_macros.h"
 #include "qres/optim/counter_rng.h"
 #include "qres/optim/fused_cpu.h"
+#include "qres/optim/quant_schedule.h"
 #include "qres/optim/step_math.h"
 #include "torch/serialize/archive.h"
 
 namespace qres::optim {
 namespace {
-
-// 2^max(n, 0): the reference clamps negative indices, so the coarsest step is 1.
-double BumpResolution(int64_t index) { return std::ldexp(1.0, static_cast<int>(std::max<int64_t>(index, 0))); }
 
 template <typename T>
 void StochasticRoundInto(const T* h, T* out, int64_t n, T scale, uint64_t key) {
@@ -47,24 +43,6 @@ double NormInOrder(const at::Tensor& h) {
 }
 
 }  // namespace
-
-std::vector<int64_t> ResolveBumpIndices(int64_t start, int64_t limit,
-                                        const std::vector<bool>& checked,
-                                        const std::function<bool(size_t, int64_t)>& is_zero) {
-  std::vector<int64_t> indices(checked.size());
-  int64_t n = start;
-  for (size_t i = 0; i < checked.size(); ++i) {
-    n = AdvanceIndex(n, limit, checked[i], [&](int64_t k) { return is_zero(i, k); });
-    indices[i] = n;
-  }
-  return indices;
-}
-
-int64_t AdvanceIndex(int64_t n, int64_t limit, bool checked, const std::function<bool(int64_t)>& is_zero) {
-  if (!checked) return n;
-  while (n <= limit && is_zero(n)) ++n;
-  return n;
-}
 
 at::Tensor RoundScaled(const at::Tensor& h, double scale, Rounding rounding, uint64_t stream_key) {
   switch (rounding) {
@@ -95,32 +73,13 @@ at::Tensor RoundScaled(const at::Tensor& h, double scale, Rounding rounding, uin
 
 Quantizer::Quantizer(QuantizerOptions options) : options_(std::move(options)) {
   state_.index = options_.initial_index;
-  if (options_.schedule == QuantSchedule::kLog) state_.log_resolution = LogResolution(0);  // "Initial QP"
+  if (options_.schedule == QuantSchedule::kLog) state_.log_resolution = LogResolution(options_, 0);  // "Initial QP"
 }
 
 void Quantizer::CheckHostCurrent(const char* what) const {
   TORCH_CHECK(!device_ahead_, "quantizer: ", what,
               " needs the state the fused CUDA step keeps on the device; read the quantizer through "
               "its optimizer's quantizer(), which imports it");
-}
-
-double Quantizer::LogResolution(int64_t step) const {
-  const double te = static_cast<double>(step) / options_.batches_per_epoch;
-  const double p = std::floor(std::log(std::log(te + 2.0)) / std::log(options_.base));
-  return options_.eta * std::pow(options_.base, p);
-}
-
-double Quantizer::OffsetScale(int64_t step, double lambda) const {
-  if (!options_.offset) return 0.0;
-  const double te = static_cast<double>(step) / options_.batches_per_epoch;
-  const double tau0 = static_cast<double>(options_.epochs) * options_.warmup;
-  const double s = 0.5 * (1.0 + std::tanh(-options_.kappa * (te - tau0)));
-  return s * lambda;
-}
-
-double Quantizer::OffsetFactor(int64_t step, double lambda, double norm) const {
-  if (!options_.offset || !(norm > 0.0)) return 0.0;
-  return OffsetScale(step, lambda) / norm;  // the GPU divides the same two numbers
 }
 
 double Quantizer::index() const {
@@ -219,8 +178,8 @@ void Quantizer::QuantizeAndAdd(float* param, float* update, int64_t numel, const
     });
     rounding.scale = static_cast<float>(BumpResolution(n));
   } else {
-    state_.log_resolution = LogResolution(step.step);
-    const double factor = options_.offset ? OffsetFactor(step.step, step.lambda, NormInOrder(update, numel)) : 0.0;
+    state_.log_resolution = LogResolution(options_, step.step);
+    const double factor = options_.offset ? OffsetFactor(options_, step.step, step.lambda, NormInOrder(update, numel)) : 0.0;
     if (factor != 0.0) fused_cpu::AddOffset(update, numel, static_cast<float>(factor));
     rounding.scale = static_cast<float>(state_.log_resolution);
   }
@@ -280,10 +239,10 @@ void Quantizer::QuantizeBump(std::vector<at::Tensor>& updates,
 void Quantizer::QuantizeLog(std::vector<at::Tensor>& updates,
                             const std::vector<QuantizeStep>& steps) {
   for (size_t i = 0; i < updates.size(); ++i) {
-    const double resolution = LogResolution(steps[i].step);
+    const double resolution = LogResolution(options_, steps[i].step);
     at::Tensor shifted = updates[i];
     const double factor = options_.offset
-        ? OffsetFactor(steps[i].step, steps[i].lambda, NormInOrder(updates[i]))
+        ? OffsetFactor(options_, steps[i].step, steps[i].lambda, NormInOrder(updates[i]))
         : 0.0;
     if (factor != 0.0) shifted = updates[i] + at::mul(updates[i], factor);
     updates[i] = RoundScaled(shifted, resolution, options_.rounding, StreamKey(steps[i].id))

@@ -6,7 +6,7 @@
 //   quantizer.QuantizeInPlace(updates, steps);   // once per optimizer step, all tensors at once
 //   quantizer.index();                            // "QP Index" for the logs
 //
-// Schedules:
+// Schedules (their rules: quant_schedule.h):
 //   bump (2021, default): Q_p = 2^max(n, 0); n starts at `initial_index` (the seed's -qp). While a
 //        tensor's quantized update is "zero" and n <= index_limit, n += 1 and the update is
 //        re-quantized. n is shared by all tensors (scope=global) or kept per tensor (per_tensor).
@@ -27,7 +27,6 @@
 #define QRES_OPTIM_QUANTIZER_H_
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,6 +34,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "qres/optim/fused_cpu.h"
+#include "qres/optim/quant_schedule.h"
 #include "qres/optim/quantizer_options.h"
 #include "qres/optim/tensor_step.h"
 
@@ -44,20 +44,6 @@ class OutputArchive;
 }  // namespace torch::serialize
 
 namespace qres::optim {
-
-// The bump rule over a sequence of tensors (global scope): starting at index `start`, tensor i
-// ends at the smallest k >= (previous tensor's index) whose quantized update is not zero, or at
-// limit + 1; a tensor with checked[i] == false keeps the previous index. `is_zero(i, k)` is asked
-// only for the (i, k) the sequential rule visits, so it may be computed lazily (CPU) or looked up
-// in a table of candidate indices computed at once (GPU: qres/optim/cuda/kernels.inl
-// runs the same rule on the device).
-std::vector<int64_t> ResolveBumpIndices(int64_t start, int64_t limit,
-                                        const std::vector<bool>& checked,
-                                        const std::function<bool(size_t, int64_t)>& is_zero);
-
-// The bump rule for one tensor: from index n, while the update quantized at n is zero and
-// n <= limit, n += 1 (not at all when !checked). Returns the final n.
-int64_t AdvanceIndex(int64_t n, int64_t limit, bool checked, const std::function<bool(int64_t)>& is_zero);
 
 // R(scale · h) as an integer-valued float tensor (a new tensor; h is not modified).
 at::Tensor RoundScaled(const at::Tensor& h, double scale, Rounding rounding, uint64_t stream_key);
@@ -102,11 +88,6 @@ class Quantizer {
   bool device_ahead() const { return device_ahead_; }
   void ImportDeviceState(QuantizerState state);
 
-  // The log schedule at tensor step `step`: Q_p, and the scale s·λ of the warm-up offset
-  // r = (s·λ/‖h‖)·h (0 when the offset is off).
-  double LogResolution(int64_t step) const;
-  double OffsetScale(int64_t step, double lambda) const;
-
   const QuantizerOptions& options() const { return options_; }
   // The state as of the last step the host knows of (device_ahead(): not the latest).
   const QuantizerState& state() const { return state_; }
@@ -130,9 +111,6 @@ class Quantizer {
   void QuantizeBump(std::vector<at::Tensor>& updates, const std::vector<QuantizeStep>& steps);
   void QuantizeLog(std::vector<at::Tensor>& updates, const std::vector<QuantizeStep>& steps);
   bool IsZero(const at::Tensor& rounded) const;
-  // The warm-up offset's factor r = factor · h for an update of norm `norm` (0 when the offset
-  // is off, or ‖h‖ is 0).
-  double OffsetFactor(int64_t step, double lambda, double norm) const;
   uint64_t StreamKey(int64_t tensor_id) const;
   int64_t& TensorIndex(int64_t id);
   // Throws when the device holds steps the host has not seen (`what`: the caller, for the message).

@@ -63,8 +63,8 @@ void KernelStepper::Step(step_math::StepRule rule, c10::Device device, const std
       if (schedule == QuantSchedule::kLog) {
         if (i == 0 || step.step != tensors[i - 1].quantize.step ||
             step.lambda != tensors[i - 1].quantize.lambda) {  // usually once per step
-          last_log_resolution = quantizer->LogResolution(step.step);
-          offset_scale = quantizer->OffsetScale(step.step, step.lambda);
+          last_log_resolution = LogResolution(quantizer->options(), step.step);
+          offset_scale = OffsetScale(quantizer->options(), step.step, step.lambda);
         }
         row.step.log_scale = static_cast<float>(last_log_resolution);
         row.step.offset_scale = offset_scale;
