@@ -54,8 +54,14 @@ absl::StatusOr<LrSchedule> MakeLrSchedule(const std::string& name, const Schedul
     return absl::InvalidArgumentError(absl::StrCat("--scheduler_params: warmup=", warmup, " must be >= 0"));
   }
   QRES_RETURN_IF_ERROR(RequireInRange(entry->name, "warmup_start", warmup_start, 0.0, 1.0));
-  QRES_ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> scheduler, entry->factory(spec, params));
-  QRES_RETURN_IF_ERROR(params.CheckAllUsed());
+  absl::StatusOr<std::unique_ptr<Scheduler>> made = entry->factory(spec, params);
+  if (absl::Status unknown = params.CheckAllUsed(); !unknown.ok()) {
+    // A misspelt key explains the error it caused (step=3: "step_size=0 must be >= 1").
+    if (made.ok()) return unknown;
+    return absl::InvalidArgumentError(absl::StrCat(made.status().message(), " (", unknown.message(), ")"));
+  }
+  if (!made.ok()) return made.status();
+  std::unique_ptr<Scheduler> scheduler = *std::move(made);
   if (warmup > 0) scheduler = std::make_unique<Warmup>(std::move(scheduler), warmup, warmup_start);
   return LrSchedule(std::move(scheduler));
 }

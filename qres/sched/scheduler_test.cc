@@ -124,6 +124,7 @@ TEST(SchedulerTest, BadInputIsOneLineNamingIt) {
   EXPECT_THAT(error("exp", 10, "gama=0.9"), HasSubstr("unknown key 'gama'"));
   EXPECT_THAT(error("exp", 10, "gamma=-1"), HasSubstr("gamma=-1 must be a finite number > 0"));
   EXPECT_THAT(error("StepLR", 10, ""), HasSubstr("step_size=0 must be >= 1"));
+  EXPECT_THAT(error("StepLR", 10, "step=3"), HasSubstr("(--scheduler_params: unknown key 'step'; valid keys: gamma, step_size, warmup, warmup_start)"));
   EXPECT_THAT(error("MultiStepLR", 10, "milestones=2.5"), HasSubstr("milestone 2.5 must be a whole number"));
   EXPECT_THAT(error("cyclicLR", 3, ""), HasSubstr("step_size_up=0 must be >= 1"));
   EXPECT_THAT(error("OneCycleLR", 2, ""), HasSubstr("leaves a phase without steps"));

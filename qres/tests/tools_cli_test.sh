@@ -52,10 +52,18 @@ expect_error "net CNN options (--net_params, -rl, --logit_relu): unknown key 'la
 expect_error "net ResNet options (--net_params, -rl, --logit_relu): unknown key 'logit_relu'; valid keys: layers" \
   -n ResNet --logit_relu -d MNIST --data_dir="$work/data"
 expect_error "--net_params sets layers and so does -rl/--resnet_layers" -n ResNet --net_params=layers=2 -rl 3
+expect_error "--scheduler=exp and -sn CAWR disagree; give one of them" --scheduler=exp -sn CAWR
+expect_error "--scheduler_interval=step: use epoch or batch" --scheduler_interval=step
+expect_error "unknown scheduler 'cosine'" -sn cosine -d MNIST --data_dir="$work/data"
 
-"$train" --help | grep -q -- "--quant_params" || fail "--help does not document --quant_params"
-"$train" --list | grep -q "QtAdamW" || fail "--list does not show QtAdamW"
-"$train" --list | grep -q "^  log " || fail "--list does not show the quantization schedules"
+"$train" --help >"$work/help.txt"  # (grep -q would stop reading early: a SIGPIPE under pipefail)
+for flag in --quant_params --scheduler --scheduler_params --scheduler_interval; do
+  grep -q -- "  $flag " "$work/help.txt" || fail "--help does not document $flag"
+done
+"$train" --list >"$work/list.txt"
+grep -q "QtAdamW" "$work/list.txt" || fail "--list does not show QtAdamW"
+grep -q "^  log " "$work/list.txt" || fail "--list does not show the quantization schedules"
+grep -q "^  CCAWR " "$work/list.txt" || fail "--list does not list the learning-rate schedules"
 
 # SIGINT stops at a batch boundary with a resumable checkpoint (exit 130); --resume finishes.
 "$train" -d MNIST --data_dir="$work/data" -n CNN -m QtAdamW -e 100000 -b 8 --out_dir="$work/out" \

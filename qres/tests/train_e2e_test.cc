@@ -132,6 +132,58 @@ TEST(TrainE2eTest, BadConfigurationsAreOneLineErrors) {
   config = TinyRun("e2e_bad", "CNN", "QtAdamW");
   config.quant_params = "rounding=up";
   EXPECT_THAT(Train(config).message(), HasSubstr("key 'rounding' has value 'up'"));
+  config = TinyRun("e2e_bad", "CNN", "QtAdamW");
+  config.scheduler = "Cosine";
+  EXPECT_THAT(Train(config).message(), HasSubstr("unknown scheduler 'Cosine'; registered:"));
+  config.scheduler = "StepLR";
+  config.scheduler_params = "step=3";
+  EXPECT_THAT(Train(config).message(), HasSubstr("--scheduler_params: unknown key 'step'"));
+}
+
+// The lr of every step comes from the schedule: per epoch (after the epoch's batches) or per
+// batch; the metrics record the lr each epoch ended with, and an interrupted run resumes the
+// schedule where it stopped, bit for bit.
+TEST(TrainE2eTest, SchedulesSetTheLrAndResumeBitForBit) {
+  auto metrics_lrs = [](const TrainConfig& config) {
+    const std::string text = *ReadWholeFile(JoinPath(config.out_dir, "metrics_" + RunName(config) + ".jsonl"));
+    std::vector<double> lrs;
+    for (size_t at = text.find("\"lr\": "); at != std::string::npos; at = text.find("\"lr\": ", at + 1)) {
+      lrs.push_back(std::stod(text.substr(at + 6)));
+    }
+    return lrs;
+  };
+  TrainConfig per_epoch = TinyRun("e2e_sched_epoch", "CNN", "QtAdamW");
+  per_epoch.scheduler = "exp";
+  per_epoch.scheduler_params = "gamma=0.5";
+  ASSERT_TRUE(Train(per_epoch).ok());
+  EXPECT_THAT(metrics_lrs(per_epoch), ::testing::ElementsAre(0.01, 0.005));
+  EXPECT_THAT(*ReadWholeFile(JoinPath(per_epoch.out_dir, "operation_" + RunName(per_epoch) + ".txt")),
+              HasSubstr("Learning Schedule   : exp (gamma=0.5), stepped per epoch, first lr 0.01"));
+
+  TrainConfig straight = TinyRun("e2e_sched_straight", "ResNet", "QSGD");
+  straight.scheduler = "OneCycleLR";
+  straight.schedule_per_batch = true;  // 7 batches per epoch, 14 steps
+  ASSERT_TRUE(Train(straight).ok());
+  const std::vector<double> lrs = metrics_lrs(straight);
+  ASSERT_EQ(lrs.size(), 2u);
+  EXPECT_GT(lrs[0], 0.01 / 25 * 1.5);  // near the peak at step 3 of 14, well above the start
+  EXPECT_LT(lrs[1], 0.01 / 25);        // the last step: almost down to lr/25/1e4
+
+  TrainConfig interrupted = straight;
+  interrupted.out_dir = data::testing::MakeTempDir("e2e_sched_interrupted");
+  int polls = 0;
+  ASSERT_EQ(Train(interrupted, [&] { return ++polls == 11; }).code(), absl::StatusCode::kCancelled);
+  interrupted.resume = true;
+  TrainConfig other = interrupted;
+  other.scheduler_params = "pct_start=0.5";
+  EXPECT_THAT(Train(other).message(),
+              HasSubstr("was made with --scheduler_params=, this run has --scheduler_params=pct_start=0.5"));
+  ASSERT_TRUE(Train(interrupted).ok());
+  EXPECT_EQ(metrics_lrs(interrupted), lrs);
+  auto a = Parameters(*LoadNet(straight));
+  auto b = Parameters(*LoadNet(interrupted));
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::equal(a[i].second, b[i].second)) << a[i].first;
 }
 
 TEST(TrainE2eTest, SettingsThatWouldBeIgnoredAreErrors) {

@@ -19,6 +19,7 @@
 #include "qres/data/dataset.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
+#include "qres/sched/scheduler.h"
 
 namespace qres::tools {
 namespace {
@@ -70,6 +71,7 @@ std::string ListComponents() {
   AppendKind<models::ModelRegistry>(out, "Nets (--net, -n)");
   AppendKind<data::DatasetRegistry>(out, "Datasets (--dataset, -d)");
   AppendKind<optim::OptimizerRegistry>(out, "Algorithms (--algo, -m)");
+  AppendKind<sched::SchedulerRegistry>(out, "Learning-rate schedules (--scheduler, -sn)");
   absl::StrAppend(
       &out, "Quantization schedules of QSGD, QtAdam, QtAdamW (--quant_params=schedule=...):\n",
       "  bump           the 2021 rule (default): Q_p = 2^n, n grows while a quantized update is zero; -qp sets n\n",

@@ -29,6 +29,16 @@ DEFINE_uint64(seed, 1, "seed for initialisation, shuffling, augmentation (CPU ru
 DEFINE_string(out_dir, ".", "folder for the model, log, error trend, metrics and checkpoint (made if missing)");
 DEFINE_string(optim_params, "", "optimizer options k=v,...: momentum, dampening, nesterov, weight_decay, betas=b1:b2, eps, form=torch|reference");
 DEFINE_string(quant_params, "", "quantizer options k=v,...: schedule=bump|log|none, rounding=half_up|floor|nearest_even|stochastic, seed, zero_test=sum|all_zero, scope=global|per_tensor, index_limit, check_first_step, base, eta, kappa, warmup, offset");
+DEFINE_string(scheduler, "constant",
+              "learning-rate schedule (--list): the follow-up's constant, LambdaLR, exp, cyclicLR, CAWR, CCAWR; "
+              "torch's StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, OneCycleLR. Seed (2023): -sn");
+DEFINE_string(scheduler_params, "",
+              "the schedule's options k=v,... (e.g. StepLR step_size=30,gamma=0.1); every schedule: warmup=N "
+              "steps of linear warm-up from warmup_start=1/3 of the lr. CCAWR fixes the reference's lr-0 first "
+              "epoch of each cycle; reference=true keeps it");
+DEFINE_string(scheduler_interval, "epoch",
+              "step the schedule after every epoch (the follow-up's rule) or every batch; its step counts "
+              "(step_size, T_0, ...) count these");
 DEFINE_bool(shuffle, true, "shuffle every epoch (the reference does not: --noshuffle)");
 DEFINE_bool(drop_last, false, "drop the last partial batch (the reference does)");
 DEFINE_bool(augment, false, "random crop with 4-pixel padding and horizontal flip");
@@ -49,6 +59,7 @@ DEFINE_double(l, 0.001, "same as --lr");
 DEFINE_int32(b, 0, "same as --batch_size");
 DEFINE_int32(g, 0, "1: use the GPU (same as --device=cuda)");
 DEFINE_int32(rl, 5, "same as --resnet_layers");
+DEFINE_string(sn, "", "same as --scheduler (the 2023 seed's)");
 DEFINE_string(f, "", "accepted for the seed's command lines; the model file is named torch_nn02<Net><Algo><E>.pt");
 DEFINE_int32(a, 0, "accepted for the seed's command lines (autoproc); no effect");
 
@@ -82,6 +93,13 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
   config.seed = FLAGS_seed;
   config.optim_params = FLAGS_optim_params;
   config.quant_params = FLAGS_quant_params;
+  QRES_ASSIGN_OR_RETURN(config.scheduler, MergedFlag("scheduler", "sn"));
+  config.scheduler_params = FLAGS_scheduler_params;
+  if (FLAGS_scheduler_interval != "epoch" && FLAGS_scheduler_interval != "batch") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--scheduler_interval=", FLAGS_scheduler_interval, ": use epoch or batch"));
+  }
+  config.schedule_per_batch = FLAGS_scheduler_interval == "batch";
   config.shuffle = FLAGS_shuffle;
   config.drop_last = FLAGS_drop_last;
   config.augment = FLAGS_augment;
@@ -115,7 +133,8 @@ int Main(int argc, char** argv) {
                  "train: trains a net with a (quantized) learning algorithm.\n"
                  "Usage: bazel run -c opt //qres/tools:train -- [flags]\n"
                  "  e.g. --net=CNN --dataset=FashionMNIST --algo=QtAdamW --epochs=5\n"
-                 "       -d CIFAR10 -e 20 -n ResNet -g 1 -qp 2 -l 0.25 -m QSGD   (the seed's spelling)",
+                 "       -d CIFAR10 -e 20 -n ResNet -g 1 -qp 2 -l 0.25 -m QSGD   (the seed's spelling)\n"
+                 "       --algo=QtAdamW --scheduler=CosineAnnealingLR --scheduler_params=warmup=2",
                  "/train.cc", FLAGS_list, []() -> absl::Status {
                    QRES_ASSIGN_OR_RETURN(TrainConfig config, ConfigFromFlags());
                    std::signal(SIGINT, OnSignal);

@@ -17,6 +17,7 @@
 #include "ATen/ops/cross_entropy_loss.h"
 #include "ATen/ops/tensor.h"
 #include "ATen/ops/zeros.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -28,6 +29,7 @@
 #include "qres/data/dataset.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
+#include "qres/sched/scheduler.h"
 #include "qres/tools/archive_check.h"
 #include "qres/tools/accuracy.h"
 #include "qres/tools/model_file.h"
@@ -107,6 +109,9 @@ Settings RunSettings(const TrainConfig& config, const data::Dataset& train) {
   add("qp", config.qp.value_or(0));
   add("optim_params", config.optim_params);
   add("quant_params", config.quant_params);
+  add("scheduler", config.scheduler);
+  add("scheduler_params", config.scheduler_params);
+  add("scheduler_interval", config.schedule_per_batch ? "batch" : "epoch");
   add("shuffle", config.shuffle ? "true" : "false");
   add("drop_last", config.drop_last ? "true" : "false");
   add("augment", config.augment ? "true" : "false");
@@ -137,8 +142,8 @@ absl::Status CheckSameSettings(const std::string& stored, const Settings& now, c
 }
 
 absl::Status SaveCheckpoint(const std::string& path, models::Net& net,
-                            torch::optim::Optimizer& optimizer, const Progress& progress,
-                            const std::string& log, const Settings& settings) {
+                            torch::optim::Optimizer& optimizer, const sched::LrSchedule& schedule,
+                            const Progress& progress, const std::string& log, const Settings& settings) {
   return CallTorch(absl::StrCat("writing checkpoint ", path), [&]() -> absl::Status {
     torch::serialize::OutputArchive archive;
     torch::serialize::OutputArchive model_archive, optimizer_archive;
@@ -154,6 +159,8 @@ absl::Status SaveCheckpoint(const std::string& path, models::Net& net,
     archive.write("metrics", c10::IValue(progress.metrics));
     archive.write("log", c10::IValue(log));
     archive.write("settings", c10::IValue(SettingsText(settings)));
+    archive.write("schedule", at::tensor({schedule.steps()}));
+    archive.write("schedule_lr", at::tensor({schedule.lr()}, at::kDouble));
     std::ostringstream bytes;
     archive.save_to(bytes);
     return WriteFileAtomically(path, bytes.str());
@@ -162,7 +169,7 @@ absl::Status SaveCheckpoint(const std::string& path, models::Net& net,
 
 // Loads the checkpoint after checking every record's CRC and that it was made with `settings`.
 absl::Status LoadCheckpoint(const std::string& path, models::Net& net,
-                            torch::optim::Optimizer& optimizer, Progress& progress,
+                            torch::optim::Optimizer& optimizer, sched::LrSchedule& schedule, Progress& progress,
                             std::string& log, const Settings& settings) {
   QRES_ASSIGN_OR_RETURN(const std::string bytes, ReadWholeFile(path));
   QRES_RETURN_IF_ERROR(CheckArchive(bytes, absl::StrCat("checkpoint ", path)));
@@ -200,6 +207,10 @@ absl::Status LoadCheckpoint(const std::string& path, models::Net& net,
     archive.read("log", text);
     progress.metrics = metrics.toStringRef();
     log = text.toStringRef();
+    at::Tensor schedule_steps, schedule_lr;  // absent in an older version's checkpoint: constant lr
+    if (archive.try_read("schedule", schedule_steps) && archive.try_read("schedule_lr", schedule_lr)) {
+      schedule.Restore(schedule_steps.item<int64_t>(), schedule_lr.item<double>());
+    }
   });
 }
 
@@ -245,6 +256,12 @@ class TrainingRun {
   absl::StatusOr<double> TrainEpoch(const std::function<bool()>& should_stop);
   absl::Status EndEpoch(double epoch_seconds);
   absl::Status Finish();
+  // Every parameter group trains with `lr` from the next step on.
+  void SetLr(double lr);
+  // Whether the lr may change during the run (the log and epoch lines then show it).
+  bool LrIsScheduled() const {
+    return absl::AsciiStrToLower(config_.scheduler) != "constant" || !config_.scheduler_params.empty();
+  }
 
   TrainConfig config_;
   c10::Device device_ = c10::Device(c10::kCPU);
@@ -253,6 +270,7 @@ class TrainingRun {
   std::optional<data::Batches> train_batches_, test_batches_;
   std::shared_ptr<models::Net> net_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::optional<sched::LrSchedule> schedule_;
   std::string proc_;
   Settings settings_;
   RunFiles files_;
@@ -322,6 +340,9 @@ absl::Status TrainingRun::BuildNetAndOptimizer() {
   spec.batches_per_epoch = train_batches_->size();
   spec.epochs = config_.epochs;
   QRES_ASSIGN_OR_RETURN(optimizer_, optim::OptimizerRegistry::Create(config_.algorithm, net_->parameters(), spec));
+  const sched::SchedulerSpec schedule{config_.lr, config_.epochs,
+                                      config_.schedule_per_batch ? train_batches_->size() : 1, config_.scheduler_params};
+  QRES_ASSIGN_OR_RETURN(schedule_, sched::MakeLrSchedule(config_.scheduler, schedule));
   const optim::Quantizer* quantizer = optim::QuantizerOf(*optimizer_);
   if (config_.qp.has_value() && (quantizer == nullptr || quantizer->options().schedule != optim::QuantSchedule::kBump)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -368,7 +389,7 @@ absl::Status TrainingRun::ResumeOrStart() {
     return absl::OkStatus();
   }
   std::string log;
-  QRES_RETURN_IF_ERROR(LoadCheckpoint(files_.checkpoint, *net_, *optimizer_, progress_, log, settings_));
+  QRES_RETURN_IF_ERROR(LoadCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, progress_, log, settings_));
   report_.set_text(log);
   report_.Line(absl::StrCat("Resumed from ", files_.checkpoint, " at epoch ", progress_.epoch + 1, ", batch ",
                             progress_.batch));
@@ -387,6 +408,12 @@ void TrainingRun::ReportHeader() {
                             config_.optim_params.empty() ? "" : absl::StrCat(", ", config_.optim_params)));
   if (const std::optional<optim::StepPath> path = optim::StepPathOf(*optimizer_); path.has_value()) {
     report_.Line(absl::StrCat("Optimizer step      : ", optim::ToString(*path)));
+  }
+  if (LrIsScheduled()) {
+    report_.Line(absl::StrCat("Learning Schedule   : ", config_.scheduler,
+                              config_.scheduler_params.empty() ? "" : absl::StrCat(" (", config_.scheduler_params, ")"),
+                              ", stepped per ", config_.schedule_per_batch ? "batch" : "epoch", ", first lr ",
+                              schedule_->lr()));
   }
   if (const optim::Quantizer* quantizer = optim::QuantizerOf(*optimizer_); quantizer != nullptr) {
     report_.Line(absl::StrCat("Quantization        : ", quantizer->options().Describe()));
@@ -437,11 +464,13 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
       progress_.epoch_seconds = time_before + Seconds(epoch_start);
       report_.Line(absl::StrCat("Interrupted at epoch ", progress_.epoch + 1, ", batch ", progress_.batch,
                                 "; continue with --resume"));
-      QRES_RETURN_IF_ERROR(SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, progress_, report_.text(), settings_));
+      QRES_RETURN_IF_ERROR(
+          SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, progress_, report_.text(), settings_));
       QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.log, report_.text()));
       return absl::CancelledError(
           absl::StrCat("interrupted; the checkpoint ", files_.checkpoint, " resumes with --resume"));
     }
+    SetLr(schedule_->lr());
     QRES_RETURN_IF_ERROR(CallTorch("training step", [&] {
       data::Batch batch = train_batches_->Get(progress_.batch);
       optimizer_->zero_grad();
@@ -454,6 +483,7 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
       correct += at::argmax(output.detach(), 1).eq(batch.labels).sum();
       seen_now += batch.labels.size(0);
     }));
+    if (config_.schedule_per_batch) schedule_->Step();
     if (config_.progress && (progress_.batch % 10 == 9 || progress_.batch + 1 == batches)) {
       const double elapsed = Seconds(epoch_start);
       const double done = static_cast<double>(progress_.batch + 1);
@@ -491,16 +521,17 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   const double images_per_second = progress_.seen / std::max(epoch_seconds, 1e-9);
   // Current after this epoch's steps (on a GPU: the one wait for the device's index per epoch).
   const optim::Quantizer* quantizer = optim::QuantizerOf(*optimizer_);
+  const double lr = optimizer_->param_groups()[0].options().get_lr();  // of the epoch's last batch
   std::string line = absl::StrFormat("[Epoch : %4d] cost = %.9f", progress_.epoch + 1, cost);
   if (quantizer != nullptr) absl::StrAppendFormat(&line, "  QP Index: %g", quantizer->index());
+  if (LrIsScheduled()) absl::StrAppendFormat(&line, "  lr %.6g", lr);
   absl::StrAppendFormat(&line, "  train acc %.4f  test acc %.4f  %.1f s  %.0f img/s", train_accuracy,
                         evaluation_->accuracy(), epoch_seconds, images_per_second);
   report_.Line(line);
   progress_.metrics += absl::StrFormat(
       "{\"epoch\": %d, \"loss\": %.9g, \"train_accuracy\": %.6f, \"test_accuracy\": %.6f, "
       "\"lr\": %.9g, \"quant_index\": %s, \"seconds\": %.3f, \"images_per_second\": %.1f}\n",
-      progress_.epoch + 1, cost, train_accuracy, evaluation_->accuracy(),
-      optimizer_->param_groups()[0].options().get_lr(),
+      progress_.epoch + 1, cost, train_accuracy, evaluation_->accuracy(), lr,
       quantizer != nullptr ? absl::StrFormat("%.6g", quantizer->index()) : "null", epoch_seconds,
       images_per_second);
 
@@ -509,12 +540,18 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   progress_.correct = 0;
   progress_.seen = 0;
   progress_.epoch_seconds = 0;
+  if (!config_.schedule_per_batch) schedule_->Step();  // the follow-up's rule: after the epoch's batches
   Progress next = progress_;  // the checkpoint resumes at the next epoch
   ++next.epoch;
-  QRES_RETURN_IF_ERROR(SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, next, report_.text(), settings_));
+  QRES_RETURN_IF_ERROR(
+      SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, next, report_.text(), settings_));
   QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.metrics, progress_.metrics));
   QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.error, PickleFloatList(progress_.losses)));
   return WriteFileAtomically(files_.log, report_.text());
+}
+
+void TrainingRun::SetLr(double lr) {
+  for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
 }
 
 absl::Status TrainingRun::Finish() {

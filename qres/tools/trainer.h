@@ -40,6 +40,9 @@ struct TrainConfig {
   uint64_t seed = 1;
   std::string optim_params;
   std::string quant_params;
+  std::string scheduler = "constant";  // the lr schedule (qres/sched); -sn in the follow-up
+  std::string scheduler_params;        // its options, "key=value,..."
+  bool schedule_per_batch = false;     // step it after every batch, not after every epoch
   bool shuffle = true;        // the reference: false
   bool drop_last = false;     // the reference: true
   bool augment = false;       // random crop + flip
