@@ -39,6 +39,10 @@ DEFINE_string(scheduler_params, "",
 DEFINE_string(scheduler_interval, "epoch",
               "step the schedule after every epoch (the follow-up's rule) or every batch; its step counts "
               "(step_size, T_0, ...) count these");
+DEFINE_string(tensorboard, "",
+              "folder for TensorBoard event files, in a subfolder named after the run; empty: "
+              "<out_dir>/tensorboard; off: none. View with: tensorboard --logdir <folder>");
+DEFINE_int32(tensorboard_every, 100, "also log the loss, lr and QP index every this many steps; 0: per epoch only");
 DEFINE_bool(shuffle, true, "shuffle every epoch (the reference does not: --noshuffle)");
 DEFINE_bool(drop_last, false, "drop the last partial batch (the reference does)");
 DEFINE_bool(augment, false, "random crop with 4-pixel padding and horizontal flip");
@@ -100,6 +104,11 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
         absl::StrCat("--scheduler_interval=", FLAGS_scheduler_interval, ": use epoch or batch"));
   }
   config.schedule_per_batch = FLAGS_scheduler_interval == "batch";
+  config.tensorboard = FLAGS_tensorboard;
+  if (FLAGS_tensorboard_every < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--tensorboard_every=", FLAGS_tensorboard_every, " must be >= 0"));
+  }
+  config.tensorboard_every = FLAGS_tensorboard_every;
   config.shuffle = FLAGS_shuffle;
   config.drop_last = FLAGS_drop_last;
   config.augment = FLAGS_augment;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -35,6 +36,7 @@
 #include "qres/tools/model_file.h"
 #include "qres/tools/outputs.h"
 #include "qres/tools/run_setup.h"
+#include "qres/tools/tensorboard.h"
 #include "torch/serialize.h"
 
 namespace qres::tools {
@@ -258,6 +260,12 @@ class TrainingRun {
   absl::Status Finish();
   // Every parameter group trains with `lr` from the next step on.
   void SetLr(double lr);
+  // Opens the run's TensorBoard folder (a fresh run first removes the event files of an earlier
+  // run of that name); a failure is a warning and the run goes on without event files.
+  void OpenEventFiles();
+  // Writes the scalars if event files are open; a failure closes them with a warning.
+  void LogScalars(int64_t step, const std::vector<std::pair<std::string, double>>& values);
+  std::optional<double> QuantIndex();
   // Whether the lr may change during the run (the log and epoch lines then show it).
   bool LrIsScheduled() const {
     return absl::AsciiStrToLower(config_.scheduler) != "constant" || !config_.scheduler_params.empty();
@@ -271,6 +279,7 @@ class TrainingRun {
   std::shared_ptr<models::Net> net_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::optional<sched::LrSchedule> schedule_;
+  std::unique_ptr<EventWriter> events_;
   std::string proc_;
   Settings settings_;
   RunFiles files_;
@@ -384,6 +393,7 @@ absl::Status TrainingRun::ClaimOutputs() {
 
 absl::Status TrainingRun::ResumeOrStart() {
   settings_ = RunSettings(config_, train_);
+  OpenEventFiles();
   if (!resuming_) {
     ReportHeader();
     return absl::OkStatus();
@@ -426,6 +436,7 @@ void TrainingRun::ReportHeader() {
                             config_.train_mode_eval ? "train mode (reference)" : "eval mode"));
   report_.Line(absl::StrCat("Outputs             : ", files_.model, ", ", files_.log, ", ", files_.error, ", ",
                             files_.metrics));
+  if (events_ != nullptr) report_.Line(absl::StrCat("TensorBoard         : ", events_->path()));
 }
 
 absl::Status TrainingRun::SetUp() {
@@ -449,6 +460,7 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
     correct = at::zeros({}, at::TensorOptions().dtype(at::kLong).device(device_));
   }));
   int64_t seen_now = 0;
+  at::Tensor last_loss;  // the last step's, for the step scalars
   // Folds the device-side sums into the progress (they wait for the device).
   auto collect = [&] {
     progress_.seen += seen_now;
@@ -476,6 +488,7 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
       optimizer_->zero_grad();
       at::Tensor output = net_->forward(batch.images);
       at::Tensor loss = at::cross_entropy_loss(output, batch.labels);
+      last_loss = loss.detach();
       loss.backward();
       optimizer_->step();
       at::NoGradGuard no_grad;
@@ -483,6 +496,13 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
       correct += at::argmax(output.detach(), 1).eq(batch.labels).sum();
       seen_now += batch.labels.size(0);
     }));
+    const int64_t step = progress_.epoch * batches + progress_.batch + 1;  // steps taken so far
+    if (events_ != nullptr && config_.tensorboard_every > 0 && step % config_.tensorboard_every == 0) {
+      QRES_ASSIGN_OR_RETURN(const double loss, CallTorch("reading the loss", [&] { return last_loss.item<double>(); }));
+      std::vector<std::pair<std::string, double>> values = {{"step/loss", loss}, {"step/lr", schedule_->lr()}};
+      if (const std::optional<double> index = QuantIndex(); index.has_value()) values.emplace_back("step/quant_index", *index);
+      LogScalars(step, values);
+    }
     if (config_.schedule_per_batch) schedule_->Step();
     if (config_.progress && (progress_.batch % 10 == 9 || progress_.batch + 1 == batches)) {
       const double elapsed = Seconds(epoch_start);
@@ -535,6 +555,13 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
       quantizer != nullptr ? absl::StrFormat("%.6g", quantizer->index()) : "null", epoch_seconds,
       images_per_second);
 
+  std::vector<std::pair<std::string, double>> scalars = {
+      {"epoch/loss", cost},           {"epoch/train_accuracy", train_accuracy},
+      {"epoch/test_accuracy", evaluation_->accuracy()}, {"epoch/lr", lr},
+      {"epoch/images_per_second", images_per_second}};
+  if (quantizer != nullptr) scalars.emplace_back("epoch/quant_index", quantizer->index());
+  LogScalars(progress_.epoch + 1, scalars);
+
   progress_.batch = 0;
   progress_.loss_sum = 0;
   progress_.correct = 0;
@@ -548,6 +575,41 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.metrics, progress_.metrics));
   QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.error, PickleFloatList(progress_.losses)));
   return WriteFileAtomically(files_.log, report_.text());
+}
+
+void TrainingRun::OpenEventFiles() {
+  if (config_.tensorboard == "off") return;
+  const std::string dir = JoinPath(config_.tensorboard.empty() ? JoinPath(config_.out_dir, "tensorboard")
+                                                               : config_.tensorboard,
+                                   proc_);
+  if (!resuming_) {  // this run replaces an earlier one of the same name; its events would mix in
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+      if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) {
+        std::filesystem::remove(entry.path(), error);
+      }
+    }
+  }
+  absl::StatusOr<std::unique_ptr<EventWriter>> writer = EventWriter::Open(dir);
+  if (!writer.ok()) {
+    std::cerr << "train: warning: no TensorBoard files: " << writer.status().message() << "\n";
+    return;
+  }
+  events_ = *std::move(writer);
+}
+
+void TrainingRun::LogScalars(int64_t step, const std::vector<std::pair<std::string, double>>& values) {
+  if (events_ == nullptr) return;
+  if (absl::Status written = events_->Scalars(step, values); !written.ok()) {
+    std::cerr << "train: warning: TensorBoard files stop here: " << written.message() << "\n";
+    events_.reset();
+  }
+}
+
+std::optional<double> TrainingRun::QuantIndex() {
+  const optim::Quantizer* quantizer = optim::QuantizerOf(*optimizer_);
+  if (quantizer == nullptr) return std::nullopt;
+  return quantizer->index();
 }
 
 void TrainingRun::SetLr(double lr) {

@@ -11,6 +11,7 @@
 //   error_<PROC>.pickle     the per-epoch mean training loss, a pickled list of floats
 //   metrics_<PROC>.jsonl    one JSON object per epoch
 //   checkpoint_<PROC>.pt    model, optimizer, quantizer and position, for --resume
+//   tensorboard/<PROC>/     TensorBoard event files (config.tensorboard)
 // Every file is written atomically. A second process on the same run and folder is refused, and so
 // is a new run over an older one's outputs unless config.overwrite (they are removed first).
 #ifndef QRES_TOOLS_TRAINER_H_
@@ -43,6 +44,9 @@ struct TrainConfig {
   std::string scheduler = "constant";  // the lr schedule (qres/sched); -sn in the follow-up
   std::string scheduler_params;        // its options, "key=value,..."
   bool schedule_per_batch = false;     // step it after every batch, not after every epoch
+  // TensorBoard event files go to <tensorboard>/<run name>: "" is <out_dir>/tensorboard, "off" none.
+  std::string tensorboard;
+  int64_t tensorboard_every = 100;  // loss, lr and index every this many steps too; 0: per epoch only
   bool shuffle = true;        // the reference: false
   bool drop_last = false;     // the reference: true
   bool augment = false;       // random crop + flip
