@@ -114,6 +114,7 @@ grep -q "Test Mode : Trainning" "$work/eval" && grep -q "Total samples       : 6
   || fail "no training-split block: $(cat "$work/eval")"
 grep -q "Total samples       : 16" "$work/eval" || fail "no test-split block"
 grep -q "Per-class accuracy" "$work/eval" && grep -q "Confusion matrix" "$work/eval" || fail "no per-class report"
+grep -q "(2 epochs: loss, test accuracy, lr, QP index)" "$work/eval" || fail "the plot lacks a panel: $(grep Plot "$work/eval")"
 "$python" -c "import sys; d=open(sys.argv[1],'rb').read(); assert d[:8]==b'\x89PNG\r\n\x1a\n', d[:8]" \
   "$work/out/error_CNNQSGD2.png" || fail "no PNG plot"
 [[ -s "$work/out/operation_test.txt" ]] || fail "no operation_test.txt"

@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -143,17 +144,21 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
     metrics_file = ReplaceSuffix(metrics_file, ".jsonl");
     if (at != std::string::npos && data::FileExists(metrics_file)) {
       QRES_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(metrics_file));
-      Panel accuracy{"test accuracy", {}}, index{"QP index", {}};
+      Panel accuracy{"test accuracy", {}}, lr{"lr", {}}, index{"QP index", {}};
       for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
         double value;
         if (accuracy.y.size() < points && JsonNumber(std::string(line), "test_accuracy", &value)) accuracy.y.push_back(value);
+        if (lr.y.size() < points && JsonNumber(std::string(line), "lr", &value)) lr.y.push_back(value);
         if (index.y.size() < points && JsonNumber(std::string(line), "quant_index", &value)) index.y.push_back(value);
       }
-      if (!accuracy.y.empty()) panels.push_back(accuracy);
-      if (!index.y.empty()) panels.push_back(index);
+      for (Panel* panel : {&accuracy, &lr, &index}) {
+        if (!panel->y.empty()) panels.push_back(std::move(*panel));
+      }
     }
     QRES_RETURN_IF_ERROR(WritePlotPng(plot_file, panels));
-    say(absl::StrCat("Plot                : ", plot_file, " (", points, " epochs)"));
+    std::vector<std::string> titles;
+    for (const Panel& panel : panels) titles.push_back(panel.title);
+    say(absl::StrCat("Plot                : ", plot_file, " (", points, " epochs: ", absl::StrJoin(titles, ", "), ")"));
   }
   std::string log;
   for (const std::string& line : lines) absl::StrAppend(&log, line, "\n");
