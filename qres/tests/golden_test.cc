@@ -114,7 +114,11 @@ TEST_P(GoldenTest, MatchesReferenceTrajectoryExactly) {
   ASSERT_TRUE(optimizer.ok()) << optimizer.status();
 
   const at::Tensor index = golden.tensor("index");
+  const at::Tensor lrs = golden.has("lrs") ? golden.tensor("lrs") : at::Tensor();  // a schedule's lr per step
   for (int64_t step = 0; step < steps; ++step) {
+    if (lrs.defined()) {
+      for (auto& group : (*optimizer)->param_groups()) group.options().set_lr(lrs[step].item<double>());
+    }
     if (big) {
       params.back().mutable_grad() = (params.back() - targets.back()) * curvature[num_tensors].item<double>() +
                                      big_noise * noise_scale[step].item<double>();

@@ -34,7 +34,9 @@ ZERO_SHAPE = (4,)
 # name: algorithm, lr, qp, optim_params, quant_params, zero-gradient tensor, batches/epoch, epochs,
 # and optionally grid=True: inputs on a grid of 1/8 and curvature 1, so that with lr 0.5 the scaled
 # updates land on exact ties (x.5) for the rounding modes to break; big=True: one more tensor of
-# BIG_NUMEL elements, for the CPU loops' chunked, multi-threaded paths and the norm's chunks.
+# BIG_NUMEL elements, for the CPU loops' chunked, multi-threaded paths and the norm's chunks;
+# lr_gamma: a learning-rate schedule, lr_t = lr_{t-1}·lr_gamma before every step (torch's
+# ExponentialLR stepped per batch), which the optimizer must read at every step.
 CASES = {
     "sgd_plain": ("SGD", 0.1, 0, "", "", False, 0, 0),
     "sgd_momentum_nesterov": ("SGD", 0.05, 0, "momentum=0.9,nesterov=true,weight_decay=0.01", "", False, 0, 0),
@@ -73,6 +75,9 @@ CASES = {
     "qtadamw_bump_betas_eps": ("QtAdamW", 1e-2, 0, "betas=0.8:0.99,eps=1e-4", "", False, 0, 0),
     "qtadamw_bump_big": ("QtAdamW", 1e-2, 0, "weight_decay=0.01", "", False, 0, 0, False, True),
     "qsgd_log_big": ("QSGD", 0.05, 0, "momentum=0.9", "schedule=log,eta=4096", False, 10, 10, False, True),
+    # Names after "sgd_*": new cases keep the seeds (sorted name index) of the files before them.
+    "with_schedule_qsgd_log": ("QSGD", 0.05, 0, "", "schedule=log,eta=256,kappa=1", False, 10, 20, False, False, 0.9),
+    "with_schedule_qtadamw_bump": ("QtAdamW", 1e-2, 2, "weight_decay=0.05", "", False, 0, 0, False, False, 0.93),
 }
 
 # More than two of qres/optim/fused_cpu.cc's kGrain (2^18) elements: the big tensor's loops and
@@ -352,7 +357,8 @@ def make_optimizer(algo, params, lr, qp, optim_params, quant_params, nb, epochs)
     return AdamFamily(params, lr, o, quantizer, form, decoupled, eps)
 
 
-def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, epochs, grid=False, big=False):
+def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, epochs, grid=False, big=False,
+             lr_gamma=None):
     global ties
     ties = 0
     # Python's own generator, not torch.randn: torch's vectorised normal sampler gives other bits
@@ -384,7 +390,11 @@ def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, ep
     snapshots = {}
     big_crc32 = []
     index = []
+    lrs = [lr]
+    for _ in range(STEPS - 1):
+        lrs.append(lrs[-1] * lr_gamma if lr_gamma is not None else lr)
     for step in range(STEPS):
+        optimizer.lr = lrs[step]
         for i, p in enumerate(params):
             if zero_mask[i]:
                 p.grad = torch.zeros_like(p)
@@ -412,6 +422,8 @@ def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, ep
         data[f"init{i}"] = init[i]
         data[f"target{i}"] = targets[i]
         data[f"noise{i}"] = noise[i]
+    if lr_gamma is not None:
+        data["lrs"] = torch.tensor(lrs, dtype=torch.float64)
     if big:
         data.update({"big_numel": BIG_NUMEL, "big_seed": seed, "noise_scale": noise_scale,
                      "big_crc32": torch.tensor(big_crc32, dtype=torch.int64)})  # one per snapshot
