@@ -54,7 +54,9 @@ absl::StatusOr<LrSchedule> MakeLrSchedule(const std::string& name, const Schedul
     return absl::InvalidArgumentError(absl::StrCat("--scheduler_params: warmup=", warmup, " must be >= 0"));
   }
   QRES_RETURN_IF_ERROR(RequireInRange(entry->name, "warmup_start", warmup_start, 0.0, 1.0));
-  absl::StatusOr<std::unique_ptr<Scheduler>> made = entry->factory(spec, params);
+  SchedulerSpec after_warmup = spec;
+  after_warmup.warmup = warmup;
+  absl::StatusOr<std::unique_ptr<Scheduler>> made = entry->factory(after_warmup, params);
   if (absl::Status unknown = params.CheckAllUsed(); !unknown.ok()) {
     // A misspelt key explains the error it caused (step=3: "step_size=0 must be >= 1").
     if (made.ok()) return unknown;

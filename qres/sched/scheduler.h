@@ -7,7 +7,7 @@
 // A scheduler step is an epoch (the follow-up's rule: after the epoch's batches) or a batch
 // (steps_per_epoch = batches per epoch). Parameters that count time (step_size, milestones, T_max,
 // T_0, warmup, ...) count scheduler steps, as torch's do; defaults derived from the run's length
-// (E epochs) are E·steps_per_epoch steps.
+// count its E·steps_per_epoch steps less the warm-up.
 //
 // The torch-equivalent schedules repeat torch.optim.lr_scheduler's arithmetic, recurrences
 // included (ExponentialLR multiplies the previous lr, it does not raise γ to a power), so their lr
@@ -20,6 +20,7 @@
 #ifndef QRES_SCHED_SCHEDULER_H_
 #define QRES_SCHED_SCHEDULER_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,8 +37,10 @@ struct SchedulerSpec {
   int64_t epochs = 0;           // E
   int64_t steps_per_epoch = 1;  // 1 (stepped per epoch) or the batches per epoch (per batch)
   std::string params;           // --scheduler_params: "k=v,..."
+  int64_t warmup = 0;           // steps of linear warm-up in front (warmup=N): not the schedule's
 
-  int64_t total_steps() const { return epochs * steps_per_epoch; }
+  // The schedule's own steps: the run's, less the warm-up.
+  int64_t total_steps() const { return std::max<int64_t>(epochs * steps_per_epoch - warmup, 0); }
 };
 
 // One schedule's rule. Stateless: the runtime state (step count, current lr) is LrSchedule's.

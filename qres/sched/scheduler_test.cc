@@ -100,6 +100,15 @@ TEST(SchedulerTest, WarmupRisesLinearlyThenStartsTheSchedule) {
   EXPECT_EQ(lr[5], 0.3 * 0.95 * 0.95);
 }
 
+// Defaults taken from the run's length count the steps after the warm-up: a cosine over the whole
+// run ends where it would without one.
+TEST(SchedulerTest, WarmupShortensTheDefaultLengths) {
+  const std::vector<double> lr = Sequence(Make("CosineAnnealingLR", 0.1, 10, "warmup=4"), 10);
+  EXPECT_EQ(lr[4], 0.1);
+  EXPECT_NEAR(lr[10], 0.0, 1e-12);
+  EXPECT_GT(lr[9], 0.0);
+}
+
 TEST(SchedulerTest, RestoreContinuesWhereTheScheduleWas) {
   LrSchedule first = Make("CosineAnnealingLR", 0.05, 30, "T_max=7");
   for (int t = 0; t < 12; ++t) first.Step();
