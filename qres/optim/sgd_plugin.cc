@@ -36,6 +36,23 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeSgd(std::vector<at:
   return std::unique_ptr<torch::optim::Optimizer>(std::move(optimizer));
 }
 
+// The follow-up's stdSGD: w <- w - lr·g (weight_decay is the only option), torch.optim.SGD's plain step.
+absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeStdSgd(std::vector<at::Tensor> params,
+                                                                    const OptimizerSpec& spec) {
+  QRES_ASSIGN_OR_RETURN(Params optim_params, Params::Parse(spec.optim_params, "--optim_params"));
+  SgdOptions options(spec.lr);
+  QRES_ASSIGN_OR_RETURN(options.weight_decay(), optim_params.GetDouble("weight_decay", 0.0));
+  QRES_RETURN_IF_ERROR(optim_params.CheckAllUsed());
+  if (!spec.quant_params.empty()) {
+    return absl::InvalidArgumentError("--quant_params is given but stdSGD does not quantize (use QSGD)");
+  }
+  QuantizerOptions none;
+  none.schedule = QuantSchedule::kNone;
+  QRES_ASSIGN_OR_RETURN(auto optimizer, Sgd::Create(std::move(params), options, none));
+  return std::unique_ptr<torch::optim::Optimizer>(std::move(optimizer));
+}
+
+QRES_REGISTER_OPTIMIZER("stdSGD", "the follow-up's plain SGD, w <- w - lr*g; --optim_params weight_decay", &MakeStdSgd);
 QRES_REGISTER_OPTIMIZER(
     "SGD", "torch.optim.SGD; --optim_params momentum, dampening, weight_decay, nesterov",
     [](std::vector<at::Tensor> params, const OptimizerSpec& spec) {

@@ -5,6 +5,7 @@
 #include "qres/data/dataset.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
+#include "qres/sched/scheduler.h"
 
 namespace qres {
 namespace {
@@ -16,10 +17,15 @@ TEST(RegistryCanaryTest, EveryComponentIsRegisteredOnce) {
   EXPECT_THAT(data::DatasetRegistry::Names(),
               ElementsAre("CIFAR10", "CIFAR100", "FashionMNIST", "MNIST"));
   EXPECT_THAT(optim::OptimizerRegistry::Names(),
-              ElementsAre("Adam", "AdamW", "QSGD", "QtAdam", "QtAdamW", "SGD"));
+              ElementsAre("Adam", "AdamW", "ASGD", "NAdam", "QSGD", "QtAdam", "QtAdamW", "RAdam", "SGD", "stdSGD"));
+  EXPECT_THAT(sched::SchedulerRegistry::Names(),
+              ElementsAre("CAWR", "CCAWR", "constant", "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
+                          "CustomCosineAnnealingWarmRestarts", "cyclicLR", "exp", "ExponentialLR", "LambdaLR",
+                          "MultiStepLR", "OneCycleLR", "StepLR"));
   EXPECT_TRUE(models::ModelRegistry::Validate().ok());
   EXPECT_TRUE(data::DatasetRegistry::Validate().ok());
   EXPECT_TRUE(optim::OptimizerRegistry::Validate().ok());
+  EXPECT_TRUE(sched::SchedulerRegistry::Validate().ok());
 }
 
 }  // namespace

@@ -78,6 +78,12 @@ CASES = {
     # Names after "sgd_*": new cases keep the seeds (sorted name index) of the files before them.
     "with_schedule_qsgd_log": ("QSGD", 0.05, 0, "", "schedule=log,eta=256,kappa=1", False, 10, 20, False, False, 0.9),
     "with_schedule_qtadamw_bump": ("QtAdamW", 1e-2, 2, "weight_decay=0.05", "", False, 0, 0, False, False, 0.93),
+    "torch_asgd": ("ASGD", 0.05, 0, "weight_decay=0.01", "", False, 0, 0),
+    "torch_nadam": ("NAdam", 2e-3, 0, "", "", False, 0, 0),
+    "torch_nadam_weight_decay": ("NAdam", 2e-2, 0, "weight_decay=0.05", "", True, 0, 0),
+    "torch_radam": ("RAdam", 1e-3, 0, "", "", False, 0, 0),
+    "torch_radam_weight_decay": ("RAdam", 1e-2, 0, "weight_decay=0.05", "", True, 0, 0),
+    "torch_std_sgd": ("stdSGD", 0.1, 0, "", "", False, 0, 0),
 }
 
 # More than two of qres/optim/fused_cpu.cc's kGrain (2^18) elements: the big tensor's loops and
@@ -342,8 +348,16 @@ class AdamFamily:
                 p.add_(p, alpha=-self.lr * self.wd)
 
 
+# The follow-up's torch baselines: torch.optim itself, its single-tensor path (what it runs on CPU
+# tensors), with only lr (and the case's options) passed; stdSGD is SGD's plain step.
+TORCH_OPTIMIZERS = {"ASGD": torch.optim.ASGD, "NAdam": torch.optim.NAdam, "RAdam": torch.optim.RAdam,
+                    "stdSGD": torch.optim.SGD}
+
+
 def make_optimizer(algo, params, lr, qp, optim_params, quant_params, nb, epochs):
     o = parse(optim_params)
+    if algo in TORCH_OPTIMIZERS:
+        return TORCH_OPTIMIZERS[algo](params, lr=lr, foreach=False, **{k: float(v) for k, v in o.items()})
     quantized = algo in ("QSGD", "QtAdam", "QtAdamW")
     quantizer = make_quantizer(algo, qp, quant_params, nb, epochs) if quantized else None
     if algo in ("SGD", "QSGD"):
