@@ -24,8 +24,8 @@ absl::StatusOr<std::unique_ptr<Scheduler>> MakeExponential(const SchedulerSpec& 
   return std::make_unique<Exponential>(spec.lr, gamma);
 }
 
-QRES_REGISTER_SCHEDULER("ExponentialLR", "lr·gamma^t (gamma=0.95)", &MakeExponential);
-QRES_REGISTER_SCHEDULER("exp", "the follow-up's ExponentialLR: lr·0.95^t (gamma=0.95)", &MakeExponential);
+QRES_REGISTER_SCHEDULER("ExponentialLR", "lr*gamma^t (gamma=0.95)", &MakeExponential);
+QRES_REGISTER_SCHEDULER("exp", "the follow-up's ExponentialLR: lr*0.95^t (gamma=0.95)", &MakeExponential);
 
 }  // namespace
 }  // namespace qres::sched

@@ -46,7 +46,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> MakeMultiStep(const SchedulerSpec& sp
   return std::make_unique<MultiStep>(spec.lr, std::move(milestones), gamma);
 }
 
-QRES_REGISTER_SCHEDULER("MultiStepLR", "lr·gamma at each of milestones=a:b:... (gamma=0.1)", &MakeMultiStep);
+QRES_REGISTER_SCHEDULER("MultiStepLR", "lr*gamma at each of milestones=a:b:... (gamma=0.1)", &MakeMultiStep);
 
 }  // namespace
 }  // namespace qres::sched

@@ -33,7 +33,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> MakeStep(const SchedulerSpec& spec, P
   return std::make_unique<Step>(spec.lr, step_size, gamma);
 }
 
-QRES_REGISTER_SCHEDULER("StepLR", "lr·gamma every step_size steps (step_size required, gamma=0.1)", &MakeStep);
+QRES_REGISTER_SCHEDULER("StepLR", "lr*gamma every step_size steps (step_size required, gamma=0.1)", &MakeStep);
 
 }  // namespace
 }  // namespace qres::sched

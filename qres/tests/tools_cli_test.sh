@@ -33,7 +33,7 @@ expect_error() {
 expect_error "unknown command line flag 'bogus'" --bogus
 expect_error "illegal value 'abc'" --epochs=abc
 expect_error "--epochs=0 must be > 0" --epochs=0
-expect_error "unknown algorithm 'Lion'; registered: Adam, AdamW, QSGD, QtAdam, QtAdamW, SGD" -m Lion --data_dir="$work/data" -d MNIST
+expect_error "unknown algorithm 'Lion'; registered: Adam, AdamW, ASGD, NAdam, QSGD, QtAdam, QtAdamW, RAdam, SGD, stdSGD" -m Lion --data_dir="$work/data" -d MNIST
 expect_error "unknown dataset 'SVHN'" -d SVHN
 expect_error "unknown net 'VGG'" -n VGG -d MNIST --data_dir="$work/data"
 expect_error "--device=tpu: use cpu or cuda" --device=tpu

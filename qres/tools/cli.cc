@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -27,8 +28,11 @@ namespace {
 template <typename Registry>
 void AppendKind(std::string& out, const std::string& title) {
   absl::StrAppend(&out, title, ":\n");
-  for (const std::string& name : Registry::Names()) {
-    absl::StrAppendFormat(&out, "  %-14s %s\n", name, Registry::Help(name).value_or(""));
+  const std::vector<std::string> names = Registry::Names();
+  size_t width = 14;  // the column of the help texts: past the longest name
+  for (const std::string& name : names) width = std::max(width, name.size());
+  for (const std::string& name : names) {
+    absl::StrAppendFormat(&out, "  %-*s %s\n", static_cast<int>(width), name, Registry::Help(name).value_or(""));
   }
 }
 
