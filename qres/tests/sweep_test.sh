@@ -1,0 +1,109 @@
+#!/bin/bash
+# sweep and report end to end on tiny generated data: a grid runs, is stopped mid-run, continues
+# without redoing finished runs (the stopped one resumes from its checkpoint), and the report's
+# numbers equal the runs' metrics files; bad grids and bad run folders are one-line errors.
+set -uo pipefail
+sweep="$1"
+report="$2"
+python="$3"
+work="${TEST_TMPDIR:-$(mktemp -d)}/sweep"
+rm -rf "$work" && mkdir -p "$work/data"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+"$python" - "$work/data" <<'PY'
+import gzip, struct, sys
+d = sys.argv[1]
+for split, n in (("train", 64), ("t10k", 16)):
+    with gzip.open(f"{d}/{split}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + bytes((i * 13 + j) % 256 for i in range(n) for j in range(784)))
+    with gzip.open(f"{d}/{split}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n)))
+PY
+
+# expect_error "<substring>" tool args...: non-zero exit, one line on stderr naming the problem.
+expect_error() {
+  local want="$1"; shift
+  if "$@" >/dev/null 2>"$work/err"; then fail "$* succeeded"; return; fi
+  [[ $(wc -l <"$work/err") -eq 1 ]] || fail "$*: expected one line, got: $(cat "$work/err")"
+  grep -qF -- "$want" "$work/err" || fail "$*: expected '$want', got: $(cat "$work/err")"
+}
+every=(-- -d MNIST --data_dir="$work/data" -b 16 -l 0.01 --tensorboard=off)
+expect_error "--grid: the grid is empty" "$sweep" --out_dir="$work/x" --grid=' ; '
+expect_error "grid axis lrr: train has no flag --lrr" "$sweep" --out_dir="$work/x" --grid='lrr=0.1|0.2'
+expect_error "grid axis algo: unknown algorithm 'Lion'" "$sweep" --out_dir="$work/x" --grid='algo=SGD|Lion'
+expect_error "--bogus=1 after --: train has no flag --bogus" "$sweep" --out_dir="$work/x" --grid='seed=1' -- --bogus=1
+expect_error "grid axis out_dir: the sweep sets it" "$sweep" --grid='out_dir=a|b'
+[[ -e "$work/x" ]] && fail "a bad sweep made its folder"
+
+# Three runs, one at a time; stopped (SIGTERM) once the second has a checkpoint.
+grid='algo=SGD|QtAdamW;seed=1'
+"$sweep" --out_dir="$work/s" --grid="$grid;epochs=1|40" "${every[@]}" >/dev/null 2>"$work/first.err" &
+pid=$!
+second="$work/s/algo=SGD,seed=1,epochs=40"
+for _ in $(seq 600); do [[ -f "$second/checkpoint_CNNSGD40.pt" ]] && break; sleep 0.05; done
+kill -TERM $pid
+wait $pid
+code=$?
+[[ $code -eq 130 ]] || fail "a stopped sweep exits 130, not $code: $(cat "$work/first.err")"
+grep -q "the same command continues the sweep" "$work/first.err" || fail "no continue hint: $(cat "$work/first.err")"
+grep -q '"status": "finished"' "$work/s/algo=SGD,seed=1,epochs=1/sweep.json" || fail "the first run did not finish"
+[[ -f "$second/sweep.json" ]] && fail "the stopped run was marked"
+lines_before=$(wc -l <"$work/s/algo=SGD,seed=1,epochs=1/sweep_output.txt")
+
+"$sweep" --out_dir="$work/s" --grid="$grid;epochs=1|40" "${every[@]}" >/dev/null 2>"$work/second.err" \
+  || fail "the continued sweep failed: $(cat "$work/second.err")"
+grep -q "4 runs in $work/s, 1 already finished, 3 to run" "$work/second.err" || fail "did not skip: $(cat "$work/second.err")"
+[[ $(wc -l <"$work/s/algo=SGD,seed=1,epochs=1/sweep_output.txt") -eq $lines_before ]] || fail "a finished run ran again"
+grep -q "Resumed from" "$second/operation_CNNSGD40.txt" || fail "the stopped run did not resume from its checkpoint"
+
+# A failed run is reported, the rest go on, the exit status says so.
+"$sweep" --out_dir="$work/f" --grid='net=CNN|ResNet;net_params=layers=1' "${every[@]}" -e 2 >/dev/null 2>"$work/fail.err"
+[[ $? -ne 0 ]] || fail "a sweep with a failed run exited 0"
+grep -q "1 of 2 runs failed" "$work/fail.err" && grep -q "net=CNN,net_params=layers=1: .*unknown key 'layers'" "$work/fail.err" \
+  || fail "the failed run is not reported: $(cat "$work/fail.err")"
+[[ -f "$work/f/net=ResNet,net_params=layers=1/torch_nn02ResNetAdam2.pt" ]] || fail "the good run did not finish"
+
+# The report of the first sweep plus a run of another data set: separate tables, and its numbers
+# equal the metrics files'.
+"$sweep" --out_dir="$work/fm" --grid='seed=1|2' -- -d FashionMNIST --data_dir="$work/data" -b 16 -e 2 \
+  --tensorboard=off >/dev/null 2>&1 || fail "the FashionMNIST sweep failed"
+"$report" --out="$work/report" "$work/s" "$work/fm" >"$work/report.out" 2>&1 || fail "report failed: $(cat "$work/report.out")"
+"$python" - "$work" <<'PY' || fail "the report does not match the metrics files"
+import csv, glob, json, statistics, sys
+work = sys.argv[1]
+rows = {(r["section"], r["configuration"]): r for r in csv.DictReader(open(f"{work}/report.csv"))}
+sections = {s for s, _ in rows}
+assert len(sections) == 2 and any(s.startswith("MNIST") for s in sections) \
+    and any(s.startswith("FashionMNIST") for s in sections), sections
+def runs(pattern):
+    return [[json.loads(l) for l in open(f)] for f in sorted(glob.glob(pattern))]
+def check(row, metrics):
+    finals = [m[-1]["test_accuracy"] for m in metrics]
+    bests = [max(e["test_accuracy"] for e in m) for m in metrics]
+    assert int(row["runs"]) == len(metrics), (row, len(metrics))
+    assert abs(float(row["final_test_acc_mean"]) - statistics.mean(finals)) < 1e-6, (row, finals)
+    assert abs(float(row["best_test_acc_mean"]) - statistics.mean(bests)) < 1e-6, (row, bests)
+    sd = statistics.stdev(finals) if len(finals) > 1 else 0.0
+    assert abs(float(row["final_test_acc_sd"]) - sd) < 1e-6, (row, finals)
+    losses = [m[-1]["loss"] for m in metrics]
+    assert abs(float(row["final_loss_mean"]) - statistics.mean(losses)) < 1e-6 * max(1, statistics.mean(losses)), row
+fm = [r for (s, c), r in rows.items() if s.startswith("FashionMNIST")]
+assert len(fm) == 1, fm
+check(fm[0], runs(f"{work}/fm/*/metrics_*.jsonl"))
+mnist = {c: r for (s, c), r in rows.items() if s.startswith("MNIST")}
+check(mnist["algo=QtAdamW epochs=40"], runs(f"{work}/s/algo=QtAdamW,seed=1,epochs=40/metrics_*.jsonl"))
+check(mnist["algo=SGD epochs=1"], runs(f"{work}/s/algo=SGD,seed=1,epochs=1/metrics_*.jsonl"))
+assert len(mnist) == 4, mnist.keys()
+PY
+grep -q "^### MNIST (64 training images), net CNN" "$work/report.md" || fail "no MNIST table"
+
+# Bad run folders.
+expect_error "$work/data: no run's metrics" "$report" "$work/data"
+expect_error "$work/nope: not a folder" "$report" "$work/nope"
+cut="$work/s/algo=SGD,seed=1,epochs=1/metrics_CNNSGD1.jsonl"
+head -c 40 "$cut" >"$work/cut" && cp "$work/cut" "$cut"
+expect_error "metrics_CNNSGD1.jsonl line 1: not a complete JSON object (cut off?)" "$report" "$work/s"
+
+if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
+echo "sweep and report check out"

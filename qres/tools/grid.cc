@@ -1,0 +1,65 @@
+#include "qres/tools/grid.h"
+
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace qres::tools {
+
+absl::StatusOr<std::vector<Axis>> ParseGrid(absl::string_view text, absl::string_view source) {
+  std::vector<Axis> axes;
+  std::set<std::string> keys;
+  for (absl::string_view item : absl::StrSplit(text, absl::ByAnyChar(";\n"))) {
+    item = absl::StripAsciiWhitespace(item);
+    if (item.empty() || item[0] == '#') continue;
+    const size_t equals = item.find('=');
+    if (equals == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": '", item, "' is not an axis; write key=value1|value2|..."));
+    }
+    Axis axis;
+    axis.key = std::string(absl::StripAsciiWhitespace(item.substr(0, equals)));
+    while (!axis.key.empty() && axis.key[0] == '-') axis.key.erase(0, 1);  // --lr= reads as lr=
+    if (axis.key.empty()) return absl::InvalidArgumentError(absl::StrCat(source, ": '", item, "' has no key"));
+    for (absl::string_view value : absl::StrSplit(item.substr(equals + 1), '|')) {
+      value = absl::StripAsciiWhitespace(value);
+      if (value.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(source, ": axis ", axis.key, " has an empty value"));
+      }
+      axis.values.emplace_back(value);
+    }
+    if (!keys.insert(axis.key).second) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ": axis ", axis.key, " is given twice"));
+    }
+    axes.push_back(std::move(axis));
+  }
+  if (axes.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": the grid is empty; give axes key=v1|v2;key2=..."));
+  }
+  return axes;
+}
+
+std::vector<GridRun> ExpandGrid(const std::vector<Axis>& axes) {
+  std::vector<GridRun> runs = {GridRun{}};
+  for (const Axis& axis : axes) {
+    std::vector<GridRun> next;
+    for (const GridRun& run : runs) {
+      for (const std::string& value : axis.values) {
+        GridRun more = run;
+        absl::StrAppend(&more.name, more.name.empty() ? "" : ",", axis.key, "=",
+                        absl::StrReplaceAll(value, {{"/", "_"}}));
+        more.flags.push_back(absl::StrCat("--", axis.key, "=", value));
+        next.push_back(std::move(more));
+      }
+    }
+    runs = std::move(next);
+  }
+  return runs;
+}
+
+}  // namespace qres::tools

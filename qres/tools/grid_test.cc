@@ -1,0 +1,40 @@
+#include "qres/tools/grid.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace qres::tools {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(GridTest, ExpandsEveryCombinationLastAxisFastest) {
+  auto axes = ParseGrid("algo=QtAdamW|AdamW; lr = 0.001 | 0.01\n# a comment\nnet_params=layers=3", "--grid");
+  ASSERT_TRUE(axes.ok()) << axes.status();
+  const std::vector<GridRun> runs = ExpandGrid(*axes);
+  ASSERT_EQ(runs.size(), 4u);
+  EXPECT_EQ(runs[0].name, "algo=QtAdamW,lr=0.001,net_params=layers=3");
+  EXPECT_THAT(runs[0].flags, ElementsAre("--algo=QtAdamW", "--lr=0.001", "--net_params=layers=3"));
+  EXPECT_EQ(runs[1].name, "algo=QtAdamW,lr=0.01,net_params=layers=3");
+  EXPECT_EQ(runs[3].name, "algo=AdamW,lr=0.01,net_params=layers=3");
+}
+
+TEST(GridTest, ValuesWithSlashesMakeOneFolderName) {
+  auto axes = ParseGrid("data_dir=/data/a|/data/b", "--grid");
+  ASSERT_TRUE(axes.ok());
+  EXPECT_EQ(ExpandGrid(*axes)[0].name, "data_dir=_data_a");
+  EXPECT_THAT(ExpandGrid(*axes)[0].flags, ElementsAre("--data_dir=/data/a"));
+}
+
+TEST(GridTest, BadGridsAreOneLineErrors) {
+  EXPECT_THAT(ParseGrid("", "--grid").status().message(), HasSubstr("--grid: the grid is empty"));
+  EXPECT_THAT(ParseGrid(" ; \n# only a comment", "--grid").status().message(), HasSubstr("the grid is empty"));
+  EXPECT_THAT(ParseGrid("algo", "--grid").status().message(), HasSubstr("'algo' is not an axis"));
+  EXPECT_THAT(ParseGrid("lr=0.1||0.2", "--grid").status().message(), HasSubstr("axis lr has an empty value"));
+  EXPECT_THAT(ParseGrid("lr=0.1;lr=0.2", "--grid").status().message(), HasSubstr("axis lr is given twice"));
+  EXPECT_THAT(ParseGrid("=0.1", "--grid").status().message(), HasSubstr("has no key"));
+}
+
+}  // namespace
+}  // namespace qres::tools

@@ -1,0 +1,280 @@
+#include "qres/tools/run_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "ATen/core/ivalue.h"
+#include "qres/base/status_macros.h"
+#include "qres/base/torch_status.h"
+#include "qres/tools/archive_check.h"
+#include "qres/tools/outputs.h"
+#include "torch/serialize/input-archive.h"
+
+namespace qres::tools {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The number after "<key>": in a metrics line; nullopt for null; an error when absent.
+absl::StatusOr<std::optional<double>> Field(absl::string_view line, absl::string_view key, const std::string& where) {
+  const std::string quoted = absl::StrCat("\"", key, "\": ");
+  const size_t at = line.find(quoted);
+  if (at == absl::string_view::npos) return absl::DataLossError(absl::StrCat(where, ": no \"", key, "\""));
+  absl::string_view rest = line.substr(at + quoted.size());
+  rest = rest.substr(0, rest.find_first_of(",}"));
+  if (rest == "null") return std::optional<double>();
+  double value;
+  if (!absl::SimpleAtod(rest, &value)) {
+    return absl::DataLossError(absl::StrCat(where, ": \"", key, "\" is '", rest, "', not a number"));
+  }
+  return std::optional<double>(value);
+}
+
+absl::StatusOr<std::vector<EpochMetrics>> ParseMetrics(const std::string& path) {
+  QRES_ASSIGN_OR_RETURN(const std::string text, ReadWholeFile(path));
+  std::vector<EpochMetrics> epochs;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_number;
+    if (line.empty()) continue;
+    const std::string where = absl::StrCat(path, " line ", line_number);
+    if (line.front() != '{' || line.back() != '}') {
+      return absl::DataLossError(absl::StrCat(where, ": not a complete JSON object (cut off?)"));
+    }
+    EpochMetrics m;
+    double* numbers[] = {&m.loss, &m.train_accuracy, &m.test_accuracy, &m.lr, &m.seconds};
+    const char* keys[] = {"loss", "train_accuracy", "test_accuracy", "lr", "seconds"};
+    for (int i = 0; i < 5; ++i) {
+      QRES_ASSIGN_OR_RETURN(const std::optional<double> value, Field(line, keys[i], where));
+      if (!value) return absl::DataLossError(absl::StrCat(where, ": \"", keys[i], "\" is null"));
+      *numbers[i] = *value;
+    }
+    QRES_ASSIGN_OR_RETURN(const std::optional<double> epoch, Field(line, "epoch", where));
+    if (!epoch || *epoch != static_cast<double>(epochs.size() + 1)) {
+      return absl::DataLossError(absl::StrCat(where, ": epoch ", epoch.value_or(-1), ", expected ", epochs.size() + 1));
+    }
+    m.epoch = static_cast<int64_t>(*epoch);
+    QRES_ASSIGN_OR_RETURN(m.quant_index, Field(line, "quant_index", where));
+    epochs.push_back(m);
+  }
+  if (epochs.empty()) return absl::DataLossError(absl::StrCat(path, ": no epochs"));
+  return epochs;
+}
+
+// The "settings" record of a train checkpoint: key=value lines.
+absl::StatusOr<std::map<std::string, std::string>> ReadSettings(const std::string& checkpoint) {
+  QRES_ASSIGN_OR_RETURN(const std::string bytes, ReadWholeFile(checkpoint));
+  QRES_RETURN_IF_ERROR(CheckArchive(bytes, absl::StrCat("checkpoint ", checkpoint)));
+  QRES_ASSIGN_OR_RETURN(const std::string text,
+                        CallTorch(absl::StrCat("checkpoint ", checkpoint, ": not a qres checkpoint"), [&] {
+                          torch::serialize::InputArchive archive;
+                          std::istringstream stream(bytes);
+                          archive.load_from(stream);
+                          c10::IValue value;
+                          return archive.try_read("settings", value) ? value.toStringRef() : std::string();
+                        }));
+  if (text.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(checkpoint, ": records no run settings (an older train's)"));
+  }
+  std::map<std::string, std::string> settings;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    const std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
+    settings[kv.first] = kv.second;
+  }
+  return settings;
+}
+
+// metrics_<PROC>.jsonl files directly in `dir`, sorted.
+std::vector<std::string> MetricsFiles(const std::string& dir) {
+  std::vector<std::string> files;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file() && absl::StartsWith(name, "metrics_") && absl::EndsWith(name, ".jsonl")) {
+      files.push_back(entry.path().string());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+absl::StatusOr<RunRecord> ReadRun(const std::string& metrics_file) {
+  RunRecord run;
+  run.metrics_file = metrics_file;
+  QRES_ASSIGN_OR_RETURN(run.epochs, ParseMetrics(metrics_file));
+  const fs::path path(metrics_file);
+  const std::string proc = path.filename().string().substr(8, path.filename().string().size() - 8 - 6);
+  const std::string checkpoint = (path.parent_path() / absl::StrCat("checkpoint_", proc, ".pt")).string();
+  if (!fs::exists(checkpoint)) {
+    return absl::NotFoundError(absl::StrCat(metrics_file, ": no ", checkpoint, " beside it (the run's settings)"));
+  }
+  QRES_ASSIGN_OR_RETURN(run.settings, ReadSettings(checkpoint));
+  run.settings["epochs"] = absl::StrCat(run.epochs.size());
+  return run;
+}
+
+std::string SectionKey(const std::map<std::string, std::string>& s) {
+  auto get = [&](const char* key) { auto it = s.find(key); return it == s.end() ? std::string() : it->second; };
+  return absl::StrCat(get("dataset"), ", net ", get("net"), get("net_params").empty() ? "" : " " + get("net_params"));
+}
+
+double Mean(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return sum / static_cast<double>(v.size());
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<RunRecord>> ReadRuns(const std::vector<std::string>& paths) {
+  if (paths.empty()) return absl::InvalidArgumentError("no run folders given");
+  std::vector<RunRecord> runs;
+  for (const std::string& path : paths) {
+    if (!fs::is_directory(path)) return absl::NotFoundError(absl::StrCat(path, ": not a folder"));
+    std::vector<std::string> files = MetricsFiles(path);
+    if (files.empty()) {  // a sweep's folder: its runs are in subfolders
+      std::vector<std::string> subfolders;
+      std::error_code error;
+      for (const auto& entry : fs::directory_iterator(path, error)) {
+        if (entry.is_directory()) subfolders.push_back(entry.path().string());
+      }
+      std::sort(subfolders.begin(), subfolders.end());
+      for (const std::string& sub : subfolders) {
+        for (std::string& file : MetricsFiles(sub)) files.push_back(std::move(file));
+      }
+    }
+    if (files.empty()) {
+      return absl::NotFoundError(absl::StrCat(path, ": no run's metrics (metrics_<run>.jsonl) in it or its subfolders"));
+    }
+    for (const std::string& file : files) {
+      QRES_ASSIGN_OR_RETURN(RunRecord run, ReadRun(file));
+      runs.push_back(std::move(run));
+    }
+  }
+  return runs;
+}
+
+std::vector<Section> Compare(const std::vector<RunRecord>& runs) {
+  std::map<std::string, std::map<std::map<std::string, std::string>, std::vector<const RunRecord*>>> by_section;
+  for (const RunRecord& run : runs) {
+    std::map<std::string, std::string> settings = run.settings;
+    settings.erase("seed");
+    by_section[SectionKey(settings)][settings].push_back(&run);
+  }
+  std::vector<Section> sections;
+  for (const auto& [title, configurations] : by_section) {
+    Section section{title, {}};
+    std::set<std::string> varying;  // the settings that differ between this section's configurations
+    for (const auto& [settings, members] : configurations) {
+      for (const auto& [key, value] : settings) {
+        for (const auto& [other, unused] : configurations) {
+          auto it = other.find(key);
+          if (it == other.end() || it->second != value) varying.insert(key);
+        }
+      }
+    }
+    for (const auto& [settings, members] : configurations) {
+      std::vector<std::string> parts;
+      for (const std::string& key : varying) {
+        auto it = settings.find(key);
+        parts.push_back(absl::StrCat(key, "=", it == settings.end() ? "" : it->second));
+      }
+      section.configurations.push_back({parts.empty() ? "all runs" : absl::StrJoin(parts, " "), settings, members});
+    }
+    sections.push_back(std::move(section));
+  }
+  return sections;
+}
+
+std::string MeanAndSpread(const std::vector<double>& values, double scale, int decimals) {
+  const double mean = Mean(values);
+  if (values.size() < 2) return absl::StrFormat("%.*f", decimals, mean * scale);
+  double squares = 0;
+  for (double x : values) squares += (x - mean) * (x - mean);
+  const double sd = std::sqrt(squares / static_cast<double>(values.size() - 1));
+  return absl::StrFormat("%.*f ± %.*f", decimals, mean * scale, decimals, sd * scale);
+}
+
+namespace {
+
+struct Row {
+  std::vector<double> final_acc, best_acc, final_loss, index, seconds;
+};
+
+Row Summarize(const Configuration& c) {
+  Row row;
+  for (const RunRecord* run : c.runs) {
+    const EpochMetrics& last = run->epochs.back();
+    double best = 0, seconds = 0;
+    for (const EpochMetrics& e : run->epochs) {
+      best = std::max(best, e.test_accuracy);
+      seconds += e.seconds;
+    }
+    row.final_acc.push_back(last.test_accuracy);
+    row.best_acc.push_back(best);
+    row.final_loss.push_back(last.loss);
+    if (last.quant_index) row.index.push_back(*last.quant_index);
+    row.seconds.push_back(seconds / static_cast<double>(run->epochs.size()));
+  }
+  return row;
+}
+
+}  // namespace
+
+std::string MarkdownTables(const std::vector<Section>& sections) {
+  std::string out;
+  for (const Section& section : sections) {
+    absl::StrAppend(&out, "### ", section.title, "\n\n",
+                    "| configuration | runs | final test acc (%) | best test acc (%) | final loss | final QP index | s/epoch |\n",
+                    "|---|---|---|---|---|---|---|\n");
+    for (const Configuration& c : section.configurations) {
+      const Row row = Summarize(c);
+      absl::StrAppend(&out, "| ", c.label, " | ", c.runs.size(), " | ", MeanAndSpread(row.final_acc, 100, 2), " | ",
+                      MeanAndSpread(row.best_acc, 100, 2), " | ", MeanAndSpread(row.final_loss, 1, 4), " | ",
+                      row.index.empty() ? "-" : MeanAndSpread(row.index, 1, 1), " | ",
+                      absl::StrFormat("%.1f", Mean(row.seconds)), " |\n");
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  return out;
+}
+
+std::string CsvTable(const std::vector<Section>& sections) {
+  std::string out =
+      "section,configuration,runs,final_test_acc_mean,final_test_acc_sd,best_test_acc_mean,best_test_acc_sd,"
+      "final_loss_mean,final_quant_index_mean,seconds_per_epoch\n";
+  auto quote = [](const std::string& s) { return absl::StrCat("\"", absl::StrReplaceAll(s, {{"\"", "\"\""}}), "\""); };
+  auto sd = [](const std::vector<double>& v) {
+    if (v.size() < 2) return 0.0;
+    const double m = Mean(v);
+    double squares = 0;
+    for (double x : v) squares += (x - m) * (x - m);
+    return std::sqrt(squares / static_cast<double>(v.size() - 1));
+  };
+  for (const Section& section : sections) {
+    for (const Configuration& c : section.configurations) {
+      const Row row = Summarize(c);
+      absl::StrAppend(&out, quote(section.title), ",", quote(c.label), ",", c.runs.size(), ",",
+                      absl::StrFormat("%.9g,%.9g,%.9g,%.9g,%.9g,%s,%.3f", Mean(row.final_acc), sd(row.final_acc),
+                                      Mean(row.best_acc), sd(row.best_acc), Mean(row.final_loss),
+                                      row.index.empty() ? "" : absl::StrFormat("%.9g", Mean(row.index)),
+                                      Mean(row.seconds)),
+                      "\n");
+    }
+  }
+  return out;
+}
+
+}  // namespace qres::tools

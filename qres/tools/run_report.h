@@ -1,0 +1,61 @@
+// Reading finished train runs back and comparing them: the report tool's core.
+//
+// A run is a metrics_<PROC>.jsonl (its epochs) and the checkpoint_<PROC>.pt beside it (the run's
+// settings: data set, net, algorithm, lr, seed, ...). Runs whose settings differ only in the seed
+// form one configuration; configurations are compared only within one data set and net, so runs
+// of different data sets or nets are never averaged together.
+#ifndef QRES_TOOLS_RUN_REPORT_H_
+#define QRES_TOOLS_RUN_REPORT_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace qres::tools {
+
+struct EpochMetrics {
+  int64_t epoch = 0;
+  double loss = 0, train_accuracy = 0, test_accuracy = 0, lr = 0, seconds = 0;
+  std::optional<double> quant_index;  // null for unquantized algorithms
+};
+
+struct RunRecord {
+  std::string metrics_file;
+  std::map<std::string, std::string> settings;  // the checkpoint's, plus epochs=<epochs recorded>
+  std::vector<EpochMetrics> epochs;             // at least one
+};
+
+// The runs of `paths`: a folder with metrics_*.jsonl files holds those runs; a folder without any
+// holds runs in its subfolders (a sweep's --out_dir). A path with no run, a metrics file with a
+// line that is cut off or lacks a field, or a run without its checkpoint is an error naming it.
+absl::StatusOr<std::vector<RunRecord>> ReadRuns(const std::vector<std::string>& paths);
+
+// Runs that differ only in the seed.
+struct Configuration {
+  std::string label;                            // the settings that set it apart in its section
+  std::map<std::string, std::string> settings;  // without the seed
+  std::vector<const RunRecord*> runs;
+};
+
+// Configurations of one data set and net.
+struct Section {
+  std::string title;  // "FashionMNIST (60000 training images), net CNN"
+  std::vector<Configuration> configurations;
+};
+
+std::vector<Section> Compare(const std::vector<RunRecord>& runs);
+
+// mean ± sample standard deviation of `values` ("90.12 ± 0.31"; one value: no ±), `scale`d.
+std::string MeanAndSpread(const std::vector<double>& values, double scale, int decimals);
+
+// The comparison as Markdown (one table per section) and as CSV (one row per configuration).
+std::string MarkdownTables(const std::vector<Section>& sections);
+std::string CsvTable(const std::vector<Section>& sections);
+
+}  // namespace qres::tools
+
+#endif  // QRES_TOOLS_RUN_REPORT_H_
