@@ -97,6 +97,9 @@ check(mnist["algo=SGD epochs=1"], runs(f"{work}/s/algo=SGD,seed=1,epochs=1/metri
 assert len(mnist) == 4, mnist.keys()
 PY
 grep -q "^### MNIST (64 training images), net CNN" "$work/report.md" || fail "no MNIST table"
+for png in "$work/report_1.png" "$work/report_2.png"; do  # a plot per table
+  "$python" -c "import sys; d=open(sys.argv[1],'rb').read(); assert d[:8]==b'\x89PNG\r\n\x1a\n'" "$png" || fail "no plot $png"
+done
 
 # Bad run folders.
 expect_error "$work/data: no run's metrics" "$report" "$work/data"

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <map>
 
 #include "absl/strings/ascii.h"
@@ -20,6 +21,8 @@ namespace {
 const std::map<char, const char*>& Font() {
   static const auto* font = new std::map<char, const char*>{
       {' ', "..................................."},
+      {'=', "..........#####.....#####.........."},
+      {',', "......................##...#...#..."},
       {'0', ".###.#...##..###.#.###..##...#.###."},
       {'1', "..#...##....#....#....#....#...###."},
       {'2', ".###.#...#....#...#...#...#...#####"},
@@ -167,13 +170,32 @@ std::string Tick(double value) {
   return absl::StrFormat("%.4g", value);
 }
 
+// Matplotlib's first colours.
+constexpr Rgb kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
+                            {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+
+Rgb Lighter(Rgb c) {  // the band's colour: a quarter of the line's, on white
+  auto mix = [](uint8_t v) { return static_cast<uint8_t>(255 - (255 - v) / 4); };
+  return {mix(c.r), mix(c.g), mix(c.b)};
+}
+
 void DrawPanel(Canvas& canvas, int left, int top, int width, int height, const Panel& panel) {
-  const Rgb axis{40, 40, 40}, grid{225, 225, 225}, line{31, 119, 180};
+  const Rgb axis{40, 40, 40}, grid{225, 225, 225};
+  const std::vector<Series> lines = panel.series.empty() ? std::vector<Series>{{"", panel.y, {}, {}}} : panel.series;
   const int plot_left = left + 110, plot_right = left + width - 20;
   const int plot_top = top + 50, plot_bottom = top + height - 60;
   canvas.Text(left + (width - Canvas::TextWidth(panel.title, 3)) / 2, top + 12, panel.title, 3);
-  double low = *std::min_element(panel.y.begin(), panel.y.end());
-  double high = *std::max_element(panel.y.begin(), panel.y.end());
+  double low = std::numeric_limits<double>::infinity(), high = -low;
+  size_t n = 0;
+  for (const Series& line : lines) {
+    n = std::max(n, line.y.size());
+    for (const std::vector<double>* values : {&line.y, &line.low, &line.high}) {
+      for (double v : *values) {
+        low = std::min(low, v);
+        high = std::max(high, v);
+      }
+    }
+  }
   if (high - low < 1e-12) {
     low -= 0.5 * std::max(std::abs(low), 1.0) * 0.1 + 1e-9;
     high += 0.5 * std::max(std::abs(high), 1.0) * 0.1 + 1e-9;
@@ -181,10 +203,16 @@ void DrawPanel(Canvas& canvas, int left, int top, int width, int height, const P
   const double pad = 0.05 * (high - low);
   low -= pad;
   high += pad;
-  const size_t n = panel.y.size();
-  auto px = [&](double i) {
-    return n <= 1 ? (plot_left + plot_right) / 2.0
-                  : plot_left + (plot_right - plot_left) * i / static_cast<double>(n - 1);
+  std::vector<double> xs = panel.x;
+  if (xs.empty()) {
+    for (size_t i = 0; i < n; ++i) xs.push_back(static_cast<double>(i + 1));
+  }
+  auto scaled = [&](double x) { return panel.log_x ? std::log10(x) : x; };
+  const double x_low = scaled(*std::min_element(xs.begin(), xs.end()));
+  const double x_high = scaled(*std::max_element(xs.begin(), xs.end()));
+  auto px = [&](size_t i) {
+    return x_high - x_low < 1e-12 ? (plot_left + plot_right) / 2.0
+                                  : plot_left + (plot_right - plot_left) * (scaled(xs[i]) - x_low) / (x_high - x_low);
   };
   auto py = [&](double v) { return plot_bottom - (plot_bottom - plot_top) * (v - low) / (high - low); };
   for (int k = 0; k <= 4; ++k) {  // horizontal grid and y ticks
@@ -195,17 +223,38 @@ void DrawPanel(Canvas& canvas, int left, int top, int width, int height, const P
     canvas.Text(plot_left - 8 - Canvas::TextWidth(label), static_cast<int>(y) - 7, label);
   }
   const size_t x_ticks = std::min<size_t>(n, 6);
-  for (size_t k = 0; k < x_ticks; ++k) {  // x ticks at epochs
+  for (size_t k = 0; k < x_ticks; ++k) {  // x ticks at points
     const size_t i = x_ticks <= 1 ? 0 : k * (n - 1) / (x_ticks - 1);
-    const std::string label = absl::StrCat(i + 1);
+    const std::string label = panel.x.empty() ? absl::StrCat(i + 1) : Tick(xs[i]);
     canvas.Line(px(i), plot_bottom, px(i), plot_bottom + 5, axis);
     canvas.Text(static_cast<int>(px(i)) - Canvas::TextWidth(label) / 2, plot_bottom + 10, label);
   }
-  canvas.Text((plot_left + plot_right - Canvas::TextWidth("epoch")) / 2, plot_bottom + 32, "epoch");
+  canvas.Text((plot_left + plot_right - Canvas::TextWidth(panel.x_label)) / 2, plot_bottom + 32, panel.x_label);
+  for (size_t s = 0; s < lines.size(); ++s) {  // bands first, so no band hides a line
+    const Series& line = lines[s];
+    if (line.low.size() != line.y.size() || line.high.size() != line.y.size()) continue;
+    for (size_t i = 0; i + 1 < line.y.size(); ++i) {
+      for (int x = static_cast<int>(px(i)); x <= static_cast<int>(px(i + 1)); ++x) {
+        const double t = px(i + 1) > px(i) ? (x - px(i)) / (px(i + 1) - px(i)) : 0.0;
+        const double y0 = py(line.high[i] + (line.high[i + 1] - line.high[i]) * t);
+        const double y1 = py(line.low[i] + (line.low[i + 1] - line.low[i]) * t);
+        for (int y = static_cast<int>(y0); y <= static_cast<int>(y1); ++y) canvas.Set(x, y, Lighter(kPalette[s % 8]));
+      }
+    }
+  }
   canvas.Line(plot_left, plot_top, plot_left, plot_bottom, axis, 2);
   canvas.Line(plot_left, plot_bottom, plot_right, plot_bottom, axis, 2);
-  for (size_t i = 0; i + 1 < n; ++i) canvas.Line(px(i), py(panel.y[i]), px(i + 1), py(panel.y[i + 1]), line, 2);
-  for (size_t i = 0; i < n; ++i) canvas.Dot(px(i), py(panel.y[i]), line);
+  for (size_t s = 0; s < lines.size(); ++s) {
+    const Series& line = lines[s];
+    const Rgb color = kPalette[s % 8];
+    for (size_t i = 0; i + 1 < line.y.size(); ++i) canvas.Line(px(i), py(line.y[i]), px(i + 1), py(line.y[i + 1]), color, 2);
+    for (size_t i = 0; i < line.y.size(); ++i) canvas.Dot(px(i), py(line.y[i]), color);
+    if (!line.label.empty()) {  // the legend, top left inside the plot
+      const int y = plot_top + 6 + static_cast<int>(s) * 16;
+      canvas.Line(plot_left + 8, y + 6, plot_left + 26, y + 6, color, 3);
+      canvas.Text(plot_left + 32, y, line.label, 2, color);
+    }
+  }
 }
 
 }  // namespace
@@ -213,7 +262,9 @@ void DrawPanel(Canvas& canvas, int left, int top, int width, int height, const P
 absl::Status WritePlotPng(const std::string& path, const std::vector<Panel>& panels) {
   if (panels.empty()) return absl::InvalidArgumentError("nothing to plot");
   for (const Panel& panel : panels) {
-    if (panel.y.empty()) return absl::InvalidArgumentError(absl::StrCat("plot '", panel.title, "' has no points"));
+    bool points = !panel.y.empty();
+    for (const Series& line : panel.series) points |= !line.y.empty();
+    if (!points) return absl::InvalidArgumentError(absl::StrCat("plot '", panel.title, "' has no points"));
   }
   const int panel_width = 520, height = 420;
   Canvas canvas(panel_width * static_cast<int>(panels.size()), height);

@@ -1,5 +1,6 @@
-// Line charts written as PNG (libpng), with axes, ticks and labels drawn in a built-in 5x7 font:
-// the evaluator's plot of the error trend, test accuracy and quantization index per epoch.
+// Line charts written as PNG (libpng), with axes, ticks, labels and legends drawn in a built-in
+// 5x7 font: the evaluator's plot of a run's curves per epoch, and the report's comparison of
+// configurations (a line per configuration with its min-max band over seeds).
 #ifndef QRES_TOOLS_PLOT_H_
 #define QRES_TOOLS_PLOT_H_
 
@@ -10,12 +11,23 @@
 
 namespace qres::tools {
 
-struct Panel {
-  std::string title;        // e.g. "loss"
-  std::vector<double> y;    // one value per epoch; x is 1, 2, ...
+// One line of a panel, with an optional band around it (e.g. the min and max over seeds).
+struct Series {
+  std::string label;              // its legend entry; empty: none
+  std::vector<double> y;
+  std::vector<double> low, high;  // the band, as long as y; empty: none
 };
 
-// Draws the panels side by side (x axis "epoch") and writes the image to `path` atomically.
+struct Panel {
+  std::string title;           // e.g. "loss"
+  std::vector<double> y;       // one line (when `series` is empty)
+  std::vector<Series> series;  // several lines, in the palette's colours
+  std::vector<double> x;       // the points' x; empty: 1, 2, ... (epochs)
+  std::string x_label = "epoch";
+  bool log_x = false;
+};
+
+// Draws the panels side by side and writes the image to `path` atomically.
 absl::Status WritePlotPng(const std::string& path, const std::vector<Panel>& panels);
 
 }  // namespace qres::tools

@@ -1,8 +1,9 @@
 // report: compares finished train runs (any run folders, or a sweep's folder): one row per
 // configuration (runs that differ only in the seed) with the final and best test accuracy as
 // mean ± standard deviation over seeds, the final loss and QP index, and the time per epoch; one
-// table per data set and net, never averaged across them. Writes <out>.md and <out>.csv and prints
-// the Markdown.
+// table per data set and net, never averaged across them. Writes <out>.md, <out>.csv and a PNG of
+// each table's curves (mean with the min-max band over seeds; accuracy against lr for an lr grid),
+// and prints the Markdown.
 //
 //   bazel run -c opt //qres/tools:report -- sweeps/fmnist
 #include <iostream>
@@ -14,6 +15,7 @@
 #include "qres/base/status_macros.h"
 #include "qres/tools/cli.h"
 #include "qres/tools/outputs.h"
+#include "qres/tools/plot.h"
 #include "qres/tools/run_report.h"
 
 DEFINE_string(out, "", "file name prefix of the report (<out>.md, <out>.csv); empty: <folder>/report for one "
@@ -31,7 +33,13 @@ absl::Status Report(const std::vector<std::string>& paths) {
   absl::StrAppend(&markdown, ".\n\n", MarkdownTables(sections));
   QRES_RETURN_IF_ERROR(WriteFileAtomically(out + ".md", markdown));
   QRES_RETURN_IF_ERROR(WriteFileAtomically(out + ".csv", CsvTable(sections)));
-  std::cout << markdown << "Written: " << out << ".md, " << out << ".csv\n";
+  std::string written = absl::StrCat(out, ".md, ", out, ".csv");
+  for (size_t i = 0; i < sections.size(); ++i) {
+    const std::string png = sections.size() == 1 ? out + ".png" : absl::StrCat(out, "_", i + 1, ".png");
+    QRES_RETURN_IF_ERROR(WritePlotPng(png, SectionPlots(sections[i])));
+    absl::StrAppend(&written, ", ", png, sections.size() == 1 ? "" : absl::StrCat(" (", sections[i].title, ")"));
+  }
+  std::cout << markdown << "Written: " << written << "\n";
   return absl::OkStatus();
 }
 

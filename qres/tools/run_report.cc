@@ -233,6 +233,60 @@ Row Summarize(const Configuration& c) {
 
 }  // namespace
 
+std::vector<Panel> SectionPlots(const Section& section) {
+  Panel accuracy{"test accuracy", {}, {}, {}, "epoch", false}, loss{"loss", {}, {}, {}, "epoch", false};
+  for (const Configuration& c : section.configurations) {
+    Series acc{c.label, {}, {}, {}}, lss{c.label, {}, {}, {}};
+    const size_t epochs = c.runs.front()->epochs.size();  // the same in a configuration
+    for (size_t e = 0; e < epochs; ++e) {
+      std::vector<double> a, l;
+      for (const RunRecord* run : c.runs) {
+        a.push_back(run->epochs[e].test_accuracy);
+        l.push_back(run->epochs[e].loss);
+      }
+      acc.y.push_back(Mean(a));
+      acc.low.push_back(*std::min_element(a.begin(), a.end()));
+      acc.high.push_back(*std::max_element(a.begin(), a.end()));
+      lss.y.push_back(Mean(l));
+      lss.low.push_back(*std::min_element(l.begin(), l.end()));
+      lss.high.push_back(*std::max_element(l.begin(), l.end()));
+    }
+    accuracy.series.push_back(std::move(acc));
+    loss.series.push_back(std::move(lss));
+  }
+  std::vector<Panel> panels = {accuracy, loss};
+  // Accuracy against lr: a line per configuration with its lr left out.
+  std::map<std::string, std::map<double, std::vector<double>>> by_rest;
+  std::set<double> lrs;
+  for (const Configuration& c : section.configurations) {
+    double lr = 0;
+    if (!absl::SimpleAtod(c.settings.at("lr"), &lr)) continue;
+    lrs.insert(lr);
+    std::vector<std::string> rest;
+    for (absl::string_view part : absl::StrSplit(c.label, ' ')) {
+      if (!absl::StartsWith(part, "lr=")) rest.emplace_back(part);
+    }
+    for (const RunRecord* run : c.runs) {
+      by_rest[absl::StrJoin(rest, " ")][lr].push_back(run->epochs.back().test_accuracy);
+    }
+  }
+  if (lrs.size() > 1) {
+    Panel against_lr{"final test accuracy", {}, {}, {lrs.begin(), lrs.end()}, "lr", true};
+    for (const auto& [label, points] : by_rest) {
+      if (points.size() != lrs.size()) continue;  // not on every lr of the grid
+      Series line{label.empty() ? "all runs" : label, {}, {}, {}};
+      for (const auto& [lr, finals] : points) {
+        line.y.push_back(Mean(finals));
+        line.low.push_back(*std::min_element(finals.begin(), finals.end()));
+        line.high.push_back(*std::max_element(finals.begin(), finals.end()));
+      }
+      against_lr.series.push_back(std::move(line));
+    }
+    if (!against_lr.series.empty()) panels.push_back(std::move(against_lr));
+  }
+  return panels;
+}
+
 std::string MarkdownTables(const std::vector<Section>& sections) {
   std::string out;
   for (const Section& section : sections) {

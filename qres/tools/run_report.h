@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "qres/tools/plot.h"
 
 namespace qres::tools {
 
@@ -51,6 +52,10 @@ std::vector<Section> Compare(const std::vector<RunRecord>& runs);
 
 // mean ± sample standard deviation of `values` ("90.12 ± 0.31"; one value: no ±), `scale`d.
 std::string MeanAndSpread(const std::vector<double>& values, double scale, int decimals);
+
+// A section's plots: test accuracy and loss per epoch (a line per configuration: the mean over its
+// runs, with the min-max band), and where the lr varies, the final test accuracy against the lr.
+std::vector<Panel> SectionPlots(const Section& section);
 
 // The comparison as Markdown (one table per section) and as CSV (one row per configuration).
 std::string MarkdownTables(const std::vector<Section>& sections);
