@@ -15,6 +15,7 @@ readonly DEBIAN_PACKAGES=(
   libgtest-dev
   zlib1g-dev              # gzipped IDX files
   libpng-dev              # PNG plots written by //qres/tools:test
+  libgloo-dev             # gloo's headers for c10d's ProcessGroupGloo (libtorch has gloo itself)
   dataset-fashion-mnist   # real Fashion-MNIST in /usr/share/datasets/fashion-mnist
   python3-pip
 )

@@ -1,0 +1,57 @@
+// dist_check: connects the ranks a launcher started (torchrun --no-python, or the variables set by
+// hand) and checks the collectives qres relies on: an allreduce sum, a broadcast from rank 0, a
+// barrier. Prints "rank R of N: collectives ok", or one line saying what failed.
+//
+//   torchrun --nproc_per_node=2 --no-python bazel-bin/qres/dist/dist_check
+#include <chrono>
+#include <iostream>
+#include <vector>
+
+#include "ATen/ops/full.h"
+#include "ATen/ops/equal.h"
+#include "absl/strings/str_cat.h"
+#include "gflags/gflags.h"
+#include "qres/base/status_macros.h"
+#include "qres/base/torch_status.h"
+#include "qres/dist/environment.h"
+#include "qres/dist/process_group.h"
+
+DEFINE_int32(timeout_s, 60, "seconds every rank has to join and each collective to finish");
+
+namespace qres::dist {
+namespace {
+
+absl::Status Check() {
+  QRES_ASSIGN_OR_RETURN(const std::optional<Environment> env, EnvironmentFromVariables());
+  if (!env) return absl::FailedPreconditionError("not launched as a rank: RANK and WORLD_SIZE are not set");
+  QRES_ASSIGN_OR_RETURN(Group group, Connect(*env, std::chrono::seconds(FLAGS_timeout_s)));
+  const int rank = env->rank, size = env->world_size;
+  QRES_RETURN_IF_ERROR(CallTorch(absl::StrCat("rank ", rank, ": a collective failed"), [&]() -> absl::Status {
+    std::vector<at::Tensor> summed = {at::full({3}, static_cast<float>(rank + 1))};
+    group.backend->allreduce(summed)->wait();
+    const float expected = static_cast<float>(size * (size + 1) / 2);
+    if (!at::equal(summed[0], at::full({3}, expected))) {
+      return absl::DataLossError(absl::StrCat("rank ", rank, ": allreduce gave ", summed[0][0].item<float>(), ", not ", expected));
+    }
+    std::vector<at::Tensor> shared = {at::full({2}, rank == 0 ? 42.0f : -1.0f)};
+    group.backend->broadcast(shared)->wait();
+    if (!at::equal(shared[0], at::full({2}, 42.0f))) {
+      return absl::DataLossError(absl::StrCat("rank ", rank, ": broadcast gave ", shared[0][0].item<float>()));
+    }
+    group.backend->barrier()->wait();
+    return absl::OkStatus();
+  }));
+  std::cout << "rank " << rank << " of " << size << ": collectives ok" << std::endl;
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace qres::dist
+
+int main(int argc, char** argv) {
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  const absl::Status status = qres::dist::Check();
+  if (status.ok()) return 0;
+  std::cerr << "dist_check: " << status.message() << std::endl;
+  return 1;
+}

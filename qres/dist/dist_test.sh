@@ -1,0 +1,69 @@
+#!/bin/bash
+# Two ranks of dist_check on loopback, started by hand and by torchrun; a bad environment, a port
+# in use and a rank that never joins end every process in time with one line; qres's own code
+# defines no gloo symbol (libtorch has gloo; Debian's headers must not add a second copy).
+set -uo pipefail
+check="$1"
+python="$2"
+work="${TEST_TMPDIR:-$(mktemp -d)}/dist"
+rm -rf "$work" && mkdir -p "$work"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+free_port() { "$python" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
+
+# By hand: the variables torchrun would set.
+port=$(free_port)
+for rank in 0 1; do
+  RANK=$rank WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port timeout 60 "$check" --timeout_s=30 \
+    >"$work/rank$rank.out" 2>&1 &
+done
+wait
+for rank in 0 1; do
+  grep -q "^rank $rank of 2: collectives ok$" "$work/rank$rank.out" || fail "rank $rank: $(cat "$work/rank$rank.out")"
+done
+
+# Through torchrun (its agent hosts the store: TORCHELASTIC_USE_AGENT_STORE=True).
+if timeout 120 "$python" -m torch.distributed.run --nproc_per_node=2 --master_addr=127.0.0.1 \
+    --master_port="$(free_port)" --no-python "$check" --timeout_s=30 >"$work/torchrun.out" 2>&1; then
+  [[ $(grep -c "collectives ok" "$work/torchrun.out") -eq 2 ]] || fail "torchrun: $(cat "$work/torchrun.out")"
+else
+  fail "torchrun failed: $(tail -5 "$work/torchrun.out")"
+fi
+
+# expect_error "<substring>" [VAR=value...] -- args: non-zero exit within the time limit, one line.
+expect_error() {
+  local want="$1"; shift
+  local vars=()
+  while [[ "$1" != "--" ]]; do vars+=("$1"); shift; done
+  shift
+  if env "${vars[@]}" timeout 30 "$check" "$@" >/dev/null 2>"$work/err"; then fail "${vars[*]} succeeded"; return; fi
+  [[ $(wc -l <"$work/err") -eq 1 ]] || fail "${vars[*]}: expected one line, got: $(cat "$work/err")"
+  grep -qF -- "$want" "$work/err" || fail "${vars[*]}: expected '$want', got: $(cat "$work/err")"
+}
+expect_error "RANK=2 must be a whole number in [0, 1]" RANK=2 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1234 --
+expect_error "MASTER_ADDR is not set" RANK=0 WORLD_SIZE=2 MASTER_PORT=1234 --
+# A port someone else listens on.
+"$python" -c "
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', 0)); s.listen()
+open('$work/busy_port', 'w').write(str(s.getsockname()[1])); time.sleep(40)" &
+holder=$!
+for _ in $(seq 100); do [[ -s "$work/busy_port" ]] && break; sleep 0.1; done
+expect_error "rank 0 cannot serve the store at MASTER_ADDR=127.0.0.1 MASTER_PORT=$(cat "$work/busy_port")" \
+  RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT="$(cat "$work/busy_port")" -- --timeout_s=5
+kill $holder 2>/dev/null
+# Rank 1 never comes: rank 0 gives up after --timeout_s, in one line.
+start=$(date +%s)
+expect_error "rank 0 of 2: the ranks did not all join within 3 s" \
+  RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT="$(free_port)" -- --timeout_s=3
+(( $(date +%s) - start <= 20 )) || fail "rank 0 waited $(( $(date +%s) - start )) s for a lost rank"
+# No store to reach: a rank other than 0 gives up in one line.
+expect_error "rank 1 cannot reach the store at MASTER_ADDR=127.0.0.1" \
+  RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT="$(free_port)" -- --timeout_s=3
+
+# libtorch has gloo; qres's code must not define any of gloo's own symbols.
+defined=$(nm -C --defined-only "$check" | awk '$2 ~ /^[TWBDRV]$/ && $3 ~ /^(gloo::|typeinfo for gloo::|vtable for gloo::)/')
+[[ -z "$defined" ]] || fail "dist_check defines gloo symbols: $(echo "$defined" | head -3)"
+
+if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
+echo "distributed checks pass"

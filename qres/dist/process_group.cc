@@ -1,0 +1,51 @@
+#include "qres/dist/process_group.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "c10/util/Logging.h"
+#include "qres/base/status_macros.h"
+#include "qres/base/torch_status.h"
+#include "qres/dist/gloo_backend.h"
+#include "torch/csrc/distributed/c10d/PrefixStore.hpp"
+#include "torch/csrc/distributed/c10d/TCPStore.hpp"
+
+namespace qres::dist {
+
+absl::StatusOr<Group> Connect(const Environment& env, std::chrono::milliseconds timeout) {
+  // c10d logs every retry and timeout on stderr, with stack traces; its failures come back here as
+  // exceptions and leave as one line each, so only fatal messages may print.
+  FLAGS_caffe2_log_level = 3;
+  Group group{env, {}, {}};
+  const bool serve = env.rank == 0 && !env.agent_store;
+  const std::string where = absl::StrCat("MASTER_ADDR=", env.master_addr, " MASTER_PORT=", env.master_port);
+  QRES_ASSIGN_OR_RETURN(
+      c10::intrusive_ptr<c10d::Store> store,
+      CallTorch(serve ? absl::StrCat("rank 0 cannot serve the store at ", where, " (a port in use?)")
+                      : absl::StrCat("rank ", env.rank, " cannot reach the store at ", where, " within ",
+                                     timeout.count() / 1000.0, " s"),
+                [&]() -> c10::intrusive_ptr<c10d::Store> {
+                  c10d::TCPStoreOptions options;
+                  options.port = static_cast<uint16_t>(env.master_port);
+                  options.isServer = serve;
+                  options.numWorkers = env.world_size;
+                  options.waitWorkers = false;  // the backend's rendezvous waits, with a clearer error
+                  options.timeout = timeout;
+                  return c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
+                }));
+  group.store = c10::make_intrusive<c10d::PrefixStore>("qres", store);
+  GlooDevice device;
+  if (const char* interface = std::getenv("GLOO_SOCKET_IFNAME")) device.interface = interface;
+  if (device.interface.empty() && (absl::StartsWith(env.master_addr, "127.") || env.master_addr == "localhost")) {
+    device.hostname = "127.0.0.1";
+  }
+  QRES_ASSIGN_OR_RETURN(group.backend,
+                        CallTorch(absl::StrCat("rank ", env.rank, " of ", env.world_size,
+                                               ": the ranks did not all join within ", timeout.count() / 1000.0, " s"),
+                                  [&] { return MakeGlooBackend(group.store, env.rank, env.world_size, device, timeout); }));
+  return group;
+}
+
+}  // namespace qres::dist
