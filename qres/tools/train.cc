@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "gflags/gflags.h"
 #include "qres/base/status_macros.h"
+#include "qres/dist/environment.h"
 #include "qres/tools/cli.h"
 #include "qres/tools/trainer.h"
 
@@ -43,6 +44,9 @@ DEFINE_string(tensorboard, "",
               "folder for TensorBoard event files, in a subfolder named after the run; empty: "
               "<out_dir>/tensorboard; off: none. View with: tensorboard --logdir <folder>");
 DEFINE_int32(tensorboard_every, 100, "also log the loss, lr and QP index every this many steps; 0: per epoch only");
+DEFINE_int32(dist_timeout, 300, "seconds the ranks of a torchrun-launched run wait for each other (rendezvous and "
+             "every collective) before they stop with an error");
+DEFINE_string(dist_backend, "auto", "the ranks' collectives: auto or gloo (CPU); nccl for GPUs is not built yet");
 DEFINE_bool(shuffle, true, "shuffle every epoch (the reference does not: --noshuffle)");
 DEFINE_bool(drop_last, false, "drop the last partial batch (the reference does)");
 DEFINE_bool(augment, false, "random crop with 4-pixel padding and horizontal flip");
@@ -134,6 +138,19 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
                      cpu_threads, " threads; 0: LibTorch's default)"));
   }
   config.threads = FLAGS_threads;
+  QRES_ASSIGN_OR_RETURN(config.ranks, dist::EnvironmentFromVariables());
+  if (FLAGS_dist_backend != "auto" && FLAGS_dist_backend != "gloo") {
+    return absl::InvalidArgumentError(absl::StrCat("--dist_backend=", FLAGS_dist_backend,
+                                                   ": use auto or gloo (NCCL on GPUs is not built yet)"));
+  }
+  if (FLAGS_dist_timeout < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--dist_timeout=", FLAGS_dist_timeout, " must be >= 1 second"));
+  }
+  config.dist_timeout_s = FLAGS_dist_timeout;
+  if (config.ranks && config.cuda) {
+    return absl::InvalidArgumentError(
+        "a torchrun-launched run trains on the CPU with Gloo for now; NCCL on GPUs is not built yet (issue 12)");
+  }
   return config;
 }
 
@@ -143,7 +160,9 @@ int Main(int argc, char** argv) {
                  "Usage: bazel run -c opt //qres/tools:train -- [flags]\n"
                  "  e.g. --net=CNN --dataset=FashionMNIST --algo=QtAdamW --epochs=5\n"
                  "       -d CIFAR10 -e 20 -n ResNet -g 1 -qp 2 -l 0.25 -m QSGD   (the seed's spelling)\n"
-                 "       --algo=QtAdamW --scheduler=CosineAnnealingLR --scheduler_params=warmup=2",
+                 "       --algo=QtAdamW --scheduler=CosineAnnealingLR --scheduler_params=warmup=2\n"
+                 "Data-parallel on the CPU (--batch_size is the global batch, split over the ranks):\n"
+                 "  torchrun --nproc_per_node=2 --no-python bazel-bin/qres/tools/train --algo=QtAdamW",
                  "/train.cc", FLAGS_list, []() -> absl::Status {
                    QRES_ASSIGN_OR_RETURN(TrainConfig config, ConfigFromFlags());
                    std::signal(SIGINT, OnSignal);

@@ -15,6 +15,8 @@
 
 #include "ATen/Parallel.h"
 #include "ATen/ops/argmax.h"
+#include "ATen/ops/cat.h"
+#include "ATen/ops/zeros_like.h"
 #include "ATen/ops/cross_entropy_loss.h"
 #include "ATen/ops/tensor.h"
 #include "ATen/ops/zeros.h"
@@ -29,6 +31,7 @@
 #include "qres/data/batches.h"
 #include "qres/data/dataset.h"
 #include "qres/models/model.h"
+#include "qres/dist/process_group.h"
 #include "qres/optim/optimizer.h"
 #include "qres/sched/scheduler.h"
 #include "qres/tools/archive_check.h"
@@ -52,13 +55,15 @@ double Seconds(Clock::time_point since) {
 class Reporter {
  public:
   void Line(const std::string& line) {
-    std::cout << line << std::endl;
+    if (!silent_) std::cout << line << std::endl;
     text_ += line + "\n";
   }
+  void set_silent(bool silent) { silent_ = silent; }  // a data-parallel run's other ranks
   const std::string& text() const { return text_; }
   void set_text(std::string text) { text_ = std::move(text); }
 
  private:
+  bool silent_ = false;
   std::string text_;
 };
 
@@ -119,6 +124,7 @@ Settings RunSettings(const TrainConfig& config, const data::Dataset& train) {
   add("augment", config.augment ? "true" : "false");
   add("normalize", config.mean_std ? "meanstd" : "reference");
   add("eval_bn", config.train_mode_eval ? "train" : "eval");
+  add("world_size", config.ranks ? config.ranks->world_size : 1);
   return settings;
 }
 
@@ -266,6 +272,21 @@ class TrainingRun {
   // Writes the scalars if event files are open; a failure closes them with a warning.
   void LogScalars(int64_t step, const std::vector<std::pair<std::string, double>>& values);
   std::optional<double> QuantIndex();
+  // Data-parallel runs (config_.ranks): joins the ranks and makes rank 0's initial weights
+  // everyone's; the other ranks print nothing and write no file.
+  absl::Status JoinRanks();
+  // Whether any rank was asked to stop (every rank stops at the same batch).
+  absl::StatusOr<bool> AnyRankStops(bool stop);
+  // Sums each gradient over the ranks (each rank's loss is already weighted by its share of the
+  // batch), so every rank steps with the whole batch's gradient.
+  absl::Status SumGradients();
+  // Sums `values` over the ranks, in place (the epoch's loss and counts).
+  absl::Status SumOverRanks(std::vector<double>& values);
+  // BatchNorm running statistics averaged over the ranks (each saw its slices), before an
+  // evaluation and the checkpoint; then a check that the ranks still hold the same weights and
+  // quantization index, naming the rank that does not.
+  absl::Status SynchronizeBuffersAndCheck();
+  bool Lead() const { return !group_.has_value() || group_->env.rank == 0; }
   // Whether the lr may change during the run (the log and epoch lines then show it).
   bool LrIsScheduled() const {
     return absl::AsciiStrToLower(config_.scheduler) != "constant" || !config_.scheduler_params.empty();
@@ -280,6 +301,7 @@ class TrainingRun {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::optional<sched::LrSchedule> schedule_;
   std::unique_ptr<EventWriter> events_;
+  std::optional<dist::Group> group_;
   std::string proc_;
   Settings settings_;
   RunFiles files_;
@@ -370,6 +392,10 @@ absl::Status TrainingRun::ClaimOutputs() {
             JoinPath(config_.out_dir, absl::StrCat("error_", proc_, ".pickle")),
             JoinPath(config_.out_dir, absl::StrCat("metrics_", proc_, ".jsonl")),
             JoinPath(config_.out_dir, absl::StrCat("checkpoint_", proc_, ".pt"))};
+  if (!Lead()) {  // rank 0 owns the outputs; the others read its checkpoint to resume
+    resuming_ = config_.resume && access(files_.checkpoint.c_str(), F_OK) == 0;
+    return absl::OkStatus();
+  }
   // Made only now that everything else checked out: a bad flag leaves nothing behind.
   QRES_RETURN_IF_ERROR(CreateOutputDirectory(config_.out_dir));
   // The run's outputs are one set: one process writes them, and a new run never mixes its files
@@ -445,6 +471,7 @@ absl::Status TrainingRun::SetUp() {
   device_ = PickDevice(config_.cuda, &device_note_);
   QRES_RETURN_IF_ERROR(LoadData());
   QRES_RETURN_IF_ERROR(BuildNetAndOptimizer());
+  QRES_RETURN_IF_ERROR(JoinRanks());
   QRES_RETURN_IF_ERROR(ClaimOutputs());
   return ResumeOrStart();
 }
@@ -462,40 +489,78 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
   int64_t seen_now = 0;
   at::Tensor last_loss;  // the last step's, for the step scalars
   // Folds the device-side sums into the progress (they wait for the device).
-  auto collect = [&] {
-    progress_.seen += seen_now;
-    return CallTorch("reading the epoch's loss", [&] {
-      progress_.loss_sum += loss_sum.item<double>();
-      progress_.correct += correct.item<int64_t>();
-    });
+  auto collect = [&]() -> absl::Status {
+    std::vector<double> sums(3);
+    QRES_RETURN_IF_ERROR(CallTorch("reading the epoch's loss", [&] {
+      sums = {loss_sum.item<double>(), static_cast<double>(correct.item<int64_t>()), static_cast<double>(seen_now)};
+    }));
+    if (group_) {
+      QRES_RETURN_IF_ERROR(SumOverRanks(sums));  // counts are exact in double
+    }
+    progress_.loss_sum += sums[0];
+    progress_.correct += static_cast<int64_t>(sums[1]);
+    progress_.seen += static_cast<int64_t>(sums[2]);
+    return absl::OkStatus();
   };
   for (; progress_.batch < batches; ++progress_.batch) {
-    if (should_stop && should_stop()) {
+    bool stop = should_stop && should_stop();
+    if (group_) {
+      QRES_ASSIGN_OR_RETURN(stop, AnyRankStops(stop));
+    }
+    if (stop) {
       if (config_.progress) ClearProgressBar();
       QRES_RETURN_IF_ERROR(collect());
       progress_.epoch_seconds = time_before + Seconds(epoch_start);
       report_.Line(absl::StrCat("Interrupted at epoch ", progress_.epoch + 1, ", batch ", progress_.batch,
                                 "; continue with --resume"));
-      QRES_RETURN_IF_ERROR(
-          SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, progress_, report_.text(), settings_));
-      QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.log, report_.text()));
+      QRES_RETURN_IF_ERROR(SynchronizeBuffersAndCheck());
+      if (Lead()) {
+        QRES_RETURN_IF_ERROR(
+            SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, progress_, report_.text(), settings_));
+        QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.log, report_.text()));
+      }
       return absl::CancelledError(
           absl::StrCat("interrupted; the checkpoint ", files_.checkpoint, " resumes with --resume"));
     }
     SetLr(schedule_->lr());
-    QRES_RETURN_IF_ERROR(CallTorch("training step", [&] {
-      data::Batch batch = train_batches_->Get(progress_.batch);
-      optimizer_->zero_grad();
-      at::Tensor output = net_->forward(batch.images);
-      at::Tensor loss = at::cross_entropy_loss(output, batch.labels);
-      last_loss = loss.detach();
-      loss.backward();
-      optimizer_->step();
-      at::NoGradGuard no_grad;
-      loss_sum += loss.detach().to(at::kDouble);
-      correct += at::argmax(output.detach(), 1).eq(batch.labels).sum();
-      seen_now += batch.labels.size(0);
-    }));
+    if (!group_) {
+      QRES_RETURN_IF_ERROR(CallTorch("training step", [&] {
+        data::Batch batch = train_batches_->Get(progress_.batch);
+        optimizer_->zero_grad();
+        at::Tensor output = net_->forward(batch.images);
+        at::Tensor loss = at::cross_entropy_loss(output, batch.labels);
+        last_loss = loss.detach();
+        loss.backward();
+        optimizer_->step();
+        at::NoGradGuard no_grad;
+        loss_sum += loss.detach().to(at::kDouble);
+        correct += at::argmax(output.detach(), 1).eq(batch.labels).sum();
+        seen_now += batch.labels.size(0);
+      }));
+    } else {
+      // Every rank makes the same global batch (same order, same augmentation) and takes its slice;
+      // its loss is weighted by its share, so the summed gradient is the whole batch's.
+      QRES_RETURN_IF_ERROR(CallTorch("training step", [&]() -> absl::Status {
+        data::Batch batch = train_batches_->Get(progress_.batch);
+        const int64_t n = batch.labels.size(0), rank = group_->env.rank, size = group_->env.world_size;
+        const int64_t begin = n * rank / size, end = n * (rank + 1) / size;
+        optimizer_->zero_grad();
+        if (end > begin) {
+          const at::Tensor images = batch.images.slice(0, begin, end), labels = batch.labels.slice(0, begin, end);
+          at::Tensor output = net_->forward(images);
+          at::Tensor loss = at::cross_entropy_loss(output, labels);
+          last_loss = loss.detach();
+          (loss * (static_cast<double>(end - begin) / static_cast<double>(n))).backward();
+          at::NoGradGuard no_grad;
+          loss_sum += loss.detach().to(at::kDouble) * (static_cast<double>(end - begin) / static_cast<double>(n));
+          correct += at::argmax(output.detach(), 1).eq(labels).sum();
+          seen_now += end - begin;
+        }
+        QRES_RETURN_IF_ERROR(SumGradients());
+        optimizer_->step();
+        return absl::OkStatus();
+      }));
+    }
     const int64_t step = progress_.epoch * batches + progress_.batch + 1;  // steps taken so far
     if (events_ != nullptr && config_.tensorboard_every > 0 && step % config_.tensorboard_every == 0) {
       QRES_ASSIGN_OR_RETURN(const double loss, CallTorch("reading the loss", [&] { return last_loss.item<double>(); }));
@@ -530,11 +595,12 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
         ", the run diverged; try a smaller --lr (this run: ", config_.lr, ")",
         kept ? absl::StrCat("; ", files_.checkpoint, " holds epoch ", progress_.epoch) : "");
     report_.Line(message);
-    QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.log, report_.text()));
+    if (Lead()) QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.log, report_.text()));
     return absl::FailedPreconditionError(message);
   }
   progress_.losses.push_back(cost);
   progress_.train_seconds += epoch_seconds;
+  QRES_RETURN_IF_ERROR(SynchronizeBuffersAndCheck());
 
   QRES_ASSIGN_OR_RETURN(evaluation_, Evaluate(*net_, *test_batches_, test_.classes, config_.train_mode_eval));
   const double train_accuracy = progress_.seen ? static_cast<double>(progress_.correct) / progress_.seen : 0.0;
@@ -570,6 +636,7 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   if (!config_.schedule_per_batch) schedule_->Step();  // the follow-up's rule: after the epoch's batches
   Progress next = progress_;  // the checkpoint resumes at the next epoch
   ++next.epoch;
+  if (!Lead()) return absl::OkStatus();
   QRES_RETURN_IF_ERROR(
       SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, next, report_.text(), settings_));
   QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.metrics, progress_.metrics));
@@ -578,7 +645,7 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
 }
 
 void TrainingRun::OpenEventFiles() {
-  if (config_.tensorboard == "off") return;
+  if (config_.tensorboard == "off" || !Lead()) return;
   const std::string dir = JoinPath(config_.tensorboard.empty() ? JoinPath(config_.out_dir, "tensorboard")
                                                                : config_.tensorboard,
                                    proc_);
@@ -612,6 +679,90 @@ std::optional<double> TrainingRun::QuantIndex() {
   return quantizer->index();
 }
 
+absl::Status TrainingRun::JoinRanks() {
+  if (!config_.ranks) return absl::OkStatus();
+  const dist::Environment& env = *config_.ranks;
+  if (config_.batch_size % env.world_size != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config_.batch_size, " (the global batch) does not split over ",
+                                                   env.world_size, " ranks; give a multiple of ", env.world_size));
+  }
+  QRES_ASSIGN_OR_RETURN(group_, dist::Connect(env, std::chrono::seconds(config_.dist_timeout_s)));
+  report_.set_silent(env.rank != 0);
+  return CallTorch(absl::StrCat("rank ", env.rank, ": sharing rank 0's initial weights"), [&] {
+    at::NoGradGuard no_grad;
+    std::vector<at::Tensor> tensors;
+    for (const at::Tensor& p : net_->parameters()) tensors.push_back(p);
+    for (const at::Tensor& b : net_->buffers()) tensors.push_back(b);
+    for (at::Tensor& t : tensors) {
+      std::vector<at::Tensor> one = {t};
+      group_->backend->broadcast(one)->wait();
+    }
+  });
+}
+
+absl::StatusOr<bool> TrainingRun::AnyRankStops(bool stop) {
+  std::vector<double> flag = {stop ? 1.0 : 0.0};
+  QRES_RETURN_IF_ERROR(SumOverRanks(flag));
+  return flag[0] > 0;
+}
+
+absl::Status TrainingRun::SumGradients() {
+  std::vector<at::Tensor> grads;
+  for (const at::Tensor& p : net_->parameters()) {
+    if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);  // a rank with no sample in the batch
+    grads.push_back(p.grad().view(-1));
+  }
+  std::vector<at::Tensor> flat = {at::cat(grads)};  // one allreduce for the whole net
+  group_->backend->allreduce(flat)->wait();
+  int64_t offset = 0;
+  for (at::Tensor& g : grads) {
+    g.copy_(flat[0].slice(0, offset, offset + g.numel()));
+    offset += g.numel();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TrainingRun::SumOverRanks(std::vector<double>& values) {
+  return CallTorch(absl::StrCat("rank ", group_->env.rank, ": a collective failed (a rank lost?)"), [&] {
+    std::vector<at::Tensor> tensor = {at::tensor(values, at::kDouble)};
+    group_->backend->allreduce(tensor)->wait();
+    const at::Tensor summed = tensor[0].contiguous();
+    values.assign(summed.data_ptr<double>(), summed.data_ptr<double>() + summed.numel());
+  });
+}
+
+absl::Status TrainingRun::SynchronizeBuffersAndCheck() {
+  if (!group_) return absl::OkStatus();
+  const int rank = group_->env.rank, size = group_->env.world_size;
+  QRES_RETURN_IF_ERROR(CallTorch(absl::StrCat("rank ", rank, ": averaging the BatchNorm statistics"), [&] {
+    at::NoGradGuard no_grad;
+    for (const auto& item : net_->named_buffers()) {
+      at::Tensor buffer = item.value();
+      if (!buffer.is_floating_point()) continue;  // num_batches_tracked: the same everywhere
+      std::vector<at::Tensor> one = {buffer};
+      group_->backend->allreduce(one)->wait();
+      buffer.div_(size);
+    }
+  }));
+  // Every rank steps with the same gradients, so the weights and the index must agree bit for bit.
+  double checksum = 0;
+  QRES_RETURN_IF_ERROR(CallTorch("checking the weights", [&] {
+    for (const at::Tensor& p : net_->parameters()) checksum += p.detach().to(at::kDouble).sum().item<double>();
+  }));
+  const std::optional<double> index = QuantIndex();
+  std::vector<double> mine = {checksum, index.value_or(0.0)};
+  std::vector<double> total = mine;
+  QRES_RETURN_IF_ERROR(SumOverRanks(total));
+  for (int i = 0; i < 2; ++i) {
+    if (total[i] != mine[i] * size) {
+      return absl::DataLossError(absl::StrCat("rank ", rank, ": its ", i == 0 ? "weights" : "quantization index",
+                                              " differ from the other ranks' at epoch ", progress_.epoch + 1,
+                                              " (sum over ranks ", total[i], ", this rank's ", mine[i], " x ", size, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 void TrainingRun::SetLr(double lr) {
   for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
 }
@@ -628,6 +779,7 @@ absl::Status TrainingRun::Finish() {
   report_.Line(absl::StrFormat("Accuracy            : %.6f", evaluation_->accuracy()));
   report_.Line(absl::StrFormat("Total Learning Time : %.2f s", progress_.train_seconds));
   report_.Line(absl::StrFormat("Average per Epoch   : %.2f s", progress_.train_seconds / config_.epochs));
+  if (!Lead()) return absl::OkStatus();
   QRES_RETURN_IF_ERROR(SaveModelFile(files_.model, *net_));
   report_.Line(absl::StrCat("Saved model         : ", files_.model));
   return WriteFileAtomically(files_.log, report_.text());

@@ -23,6 +23,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "qres/dist/environment.h"
 
 namespace qres::tools {
 
@@ -56,6 +57,11 @@ struct TrainConfig {
   bool overwrite = false;     // replace an older run's outputs of the same name (else an error)
   bool progress = false;      // a progress bar on stderr (for terminals)
   int64_t threads = 0;        // CPU threads for LibTorch; 0: LibTorch's default
+  // A data-parallel run's rank (torchrun's environment, qres/dist): each rank trains on its slice
+  // of every global batch of batch_size, gradients are averaged (Gloo on the CPU), rank 0 alone
+  // prints and writes the outputs. Absent: one process.
+  std::optional<dist::Environment> ranks;
+  int64_t dist_timeout_s = 300;  // every collective, and the ranks' rendezvous
 };
 
 // The seed's run name, e.g. "ResNetQSGD20".

@@ -1,0 +1,78 @@
+#!/bin/bash
+# train on 2 ranks (torchrun, Gloo on loopback) against 1 process with the same global batch: the
+# same losses and weights up to float rounding; rank 0 alone prints and writes; a stopped 2-rank
+# run resumes bit-identically to an uninterrupted one; bad setups end every rank with one line.
+set -uo pipefail
+train="$1"
+python="$2"
+work="${TEST_TMPDIR:-$(mktemp -d)}/dist"
+rm -rf "$work" && mkdir -p "$work/data"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+free_port() { "$python" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
+export OMP_NUM_THREADS=1
+
+"$python" - "$work/data" <<'PY'
+import gzip, struct, sys
+d = sys.argv[1]
+for split, n in (("train", 64), ("t10k", 16)):
+    with gzip.open(f"{d}/{split}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + bytes((i * 13 + j) % 256 for i in range(n) for j in range(784)))
+    with gzip.open(f"{d}/{split}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n)))
+PY
+run=(-d MNIST --data_dir="$work/data" -b 16 -m QtAdamW -qp 2 -l 0.01 --tensorboard=off --threads=1 --dist_timeout=20)
+ranks() {  # ranks N args...: train on N ranks through torchrun
+  local n="$1"; shift
+  timeout 120 "$python" -m torch.distributed.run --nproc_per_node="$n" --master_addr=127.0.0.1 \
+    --master_port="$(free_port)" --no-python "$train" "$@"
+}
+
+"$train" "${run[@]}" -e 3 --out_dir="$work/one" >"$work/one.out" 2>&1 || fail "1 process: $(tail -3 "$work/one.out")"
+ranks 2 "${run[@]}" -e 3 --out_dir="$work/two" >"$work/two.out" 2>&1 || fail "2 ranks: $(tail -3 "$work/two.out")"
+[[ $(grep -c "^\[Epoch :" "$work/two.out") -eq 3 ]] || fail "rank 1 printed too: $(grep -c "^\[Epoch :" "$work/two.out") epoch lines"
+[[ $(ls "$work/two" | wc -l) -eq 5 ]] || fail "2 ranks wrote other files than 1 process: $(ls "$work/two")"
+"$python" - "$work" <<'PY' || fail "2 ranks differ from 1 process by more than float rounding"
+import json, sys, torch
+work = sys.argv[1]
+one = [json.loads(l) for l in open(f"{work}/one/metrics_CNNQtAdamW3.jsonl")]
+two = [json.loads(l) for l in open(f"{work}/two/metrics_CNNQtAdamW3.jsonl")]
+for a, b in zip(one, two):
+    assert abs(a["loss"] - b["loss"]) <= 1e-5 * abs(a["loss"]), (a, b)
+    assert a["quant_index"] == b["quant_index"] and a["train_accuracy"] == b["train_accuracy"], (a, b)
+ma = torch.load(f"{work}/one/torch_nn02CNNQtAdamW3.pt", weights_only=False)
+mb = torch.load(f"{work}/two/torch_nn02CNNQtAdamW3.pt", weights_only=False)
+for key in ma:
+    # one quantization step (2^-index) is the most a rounding difference can move a weight
+    assert (ma[key] - mb[key]).abs().max().item() <= 2.0 ** -one[-1]["quant_index"] * 2, key
+PY
+
+# Stopped (SIGTERM through torchrun) after a checkpoint, resumed on 2 ranks: bit-identical.
+ranks 2 "${run[@]}" -e 200 --out_dir="$work/straight" >/dev/null 2>&1 || fail "the uninterrupted 2-rank run failed"
+# exec: the signal goes to timeout, which passes it to torchrun, which passes it to every rank.
+(exec timeout 120 "$python" -m torch.distributed.run --nproc_per_node=2 --master_addr=127.0.0.1 \
+  --master_port="$(free_port)" --no-python "$train" "${run[@]}" -e 200 --out_dir="$work/stopped") >"$work/stopped.out" 2>&1 &
+launcher=$!
+for _ in $(seq 600); do [[ -f "$work/stopped/checkpoint_CNNQtAdamW200.pt" ]] && break; sleep 0.05; done
+sleep 0.3
+kill -TERM $launcher
+wait $launcher
+grep -q "Interrupted at epoch" "$work/stopped.out" || fail "not stopped mid-run: $(tail -3 "$work/stopped.out")"
+ranks 2 "${run[@]}" -e 200 --out_dir="$work/stopped" --resume >"$work/resumed.out" 2>&1 || fail "resume: $(tail -3 "$work/resumed.out")"
+"$python" - "$work" <<'PY' || fail "the resumed 2-rank run is not bit-identical to the uninterrupted one"
+import sys, torch
+work = sys.argv[1]
+a = torch.load(f"{work}/straight/torch_nn02CNNQtAdamW200.pt", weights_only=False)
+b = torch.load(f"{work}/stopped/torch_nn02CNNQtAdamW200.pt", weights_only=False)
+assert all(torch.equal(a[k], b[k]) for k in a)
+PY
+
+# One-line errors: a global batch that does not split, another world size on resume.
+ranks 2 "${run[@]}" -b 15 -e 1 --out_dir="$work/odd" >"$work/odd.out" 2>&1 && fail "an odd batch split"
+[[ $(grep -c "^train: --batch_size=15 (the global batch) does not split over 2 ranks" "$work/odd.out") -eq 2 ]] \
+  || fail "each rank should say the batch does not split: $(grep train: "$work/odd.out")"
+"$train" "${run[@]}" -e 200 --out_dir="$work/stopped" --resume >/dev/null 2>"$work/err" && fail "resumed on 1 process"
+grep -q "was made with --world_size=2, this run has --world_size=1" "$work/err" || fail "world size: $(cat "$work/err")"
+
+if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
+echo "data-parallel training checks out"
