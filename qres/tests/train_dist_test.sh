@@ -74,5 +74,21 @@ ranks 2 "${run[@]}" -b 15 -e 1 --out_dir="$work/odd" >"$work/odd.out" 2>&1 && fa
 "$train" "${run[@]}" -e 200 --out_dir="$work/stopped" --resume >/dev/null 2>"$work/err" && fail "resumed on 1 process"
 grep -q "was made with --world_size=2, this run has --world_size=1" "$work/err" || fail "world size: $(cat "$work/err")"
 
+# A rank that dies: the other stops at once with one line (started by hand: torchrun would stop it
+# itself).
+port=$(free_port)
+for rank in 0 1; do
+  RANK=$rank WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$train" "${run[@]}" -e 400 \
+    --out_dir="$work/lost" >/dev/null 2>"$work/lost$rank.err" &
+  pids[$rank]=$!
+done
+for _ in $(seq 600); do [[ -f "$work/lost/checkpoint_CNNQtAdamW400.pt" ]] && break; sleep 0.05; done
+kill -9 ${pids[1]}
+start=$(date +%s)
+wait ${pids[0]} && fail "rank 0 finished although rank 1 died"
+(( $(date +%s) - start <= 25 )) || fail "rank 0 took $(( $(date +%s) - start )) s to notice"
+[[ $(wc -l <"$work/lost0.err") -eq 1 ]] && grep -q "^train: rank 0.*another rank died" "$work/lost0.err" \
+  || fail "rank 0's error: $(cat "$work/lost0.err")"
+
 if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
 echo "data-parallel training checks out"

@@ -540,7 +540,10 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
     } else {
       // Every rank makes the same global batch (same order, same augmentation) and takes its slice;
       // its loss is weighted by its share, so the summed gradient is the whole batch's.
-      QRES_RETURN_IF_ERROR(CallTorch("training step", [&]() -> absl::Status {
+      const std::string context = absl::StrCat(
+          "rank ", group_->env.rank, ", epoch ", progress_.epoch + 1, " batch ", progress_.batch + 1,
+          ": the training step failed (if in a collective: another rank died, or hung past --dist_timeout)");
+      QRES_RETURN_IF_ERROR(CallTorch(context, [&]() -> absl::Status {
         data::Batch batch = train_batches_->Get(progress_.batch);
         const int64_t n = batch.labels.size(0), rank = group_->env.rank, size = group_->env.world_size;
         const int64_t begin = n * rank / size, end = n * (rank + 1) / size;
@@ -723,7 +726,8 @@ absl::Status TrainingRun::SumGradients() {
 }
 
 absl::Status TrainingRun::SumOverRanks(std::vector<double>& values) {
-  return CallTorch(absl::StrCat("rank ", group_->env.rank, ": a collective failed (a rank lost?)"), [&] {
+  return CallTorch(absl::StrCat("rank ", group_->env.rank, ": a collective failed (another rank died, or hung past "
+                                "--dist_timeout)"), [&] {
     std::vector<at::Tensor> tensor = {at::tensor(values, at::kDouble)};
     group_->backend->allreduce(tensor)->wait();
     const at::Tensor summed = tensor[0].contiguous();
