@@ -458,6 +458,10 @@ void TrainingRun::ReportHeader() {
   report_.Line(absl::StrCat("Batches             : ", train_batches_->size(), " of ", config_.batch_size,
                             ", shuffle ", config_.shuffle ? "on" : "off", ", drop_last ",
                             config_.drop_last ? "on" : "off", ", augment ", config_.augment ? "on" : "off"));
+  if (group_) {
+    report_.Line(absl::StrCat("Ranks               : ", group_->env.world_size, " (c10d, Gloo on the CPU), ",
+                              config_.batch_size / group_->env.world_size, " of each batch per rank"));
+  }
   report_.Line(absl::StrCat("Device              : ", device_.str(), ", seed ", config_.seed, ", evaluation in ",
                             config_.train_mode_eval ? "train mode (reference)" : "eval mode"));
   report_.Line(absl::StrCat("Outputs             : ", files_.model, ", ", files_.log, ", ", files_.error, ", ",
