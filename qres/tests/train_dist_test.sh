@@ -15,7 +15,7 @@ export OMP_NUM_THREADS=1
 "$python" - "$work/data" <<'PY'
 import gzip, struct, sys
 d = sys.argv[1]
-for split, n in (("train", 64), ("t10k", 16)):
+for split, n in (("train", 64), ("t10k", 48)):  # 3 test batches: the evaluation shards
     with gzip.open(f"{d}/{split}-images-idx3-ubyte.gz", "wb") as f:
         f.write(struct.pack(">IIII", 0x803, n, 28, 28) + bytes((i * 13 + j) % 256 for i in range(n) for j in range(784)))
     with gzip.open(f"{d}/{split}-labels-idx1-ubyte.gz", "wb") as f:
@@ -32,6 +32,7 @@ ranks() {  # ranks N args...: train on N ranks through torchrun
 ranks 2 "${run[@]}" -e 3 --out_dir="$work/two" >"$work/two.out" 2>&1 || fail "2 ranks: $(tail -3 "$work/two.out")"
 [[ $(grep -c "^\[Epoch :" "$work/two.out") -eq 3 ]] || fail "rank 1 printed too: $(grep -c "^\[Epoch :" "$work/two.out") epoch lines"
 [[ $(ls "$work/two" | wc -l) -eq 5 ]] || fail "2 ranks wrote other files than 1 process: $(ls "$work/two")"
+grep -q "^Total samples       : 48$" "$work/two.out" || fail "the sharded evaluation did not count all 48 test images"
 "$python" - "$work" <<'PY' || fail "2 ranks differ from 1 process by more than float rounding"
 import json, sys, torch
 work = sys.argv[1]
@@ -40,6 +41,7 @@ two = [json.loads(l) for l in open(f"{work}/two/metrics_CNNQtAdamW3.jsonl")]
 for a, b in zip(one, two):
     assert abs(a["loss"] - b["loss"]) <= 1e-5 * abs(a["loss"]), (a, b)
     assert a["quant_index"] == b["quant_index"] and a["train_accuracy"] == b["train_accuracy"], (a, b)
+    assert a["test_accuracy"] == b["test_accuracy"], (a, b)  # the sharded evaluation counts every image
 ma = torch.load(f"{work}/one/torch_nn02CNNQtAdamW3.pt", weights_only=False)
 mb = torch.load(f"{work}/two/torch_nn02CNNQtAdamW3.pt", weights_only=False)
 for key in ma:

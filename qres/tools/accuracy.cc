@@ -12,7 +12,8 @@
 
 namespace qres::tools {
 
-absl::StatusOr<Evaluation> Evaluate(models::Net& net, data::Batches& batches, int64_t classes, bool train_mode) {
+absl::StatusOr<Evaluation> Evaluate(models::Net& net, data::Batches& batches, int64_t classes, bool train_mode,
+                                    int64_t shard, int64_t shards) {
   const bool was_training = net.is_training();
   auto evaluation = CallTorch("evaluating the net", [&] {
     const auto start = std::chrono::steady_clock::now();
@@ -20,7 +21,7 @@ absl::StatusOr<Evaluation> Evaluate(models::Net& net, data::Batches& batches, in
     at::NoGradGuard no_grad;
     batches.StartEpoch(0);
     at::Tensor pairs;  // true * classes + predicted, summed on the device, read once at the end
-    for (int64_t b = 0; b < batches.size(); ++b) {
+    for (int64_t b = shard; b < batches.size(); b += shards) {
       data::Batch batch = batches.Get(b);
       const at::Tensor predicted = at::argmax(net.forward(batch.images), 1);
       const at::Tensor counts = at::bincount(batch.labels * classes + predicted, {}, classes * classes);

@@ -24,7 +24,10 @@ struct Evaluation {
 // Runs every batch of `batches` (in file order) through `net` without gradients. In eval mode
 // unless `train_mode` (the reference's quirk: batch statistics, and the running statistics are
 // updated by the evaluation batches). LibTorch errors (a GPU out of memory) are a Status.
-absl::StatusOr<Evaluation> Evaluate(models::Net& net, data::Batches& batches, int64_t classes, bool train_mode);
+// With shards > 1 only batches shard, shard + shards, ... run: one rank's part of a sharded
+// evaluation, whose confusion matrices add up to the whole split's.
+absl::StatusOr<Evaluation> Evaluate(models::Net& net, data::Batches& batches, int64_t classes, bool train_mode,
+                                    int64_t shard = 0, int64_t shards = 1);
 
 // Lines of per-class accuracy and the confusion matrix, for the evaluator's report.
 std::vector<std::string> DescribePerClass(const Evaluation& evaluation,

@@ -287,6 +287,10 @@ class TrainingRun {
   // quantization index, naming the rank that does not.
   absl::Status SynchronizeBuffersAndCheck();
   bool Lead() const { return !group_.has_value() || group_->env.rank == 0; }
+  // The test set's evaluation; on ranks, each evaluates its share of the batches and the counts are
+  // summed (in the reference's train-mode evaluation every rank runs every batch, so the BatchNorm
+  // statistics it updates stay the same on all ranks).
+  absl::StatusOr<Evaluation> EvaluateTestSet();
   // Whether the lr may change during the run (the log and epoch lines then show it).
   bool LrIsScheduled() const {
     return absl::AsciiStrToLower(config_.scheduler) != "constant" || !config_.scheduler_params.empty();
@@ -609,7 +613,7 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   progress_.train_seconds += epoch_seconds;
   QRES_RETURN_IF_ERROR(SynchronizeBuffersAndCheck());
 
-  QRES_ASSIGN_OR_RETURN(evaluation_, Evaluate(*net_, *test_batches_, test_.classes, config_.train_mode_eval));
+  QRES_ASSIGN_OR_RETURN(evaluation_, EvaluateTestSet());
   const double train_accuracy = progress_.seen ? static_cast<double>(progress_.correct) / progress_.seen : 0.0;
   const double images_per_second = progress_.seen / std::max(epoch_seconds, 1e-9);
   // Current after this epoch's steps (on a GPU: the one wait for the device's index per epoch).
@@ -707,6 +711,21 @@ absl::Status TrainingRun::JoinRanks() {
   });
 }
 
+absl::StatusOr<Evaluation> TrainingRun::EvaluateTestSet() {
+  if (!group_ || config_.train_mode_eval) return Evaluate(*net_, *test_batches_, test_.classes, config_.train_mode_eval);
+  QRES_ASSIGN_OR_RETURN(Evaluation evaluation, Evaluate(*net_, *test_batches_, test_.classes, /*train_mode=*/false,
+                                                        group_->env.rank, group_->env.world_size));
+  QRES_RETURN_IF_ERROR(CallTorch(absl::StrCat("rank ", group_->env.rank, ": summing the evaluation (another rank died, "
+                                              "or hung past --dist_timeout)"), [&] {
+    std::vector<at::Tensor> confusion = {evaluation.confusion.contiguous()};
+    group_->backend->allreduce(confusion)->wait();
+    evaluation.confusion = confusion[0];
+    evaluation.samples = evaluation.confusion.sum().item<int64_t>();
+    evaluation.correct = evaluation.confusion.diagonal().sum().item<int64_t>();
+  }));
+  return evaluation;
+}
+
 absl::StatusOr<bool> TrainingRun::AnyRankStops(bool stop) {
   std::vector<double> flag = {stop ? 1.0 : 0.0};
   QRES_RETURN_IF_ERROR(SumOverRanks(flag));
@@ -779,7 +798,7 @@ absl::Status TrainingRun::Finish() {
   // The last epoch's evaluation is the final one (evaluated again only when a resumed run had no
   // epoch left to train).
   if (!evaluation_) {
-    QRES_ASSIGN_OR_RETURN(evaluation_, Evaluate(*net_, *test_batches_, test_.classes, config_.train_mode_eval));
+    QRES_ASSIGN_OR_RETURN(evaluation_, EvaluateTestSet());
   }
   report_.Line("Test Mode : Testing");
   report_.Line(absl::StrCat("Total samples       : ", evaluation_->samples));
