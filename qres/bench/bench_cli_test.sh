@@ -23,7 +23,8 @@ expect_error "train_step_bench: --batch=0: must be at least 1" "$train_bench" --
 expect_error "train_step_bench: --device=tpu: use cpu or cuda" "$train_bench" --device=tpu
 expect_error "train_step_bench: --momentum=-0.5 must be >= 0" "$train_bench" --momentum=-0.5
 expect_error "train_step_bench: unknown net 'VGG'" "$train_bench" --net=VGG
-expect_error "train_step_bench: net CNN options (--net_params): unknown key 'layers'" "$train_bench" --net=CNN --net_params=layers=5
+expect_error "train_step_bench: net CNN options (--net_params): unknown key 'layers'" "$train_bench" --net=CNN \
+  --net_params=layers=5
 expect_error "train_step_bench: unknown algorithm 'Lion'" "$train_bench" --algo=Lion
 # A good command line prints one figure: the median milliseconds per step.
 if ! "$train_bench" --net=ResNet --net_params=layers=1 --channels=3 --size=8 --batch=2 --algo=SGD \

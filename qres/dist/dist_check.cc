@@ -31,7 +31,8 @@ absl::Status Check() {
     group.backend->allreduce(summed)->wait();
     const float expected = static_cast<float>(size * (size + 1) / 2);
     if (!at::equal(summed[0], at::full({3}, expected))) {
-      return absl::DataLossError(absl::StrCat("rank ", rank, ": allreduce gave ", summed[0][0].item<float>(), ", not ", expected));
+      return absl::DataLossError(
+          absl::StrCat("rank ", rank, ": allreduce gave ", summed[0][0].item<float>(), ", not ", expected));
     }
     std::vector<at::Tensor> shared = {at::full({2}, rank == 0 ? 42.0f : -1.0f)};
     group.backend->broadcast(shared)->wait();

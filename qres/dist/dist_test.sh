@@ -62,7 +62,8 @@ expect_error "rank 1 cannot reach the store at MASTER_ADDR=127.0.0.1" \
   RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT="$(free_port)" -- --timeout_s=3
 
 # libtorch has gloo; qres's code must not define any of gloo's own symbols.
-defined=$(nm -C --defined-only "$check" | awk '$2 ~ /^[TWBDRV]$/ && $3 ~ /^(gloo::|typeinfo for gloo::|vtable for gloo::)/')
+defined=$(nm -C --defined-only "$check" \
+  | awk '$2 ~ /^[TWBDRV]$/ && $3 ~ /^(gloo::|typeinfo for gloo::|vtable for gloo::)/')
 [[ -z "$defined" ]] || fail "dist_check defines gloo symbols: $(echo "$defined" | head -3)"
 
 if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi

@@ -18,7 +18,8 @@ absl::StatusOr<int> Number(const std::function<const char*(const char*)>& get, c
   }
   int value = 0;
   if (!absl::SimpleAtoi(text, &value) || value < low || value > high) {
-    return absl::InvalidArgumentError(absl::StrCat(name, "=", text, " must be a whole number in [", low, ", ", high, "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, "=", text, " must be a whole number in [", low, ", ", high, "]"));
   }
   return value;
 }
@@ -34,7 +35,8 @@ absl::StatusOr<std::optional<Environment>> EnvironmentFromVariables(
   QRES_ASSIGN_OR_RETURN(env.world_size, Number(get, "WORLD_SIZE", 1, 1 << 20));
   QRES_ASSIGN_OR_RETURN(env.rank, Number(get, "RANK", 0, env.world_size - 1));
   QRES_ASSIGN_OR_RETURN(env.local_world_size, Number(get, "LOCAL_WORLD_SIZE", 1, env.world_size, env.world_size));
-  QRES_ASSIGN_OR_RETURN(env.local_rank, Number(get, "LOCAL_RANK", 0, env.local_world_size - 1, env.rank % env.local_world_size));
+  QRES_ASSIGN_OR_RETURN(env.local_rank,
+                        Number(get, "LOCAL_RANK", 0, env.local_world_size - 1, env.rank % env.local_world_size));
   QRES_ASSIGN_OR_RETURN(env.master_port, Number(get, "MASTER_PORT", 1, 65535));
   const char* addr = get("MASTER_ADDR");
   if (addr == nullptr || *addr == '\0') {

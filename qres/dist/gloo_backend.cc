@@ -13,9 +13,10 @@ namespace qres::dist {
 c10::intrusive_ptr<c10d::Backend> MakeGlooBackend(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
                                                   const GlooDevice& device, std::chrono::milliseconds timeout) {
   auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-  options->devices.push_back(!device.interface.empty() ? c10d::ProcessGroupGloo::createDeviceForInterface(device.interface)
-                             : !device.hostname.empty() ? c10d::ProcessGroupGloo::createDeviceForHostname(device.hostname)
-                                                        : c10d::ProcessGroupGloo::createDefaultDevice());
+  using c10d::ProcessGroupGloo;
+  options->devices.push_back(!device.interface.empty()  ? ProcessGroupGloo::createDeviceForInterface(device.interface)
+                             : !device.hostname.empty() ? ProcessGroupGloo::createDeviceForHostname(device.hostname)
+                                                        : ProcessGroupGloo::createDefaultDevice());
   return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, options);
 }
 

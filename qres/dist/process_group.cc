@@ -44,7 +44,9 @@ absl::StatusOr<Group> Connect(const Environment& env, std::chrono::milliseconds 
   QRES_ASSIGN_OR_RETURN(group.backend,
                         CallTorch(absl::StrCat("rank ", env.rank, " of ", env.world_size,
                                                ": the ranks did not all join within ", timeout.count() / 1000.0, " s"),
-                                  [&] { return MakeGlooBackend(group.store, env.rank, env.world_size, device, timeout); }));
+                                  [&] {
+                                    return MakeGlooBackend(group.store, env.rank, env.world_size, device, timeout);
+                                  }));
   return group;
 }
 
