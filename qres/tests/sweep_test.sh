@@ -11,15 +11,8 @@ rm -rf "$work" && mkdir -p "$work/data"
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
-"$python" - "$work/data" <<'PY'
-import gzip, struct, sys
-d = sys.argv[1]
-for split, n in (("train", 64), ("t10k", 16)):
-    with gzip.open(f"{d}/{split}-images-idx3-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + bytes((i * 13 + j) % 256 for i in range(n) for j in range(784)))
-    with gzip.open(f"{d}/{split}-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n)))
-PY
+# A tiny MNIST (64 training images, 16 test images) in the official gzipped IDX format.
+"$python" qres/tests/tiny_mnist.py "$work/data" 64 16
 
 # expect_error "<substring>" tool args...: non-zero exit, one line on stderr naming the problem.
 expect_error() {

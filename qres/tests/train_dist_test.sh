@@ -12,15 +12,8 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 free_port() { "$python" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
 export OMP_NUM_THREADS=1
 
-"$python" - "$work/data" <<'PY'
-import gzip, struct, sys
-d = sys.argv[1]
-for split, n in (("train", 64), ("t10k", 48)):  # 3 test batches: the evaluation shards
-    with gzip.open(f"{d}/{split}-images-idx3-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + bytes((i * 13 + j) % 256 for i in range(n) for j in range(784)))
-    with gzip.open(f"{d}/{split}-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n)))
-PY
+# A tiny MNIST: 64 training images, 48 test images (3 test batches: the evaluation shards).
+"$python" qres/tests/tiny_mnist.py "$work/data" 64 48
 run=(-d MNIST --data_dir="$work/data" -b 16 -m QtAdamW -qp 2 -l 0.01 --tensorboard=off --threads=1 --dist_timeout=20)
 ranks() {  # ranks N args...: train on N ranks through torchrun
   local n="$1"; shift
