@@ -82,7 +82,7 @@ kill -9 ${pids[1]}
 start=$(date +%s)
 wait ${pids[0]} && fail "rank 0 finished although rank 1 died"
 (( $(date +%s) - start <= 25 )) || fail "rank 0 took $(( $(date +%s) - start )) s to notice"
-[[ $(wc -l <"$work/lost0.err") -eq 1 ]] && grep -q "^train: rank 0.*another rank died" "$work/lost0.err" \
+[[ $(wc -l <"$work/lost0.err") -eq 1 ]] && grep -q "^train: rank 0.*another rank died.*; lost: rank 1$" "$work/lost0.err" \
   || fail "rank 0's error: $(cat "$work/lost0.err")"
 
 if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "ATen/Parallel.h"
@@ -21,9 +22,11 @@
 #include "ATen/ops/tensor.h"
 #include "ATen/ops/zeros.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "c10/core/GradMode.h"
 #include "qres/base/status_macros.h"
@@ -287,6 +290,10 @@ class TrainingRun {
   // quantization index, naming the rank that does not.
   absl::Status SynchronizeBuffersAndCheck();
   bool Lead() const { return !group_.has_value() || group_->env.rank == 0; }
+  // `failed` (a collective's error) with the ranks that are gone: after a connection error each
+  // surviving rank checks in at the store and waits a few seconds for the others; the ranks that
+  // never do are named, and rank 0 when the store it serves is gone.
+  absl::Status NameLostRanks(absl::Status failed);
   // The test set's evaluation; on ranks, each evaluates its share of the batches and the counts are
   // summed (in the reference's train-mode evaluation every rank runs every batch, so the BatchNorm
   // statistics it updates stay the same on all ranks).
@@ -551,7 +558,7 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
       const std::string context = absl::StrCat(
           "rank ", group_->env.rank, ", epoch ", progress_.epoch + 1, " batch ", progress_.batch + 1,
           ": the training step failed (if in a collective: another rank died, or hung past --dist_timeout)");
-      QRES_RETURN_IF_ERROR(CallTorch(context, [&]() -> absl::Status {
+      QRES_RETURN_IF_ERROR(NameLostRanks(CallTorch(context, [&]() -> absl::Status {
         data::Batch batch = train_batches_->Get(progress_.batch);
         const int64_t n = batch.labels.size(0), rank = group_->env.rank, size = group_->env.world_size;
         const int64_t begin = n * rank / size, end = n * (rank + 1) / size;
@@ -570,7 +577,7 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
         QRES_RETURN_IF_ERROR(SumGradients());
         optimizer_->step();
         return absl::OkStatus();
-      }));
+      })));
     }
     const int64_t step = progress_.epoch * batches + progress_.batch + 1;  // steps taken so far
     if (events_ != nullptr && config_.tensorboard_every > 0 && step % config_.tensorboard_every == 0) {
@@ -726,6 +733,37 @@ absl::StatusOr<Evaluation> TrainingRun::EvaluateTestSet() {
   return evaluation;
 }
 
+absl::Status TrainingRun::NameLostRanks(absl::Status failed) {
+  if (failed.ok() || !group_) return failed;
+  const std::string message(failed.message());
+  const bool lost_contact = absl::StrContains(message, "Connection") || absl::StrContains(message, "Read error") ||
+                            absl::StrContains(message, "Write error") || absl::StrContains(message, "imed out");
+  if (!lost_contact) return failed;
+  std::vector<int> lost;
+  bool store_gone = false;
+  try {
+    const std::string prefix = absl::StrCat("survivors/", progress_.epoch, "/", progress_.batch, "/");
+    group_->store->set(absl::StrCat(prefix, group_->env.rank), std::string("1"));
+    const auto deadline = Clock::now() + std::chrono::seconds(3);
+    for (;;) {
+      lost.clear();
+      for (int r = 0; r < group_->env.world_size; ++r) {
+        if (!group_->store->check({absl::StrCat(prefix, r)})) lost.push_back(r);
+      }
+      if (lost.empty() || Clock::now() > deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  } catch (const std::exception&) {
+    store_gone = true;
+  }
+  std::string who = store_gone ? "rank 0 (it serves the rendezvous store)" : "";
+  if (!store_gone && !lost.empty()) {
+    who = absl::StrCat(lost.size() == 1 ? "rank " : "ranks ", absl::StrJoin(lost, ", "));
+  }
+  if (who.empty()) return failed;
+  return absl::Status(failed.code(), absl::StrCat(message, "; lost: ", who));
+}
+
 absl::StatusOr<bool> TrainingRun::AnyRankStops(bool stop) {
   std::vector<double> flag = {stop ? 1.0 : 0.0};
   QRES_RETURN_IF_ERROR(SumOverRanks(flag));
@@ -749,13 +787,13 @@ absl::Status TrainingRun::SumGradients() {
 }
 
 absl::Status TrainingRun::SumOverRanks(std::vector<double>& values) {
-  return CallTorch(absl::StrCat("rank ", group_->env.rank, ": a collective failed (another rank died, or hung past "
+  return NameLostRanks(CallTorch(absl::StrCat("rank ", group_->env.rank, ": a collective failed (another rank died, or hung past "
                                 "--dist_timeout)"), [&] {
     std::vector<at::Tensor> tensor = {at::tensor(values, at::kDouble)};
     group_->backend->allreduce(tensor)->wait();
     const at::Tensor summed = tensor[0].contiguous();
     values.assign(summed.data_ptr<double>(), summed.data_ptr<double>() + summed.numel());
-  });
+  }));
 }
 
 absl::Status TrainingRun::SynchronizeBuffersAndCheck() {
