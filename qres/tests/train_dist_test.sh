@@ -67,7 +67,7 @@ ranks 2 "${run[@]}" -b 15 -e 1 --out_dir="$work/odd" >"$work/odd.out" 2>&1 && fa
 [[ $(grep -c "^train: --batch_size=15 (the global batch) does not split over 2 ranks" "$work/odd.out") -eq 2 ]] \
   || fail "each rank should say the batch does not split: $(grep train: "$work/odd.out")"
 "$train" "${run[@]}" -e 200 --out_dir="$work/stopped" --resume >/dev/null 2>"$work/err" && fail "resumed on 1 process"
-grep -q "was made with --world_size=2, this run has --world_size=1" "$work/err" || fail "world size: $(cat "$work/err")"
+grep -q "was made by 2 rank(s), this run has 1; resume with as many ranks" "$work/err" || fail "world size: $(cat "$work/err")"
 
 # A rank that dies: the other stops at once with one line (started by hand: torchrun would stop it
 # itself).

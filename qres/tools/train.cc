@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <ctime>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -75,9 +76,22 @@ namespace qres::tools {
 namespace {
 
 std::atomic<bool> stop_requested{false};
+std::atomic<int64_t> first_signal_ns{0};
 
+// The first SIGINT/SIGTERM stops at the next batch with a checkpoint; another one a second or more
+// later quits at once. Copies of the first that arrive together are one request: under torchrun a
+// Ctrl-C reaches each rank from the terminal and again from torchrun (and `timeout` passes a
+// signal both to its command and to the command's process group).
 void OnSignal(int) {
-  if (stop_requested.exchange(true)) std::_Exit(130);  // a second signal stops at once
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe
+  const int64_t ns = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+  int64_t first = 0;
+  if (!first_signal_ns.compare_exchange_strong(first, ns)) {
+    if (ns - first >= 1000000000) std::_Exit(130);
+    return;
+  }
+  stop_requested = true;
   const char message[] = "\nstopping at the next batch and saving a checkpoint (again to quit now)\n";
   [[maybe_unused]] ssize_t ignored = write(2, message, sizeof(message) - 1);
 }

@@ -143,6 +143,11 @@ absl::Status CheckSameSettings(const std::string& stored, const Settings& now, c
   for (absl::string_view line : absl::StrSplit(stored, '\n', absl::SkipEmpty())) {
     const std::pair<std::string, std::string> before = absl::StrSplit(line, absl::MaxSplits('=', 1));
     const auto it = now.find(before.first);
+    if (it != now.end() && it->second != before.second && before.first == "world_size") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--resume: ", path, " was made by ", before.second, " rank(s), this run has ", it->second,
+          "; resume with as many ranks (torchrun --nproc_per_node), or start over in another --out_dir"));
+    }
     if (it != now.end() && it->second != before.second) {
       return absl::FailedPreconditionError(absl::StrCat(
           "--resume: ", path, " was made with --", before.first, "=", before.second, ", this run has --",
