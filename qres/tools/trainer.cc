@@ -711,7 +711,7 @@ absl::Status TrainingRun::JoinRanks() {
   }
   QRES_ASSIGN_OR_RETURN(group_, dist::Connect(env, std::chrono::seconds(config_.dist_timeout_s)));
   report_.set_silent(env.rank != 0);
-  return CallTorch(absl::StrCat("rank ", env.rank, ": sharing rank 0's initial weights"), [&] {
+  return NameLostRanks(CallTorch(absl::StrCat("rank ", env.rank, ": sharing rank 0's initial weights"), [&] {
     at::NoGradGuard no_grad;
     std::vector<at::Tensor> tensors;
     for (const at::Tensor& p : net_->parameters()) tensors.push_back(p);
@@ -720,21 +720,21 @@ absl::Status TrainingRun::JoinRanks() {
       std::vector<at::Tensor> one = {t};
       group_->backend->broadcast(one)->wait();
     }
-  });
+  }));
 }
 
 absl::StatusOr<Evaluation> TrainingRun::EvaluateTestSet() {
   if (!group_ || config_.train_mode_eval) return Evaluate(*net_, *test_batches_, test_.classes, config_.train_mode_eval);
   QRES_ASSIGN_OR_RETURN(Evaluation evaluation, Evaluate(*net_, *test_batches_, test_.classes, /*train_mode=*/false,
                                                         group_->env.rank, group_->env.world_size));
-  QRES_RETURN_IF_ERROR(CallTorch(absl::StrCat("rank ", group_->env.rank, ": summing the evaluation (another rank died, "
-                                              "or hung past --dist_timeout)"), [&] {
+  QRES_RETURN_IF_ERROR(NameLostRanks(CallTorch(absl::StrCat("rank ", group_->env.rank, ": summing the evaluation "
+                                                           "(another rank died, or hung past --dist_timeout)"), [&] {
     std::vector<at::Tensor> confusion = {evaluation.confusion.contiguous()};
     group_->backend->allreduce(confusion)->wait();
     evaluation.confusion = confusion[0];
     evaluation.samples = evaluation.confusion.sum().item<int64_t>();
     evaluation.correct = evaluation.confusion.diagonal().sum().item<int64_t>();
-  }));
+  })));
   return evaluation;
 }
 
@@ -742,7 +742,8 @@ absl::Status TrainingRun::NameLostRanks(absl::Status failed) {
   if (failed.ok() || !group_) return failed;
   const std::string message(failed.message());
   const bool lost_contact = absl::StrContains(message, "Connection") || absl::StrContains(message, "Read error") ||
-                            absl::StrContains(message, "Write error") || absl::StrContains(message, "imed out");
+                            absl::StrContains(message, "Write error") || absl::StrContains(message, "Broken pipe") ||
+                            absl::StrContains(message, "imed out");
   if (!lost_contact) return failed;
   std::vector<int> lost;
   bool store_gone = false;
@@ -804,7 +805,8 @@ absl::Status TrainingRun::SumOverRanks(std::vector<double>& values) {
 absl::Status TrainingRun::SynchronizeBuffersAndCheck() {
   if (!group_) return absl::OkStatus();
   const int rank = group_->env.rank, size = group_->env.world_size;
-  QRES_RETURN_IF_ERROR(CallTorch(absl::StrCat("rank ", rank, ": averaging the BatchNorm statistics"), [&] {
+  QRES_RETURN_IF_ERROR(NameLostRanks(CallTorch(absl::StrCat("rank ", rank, ": averaging the BatchNorm statistics "
+                                                           "(another rank died, or hung past --dist_timeout)"), [&] {
     at::NoGradGuard no_grad;
     for (const auto& item : net_->named_buffers()) {
       at::Tensor buffer = item.value();
@@ -813,7 +815,7 @@ absl::Status TrainingRun::SynchronizeBuffersAndCheck() {
       group_->backend->allreduce(one)->wait();
       buffer.div_(size);
     }
-  }));
+  })));
   // Every rank steps with the same gradients, so the weights and the index must agree bit for bit.
   double checksum = 0;
   QRES_RETURN_IF_ERROR(CallTorch("checking the weights", [&] {
