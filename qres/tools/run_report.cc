@@ -136,6 +136,22 @@ double Mean(const std::vector<double>& v) {
   return sum / static_cast<double>(v.size());
 }
 
+// The sample standard deviation (0 for one value).
+double Spread(const std::vector<double>& v) {
+  if (v.size() < 2) return 0.0;
+  const double mean = Mean(v);
+  double squares = 0;
+  for (double x : v) squares += (x - mean) * (x - mean);
+  return std::sqrt(squares / static_cast<double>(v.size() - 1));
+}
+
+// A point of a plotted line: the mean of `values`, with their min-max band.
+void AddPoint(Series& line, const std::vector<double>& values) {
+  line.y.push_back(Mean(values));
+  line.low.push_back(*std::min_element(values.begin(), values.end()));
+  line.high.push_back(*std::max_element(values.begin(), values.end()));
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<RunRecord>> ReadRuns(const std::vector<std::string>& paths) {
@@ -201,10 +217,7 @@ std::vector<Section> Compare(const std::vector<RunRecord>& runs) {
 std::string MeanAndSpread(const std::vector<double>& values, double scale, int decimals) {
   const double mean = Mean(values);
   if (values.size() < 2) return absl::StrFormat("%.*f", decimals, mean * scale);
-  double squares = 0;
-  for (double x : values) squares += (x - mean) * (x - mean);
-  const double sd = std::sqrt(squares / static_cast<double>(values.size() - 1));
-  return absl::StrFormat("%.*f ± %.*f", decimals, mean * scale, decimals, sd * scale);
+  return absl::StrFormat("%.*f ± %.*f", decimals, mean * scale, decimals, Spread(values) * scale);
 }
 
 namespace {
@@ -244,12 +257,8 @@ std::vector<Panel> SectionPlots(const Section& section) {
         a.push_back(run->epochs[e].test_accuracy);
         l.push_back(run->epochs[e].loss);
       }
-      acc.y.push_back(Mean(a));
-      acc.low.push_back(*std::min_element(a.begin(), a.end()));
-      acc.high.push_back(*std::max_element(a.begin(), a.end()));
-      lss.y.push_back(Mean(l));
-      lss.low.push_back(*std::min_element(l.begin(), l.end()));
-      lss.high.push_back(*std::max_element(l.begin(), l.end()));
+      AddPoint(acc, a);
+      AddPoint(lss, l);
     }
     accuracy.series.push_back(std::move(acc));
     loss.series.push_back(std::move(lss));
@@ -275,11 +284,7 @@ std::vector<Panel> SectionPlots(const Section& section) {
     for (const auto& [label, points] : by_rest) {
       if (points.size() != lrs.size()) continue;  // not on every lr of the grid
       Series line{label.empty() ? "all runs" : label, {}, {}, {}};
-      for (const auto& [lr, finals] : points) {
-        line.y.push_back(Mean(finals));
-        line.low.push_back(*std::min_element(finals.begin(), finals.end()));
-        line.high.push_back(*std::max_element(finals.begin(), finals.end()));
-      }
+      for (const auto& [lr, finals] : points) AddPoint(line, finals);
       against_lr.series.push_back(std::move(line));
     }
     if (!against_lr.series.empty()) panels.push_back(std::move(against_lr));
@@ -310,19 +315,12 @@ std::string CsvTable(const std::vector<Section>& sections) {
       "section,configuration,runs,final_test_acc_mean,final_test_acc_sd,best_test_acc_mean,best_test_acc_sd,"
       "final_loss_mean,final_quant_index_mean,seconds_per_epoch\n";
   auto quote = [](const std::string& s) { return absl::StrCat("\"", absl::StrReplaceAll(s, {{"\"", "\"\""}}), "\""); };
-  auto sd = [](const std::vector<double>& v) {
-    if (v.size() < 2) return 0.0;
-    const double m = Mean(v);
-    double squares = 0;
-    for (double x : v) squares += (x - m) * (x - m);
-    return std::sqrt(squares / static_cast<double>(v.size() - 1));
-  };
   for (const Section& section : sections) {
     for (const Configuration& c : section.configurations) {
       const Row row = Summarize(c);
       absl::StrAppend(&out, quote(section.title), ",", quote(c.label), ",", c.runs.size(), ",",
-                      absl::StrFormat("%.9g,%.9g,%.9g,%.9g,%.9g,%s,%.3f", Mean(row.final_acc), sd(row.final_acc),
-                                      Mean(row.best_acc), sd(row.best_acc), Mean(row.final_loss),
+                      absl::StrFormat("%.9g,%.9g,%.9g,%.9g,%.9g,%s,%.3f", Mean(row.final_acc), Spread(row.final_acc),
+                                      Mean(row.best_acc), Spread(row.best_acc), Mean(row.final_loss),
                                       row.index.empty() ? "" : absl::StrFormat("%.9g", Mean(row.index)),
                                       Mean(row.seconds)),
                       "\n");

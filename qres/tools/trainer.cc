@@ -287,7 +287,17 @@ class TrainingRun {
   absl::StatusOr<bool> AnyRankStops(bool stop);
   // Sums each gradient over the ranks (each rank's loss is already weighted by its share of the
   // batch), so every rank steps with the whole batch's gradient.
-  absl::Status SumGradients();
+  void SumGradients();
+  // Sums `tensors` over the ranks, in place, in one allreduce of their concatenation.
+  void SumFlat(const std::vector<at::Tensor>& tensors);
+  // Runs `fn`, which calls collectives: an error is one line saying which rank saw `what` fail,
+  // and naming the lost ranks (NameLostRanks).
+  template <typename Fn>
+  absl::Status Collective(const std::string& what, Fn&& fn) {
+    return NameLostRanks(CallTorch(absl::StrCat("rank ", group_->env.rank, ": ", what,
+                                                " failed (another rank died, or hung past --dist_timeout)"),
+                                   std::forward<Fn>(fn)));
+  }
   // Sums `values` over the ranks, in place (the epoch's loss and counts).
   absl::Status SumOverRanks(std::vector<double>& values);
   // BatchNorm running statistics averaged over the ranks (each saw its slices), before an
@@ -560,10 +570,9 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
     } else {
       // Every rank makes the same global batch (same order, same augmentation) and takes its slice;
       // its loss is weighted by its share, so the summed gradient is the whole batch's.
-      const std::string context = absl::StrCat(
-          "rank ", group_->env.rank, ", epoch ", progress_.epoch + 1, " batch ", progress_.batch + 1,
-          ": the training step failed (if in a collective: another rank died, or hung past --dist_timeout)");
-      QRES_RETURN_IF_ERROR(NameLostRanks(CallTorch(context, [&]() -> absl::Status {
+      const std::string step =
+          absl::StrCat("epoch ", progress_.epoch + 1, " batch ", progress_.batch + 1, ": the training step");
+      QRES_RETURN_IF_ERROR(Collective(step, [&] {
         data::Batch batch = train_batches_->Get(progress_.batch);
         const int64_t n = batch.labels.size(0), rank = group_->env.rank, size = group_->env.world_size;
         const int64_t begin = n * rank / size, end = n * (rank + 1) / size;
@@ -579,10 +588,9 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
           correct += at::argmax(output.detach(), 1).eq(labels).sum();
           seen_now += end - begin;
         }
-        QRES_RETURN_IF_ERROR(SumGradients());
+        SumGradients();
         optimizer_->step();
-        return absl::OkStatus();
-      })));
+      }));
     }
     const int64_t step = progress_.epoch * batches + progress_.batch + 1;  // steps taken so far
     if (events_ != nullptr && config_.tensorboard_every > 0 && step % config_.tensorboard_every == 0) {
@@ -711,7 +719,7 @@ absl::Status TrainingRun::JoinRanks() {
   }
   QRES_ASSIGN_OR_RETURN(group_, dist::Connect(env, std::chrono::seconds(config_.dist_timeout_s)));
   report_.set_silent(env.rank != 0);
-  return NameLostRanks(CallTorch(absl::StrCat("rank ", env.rank, ": sharing rank 0's initial weights"), [&] {
+  return Collective("sharing rank 0's initial weights", [&] {
     at::NoGradGuard no_grad;
     std::vector<at::Tensor> tensors;
     for (const at::Tensor& p : net_->parameters()) tensors.push_back(p);
@@ -720,21 +728,20 @@ absl::Status TrainingRun::JoinRanks() {
       std::vector<at::Tensor> one = {t};
       group_->backend->broadcast(one)->wait();
     }
-  }));
+  });
 }
 
 absl::StatusOr<Evaluation> TrainingRun::EvaluateTestSet() {
   if (!group_ || config_.train_mode_eval) return Evaluate(*net_, *test_batches_, test_.classes, config_.train_mode_eval);
   QRES_ASSIGN_OR_RETURN(Evaluation evaluation, Evaluate(*net_, *test_batches_, test_.classes, /*train_mode=*/false,
                                                         group_->env.rank, group_->env.world_size));
-  QRES_RETURN_IF_ERROR(NameLostRanks(CallTorch(absl::StrCat("rank ", group_->env.rank, ": summing the evaluation "
-                                                           "(another rank died, or hung past --dist_timeout)"), [&] {
+  QRES_RETURN_IF_ERROR(Collective("summing the evaluation", [&] {
     std::vector<at::Tensor> confusion = {evaluation.confusion.contiguous()};
     group_->backend->allreduce(confusion)->wait();
     evaluation.confusion = confusion[0];
     evaluation.samples = evaluation.confusion.sum().item<int64_t>();
     evaluation.correct = evaluation.confusion.diagonal().sum().item<int64_t>();
-  })));
+  }));
   return evaluation;
 }
 
@@ -776,50 +783,55 @@ absl::StatusOr<bool> TrainingRun::AnyRankStops(bool stop) {
   return flag[0] > 0;
 }
 
-absl::Status TrainingRun::SumGradients() {
+void TrainingRun::SumGradients() {
   std::vector<at::Tensor> grads;
   for (const at::Tensor& p : net_->parameters()) {
     if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);  // a rank with no sample in the batch
-    grads.push_back(p.grad().view(-1));
+    grads.push_back(p.grad());
   }
-  std::vector<at::Tensor> flat = {at::cat(grads)};  // one allreduce for the whole net
+  SumFlat(grads);
+}
+
+void TrainingRun::SumFlat(const std::vector<at::Tensor>& tensors) {
+  std::vector<at::Tensor> views;
+  for (const at::Tensor& t : tensors) views.push_back(t.view(-1));
+  std::vector<at::Tensor> flat = {at::cat(views)};
   group_->backend->allreduce(flat)->wait();
   int64_t offset = 0;
-  for (at::Tensor& g : grads) {
-    g.copy_(flat[0].slice(0, offset, offset + g.numel()));
-    offset += g.numel();
+  for (at::Tensor& view : views) {
+    view.copy_(flat[0].slice(0, offset, offset + view.numel()));
+    offset += view.numel();
   }
-  return absl::OkStatus();
 }
 
 absl::Status TrainingRun::SumOverRanks(std::vector<double>& values) {
-  return NameLostRanks(CallTorch(absl::StrCat("rank ", group_->env.rank, ": a collective failed (another rank died, or hung past "
-                                "--dist_timeout)"), [&] {
+  return Collective("a collective", [&] {
     std::vector<at::Tensor> tensor = {at::tensor(values, at::kDouble)};
     group_->backend->allreduce(tensor)->wait();
     const at::Tensor summed = tensor[0].contiguous();
     values.assign(summed.data_ptr<double>(), summed.data_ptr<double>() + summed.numel());
-  }));
+  });
 }
 
 absl::Status TrainingRun::SynchronizeBuffersAndCheck() {
   if (!group_) return absl::OkStatus();
   const int rank = group_->env.rank, size = group_->env.world_size;
-  QRES_RETURN_IF_ERROR(NameLostRanks(CallTorch(absl::StrCat("rank ", rank, ": averaging the BatchNorm statistics "
-                                                           "(another rank died, or hung past --dist_timeout)"), [&] {
+  QRES_RETURN_IF_ERROR(Collective("averaging the BatchNorm statistics", [&] {
     at::NoGradGuard no_grad;
-    for (const auto& item : net_->named_buffers()) {
-      at::Tensor buffer = item.value();
-      if (!buffer.is_floating_point()) continue;  // num_batches_tracked: the same everywhere
-      std::vector<at::Tensor> one = {buffer};
-      group_->backend->allreduce(one)->wait();
-      buffer.div_(size);
+    std::vector<at::Tensor> statistics;
+    for (const at::Tensor& buffer : net_->buffers()) {
+      if (buffer.is_floating_point()) statistics.push_back(buffer);  // num_batches_tracked: the same everywhere
     }
-  })));
+    if (statistics.empty()) return;
+    SumFlat(statistics);
+    for (at::Tensor& buffer : statistics) buffer.div_(size);
+  }));
   // Every rank steps with the same gradients, so the weights and the index must agree bit for bit.
   double checksum = 0;
   QRES_RETURN_IF_ERROR(CallTorch("checking the weights", [&] {
-    for (const at::Tensor& p : net_->parameters()) checksum += p.detach().to(at::kDouble).sum().item<double>();
+    at::Tensor total = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device_));
+    for (const at::Tensor& p : net_->parameters()) total += p.detach().sum(at::kDouble);
+    checksum = total.item<double>();  // one wait for the device
   }));
   const std::optional<double> index = QuantIndex();
   std::vector<double> mine = {checksum, index.value_or(0.0)};
