@@ -38,6 +38,12 @@ def _libtorch_repository_impl(rctx):
 
     rctx.symlink(root.get_child("include"), "include")
 
+    # NCCL's header for c10d's NCCL backend (--config=cuda builds); its library is libtorch_cuda's.
+    nccl_include = nvidia.get_child("nccl").get_child("include")
+    if nccl_include.exists:
+        rctx.symlink(nccl_include, "nccl_include")
+    cudart = nvidia.get_child("cu13").get_child("lib")
+
     # The Python interpreter that imports this torch, for the golden-file freshness test.
     python = rctx.which("python3")
     interpreter = ""
@@ -53,6 +59,7 @@ def _libtorch_repository_impl(rctx):
     rctx.template("BUILD", rctx.attr.build_template, {
         "%{lib_dir}": str(root.get_child("lib")),
         "%{rpath_link}": ":".join(sorted(nvidia_dirs)) or str(root.get_child("lib")),
+        "%{cudart_dir}": str(cudart),
     }, executable = False)
 
 libtorch_repository = repository_rule(

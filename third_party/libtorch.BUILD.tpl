@@ -40,3 +40,18 @@ cc_library(
     ],
     deps = [":libtorch"],
 )
+
+# NCCL's header (the wheel's nvidia/nccl/include) for c10d's NCCL backend. Code that includes
+# ProcessGroupNCCL.hpp calls the CUDA runtime, so it links the wheel's libcudart.so.13 too (whose
+# copy libtorch_cuda already loads).
+cc_library(
+    name = "nccl",
+    hdrs = glob(["nccl_include/**/*.h"]),
+    includes = ["nccl_include"],
+    linkopts = [
+        "-L%{cudart_dir}",
+        "-Wl,-rpath,%{cudart_dir}",
+        "-l:libcudart.so.13",
+    ],
+    deps = [":libtorch_cuda"],
+)

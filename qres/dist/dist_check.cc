@@ -1,8 +1,10 @@
 // dist_check: connects the ranks a launcher started (torchrun --no-python, or the variables set by
 // hand) and checks the collectives qres relies on: an allreduce sum, a broadcast from rank 0, a
-// barrier. Prints "rank R of N: collectives ok", or one line saying what failed.
+// barrier, on CPU tensors (Gloo) and, with --backend=nccl, on this rank's GPU (LOCAL_RANK) too.
+// Prints "rank R of N: collectives ok", or one line saying what failed.
 //
 //   torchrun --nproc_per_node=2 --no-python bazel-bin/qres/dist/dist_check
+//   torchrun --nproc_per_node=1 --no-python bazel-bin/qres/dist/dist_check --backend=nccl  (--config=cuda)
 #include <chrono>
 #include <iostream>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "qres/dist/process_group.h"
 
 DEFINE_int32(timeout_s, 60, "seconds every rank has to join and each collective to finish");
+DEFINE_string(backend, "gloo", "gloo (CPU tensors) or nccl (CPU tensors through Gloo, GPU tensors through NCCL)");
 
 namespace qres::dist {
 namespace {
@@ -24,24 +27,34 @@ namespace {
 absl::Status Check() {
   QRES_ASSIGN_OR_RETURN(const std::optional<Environment> env, EnvironmentFromVariables());
   if (!env) return absl::FailedPreconditionError("not launched as a rank: RANK and WORLD_SIZE are not set");
-  QRES_ASSIGN_OR_RETURN(Group group, Connect(*env, std::chrono::seconds(FLAGS_timeout_s)));
+  const bool nccl = FLAGS_backend == "nccl";
+  QRES_ASSIGN_OR_RETURN(const Transport transport, ChooseTransport(FLAGS_backend, /*cuda=*/nccl));
+  QRES_ASSIGN_OR_RETURN(Group group, Connect(*env, transport, std::chrono::seconds(FLAGS_timeout_s)));
   const int rank = env->rank, size = env->world_size;
-  QRES_RETURN_IF_ERROR(CallTorch(absl::StrCat("rank ", rank, ": a collective failed"), [&]() -> absl::Status {
-    std::vector<at::Tensor> summed = {at::full({3}, static_cast<float>(rank + 1))};
-    group.backend->allreduce(summed)->wait();
-    const float expected = static_cast<float>(size * (size + 1) / 2);
-    if (!at::equal(summed[0], at::full({3}, expected))) {
-      return absl::DataLossError(
-          absl::StrCat("rank ", rank, ": allreduce gave ", summed[0][0].item<float>(), ", not ", expected));
-    }
-    std::vector<at::Tensor> shared = {at::full({2}, rank == 0 ? 42.0f : -1.0f)};
-    group.backend->broadcast(shared)->wait();
-    if (!at::equal(shared[0], at::full({2}, 42.0f))) {
-      return absl::DataLossError(absl::StrCat("rank ", rank, ": broadcast gave ", shared[0][0].item<float>()));
-    }
-    group.backend->barrier()->wait();
-    return absl::OkStatus();
-  }));
+  std::vector<c10::Device> devices = {c10::Device(c10::kCPU)};
+  if (nccl) devices.emplace_back(c10::kCUDA, static_cast<c10::DeviceIndex>(env->local_rank));
+  for (const c10::Device& device : devices) {
+    QRES_RETURN_IF_ERROR(CallTorch(absl::StrCat("rank ", rank, ": a collective on ", device.str(), " failed"),
+                                   [&]() -> absl::Status {
+      const at::TensorOptions on = at::TensorOptions().device(device);
+      std::vector<at::Tensor> summed = {at::full({3}, static_cast<float>(rank + 1), on)};
+      group.process_group->allreduce(summed)->wait();
+      const float expected = static_cast<float>(size * (size + 1) / 2);
+      if (!at::equal(summed[0], at::full({3}, expected, on))) {
+        return absl::DataLossError(absl::StrCat("rank ", rank, ": allreduce on ", device.str(), " gave ",
+                                                summed[0][0].item<float>(), ", not ", expected));
+      }
+      std::vector<at::Tensor> shared = {at::full({2}, rank == 0 ? 42.0f : -1.0f, on)};
+      group.process_group->broadcast(shared)->wait();
+      if (!at::equal(shared[0], at::full({2}, 42.0f, on))) {
+        return absl::DataLossError(
+            absl::StrCat("rank ", rank, ": broadcast on ", device.str(), " gave ", shared[0][0].item<float>()));
+      }
+      return absl::OkStatus();
+    }));
+  }
+  QRES_RETURN_IF_ERROR(CallTorch(absl::StrCat("rank ", rank, ": the barrier failed"),
+                                 [&] { group.process_group->barrier()->wait(); }));
   std::cout << "rank " << rank << " of " << size << ": collectives ok" << std::endl;
   return absl::OkStatus();
 }

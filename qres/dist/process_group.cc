@@ -9,12 +9,25 @@
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
 #include "qres/dist/gloo_backend.h"
+#include "qres/dist/nccl_backend.h"
 #include "torch/csrc/distributed/c10d/PrefixStore.hpp"
 #include "torch/csrc/distributed/c10d/TCPStore.hpp"
 
 namespace qres::dist {
 
-absl::StatusOr<Group> Connect(const Environment& env, std::chrono::milliseconds timeout) {
+absl::StatusOr<Transport> ChooseTransport(absl::string_view flag, bool cuda) {
+  if (flag == "auto") return cuda && NcclAvailable() ? Transport::kNccl : Transport::kGloo;
+  if (flag == "gloo") return Transport::kGloo;
+  if (flag != "nccl") return absl::InvalidArgumentError(absl::StrCat("--dist_backend=", flag, ": use auto, gloo or nccl"));
+  if (!NcclAvailable()) {
+    return absl::FailedPreconditionError(
+        "--dist_backend=nccl: this build has no NCCL; build with --config=cuda, or use gloo");
+  }
+  if (!cuda) return absl::InvalidArgumentError("--dist_backend=nccl sums CUDA tensors: train on GPUs (-g 1), or use gloo");
+  return Transport::kNccl;
+}
+
+absl::StatusOr<Group> Connect(const Environment& env, Transport transport, std::chrono::milliseconds timeout) {
   // c10d logs every retry and timeout on stderr, with stack traces; its failures come back here as
   // exceptions and leave as one line each, so only fatal messages may print.
   FLAGS_caffe2_log_level = 3;
@@ -41,12 +54,29 @@ absl::StatusOr<Group> Connect(const Environment& env, std::chrono::milliseconds 
   if (device.interface.empty() && (absl::StartsWith(env.master_addr, "127.") || env.master_addr == "localhost")) {
     device.hostname = "127.0.0.1";
   }
-  QRES_ASSIGN_OR_RETURN(group.backend,
-                        CallTorch(absl::StrCat("rank ", env.rank, " of ", env.world_size,
-                                               ": the ranks did not all join within ", timeout.count() / 1000.0, " s"),
-                                  [&] {
-                                    return MakeGlooBackend(group.store, env.rank, env.world_size, device, timeout);
-                                  }));
+  const std::string not_joined =
+      absl::StrCat("rank ", env.rank, " of ", env.world_size, ": the ranks did not all join within ",
+                   timeout.count() / 1000.0, " s");
+  using BackendType = c10d::ProcessGroup::BackendType;
+  QRES_RETURN_IF_ERROR(CallTorch(not_joined, [&] {
+    group.process_group = c10::make_intrusive<c10d::ProcessGroup>(group.store, env.rank, env.world_size);
+    // Each backend rendezvouses under its own prefix of the store. Gloo takes CPU tensors, and CUDA
+    // ones too unless NCCL does.
+    const c10::intrusive_ptr<c10d::Backend> gloo =
+        MakeGlooBackend(c10::make_intrusive<c10d::PrefixStore>("gloo", group.store), env.rank, env.world_size, device,
+                        timeout);
+    group.process_group->setBackend(c10::DeviceType::CPU, BackendType::GLOO, gloo);
+    if (transport == Transport::kGloo) group.process_group->setBackend(c10::DeviceType::CUDA, BackendType::GLOO, gloo);
+    group.process_group->setDefaultBackend(BackendType::GLOO);
+  }));
+  if (transport == Transport::kNccl) {
+    QRES_RETURN_IF_ERROR(CallTorch(absl::StrCat("rank ", env.rank, ": NCCL on GPU ", env.local_rank, " (LOCAL_RANK)"), [&] {
+      group.process_group->setBackend(
+          c10::DeviceType::CUDA, BackendType::NCCL,
+          MakeNcclBackend(c10::make_intrusive<c10d::PrefixStore>("nccl", group.store), env.rank, env.world_size,
+                          env.local_rank, timeout));
+    }));
+  }
   return group;
 }
 

@@ -4,8 +4,8 @@
 
 namespace qres::tools {
 
-c10::Device PickDevice(bool cuda, std::string* note) {
-  if (cuda && at::hasCUDA()) return c10::Device(c10::kCUDA, 0);
+c10::Device PickDevice(bool cuda, std::string* note, int gpu) {
+  if (cuda && at::hasCUDA()) return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(gpu));
   if (cuda && note != nullptr) *note = "no CUDA GPU is available; running on the CPU";
   return c10::Device(c10::kCPU);
 }

@@ -12,9 +12,10 @@
 
 namespace qres::tools {
 
-// cuda:0 when `cuda` is asked for and a GPU is there; otherwise the CPU, with `note` saying why
-// when the GPU was asked for (the seed's -g 1 on a machine without one).
-c10::Device PickDevice(bool cuda, std::string* note);
+// cuda:`gpu` when `cuda` is asked for and a GPU is there; otherwise the CPU, with `note` saying why
+// when the GPU was asked for (the seed's -g 1 on a machine without one). A `gpu` this machine does
+// not have is cuda:`gpu` still (the caller's first use of it says so).
+c10::Device PickDevice(bool cuda, std::string* note, int gpu = 0);
 
 // Where a net's options come from on the command line, for its errors.
 inline constexpr char kNetOptionsSource[] = "--net_params, -rl, --logit_relu";

@@ -47,7 +47,11 @@ DEFINE_string(tensorboard, "",
 DEFINE_int32(tensorboard_every, 100, "also log the loss, lr and QP index every this many steps; 0: per epoch only");
 DEFINE_int32(dist_timeout, 300, "seconds the ranks of a torchrun-launched run wait for each other (rendezvous and "
              "every collective) before they stop with an error");
-DEFINE_string(dist_backend, "auto", "the ranks' collectives: auto or gloo (CPU); nccl for GPUs is not built yet");
+DEFINE_string(dist_backend, "auto",
+              "the ranks' collectives on GPUs (-g 1; rank r trains on GPU LOCAL_RANK): nccl, or gloo; auto: nccl "
+              "in a --config=cuda build. CPU tensors always go through gloo");
+DEFINE_int32(dist_bucket_mb, 25, "the ranks sum gradients in buckets of this many MiB while backward runs (c10d's "
+             "Reducer); 0: in one allreduce after backward");
 DEFINE_bool(shuffle, true, "shuffle every epoch (the reference does not: --noshuffle)");
 DEFINE_bool(drop_last, false, "drop the last partial batch (the reference does)");
 DEFINE_bool(augment, false, "random crop with 4-pixel padding and horizontal flip");
@@ -153,18 +157,16 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
   }
   config.threads = FLAGS_threads;
   QRES_ASSIGN_OR_RETURN(config.ranks, dist::EnvironmentFromVariables());
-  if (FLAGS_dist_backend != "auto" && FLAGS_dist_backend != "gloo") {
-    return absl::InvalidArgumentError(absl::StrCat("--dist_backend=", FLAGS_dist_backend,
-                                                   ": use auto or gloo (NCCL on GPUs is not built yet)"));
+  config.dist_backend = FLAGS_dist_backend;
+  if (FLAGS_dist_bucket_mb < 0 || FLAGS_dist_bucket_mb > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--dist_bucket_mb=", FLAGS_dist_bucket_mb, " must be in [0, 1024] (0: one allreduce after backward)"));
   }
+  config.dist_bucket_mb = FLAGS_dist_bucket_mb;
   if (FLAGS_dist_timeout < 1) {
     return absl::InvalidArgumentError(absl::StrCat("--dist_timeout=", FLAGS_dist_timeout, " must be >= 1 second"));
   }
   config.dist_timeout_s = FLAGS_dist_timeout;
-  if (config.ranks && config.cuda) {
-    return absl::InvalidArgumentError(
-        "a torchrun-launched run trains on the CPU with Gloo for now; NCCL on GPUs is not built yet (issue 12)");
-  }
   return config;
 }
 
@@ -175,8 +177,11 @@ int Main(int argc, char** argv) {
                  "  e.g. --net=CNN --dataset=FashionMNIST --algo=QtAdamW --epochs=5\n"
                  "       -d CIFAR10 -e 20 -n ResNet -g 1 -qp 2 -l 0.25 -m QSGD   (the seed's spelling)\n"
                  "       --algo=QtAdamW --scheduler=CosineAnnealingLR --scheduler_params=warmup=2\n"
-                 "Data-parallel on the CPU (--batch_size is the global batch, split over the ranks):\n"
-                 "  torchrun --nproc_per_node=2 --no-python bazel-bin/qres/tools/train --algo=QtAdamW",
+                 "Data-parallel (--batch_size is the global batch, split over the ranks; rank r of a machine\n"
+                 "trains on its GPU LOCAL_RANK with -g 1):\n"
+                 "  torchrun --nproc_per_node=2 --no-python bazel-bin/qres/tools/train --algo=QtAdamW\n"
+                 "  torchrun --nnodes=2 --node_rank=0 --master_addr=HOST --master_port=29500 --nproc_per_node=8 \\\n"
+                 "      --no-python bazel-bin/qres/tools/train -g 1 --algo=QtAdamW   (then --node_rank=1 on the other)",
                  "/train.cc", FLAGS_list, []() -> absl::Status {
                    QRES_ASSIGN_OR_RETURN(TrainConfig config, ConfigFromFlags());
                    std::signal(SIGINT, OnSignal);

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "ATen/Context.h"
 #include "ATen/Parallel.h"
 #include "ATen/ops/argmax.h"
 #include "ATen/ops/cat.h"
@@ -34,6 +35,7 @@
 #include "qres/data/batches.h"
 #include "qres/data/dataset.h"
 #include "qres/models/model.h"
+#include "qres/dist/gradient_sum.h"
 #include "qres/dist/process_group.h"
 #include "qres/optim/optimizer.h"
 #include "qres/sched/scheduler.h"
@@ -328,6 +330,7 @@ class TrainingRun {
   std::optional<sched::LrSchedule> schedule_;
   std::unique_ptr<EventWriter> events_;
   std::optional<dist::Group> group_;
+  std::unique_ptr<dist::OverlappedGradientSum> gradient_sum_;  // absent: SumGradients after backward
   std::string proc_;
   Settings settings_;
   RunFiles files_;
@@ -346,7 +349,7 @@ absl::Status TrainingRun::CheckConfig() const {
   if (config_.batch_size < 0) {
     return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config_.batch_size, " must be > 0"));
   }
-  return absl::OkStatus();
+  return dist::ChooseTransport(config_.dist_backend, config_.cuda).status();
 }
 
 absl::Status TrainingRun::LoadData() {
@@ -485,8 +488,12 @@ void TrainingRun::ReportHeader() {
                             ", shuffle ", config_.shuffle ? "on" : "off", ", drop_last ",
                             config_.drop_last ? "on" : "off", ", augment ", config_.augment ? "on" : "off"));
   if (group_) {
-    report_.Line(absl::StrCat("Ranks               : ", group_->env.world_size, " (c10d, Gloo on the CPU), ",
-                              config_.batch_size / group_->env.world_size, " of each batch per rank"));
+    report_.Line(absl::StrCat(
+        "Ranks               : ", group_->env.world_size, " (c10d, ",
+        device_.is_cuda() ? group_->process_group->getBackend(c10::DeviceType::CUDA)->getBackendName() : "gloo",
+        "), ", config_.batch_size / group_->env.world_size, " of each batch per rank, gradients summed ",
+        config_.dist_bucket_mb > 0 ? absl::StrCat("in ", config_.dist_bucket_mb, " MiB buckets during backward")
+                      : "after backward"));
   }
   report_.Line(absl::StrCat("Device              : ", device_.str(), ", seed ", config_.seed, ", evaluation in ",
                             config_.train_mode_eval ? "train mode (reference)" : "eval mode"));
@@ -498,12 +505,23 @@ void TrainingRun::ReportHeader() {
 absl::Status TrainingRun::SetUp() {
   QRES_RETURN_IF_ERROR(CheckConfig());
   if (config_.threads > 0) at::set_num_threads(static_cast<int>(config_.threads));
-  device_ = PickDevice(config_.cuda, &device_note_);
+  device_ = PickDevice(config_.cuda, &device_note_, config_.ranks ? config_.ranks->local_rank : 0);
+  if (device_.is_cuda() && device_.index() >= static_cast<int>(at::getNumGPUs())) {
+    return absl::InvalidArgumentError(absl::StrCat("rank ", config_.ranks->rank, " would train on GPU ", device_.index(),
+                                                   " (LOCAL_RANK) but this machine has ", at::getNumGPUs(),
+                                                   "; start at most that many ranks per machine"));
+  }
   QRES_RETURN_IF_ERROR(LoadData());
   QRES_RETURN_IF_ERROR(BuildNetAndOptimizer());
   QRES_RETURN_IF_ERROR(JoinRanks());
   QRES_RETURN_IF_ERROR(ClaimOutputs());
-  return ResumeOrStart();
+  QRES_RETURN_IF_ERROR(ResumeOrStart());
+  // Hooked to the parameters' gradient accumulators as they are after a resume's load.
+  if (group_ && config_.dist_bucket_mb > 0) {
+    QRES_ASSIGN_OR_RETURN(gradient_sum_, dist::OverlappedGradientSum::Create(*group_, net_->parameters(),
+                                                                           config_.dist_bucket_mb << 20));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& should_stop) {
@@ -582,13 +600,18 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
           at::Tensor output = net_->forward(images);
           at::Tensor loss = at::cross_entropy_loss(output, labels);
           last_loss = loss.detach();
+          // Summed during backward, unless a rank has no sample in this batch (then no rank does).
+          const bool overlapped = gradient_sum_ != nullptr && n >= size;
+          if (overlapped) gradient_sum_->ExpectBackward();
           (loss * (static_cast<double>(end - begin) / static_cast<double>(n))).backward();
+          if (!overlapped) SumGradients();
           at::NoGradGuard no_grad;
           loss_sum += loss.detach().to(at::kDouble) * (static_cast<double>(end - begin) / static_cast<double>(n));
           correct += at::argmax(output.detach(), 1).eq(labels).sum();
           seen_now += end - begin;
+        } else {
+          SumGradients();
         }
-        SumGradients();
         optimizer_->step();
       }));
     }
@@ -717,7 +740,8 @@ absl::Status TrainingRun::JoinRanks() {
     return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config_.batch_size, " (the global batch) does not split over ",
                                                    env.world_size, " ranks; give a multiple of ", env.world_size));
   }
-  QRES_ASSIGN_OR_RETURN(group_, dist::Connect(env, std::chrono::seconds(config_.dist_timeout_s)));
+  QRES_ASSIGN_OR_RETURN(const dist::Transport transport, dist::ChooseTransport(config_.dist_backend, device_.is_cuda()));
+  QRES_ASSIGN_OR_RETURN(group_, dist::Connect(env, transport, std::chrono::seconds(config_.dist_timeout_s)));
   report_.set_silent(env.rank != 0);
   return Collective("sharing rank 0's initial weights", [&] {
     at::NoGradGuard no_grad;
@@ -726,7 +750,7 @@ absl::Status TrainingRun::JoinRanks() {
     for (const at::Tensor& b : net_->buffers()) tensors.push_back(b);
     for (at::Tensor& t : tensors) {
       std::vector<at::Tensor> one = {t};
-      group_->backend->broadcast(one)->wait();
+      group_->process_group->broadcast(one)->wait();
     }
   });
 }
@@ -737,7 +761,7 @@ absl::StatusOr<Evaluation> TrainingRun::EvaluateTestSet() {
                                                         group_->env.rank, group_->env.world_size));
   QRES_RETURN_IF_ERROR(Collective("summing the evaluation", [&] {
     std::vector<at::Tensor> confusion = {evaluation.confusion.contiguous()};
-    group_->backend->allreduce(confusion)->wait();
+    group_->process_group->allreduce(confusion)->wait();
     evaluation.confusion = confusion[0];
     evaluation.samples = evaluation.confusion.sum().item<int64_t>();
     evaluation.correct = evaluation.confusion.diagonal().sum().item<int64_t>();
@@ -796,7 +820,7 @@ void TrainingRun::SumFlat(const std::vector<at::Tensor>& tensors) {
   std::vector<at::Tensor> views;
   for (const at::Tensor& t : tensors) views.push_back(t.view(-1));
   std::vector<at::Tensor> flat = {at::cat(views)};
-  group_->backend->allreduce(flat)->wait();
+  group_->process_group->allreduce(flat)->wait();
   int64_t offset = 0;
   for (at::Tensor& view : views) {
     view.copy_(flat[0].slice(0, offset, offset + view.numel()));
@@ -807,7 +831,7 @@ void TrainingRun::SumFlat(const std::vector<at::Tensor>& tensors) {
 absl::Status TrainingRun::SumOverRanks(std::vector<double>& values) {
   return Collective("a collective", [&] {
     std::vector<at::Tensor> tensor = {at::tensor(values, at::kDouble)};
-    group_->backend->allreduce(tensor)->wait();
+    group_->process_group->allreduce(tensor)->wait();
     const at::Tensor summed = tensor[0].contiguous();
     values.assign(summed.data_ptr<double>(), summed.data_ptr<double>() + summed.numel());
   });

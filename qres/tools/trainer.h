@@ -58,10 +58,14 @@ struct TrainConfig {
   bool progress = false;      // a progress bar on stderr (for terminals)
   int64_t threads = 0;        // CPU threads for LibTorch; 0: LibTorch's default
   // A data-parallel run's rank (torchrun's environment, qres/dist): each rank trains on its slice
-  // of every global batch of batch_size, gradients are averaged (Gloo on the CPU), rank 0 alone
-  // prints and writes the outputs. Absent: one process.
+  // of every global batch of batch_size, gradients are summed (Gloo on the CPU, NCCL or Gloo on
+  // GPUs: cuda:LOCAL_RANK), rank 0 alone prints and writes the outputs. Absent: one process.
   std::optional<dist::Environment> ranks;
-  int64_t dist_timeout_s = 300;  // every collective, and the ranks' rendezvous
+  int64_t dist_timeout_s = 300;      // every collective, and the ranks' rendezvous
+  std::string dist_backend = "auto";  // auto, gloo or nccl (dist::ChooseTransport)
+  // The gradients' allreduce runs in buckets of this many MiB while backward runs (c10d's
+  // Reducer); 0: one allreduce of all gradients after backward.
+  int64_t dist_bucket_mb = 25;
 };
 
 // The seed's run name, e.g. "ResNetQSGD20".
