@@ -1,7 +1,8 @@
 #!/bin/bash
-# Two ranks of dist_check on loopback, started by hand and by torchrun; a bad environment, a port
-# in use and a rank that never joins end every process in time with one line; qres's own code
-# defines no gloo symbol (libtorch has gloo; Debian's headers must not add a second copy).
+# Two ranks of dist_check on loopback, started by hand and by torchrun, and four through two torchrun
+# agents as on two machines; a bad environment, a port in use and a rank that never joins end every
+# process in time with one line; qres's own code defines no gloo symbol (libtorch has gloo; Debian's
+# headers must not add a second copy).
 set -uo pipefail
 check="$1"
 python="$2"
@@ -29,6 +30,19 @@ if timeout 120 "$python" -m torch.distributed.run --nproc_per_node=2 --master_ad
 else
   fail "torchrun failed: $(tail -5 "$work/torchrun.out")"
 fi
+
+# Two "machines" (two torchrun agents, --nnodes=2, static rendezvous at node 0's agent), two ranks
+# each: RANK 0..3, LOCAL_RANK 0..1.
+port=$(free_port)
+for node in 0 1; do
+  timeout 120 "$python" -m torch.distributed.run --nnodes=2 --node_rank=$node --nproc_per_node=2 \
+    --master_addr=127.0.0.1 --master_port="$port" --no-python "$check" --timeout_s=30 >"$work/node$node.out" 2>&1 &
+done
+wait
+for rank in 0 1 2 3; do
+  grep -q "^rank $rank of 4: collectives ok$" "$work/node0.out" "$work/node1.out" \
+    || fail "2 nodes: rank $rank: $(cat "$work/node0.out" "$work/node1.out" | tail -5)"
+done
 
 # expect_error "<substring>" [VAR=value...] -- args: non-zero exit within the time limit, one line.
 expect_error() {

@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "ATen/ops/cat.h"
 #include "qres/base/torch_status.h"
 #include "torch/csrc/distributed/c10d/comm.hpp"
 #include "torch/csrc/distributed/c10d/reducer.hpp"
@@ -24,6 +25,18 @@ class SumHook : public c10d::CppCommHookInterface<c10::intrusive_ptr<c10d::Proce
 };
 
 }  // namespace
+
+void SumInOneAllreduce(c10d::ProcessGroup& group, const std::vector<at::Tensor>& tensors) {
+  std::vector<at::Tensor> views;
+  for (const at::Tensor& t : tensors) views.push_back(t.view(-1));
+  std::vector<at::Tensor> flat = {at::cat(views)};
+  group.allreduce(flat)->wait();
+  int64_t offset = 0;
+  for (at::Tensor& view : views) {
+    view.copy_(flat[0].slice(0, offset, offset + view.numel()));
+    offset += view.numel();
+  }
+}
 
 absl::StatusOr<std::unique_ptr<OverlappedGradientSum>> OverlappedGradientSum::Create(
     const Group& group, const std::vector<at::Tensor>& params, int64_t bucket_bytes) {

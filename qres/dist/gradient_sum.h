@@ -24,6 +24,10 @@ class Reducer;
 
 namespace qres::dist {
 
+// Sums `tensors` (float32, any shapes) over the ranks, in place, in one allreduce of their
+// concatenation: fewer, larger messages than one allreduce each. Throws c10::Error on failure.
+void SumInOneAllreduce(c10d::ProcessGroup& group, const std::vector<at::Tensor>& tensors);
+
 class OverlappedGradientSum {
  public:
   // Buckets of about `bucket_bytes` (the first one 1 MiB, so the last layers' gradients leave early,

@@ -36,6 +36,10 @@ expect_error "--quant_params: unknown key 'bogus'" -m QtAdamW -d MNIST --data_di
 expect_error "qp=40 is out of range" -m QSGD -qp 40 -d MNIST --data_dir="$work/data"
 expect_error "unexpected argument 'extra'" extra
 expect_error "--threads=100000 must be in [0, " --threads=100000
+expect_error "--dist_backend=mpi: use auto, gloo or nccl" --dist_backend=mpi -d MNIST --data_dir="$work/data"
+expect_error "--dist_backend=nccl: this build has no NCCL; build with --config=cuda, or use gloo" \
+  --dist_backend=nccl -d MNIST --data_dir="$work/data"
+expect_error "--dist_bucket_mb=2000 must be in [0, 1024]" --dist_bucket_mb=2000
 expect_error "--device=cpu and -g 1 disagree" --device=cpu -g 1
 expect_error "--lr=inf must be a finite number >= 0" --lr=inf -d MNIST --data_dir="$work/data"
 expect_error "-qp 2 has no effect" -m Adam -qp 2 -d MNIST --data_dir="$work/data"

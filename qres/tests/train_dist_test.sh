@@ -12,8 +12,10 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 free_port() { "$python" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
 export OMP_NUM_THREADS=1
 
-# A tiny MNIST: 64 training images, 48 test images (3 test batches: the evaluation shards).
-"$python" qres/tests/tiny_mnist.py "$work/data" 64 48
+# A tiny MNIST: 65 training images (batches of 16, 16, 16, 16 and 1: in the last one rank 1 has no
+# sample, so its gradients are summed after backward, not by the Reducer), 48 test images (3 test
+# batches: the evaluation shards).
+"$python" qres/tests/tiny_mnist.py "$work/data" 65 48
 run=(-d MNIST --data_dir="$work/data" -b 16 -m QtAdamW -qp 2 -l 0.01 --tensorboard=off --threads=1 --dist_timeout=20)
 ranks() {  # ranks N args...: train on N ranks through torchrun
   local n="$1"; shift
@@ -21,26 +23,51 @@ ranks() {  # ranks N args...: train on N ranks through torchrun
     --master_port="$(free_port)" --no-python "$train" "$@"
 }
 
-"$train" "${run[@]}" -e 3 --out_dir="$work/one" >"$work/one.out" 2>&1 || fail "1 process: $(tail -3 "$work/one.out")"
-ranks 2 "${run[@]}" -e 3 --out_dir="$work/two" >"$work/two.out" 2>&1 || fail "2 ranks: $(tail -3 "$work/two.out")"
-[[ $(grep -c "^\[Epoch :" "$work/two.out") -eq 3 ]] || fail "rank 1 printed too: $(grep -c "^\[Epoch :" "$work/two.out") epoch lines"
-[[ $(ls "$work/two" | wc -l) -eq 5 ]] || fail "2 ranks wrote other files than 1 process: $(ls "$work/two")"
-grep -q "^Total samples       : 48$" "$work/two.out" || fail "the sharded evaluation did not count all 48 test images"
-"$python" - "$work" <<'PY' || fail "2 ranks differ from 1 process by more than float rounding"
+# 55 steps (11 epochs of 5) of QtAdamW and of QSGD on 1 process and on 2 ranks: the index after
+# every step (TensorBoard's step scalars) must be the same, the losses and weights equal up to float
+# rounding. The ranks check each epoch that their weights and index are bit-identical (train stops
+# with an error naming the rank otherwise). index_limit=16 keeps the quantization step (2^-17 at
+# the finest) well above float32's rounding of the gradients: at 2^-25 and finer, the last bit of a
+# summed gradient (whose order of additions differs between 1 and 2 ranks) decides whether a tiny
+# update rounds to 0, so no data-parallel run can follow one process's bumps there.
+for algo in QtAdamW QSGD; do
+  each=(-m $algo --quant_params=index_limit=16 -e 11 --tensorboard_every=1)
+  "$train" "${run[@]}" "${each[@]}" --tensorboard="$work/tb$algo/one" --out_dir="$work/one$algo" \
+    >"$work/one$algo.out" 2>&1 || fail "1 process, $algo: $(tail -3 "$work/one$algo.out")"
+  ranks 2 "${run[@]}" "${each[@]}" --tensorboard="$work/tb$algo/two" --out_dir="$work/two$algo" \
+    >"$work/two$algo.out" 2>&1 || fail "2 ranks, $algo: $(tail -3 "$work/two$algo.out")"
+  "$python" - "$work" $algo <<'PY' || fail "$algo: 2 ranks differ from 1 process by more than float rounding"
 import json, sys, torch
-work = sys.argv[1]
-one = [json.loads(l) for l in open(f"{work}/one/metrics_CNNQtAdamW3.jsonl")]
-two = [json.loads(l) for l in open(f"{work}/two/metrics_CNNQtAdamW3.jsonl")]
+from tensorboard.backend.event_processing import event_accumulator
+work, algo = sys.argv[1:]
+def step_indices(who):
+    acc = event_accumulator.EventAccumulator(f"{work}/tb{algo}/{who}/CNN{algo}11",
+                                             size_guidance={event_accumulator.SCALARS: 0})
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars("step/quant_index")]
+steps_one, steps_two = step_indices("one"), step_indices("two")
+assert len(steps_one) == 55 and steps_one == steps_two, (steps_one, steps_two)
+assert len({v for _, v in steps_one}) >= 3, f"the index bumped less than twice: {steps_one}"
+one = [json.loads(l) for l in open(f"{work}/one{algo}/metrics_CNN{algo}11.jsonl")]
+two = [json.loads(l) for l in open(f"{work}/two{algo}/metrics_CNN{algo}11.jsonl")]
+assert len(one) == len(two) == 11, (len(one), len(two))
 for a, b in zip(one, two):
     assert abs(a["loss"] - b["loss"]) <= 1e-5 * abs(a["loss"]), (a, b)
     assert a["quant_index"] == b["quant_index"] and a["train_accuracy"] == b["train_accuracy"], (a, b)
     assert a["test_accuracy"] == b["test_accuracy"], (a, b)  # the sharded evaluation counts every image
-ma = torch.load(f"{work}/one/torch_nn02CNNQtAdamW3.pt", weights_only=False)
-mb = torch.load(f"{work}/two/torch_nn02CNNQtAdamW3.pt", weights_only=False)
+ma = torch.load(f"{work}/one{algo}/torch_nn02CNN{algo}11.pt", weights_only=False)
+mb = torch.load(f"{work}/two{algo}/torch_nn02CNN{algo}11.pt", weights_only=False)
 for key in ma:
     # one quantization step (2^-index) is the most a rounding difference can move a weight
     assert (ma[key] - mb[key]).abs().max().item() <= 2.0 ** -one[-1]["quant_index"] * 2, key
 PY
+done
+out="$work/twoQtAdamW.out"
+[[ $(grep -c "^\[Epoch :" "$out") -eq 11 ]] || fail "rank 1 printed too: $(grep -c "^\[Epoch :" "$out") epoch lines"
+[[ $(ls "$work/twoQtAdamW" | wc -l) -eq 5 ]] || fail "2 ranks wrote other files than 1 process: $(ls "$work/twoQtAdamW")"
+grep -q "^Total samples       : 48$" "$out" || fail "the sharded evaluation did not count all 48 test images"
+grep -q "^Ranks               : 2 (c10d, gloo), 8 of each batch per rank, gradients summed in 25 MiB buckets during backward$" \
+  "$out" || fail "the header's ranks line: $(grep "^Ranks" "$out")"
 
 # Stopped (SIGTERM through torchrun) after a checkpoint, resumed on 2 ranks: bit-identical.
 ranks 2 "${run[@]}" -e 200 --out_dir="$work/straight" >/dev/null 2>&1 || fail "the uninterrupted 2-rank run failed"

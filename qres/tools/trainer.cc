@@ -290,8 +290,6 @@ class TrainingRun {
   // Sums each gradient over the ranks (each rank's loss is already weighted by its share of the
   // batch), so every rank steps with the whole batch's gradient.
   void SumGradients();
-  // Sums `tensors` over the ranks, in place, in one allreduce of their concatenation.
-  void SumFlat(const std::vector<at::Tensor>& tensors);
   // Runs `fn`, which calls collectives: an error is one line saying which rank saw `what` fail,
   // and naming the lost ranks (NameLostRanks).
   template <typename Fn>
@@ -300,8 +298,8 @@ class TrainingRun {
                                                 " failed (another rank died, or hung past --dist_timeout)"),
                                    std::forward<Fn>(fn)));
   }
-  // Sums `values` over the ranks, in place (the epoch's loss and counts).
-  absl::Status SumOverRanks(std::vector<double>& values);
+  // Sums `values` over the ranks, in place (the epoch's loss and counts); with kMax, their maxima.
+  absl::Status SumOverRanks(std::vector<double>& values, c10d::ReduceOp::RedOpType op = c10d::ReduceOp::SUM);
   // BatchNorm running statistics averaged over the ranks (each saw its slices), before an
   // evaluation and the checkpoint; then a check that the ranks still hold the same weights and
   // quantization index, naming the rank that does not.
@@ -813,25 +811,15 @@ void TrainingRun::SumGradients() {
     if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);  // a rank with no sample in the batch
     grads.push_back(p.grad());
   }
-  SumFlat(grads);
+  dist::SumInOneAllreduce(*group_->process_group, grads);
 }
 
-void TrainingRun::SumFlat(const std::vector<at::Tensor>& tensors) {
-  std::vector<at::Tensor> views;
-  for (const at::Tensor& t : tensors) views.push_back(t.view(-1));
-  std::vector<at::Tensor> flat = {at::cat(views)};
-  group_->process_group->allreduce(flat)->wait();
-  int64_t offset = 0;
-  for (at::Tensor& view : views) {
-    view.copy_(flat[0].slice(0, offset, offset + view.numel()));
-    offset += view.numel();
-  }
-}
-
-absl::Status TrainingRun::SumOverRanks(std::vector<double>& values) {
+absl::Status TrainingRun::SumOverRanks(std::vector<double>& values, c10d::ReduceOp::RedOpType op) {
   return Collective("a collective", [&] {
     std::vector<at::Tensor> tensor = {at::tensor(values, at::kDouble)};
-    group_->process_group->allreduce(tensor)->wait();
+    c10d::AllreduceOptions options;
+    options.reduceOp = c10d::ReduceOp(op);
+    group_->process_group->allreduce(tensor, options)->wait();
     const at::Tensor summed = tensor[0].contiguous();
     values.assign(summed.data_ptr<double>(), summed.data_ptr<double>() + summed.numel());
   });
@@ -847,7 +835,7 @@ absl::Status TrainingRun::SynchronizeBuffersAndCheck() {
       if (buffer.is_floating_point()) statistics.push_back(buffer);  // num_batches_tracked: the same everywhere
     }
     if (statistics.empty()) return;
-    SumFlat(statistics);
+    dist::SumInOneAllreduce(*group_->process_group, statistics);
     for (at::Tensor& buffer : statistics) buffer.div_(size);
   }));
   // Every rank steps with the same gradients, so the weights and the index must agree bit for bit.
@@ -858,14 +846,17 @@ absl::Status TrainingRun::SynchronizeBuffersAndCheck() {
     checksum = total.item<double>();  // one wait for the device
   }));
   const std::optional<double> index = QuantIndex();
-  std::vector<double> mine = {checksum, index.value_or(0.0)};
-  std::vector<double> total = mine;
-  QRES_RETURN_IF_ERROR(SumOverRanks(total));
+  const std::vector<double> mine = {checksum, index.value_or(0.0)};
+  // The largest and (negated) smallest over the ranks: all equal when both are this rank's.
+  std::vector<double> extremes = {mine[0], -mine[0], mine[1], -mine[1]};
+  QRES_RETURN_IF_ERROR(SumOverRanks(extremes, c10d::ReduceOp::MAX));
   for (int i = 0; i < 2; ++i) {
-    if (total[i] != mine[i] * size) {
-      return absl::DataLossError(absl::StrCat("rank ", rank, ": its ", i == 0 ? "weights" : "quantization index",
-                                              " differ from the other ranks' at epoch ", progress_.epoch + 1,
-                                              " (sum over ranks ", total[i], ", this rank's ", mine[i], " x ", size, ")"));
+    const double largest = extremes[2 * i], smallest = -extremes[2 * i + 1];
+    if (largest != mine[i] || smallest != mine[i]) {
+      return absl::DataLossError(absl::StrFormat(
+          "rank %d: its %s differ%s from another rank's at epoch %d (this rank's %.17g, the ranks' range [%.17g, %.17g])",
+          rank, i == 0 ? "weights" : "quantization index", i == 0 ? "" : "s", progress_.epoch + 1, mine[i], smallest,
+          largest));
     }
   }
   return absl::OkStatus();
