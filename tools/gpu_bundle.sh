@@ -8,7 +8,8 @@
 #   (with the large test at 5 M elements, since halved).
 # run.sh prints the python3, torch and card it found and stops if torch or the GPU is not what the
 # binaries need; then, most important first: the small CUDA-vs-CPU equivalence test, the large one,
-# the stream tests, compute-sanitizer on the kernels, the benchmarks (optimizer step against
+# the stream tests, an NCCL world on the machine's GPUs (dist_check, then train through torchrun),
+# compute-sanitizer on the kernels, the benchmarks (optimizer step against
 # PyTorch's fused AdamW and a device copy, the step's host side, the training step against eager
 # PyTorch), and short GPU training runs. $OUT/summary.txt has one line per check (passed / failed /
 # skipped and why); $OUT/benchmarks.md has the tables for docs/BENCHMARKS.md; the logs are packed
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 
 targets=(//qres/tools:train //qres/tools:test //qres/optim/cuda:optimizer_cuda_test
          //qres/bench:optimizer_step_bench //qres/bench:fused_step_host_bench
-         //qres/bench:train_step_bench)
+         //qres/bench:train_step_bench //qres/dist:dist_check)
 bazel build -c opt --config=cuda "${targets[@]}"
 
 out=gpu_bundle
@@ -110,6 +111,16 @@ check "large equivalence: 18 cases x 100 steps, up to 2.5 M elements" 120 equiva
   "$test" --gtest_filter='*.EqualsTheCpuOptimizerBitForBit/*' || status=1
 check "streams: steps alternating between two streams, two optimizers on two streams" 60 streams.log \
   "$test" --gtest_filter='OptimizerCudaStreamTest.*' || status=1
+
+# NCCL (issue 12): one rank per GPU through torchrun, as users launch it; one GPU makes a world of 1.
+gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')
+torchrun() { python3 -m torch.distributed.run --nproc_per_node="$gpus" --master_addr=127.0.0.1 \
+  --master_port="$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")" "$@"; }
+expect="collectives ok" check "NCCL: dist_check on $gpus rank(s), one per GPU" 60 nccl_dist_check.log \
+  torchrun --no-python "$here/bin/dist_check" --backend=nccl --timeout_s=30 || status=1
+(cd "$logs" && expect="(c10d, nccl)" check "NCCL: train CNN QtAdamW on $gpus rank(s), Fashion-MNIST 12k, 1 epoch" 90 \
+  nccl_train.log torchrun --no-python "$here/bin/train" -g 1 --dist_backend=nccl --dataset=FashionMNIST \
+  --data_dir="$here/data" --algo=QtAdamW --net=CNN --epochs=1 --batch_size=$((100 * gpus)) --out_dir=nccl) || status=1
 
 # The kernels under compute-sanitizer (out-of-bounds and misaligned accesses, shared-memory races,
 # barrier misuse, reads of uninitialised memory) on the small equivalence test. The machine's own
