@@ -28,21 +28,22 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Keeps the rows where the kernels would read them; launches nothing.
+// Keeps what the kernels would read (the rows, the block-to-row map); launches nothing. Counts
+// the rows' uploads.
 class NoKernels final : public qres::optim::KernelStepper::Backend {
  public:
   void BeginStep(c10::Device) override {}
-  const qres::optim::cuda::StepRow* Upload(const std::vector<qres::optim::cuda::StepRow>& rows,
-                                           c10::Device) override {
-    ++uploads;
-    table_ = rows;
-    return table_.data();
+  const void* Upload(Buffer which, const void* data, size_t bytes, c10::Device) override {
+    if (which == Buffer::kRows) ++uploads;
+    std::vector<char>& buffer = buffers_[static_cast<int>(which)];
+    buffer.assign(static_cast<const char*>(data), static_cast<const char*>(data) + bytes);
+    return buffer.data();
   }
   void Launch(const qres::optim::cuda::StepLaunch&, c10::Device) override {}
   static inline int64_t uploads = 0;
 
  private:
-  std::vector<qres::optim::cuda::StepRow> table_;
+  std::vector<char> buffers_[2];
 };
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "qres/optim/cuda/emulator_backend.h"
 
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "c10/util/Exception.h"
@@ -18,10 +20,13 @@ class EmulatedBackend final : public KernelStepper::Backend {
  public:
   void BeginStep(c10::Device) override {}  // every launch runs to its end before the next
 
-  const cuda::StepRow* Upload(const std::vector<cuda::StepRow>& rows, c10::Device device) override {
+  const void* Upload(Buffer which, const void* data, size_t bytes, c10::Device device) override {
     TORCH_CHECK(device.is_cpu(), "the emulated fused step runs on CPU tensors, not ", device);
-    table_ = rows;
-    return table_.data();
+    // 8-byte words: the rows' alignment.
+    std::vector<uint64_t>& buffer = buffers_[static_cast<int>(which)];
+    buffer.assign((bytes + sizeof(uint64_t) - 1) / sizeof(uint64_t), 0);
+    std::memcpy(buffer.data(), data, bytes);
+    return buffer.data();
   }
 
   void Launch(const cuda::StepLaunch& launch, c10::Device) override {
@@ -30,7 +35,7 @@ class EmulatedBackend final : public KernelStepper::Backend {
   }
 
  private:
-  std::vector<cuda::StepRow> table_;
+  std::vector<uint64_t> buffers_[2];  // the rows and the block-to-row map (Buffer)
 };
 
 }  // namespace

@@ -44,6 +44,22 @@ TEST_P(FusedStepEmulatedTest, EqualsTheCpuOptimizerBitForBit) {
                        [](const at::Tensor& t) { return t.clone(); }, &EmulatedStep);
 }
 
+// The log schedule's offset norm of longer tensors: 20 chunks (one resolving thread sums them,
+// eight loads at a time), 35 (more than kLongRow = 32: the whole block loads them) and 259 (more
+// than the block loads at once, 256), each summed in the CPU's order.
+TEST_F(FusedStepEmulatedTest, SumsLongRowsNormsInOrder) {
+  int log_cases = 0;
+  for (const FusedStepCase& c : FusedStepCases()) {
+    if (c.quant_params.find("schedule=log") == std::string::npos || c.quant_params.find("offset=false") != std::string::npos) {
+      continue;  // only the log schedule's offset sums norms
+    }
+    SCOPED_TRACE(c.algorithm + " " + c.quant_params);
+    ExpectSameTrajectory(c, {70000, 5, 40000, 530000}, 3, [](const at::Tensor& t) { return t.clone(); }, &EmulatedStep);
+    ++log_cases;
+  }
+  EXPECT_GE(log_cases, 4);
+}
+
 // More tensors than the resolve kernel's tile of rows (1024): the bump rule carries its index
 // from one tile to the next.
 TEST_F(FusedStepEmulatedTest, ResolvesAcrossRowTiles) {

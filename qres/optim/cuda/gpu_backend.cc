@@ -36,14 +36,15 @@ class CudaBackend final : public KernelStepper::Backend {
     last_stream_ = current;
   }
 
-  const cuda::StepRow* Upload(const std::vector<cuda::StepRow>& rows, c10::Device device) override {
-    const int64_t bytes = static_cast<int64_t>(rows.size() * sizeof(cuda::StepRow));
-    GrowToAtLeast(table_, bytes, at::kByte, device, /*zeroed=*/false);
+  const void* Upload(Buffer which, const void* data, size_t size, c10::Device device) override {
+    const int64_t bytes = static_cast<int64_t>(size);
+    at::Tensor& buffer = buffers_[static_cast<int>(which)];
+    GrowToAtLeast(buffer, bytes, at::kByte, device, /*zeroed=*/false);
     at::Tensor host = at::empty({bytes}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
-    std::memcpy(host.data_ptr(), rows.data(), static_cast<size_t>(bytes));
-    // Stream-ordered: kernels still reading the previous table run before this copy.
-    table_.slice(0, 0, bytes).copy_(host, /*non_blocking=*/true);
-    return reinterpret_cast<const cuda::StepRow*>(table_.data_ptr());
+    std::memcpy(host.data_ptr(), data, size);
+    // Stream-ordered: kernels still reading the previous contents run before this copy.
+    buffer.slice(0, 0, bytes).copy_(host, /*non_blocking=*/true);
+    return buffer.data_ptr();
   }
 
   void Launch(const cuda::StepLaunch& launch, c10::Device device) override {
@@ -53,7 +54,7 @@ class CudaBackend final : public KernelStepper::Backend {
   }
 
  private:
-  at::Tensor table_;  // the kernels' copy of the rows
+  at::Tensor buffers_[2];  // the kernels' copies of the rows and the block-to-row map (Buffer)
   std::optional<c10::cuda::CUDAStream> last_stream_;  // of the last step
 };
 

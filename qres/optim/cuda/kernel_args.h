@@ -55,7 +55,8 @@ struct StepRow {
 };
 
 struct StepLaunch {
-  const StepRow* rows;  // device
+  const StepRow* rows;       // device
+  const int32_t* block_rows;  // device, total_chunks: the row of each direction and apply block
   int64_t num_rows;
   int64_t total_chunks;
   int32_t uniform;       // every row's PerStep is uniform_step

@@ -38,9 +38,12 @@ class KernelStepper final : public CudaStepper {
     // Called first in every step, before anything of it touches `device`: orders the step after
     // the previous one (they share workspaces and state) where the device's own order does not.
     virtual void BeginStep(c10::Device device) = 0;
-    // Makes `rows` readable by the kernels on `device`; returns their address there. Called
-    // only when the rows changed since the last call.
-    virtual const cuda::StepRow* Upload(const std::vector<cuda::StepRow>& rows, c10::Device device) = 0;
+    // What Upload copies: the rows, or the block-to-row map.
+    enum class Buffer { kRows, kBlockRows };
+    // Makes `bytes` bytes at `data` readable by the kernels on `device`, in buffer `which` (its
+    // earlier contents are read by the kernels queued before); returns their address there.
+    // Called only when the contents changed since the last call.
+    virtual const void* Upload(Buffer which, const void* data, size_t bytes, c10::Device device) = 0;
     // Enqueues the step (cuda::LaunchFusedStep) on `device`; throws c10::Error on failure.
     virtual void Launch(const cuda::StepLaunch& launch, c10::Device device) = 0;
   };
@@ -61,6 +64,11 @@ class KernelStepper final : public CudaStepper {
   std::vector<cuda::StepRow> rows_, uploaded_;
   const cuda::StepRow* rows_on_device_ = nullptr;
   c10::Device uploaded_to_ = c10::Device(c10::kCPU);
+  // The row of each block (cuda::StepLaunch::block_rows): uploaded when the tensors' sizes change,
+  // not with every new table.
+  std::vector<int64_t> block_rows_numels_;
+  std::vector<int32_t> block_rows_;
+  const int32_t* block_rows_on_device_ = nullptr;
   at::Tensor update_;    // float: every tensor's update h, back to back
   at::Tensor table_;     // int64: the bump rule's rounded sums; zero between steps
   at::Tensor chosen_;    // int64: the bump rule's index per row

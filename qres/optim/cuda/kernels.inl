@@ -25,17 +25,6 @@ using step_math::StepRule;
 // Rows scanned per pass of the resolve kernel (its shared bit masks).
 constexpr int kTile = 1024;
 
-// The row of block `block`: the last row whose first chunk is <= block (rows without elements
-// own no block).
-__device__ __forceinline__ int64_t RowOfBlock(const StepRow* rows, int64_t num_rows, int64_t block) {
-  int64_t lo = 0, hi = num_rows - 1;
-  while (lo < hi) {
-    const int64_t mid = (lo + hi + 1) / 2;
-    if (rows[mid].first_chunk <= block) lo = mid; else hi = mid - 1;
-  }
-  return lo;
-}
-
 __device__ __forceinline__ PerStep StepOf(const StepLaunch& a, const StepRow& row) {
   return a.uniform ? a.uniform_step : row.step;
 }
@@ -181,11 +170,13 @@ __device__ __forceinline__ void Resolve(const StepLaunch& a);
 // update too. Otherwise the update h goes to the update buffer and, bump: the exact sums of
 // R(h·2^k) (or nonzero counts) for the first kWindow candidates k the rule can visit this step
 // are added to the table; log with an offset: the chunk's Σh² in the fixed order.
-// (The bound of two blocks per SM lets ptxas use up to 128 registers; left to itself it kept 64
-// and spilled around the inlined resolve.)
-__global__ void __launch_bounds__(kThreads, 2) DirectionKernel(StepLaunch a) {
-  const int64_t i = RowOfBlock(a.rows, a.num_rows, blockIdx.x);
-  const StepRow& row = a.rows[i];
+// (The bound of three blocks per SM lets ptxas use up to 85 registers: it takes 74, without
+// spills; left to itself it kept 64 and spilled around the inlined resolve.)
+__global__ void __launch_bounds__(kThreads, 3) DirectionKernel(StepLaunch a) {
+  const int64_t i = a.block_rows[blockIdx.x];
+  // A copy: through a reference the compiler would reload the row's fields after every store,
+  // since the stores could alias the table.
+  const StepRow row = a.rows[i];
   const PerStep step = StepOf(a, row);
   const int64_t begin = (blockIdx.x - row.first_chunk) * kChunk;
   const bool one_pass = LogWithoutOffset(a, step);
@@ -220,13 +211,15 @@ __global__ void __launch_bounds__(kThreads, 2) DirectionKernel(StepLaunch a) {
   }
   if (!NeedsResolve(a)) return;
   // The last block to finish resolves the step (the threadfence reduction pattern): the
-  // rounded sums and norm partials of every block are in memory by then.
+  // rounded sums and norm partials of every block are in memory by then. The barrier orders the
+  // block's writes before thread 0's fence, which makes them all visible device-wide before its
+  // count (fences are cumulative), so one fence per block does what one per thread did.
   // atomicInc wraps the counter to 0 as the last block takes it, so it is 0 again for the next
   // step without a store that a later launch could race.
   __shared__ bool last_block;
-  __threadfence();
   __syncthreads();
   if (threadIdx.x == 0) {
+    __threadfence();
     const unsigned done = atomicInc(a.blocks_done, gridDim.x - 1);
     // A count left over from a launch that did not finish would let a block resolve early and
     // read partial sums; debug builds stop at the first sign of one.
@@ -251,6 +244,32 @@ __device__ __forceinline__ unsigned long long BlockSum(unsigned long long value,
   const unsigned long long total = scratch[0];
   __syncthreads();  // before the next call overwrites scratch
   return total;
+}
+
+// Rows of more chunks than this have their norm partials summed by the whole resolving block.
+constexpr int64_t kLongRow = 32;
+
+// partials[0] + partials[1] + ... + partials[count - 1], in that order, by one thread: loads are
+// issued eight at a time, so eight are in flight where one was.
+__device__ __forceinline__ double SumInOrder(const double* partials, int64_t count) {
+  constexpr int kBatch = 8;
+  double total = 0.0;
+  for (int64_t c = 0; c < count; c += kBatch) {
+    double v[kBatch];
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) v[k] = c + k < count ? __ldcg(partials + c + k) : 0.0;
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) {
+      if (c + k < count) total += v[k];
+    }
+  }
+  return total;
+}
+
+// The log schedule's offset factor s·λ/‖h‖ from Σh² (0 for h = 0).
+__device__ __forceinline__ double FactorOf(double offset_scale, double sum_of_squares) {
+  const double norm = sqrt(sum_of_squares);
+  return norm > 0.0 ? offset_scale / norm : 0.0;
 }
 
 // Whether row i's update quantized at index n is nonzero: Σ R(h·2^n) (or the nonzero count) over
@@ -279,18 +298,38 @@ __device__ __forceinline__ bool BlockRoundedNonzero(const StepLaunch& a, int64_t
 // each row's ‖h‖ and offset factor.
 __device__ __forceinline__ void Resolve(const StepLaunch& a) {
   if (a.schedule == Schedule::kLog) {
+    // Each row's Σh² adds its chunk partials in chunk order (SumSquaresInOrder). Rows of up to
+    // kLongRow chunks: one thread each. Longer rows, one at a time: the whole block loads kThreads
+    // partials at once (coalesced) and thread 0 adds them, so the loads are never one at a time.
+    __shared__ double tile[kThreads];
     for (int64_t i = threadIdx.x; i < a.num_rows; i += kThreads) {
       const StepRow& row = a.rows[i];
-      const PerStep step = StepOf(a, row);
-      double factor = 0.0;
-      if (step.offset_scale != 0.0) {
-        const int64_t chunks = (row.numel + kChunk - 1) / kChunk;
-        double total = 0.0;
-        for (int64_t c = 0; c < chunks; ++c) total += __ldcg(a.partials + row.first_chunk + c);
-        const double norm = sqrt(total);
-        if (norm > 0.0) factor = step.offset_scale / norm;
+      const int64_t chunks = (row.numel + kChunk - 1) / kChunk;
+      if (chunks > kLongRow) continue;
+      const double offset_scale = StepOf(a, row).offset_scale;
+      a.factors[i] = offset_scale != 0.0 ? FactorOf(offset_scale, SumInOrder(a.partials + row.first_chunk, chunks))
+                                         : 0.0;
+    }
+    for (int64_t i = 0; i < a.num_rows; ++i) {  // block-uniform: every thread reads the same row
+      const StepRow& row = a.rows[i];
+      const int64_t chunks = (row.numel + kChunk - 1) / kChunk;
+      const double offset_scale = StepOf(a, row).offset_scale;
+      if (chunks <= kLongRow) continue;
+      if (offset_scale == 0.0) {
+        if (threadIdx.x == 0) a.factors[i] = 0.0;
+        continue;
       }
-      a.factors[i] = factor;
+      double total = 0.0;  // thread 0's
+      for (int64_t base = 0; base < chunks; base += kThreads) {
+        const int64_t count = chunks - base < kThreads ? chunks - base : kThreads;
+        if (threadIdx.x < count) tile[threadIdx.x] = __ldcg(a.partials + row.first_chunk + base + threadIdx.x);
+        __syncthreads();
+        if (threadIdx.x == 0) {
+          for (int64_t k = 0; k < count; ++k) total += tile[k];
+        }
+        __syncthreads();  // before the next tile overwrites this one
+      }
+      if (threadIdx.x == 0) a.factors[i] = FactorOf(offset_scale, total);
     }
     return;
   }
@@ -357,8 +396,8 @@ __global__ void __launch_bounds__(kThreads) ResolveKernel(StepLaunch a) { Resolv
 // (3) param += R(h·Q)/Q with the resolved Q (and the log schedule's offset first), then the
 // decoupled decay.
 __global__ void __launch_bounds__(kThreads) ApplyKernel(StepLaunch a) {
-  const int64_t i = RowOfBlock(a.rows, a.num_rows, blockIdx.x);
-  const StepRow& row = a.rows[i];
+  const int64_t i = a.block_rows[blockIdx.x];
+  const StepRow row = a.rows[i];  // a copy, as in DirectionKernel
   const PerStep step = StepOf(a, row);
   if (LogWithoutOffset(a, step)) return;  // done in the direction kernel
   const int64_t begin = (blockIdx.x - row.first_chunk) * kChunk;
