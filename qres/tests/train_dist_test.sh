@@ -89,11 +89,22 @@ b = torch.load(f"{work}/stopped/torch_nn02CNNQtAdamW200.pt", weights_only=False)
 assert all(torch.equal(a[k], b[k]) for k in a)
 PY
 
-# One-line errors: a global batch that does not split, another world size on resume.
-ranks 2 "${run[@]}" -b 15 -e 1 --out_dir="$work/odd" >"$work/odd.out" 2>&1 && fail "an odd batch split"
-# (both ranks write to torchrun's stderr at once, so their lines may interleave: count the phrase)
-[[ $(grep -o "train: --batch_size=15 (the global batch) does not split over 2 ranks" "$work/odd.out" | wc -l) -eq 2 ]] \
-  || fail "each rank should say the batch does not split: $(grep train: "$work/odd.out")"
+# Asked to, every rank prints, each line with its rank.
+ranks 2 "${run[@]}" -e 1 --dist_all_ranks_print --out_dir="$work/loud" >"$work/loud.out" 2>&1 || fail "loud: $(tail -3 "$work/loud.out")"
+for rank in 0 1; do
+  [[ $(grep -c "^\[rank $rank\] \[Epoch :    1\]" "$work/loud.out") -eq 1 ]] || fail "rank $rank's epoch line: $(grep Epoch "$work/loud.out")"
+done
+
+# One-line errors: a global batch that does not split, another world size on resume. (Started by
+# hand: under torchrun the first rank to fail has the others stopped, and a rank stopped before it
+# installs its signal handler says nothing.)
+port=$(free_port)
+for rank in 0 1; do
+  RANK=$rank WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port timeout 60 "$train" "${run[@]}" -b 15 -e 1 \
+    --out_dir="$work/odd" >/dev/null 2>"$work/odd$rank.err" && fail "rank $rank: an odd batch split"
+  grep -q "^train: --batch_size=15 (the global batch) does not split over 2 ranks; give a multiple of 2$" \
+    "$work/odd$rank.err" || fail "rank $rank should say the batch does not split: $(cat "$work/odd$rank.err")"
+done
 "$train" "${run[@]}" -e 200 --out_dir="$work/stopped" --resume >/dev/null 2>"$work/err" && fail "resumed on 1 process"
 grep -q "was made by 2 rank(s), this run has 1; resume with as many ranks" "$work/err" || fail "world size: $(cat "$work/err")"
 

@@ -50,6 +50,8 @@ DEFINE_int32(dist_timeout, 300, "seconds the ranks of a torchrun-launched run wa
 DEFINE_string(dist_backend, "auto",
               "the ranks' collectives on GPUs (-g 1; rank r trains on GPU LOCAL_RANK): nccl, or gloo; auto: nccl "
               "in a --config=cuda build. CPU tensors always go through gloo");
+DEFINE_bool(dist_all_ranks_print, false, "every rank prints its lines, prefixed '[rank r] ' (else rank 0 alone "
+            "prints; rank 0 alone writes files either way)");
 DEFINE_int32(dist_bucket_mb, 25, "the ranks sum gradients in buckets of this many MiB while backward runs (c10d's "
              "Reducer); 0: in one allreduce after backward");
 DEFINE_bool(shuffle, true, "shuffle every epoch (the reference does not: --noshuffle)");
@@ -163,6 +165,7 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
         absl::StrCat("--dist_bucket_mb=", FLAGS_dist_bucket_mb, " must be in [0, 1024] (0: one allreduce after backward)"));
   }
   config.dist_bucket_mb = FLAGS_dist_bucket_mb;
+  config.dist_all_ranks_print = FLAGS_dist_all_ranks_print;
   if (FLAGS_dist_timeout < 1) {
     return absl::InvalidArgumentError(absl::StrCat("--dist_timeout=", FLAGS_dist_timeout, " must be >= 1 second"));
   }

@@ -60,15 +60,17 @@ double Seconds(Clock::time_point since) {
 class Reporter {
  public:
   void Line(const std::string& line) {
-    if (!silent_) std::cout << line << std::endl;
+    if (!silent_) std::cout << prefix_ << line << std::endl;
     text_ += line + "\n";
   }
   void set_silent(bool silent) { silent_ = silent; }  // a data-parallel run's other ranks
+  void set_prefix(std::string prefix) { prefix_ = std::move(prefix); }  // of printed lines only
   const std::string& text() const { return text_; }
   void set_text(std::string text) { text_ = std::move(text); }
 
  private:
   bool silent_ = false;
+  std::string prefix_;
   std::string text_;
 };
 
@@ -740,7 +742,8 @@ absl::Status TrainingRun::JoinRanks() {
   }
   QRES_ASSIGN_OR_RETURN(const dist::Transport transport, dist::ChooseTransport(config_.dist_backend, device_.is_cuda()));
   QRES_ASSIGN_OR_RETURN(group_, dist::Connect(env, transport, std::chrono::seconds(config_.dist_timeout_s)));
-  report_.set_silent(env.rank != 0);
+  report_.set_silent(env.rank != 0 && !config_.dist_all_ranks_print);
+  if (config_.dist_all_ranks_print) report_.set_prefix(absl::StrCat("[rank ", env.rank, "] "));
   return Collective("sharing rank 0's initial weights", [&] {
     at::NoGradGuard no_grad;
     std::vector<at::Tensor> tensors;

@@ -66,6 +66,7 @@ struct TrainConfig {
   // The gradients' allreduce runs in buckets of this many MiB while backward runs (c10d's
   // Reducer); 0: one allreduce of all gradients after backward.
   int64_t dist_bucket_mb = 25;
+  bool dist_all_ranks_print = false;  // every rank prints its lines, "[rank r] ..." (else rank 0 only)
 };
 
 // The seed's run name, e.g. "ResNetQSGD20".
