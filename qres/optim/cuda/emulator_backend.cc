@@ -16,12 +16,15 @@
 namespace qres::optim {
 namespace {
 
+int64_t row_uploads = 0;
+
 class EmulatedBackend final : public KernelStepper::Backend {
  public:
   void BeginStep(c10::Device) override {}  // every launch runs to its end before the next
 
   const void* Upload(Buffer which, const void* data, size_t bytes, c10::Device device) override {
     TORCH_CHECK(device.is_cpu(), "the emulated fused step runs on CPU tensors, not ", device);
+    if (which == Buffer::kRows) ++row_uploads;
     // 8-byte words: the rows' alignment.
     std::vector<uint64_t>& buffer = buffers_[static_cast<int>(which)];
     buffer.assign((bytes + sizeof(uint64_t) - 1) / sizeof(uint64_t), 0);
@@ -41,5 +44,7 @@ class EmulatedBackend final : public KernelStepper::Backend {
 }  // namespace
 
 std::unique_ptr<KernelStepper::Backend> MakeEmulatedBackend() { return std::make_unique<EmulatedBackend>(); }
+
+int64_t EmulatedRowUploads() { return row_uploads; }
 
 }  // namespace qres::optim

@@ -12,6 +12,9 @@ namespace qres::optim {
 // A KernelStepper.Backend for CPU tensors whose launches run the kernels in the emulator.
 std::unique_ptr<KernelStepper::Backend> MakeEmulatedBackend();
 
+// How many times the emulated backends uploaded a table of rows, so far (tests count uploads).
+int64_t EmulatedRowUploads();
+
 }  // namespace qres::optim
 
 #endif  // QRES_OPTIM_CUDA_EMULATOR_BACKEND_H_

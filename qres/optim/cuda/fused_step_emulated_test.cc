@@ -2,7 +2,9 @@
 // CPU optimizers on the same gradients: bit-identical parameters and index trends. This is the
 // GPU path minus the GPU (the kernel code is kernels.cu's, compiled for the host), so it runs
 // everywhere, CI included; optimizer_cuda_test checks the same on a real GPU.
+#include <cmath>
 #include <memory>
+#include <string>
 #include <sstream>
 #include <vector>
 
@@ -139,6 +141,61 @@ TEST_F(FusedStepEmulatedTest, DeviceStateReachesCheckpointsAndHostSteps) {
   EXPECT_EQ(QuantizerOf(**on_cpu)->trend(), QuantizerOf(**alternating)->trend());
   EXPECT_EQ(QuantizerOf(**on_cpu)->trend(), QuantizerOf(**from_checkpoint)->trend());
   EXPECT_GT(QuantizerOf(**on_cpu)->index(), QuantizerOf(**on_cpu)->trend().front());  // it bumped late
+}
+
+// Parameter groups with their own lr and decay, changed every step: with up to kStepVariants
+// distinct values they travel in the launch's arguments and the table is uploaded once; with more,
+// each row carries its own and the table is uploaded every step. Bit-exact either way.
+TEST_F(FusedStepEmulatedTest, PerGroupValuesTravelInTheLaunch) {
+  for (const int groups : {3, 10}) {
+    SCOPED_TRACE(std::to_string(groups) + " groups");
+    at::manual_seed(8);
+    std::vector<at::Tensor> reference, emulated;
+    for (int i = 0; i < 2 * groups; ++i) {
+      const at::Tensor p = at::randn({300});
+      reference.push_back(p.clone().requires_grad_());
+      emulated.push_back(p.clone().requires_grad_());
+    }
+    OptimizerSpec spec;
+    spec.lr = 0.01;
+    spec.optim_params = "weight_decay=0.01";
+    auto grouped = [&](std::vector<at::Tensor>& params) {
+      auto optimizer = OptimizerRegistry::Create("QtAdamW", {params[0], params[1]}, spec);
+      EXPECT_TRUE(optimizer.ok()) << optimizer.status();
+      for (int g = 1; g < groups; ++g) {
+        (*optimizer)->add_param_group(torch::optim::OptimizerParamGroup(
+            {params[2 * g], params[2 * g + 1]}, (*optimizer)->param_groups()[0].options().clone()));
+      }
+      return std::move(*optimizer);
+    };
+    auto on_cpu = grouped(reference);
+    auto on_emulator = grouped(emulated);
+    const int64_t uploads_before = EmulatedRowUploads();
+    for (int step = 0; step < 6; ++step) {
+      for (auto* optimizer : {on_cpu.get(), on_emulator.get()}) {
+        for (size_t g = 0; g < optimizer->param_groups().size(); ++g) {
+          optimizer->param_groups()[g].options().set_lr(0.01 * (1.0 + g) * std::pow(0.9, step));
+        }
+      }
+      for (size_t i = 0; i < reference.size(); ++i) {  // the same gradient tensors every step, as in training
+        const at::Tensor grad = at::randn({300}) * (0.1 / (1 + step));
+        if (step == 0) {
+          reference[i].mutable_grad() = grad;
+          emulated[i].mutable_grad() = grad.clone();
+        } else {
+          reference[i].mutable_grad().copy_(grad);
+          emulated[i].mutable_grad().copy_(grad);
+        }
+      }
+      on_cpu->step();
+      EmulatedStep(*on_emulator);
+      for (size_t i = 0; i < reference.size(); ++i) {
+        ASSERT_TRUE(at::equal(reference[i].detach(), emulated[i].detach())) << "tensor " << i << ", step " << step;
+      }
+    }
+    EXPECT_EQ(QuantizerOf(*on_cpu)->trend(), QuantizerOf(*on_emulator)->trend());
+    EXPECT_EQ(EmulatedRowUploads() - uploads_before, groups <= cuda::kStepVariants ? 1 : 6);
+  }
 }
 
 // The emulator's own contract: a barrier that only part of a block reaches is a bug it reports.

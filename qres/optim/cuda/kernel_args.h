@@ -26,9 +26,10 @@ constexpr int kCandidates = 65;
 constexpr int kWindow = 4;
 
 
-// What changes from step to step. Usually the same for every tensor (one group, all tensors
-// stepped together): then it travels as a kernel argument and the table stays as it is on the
-// device (StepLaunch::uniform).
+// What changes from step to step. Usually one value for every tensor, or one per parameter group,
+// or two when a tensor sat out a step (its step count differs from then on): then the few
+// distinct values travel as kernel arguments (StepLaunch::variants), each row names its own, and
+// the table stays as it is on the device while that naming does not change.
 struct PerStep {
   float neg_step;       // Adam: −α_t; SGD: −lr
   float decay;          // decoupled decay after the update; 0: none
@@ -37,6 +38,10 @@ struct PerStep {
   int32_t first;        // SGD: the momentum buffer's first step
   int32_t checked;      // bump: the rule applies (0 for a first step that check_first_step exempts)
 };
+
+// Distinct PerStep values a launch carries in its arguments; a step with more puts each row's in
+// the table.
+constexpr int kStepVariants = 8;
 
 // One tensor of the step (the table is copied to the device as is).
 struct StepRow {
@@ -51,7 +56,8 @@ struct StepRow {
   step_math::AdamScalars adam;
   step_math::SgdScalars sgd;
   int32_t coupled_l2;   // Adam
-  PerStep step;         // unused (zero) when StepLaunch::uniform
+  int32_t variant;      // its PerStep is StepLaunch::variants[variant] (when num_variants > 0)
+  PerStep step;         // its PerStep when StepLaunch::num_variants is 0; else unused (zero)
 };
 
 struct StepLaunch {
@@ -59,8 +65,8 @@ struct StepLaunch {
   const int32_t* block_rows;  // device, total_chunks: the row of each direction and apply block
   int64_t num_rows;
   int64_t total_chunks;
-  int32_t uniform;       // every row's PerStep is uniform_step
-  PerStep uniform_step;
+  int32_t num_variants;  // 0: each row's PerStep is in the table (StepRow::step)
+  PerStep variants[kStepVariants];
   step_math::StepRule rule;
   step_math::Schedule schedule;
   step_math::Rounding rounding;

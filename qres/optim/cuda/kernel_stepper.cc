@@ -75,11 +75,7 @@ void KernelStepper::Step(step_math::StepRule rule, c10::Device device, const std
     total_chunks += (row.numel + cuda::kChunk - 1) / cuda::kChunk;
   }
   cuda::StepLaunch launch{};
-  launch.uniform = AllStepsAlike();
-  if (launch.uniform) {
-    launch.uniform_step = rows_.front().step;
-    for (cuda::StepRow& row : rows_) std::memset(&row.step, 0, sizeof(row.step));
-  }
+  MoveStepsToVariants(launch);
   const bool moved = uploaded_to_ != device;
   if (rows_on_device_ == nullptr || moved || uploaded_.size() != rows_.size() ||
       std::memcmp(uploaded_.data(), rows_.data(), rows_.size() * sizeof(cuda::StepRow)) != 0) {
@@ -145,12 +141,26 @@ void KernelStepper::ExportTo(Quantizer& quantizer) {
   bump_.trend_size = 0;
 }
 
-// Fields are set one by one over zeroed rows, so equal values mean equal bytes.
-bool KernelStepper::AllStepsAlike() const {
-  for (const cuda::StepRow& row : rows_) {
-    if (std::memcmp(&row.step, &rows_.front().step, sizeof(row.step)) != 0) return false;
+// Fields are set one by one over zeroed rows, so equal values mean equal bytes. Variants are
+// numbered in order of first appearance, so the same pattern of values (per group, or a tensor
+// that once sat out) names them alike at every step.
+void KernelStepper::MoveStepsToVariants(cuda::StepLaunch& launch) {
+  int32_t count = 0;
+  for (cuda::StepRow& row : rows_) {
+    int32_t v = 0;
+    while (v < count && std::memcmp(&row.step, &launch.variants[v], sizeof(row.step)) != 0) ++v;
+    if (v == count) {
+      if (count == cuda::kStepVariants) {  // too many: every row keeps its own in the table
+        for (cuda::StepRow& each : rows_) each.variant = 0;
+        launch.num_variants = 0;
+        return;
+      }
+      launch.variants[count++] = row.step;
+    }
+    row.variant = v;
   }
-  return true;
+  launch.num_variants = count;
+  for (cuda::StepRow& row : rows_) std::memset(&row.step, 0, sizeof(row.step));
 }
 
 void KernelStepper::PrepareBump(const Quantizer& quantizer, bool start_from_host, cuda::StepLaunch& launch,

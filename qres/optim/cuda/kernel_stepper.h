@@ -56,7 +56,9 @@ class KernelStepper final : public CudaStepper {
   void ExportTo(Quantizer& quantizer) override;
 
  private:
-  bool AllStepsAlike() const;
+  // Moves the rows' distinct PerStep values into the launch's arguments (at most kStepVariants;
+  // with more, each row keeps its own in the table).
+  void MoveStepsToVariants(cuda::StepLaunch& launch);
   void PrepareBump(const Quantizer& quantizer, bool start_from_host, cuda::StepLaunch& launch,
                    c10::Device device);
 

@@ -26,7 +26,7 @@ using step_math::StepRule;
 constexpr int kTile = 1024;
 
 __device__ __forceinline__ PerStep StepOf(const StepLaunch& a, const StepRow& row) {
-  return a.uniform ? a.uniform_step : row.step;
+  return a.num_variants > 0 ? a.variants[row.variant] : row.step;
 }
 
 // One element's inputs. A thread loads all of its elements' inputs before it stores anything:
@@ -170,7 +170,7 @@ __device__ __forceinline__ void Resolve(const StepLaunch& a);
 // update too. Otherwise the update h goes to the update buffer and, bump: the exact sums of
 // R(h·2^k) (or nonzero counts) for the first kWindow candidates k the rule can visit this step
 // are added to the table; log with an offset: the chunk's Σh² in the fixed order.
-// (The bound of three blocks per SM lets ptxas use up to 85 registers: it takes 74, without
+// (The bound of three blocks per SM lets ptxas use up to 85 registers: it takes 80, without
 // spills; left to itself it kept 64 and spilled around the inlined resolve.)
 __global__ void __launch_bounds__(kThreads, 3) DirectionKernel(StepLaunch a) {
   const int64_t i = a.block_rows[blockIdx.x];
