@@ -98,6 +98,28 @@ TEST_F(FusedStepEmulatedTest, ResolvesAcrossRowTiles) {
   EXPECT_EQ(QuantizerOf(**on_cpu)->index(), 13);  // the scenario: a bump in the second tile
 }
 
+// A bump past the direction kernel's window of candidates: the resolving block sums the update
+// for each further candidate, and the one element that becomes nonzero (at 900, the fourth of a
+// thread's four loads in flight) must be seen.
+TEST_F(FusedStepEmulatedTest, BumpsPastTheWindowSeeEveryElement) {
+  OptimizerSpec spec;
+  spec.lr = 1.0;
+  spec.quant_params = "qp=0,index_limit=30,check_first_step=true";
+  at::Tensor reference = at::zeros({3000}).requires_grad_(), emulated = at::zeros({3000}).requires_grad_();
+  at::Tensor grad = at::zeros({3000});
+  grad[900] = std::ldexp(1.0, -10);  // rounds to nonzero from index 10 on
+  reference.mutable_grad() = grad;
+  emulated.mutable_grad() = grad.clone();
+  auto on_cpu = OptimizerRegistry::Create("QSGD", {reference}, spec);
+  auto on_emulator = OptimizerRegistry::Create("QSGD", {emulated}, spec);
+  ASSERT_TRUE(on_cpu.ok() && on_emulator.ok());
+  (*on_cpu)->step();
+  EmulatedStep(**on_emulator);
+  EXPECT_EQ(QuantizerOf(**on_cpu)->index(), 10);
+  EXPECT_EQ(QuantizerOf(**on_emulator)->index(), 10);
+  EXPECT_TRUE(at::equal(reference.detach(), emulated.detach()));
+}
+
 // The device keeps the bump index between steps: a checkpoint written then, and host steps after
 // device steps, continue from the device's state exactly.
 TEST_F(FusedStepEmulatedTest, DeviceStateReachesCheckpointsAndHostSteps) {

@@ -273,7 +273,8 @@ __device__ __forceinline__ double FactorOf(double offset_scale, double sum_of_sq
 }
 
 // Whether row i's update quantized at index n is nonzero: Σ R(h·2^n) (or the nonzero count) over
-// it, by the whole block, exactly (integer sums wrap alike in any order). Every thread must call
+// it, by the whole block, exactly (integer sums wrap alike in any order). For candidates past the
+// direction kernel's window. Every thread must call
 // it; all get the answer.
 __device__ __forceinline__ bool BlockRoundedNonzero(const StepLaunch& a, int64_t i, int64_t n,
                                                     unsigned long long* scratch) {
@@ -281,10 +282,24 @@ __device__ __forceinline__ bool BlockRoundedNonzero(const StepLaunch& a, int64_t
   const float scale = ldexpf(1.0f, static_cast<int>(n > 0 ? n : 0));
   const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
   unsigned long long sum = 0, unfit_count = 0;
-  for (int64_t j = threadIdx.x; j < row.numel; j += kThreads) {
-    bool unfit = false;
-    sum += Summand(a, step_math::RoundAny(a.rounding, __ldcg(row.update + j), scale, key, j), &unfit);
-    unfit_count += unfit;
+  // kInFlight coalesced loads per thread are issued before any is used, so they are in flight
+  // together.
+  constexpr int kInFlight = 4;
+  for (int64_t base = threadIdx.x; base < row.numel; base += kInFlight * kThreads) {
+    float h[kInFlight];
+#pragma unroll
+    for (int k = 0; k < kInFlight; ++k) {
+      const int64_t j = base + k * kThreads;
+      h[k] = j < row.numel ? __ldcg(row.update + j) : 0.0f;
+    }
+#pragma unroll
+    for (int k = 0; k < kInFlight; ++k) {
+      const int64_t j = base + k * kThreads;
+      if (j >= row.numel) continue;
+      bool unfit = false;
+      sum += Summand(a, step_math::RoundAny(a.rounding, h[k], scale, key, j), &unfit);
+      unfit_count += unfit;
+    }
   }
   const unsigned long long total_sum = BlockSum(sum, scratch);
   const unsigned long long total_unfit = BlockSum(unfit_count, scratch);
