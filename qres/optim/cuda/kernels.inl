@@ -306,6 +306,108 @@ __device__ __forceinline__ bool BlockRoundedNonzero(const StepLaunch& a, int64_t
   return total_sum != 0 || total_unfit != 0;
 }
 
+// The smallest `value` over the block's threads. Every thread must call it; all get the minimum.
+__device__ __forceinline__ unsigned long long BlockMin(unsigned long long value, unsigned long long* scratch) {
+  const int lane = static_cast<int>(threadIdx.x);
+  scratch[lane] = value;
+  __syncthreads();
+  for (int w = kThreads / 2; w >= 1; w /= 2) {
+    if (lane < w && scratch[lane + w] < scratch[lane]) scratch[lane] = scratch[lane + w];
+    __syncthreads();
+  }
+  const unsigned long long minimum = scratch[0];
+  __syncthreads();  // before the next call overwrites scratch
+  return minimum;
+}
+
+// The bump rule over a run of rows, global scope, as composed maps. While the index stays within
+// the direction kernel's window (lo .. lo + kWindow), one row's step takes the window offset
+// n - lo to a new one, and that map, 3 bits per offset 0..kWindow, composes with the next row's.
+// Offset kWindow is the index leaving the window: past it the rule needs sums the window does not
+// have (or it is index_limit + 1, the end).
+constexpr int kRowsPerThread = kTile / kThreads;
+static_assert(kTile % kThreads == 0, "a tile's rows split evenly over the threads");
+static_assert(kWindow < 8, "an offset 0..kWindow fits in 3 bits");
+
+__device__ __forceinline__ uint32_t MapAt(uint32_t map, uint32_t offset) { return (map >> (3 * offset)) & 7u; }
+
+__device__ __forceinline__ uint32_t IdentityMap() {
+  uint32_t map = 0;
+  for (uint32_t o = 0; o <= kWindow; ++o) map |= o << (3 * o);
+  return map;
+}
+
+// `earlier`, then `later`.
+__device__ __forceinline__ uint32_t Compose(uint32_t later, uint32_t earlier) {
+  uint32_t map = 0;
+  for (uint32_t o = 0; o <= kWindow; ++o) map |= MapAt(later, MapAt(earlier, o)) << (3 * o);
+  return map;
+}
+
+// One row's step, AdvanceIndex within the window: from offset o, up to the first candidate whose
+// quantized update is nonzero (`bits`), or to index_limit + 1, or out of the window.
+__device__ __forceinline__ uint32_t RowMap(const StepLaunch& a, unsigned bits, bool checked, int64_t lo) {
+  uint32_t map = 0;
+  for (uint32_t o = 0; o <= kWindow; ++o) {
+    uint32_t to = o;
+    while (checked && to < kWindow && lo + to <= a.limit && ((bits >> to) & 1u) == 0) ++to;
+    map |= to << (3 * o);
+  }
+  return map;
+}
+
+// The rule over the tile's rows first .. first + rows, global scope, from index lo + offset: every
+// thread composes its rows' maps, a scan over the threads composes those, so each row learns its
+// index at once instead of after every row before it. Writes a.chosen up to the first row that
+// leaves the window and returns that row (`rows` if none), with *running the index before it.
+// Every thread must call it.
+__device__ __forceinline__ int64_t ScanTheWindow(const StepLaunch& a, int64_t first, int64_t rows, int64_t lo,
+                                                 uint32_t offset, const unsigned char* window,
+                                                 const unsigned char* checked, int64_t* running,
+                                                 unsigned long long* scratch) {
+  __shared__ uint32_t prefix[kThreads];
+  __shared__ int64_t before;
+  const int64_t mine = static_cast<int64_t>(threadIdx.x) * kRowsPerThread;
+  uint32_t maps[kRowsPerThread];
+  uint32_t aggregate = IdentityMap();
+#pragma unroll
+  for (int k = 0; k < kRowsPerThread; ++k) {
+    const int64_t r = mine + k;
+    maps[k] = r < rows ? RowMap(a, window[r], checked[r] != 0, lo) : IdentityMap();
+    aggregate = Compose(maps[k], aggregate);
+  }
+  prefix[threadIdx.x] = aggregate;
+  __syncthreads();
+  for (int d = 1; d < kThreads; d *= 2) {  // inclusive scan: prefix[t] is threads 0..t's rows
+    const uint32_t value = threadIdx.x >= d ? Compose(prefix[threadIdx.x], prefix[threadIdx.x - d]) : prefix[threadIdx.x];
+    __syncthreads();
+    prefix[threadIdx.x] = value;
+    __syncthreads();
+  }
+  const bool can_leave = lo + kWindow <= a.limit;  // else offset kWindow is index_limit + 1
+  uint32_t o = threadIdx.x > 0 ? MapAt(prefix[threadIdx.x - 1], offset) : offset;
+  uint32_t after[kRowsPerThread];
+  int64_t leaves = rows;
+#pragma unroll
+  for (int k = 0; k < kRowsPerThread; ++k) {
+    o = MapAt(maps[k], o);
+    after[k] = o;
+    if (mine + k < rows && can_leave && o == kWindow && leaves == rows) leaves = mine + k;
+  }
+  const int64_t stop = static_cast<int64_t>(BlockMin(static_cast<unsigned long long>(leaves), scratch));
+#pragma unroll
+  for (int k = 0; k < kRowsPerThread; ++k) {
+    const int64_t r = mine + k;
+    if (r < stop) a.chosen[first + r] = lo + after[k];
+    if (r + 1 == stop) before = lo + after[k];
+  }
+  if (threadIdx.x == 0 && stop == 0) before = lo + offset;
+  __syncthreads();
+  *running = before;
+  __syncthreads();  // before the next call writes `before`
+  return stop;
+}
+
 // (2) Resolve, by one block (the direction kernel's last). Bump: each row's window of candidates
 // becomes a bit mask (and the table is zeroed for the next step), then the block walks the rows
 // in order through the sequential rule; a candidate past the window (a bump of kWindow or more in
@@ -375,9 +477,16 @@ __device__ __forceinline__ void Resolve(const StepLaunch& a) {
       checked[r] = StepOf(a, row).checked != 0;
     }
     __syncthreads();
+    // Global scope: the rows whose index stays in the window at once (ScanTheWindow); from the
+    // first that leaves it, the sequential rule below.
+    int64_t walk_from = 0;
+    if (a.global_scope && step_start >= 0 && running - step_start <= kWindow) {
+      walk_from = ScanTheWindow(a, first, rows, step_start, static_cast<uint32_t>(running - step_start), window,
+                                checked, &running, scratch);
+    }
     // The sequential rule, AdvanceIndex: the whole block in step, as a candidate past the window
     // is summed by all its threads.
-    for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t r = walk_from; r < rows; ++r) {
       int64_t n = a.global_scope ? running : start[r];
       while (checked[r] && n <= a.limit) {
         const int64_t offset = (n > 0 ? n : 0) - window_start[r];
