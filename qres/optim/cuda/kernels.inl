@@ -452,7 +452,7 @@ __device__ __forceinline__ void Resolve(const StepLaunch& a) {
   }
   // Per row of the tile: which window candidates are nonzero, where the window starts, where
   // the row's index starts (per-tensor scope) and whether the rule applies.
-  __shared__ unsigned char window[kTile], window_start[kTile], checked[kTile];
+  __shared__ unsigned char window[kTile], window_start[kTile], checked[kTile], walk[kTile];
   __shared__ int32_t start[kTile];
   __shared__ unsigned long long scratch[kThreads];
   const int64_t step_start = *a.global_index;  // before this kernel updates it
@@ -478,15 +478,28 @@ __device__ __forceinline__ void Resolve(const StepLaunch& a) {
     }
     __syncthreads();
     // Global scope: the rows whose index stays in the window at once (ScanTheWindow); from the
-    // first that leaves it, the sequential rule below.
+    // first that leaves it, the sequential rule below. Per-tensor scope: each row on its own
+    // thread, and the rows whose index leaves the window (or starts below 0) by the rule below.
     int64_t walk_from = 0;
     if (a.global_scope && step_start >= 0 && running - step_start <= kWindow) {
       walk_from = ScanTheWindow(a, first, rows, step_start, static_cast<uint32_t>(running - step_start), window,
                                 checked, &running, scratch);
+    } else if (!a.global_scope) {
+      for (int64_t r = threadIdx.x; r < rows; r += kThreads) {
+        walk[r] = 1;
+        if (start[r] < 0) continue;
+        const uint32_t o = MapAt(RowMap(a, window[r], checked[r] != 0, start[r]), 0);
+        if (o == kWindow && start[r] + kWindow <= a.limit) continue;  // it leaves the window
+        walk[r] = 0;
+        a.chosen[first + r] = start[r] + o;
+        a.tensor_index[a.rows[first + r].id] = start[r] + o;
+      }
+      __syncthreads();
     }
     // The sequential rule, AdvanceIndex: the whole block in step, as a candidate past the window
     // is summed by all its threads.
     for (int64_t r = walk_from; r < rows; ++r) {
+      if (!a.global_scope && !walk[r]) continue;  // block-uniform: walk[] is shared
       int64_t n = a.global_scope ? running : start[r];
       while (checked[r] && n <= a.limit) {
         const int64_t offset = (n > 0 ? n : 0) - window_start[r];
