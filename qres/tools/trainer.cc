@@ -300,8 +300,8 @@ class TrainingRun {
                                                 " failed (another rank died, or hung past --dist_timeout)"),
                                    std::forward<Fn>(fn)));
   }
-  // Sums `values` over the ranks, in place (the epoch's loss and counts); with kMax, their maxima.
-  absl::Status SumOverRanks(std::vector<double>& values, c10d::ReduceOp::RedOpType op = c10d::ReduceOp::SUM);
+  // Sums `values` over the ranks, in place (the epoch's loss and counts); with MAX, their maxima.
+  absl::Status ReduceOverRanks(std::vector<double>& values, c10d::ReduceOp::RedOpType op = c10d::ReduceOp::SUM);
   // BatchNorm running statistics averaged over the ranks (each saw its slices), before an
   // evaluation and the checkpoint; then a check that the ranks still hold the same weights and
   // quantization index, naming the rank that does not.
@@ -493,7 +493,7 @@ void TrainingRun::ReportHeader() {
         device_.is_cuda() ? group_->process_group->getBackend(c10::DeviceType::CUDA)->getBackendName() : "gloo",
         "), ", config_.batch_size / group_->env.world_size, " of each batch per rank, gradients summed ",
         config_.dist_bucket_mb > 0 ? absl::StrCat("in ", config_.dist_bucket_mb, " MiB buckets during backward")
-                      : "after backward"));
+                                   : "after backward"));
   }
   report_.Line(absl::StrCat("Device              : ", device_.str(), ", seed ", config_.seed, ", evaluation in ",
                             config_.train_mode_eval ? "train mode (reference)" : "eval mode"));
@@ -543,7 +543,7 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
       sums = {loss_sum.item<double>(), static_cast<double>(correct.item<int64_t>()), static_cast<double>(seen_now)};
     }));
     if (group_) {
-      QRES_RETURN_IF_ERROR(SumOverRanks(sums));  // counts are exact in double
+      QRES_RETURN_IF_ERROR(ReduceOverRanks(sums));  // counts are exact in double
     }
     progress_.loss_sum += sums[0];
     progress_.correct += static_cast<int64_t>(sums[1]);
@@ -804,7 +804,7 @@ absl::Status TrainingRun::NameLostRanks(absl::Status failed) {
 
 absl::StatusOr<bool> TrainingRun::AnyRankStops(bool stop) {
   std::vector<double> flag = {stop ? 1.0 : 0.0};
-  QRES_RETURN_IF_ERROR(SumOverRanks(flag));
+  QRES_RETURN_IF_ERROR(ReduceOverRanks(flag));
   return flag[0] > 0;
 }
 
@@ -817,7 +817,7 @@ void TrainingRun::SumGradients() {
   dist::SumInOneAllreduce(*group_->process_group, grads);
 }
 
-absl::Status TrainingRun::SumOverRanks(std::vector<double>& values, c10d::ReduceOp::RedOpType op) {
+absl::Status TrainingRun::ReduceOverRanks(std::vector<double>& values, c10d::ReduceOp::RedOpType op) {
   return Collective("a collective", [&] {
     std::vector<at::Tensor> tensor = {at::tensor(values, at::kDouble)};
     c10d::AllreduceOptions options;
@@ -852,8 +852,9 @@ absl::Status TrainingRun::SynchronizeBuffersAndCheck() {
   const std::vector<double> mine = {checksum, index.value_or(0.0)};
   // The largest and (negated) smallest over the ranks: all equal when both are this rank's.
   std::vector<double> extremes = {mine[0], -mine[0], mine[1], -mine[1]};
-  QRES_RETURN_IF_ERROR(SumOverRanks(extremes, c10d::ReduceOp::MAX));
+  QRES_RETURN_IF_ERROR(ReduceOverRanks(extremes, c10d::ReduceOp::MAX));
   for (int i = 0; i < 2; ++i) {
+    if (std::isnan(mine[i])) continue;  // diverged weights: the loss check says so, not this one
     const double largest = extremes[2 * i], smallest = -extremes[2 * i + 1];
     if (largest != mine[i] || smallest != mine[i]) {
       return absl::DataLossError(absl::StrFormat(
