@@ -142,15 +142,17 @@ std::string SettingsText(const Settings& settings) {
 }
 
 // The first setting that the checkpoint's run (`stored`, SettingsText) had otherwise; settings it
-// does not name (an older version's) are not compared.
-absl::Status CheckSameSettings(const std::string& stored, const Settings& now, const std::string& path) {
+// does not name (an older version's) are not compared. The world size may change: every rank holds
+// the same state and the batches are global, so a run resumes on any number of ranks (the
+// gradients' sums then round differently). Returns the stored world size ("1" if none).
+absl::StatusOr<std::string> CheckSameSettings(const std::string& stored, const Settings& now, const std::string& path) {
+  std::string world_size = "1";
   for (absl::string_view line : absl::StrSplit(stored, '\n', absl::SkipEmpty())) {
     const std::pair<std::string, std::string> before = absl::StrSplit(line, absl::MaxSplits('=', 1));
     const auto it = now.find(before.first);
-    if (it != now.end() && it->second != before.second && before.first == "world_size") {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "--resume: ", path, " was made by ", before.second, " rank(s), this run has ", it->second,
-          "; resume with as many ranks (torchrun --nproc_per_node), or start over in another --out_dir"));
+    if (before.first == "world_size") {
+      world_size = before.second;
+      continue;
     }
     if (it != now.end() && it->second != before.second) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -158,7 +160,7 @@ absl::Status CheckSameSettings(const std::string& stored, const Settings& now, c
           before.first, "=", it->second, "; resume with the run's own settings, or start over in another --out_dir"));
     }
   }
-  return absl::OkStatus();
+  return world_size;
 }
 
 absl::Status SaveCheckpoint(const std::string& path, models::Net& net,
@@ -187,10 +189,11 @@ absl::Status SaveCheckpoint(const std::string& path, models::Net& net,
   });
 }
 
-// Loads the checkpoint after checking every record's CRC and that it was made with `settings`.
+// Loads the checkpoint after checking every record's CRC and that it was made with `settings`
+// (but for the world size, which it returns in `world_size`).
 absl::Status LoadCheckpoint(const std::string& path, models::Net& net,
                             torch::optim::Optimizer& optimizer, sched::LrSchedule& schedule, Progress& progress,
-                            std::string& log, const Settings& settings) {
+                            std::string& log, const Settings& settings, std::string& world_size) {
   QRES_ASSIGN_OR_RETURN(const std::string bytes, ReadWholeFile(path));
   QRES_RETURN_IF_ERROR(CheckArchive(bytes, absl::StrCat("checkpoint ", path)));
   torch::serialize::InputArchive archive;
@@ -202,7 +205,7 @@ absl::Status LoadCheckpoint(const std::string& path, models::Net& net,
                           c10::IValue value;
                           return archive.try_read("settings", value) ? value.toStringRef() : std::string();
                         }));
-  QRES_RETURN_IF_ERROR(CheckSameSettings(stored_settings, settings, path));
+  QRES_ASSIGN_OR_RETURN(world_size, CheckSameSettings(stored_settings, settings, path));
   return CallTorch(absl::StrCat("reading checkpoint ", path), [&] {
     torch::serialize::InputArchive model_archive, optimizer_archive;
     archive.read("model", model_archive);
@@ -454,10 +457,17 @@ absl::Status TrainingRun::ResumeOrStart() {
     return absl::OkStatus();
   }
   std::string log;
-  QRES_RETURN_IF_ERROR(LoadCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, progress_, log, settings_));
+  std::string earlier_world_size;
+  QRES_RETURN_IF_ERROR(LoadCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, progress_, log, settings_,
+                                      earlier_world_size));
   report_.set_text(log);
+  const std::string& world_size = settings_.at("world_size");
   report_.Line(absl::StrCat("Resumed from ", files_.checkpoint, " at epoch ", progress_.epoch + 1, ", batch ",
-                            progress_.batch));
+                            progress_.batch,
+                            earlier_world_size == world_size
+                                ? ""
+                                : absl::StrCat(", on ", world_size, " rank(s); it ran on ", earlier_world_size,
+                                               " (the same global batches; the sums round differently)")));
   return absl::OkStatus();
 }
 
