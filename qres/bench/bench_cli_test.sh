@@ -1,9 +1,12 @@
 #!/bin/bash
-# The benchmarks' bad flags: a non-zero exit and one line on stderr naming the flag and value.
+# The benchmarks' bad flags: a non-zero exit and one line on stderr naming the flag and value; and a
+# good command line of train_step_bench and of dist_step_bench (a world of one rank) prints its figures.
 set -uo pipefail
 optimizer_bench="$1"
 host_bench="$2"
 train_bench="$3"
+dist_bench="$4"
+python="$5"
 err="${TEST_TMPDIR:-$(mktemp -d)}/err"
 failures=0
 expect_error() {
@@ -30,6 +33,16 @@ expect_error "train_step_bench: unknown algorithm 'Lion'" "$train_bench" --algo=
 if ! "$train_bench" --net=ResNet --net_params=layers=1 --channels=3 --size=8 --batch=2 --algo=SGD \
     --momentum=0.9 --steps=2 2>"$err" | grep -qE '^[0-9]+\.[0-9]{4}$'; then
   echo "FAIL: train_step_bench did not print a time: $(cat "$err")"; failures=$((failures + 1))
+fi
+expect_error "dist_step_bench: --threads=0: must be at least 1" "$dist_bench" --threads=0
+expect_error "dist_step_bench: start it with torchrun --no-python (RANK and WORLD_SIZE are not set)" "$dist_bench"
+expect_error "dist_step_bench: --batch=15 does not split over 2 ranks" \
+  env RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1234 "$dist_bench" --batch=15
+# A world of one rank prints its line.
+port=$("$python" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+if ! RANK=0 WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port timeout 60 "$dist_bench" --net=CNN --batch=4 --steps=5 \
+    2>"$err" | grep -qE '^ranks 1 step_ms [0-9.]+ images_per_s [0-9.]+ allreduce_ms [0-9.]+ params 50186$'; then
+  echo "FAIL: dist_step_bench did not print its line: $(cat "$err")"; failures=$((failures + 1))
 fi
 if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
 echo "all bench flag checks passed"
