@@ -170,7 +170,7 @@ __device__ __forceinline__ void Resolve(const StepLaunch& a);
 // update too. Otherwise the update h goes to the update buffer and, bump: the exact sums of
 // R(h·2^k) (or nonzero counts) for the first kWindow candidates k the rule can visit this step
 // are added to the table; log with an offset: the chunk's Σh² in the fixed order.
-// (The bound of three blocks per SM lets ptxas use up to 85 registers: it takes 80, without
+// (The bound of three blocks per SM lets ptxas use up to 85 registers: it takes 70, without
 // spills; left to itself it kept 64 and spilled around the inlined resolve.)
 __global__ void __launch_bounds__(kThreads, 3) DirectionKernel(StepLaunch a) {
   const int64_t i = a.block_rows[blockIdx.x];
@@ -232,18 +232,27 @@ __global__ void __launch_bounds__(kThreads, 3) DirectionKernel(StepLaunch a) {
   Resolve(a);
 }
 
-// The sum of `value` over the block's threads. Every thread must call it; all get the total.
-__device__ __forceinline__ unsigned long long BlockSum(unsigned long long value, unsigned long long* scratch) {
+// `value` combined over the block's threads by `combine` (Plus, Min), as a tree in a fixed order.
+// Every thread must call it; all get the result.
+struct Plus {
+  __device__ unsigned long long operator()(unsigned long long x, unsigned long long y) const { return x + y; }
+};
+struct Min {
+  __device__ unsigned long long operator()(unsigned long long x, unsigned long long y) const { return y < x ? y : x; }
+};
+template <typename Combine>
+__device__ __forceinline__ unsigned long long BlockReduce(unsigned long long value, unsigned long long* scratch,
+                                                          Combine combine) {
   const int lane = static_cast<int>(threadIdx.x);
   scratch[lane] = value;
   __syncthreads();
   for (int w = kThreads / 2; w >= 1; w /= 2) {
-    if (lane < w) scratch[lane] += scratch[lane + w];
+    if (lane < w) scratch[lane] = combine(scratch[lane], scratch[lane + w]);
     __syncthreads();
   }
-  const unsigned long long total = scratch[0];
+  const unsigned long long result = scratch[0];
   __syncthreads();  // before the next call overwrites scratch
-  return total;
+  return result;
 }
 
 // Rows of more chunks than this have their norm partials summed by the whole resolving block.
@@ -273,9 +282,8 @@ __device__ __forceinline__ double FactorOf(double offset_scale, double sum_of_sq
 }
 
 // Whether row i's update quantized at index n is nonzero: Σ R(h·2^n) (or the nonzero count) over
-// it, by the whole block, exactly (integer sums wrap alike in any order). For candidates past the
-// direction kernel's window. Every thread must call
-// it; all get the answer.
+// it, by the whole block, exactly (integer sums wrap alike in any order): for candidates past the
+// direction kernel's window. Every thread must call it; all get the answer.
 __device__ __forceinline__ bool BlockRoundedNonzero(const StepLaunch& a, int64_t i, int64_t n,
                                                     unsigned long long* scratch) {
   const StepRow& row = a.rows[i];
@@ -301,23 +309,9 @@ __device__ __forceinline__ bool BlockRoundedNonzero(const StepLaunch& a, int64_t
       unfit_count += unfit;
     }
   }
-  const unsigned long long total_sum = BlockSum(sum, scratch);
-  const unsigned long long total_unfit = BlockSum(unfit_count, scratch);
+  const unsigned long long total_sum = BlockReduce(sum, scratch, Plus());
+  const unsigned long long total_unfit = BlockReduce(unfit_count, scratch, Plus());
   return total_sum != 0 || total_unfit != 0;
-}
-
-// The smallest `value` over the block's threads. Every thread must call it; all get the minimum.
-__device__ __forceinline__ unsigned long long BlockMin(unsigned long long value, unsigned long long* scratch) {
-  const int lane = static_cast<int>(threadIdx.x);
-  scratch[lane] = value;
-  __syncthreads();
-  for (int w = kThreads / 2; w >= 1; w /= 2) {
-    if (lane < w && scratch[lane + w] < scratch[lane]) scratch[lane] = scratch[lane + w];
-    __syncthreads();
-  }
-  const unsigned long long minimum = scratch[0];
-  __syncthreads();  // before the next call overwrites scratch
-  return minimum;
 }
 
 // The bump rule over a run of rows, global scope, as composed maps. While the index stays within
@@ -394,7 +388,7 @@ __device__ __forceinline__ int64_t ScanTheWindow(const StepLaunch& a, int64_t fi
     after[k] = o;
     if (mine + k < rows && can_leave && o == kWindow && leaves == rows) leaves = mine + k;
   }
-  const int64_t stop = static_cast<int64_t>(BlockMin(static_cast<unsigned long long>(leaves), scratch));
+  const int64_t stop = static_cast<int64_t>(BlockReduce(static_cast<unsigned long long>(leaves), scratch, Min()));
 #pragma unroll
   for (int k = 0; k < kRowsPerThread; ++k) {
     const int64_t r = mine + k;
