@@ -22,3 +22,18 @@ def qres_cc_test(name, deps = [], size = "small", **kwargs):
         deps = deps + ["@com_google_googletest//:gtest_main"],
         **kwargs
     )
+
+def qres_sh_test(name, binaries, data = [], size = "medium"):
+    """A shell test `name`.sh run as `name`.sh <each binary> <python3 that imports torch>.
+
+    It sources //qres/tests:test_lib (fail, fresh_work_dir, free_port, finish); `data` are further
+    files it reads or programs its binaries start.
+    """
+    native.sh_test(
+        name = name,
+        size = size,
+        srcs = [name + ".sh"],
+        args = ["$(location %s)" % binary for binary in binaries] + ["$(location @libtorch//:python3)"],
+        data = binaries + data + ["@libtorch//:python3"],
+        deps = ["//qres/tests:test_lib"],
+    )

@@ -7,13 +7,13 @@ host_bench="$2"
 train_bench="$3"
 dist_bench="$4"
 python="$5"
-err="${TEST_TMPDIR:-$(mktemp -d)}/err"
-failures=0
+source qres/tests/test_lib.sh
+err="$(fresh_work_dir bench)/err"
 expect_error() {
   local want="$1"; shift
-  if "$@" >/dev/null 2>"$err"; then echo "FAIL: $* succeeded"; failures=$((failures + 1)); return; fi
+  if "$@" >/dev/null 2>"$err"; then fail "$* succeeded"; return; fi
   if [[ $(wc -l <"$err") -ne 1 ]] || ! grep -qF -- "$want" "$err"; then
-    echo "FAIL: $*: expected one line with '$want', got: $(cat "$err")"; failures=$((failures + 1))
+    fail "$*: expected one line with '$want', got: $(cat "$err")"
   fi
 }
 expect_error "optimizer_step_bench: --rounds=0: must be at least 1" "$optimizer_bench" --rounds=0
@@ -32,17 +32,15 @@ expect_error "train_step_bench: unknown algorithm 'Lion'" "$train_bench" --algo=
 # A good command line prints one figure: the median milliseconds per step.
 if ! "$train_bench" --net=ResNet --net_params=layers=1 --channels=3 --size=8 --batch=2 --algo=SGD \
     --momentum=0.9 --steps=2 2>"$err" | grep -qE '^[0-9]+\.[0-9]{4}$'; then
-  echo "FAIL: train_step_bench did not print a time: $(cat "$err")"; failures=$((failures + 1))
+  fail "train_step_bench did not print a time: $(cat "$err")"
 fi
 expect_error "dist_step_bench: --threads=0: must be at least 1" "$dist_bench" --threads=0
 expect_error "dist_step_bench: start it with torchrun --no-python (RANK and WORLD_SIZE are not set)" "$dist_bench"
 expect_error "dist_step_bench: --batch=15 does not split over 2 ranks" \
   env RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1234 "$dist_bench" --batch=15
 # A world of one rank prints its line.
-port=$("$python" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
-if ! RANK=0 WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port timeout 60 "$dist_bench" --net=CNN --batch=4 --steps=5 \
+if ! RANK=0 WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port) timeout 60 "$dist_bench" --net=CNN --batch=4 --steps=5 \
     2>"$err" | grep -qE '^ranks 1 step_ms [0-9.]+ images_per_s [0-9.]+ allreduce_ms [0-9.]+ params 50186$'; then
-  echo "FAIL: dist_step_bench did not print its line: $(cat "$err")"; failures=$((failures + 1))
+  fail "dist_step_bench did not print its line: $(cat "$err")"
 fi
-if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
-echo "all bench flag checks passed"
+finish "all bench flag checks passed"

@@ -6,11 +6,8 @@
 set -uo pipefail
 check="$1"
 python="$2"
-work="${TEST_TMPDIR:-$(mktemp -d)}/dist"
-rm -rf "$work" && mkdir -p "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-free_port() { "$python" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
+source qres/tests/test_lib.sh
+work=$(fresh_work_dir dist)
 
 # By hand: the variables torchrun would set.
 port=$(free_port)
@@ -80,5 +77,4 @@ defined=$(nm -C --defined-only "$check" \
   | awk '$2 ~ /^[TWBDRV]$/ && $3 ~ /^(gloo::|typeinfo for gloo::|vtable for gloo::)/')
 [[ -z "$defined" ]] || fail "dist_check defines gloo symbols: $(echo "$defined" | head -3)"
 
-if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
-echo "distributed checks pass"
+finish "distributed checks pass"

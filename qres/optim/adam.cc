@@ -166,17 +166,7 @@ StepPath AdamFamily::step_path() const {
                         reference_form && CudaStepperRegistered());
 }
 
-at::Tensor AdamFamily::step(LossClosure closure) {
-  at::NoGradGuard no_grad;
-  at::Tensor loss = EvaluateClosure(closure);
-  const StepPath path = step_path();
-  if (path == StepPath::kAten) {
-    StepAten();
-  } else {
-    StepFused(path);
-  }
-  return loss;
-}
+at::Tensor AdamFamily::step(LossClosure closure) { return StepOnItsPath(closure); }
 
 void AdamFamily::StepAten() {
   const bool quantized = runner_.quantized();

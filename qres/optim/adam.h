@@ -90,8 +90,8 @@ class AdamFamily : public torch::optim::Optimizer, public QresOptimizer {
   // The reference form on dense float32 tensors runs as single-pass loops (fused_cpu.h) on the CPU,
   // as kernels (qres/optim/cuda) on a GPU; everything else as foreach ATen ops. All three give the
   // same numbers.
-  void StepFused(StepPath path);
-  void StepAten();
+  void StepFused(StepPath path) override;
+  void StepAten() override;
   AdamParamState& InitState(const at::Tensor& param);
 
   StepRunner runner_;

@@ -26,6 +26,18 @@ at::Tensor EvaluateClosure(const torch::optim::Optimizer::LossClosure& closure) 
   return closure();
 }
 
+at::Tensor QresOptimizer::StepOnItsPath(const torch::optim::Optimizer::LossClosure& closure) {
+  at::NoGradGuard no_grad;
+  at::Tensor loss = EvaluateClosure(closure);
+  const StepPath path = step_path();
+  if (path == StepPath::kAten) {
+    StepAten();
+  } else {
+    StepFused(path);
+  }
+  return loss;
+}
+
 const Quantizer* QuantizerOf(torch::optim::Optimizer& optimizer) {
   auto* qres_optimizer = dynamic_cast<QresOptimizer*>(&optimizer);
   if (qres_optimizer == nullptr) return nullptr;

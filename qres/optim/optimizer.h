@@ -57,6 +57,12 @@ class QresOptimizer {
   virtual const Quantizer& quantizer() = 0;
   // Where step() runs for the parameters (and gradients) it holds now.
   virtual StepPath step_path() const = 0;
+
+ protected:
+  // step(): the closure's loss (EvaluateClosure), then StepAten or StepFused on step_path().
+  at::Tensor StepOnItsPath(const torch::optim::Optimizer::LossClosure& closure);
+  virtual void StepAten() = 0;
+  virtual void StepFused(StepPath path) = 0;
 };
 
 // step()'s loss: the closure's, evaluated with gradients on, or an undefined tensor without one.

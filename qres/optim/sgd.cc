@@ -120,17 +120,7 @@ StepPath Sgd::step_path() const {
   return ChooseStepPath(param_groups_, fused_cpu::Enabled(), CudaStepperRegistered());
 }
 
-at::Tensor Sgd::step(LossClosure closure) {
-  at::NoGradGuard no_grad;
-  at::Tensor loss = EvaluateClosure(closure);
-  const StepPath path = step_path();
-  if (path == StepPath::kAten) {
-    StepAten();
-  } else {
-    StepFused(path);
-  }
-  return loss;
-}
+at::Tensor Sgd::step(LossClosure closure) { return StepOnItsPath(closure); }
 
 void Sgd::StepAten() {
   const bool quantized = runner_.quantized();

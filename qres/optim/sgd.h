@@ -71,8 +71,8 @@ class Sgd : public torch::optim::Optimizer, public QresOptimizer {
   // Dense float32 tensors run as single-pass loops (fused_cpu.h) on the CPU, as kernels
   // (qres/optim/cuda) on a GPU; everything else as foreach ATen ops. All three give the same
   // numbers.
-  void StepFused(StepPath path);
-  void StepAten();
+  void StepFused(StepPath path) override;
+  void StepAten() override;
   SgdParamState& InitState(const at::Tensor& param);
 
   StepRunner runner_;

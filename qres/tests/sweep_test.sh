@@ -6,10 +6,9 @@ set -uo pipefail
 sweep="$1"
 report="$2"
 python="$3"
-work="${TEST_TMPDIR:-$(mktemp -d)}/sweep"
-rm -rf "$work" && mkdir -p "$work/data"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source qres/tests/test_lib.sh
+work=$(fresh_work_dir sweep)
+mkdir -p "$work/data"
 
 # A tiny MNIST (64 training images, 16 test images) in the official gzipped IDX format.
 "$python" qres/tests/tiny_mnist.py "$work/data" 64 16
@@ -101,5 +100,4 @@ cut="$work/s/algo=SGD,seed=1,epochs=1/metrics_CNNSGD1.jsonl"
 head -c 40 "$cut" >"$work/cut" && cp "$work/cut" "$cut"
 expect_error "metrics_CNNSGD1.jsonl line 1: not a complete JSON object (cut off?)" "$report" "$work/s"
 
-if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
-echo "sweep and report check out"
+finish "sweep and report check out"

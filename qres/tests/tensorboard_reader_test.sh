@@ -5,10 +5,9 @@
 set -uo pipefail
 train="$1"
 python="$2"
-work="${TEST_TMPDIR:-$(mktemp -d)}/tensorboard"
-rm -rf "$work" && mkdir -p "$work/data"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source qres/tests/test_lib.sh
+work=$(fresh_work_dir tensorboard)
+mkdir -p "$work/data"
 
 # A tiny MNIST (64 training images, 16 test images) in the official gzipped IDX format.
 "$python" qres/tests/tiny_mnist.py "$work/data" 64 16
@@ -57,5 +56,4 @@ fi
 "$train" "${args[@]}" --out_dir="$work/out3" --tensorboard=off >/dev/null 2>&1 || fail "--tensorboard=off failed"
 [[ ! -e "$work/out3/tensorboard" ]] || fail "--tensorboard=off still wrote event files"
 
-if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
-echo "TensorBoard files check out"
+finish "TensorBoard files check out"

@@ -5,10 +5,9 @@ set -uo pipefail
 train="$1"
 evaluate="$2"
 python="$3"
-work="${TEST_TMPDIR:-$(mktemp -d)}/cli"
-rm -rf "$work" && mkdir -p "$work/data" "$work/out"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source qres/tests/test_lib.sh
+work=$(fresh_work_dir cli)
+mkdir -p "$work/data" "$work/out"
 
 # A tiny MNIST (64 training images, 16 test images) in the official gzipped IDX format.
 "$python" qres/tests/tiny_mnist.py "$work/data" 64 16
@@ -143,5 +142,4 @@ expect_error "--out_dir=$work/bad.pt/eval: cannot create it: $work/bad.pt is not
 [[ -e "$work/fresh/error_CNNQSGD2.png" ]] && fail "a plot was written although --out_dir was bad"
 expect_error "unknown command line flag 'bogus'" --bogus
 
-echo "$failures failure(s)"
-((failures == 0))
+finish "train and test check out from the command line"

@@ -6,11 +6,9 @@
 set -uo pipefail
 train="$1"
 python="$2"
-work="${TEST_TMPDIR:-$(mktemp -d)}/dist"
-rm -rf "$work" && mkdir -p "$work/data"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-free_port() { "$python" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
+source qres/tests/test_lib.sh
+work=$(fresh_work_dir dist)
+mkdir -p "$work/data"
 export OMP_NUM_THREADS=1
 
 # A tiny MNIST: 65 training images (batches of 16, 16, 16, 16 and 1: in the last one rank 1 has no
@@ -141,5 +139,4 @@ wait ${pids[0]} && fail "rank 0 finished although rank 1 died"
 [[ $(wc -l <"$work/lost0.err") -eq 1 ]] && grep -q "^train: rank 0.*another rank died.*; lost: rank 1$" "$work/lost0.err" \
   || fail "rank 0's error: $(cat "$work/lost0.err")"
 
-if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
-echo "data-parallel training checks out"
+finish "data-parallel training checks out"

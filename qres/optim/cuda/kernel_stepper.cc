@@ -81,20 +81,19 @@ void KernelStepper::Step(step_math::StepRule rule, c10::Device device, const std
       std::memcmp(uploaded_.data(), rows_.data(), rows_.size() * sizeof(cuda::StepRow)) != 0) {
     rows_on_device_ = static_cast<const cuda::StepRow*>(
         backend_->Upload(Backend::Buffer::kRows, rows_.data(), rows_.size() * sizeof(cuda::StepRow), device));
-    uploaded_ = rows_;
-    uploaded_to_ = device;
-    bool same_sizes = !moved && block_rows_numels_.size() == rows_.size();
-    for (size_t i = 0; same_sizes && i < rows_.size(); ++i) same_sizes = block_rows_numels_[i] == rows_[i].numel;
+    // The block-to-row map follows the tensors' sizes only, which the last rows uploaded still hold.
+    bool same_sizes = block_rows_on_device_ != nullptr && !moved && uploaded_.size() == rows_.size();
+    for (size_t i = 0; same_sizes && i < rows_.size(); ++i) same_sizes = uploaded_[i].numel == rows_[i].numel;
     if (!same_sizes) {
-      block_rows_numels_.clear();
-      block_rows_.clear();
+      std::vector<int32_t> block_rows;
       for (size_t i = 0; i < rows_.size(); ++i) {
-        block_rows_numels_.push_back(rows_[i].numel);
-        block_rows_.insert(block_rows_.end(), (rows_[i].numel + cuda::kChunk - 1) / cuda::kChunk, static_cast<int32_t>(i));
+        block_rows.insert(block_rows.end(), (rows_[i].numel + cuda::kChunk - 1) / cuda::kChunk, static_cast<int32_t>(i));
       }
       block_rows_on_device_ = static_cast<const int32_t*>(backend_->Upload(
-          Backend::Buffer::kBlockRows, block_rows_.data(), block_rows_.size() * sizeof(int32_t), device));
+          Backend::Buffer::kBlockRows, block_rows.data(), block_rows.size() * sizeof(int32_t), device));
     }
+    uploaded_ = rows_;
+    uploaded_to_ = device;
   }
 
   launch.rows = rows_on_device_;

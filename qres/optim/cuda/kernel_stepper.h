@@ -68,8 +68,6 @@ class KernelStepper final : public CudaStepper {
   c10::Device uploaded_to_ = c10::Device(c10::kCPU);
   // The row of each block (cuda::StepLaunch::block_rows): uploaded when the tensors' sizes change,
   // not with every new table.
-  std::vector<int64_t> block_rows_numels_;
-  std::vector<int32_t> block_rows_;
   const int32_t* block_rows_on_device_ = nullptr;
   at::Tensor update_;    // float: every tensor's update h, back to back
   at::Tensor table_;     // int64: the bump rule's rounded sums; zero between steps
