@@ -36,6 +36,18 @@ absl::Status AdamOptions::Validate() const {
 
 absl::StatusOr<AdamOptions> AdamOptions::FromParams(Params& params, AdamOptions defaults) {
   AdamOptions options = defaults;
+  QRES_ASSIGN_OR_RETURN(
+      std::string form,
+      params.GetChoice("form", options.form() == AdamForm::kTorch ? "torch" : "reference",
+                       {"torch", "reference"}));
+  options.form(form == "torch" ? AdamForm::kTorch : AdamForm::kReference);
+  if (options.form() != defaults.form()) {
+    // Another form brings its own defaults: torch.optim's (eps 1e-8, AdamW's weight_decay 0.01),
+    // so that form=torch is what torch.optim gives its users, or the reference's (eps 1e-6).
+    const bool torch_form = options.form() == AdamForm::kTorch;
+    options.eps(torch_form ? 1e-8 : 1e-6);
+    options.weight_decay(torch_form && options.decoupled_weight_decay() ? 0.01 : 0.0);
+  }
   QRES_ASSIGN_OR_RETURN(std::vector<double> betas,
                         params.GetDoubleList("betas", {std::get<0>(options.betas()),
                                                        std::get<1>(options.betas())}));
@@ -43,11 +55,6 @@ absl::StatusOr<AdamOptions> AdamOptions::FromParams(Params& params, AdamOptions 
   QRES_ASSIGN_OR_RETURN(options.eps(), params.GetDouble("eps", options.eps()));
   QRES_ASSIGN_OR_RETURN(options.weight_decay(),
                         params.GetDouble("weight_decay", options.weight_decay()));
-  QRES_ASSIGN_OR_RETURN(
-      std::string form,
-      params.GetChoice("form", options.form() == AdamForm::kTorch ? "torch" : "reference",
-                       {"torch", "reference"}));
-  options.form(form == "torch" ? AdamForm::kTorch : AdamForm::kReference);
   QRES_RETURN_IF_ERROR(options.Validate());
   return options;
 }

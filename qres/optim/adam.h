@@ -15,7 +15,9 @@
 //   AdamW     reference  decoupled     1e-6  no
 //   QtAdam    reference  L2 (coupled)  1e-6  yes
 //   QtAdamW   reference  decoupled     1e-6  yes
-// weight_decay defaults to 0, as in the published runs.
+// weight_decay defaults to 0, as in the published runs. A form given that is not the name's own
+// brings its defaults: form=torch those of torch.optim.Adam / AdamW (eps 1e-8; AdamW's
+// weight_decay 0.01), form=reference eps 1e-6 and no decay.
 #ifndef QRES_OPTIM_ADAM_H_
 #define QRES_OPTIM_ADAM_H_
 
@@ -48,7 +50,8 @@ struct AdamOptions : public torch::optim::OptimizerCloneableOptions<AdamOptions>
  public:  // TORCH_ARG leaves the section private
   // lr >= 0, betas in [0, 1), eps >= 0, weight_decay >= 0.
   [[nodiscard]] absl::Status Validate() const;
-  // `defaults` with lr and the keys betas (b1:b2), eps, weight_decay, form (torch|reference).
+  // `defaults` with lr and the keys betas (b1:b2), eps, weight_decay, form (torch|reference); a
+  // form other than defaults' resets eps and weight_decay to that form's defaults first.
   [[nodiscard]] static absl::StatusOr<AdamOptions> FromParams(Params& params, AdamOptions defaults);
 
   void serialize(torch::serialize::InputArchive& archive) override;

@@ -63,7 +63,8 @@ QRES_REGISTER_OPTIMIZER("Adam", "torch.optim.Adam; --optim_params betas, eps, we
                         &Make<kAdam>);
 QRES_REGISTER_OPTIMIZER("AdamW",
                         "the reference's AdamW (eps 1e-6 on the uncorrected sqrt(v), decay after "
-                        "the step); form=torch for torch.optim.AdamW",
+                        "the step); form=torch for torch.optim.AdamW with its defaults (eps 1e-8, "
+                        "weight_decay 0.01)",
                         &Make<kAdamW>);
 QRES_REGISTER_OPTIMIZER("QtAdam", "Adam (reference form, L2 decay) with the update quantized",
                         &Make<kQtAdam>);

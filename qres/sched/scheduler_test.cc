@@ -82,11 +82,15 @@ TEST(SchedulerTest, CustomWarmRestartsFollowTheReference) {
     EXPECT_DOUBLE_EQ(reference[start + 1], peak) << "cycle " << i;
     EXPECT_DOUBLE_EQ(fixed[start], peak / 2) << "cycle " << i;
     EXPECT_DOUBLE_EQ(fixed[start + 1], peak) << "cycle " << i;
-    if (start > 0) EXPECT_LT(reference[start - 1], 0.05 * peak / 0.475) << "the previous cycle ends near 0";
+    if (start > 0) {
+      EXPECT_LT(reference[start - 1], 0.05 * peak / 0.475) << "the previous cycle ends near 0";
+    }
   }
   for (int t = 0; t <= 80; ++t) {
     EXPECT_GT(fixed[t], 0.0) << "step " << t;
-    if (t != 0 && t != 10 && t != 29 && t != 66) EXPECT_EQ(fixed[t], reference[t]) << "step " << t;
+    if (t != 0 && t != 10 && t != 29 && t != 66) {
+      EXPECT_EQ(fixed[t], reference[t]) << "step " << t;
+    }
   }
 }
 

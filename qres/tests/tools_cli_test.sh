@@ -28,6 +28,8 @@ expect_error "unknown algorithm 'Lion'; registered: Adam, AdamW, ASGD, NAdam, QS
 expect_error "unknown dataset 'SVHN'" -d SVHN
 expect_error "unknown net 'VGG'" -n VGG -d MNIST --data_dir="$work/data"
 expect_error "--device=tpu: use cpu or cuda" --device=tpu
+expect_error "--resume and --resume_from: give one" --resume --resume_from=/tmp/x.pt
+expect_error "--resume_from=/nonexistent/checkpoint_CNNSGD1.pt: No such file or directory" -m SGD -d MNIST --data_dir="$work/data" -e 2 --resume_from=/nonexistent/checkpoint_CNNSGD1.pt --out_dir="$work/never"
 expect_error "-g 2: use 0 (CPU) or 1 (GPU)" -g 2
 expect_error "--algo=SGD and -m QSGD disagree" --algo=SGD -m QSGD
 expect_error "no train-images-idx3-ubyte" -d MNIST --data_dir="$work/nowhere"

@@ -1,8 +1,8 @@
 #!/bin/bash
 # train on 2 ranks (torchrun, Gloo on loopback) against 1 process with the same global batch: the
-# same losses and weights up to float rounding; rank 0 alone prints and writes; a stopped 2-rank
-# run resumes bit-identically to an uninterrupted one, and on 1 process like it up to rounding; bad
-# setups end every rank with one line.
+# same index at every step, the first epoch's loss up to the sums' rounding; rank 0 alone prints
+# and writes; a stopped 2-rank run resumes bit-identically to an uninterrupted one, and on 1 process
+# like it up to rounding; bad setups end every rank with one line.
 set -uo pipefail
 train="$1"
 python="$2"
@@ -22,21 +22,32 @@ ranks() {  # ranks N args...: train on N ranks through torchrun
     --master_port="$(free_port)" --no-python "$train" "$@"
 }
 
-# 55 steps (11 epochs of 5) of QtAdamW and of QSGD on 1 process and on 2 ranks: the index after
-# every step (TensorBoard's step scalars) must be the same, the losses and weights equal up to float
-# rounding. The ranks check each epoch that their weights and index are bit-identical (train stops
-# with an error naming the rank otherwise). index_limit=16 keeps the quantization step (2^-17 at
-# the finest) well above float32's rounding of the gradients: at 2^-25 and finer, the last bit of a
-# summed gradient (whose order of additions differs between 1 and 2 ranks) decides whether a tiny
-# update rounds to 0, so no data-parallel run can follow one process's bumps there.
+# 55 steps (11 epochs of 5) of QtAdamW and of QSGD on 1 process and on 2 ranks. The ranks check
+# each epoch that their weights and index are bit-identical (train stops with an error naming the
+# rank otherwise). Against 1 process, 2 ranks add the same gradients in another order, so the sums
+# differ in their last bits, and what is compared is what such a difference cannot move:
+# - the index after every step (TensorBoard's step scalars): a bump needs the whole quantized
+#   update to round to 0, and index_limit=16 keeps the finest grid (2^-17) far above float32's
+#   rounding of the gradients (at 2^-25 and finer the last bit of a sum decides whether a tiny
+#   update rounds to 0, so no data-parallel run could follow one process's bumps there); a sum over
+#   the wrong samples or of the wrong scale changes when the index bumps;
+# - the first epoch's loss and accuracies. The first batch's loss sees the same weights; the loss
+#   of each later batch moves with the weights, and a weight moves by a whole grid step where a
+#   last-bit difference crosses a rounding boundary (QSGD: measured 1e-8 of the loss after the
+#   first epoch, on AVX-512 and on ATen's scalar kernels). Past it the difference compounds, about
+#   3-10x per epoch (QSGD's losses part by 5e-5 after 11 epochs on an Intel Xeon, by 2e-4 on its
+#   scalar kernels), so later losses say nothing about the data-parallel code. 1e-4 is 10^4 times
+#   the first epoch's rounding and 100 times below what one batch's wrong half does to a loss
+#   (2e-2 to 5e-1 between a batch and its half, measured here);
+# - the sharded evaluation: every test image counted (the header's total below).
 for algo in QtAdamW QSGD; do
   each=(-m $algo --quant_params=index_limit=16 -e 11 --tensorboard_every=1)
   "$train" "${run[@]}" "${each[@]}" --tensorboard="$work/tb$algo/one" --out_dir="$work/one$algo" \
     >"$work/one$algo.out" 2>&1 || fail "1 process, $algo: $(tail -3 "$work/one$algo.out")"
   ranks 2 "${run[@]}" "${each[@]}" --tensorboard="$work/tb$algo/two" --out_dir="$work/two$algo" \
     >"$work/two$algo.out" 2>&1 || fail "2 ranks, $algo: $(tail -3 "$work/two$algo.out")"
-  "$python" - "$work" $algo <<'PY' || fail "$algo: 2 ranks differ from 1 process by more than float rounding"
-import json, sys, torch
+  "$python" - "$work" $algo <<'PY' || fail "$algo: 2 ranks differ from 1 process by more than the sums' rounding can"
+import json, sys
 from tensorboard.backend.event_processing import event_accumulator
 work, algo = sys.argv[1:]
 def step_indices(who):
@@ -50,15 +61,9 @@ assert len({v for _, v in steps_one}) >= 3, f"the index bumped less than twice: 
 one = [json.loads(l) for l in open(f"{work}/one{algo}/metrics_CNN{algo}11.jsonl")]
 two = [json.loads(l) for l in open(f"{work}/two{algo}/metrics_CNN{algo}11.jsonl")]
 assert len(one) == len(two) == 11, (len(one), len(two))
-for a, b in zip(one, two):
-    assert abs(a["loss"] - b["loss"]) <= 1e-5 * abs(a["loss"]), (a, b)
-    assert a["quant_index"] == b["quant_index"] and a["train_accuracy"] == b["train_accuracy"], (a, b)
-    assert a["test_accuracy"] == b["test_accuracy"], (a, b)  # the sharded evaluation counts every image
-ma = torch.load(f"{work}/one{algo}/torch_nn02CNN{algo}11.pt", weights_only=False)
-mb = torch.load(f"{work}/two{algo}/torch_nn02CNN{algo}11.pt", weights_only=False)
-for key in ma:
-    # one quantization step (2^-index) is the most a rounding difference can move a weight
-    assert (ma[key] - mb[key]).abs().max().item() <= 2.0 ** -one[-1]["quant_index"] * 2, key
+a, b = one[0], two[0]
+assert abs(a["loss"] - b["loss"]) <= 1e-4 * abs(a["loss"]), (a, b)
+assert a["train_accuracy"] == b["train_accuracy"] and a["test_accuracy"] == b["test_accuracy"], (a, b)
 PY
 done
 out="$work/twoQtAdamW.out"
@@ -96,7 +101,7 @@ for rank in 0 1; do
 done
 
 # The same checkpoint resumed on 1 process: the same global batches, so the next epoch's loss is
-# the uninterrupted 2-rank run's up to the sums' rounding.
+# the uninterrupted 2-rank run's up to the sums' rounding over one epoch (the bound above).
 "$train" "${run[@]}" -e 200 --out_dir="$work/stopped_to_one" --resume >"$work/to_one.out" 2>&1 \
   || fail "resumed on 1 process: $(tail -3 "$work/to_one.out")"
 grep -q "^Resumed from .*, on 1 rank(s); it ran on 2 (the same global batches" "$work/to_one.out" \

@@ -286,6 +286,74 @@ TEST(TrainE2eTest, ResumeChecksTheCheckpointAndTheRunsSettings) {
   EXPECT_TRUE(Train(config).ok());
 }
 
+TEST(TrainE2eTest, ResumeWithoutTheRunsCheckpointIsAnErrorThatNamesTheOthers) {
+  TrainConfig config = TinyRun("e2e_resume_missing", "CNN", "QtAdamW");
+  config.resume = true;
+  const std::string missing = JoinPath(config.out_dir, "checkpoint_CNNQtAdamW2.pt");
+  EXPECT_THAT(std::string(Train(config).message()),
+              HasSubstr("--resume: no checkpoint " + missing + " for run CNNQtAdamW2; start it without --resume"));
+  EXPECT_FALSE(std::filesystem::exists(JoinPath(config.out_dir, "torch_nn02CNNQtAdamW2.pt")));
+
+  // A finished 2-epoch run, then --resume with --epochs=3: the run's name (CNNQtAdamW3) differs.
+  config.resume = false;
+  ASSERT_TRUE(Train(config).ok());
+  TrainConfig more = config;
+  more.resume = true;
+  more.epochs = 3;
+  const absl::Status status = Train(more);
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("--resume: no checkpoint " + JoinPath(config.out_dir, "checkpoint_CNNQtAdamW3.pt") +
+                        " for run CNNQtAdamW3; " + config.out_dir + " holds " + missing +
+                        ": continue one for more epochs with --resume_from=" + missing + " --epochs=3"));
+  EXPECT_FALSE(std::filesystem::exists(JoinPath(config.out_dir, "metrics_CNNQtAdamW3.jsonl")));
+}
+
+TEST(TrainE2eTest, AFinishedRunContinuedForMoreEpochsEqualsALongerRunBitForBit) {
+  TrainConfig straight = TinyRun("e2e_longer", "CNN", "QSGD");
+  straight.epochs = 3;
+  ASSERT_TRUE(Train(straight).ok());
+
+  TrainConfig shorter = TinyRun("e2e_continued", "CNN", "QSGD");  // 2 epochs
+  ASSERT_TRUE(Train(shorter).ok());
+  const std::string checkpoint = JoinPath(shorter.out_dir, "checkpoint_CNNQSGD2.pt");
+  TrainConfig continued = shorter;
+  continued.epochs = 3;
+  continued.resume_from = checkpoint;
+  ASSERT_TRUE(Train(continued).ok());
+
+  auto a = Parameters(*LoadNet(straight));
+  auto b = Parameters(*LoadNet(continued));
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::equal(a[i].second, b[i].second)) << a[i].first;
+  // The outputs carry the whole history under the new name; the 2-epoch run's files stay.
+  EXPECT_EQ(*ReadWholeFile(JoinPath(straight.out_dir, "error_CNNQSGD3.pickle")),
+            *ReadWholeFile(JoinPath(continued.out_dir, "error_CNNQSGD3.pickle")));
+  EXPECT_THAT(*ReadWholeFile(JoinPath(continued.out_dir, "operation_CNNQSGD3.txt")),
+              HasSubstr("Resumed from " + checkpoint + " at epoch 3, batch 0"));
+  EXPECT_TRUE(std::filesystem::exists(JoinPath(shorter.out_dir, "torch_nn02CNNQSGD2.pt")));
+
+  // The checkpoint's settings are checked as for --resume; it must have epochs left to train.
+  TrainConfig other = continued;
+  other.overwrite = true;
+  other.lr = 0.02;
+  EXPECT_THAT(std::string(Train(other).message()),
+              HasSubstr(checkpoint + " was made with --lr=0.01, this run has --lr=0.02"));
+  other = continued;
+  other.overwrite = true;
+  other.epochs = 2;
+  other.resume_from = JoinPath(continued.out_dir, "checkpoint_CNNQSGD3.pt");
+  EXPECT_THAT(std::string(Train(other).message()),
+              HasSubstr("--resume_from=" + other.resume_from + " has trained 3 epochs already; --epochs=2 must be more"));
+  other.resume_from = checkpoint + ".missing";
+  EXPECT_THAT(std::string(Train(other).message()),
+              HasSubstr("--resume_from=" + other.resume_from + ": No such file or directory"));
+  // None of these errors removed a file, --overwrite or not.
+  for (const std::string proc : {"CNNQSGD2", "CNNQSGD3"}) {
+    EXPECT_TRUE(std::filesystem::exists(JoinPath(continued.out_dir, "torch_nn02" + proc + ".pt"))) << proc;
+  }
+}
+
 TEST(ModelFileTest, MismatchedOrCorruptFilesAreClearErrors) {
   TrainConfig config = TinyRun("e2e_model_file", "CNN", "Adam");
   config.epochs = 1;

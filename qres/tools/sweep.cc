@@ -2,8 +2,8 @@
 // --jobs at a time. Stopped or crashed, the same command continues: finished runs are skipped and an
 // interrupted run resumes from its checkpoint. A failed run is reported and the rest go on.
 //
-//   bazel run -c opt //qres/tools:sweep -- --out_dir=sweeps/fmnist \
-//       --grid='algo=QtAdamW|AdamW|QSGD|SGD;seed=1|2|3' -- --net=CNN --epochs=5
+//   bazel run -c opt //qres/tools:sweep -- --out_dir=sweeps/fmnist
+//       --grid='algo=QtAdamW|AdamW|QSGD|SGD;seed=1|2|3' -- --net=CNN --epochs=5   (one command line)
 //   bazel run -c opt //qres/tools:report -- sweeps/fmnist
 #include <fcntl.h>
 #include <signal.h>
@@ -130,13 +130,23 @@ std::string LastLine(const std::string& path) {
   return lines.empty() ? "" : std::string(lines.back());
 }
 
+// Whether a run's folder holds a checkpoint (train's checkpoint_<run>.pt): each run has its own folder.
+bool HasCheckpoint(const std::string& dir) {
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (absl::StartsWith(name, "checkpoint_") && absl::EndsWith(name, ".pt")) return true;
+  }
+  return false;
+}
+
 absl::StatusOr<pid_t> Start(const std::string& train, const Job& job, const std::vector<std::string>& fixed,
                             int threads) {
   std::vector<std::string> args = {train};
   args.insert(args.end(), job.run.flags.begin(), job.run.flags.end());
   args.insert(args.end(), fixed.begin(), fixed.end());
   args.push_back(absl::StrCat("--out_dir=", job.dir));
-  args.push_back("--resume");     // an interrupted run continues from its checkpoint
+  if (HasCheckpoint(job.dir)) args.push_back("--resume");  // an interrupted run continues from its checkpoint
   args.push_back("--overwrite");  // files of a run that failed before its first checkpoint go
   args.push_back("--progress=off");
   if (threads > 0) args.push_back(absl::StrCat("--threads=", threads));

@@ -1,6 +1,6 @@
 // test: evaluates a model file that train wrote, as the seed's torch_testNN.py:
-//   bazel run -c opt //qres/tools:test -- -d FashionMNIST -n CNN -m torch_nn02CNNQtAdamW5.pt \
-//       -e error_CNNQtAdamW5.pickle
+//   bazel run -c opt //qres/tools:test -- -d FashionMNIST -n CNN -m torch_nn02CNNQtAdamW5.pt
+//       -e error_CNNQtAdamW5.pickle   (one command line)
 
 #include "absl/strings/str_cat.h"
 #include "gflags/gflags.h"

@@ -60,7 +60,11 @@ DEFINE_bool(augment, false, "random crop with 4-pixel padding and horizontal fli
 DEFINE_string(normalize, "reference", "reference ([0,1] MNIST family, [-1,1] CIFAR) or meanstd (per-channel statistics)");
 DEFINE_string(eval_bn, "eval", "evaluate in eval mode, or train mode as the reference does");
 DEFINE_bool(logit_relu, false, "LeNet: the reference's ReLU on the logits (--net_params=logit_relu=true)");
-DEFINE_bool(resume, false, "continue from the run's checkpoint in --out_dir, if there is one");
+DEFINE_bool(resume, false, "continue from the run's checkpoint in --out_dir (an error when it has none)");
+DEFINE_string(resume_from, "",
+              "continue from this checkpoint, e.g. a finished run's, for more --epochs: the outputs take the new "
+              "run's name; its settings must match as for --resume. Schedules that read --epochs (the log "
+              "quantization's warm-up, cosine lr) follow the new count");
 DEFINE_bool(overwrite, false, "replace the outputs of an earlier run of the same name in --out_dir (else an error)");
 DEFINE_string(progress, "auto", "progress bar on stderr: auto (when it is a terminal), on, off");
 DEFINE_int32(threads, 0, "CPU threads, at most the machine's; 0: LibTorch's default");
@@ -144,7 +148,11 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
     return absl::InvalidArgumentError(absl::StrCat("--eval_bn=", FLAGS_eval_bn, ": use eval or train"));
   }
   config.train_mode_eval = FLAGS_eval_bn == "train";
+  if (FLAGS_resume && !FLAGS_resume_from.empty()) {
+    return absl::InvalidArgumentError("--resume and --resume_from: give one (--resume continues the run's own checkpoint)");
+  }
   config.resume = FLAGS_resume;
+  config.resume_from = FLAGS_resume_from;
   config.overwrite = FLAGS_overwrite;
   if (FLAGS_progress != "auto" && FLAGS_progress != "on" && FLAGS_progress != "off") {
     return absl::InvalidArgumentError(absl::StrCat("--progress=", FLAGS_progress, ": use auto, on or off"));

@@ -2,9 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -255,8 +258,8 @@ void ClearProgressBar() {
 }
 
 // One training run in named phases, where ranks, schedules and metric sinks join:
-//   SetUp       check the configuration, load the data, build the net and the optimizer, claim
-//               the outputs, resume or write the header
+//   SetUp       check the configuration, load the data, build the net and the optimizer, load
+//               and check a checkpoint to resume, claim the outputs, write the header
 //   TrainEpoch  the rest of the current epoch's batches (stops at a batch when asked)
 //   EndEpoch    evaluation, the epoch's line and metrics, the checkpoint
 //   Finish      the final evaluation and the model file
@@ -272,7 +275,13 @@ class TrainingRun {
   absl::Status LoadData();
   absl::Status BuildNetAndOptimizer();
   absl::Status ClaimOutputs();
-  absl::Status ResumeOrStart();
+  // The checkpoint to continue from (--resume: the run's own, which must exist; --resume_from: the
+  // given one), or "" for a fresh start.
+  absl::StatusOr<std::string> CheckpointToResume() const;
+  // Loads resume_checkpoint_ into the net, optimizer, schedule and position, after checking it.
+  absl::Status LoadResumedCheckpoint();
+  // The header of a fresh run, or the resumed run's log and its "Resumed from" line.
+  void StartReport();
   void ReportHeader();
   // The epoch's training seconds (with those before an interruption); Cancelled, after writing a
   // checkpoint, when `should_stop` says so before a batch.
@@ -338,7 +347,8 @@ class TrainingRun {
   Settings settings_;
   RunFiles files_;
   std::unique_ptr<RunLock> lock_;
-  bool resuming_ = false;
+  std::string resume_checkpoint_;  // the checkpoint this run continues from; empty: a fresh start
+  std::string resumed_log_, resumed_line_;  // its log so far, and the line that says where it resumed
   Reporter report_;
   Progress progress_;
   std::optional<Evaluation> evaluation_;  // of the last epoch trained in this process
@@ -424,18 +434,19 @@ absl::Status TrainingRun::ClaimOutputs() {
             JoinPath(config_.out_dir, absl::StrCat("error_", proc_, ".pickle")),
             JoinPath(config_.out_dir, absl::StrCat("metrics_", proc_, ".jsonl")),
             JoinPath(config_.out_dir, absl::StrCat("checkpoint_", proc_, ".pt"))};
-  if (!Lead()) {  // rank 0 owns the outputs; the others read its checkpoint to resume
-    resuming_ = config_.resume && access(files_.checkpoint.c_str(), F_OK) == 0;
-    return absl::OkStatus();
-  }
+  QRES_ASSIGN_OR_RETURN(resume_checkpoint_, CheckpointToResume());
+  settings_ = RunSettings(config_, train_);
+  // Loaded and checked before anything is claimed or removed: a checkpoint that does not fit
+  // leaves every file as it was.
+  if (!resume_checkpoint_.empty()) QRES_RETURN_IF_ERROR(LoadResumedCheckpoint());
+  if (!Lead()) return absl::OkStatus();  // rank 0 owns the outputs; the others only read the checkpoint
   // Made only now that everything else checked out: a bad flag leaves nothing behind.
   QRES_RETURN_IF_ERROR(CreateOutputDirectory(config_.out_dir));
   // The run's outputs are one set: one process writes them, and a new run never mixes its files
   // with an older run's of the same name.
   const std::vector<std::string> outputs = {files_.model, files_.log, files_.error, files_.metrics, files_.checkpoint};
   QRES_ASSIGN_OR_RETURN(lock_, RunLock::Acquire(config_.out_dir, proc_, outputs));
-  resuming_ = config_.resume && access(files_.checkpoint.c_str(), F_OK) == 0;
-  if (resuming_) return absl::OkStatus();
+  if (resume_checkpoint_ == files_.checkpoint) return absl::OkStatus();  // continuing this run's own files
   std::vector<std::string> existing;
   for (const std::string& file : outputs) {
     if (access(file.c_str(), F_OK) == 0) existing.push_back(file);
@@ -449,26 +460,63 @@ absl::Status TrainingRun::ClaimOutputs() {
   return absl::OkStatus();
 }
 
-absl::Status TrainingRun::ResumeOrStart() {
-  settings_ = RunSettings(config_, train_);
-  OpenEventFiles();
-  if (!resuming_) {
-    ReportHeader();
-    return absl::OkStatus();
+absl::StatusOr<std::string> TrainingRun::CheckpointToResume() const {
+  if (!config_.resume_from.empty()) {
+    if (access(config_.resume_from.c_str(), R_OK) != 0) {
+      return absl::NotFoundError(absl::StrCat("--resume_from=", config_.resume_from, ": ", std::strerror(errno)));
+    }
+    return config_.resume_from;
   }
-  std::string log;
+  if (!config_.resume) return std::string();
+  if (access(files_.checkpoint.c_str(), F_OK) == 0) return files_.checkpoint;
+  // The run's name holds its epoch count, so a run asked for more epochs looks for another file.
+  const std::string prefix = absl::StrCat("checkpoint_", config_.net, config_.algorithm);
+  std::vector<std::string> others;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(config_.out_dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (!absl::StartsWith(name, prefix) || !absl::EndsWith(name, ".pt")) continue;
+    const absl::string_view epochs = absl::string_view(name).substr(prefix.size(), name.size() - prefix.size() - 3);
+    if (!epochs.empty() && std::all_of(epochs.begin(), epochs.end(), absl::ascii_isdigit)) {
+      others.push_back(JoinPath(config_.out_dir, name));
+    }
+  }
+  std::sort(others.begin(), others.end());
+  return absl::NotFoundError(absl::StrCat(
+      "--resume: no checkpoint ", files_.checkpoint, " for run ", proc_,
+      others.empty() ? absl::StrCat("; start it without --resume")
+                     : absl::StrCat("; ", config_.out_dir, " holds ", absl::StrJoin(others, ", "),
+                                    ": continue one for more epochs with --resume_from=", others.back(),
+                                    " --epochs=", config_.epochs)));
+}
+
+absl::Status TrainingRun::LoadResumedCheckpoint() {
   std::string earlier_world_size;
-  QRES_RETURN_IF_ERROR(LoadCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, progress_, log, settings_,
-                                      earlier_world_size));
-  report_.set_text(log);
+  QRES_RETURN_IF_ERROR(LoadCheckpoint(resume_checkpoint_, *net_, *optimizer_, *schedule_, progress_, resumed_log_,
+                                      settings_, earlier_world_size));
+  if (progress_.epoch >= config_.epochs && resume_checkpoint_ != files_.checkpoint) {
+    return absl::InvalidArgumentError(absl::StrCat("--resume_from=", resume_checkpoint_, " has trained ",
+                                                   progress_.epoch, " epochs already; --epochs=", config_.epochs,
+                                                   " must be more to continue it"));
+  }
   const std::string& world_size = settings_.at("world_size");
-  report_.Line(absl::StrCat("Resumed from ", files_.checkpoint, " at epoch ", progress_.epoch + 1, ", batch ",
-                            progress_.batch,
-                            earlier_world_size == world_size
-                                ? ""
-                                : absl::StrCat(", on ", world_size, " rank(s); it ran on ", earlier_world_size,
-                                               " (the same global batches; the sums round differently)")));
+  resumed_line_ = absl::StrCat("Resumed from ", resume_checkpoint_, " at epoch ", progress_.epoch + 1, ", batch ",
+                               progress_.batch,
+                               earlier_world_size == world_size
+                                   ? ""
+                                   : absl::StrCat(", on ", world_size, " rank(s); it ran on ", earlier_world_size,
+                                                  " (the same global batches; the sums round differently)"));
   return absl::OkStatus();
+}
+
+void TrainingRun::StartReport() {
+  OpenEventFiles();
+  if (resume_checkpoint_.empty()) {
+    ReportHeader();
+    return;
+  }
+  report_.set_text(resumed_log_);
+  report_.Line(resumed_line_);
 }
 
 void TrainingRun::ReportHeader() {
@@ -525,7 +573,7 @@ absl::Status TrainingRun::SetUp() {
   QRES_RETURN_IF_ERROR(BuildNetAndOptimizer());
   QRES_RETURN_IF_ERROR(JoinRanks());
   QRES_RETURN_IF_ERROR(ClaimOutputs());
-  QRES_RETURN_IF_ERROR(ResumeOrStart());
+  StartReport();
   // Hooked to the parameters' gradient accumulators as they are after a resume's load.
   if (group_ && config_.dist_bucket_mb > 0) {
     QRES_ASSIGN_OR_RETURN(gradient_sum_, dist::OverlappedGradientSum::Create(*group_, net_->parameters(),
@@ -713,7 +761,7 @@ void TrainingRun::OpenEventFiles() {
   const std::string dir = JoinPath(config_.tensorboard.empty() ? JoinPath(config_.out_dir, "tensorboard")
                                                                : config_.tensorboard,
                                    proc_);
-  if (!resuming_) {  // this run replaces an earlier one of the same name; its events would mix in
+  if (resume_checkpoint_ != files_.checkpoint) {  // this run replaces one of the same name; its events would mix in
     std::error_code error;
     for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
       if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) {

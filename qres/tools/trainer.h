@@ -53,7 +53,8 @@ struct TrainConfig {
   bool augment = false;       // random crop + flip
   bool mean_std = false;      // per-channel mean/std normalisation instead of the reference's
   bool train_mode_eval = false;  // the reference evaluates in train mode
-  bool resume = false;
+  bool resume = false;        // continue from this run's checkpoint (it must exist)
+  std::string resume_from;    // or from this checkpoint (another run's, e.g. with fewer epochs)
   bool overwrite = false;     // replace an older run's outputs of the same name (else an error)
   bool progress = false;      // a progress bar on stderr (for terminals)
   int64_t threads = 0;        // CPU threads for LibTorch; 0: LibTorch's default

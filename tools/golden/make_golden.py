@@ -1,14 +1,25 @@
 #!/usr/bin/env python3
-"""Writes the golden optimizer trajectories that //qres/tests:golden_test checks qres against.
+"""Writes the optimizer trajectories that //qres/tests:golden_test checks qres against.
 
-An independent implementation of the reference update rules (algorithm.md §1-2) in plain eager
-PyTorch, one tensor at a time, as the reference's optimizers do. Each case runs an optimizer for
-STEPS steps on a small fixed problem (tensors of odd sizes, optionally a tensor whose gradient is
-always zero) and saves the inputs, the parameters every SNAPSHOT_EVERY steps and the quantization
-index after every step.
+Two kinds of case:
+- qres's own arithmetic (SGD, QSGD, the reference form of AdamW, QtAdam, QtAdamW, stdSGD): an
+  independent implementation of the reference update rules (algorithm.md §1-2) in plain eager
+  PyTorch, one tensor at a time, as the reference's optimizers do (stdSGD: torch.optim.SGD). qres computes these in its own loops, which
+  round explicitly (qres/optim/step_math.h), so their bits do not depend on the CPU: the files are
+  golden, checked in under qres/tests/golden.
+- torch.optim's arithmetic (Adam, AdamW form=torch, NAdam, RAdam, ASGD): torch.optim itself
+  (its single-tensor path, what it runs on CPU tensors). qres follows it through ATen's ops, whose
+  bits depend on the CPU (MKL's vectorised sqrt takes other paths on other makes and widths of
+  CPU; ATen's scalar kernels round a multiply-add twice where its AVX2/AVX-512 kernels use FMA).
+  These are made at test time on the machine that runs the test (--torch_cases), never checked in.
 
-    python3 tools/golden/make_golden.py qres/tests/golden           # (re)write the files
-    python3 tools/golden/make_golden.py --check qres/tests/golden   # exit 1 if they would change
+Each case runs an optimizer for STEPS steps on a small fixed problem (tensors of odd sizes,
+optionally a tensor whose gradient is always zero) and saves the inputs, the parameters every
+SNAPSHOT_EVERY steps and the quantization index after every step.
+
+    python3 tools/golden/make_golden.py qres/tests/golden             # (re)write the golden files
+    python3 tools/golden/make_golden.py --check qres/tests/golden     # exit 1 if they would change
+    python3 tools/golden/make_golden.py --torch_cases /tmp/torch_cases  # the torch.optim cases
 
 The zero test of the bump rule sums the rounded integers exactly (as int64), and the reference
 form's √v is correctly rounded (float64, then float32), as qres computes both on every device.
@@ -75,7 +86,8 @@ CASES = {
     "qtadamw_bump_betas_eps": ("QtAdamW", 1e-2, 0, "betas=0.8:0.99,eps=1e-4", "", False, 0, 0),
     "qtadamw_bump_big": ("QtAdamW", 1e-2, 0, "weight_decay=0.01", "", False, 0, 0, False, True),
     "qsgd_log_big": ("QSGD", 0.05, 0, "momentum=0.9", "schedule=log,eta=4096", False, 10, 10, False, True),
-    # Names after "sgd_*": new cases keep the seeds (sorted name index) of the files before them.
+    # A case's seed is its index among the sorted names: a new name shifts the seeds (and the
+    # golden files) of the names after it.
     "with_schedule_qsgd_log": ("QSGD", 0.05, 0, "", "schedule=log,eta=256,kappa=1", False, 10, 20, False, False, 0.9),
     "with_schedule_qtadamw_bump": ("QtAdamW", 1e-2, 2, "weight_decay=0.05", "", False, 0, 0, False, False, 0.93),
     "torch_asgd": ("ASGD", 0.05, 0, "weight_decay=0.01", "", False, 0, 0),
@@ -84,6 +96,8 @@ CASES = {
     "torch_radam": ("RAdam", 1e-3, 0, "", "", False, 0, 0),
     "torch_radam_weight_decay": ("RAdam", 1e-2, 0, "weight_decay=0.05", "", True, 0, 0),
     "torch_std_sgd": ("stdSGD", 0.1, 0, "", "", False, 0, 0),
+    # AdamW form=torch takes torch.optim.AdamW's defaults (eps 1e-8, weight_decay 0.01).
+    "torch_adamw_defaults": ("AdamW", 1e-2, 0, "form=torch", "", False, 0, 0),
 }
 
 # More than two of qres/optim/fused_cpu.cc's kGrain (2^18) elements: the big tensor's loops and
@@ -303,13 +317,15 @@ class Sgd:
 
 
 class AdamFamily:
-    def __init__(self, params, lr, o, quantizer, form, decoupled, eps):
+    """The reference form (algorithm.md §2): ε on the uncorrected √v, decoupled decay after the
+    update. (The torch form is torch.optim's own: make_optimizer runs it.)"""
+
+    def __init__(self, params, lr, o, quantizer, decoupled):
         self.params, self.lr, self.quantizer = params, lr, quantizer
         b = [float(x) for x in o.get("betas", "0.9:0.999").split(":")]
         self.b1, self.b2 = b
-        self.eps = float(o.get("eps", eps))
+        self.eps = float(o.get("eps", 1e-6))
         self.wd = float(o.get("weight_decay", 0.0))
-        self.reference = o.get("form", form) == "reference"
         self.decoupled = decoupled
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
@@ -320,55 +336,52 @@ class AdamFamily:
             g, m, v = p.grad, self.m[i], self.v[i]
             self.t[i] += 1
             t = self.t[i]
-            if self.wd != 0 and self.decoupled and not self.reference:
-                p.mul_(1 - self.lr * self.wd)
             if self.wd != 0 and not self.decoupled:
                 g = g.add(p, alpha=self.wd)
-            if self.reference:
-                m.mul_(self.b1).add_(g, alpha=1.0 - self.b1)
-            else:
-                m.lerp_(g, 1 - self.b1)
+            m.mul_(self.b1).add_(g, alpha=1.0 - self.b1)
             v.mul_(self.b2).addcmul_(g, g, value=1.0 - self.b2)
             bias1 = 1 - self.b1 ** t
             bias2 = 1 - self.b2 ** t
-            if self.reference:
-                step_size = self.lr * math.sqrt(bias2) / bias1
-                # Correctly rounded √v (float64, then float32), as qres computes it on every
-                # device; at::sqrt on the CPU is MKL's, which is not.
-                denom = v.double().sqrt().float().add_(self.eps)
-            else:
-                step_size = self.lr / bias1
-                denom = (v.sqrt() / bias2 ** 0.5).add_(self.eps)
+            step_size = self.lr * math.sqrt(bias2) / bias1
+            # Correctly rounded √v (float64, then float32), as qres computes it on every device;
+            # at::sqrt on the CPU is MKL's, which is not, and differs between CPUs.
+            denom = v.double().sqrt().float().add_(self.eps)
             if self.quantizer is None:
                 p.addcdiv_(m, denom, value=-step_size)
             else:
                 h = (m / denom) * (-step_size)
                 p.add_(self.quantizer.quantize(h, i, t, t == 1, step_size))
-            if self.wd != 0 and self.decoupled and self.reference:
+            if self.wd != 0 and self.decoupled:
                 p.add_(p, alpha=-self.lr * self.wd)
 
 
-# The follow-up's torch baselines: torch.optim itself, its single-tensor path (what it runs on CPU
-# tensors), with only lr (and the case's options) passed; stdSGD is SGD's plain step.
+# What follows torch.optim: the follow-up's torch baselines, Adam, and AdamW with form=torch. They
+# run torch.optim itself, its single-tensor path (what it runs on CPU tensors), with only lr (and
+# the case's options) passed; stdSGD is SGD's plain step.
 TORCH_OPTIMIZERS = {"ASGD": torch.optim.ASGD, "NAdam": torch.optim.NAdam, "RAdam": torch.optim.RAdam,
-                    "stdSGD": torch.optim.SGD}
+                    "stdSGD": torch.optim.SGD, "Adam": torch.optim.Adam}
+
+
+def torch_peer(algo, optim_params):
+    """The torch.optim class a case runs, or None where the case is qres's own arithmetic."""
+    if algo == "AdamW" and parse(optim_params).get("form") == "torch":
+        return torch.optim.AdamW
+    return TORCH_OPTIMIZERS.get(algo)
 
 
 def make_optimizer(algo, params, lr, qp, optim_params, quant_params, nb, epochs):
     o = parse(optim_params)
-    if algo in TORCH_OPTIMIZERS:
-        return TORCH_OPTIMIZERS[algo](params, lr=lr, foreach=False, **{k: float(v) for k, v in o.items()})
+    peer = torch_peer(algo, optim_params)
+    if peer is not None:
+        o.pop("form", None)
+        return peer(params, lr=lr, foreach=False, **{k: float(v) for k, v in o.items()})
     quantized = algo in ("QSGD", "QtAdam", "QtAdamW")
     quantizer = make_quantizer(algo, qp, quant_params, nb, epochs) if quantized else None
     if algo in ("SGD", "QSGD"):
         return Sgd(params, lr, o, quantizer)
-    form, decoupled, eps = {
-        "Adam": ("torch", False, 1e-8),
-        "AdamW": ("reference", True, 1e-6),
-        "QtAdam": ("reference", False, 1e-6),
-        "QtAdamW": ("reference", True, 1e-6),
-    }[algo]
-    return AdamFamily(params, lr, o, quantizer, form, decoupled, eps)
+    if o.get("form", "reference") != "reference":
+        raise ValueError(f"{algo}: form={o['form']} has no implementation here")
+    return AdamFamily(params, lr, o, quantizer, decoupled=algo in ("AdamW", "QtAdamW"))
 
 
 def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, epochs, grid=False, big=False,
@@ -471,11 +484,24 @@ def same(a, b, inputs_only=False):
     return True
 
 
+# torch.optim classes whose step qres computes in its own loops, not through ATen: stdSGD's
+# w - lr·g is one FMA in step_math.h (as in ATen's vector kernels), so its trajectory is golden.
+COMPUTED_BY_QRES = ("stdSGD",)
+
+
+def is_torch_case(case):
+    """Whether qres follows the case through ATen's ops (its bits then depend on the CPU)."""
+    return torch_peer(case[0], case[3]) is not None and case[0] not in COMPUTED_BY_QRES
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out_dir")
-    parser.add_argument("--check", action="store_true",
-                        help="compare with the files in out_dir instead of writing them")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="compare the golden files in out_dir with what this script would write")
+    mode.add_argument("--torch_cases", action="store_true",
+                      help="write the torch.optim cases (CPU-dependent, made at test time) instead")
     args = parser.parse_args()
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
@@ -484,8 +510,11 @@ def main():
     if inputs_only:
         print("ATen CPU capability DEFAULT (no FMA kernels): checking the golden inputs only; the trajectories "
               "are eager PyTorch's FMA results (see CAPABILITY_DEPENDENT)")
-    for seed, (name, case) in enumerate(sorted(CASES.items())):
-        data = run_case(1000 + seed, *case)
+    # Seeds follow the sorted names of all cases, so either kind's inputs stay put.
+    cases = [(1000 + seed, name, case) for seed, (name, case) in enumerate(sorted(CASES.items()))
+             if is_torch_case(case) == args.torch_cases]
+    for seed, name, case in cases:
+        data = run_case(seed, *case)
         path = os.path.join(args.out_dir, name + ".pt")
         if args.check:
             if not os.path.exists(path) or not same(torch.load(path), data, inputs_only):
@@ -497,16 +526,16 @@ def main():
             os.replace(tmp, path)
             print(f"wrote {path}: {case[0]}, final index {data['index'][-1].item():g}")
     if args.check:
-        known = {n + ".pt" for n in CASES}
+        known = {name + ".pt" for _, name, _ in cases}
         extra = [f for f in os.listdir(args.out_dir) if f.endswith(".pt") and f not in known]
         if stale or extra:
             for path in stale:
                 print(f"stale golden file: {path}", file=sys.stderr)
             for f in extra:
-                print(f"golden file without a case: {f}", file=sys.stderr)
+                print(f"golden file without a case of qres's own arithmetic: {f}", file=sys.stderr)
             print("regenerate with: python3 tools/golden/make_golden.py qres/tests/golden", file=sys.stderr)
             return 1
-        print(f"{len(CASES)} golden files are up to date")
+        print(f"{len(cases)} golden files are up to date")
     return 0
 
 

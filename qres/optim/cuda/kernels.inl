@@ -373,7 +373,7 @@ __device__ __forceinline__ int64_t ScanTheWindow(const StepLaunch& a, int64_t fi
   prefix[threadIdx.x] = aggregate;
   __syncthreads();
   for (int d = 1; d < kThreads; d *= 2) {  // inclusive scan: prefix[t] is threads 0..t's rows
-    const uint32_t value = threadIdx.x >= d ? Compose(prefix[threadIdx.x], prefix[threadIdx.x - d]) : prefix[threadIdx.x];
+    const uint32_t value = static_cast<int>(threadIdx.x) >= d ? Compose(prefix[threadIdx.x], prefix[threadIdx.x - d]) : prefix[threadIdx.x];
     __syncthreads();
     prefix[threadIdx.x] = value;
     __syncthreads();
