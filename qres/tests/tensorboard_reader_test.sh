@@ -1,7 +1,7 @@
 #!/bin/bash
 # train's TensorBoard event files, read back with the tensorboard package's own reader: the tags,
 # steps and values equal the run's metrics file; a folder that cannot be written is a one-line
-# warning, never a failed run.
+# warning, never a failed run; runs that share a folder keep their own files.
 set -uo pipefail
 train="$1"
 python="$2"
@@ -47,7 +47,7 @@ PY
 # Where no folder can be made: one warning line, and the run still finishes with its outputs.
 touch "$work/a_file"
 if "$train" "${args[@]}" --out_dir="$work/out2" --tensorboard="$work/a_file/tb" >/dev/null 2>"$work/err"; then
-  [[ $(wc -l <"$work/err") -eq 1 ]] && grep -q "^train: warning: no TensorBoard files: $work/a_file/tb/CNNQtAdamW3: cannot create it" \
+  [[ $(wc -l <"$work/err") -eq 1 ]] && grep -q "^train: warning: no TensorBoard files: $work/a_file/tb/CNNQtAdamW3_[0-9a-f]\{8\}: cannot create it" \
     "$work/err" || fail "expected one warning line, got: $(cat "$work/err")"
   [[ -f "$work/out2/torch_nn02CNNQtAdamW3.pt" ]] || fail "the run without TensorBoard files wrote no model"
 else
@@ -55,5 +55,20 @@ else
 fi
 "$train" "${args[@]}" --out_dir="$work/out3" --tensorboard=off >/dev/null 2>&1 || fail "--tensorboard=off failed"
 [[ ! -e "$work/out3/tensorboard" ]] || fail "--tensorboard=off still wrote event files"
+
+# One --tensorboard folder shared by runs of one name in two out_dirs (as a sweep's seeds are): each
+# keeps its own event files; a run started over (--overwrite) replaces only its own.
+shared=(-d MNIST --data_dir="$work/data" -m SGD -e 1 -b 16 --threads=1 --tensorboard="$work/shared")
+"$train" "${shared[@]}" --out_dir="$work/seed1" --seed=1 >/dev/null 2>&1 || fail "shared, seed 1 failed"
+"$train" "${shared[@]}" --out_dir="$work/seed2" --seed=2 >/dev/null 2>&1 || fail "shared, seed 2 failed"
+runs=("$work"/shared/CNNSGD1_*)
+[[ ${#runs[@]} -eq 2 ]] || fail "two out_dirs, one TensorBoard folder: ${#runs[@]} run folder(s): ${runs[*]}"
+for run in "${runs[@]}"; do
+  [[ $(ls "$run" | grep -c "^events.out.tfevents.") -eq 1 ]] || fail "$run lost its event file: $(ls "$run")"
+done
+before=$(ls "$work"/shared/CNNSGD1_*/)
+"$train" "${shared[@]}" --out_dir="$work/seed1" --seed=1 --overwrite >/dev/null 2>&1 || fail "shared, seed 1 again failed"
+[[ $(ls "$work"/shared/CNNSGD1_* | grep -c "^events.out.tfevents.") -eq 2 ]] || fail "after --overwrite: $(ls "$work"/shared/*)"
+[[ "$(ls "$work"/shared/CNNSGD1_*/)" != "$before" ]] || fail "the overwritten run kept its old event file"
 
 finish "TensorBoard files check out"

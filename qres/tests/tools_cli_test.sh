@@ -118,6 +118,18 @@ grep -q "(2 epochs: loss, test accuracy, lr, QP index)" "$work/eval" || fail "th
 "$evaluate" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" -e "$work/out/error_CNNQSGD2.pickle" -ng 1 \
   --data_dir="$work/data" --out_dir="$work/new/eval" | grep -q "No plot: -ng 1" || fail "-ng 1 still plots"
 [[ -s "$work/new/eval/operation_test.txt" ]] || fail "a missing --out_dir was not made"
+# A plot file that is not a regular file (a FIFO here, /dev/null alike) is written into, never replaced.
+mkfifo "$work/plot.fifo"
+cat "$work/plot.fifo" >"$work/fifo_read" &
+if ! "$evaluate" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" -e "$work/out/error_CNNQSGD2.pickle" \
+    --plot_file="$work/plot.fifo" --data_dir="$work/data" --out_dir="$work/out" >/dev/null 2>&1; then
+  fail "plot into a FIFO failed"
+  : >"$work/plot.fifo"  # lets the reader go
+fi
+wait
+[[ -p "$work/plot.fifo" ]] || fail "the FIFO --plot_file was replaced by a regular file"
+"$python" -c "import sys; assert open(sys.argv[1],'rb').read()[:8] == b'\x89PNG\r\n\x1a\n'" "$work/fifo_read" \
+  || fail "the FIFO's reader got no PNG"
 
 tool="$evaluate"
 expect_error "no model file: give -m/--model_file" -d MNIST --data_dir="$work/data"

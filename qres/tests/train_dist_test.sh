@@ -47,12 +47,12 @@ for algo in QtAdamW QSGD; do
   ranks 2 "${run[@]}" "${each[@]}" --tensorboard="$work/tb$algo/two" --out_dir="$work/two$algo" \
     >"$work/two$algo.out" 2>&1 || fail "2 ranks, $algo: $(tail -3 "$work/two$algo.out")"
   "$python" - "$work" $algo <<'PY' || fail "$algo: 2 ranks differ from 1 process by more than the sums' rounding can"
-import json, sys
+import glob, json, sys
 from tensorboard.backend.event_processing import event_accumulator
 work, algo = sys.argv[1:]
 def step_indices(who):
-    acc = event_accumulator.EventAccumulator(f"{work}/tb{algo}/{who}/CNN{algo}11",
-                                             size_guidance={event_accumulator.SCALARS: 0})
+    [run] = glob.glob(f"{work}/tb{algo}/{who}/CNN{algo}11_*")  # the run's name and its out_dir's
+    acc = event_accumulator.EventAccumulator(run, size_guidance={event_accumulator.SCALARS: 0})
     acc.Reload()
     return [(e.step, e.value) for e in acc.Scalars("step/quant_index")]
 steps_one, steps_two = step_indices("one"), step_indices("two")

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,23 +24,58 @@ std::string JoinPath(const std::string& dir, const std::string& name) {
   return dir.back() == '/' ? dir + name : dir + "/" + name;
 }
 
+namespace {
+
+// Writes `bytes` into `file` and closes it, naming `path` and the first error.
+absl::Status WriteAndClose(std::FILE* file, const std::string& path, const std::string& bytes, bool sync) {
+  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size() && std::fflush(file) == 0 &&
+            (!sync || fsync(fileno(file)) == 0);  // a FIFO or device has nothing to sync
+  int error = ok ? 0 : errno;
+  if (std::fclose(file) != 0 && ok) {
+    ok = false;
+    error = errno;
+  }
+  if (!ok) return absl::DataLossError(absl::StrCat(path, ": write failed: ", std::strerror(error)));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
-  const std::string temporary = absl::StrCat(path, ".tmp.", getpid());
+  std::string target = path;
+  struct stat status;
+  if (stat(path.c_str(), &status) == 0) {
+    if (S_ISDIR(status.st_mode)) return absl::FailedPreconditionError(absl::StrCat(path, ": is a directory"));
+    if (!S_ISREG(status.st_mode)) {
+      // A device, FIFO or socket (/dev/null, a pipe to another program) is written as a stream:
+      // a rename would replace it with a regular file.
+      std::FILE* file = std::fopen(path.c_str(), "wb");
+      if (file == nullptr) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write: ", std::strerror(errno)));
+      return WriteAndClose(file, path, bytes, /*sync=*/false);
+    }
+    // Through a symbolic link to a regular file: the link stays, its target is replaced.
+    std::error_code error;
+    const std::filesystem::path resolved = std::filesystem::canonical(path, error);
+    if (!error) target = resolved.string();
+  } else if (struct stat link; lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+    // A link to nothing yet: create its target through it.
+    std::FILE* file = std::fopen(path.c_str(), "wb");
+    if (file == nullptr) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write: ", std::strerror(errno)));
+    return WriteAndClose(file, path, bytes, /*sync=*/true);
+  }
+  const std::string temporary = absl::StrCat(target, ".tmp.", getpid());
   std::FILE* file = std::fopen(temporary.c_str(), "wb");
   if (file == nullptr) {
     return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write: ", std::strerror(errno)));
   }
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
-  const bool flushed = std::fflush(file) == 0 && fsync(fileno(file)) == 0;
-  const bool closed = std::fclose(file) == 0;
-  if (!written || !flushed || !closed) {
+  if (absl::Status written = WriteAndClose(file, path, bytes, /*sync=*/true); !written.ok()) {
     std::remove(temporary.c_str());
-    return absl::DataLossError(absl::StrCat(path, ": write failed: ", std::strerror(errno)));
+    return written;
   }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+  if (std::rename(temporary.c_str(), target.c_str()) != 0) {
+    const int error = errno;
     std::remove(temporary.c_str());
-    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot rename into place: ",
-                                                    std::strerror(errno)));
+    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot rename into place: ", std::strerror(error)));
   }
   return absl::OkStatus();
 }

@@ -11,7 +11,10 @@
 
 namespace qres::tools {
 
-// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
+// Writes `bytes` to a temporary file beside `path`, then renames it over `path`, so a reader sees
+// the old file or the whole new one. What is not a regular file is never replaced: a device, FIFO
+// or socket (/dev/null, a pipe) is written as a stream, a symbolic link keeps pointing where it
+// did (its target is replaced), and a directory is an error.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes);
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);

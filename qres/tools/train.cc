@@ -42,7 +42,8 @@ DEFINE_string(scheduler_interval, "epoch",
               "step the schedule after every epoch (the follow-up's rule) or every batch; its step counts "
               "(step_size, T_0, ...) count these");
 DEFINE_string(tensorboard, "",
-              "folder for TensorBoard event files, in a subfolder named after the run; empty: "
+              "folder for TensorBoard event files, in a subfolder named after the run (and, in a folder that "
+              "runs of several --out_dir share, after its out_dir: <run>_<8 hex digits>); empty: "
               "<out_dir>/tensorboard; off: none. View with: tensorboard --logdir <folder>");
 DEFINE_int32(tensorboard_every, 100, "also log the loss, lr and QP index every this many steps; 0: per epoch only");
 DEFINE_int32(dist_timeout, 300, "seconds the ranks of a torchrun-launched run wait for each other (rendezvous and "

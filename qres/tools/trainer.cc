@@ -756,11 +756,22 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   return WriteFileAtomically(files_.log, report_.text());
 }
 
+// <out_dir>/tensorboard/<run>, where the run's name is unique in its out_dir; in a --tensorboard
+// folder that runs of several out_dirs share (a sweep's seeds, or runs of one name in two
+// folders), <run>_<8 hex digits of the out_dir's absolute path>, so that no run clears another's.
+std::string EventDir(const TrainConfig& config, const std::string& run) {
+  if (config.tensorboard.empty()) return JoinPath(JoinPath(config.out_dir, "tensorboard"), run);
+  std::error_code error;
+  std::filesystem::path out_dir = std::filesystem::weakly_canonical(std::filesystem::absolute(config.out_dir), error);
+  if (error) out_dir = std::filesystem::absolute(config.out_dir);
+  uint64_t hash = 14695981039346656037ull;  // FNV-1a: the same name on every machine and run
+  for (const unsigned char c : out_dir.lexically_normal().string()) hash = (hash ^ c) * 1099511628211ull;
+  return JoinPath(config.tensorboard, absl::StrFormat("%s_%08x", run, static_cast<uint32_t>(hash ^ (hash >> 32))));
+}
+
 void TrainingRun::OpenEventFiles() {
   if (config_.tensorboard == "off" || !Lead()) return;
-  const std::string dir = JoinPath(config_.tensorboard.empty() ? JoinPath(config_.out_dir, "tensorboard")
-                                                               : config_.tensorboard,
-                                   proc_);
+  const std::string dir = EventDir(config_, proc_);
   if (resume_checkpoint_ != files_.checkpoint) {  // this run replaces one of the same name; its events would mix in
     std::error_code error;
     for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {

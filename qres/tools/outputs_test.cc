@@ -1,0 +1,76 @@
+// WriteFileAtomically replaces a regular file whole and never replaces what is not one.
+#include "qres/tools/outputs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace qres::tools {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+std::string FreshDir(const std::string& name) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const fs::path dir = fs::path(tmp != nullptr ? tmp : "/tmp") / ("outputs_test_" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+TEST(WriteFileAtomicallyTest, ReplacesARegularFileWhole) {
+  const std::string path = FreshDir("regular") + "/a.txt";
+  ASSERT_TRUE(WriteFileAtomically(path, "old").ok());
+  ASSERT_TRUE(WriteFileAtomically(path, "new contents").ok());
+  EXPECT_EQ(*ReadWholeFile(path), "new contents");
+  EXPECT_EQ(std::distance(fs::directory_iterator(fs::path(path).parent_path()), fs::directory_iterator()), 1)
+      << "a temporary file was left beside it";
+}
+
+TEST(WriteFileAtomicallyTest, WritesIntoAFifoAndLeavesItAFifo) {
+  const std::string path = FreshDir("fifo") + "/plot.png";
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  std::string received;
+  std::thread reader([&] { received = *ReadWholeFile(path); });  // opening blocks until the writer opens
+  const absl::Status written = WriteFileAtomically(path, "streamed bytes");
+  reader.join();
+  ASSERT_TRUE(written.ok()) << written;
+  EXPECT_EQ(received, "streamed bytes");
+  struct stat status;
+  ASSERT_EQ(lstat(path.c_str(), &status), 0);
+  EXPECT_TRUE(S_ISFIFO(status.st_mode)) << "the FIFO was replaced";
+}
+
+TEST(WriteFileAtomicallyTest, KeepsASymbolicLinkAndReplacesItsTarget) {
+  const std::string dir = FreshDir("link");
+  ASSERT_TRUE(WriteFileAtomically(dir + "/target.txt", "old").ok());
+  fs::create_symlink("target.txt", dir + "/link.txt");
+  ASSERT_TRUE(WriteFileAtomically(dir + "/link.txt", "through the link").ok());
+  EXPECT_TRUE(fs::is_symlink(dir + "/link.txt"));
+  EXPECT_EQ(*ReadWholeFile(dir + "/target.txt"), "through the link");
+
+  fs::create_symlink("later.txt", dir + "/dangling.txt");  // a link to a file not made yet
+  ASSERT_TRUE(WriteFileAtomically(dir + "/dangling.txt", "made").ok());
+  EXPECT_TRUE(fs::is_symlink(dir + "/dangling.txt"));
+  EXPECT_EQ(*ReadWholeFile(dir + "/later.txt"), "made");
+}
+
+TEST(WriteFileAtomicallyTest, ADirectoryIsAnErrorAndStays) {
+  const std::string dir = FreshDir("directory");
+  fs::create_directory(dir + "/out.md");
+  const absl::Status status = WriteFileAtomically(dir + "/out.md", "text");
+  EXPECT_THAT(std::string(status.message()), HasSubstr(dir + "/out.md: is a directory"));
+  EXPECT_TRUE(fs::is_directory(dir + "/out.md"));
+}
+
+}  // namespace
+}  // namespace qres::tools
