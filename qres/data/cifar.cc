@@ -18,7 +18,8 @@
 #include "absl/strings/string_view.h"
 #include "qres/base/status_macros.h"
 #include "qres/data/dataset.h"
-#include "qres/data/file_reader.h"
+#include "qres/io/file_reader.h"
+#include "qres/io/files.h"
 
 namespace qres::data {
 namespace {
@@ -48,8 +49,8 @@ class CifarLoader : public DatasetLoader {
   absl::StatusOr<Dataset> Load(const std::string& dir, Split split) const override {
     const auto& names = split == Split::kTrain ? format_.train_files : format_.test_files;
     std::string root = dir;
-    if (!FileExists(absl::StrCat(root, "/", names[0])) &&
-        FileExists(absl::StrCat(dir, "/", format_.subdir, "/", names[0]))) {
+    if (!io::FileExists(absl::StrCat(root, "/", names[0])) &&
+        io::FileExists(absl::StrCat(dir, "/", format_.subdir, "/", names[0]))) {
       root = absl::StrCat(dir, "/", format_.subdir);
     }
     const int64_t record = format_.label_bytes + kPixels;
@@ -58,13 +59,13 @@ class CifarLoader : public DatasetLoader {
     int64_t total = 0;
     for (const std::string& name : names) {
       const std::string path = absl::StrCat(root, "/", name);
-      if (!FileExists(path)) {
+      if (!io::FileExists(path)) {
         return absl::NotFoundError(absl::StrCat(path, ": missing (", format_.name, " needs ",
                                                 names.size(), " file(s) in ", dir, " or ", dir,
                                                 "/", format_.subdir, ")"));
       }
       QRES_ASSIGN_OR_RETURN(std::string bytes,
-                            ReadFileMaybeGzip(path, kMaxRecordsPerFile * static_cast<size_t>(record)));
+                            io::ReadFileMaybeGzip(path, kMaxRecordsPerFile * static_cast<size_t>(record)));
       if (bytes.empty() || bytes.size() % record != 0) {
         return absl::DataLossError(absl::StrCat(path, ": ", bytes.size(), " bytes is not a whole ",
                                                 "number of ", record, "-byte ", format_.name,
@@ -120,11 +121,11 @@ class CifarLoader : public DatasetLoader {
     }
     std::vector<std::string> names;
     const std::string path = absl::StrCat(root, "/", format_.names_file);
-    if (!FileExists(path)) {
+    if (!io::FileExists(path)) {
       for (int64_t c = 0; c < format_.classes; ++c) names.push_back(absl::StrCat("class ", c));
       return names;
     }
-    QRES_ASSIGN_OR_RETURN(const std::string text, ReadFileMaybeGzip(path, kMaxNamesFileBytes));
+    QRES_ASSIGN_OR_RETURN(const std::string text, io::ReadFileMaybeGzip(path, kMaxNamesFileBytes));
     for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipWhitespace())) {
       names.emplace_back(absl::StripAsciiWhitespace(line));
     }

@@ -14,8 +14,9 @@
 #include "ATen/ops/full.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "qres/data/file_reader.h"
 #include "qres/data/test_files.h"
+#include "qres/io/file_reader.h"
+#include "qres/io/files.h"
 
 namespace qres::data {
 namespace {
@@ -244,7 +245,7 @@ TEST(DatasetRegistryTest, UnknownNameListsTheDatasets) {
 
 TEST(FashionMnistTest, RealDebianDataHasTheOfficialCounts) {
   const std::string dir = "/usr/share/datasets/fashion-mnist";
-  if (!FileExists(dir + "/train-images-idx3-ubyte.gz")) {
+  if (!io::FileExists(dir + "/train-images-idx3-ubyte.gz")) {
     GTEST_SKIP() << dir << " is missing: install Debian's dataset-fashion-mnist (tools/setup.sh)";
   }
   auto train = LoadDataset("FashionMNIST", "", Split::kTrain);

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "qres/base/status_macros.h"
-#include "qres/data/file_reader.h"
+#include "qres/io/file_reader.h"
 
 namespace qres::data {
 namespace {
@@ -24,7 +24,7 @@ constexpr size_t kTrailingCountLimit = size_t{1} << 20;
 }  // namespace
 
 absl::StatusOr<at::Tensor> ReadIdx(const std::string& path, int ndims) {
-  QRES_ASSIGN_OR_RETURN(std::unique_ptr<GzipReader> file, GzipReader::Open(path));
+  QRES_ASSIGN_OR_RETURN(std::unique_ptr<io::GzipReader> file, io::GzipReader::Open(path));
   std::string header(4 + 4 * static_cast<size_t>(ndims), '\0');
   QRES_ASSIGN_OR_RETURN(const size_t header_read, file->Read(header.data(), header.size()));
   if (header_read < 4) {

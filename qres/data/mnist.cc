@@ -7,8 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "qres/base/status_macros.h"
 #include "qres/data/dataset.h"
-#include "qres/data/file_reader.h"
 #include "qres/data/idx.h"
+#include "qres/io/file_reader.h"
+#include "qres/io/files.h"
 
 namespace qres::data {
 namespace {
@@ -16,7 +17,7 @@ namespace {
 // The file for `stem` in `dir`: the gzipped one if present, else the raw one.
 absl::StatusOr<std::string> FindIdxFile(const std::string& dir, const std::string& stem) {
   for (const std::string& candidate : {absl::StrCat(dir, "/", stem, ".gz"), absl::StrCat(dir, "/", stem)}) {
-    if (FileExists(candidate)) return candidate;
+    if (io::FileExists(candidate)) return candidate;
   }
   return absl::NotFoundError(absl::StrCat(dir, ": no ", stem, ".gz or ", stem,
                                           " (pass the folder that holds the IDX files with --data_dir)"));

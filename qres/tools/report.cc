@@ -13,10 +13,10 @@
 #include "absl/strings/str_cat.h"
 #include "gflags/gflags.h"
 #include "qres/base/status_macros.h"
+#include "qres/io/files.h"
+#include "qres/io/plot.h"
+#include "qres/report/run_report.h"
 #include "qres/tools/cli.h"
-#include "qres/tools/outputs.h"
-#include "qres/tools/plot.h"
-#include "qres/tools/run_report.h"
 
 DEFINE_string(out, "", "file name prefix of the report (<out>.md, <out>.csv); empty: <folder>/report for one "
               "folder, ./report for several");
@@ -25,18 +25,18 @@ namespace qres::tools {
 namespace {
 
 absl::Status Report(const std::vector<std::string>& paths) {
-  QRES_ASSIGN_OR_RETURN(const std::vector<RunRecord> runs, ReadRuns(paths));
-  const std::vector<Section> sections = Compare(runs);
-  const std::string out = !FLAGS_out.empty() ? FLAGS_out : paths.size() == 1 ? JoinPath(paths[0], "report") : "report";
+  QRES_ASSIGN_OR_RETURN(const std::vector<report::RunRecord> runs, report::ReadRuns(paths));
+  const std::vector<report::Section> sections = report::Compare(runs);
+  const std::string out = !FLAGS_out.empty() ? FLAGS_out : paths.size() == 1 ? io::JoinPath(paths[0], "report") : "report";
   std::string markdown = absl::StrCat(runs.size(), " runs");
   if (sections.size() > 1) absl::StrAppend(&markdown, " of ", sections.size(), " data set and net combinations, compared within each");
-  absl::StrAppend(&markdown, ".\n\n", MarkdownTables(sections));
-  QRES_RETURN_IF_ERROR(WriteFileAtomically(out + ".md", markdown));
-  QRES_RETURN_IF_ERROR(WriteFileAtomically(out + ".csv", CsvTable(sections)));
+  absl::StrAppend(&markdown, ".\n\n", report::MarkdownTables(sections));
+  QRES_RETURN_IF_ERROR(io::WriteFileAtomically(out + ".md", markdown));
+  QRES_RETURN_IF_ERROR(io::WriteFileAtomically(out + ".csv", report::CsvTable(sections)));
   std::string written = absl::StrCat(out, ".md, ", out, ".csv");
   for (size_t i = 0; i < sections.size(); ++i) {
     const std::string png = sections.size() == 1 ? out + ".png" : absl::StrCat(out, "_", i + 1, ".png");
-    QRES_RETURN_IF_ERROR(WritePlotPng(png, SectionPlots(sections[i])));
+    QRES_RETURN_IF_ERROR(io::WritePlotPng(png, report::SectionPlots(sections[i])));
     absl::StrAppend(&written, ", ", png, sections.size() == 1 ? "" : absl::StrCat(" (", sections[i].title, ")"));
   }
   std::cout << markdown << "Written: " << written << "\n";

@@ -32,12 +32,12 @@
 #include "gflags/gflags.h"
 #include "qres/base/status_macros.h"
 #include "qres/data/dataset.h"
+#include "qres/io/files.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
 #include "qres/sched/scheduler.h"
 #include "qres/tools/cli.h"
 #include "qres/tools/grid.h"
-#include "qres/tools/outputs.h"
 
 DEFINE_string(grid, "", "the grid: axes of train flags, key=value1|value2|... separated by ';', e.g. "
               "'algo=QtAdamW|AdamW;lr=0.001|0.01;seed=1|2|3'");
@@ -115,16 +115,16 @@ struct Job {
   Clock::time_point start;
 };
 
-std::string StatusFile(const std::string& dir) { return JoinPath(dir, "sweep.json"); }
+std::string StatusFile(const std::string& dir) { return io::JoinPath(dir, "sweep.json"); }
 
 bool Finished(const std::string& dir) {
-  absl::StatusOr<std::string> status = ReadWholeFile(StatusFile(dir));
+  absl::StatusOr<std::string> status = io::ReadWholeFile(StatusFile(dir));
   return status.ok() && absl::StrContains(*status, "\"status\": \"finished\"");
 }
 
 // The last line of the run's output: a failed train's one-line error.
 std::string LastLine(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  absl::StatusOr<std::string> text = io::ReadWholeFile(path);
   if (!text.ok()) return "";
   std::vector<absl::string_view> lines = absl::StrSplit(absl::StripTrailingAsciiWhitespace(*text), '\n');
   return lines.empty() ? "" : std::string(lines.back());
@@ -158,7 +158,7 @@ absl::StatusOr<pid_t> Start(const std::string& train, const Job& job, const std:
   if (error) return absl::FailedPreconditionError(absl::StrCat(job.dir, ": cannot create it: ", error.message()));
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  const std::string output = JoinPath(job.dir, "sweep_output.txt");
+  const std::string output = io::JoinPath(job.dir, "sweep_output.txt");
   posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   pid_t pid = 0;
@@ -171,7 +171,7 @@ absl::StatusOr<pid_t> Start(const std::string& train, const Job& job, const std:
 absl::Status Sweep(const std::vector<std::string>& fixed) {
   std::string grid_text = FLAGS_grid;
   if (!FLAGS_grid_file.empty()) {
-    QRES_ASSIGN_OR_RETURN(const std::string file, ReadWholeFile(FLAGS_grid_file));
+    QRES_ASSIGN_OR_RETURN(const std::string file, io::ReadWholeFile(FLAGS_grid_file));
     absl::StrAppend(&grid_text, "\n", file);
   }
   QRES_ASSIGN_OR_RETURN(const std::vector<Axis> axes,
@@ -209,7 +209,7 @@ absl::Status Sweep(const std::vector<std::string>& fixed) {
   const std::vector<GridRun> runs = ExpandGrid(axes);
   int done_before = 0;
   for (const GridRun& run : runs) {
-    Job job{run, JoinPath(FLAGS_out_dir, run.name)};
+    Job job{run, io::JoinPath(FLAGS_out_dir, run.name)};
     const bool finished = Finished(job.dir);
     if (FLAGS_dry_run) std::cout << (finished ? "done     " : "to run   ") << job.dir << "\n";
     if (finished) {
@@ -219,7 +219,7 @@ absl::Status Sweep(const std::vector<std::string>& fixed) {
     }
   }
   if (FLAGS_dry_run) return absl::OkStatus();
-  QRES_RETURN_IF_ERROR(CreateOutputDirectory(FLAGS_out_dir));
+  QRES_RETURN_IF_ERROR(io::CreateOutputDirectory(FLAGS_out_dir));
   std::cerr << "sweep: " << runs.size() << " runs in " << FLAGS_out_dir << ", " << done_before
             << " already finished, " << pending.size() << " to run, " << FLAGS_jobs << " at a time\n";
   struct sigaction action {};
@@ -262,7 +262,7 @@ absl::Status Sweep(const std::vector<std::string>& fixed) {
       continue;
     }
     const bool ok = code == 0;
-    QRES_RETURN_IF_ERROR(WriteFileAtomically(
+    QRES_RETURN_IF_ERROR(io::WriteFileAtomically(
         StatusFile(job.dir), absl::StrFormat("{\"run\": \"%s\", \"status\": \"%s\", \"exit\": %d, \"seconds\": %.1f}\n",
                                              job.run.name, ok ? "finished" : "failed", code, seconds)));
     std::string line = absl::StrFormat("sweep: %s: %s in %s", job.run.name, ok ? "finished" : "FAILED", Duration(seconds));
@@ -270,7 +270,7 @@ absl::Status Sweep(const std::vector<std::string>& fixed) {
       ++finished_now;
       seconds_finished += seconds;
     } else {
-      const std::string why = LastLine(JoinPath(job.dir, "sweep_output.txt"));
+      const std::string why = LastLine(io::JoinPath(job.dir, "sweep_output.txt"));
       absl::StrAppend(&line, " (exit ", code, "): ", why);
       failures.push_back(absl::StrCat(job.run.name, ": ", why));
     }

@@ -6,7 +6,7 @@
 #include "gflags/gflags.h"
 #include "qres/base/status_macros.h"
 #include "qres/tools/cli.h"
-#include "qres/tools/evaluator.h"
+#include "qres/train/evaluator.h"
 
 DEFINE_string(dataset, "FashionMNIST", "dataset the model was trained on (--list). Seed: -d");
 DEFINE_string(data_dir, "", "folder with the dataset's files; empty: the dataset's usual folder");
@@ -34,8 +34,8 @@ DEFINE_int32(g, 0, "1: use the GPU (same as --device=cuda)");
 namespace qres::tools {
 namespace {
 
-absl::StatusOr<EvaluateConfig> ConfigFromFlags() {
-  EvaluateConfig config;
+absl::StatusOr<train::EvaluateConfig> ConfigFromFlags() {
+  train::EvaluateConfig config;
   QRES_ASSIGN_OR_RETURN(config.dataset, MergedFlag("dataset", "d"));
   QRES_ASSIGN_OR_RETURN(config.net, MergedFlag("net", "n"));
   QRES_ASSIGN_OR_RETURN(config.model_file, MergedFlag("model_file", "m"));
@@ -59,8 +59,8 @@ int Main(int argc, char** argv) {
                  "Usage: bazel run -c opt //qres/tools:test -- [flags]\n"
                  "  e.g. -d FashionMNIST -n CNN -m torch_nn02CNNQtAdamW5.pt -e error_CNNQtAdamW5.pickle",
                  "/test.cc", FLAGS_list, []() -> absl::Status {
-                   QRES_ASSIGN_OR_RETURN(EvaluateConfig config, ConfigFromFlags());
-                   return EvaluateModel(config);
+                   QRES_ASSIGN_OR_RETURN(train::EvaluateConfig config, ConfigFromFlags());
+                   return train::EvaluateModel(config);
                  });
 }
 

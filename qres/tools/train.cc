@@ -14,7 +14,7 @@
 #include "qres/base/status_macros.h"
 #include "qres/dist/environment.h"
 #include "qres/tools/cli.h"
-#include "qres/tools/trainer.h"
+#include "qres/train/trainer.h"
 
 DEFINE_string(net, "", "net to train (--list); empty: CNN on 28x28 data, LeNet otherwise. Seed: -n");
 DEFINE_string(algo, "Adam", "learning algorithm (--list), e.g. QtAdamW, QSGD, AdamW. Seed: -m");
@@ -107,8 +107,8 @@ void OnSignal(int) {
   [[maybe_unused]] ssize_t ignored = write(2, message, sizeof(message) - 1);
 }
 
-absl::StatusOr<TrainConfig> ConfigFromFlags() {
-  TrainConfig config;
+absl::StatusOr<train::TrainConfig> ConfigFromFlags() {
+  train::TrainConfig config;
   QRES_ASSIGN_OR_RETURN(config.net, MergedFlag("net", "n"));
   QRES_ASSIGN_OR_RETURN(config.algorithm, MergedFlag("algo", "m"));
   QRES_ASSIGN_OR_RETURN(config.dataset, MergedFlag("dataset", "d"));
@@ -195,10 +195,10 @@ int Main(int argc, char** argv) {
                  "  torchrun --nnodes=2 --node_rank=0 --master_addr=HOST --master_port=29500 --nproc_per_node=8 \\\n"
                  "      --no-python bazel-bin/qres/tools/train -g 1 --algo=QtAdamW   (then --node_rank=1 on the other)",
                  "/train.cc", FLAGS_list, []() -> absl::Status {
-                   QRES_ASSIGN_OR_RETURN(TrainConfig config, ConfigFromFlags());
+                   QRES_ASSIGN_OR_RETURN(train::TrainConfig config, ConfigFromFlags());
                    std::signal(SIGINT, OnSignal);
                    std::signal(SIGTERM, OnSignal);
-                   return Train(config, [] { return stop_requested.load(); });
+                   return train::Train(config, [] { return stop_requested.load(); });
                  });
 }
 

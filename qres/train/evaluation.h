@@ -1,6 +1,6 @@
 // Accuracy of a net over a dataset split, with per-class counts and the confusion matrix.
-#ifndef QRES_TOOLS_ACCURACY_H_
-#define QRES_TOOLS_ACCURACY_H_
+#ifndef QRES_TRAIN_EVALUATION_H_
+#define QRES_TRAIN_EVALUATION_H_
 
 #include <cstdint>
 #include <string>
@@ -11,7 +11,7 @@
 #include "qres/data/batches.h"
 #include "qres/models/model.h"
 
-namespace qres::tools {
+namespace qres::train {
 
 struct Evaluation {
   int64_t samples = 0;
@@ -33,6 +33,6 @@ absl::StatusOr<Evaluation> Evaluate(models::Net& net, data::Batches& batches, in
 std::vector<std::string> DescribePerClass(const Evaluation& evaluation,
                                           const std::vector<std::string>& class_names);
 
-}  // namespace qres::tools
+}  // namespace qres::train
 
-#endif  // QRES_TOOLS_ACCURACY_H_
+#endif  // QRES_TRAIN_EVALUATION_H_

@@ -7,8 +7,8 @@
 //
 //   QRES_ASSIGN_OR_RETURN(auto writer, EventWriter::Open("runs/CNNQtAdamW5"));
 //   QRES_RETURN_IF_ERROR(writer->Scalars(epoch, {{"epoch/loss", loss}, {"epoch/lr", lr}}));
-#ifndef QRES_TOOLS_TENSORBOARD_H_
-#define QRES_TOOLS_TENSORBOARD_H_
+#ifndef QRES_IO_TENSORBOARD_H_
+#define QRES_IO_TENSORBOARD_H_
 
 #include <cstdint>
 #include <cstdio>
@@ -21,7 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace qres::tools {
+namespace qres::io {
 
 // CRC-32C (Castagnoli), and the masked form the record format stores.
 uint32_t Crc32c(absl::string_view bytes);
@@ -48,6 +48,6 @@ class EventWriter {
   FILE* file_;
 };
 
-}  // namespace qres::tools
+}  // namespace qres::io
 
-#endif  // QRES_TOOLS_TENSORBOARD_H_
+#endif  // QRES_IO_TENSORBOARD_H_

@@ -1,14 +1,14 @@
 // The model file: the net's state_dict (parameters and buffers by name) as a torch.save-compatible
 // pickle, so Python's torch.load reads it too.
-#ifndef QRES_TOOLS_MODEL_FILE_H_
-#define QRES_TOOLS_MODEL_FILE_H_
+#ifndef QRES_TRAIN_MODEL_FILE_H_
+#define QRES_TRAIN_MODEL_FILE_H_
 
 #include <string>
 
 #include "absl/status/status.h"
 #include "qres/models/model.h"
 
-namespace qres::tools {
+namespace qres::train {
 
 absl::Status SaveModelFile(const std::string& path, const models::Net& net);
 
@@ -16,6 +16,6 @@ absl::Status SaveModelFile(const std::string& path, const models::Net& net);
 // the net (another net, dataset or depth), are errors that say what differs.
 absl::Status LoadModelFile(const std::string& path, models::Net& net);
 
-}  // namespace qres::tools
+}  // namespace qres::train
 
-#endif  // QRES_TOOLS_MODEL_FILE_H_
+#endif  // QRES_TRAIN_MODEL_FILE_H_

@@ -1,31 +1,16 @@
-// Training a registered net on a registered dataset with a registered optimizer: the seed's
-// torch_nn02.py workflow (algorithm.md §6), with checkpoints, resume and machine-readable metrics.
-//
-//   TrainConfig config;
-//   config.net = "CNN"; config.algorithm = "QtAdamW"; config.epochs = 5;
-//   absl::Status status = Train(config, &stop_requested);
-//
-// Writes into config.out_dir (PROC = <Net><Algorithm><Epochs>, the seed's names):
-//   torch_nn02<PROC>.pt     the model's state_dict (torch.load reads it)
-//   operation_<PROC>.txt    everything printed
-//   error_<PROC>.pickle     the per-epoch mean training loss, a pickled list of floats
-//   metrics_<PROC>.jsonl    one JSON object per epoch
-//   checkpoint_<PROC>.pt    model, optimizer, quantizer and position, for --resume
-//   tensorboard/<PROC>/     TensorBoard event files (config.tensorboard)
-// Every file is written atomically. A second process on the same run and folder is refused, and so
-// is a new run over an older one's outputs unless config.overwrite (they are removed first).
-#ifndef QRES_TOOLS_TRAINER_H_
-#define QRES_TOOLS_TRAINER_H_
+// What one training run is: the options train's flags fill in (qres/tools/train.cc), and the
+// run's name, which names its files.
+#ifndef QRES_TRAIN_TRAIN_CONFIG_H_
+#define QRES_TRAIN_TRAIN_CONFIG_H_
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 
-#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "qres/dist/environment.h"
 
-namespace qres::tools {
+namespace qres::train {
 
 struct TrainConfig {
   std::string net;  // empty: CNN for 28x28 datasets, LeNet otherwise (the seed's choice)
@@ -71,12 +56,10 @@ struct TrainConfig {
 };
 
 // The seed's run name, e.g. "ResNetQSGD20".
-std::string RunName(const TrainConfig& config);
+inline std::string RunName(const TrainConfig& config) {
+  return absl::StrCat(config.net, config.algorithm, config.epochs);
+}
 
-// Trains and writes the outputs. `should_stop` (may be empty) is asked before every batch: when it
-// returns true the run saves a resumable checkpoint and returns a Cancelled status.
-absl::Status Train(const TrainConfig& config, const std::function<bool()>& should_stop = {});
+}  // namespace qres::train
 
-}  // namespace qres::tools
-
-#endif  // QRES_TOOLS_TRAINER_H_
+#endif  // QRES_TRAIN_TRAIN_CONFIG_H_

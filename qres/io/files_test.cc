@@ -1,5 +1,5 @@
 // WriteFileAtomically replaces a regular file whole and never replaces what is not one.
-#include "qres/tools/outputs.h"
+#include "qres/io/files.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace qres::tools {
+namespace qres::io {
 namespace {
 
 namespace fs = std::filesystem;
@@ -73,4 +73,4 @@ TEST(WriteFileAtomicallyTest, ADirectoryIsAnErrorAndStays) {
 }
 
 }  // namespace
-}  // namespace qres::tools
+}  // namespace qres::io

@@ -4,8 +4,8 @@
 // settings: data set, net, algorithm, lr, seed, ...). Runs whose settings differ only in the seed
 // form one configuration; configurations are compared only within one data set and net, so runs
 // of different data sets or nets are never averaged together.
-#ifndef QRES_TOOLS_RUN_REPORT_H_
-#define QRES_TOOLS_RUN_REPORT_H_
+#ifndef QRES_REPORT_RUN_REPORT_H_
+#define QRES_REPORT_RUN_REPORT_H_
 
 #include <cstdint>
 #include <map>
@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "qres/tools/plot.h"
+#include "qres/io/plot.h"
 
-namespace qres::tools {
+namespace qres::report {
 
 struct EpochMetrics {
   int64_t epoch = 0;
@@ -55,12 +55,12 @@ std::string MeanAndSpread(const std::vector<double>& values, double scale, int d
 
 // A section's plots: test accuracy and loss per epoch (a line per configuration: the mean over its
 // runs, with the min-max band), and where the lr varies, the final test accuracy against the lr.
-std::vector<Panel> SectionPlots(const Section& section);
+std::vector<io::Panel> SectionPlots(const Section& section);
 
 // The comparison as Markdown (one table per section) and as CSV (one row per configuration).
 std::string MarkdownTables(const std::vector<Section>& sections);
 std::string CsvTable(const std::vector<Section>& sections);
 
-}  // namespace qres::tools
+}  // namespace qres::report
 
-#endif  // QRES_TOOLS_RUN_REPORT_H_
+#endif  // QRES_REPORT_RUN_REPORT_H_

@@ -1,8 +1,8 @@
-#include "qres/tools/run_setup.h"
+#include "qres/train/run_setup.h"
 
 #include "ATen/Context.h"
 
-namespace qres::tools {
+namespace qres::train {
 
 c10::Device PickDevice(bool cuda, std::string* note, int gpu) {
   if (cuda && at::hasCUDA()) return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(gpu));
@@ -25,4 +25,4 @@ models::ModelSpec SpecFor(const data::Dataset& dataset, const std::string& net_o
   return spec;
 }
 
-}  // namespace qres::tools
+}  // namespace qres::train

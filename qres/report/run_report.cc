@@ -1,4 +1,4 @@
-#include "qres/tools/run_report.h"
+#include "qres/report/run_report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,6 +7,7 @@
 #include <sstream>
 #include <utility>
 
+#include "ATen/core/ivalue.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -15,14 +16,13 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "ATen/core/ivalue.h"
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
-#include "qres/tools/archive_check.h"
-#include "qres/tools/outputs.h"
+#include "qres/io/archive_check.h"
+#include "qres/io/files.h"
 #include "torch/serialize/input-archive.h"
 
-namespace qres::tools {
+namespace qres::report {
 namespace {
 
 namespace fs = std::filesystem;
@@ -43,7 +43,7 @@ absl::StatusOr<std::optional<double>> Field(absl::string_view line, absl::string
 }
 
 absl::StatusOr<std::vector<EpochMetrics>> ParseMetrics(const std::string& path) {
-  QRES_ASSIGN_OR_RETURN(const std::string text, ReadWholeFile(path));
+  QRES_ASSIGN_OR_RETURN(const std::string text, io::ReadWholeFile(path));
   std::vector<EpochMetrics> epochs;
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
@@ -75,8 +75,8 @@ absl::StatusOr<std::vector<EpochMetrics>> ParseMetrics(const std::string& path) 
 
 // The "settings" record of a train checkpoint: key=value lines.
 absl::StatusOr<std::map<std::string, std::string>> ReadSettings(const std::string& checkpoint) {
-  QRES_ASSIGN_OR_RETURN(const std::string bytes, ReadWholeFile(checkpoint));
-  QRES_RETURN_IF_ERROR(CheckArchive(bytes, absl::StrCat("checkpoint ", checkpoint)));
+  QRES_ASSIGN_OR_RETURN(const std::string bytes, io::ReadWholeFile(checkpoint));
+  QRES_RETURN_IF_ERROR(io::CheckArchive(bytes, absl::StrCat("checkpoint ", checkpoint)));
   QRES_ASSIGN_OR_RETURN(const std::string text,
                         CallTorch(absl::StrCat("checkpoint ", checkpoint, ": not a qres checkpoint"), [&] {
                           torch::serialize::InputArchive archive;
@@ -146,7 +146,7 @@ double Spread(const std::vector<double>& v) {
 }
 
 // A point of a plotted line: the mean of `values`, with their min-max band.
-void AddPoint(Series& line, const std::vector<double>& values) {
+void AddPoint(io::Series& line, const std::vector<double>& values) {
   line.y.push_back(Mean(values));
   line.low.push_back(*std::min_element(values.begin(), values.end()));
   line.high.push_back(*std::max_element(values.begin(), values.end()));
@@ -246,10 +246,10 @@ Row Summarize(const Configuration& c) {
 
 }  // namespace
 
-std::vector<Panel> SectionPlots(const Section& section) {
-  Panel accuracy{"test accuracy", {}, {}, {}, "epoch", false}, loss{"loss", {}, {}, {}, "epoch", false};
+std::vector<io::Panel> SectionPlots(const Section& section) {
+  io::Panel accuracy{"test accuracy", {}, {}, {}, "epoch", false}, loss{"loss", {}, {}, {}, "epoch", false};
   for (const Configuration& c : section.configurations) {
-    Series acc{c.label, {}, {}, {}}, lss{c.label, {}, {}, {}};
+    io::Series acc{c.label, {}, {}, {}}, lss{c.label, {}, {}, {}};
     const size_t epochs = c.runs.front()->epochs.size();  // the same in a configuration
     for (size_t e = 0; e < epochs; ++e) {
       std::vector<double> a, l;
@@ -263,7 +263,7 @@ std::vector<Panel> SectionPlots(const Section& section) {
     accuracy.series.push_back(std::move(acc));
     loss.series.push_back(std::move(lss));
   }
-  std::vector<Panel> panels = {accuracy, loss};
+  std::vector<io::Panel> panels = {accuracy, loss};
   // Accuracy against lr: a line per configuration with its lr left out.
   std::map<std::string, std::map<double, std::vector<double>>> by_rest;
   std::set<double> lrs;
@@ -280,10 +280,10 @@ std::vector<Panel> SectionPlots(const Section& section) {
     }
   }
   if (lrs.size() > 1) {
-    Panel against_lr{"final test accuracy", {}, {}, {lrs.begin(), lrs.end()}, "lr", true};
+    io::Panel against_lr{"final test accuracy", {}, {}, {lrs.begin(), lrs.end()}, "lr", true};
     for (const auto& [label, points] : by_rest) {
       if (points.size() != lrs.size()) continue;  // not on every lr of the grid
-      Series line{label.empty() ? "all runs" : label, {}, {}, {}};
+      io::Series line{label.empty() ? "all runs" : label, {}, {}, {}};
       for (const auto& [lr, finals] : points) AddPoint(line, finals);
       against_lr.series.push_back(std::move(line));
     }
@@ -329,4 +329,4 @@ std::string CsvTable(const std::vector<Section>& sections) {
   return out;
 }
 
-}  // namespace qres::tools
+}  // namespace qres::report

@@ -1,7 +1,7 @@
 // What train and test both decide from a dataset and the command line: the device, the default
 // net, and the net's shape.
-#ifndef QRES_TOOLS_RUN_SETUP_H_
-#define QRES_TOOLS_RUN_SETUP_H_
+#ifndef QRES_TRAIN_RUN_SETUP_H_
+#define QRES_TRAIN_RUN_SETUP_H_
 
 #include <cstdint>
 #include <string>
@@ -10,7 +10,7 @@
 #include "qres/data/dataset.h"
 #include "qres/models/model.h"
 
-namespace qres::tools {
+namespace qres::train {
 
 // cuda:`gpu` when `cuda` is asked for and a GPU is there; otherwise the CPU, with `note` saying why
 // when the GPU was asked for (the seed's -g 1 on a machine without one). A `gpu` this machine does
@@ -26,6 +26,6 @@ std::string DefaultNet(const data::Dataset& dataset);
 // The net's input shape and class count from the dataset, and its options (NetOptionsFromFlags).
 models::ModelSpec SpecFor(const data::Dataset& dataset, const std::string& net_options);
 
-}  // namespace qres::tools
+}  // namespace qres::train
 
-#endif  // QRES_TOOLS_RUN_SETUP_H_
+#endif  // QRES_TRAIN_RUN_SETUP_H_

@@ -1,15 +1,15 @@
 // Evaluating a saved model, the seed's torch_testNN.py workflow: accuracy on the training and test
 // splits in eval mode, per-class accuracy and the confusion matrix, and a plot of the error trend
 // (plus test accuracy and quantization index when the run's metrics file is beside it).
-#ifndef QRES_TOOLS_EVALUATOR_H_
-#define QRES_TOOLS_EVALUATOR_H_
+#ifndef QRES_TRAIN_EVALUATOR_H_
+#define QRES_TRAIN_EVALUATOR_H_
 
 #include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
 
-namespace qres::tools {
+namespace qres::train {
 
 struct EvaluateConfig {
   std::string dataset = "FashionMNIST";
@@ -28,6 +28,6 @@ struct EvaluateConfig {
 
 absl::Status EvaluateModel(const EvaluateConfig& config);
 
-}  // namespace qres::tools
+}  // namespace qres::train
 
-#endif  // QRES_TOOLS_EVALUATOR_H_
+#endif  // QRES_TRAIN_EVALUATOR_H_

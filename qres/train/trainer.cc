@@ -1,4 +1,4 @@
-#include "qres/tools/trainer.h"
+#include "qres/train/trainer.h"
 
 #include <unistd.h>
 
@@ -21,10 +21,10 @@
 #include "ATen/Parallel.h"
 #include "ATen/ops/argmax.h"
 #include "ATen/ops/cat.h"
-#include "ATen/ops/zeros_like.h"
 #include "ATen/ops/cross_entropy_loss.h"
 #include "ATen/ops/tensor.h"
 #include "ATen/ops/zeros.h"
+#include "ATen/ops/zeros_like.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -37,20 +37,23 @@
 #include "qres/base/torch_status.h"
 #include "qres/data/batches.h"
 #include "qres/data/dataset.h"
-#include "qres/models/model.h"
 #include "qres/dist/gradient_sum.h"
 #include "qres/dist/process_group.h"
+#include "qres/io/archive_check.h"
+#include "qres/io/files.h"
+#include "qres/io/pickle.h"
+#include "qres/io/tensorboard.h"
+#include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
 #include "qres/sched/scheduler.h"
-#include "qres/tools/archive_check.h"
-#include "qres/tools/accuracy.h"
-#include "qres/tools/model_file.h"
-#include "qres/tools/outputs.h"
-#include "qres/tools/run_setup.h"
-#include "qres/tools/tensorboard.h"
+#include "qres/train/checkpoint.h"
+#include "qres/train/evaluation.h"
+#include "qres/train/model_file.h"
+#include "qres/train/run_files.h"
+#include "qres/train/run_setup.h"
 #include "torch/serialize.h"
 
-namespace qres::tools {
+namespace qres::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -80,164 +83,6 @@ class Reporter {
 std::string FormatDuration(double seconds) {
   const int64_t s = static_cast<int64_t>(std::lround(seconds));
   return absl::StrFormat("%d:%02d", s / 60, s % 60);
-}
-
-// Where a run is: saved in the checkpoint so that a resumed run continues exactly.
-struct Progress {
-  int64_t epoch = 0;       // the epoch in progress
-  int64_t batch = 0;       // the next batch of that epoch
-  double loss_sum = 0.0;   // over the epoch's finished batches
-  int64_t correct = 0;     // training predictions of the epoch so far
-  int64_t seen = 0;
-  double epoch_seconds = 0.0;    // time spent in this epoch before an interruption
-  double train_seconds = 0.0;    // all finished epochs
-  std::vector<double> losses;    // per finished epoch: the error trend
-  std::string metrics;           // the jsonl lines so far
-};
-
-struct RunFiles {
-  std::string model, log, error, metrics, checkpoint;
-};
-
-// The shortest text that reads back as `value` exactly.
-std::string ShortestDouble(double value) {
-  for (int digits = 6; digits < 17; ++digits) {
-    const std::string text = absl::StrFormat("%.*g", digits, value);
-    double back = 0;
-    if (absl::SimpleAtod(text, &back) && back == value) return text;
-  }
-  return absl::StrFormat("%.17g", value);
-}
-
-// What must not change between a run and its resumption, by flag name. The checkpoint stores it
-// as "key=value" lines (values may hold ',' and '=', never a newline).
-using Settings = std::map<std::string, std::string>;
-
-Settings RunSettings(const TrainConfig& config, const data::Dataset& train) {
-  Settings settings;
-  auto add = [&](const std::string& key, const auto& value) { settings[key] = absl::StrCat(value); };
-  add("dataset", absl::StrCat(config.dataset, " (", train.size(), " training images)"));
-  add("net", config.net);
-  add("net_params", config.net_params);
-  add("algo", config.algorithm);
-  add("lr", ShortestDouble(config.lr));
-  add("batch_size", config.batch_size);
-  add("seed", config.seed);
-  add("qp", config.qp.value_or(0));
-  add("optim_params", config.optim_params);
-  add("quant_params", config.quant_params);
-  add("scheduler", config.scheduler);
-  add("scheduler_params", config.scheduler_params);
-  add("scheduler_interval", config.schedule_per_batch ? "batch" : "epoch");
-  add("shuffle", config.shuffle ? "true" : "false");
-  add("drop_last", config.drop_last ? "true" : "false");
-  add("augment", config.augment ? "true" : "false");
-  add("normalize", config.mean_std ? "meanstd" : "reference");
-  add("eval_bn", config.train_mode_eval ? "train" : "eval");
-  add("world_size", config.ranks ? config.ranks->world_size : 1);
-  return settings;
-}
-
-std::string SettingsText(const Settings& settings) {
-  std::string text;
-  for (const auto& [key, value] : settings) absl::StrAppend(&text, key, "=", value, "\n");
-  return text;
-}
-
-// The first setting that the checkpoint's run (`stored`, SettingsText) had otherwise; settings it
-// does not name (an older version's) are not compared. The world size may change: every rank holds
-// the same state and the batches are global, so a run resumes on any number of ranks (the
-// gradients' sums then round differently). Returns the stored world size ("1" if none).
-absl::StatusOr<std::string> CheckSameSettings(const std::string& stored, const Settings& now, const std::string& path) {
-  std::string world_size = "1";
-  for (absl::string_view line : absl::StrSplit(stored, '\n', absl::SkipEmpty())) {
-    const std::pair<std::string, std::string> before = absl::StrSplit(line, absl::MaxSplits('=', 1));
-    const auto it = now.find(before.first);
-    if (before.first == "world_size") {
-      world_size = before.second;
-      continue;
-    }
-    if (it != now.end() && it->second != before.second) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "--resume: ", path, " was made with --", before.first, "=", before.second, ", this run has --",
-          before.first, "=", it->second, "; resume with the run's own settings, or start over in another --out_dir"));
-    }
-  }
-  return world_size;
-}
-
-absl::Status SaveCheckpoint(const std::string& path, models::Net& net,
-                            torch::optim::Optimizer& optimizer, const sched::LrSchedule& schedule,
-                            const Progress& progress, const std::string& log, const Settings& settings) {
-  return CallTorch(absl::StrCat("writing checkpoint ", path), [&]() -> absl::Status {
-    torch::serialize::OutputArchive archive;
-    torch::serialize::OutputArchive model_archive, optimizer_archive;
-    net.save(model_archive);
-    optimizer.save(optimizer_archive);
-    archive.write("model", model_archive);
-    archive.write("optimizer", optimizer_archive);
-    archive.write("position", at::tensor({progress.epoch, progress.batch, progress.correct,
-                                          progress.seen}));
-    archive.write("times", at::tensor({progress.loss_sum, progress.epoch_seconds,
-                                       progress.train_seconds}, at::kDouble));
-    archive.write("losses", at::tensor(progress.losses, at::kDouble));
-    archive.write("metrics", c10::IValue(progress.metrics));
-    archive.write("log", c10::IValue(log));
-    archive.write("settings", c10::IValue(SettingsText(settings)));
-    archive.write("schedule", at::tensor({schedule.steps()}));
-    archive.write("schedule_lr", at::tensor({schedule.lr()}, at::kDouble));
-    std::ostringstream bytes;
-    archive.save_to(bytes);
-    return WriteFileAtomically(path, bytes.str());
-  });
-}
-
-// Loads the checkpoint after checking every record's CRC and that it was made with `settings`
-// (but for the world size, which it returns in `world_size`).
-absl::Status LoadCheckpoint(const std::string& path, models::Net& net,
-                            torch::optim::Optimizer& optimizer, sched::LrSchedule& schedule, Progress& progress,
-                            std::string& log, const Settings& settings, std::string& world_size) {
-  QRES_ASSIGN_OR_RETURN(const std::string bytes, ReadWholeFile(path));
-  QRES_RETURN_IF_ERROR(CheckArchive(bytes, absl::StrCat("checkpoint ", path)));
-  torch::serialize::InputArchive archive;
-  // The settings' text; empty in an older version's checkpoint, which has none.
-  QRES_ASSIGN_OR_RETURN(const std::string stored_settings,
-                        CallTorch(absl::StrCat("checkpoint ", path, ": not a qres checkpoint"), [&] {
-                          std::istringstream stream(bytes);
-                          archive.load_from(stream);
-                          c10::IValue value;
-                          return archive.try_read("settings", value) ? value.toStringRef() : std::string();
-                        }));
-  QRES_ASSIGN_OR_RETURN(world_size, CheckSameSettings(stored_settings, settings, path));
-  return CallTorch(absl::StrCat("reading checkpoint ", path), [&] {
-    torch::serialize::InputArchive model_archive, optimizer_archive;
-    archive.read("model", model_archive);
-    archive.read("optimizer", optimizer_archive);
-    net.load(model_archive);
-    optimizer.load(optimizer_archive);
-    at::Tensor position, times, losses;
-    archive.read("position", position);
-    archive.read("times", times);
-    archive.read("losses", losses);
-    progress.epoch = position[0].item<int64_t>();
-    progress.batch = position[1].item<int64_t>();
-    progress.correct = position[2].item<int64_t>();
-    progress.seen = position[3].item<int64_t>();
-    progress.loss_sum = times[0].item<double>();
-    progress.epoch_seconds = times[1].item<double>();
-    progress.train_seconds = times[2].item<double>();
-    losses = losses.contiguous();
-    progress.losses.assign(losses.data_ptr<double>(), losses.data_ptr<double>() + losses.numel());
-    c10::IValue metrics, text;
-    archive.read("metrics", metrics);
-    archive.read("log", text);
-    progress.metrics = metrics.toStringRef();
-    log = text.toStringRef();
-    at::Tensor schedule_steps, schedule_lr;  // absent in an older version's checkpoint: constant lr
-    if (archive.try_read("schedule", schedule_steps) && archive.try_read("schedule_lr", schedule_lr)) {
-      schedule.Restore(schedule_steps.item<int64_t>(), schedule_lr.item<double>());
-    }
-  });
 }
 
 void DrawProgressBar(int64_t epoch, int64_t epochs, int64_t batch, int64_t batches, double loss,
@@ -340,7 +185,7 @@ class TrainingRun {
   std::shared_ptr<models::Net> net_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::optional<sched::LrSchedule> schedule_;
-  std::unique_ptr<EventWriter> events_;
+  std::unique_ptr<io::EventWriter> events_;
   std::optional<dist::Group> group_;
   std::unique_ptr<dist::OverlappedGradientSum> gradient_sum_;  // absent: SumGradients after backward
   std::string proc_;
@@ -350,7 +195,7 @@ class TrainingRun {
   std::string resume_checkpoint_;  // the checkpoint this run continues from; empty: a fresh start
   std::string resumed_log_, resumed_line_;  // its log so far, and the line that says where it resumed
   Reporter report_;
-  Progress progress_;
+  Position position_;
   std::optional<Evaluation> evaluation_;  // of the last epoch trained in this process
 };
 
@@ -429,11 +274,7 @@ absl::Status TrainingRun::BuildNetAndOptimizer() {
 
 absl::Status TrainingRun::ClaimOutputs() {
   proc_ = RunName(config_);
-  files_ = {JoinPath(config_.out_dir, absl::StrCat("torch_nn02", proc_, ".pt")),
-            JoinPath(config_.out_dir, absl::StrCat("operation_", proc_, ".txt")),
-            JoinPath(config_.out_dir, absl::StrCat("error_", proc_, ".pickle")),
-            JoinPath(config_.out_dir, absl::StrCat("metrics_", proc_, ".jsonl")),
-            JoinPath(config_.out_dir, absl::StrCat("checkpoint_", proc_, ".pt"))};
+  files_ = RunFiles::For(config_.out_dir, proc_);
   QRES_ASSIGN_OR_RETURN(resume_checkpoint_, CheckpointToResume());
   settings_ = RunSettings(config_, train_);
   // Loaded and checked before anything is claimed or removed: a checkpoint that does not fit
@@ -441,15 +282,15 @@ absl::Status TrainingRun::ClaimOutputs() {
   if (!resume_checkpoint_.empty()) QRES_RETURN_IF_ERROR(LoadResumedCheckpoint());
   if (!Lead()) return absl::OkStatus();  // rank 0 owns the outputs; the others only read the checkpoint
   // Made only now that everything else checked out: a bad flag leaves nothing behind.
-  QRES_RETURN_IF_ERROR(CreateOutputDirectory(config_.out_dir));
+  QRES_RETURN_IF_ERROR(io::CreateOutputDirectory(config_.out_dir));
   // The run's outputs are one set: one process writes them, and a new run never mixes its files
   // with an older run's of the same name.
-  const std::vector<std::string> outputs = {files_.model, files_.log, files_.error, files_.metrics, files_.checkpoint};
+  const std::vector<std::string> outputs = files_.All();
   QRES_ASSIGN_OR_RETURN(lock_, RunLock::Acquire(config_.out_dir, proc_, outputs));
   if (resume_checkpoint_ == files_.checkpoint) return absl::OkStatus();  // continuing this run's own files
   std::vector<std::string> existing;
   for (const std::string& file : outputs) {
-    if (access(file.c_str(), F_OK) == 0) existing.push_back(file);
+    if (io::FileExists(file)) existing.push_back(file);
   }
   if (!existing.empty() && !config_.overwrite) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -468,20 +309,9 @@ absl::StatusOr<std::string> TrainingRun::CheckpointToResume() const {
     return config_.resume_from;
   }
   if (!config_.resume) return std::string();
-  if (access(files_.checkpoint.c_str(), F_OK) == 0) return files_.checkpoint;
+  if (io::FileExists(files_.checkpoint)) return files_.checkpoint;
   // The run's name holds its epoch count, so a run asked for more epochs looks for another file.
-  const std::string prefix = absl::StrCat("checkpoint_", config_.net, config_.algorithm);
-  std::vector<std::string> others;
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(config_.out_dir, error)) {
-    const std::string name = entry.path().filename().string();
-    if (!absl::StartsWith(name, prefix) || !absl::EndsWith(name, ".pt")) continue;
-    const absl::string_view epochs = absl::string_view(name).substr(prefix.size(), name.size() - prefix.size() - 3);
-    if (!epochs.empty() && std::all_of(epochs.begin(), epochs.end(), absl::ascii_isdigit)) {
-      others.push_back(JoinPath(config_.out_dir, name));
-    }
-  }
-  std::sort(others.begin(), others.end());
+  const std::vector<std::string> others = CheckpointsOf(config_.out_dir, absl::StrCat(config_.net, config_.algorithm));
   return absl::NotFoundError(absl::StrCat(
       "--resume: no checkpoint ", files_.checkpoint, " for run ", proc_,
       others.empty() ? absl::StrCat("; start it without --resume")
@@ -492,16 +322,16 @@ absl::StatusOr<std::string> TrainingRun::CheckpointToResume() const {
 
 absl::Status TrainingRun::LoadResumedCheckpoint() {
   std::string earlier_world_size;
-  QRES_RETURN_IF_ERROR(LoadCheckpoint(resume_checkpoint_, *net_, *optimizer_, *schedule_, progress_, resumed_log_,
+  QRES_RETURN_IF_ERROR(LoadCheckpoint(resume_checkpoint_, *net_, *optimizer_, *schedule_, position_, resumed_log_,
                                       settings_, earlier_world_size));
-  if (progress_.epoch >= config_.epochs && resume_checkpoint_ != files_.checkpoint) {
+  if (position_.epoch >= config_.epochs && resume_checkpoint_ != files_.checkpoint) {
     return absl::InvalidArgumentError(absl::StrCat("--resume_from=", resume_checkpoint_, " has trained ",
-                                                   progress_.epoch, " epochs already; --epochs=", config_.epochs,
+                                                   position_.epoch, " epochs already; --epochs=", config_.epochs,
                                                    " must be more to continue it"));
   }
   const std::string& world_size = settings_.at("world_size");
-  resumed_line_ = absl::StrCat("Resumed from ", resume_checkpoint_, " at epoch ", progress_.epoch + 1, ", batch ",
-                               progress_.batch,
+  resumed_line_ = absl::StrCat("Resumed from ", resume_checkpoint_, " at epoch ", position_.epoch + 1, ", batch ",
+                               position_.batch,
                                earlier_world_size == world_size
                                    ? ""
                                    : absl::StrCat(", on ", world_size, " rank(s); it ran on ", earlier_world_size,
@@ -584,11 +414,11 @@ absl::Status TrainingRun::SetUp() {
 
 absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& should_stop) {
   const Clock::time_point epoch_start = Clock::now();
-  const double time_before = progress_.epoch_seconds;
+  const double time_before = position_.epoch_seconds;
   const int64_t batches = train_batches_->size();
   at::Tensor loss_sum, correct;  // summed on the device, read at the epoch's end
   QRES_RETURN_IF_ERROR(CallTorch("starting the epoch", [&] {
-    train_batches_->StartEpoch(progress_.epoch);
+    train_batches_->StartEpoch(position_.epoch);
     loss_sum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device_));
     correct = at::zeros({}, at::TensorOptions().dtype(at::kLong).device(device_));
   }));
@@ -603,12 +433,12 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
     if (group_) {
       QRES_RETURN_IF_ERROR(ReduceOverRanks(sums));  // counts are exact in double
     }
-    progress_.loss_sum += sums[0];
-    progress_.correct += static_cast<int64_t>(sums[1]);
-    progress_.seen += static_cast<int64_t>(sums[2]);
+    position_.loss_sum += sums[0];
+    position_.correct += static_cast<int64_t>(sums[1]);
+    position_.seen += static_cast<int64_t>(sums[2]);
     return absl::OkStatus();
   };
-  for (; progress_.batch < batches; ++progress_.batch) {
+  for (; position_.batch < batches; ++position_.batch) {
     bool stop = should_stop && should_stop();
     if (group_) {
       QRES_ASSIGN_OR_RETURN(stop, AnyRankStops(stop));
@@ -616,14 +446,14 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
     if (stop) {
       if (config_.progress) ClearProgressBar();
       QRES_RETURN_IF_ERROR(collect());
-      progress_.epoch_seconds = time_before + Seconds(epoch_start);
-      report_.Line(absl::StrCat("Interrupted at epoch ", progress_.epoch + 1, ", batch ", progress_.batch,
+      position_.epoch_seconds = time_before + Seconds(epoch_start);
+      report_.Line(absl::StrCat("Interrupted at epoch ", position_.epoch + 1, ", batch ", position_.batch,
                                 "; continue with --resume"));
       QRES_RETURN_IF_ERROR(SynchronizeBuffersAndCheck());
       if (Lead()) {
         QRES_RETURN_IF_ERROR(
-            SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, progress_, report_.text(), settings_));
-        QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.log, report_.text()));
+            SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, position_, report_.text(), settings_));
+        QRES_RETURN_IF_ERROR(io::WriteFileAtomically(files_.log, report_.text()));
       }
       return absl::CancelledError(
           absl::StrCat("interrupted; the checkpoint ", files_.checkpoint, " resumes with --resume"));
@@ -631,7 +461,7 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
     SetLr(schedule_->lr());
     if (!group_) {
       QRES_RETURN_IF_ERROR(CallTorch("training step", [&] {
-        data::Batch batch = train_batches_->Get(progress_.batch);
+        data::Batch batch = train_batches_->Get(position_.batch);
         optimizer_->zero_grad();
         at::Tensor output = net_->forward(batch.images);
         at::Tensor loss = at::cross_entropy_loss(output, batch.labels);
@@ -647,9 +477,9 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
       // Every rank makes the same global batch (same order, same augmentation) and takes its slice;
       // its loss is weighted by its share, so the summed gradient is the whole batch's.
       const std::string step =
-          absl::StrCat("epoch ", progress_.epoch + 1, " batch ", progress_.batch + 1, ": the training step");
+          absl::StrCat("epoch ", position_.epoch + 1, " batch ", position_.batch + 1, ": the training step");
       QRES_RETURN_IF_ERROR(Collective(step, [&] {
-        data::Batch batch = train_batches_->Get(progress_.batch);
+        data::Batch batch = train_batches_->Get(position_.batch);
         const int64_t n = batch.labels.size(0), rank = group_->env.rank, size = group_->env.world_size;
         const int64_t begin = n * rank / size, end = n * (rank + 1) / size;
         optimizer_->zero_grad();
@@ -673,7 +503,7 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
         optimizer_->step();
       }));
     }
-    const int64_t step = progress_.epoch * batches + progress_.batch + 1;  // steps taken so far
+    const int64_t step = position_.epoch * batches + position_.batch + 1;  // steps taken so far
     if (events_ != nullptr && config_.tensorboard_every > 0 && step % config_.tensorboard_every == 0) {
       QRES_ASSIGN_OR_RETURN(const double loss, CallTorch("reading the loss", [&] { return last_loss.item<double>(); }));
       std::vector<std::pair<std::string, double>> values = {{"step/loss", loss}, {"step/lr", schedule_->lr()}};
@@ -681,13 +511,13 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
       LogScalars(step, values);
     }
     if (config_.schedule_per_batch) schedule_->Step();
-    if (config_.progress && (progress_.batch % 10 == 9 || progress_.batch + 1 == batches)) {
+    if (config_.progress && (position_.batch % 10 == 9 || position_.batch + 1 == batches)) {
       const double elapsed = Seconds(epoch_start);
-      const double done = static_cast<double>(progress_.batch + 1);
+      const double done = static_cast<double>(position_.batch + 1);
       QRES_ASSIGN_OR_RETURN(const double epoch_loss_so_far,
                             CallTorch("reading the loss", [&] { return loss_sum.item<double>(); }));
-      DrawProgressBar(progress_.epoch + 1, config_.epochs, progress_.batch + 1, batches,
-                      (progress_.loss_sum + epoch_loss_so_far) / done, seen_now / std::max(elapsed, 1e-9),
+      DrawProgressBar(position_.epoch + 1, config_.epochs, position_.batch + 1, batches,
+                      (position_.loss_sum + epoch_loss_so_far) / done, seen_now / std::max(elapsed, 1e-9),
                       elapsed / std::max<double>(done, 1) * (batches - done));
     }
   }
@@ -698,38 +528,38 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
 
 absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   const int64_t batches = train_batches_->size();
-  const double cost = progress_.loss_sum / batches;
+  const double cost = position_.loss_sum / batches;
   if (!std::isfinite(cost)) {
     // The outputs stay those of the last good epoch: its checkpoint, metrics and error trend.
-    const bool kept = progress_.epoch > 0 && access(files_.checkpoint.c_str(), F_OK) == 0;
+    const bool kept = position_.epoch > 0 && io::FileExists(files_.checkpoint);
     const std::string message = absl::StrCat(
-        "epoch ", progress_.epoch + 1, ": the mean training loss is ", cost,
+        "epoch ", position_.epoch + 1, ": the mean training loss is ", cost,
         ", the run diverged; try a smaller --lr (this run: ", config_.lr, ")",
-        kept ? absl::StrCat("; ", files_.checkpoint, " holds epoch ", progress_.epoch) : "");
+        kept ? absl::StrCat("; ", files_.checkpoint, " holds epoch ", position_.epoch) : "");
     report_.Line(message);
-    if (Lead()) QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.log, report_.text()));
+    if (Lead()) QRES_RETURN_IF_ERROR(io::WriteFileAtomically(files_.log, report_.text()));
     return absl::FailedPreconditionError(message);
   }
-  progress_.losses.push_back(cost);
-  progress_.train_seconds += epoch_seconds;
+  position_.losses.push_back(cost);
+  position_.train_seconds += epoch_seconds;
   QRES_RETURN_IF_ERROR(SynchronizeBuffersAndCheck());
 
   QRES_ASSIGN_OR_RETURN(evaluation_, EvaluateTestSet());
-  const double train_accuracy = progress_.seen ? static_cast<double>(progress_.correct) / progress_.seen : 0.0;
-  const double images_per_second = progress_.seen / std::max(epoch_seconds, 1e-9);
+  const double train_accuracy = position_.seen ? static_cast<double>(position_.correct) / position_.seen : 0.0;
+  const double images_per_second = position_.seen / std::max(epoch_seconds, 1e-9);
   // Current after this epoch's steps (on a GPU: the one wait for the device's index per epoch).
   const optim::Quantizer* quantizer = optim::QuantizerOf(*optimizer_);
   const double lr = optimizer_->param_groups()[0].options().get_lr();  // of the epoch's last batch
-  std::string line = absl::StrFormat("[Epoch : %4d] cost = %.9f", progress_.epoch + 1, cost);
+  std::string line = absl::StrFormat("[Epoch : %4d] cost = %.9f", position_.epoch + 1, cost);
   if (quantizer != nullptr) absl::StrAppendFormat(&line, "  QP Index: %g", quantizer->index());
   if (LrIsScheduled()) absl::StrAppendFormat(&line, "  lr %.6g", lr);
   absl::StrAppendFormat(&line, "  train acc %.4f  test acc %.4f  %.1f s  %.0f img/s", train_accuracy,
                         evaluation_->accuracy(), epoch_seconds, images_per_second);
   report_.Line(line);
-  progress_.metrics += absl::StrFormat(
+  position_.metrics += absl::StrFormat(
       "{\"epoch\": %d, \"loss\": %.9g, \"train_accuracy\": %.6f, \"test_accuracy\": %.6f, "
       "\"lr\": %.9g, \"quant_index\": %s, \"seconds\": %.3f, \"images_per_second\": %.1f}\n",
-      progress_.epoch + 1, cost, train_accuracy, evaluation_->accuracy(), lr,
+      position_.epoch + 1, cost, train_accuracy, evaluation_->accuracy(), lr,
       quantizer != nullptr ? absl::StrFormat("%.6g", quantizer->index()) : "null", epoch_seconds,
       images_per_second);
 
@@ -738,40 +568,27 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
       {"epoch/test_accuracy", evaluation_->accuracy()}, {"epoch/lr", lr},
       {"epoch/images_per_second", images_per_second}};
   if (quantizer != nullptr) scalars.emplace_back("epoch/quant_index", quantizer->index());
-  LogScalars(progress_.epoch + 1, scalars);
+  LogScalars(position_.epoch + 1, scalars);
 
-  progress_.batch = 0;
-  progress_.loss_sum = 0;
-  progress_.correct = 0;
-  progress_.seen = 0;
-  progress_.epoch_seconds = 0;
+  position_.batch = 0;
+  position_.loss_sum = 0;
+  position_.correct = 0;
+  position_.seen = 0;
+  position_.epoch_seconds = 0;
   if (!config_.schedule_per_batch) schedule_->Step();  // the follow-up's rule: after the epoch's batches
-  Progress next = progress_;  // the checkpoint resumes at the next epoch
+  Position next = position_;  // the checkpoint resumes at the next epoch
   ++next.epoch;
   if (!Lead()) return absl::OkStatus();
   QRES_RETURN_IF_ERROR(
       SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, next, report_.text(), settings_));
-  QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.metrics, progress_.metrics));
-  QRES_RETURN_IF_ERROR(WriteFileAtomically(files_.error, PickleFloatList(progress_.losses)));
-  return WriteFileAtomically(files_.log, report_.text());
-}
-
-// <out_dir>/tensorboard/<run>, where the run's name is unique in its out_dir; in a --tensorboard
-// folder that runs of several out_dirs share (a sweep's seeds, or runs of one name in two
-// folders), <run>_<8 hex digits of the out_dir's absolute path>, so that no run clears another's.
-std::string EventDir(const TrainConfig& config, const std::string& run) {
-  if (config.tensorboard.empty()) return JoinPath(JoinPath(config.out_dir, "tensorboard"), run);
-  std::error_code error;
-  std::filesystem::path out_dir = std::filesystem::weakly_canonical(std::filesystem::absolute(config.out_dir), error);
-  if (error) out_dir = std::filesystem::absolute(config.out_dir);
-  uint64_t hash = 14695981039346656037ull;  // FNV-1a: the same name on every machine and run
-  for (const unsigned char c : out_dir.lexically_normal().string()) hash = (hash ^ c) * 1099511628211ull;
-  return JoinPath(config.tensorboard, absl::StrFormat("%s_%08x", run, static_cast<uint32_t>(hash ^ (hash >> 32))));
+  QRES_RETURN_IF_ERROR(io::WriteFileAtomically(files_.metrics, position_.metrics));
+  QRES_RETURN_IF_ERROR(io::WriteFileAtomically(files_.error, io::PickleFloatList(position_.losses)));
+  return io::WriteFileAtomically(files_.log, report_.text());
 }
 
 void TrainingRun::OpenEventFiles() {
   if (config_.tensorboard == "off" || !Lead()) return;
-  const std::string dir = EventDir(config_, proc_);
+  const std::string dir = EventDir(config_.tensorboard, config_.out_dir, proc_);
   if (resume_checkpoint_ != files_.checkpoint) {  // this run replaces one of the same name; its events would mix in
     std::error_code error;
     for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
@@ -780,7 +597,7 @@ void TrainingRun::OpenEventFiles() {
       }
     }
   }
-  absl::StatusOr<std::unique_ptr<EventWriter>> writer = EventWriter::Open(dir);
+  absl::StatusOr<std::unique_ptr<io::EventWriter>> writer = io::EventWriter::Open(dir);
   if (!writer.ok()) {
     std::cerr << "train: warning: no TensorBoard files: " << writer.status().message() << "\n";
     return;
@@ -849,7 +666,7 @@ absl::Status TrainingRun::NameLostRanks(absl::Status failed) {
   std::vector<int> lost;
   bool store_gone = false;
   try {
-    const std::string prefix = absl::StrCat("survivors/", progress_.epoch, "/", progress_.batch, "/");
+    const std::string prefix = absl::StrCat("survivors/", position_.epoch, "/", position_.batch, "/");
     group_->store->set(absl::StrCat(prefix, group_->env.rank), std::string("1"));
     const auto deadline = Clock::now() + std::chrono::seconds(3);
     for (;;) {
@@ -928,7 +745,7 @@ absl::Status TrainingRun::SynchronizeBuffersAndCheck() {
     if (largest != mine[i] || smallest != mine[i]) {
       return absl::DataLossError(absl::StrFormat(
           "rank %d: its %s differ%s from another rank's at epoch %d (this rank's %.17g, the ranks' range [%.17g, %.17g])",
-          rank, i == 0 ? "weights" : "quantization index", i == 0 ? "" : "s", progress_.epoch + 1, mine[i], smallest,
+          rank, i == 0 ? "weights" : "quantization index", i == 0 ? "" : "s", position_.epoch + 1, mine[i], smallest,
           largest));
     }
   }
@@ -949,17 +766,17 @@ absl::Status TrainingRun::Finish() {
   report_.Line(absl::StrCat("Total samples       : ", evaluation_->samples));
   report_.Line(absl::StrCat("Right Score         : ", evaluation_->correct));
   report_.Line(absl::StrFormat("Accuracy            : %.6f", evaluation_->accuracy()));
-  report_.Line(absl::StrFormat("Total Learning Time : %.2f s", progress_.train_seconds));
-  report_.Line(absl::StrFormat("Average per Epoch   : %.2f s", progress_.train_seconds / config_.epochs));
+  report_.Line(absl::StrFormat("Total Learning Time : %.2f s", position_.train_seconds));
+  report_.Line(absl::StrFormat("Average per Epoch   : %.2f s", position_.train_seconds / config_.epochs));
   if (!Lead()) return absl::OkStatus();
   QRES_RETURN_IF_ERROR(SaveModelFile(files_.model, *net_));
   report_.Line(absl::StrCat("Saved model         : ", files_.model));
-  return WriteFileAtomically(files_.log, report_.text());
+  return io::WriteFileAtomically(files_.log, report_.text());
 }
 
 absl::Status TrainingRun::Run(const std::function<bool()>& should_stop) {
   net_->train();
-  for (; progress_.epoch < config_.epochs; ++progress_.epoch) {
+  for (; position_.epoch < config_.epochs; ++position_.epoch) {
     QRES_ASSIGN_OR_RETURN(const double epoch_seconds, TrainEpoch(should_stop));
     QRES_RETURN_IF_ERROR(EndEpoch(epoch_seconds));
   }
@@ -968,14 +785,10 @@ absl::Status TrainingRun::Run(const std::function<bool()>& should_stop) {
 
 }  // namespace
 
-std::string RunName(const TrainConfig& config) {
-  return absl::StrCat(config.net, config.algorithm, config.epochs);
-}
-
 absl::Status Train(const TrainConfig& config, const std::function<bool()>& should_stop) {
   TrainingRun run(config);
   QRES_RETURN_IF_ERROR(run.SetUp());
   return run.Run(should_stop);
 }
 
-}  // namespace qres::tools
+}  // namespace qres::train

@@ -1,4 +1,4 @@
-#include "qres/tools/archive_check.h"
+#include "qres/io/archive_check.h"
 
 #include <zlib.h>
 
@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace qres::tools {
+namespace qres::io {
 namespace {
 
 constexpr uint32_t kEndOfDirectory = 0x06054b50;
@@ -109,4 +109,4 @@ absl::Status CheckArchive(absl::string_view bytes, const std::string& what) {
   return absl::OkStatus();
 }
 
-}  // namespace qres::tools
+}  // namespace qres::io

@@ -1,7 +1,6 @@
-#include "qres/tools/outputs.h"
+#include "qres/io/files.h"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,7 +16,12 @@
 #include "absl/strings/str_cat.h"
 #include "qres/base/status_macros.h"
 
-namespace qres::tools {
+namespace qres::io {
+
+bool FileExists(const std::string& path) {
+  struct stat info;
+  return stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
+}
 
 std::string JoinPath(const std::string& dir, const std::string& name) {
   if (dir.empty() || dir == ".") return name;
@@ -80,98 +84,10 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& byt
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<RunLock>> RunLock::Acquire(const std::string& dir, const std::string& run,
-                                                          const std::vector<std::string>& files) {
-  const std::string path = JoinPath(dir, absl::StrCat(".", run, ".lock"));
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot create: ", std::strerror(errno)));
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    close(fd);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "another process is writing run ", run, " in ", dir.empty() ? "." : dir, " (", path, " is locked)"));
-  }
-  // Holding the lock, no live process writes the run's files: any temporary beside them (in `dir`,
-  // WriteFileAtomically's "<file>.tmp.<pid>") is a killed run's.
-  std::vector<std::string> temporary_prefixes;
-  for (const std::string& file : files) {
-    temporary_prefixes.push_back(std::filesystem::path(file).filename().string() + ".tmp.");
-  }
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(dir.empty() ? "." : dir, error)) {
-    const std::string name = entry.path().filename().string();
-    for (const std::string& prefix : temporary_prefixes) {
-      if (absl::StartsWith(name, prefix)) std::filesystem::remove(entry.path(), error);
-    }
-  }
-  return std::unique_ptr<RunLock>(new RunLock(fd));
-}
-
-RunLock::~RunLock() { close(fd_); }
-
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::string PickleFloatList(const std::vector<double>& values) {
-  std::string out = "\x80\x02]";  // PROTO 2, EMPTY_LIST
-  if (!values.empty()) {
-    out += '(';  // MARK
-    for (double value : values) {
-      out += 'G';  // BINFLOAT: big-endian IEEE double
-      uint64_t bits;
-      std::memcpy(&bits, &value, sizeof(bits));
-      for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>(bits >> shift);
-    }
-    out += 'e';  // APPENDS
-  }
-  out += '.';  // STOP
-  return out;
-}
-
-absl::StatusOr<std::vector<double>> UnpickleFloatList(const std::string& bytes,
-                                                      const std::string& source) {
-  auto bad = [&](const std::string& why) {
-    return absl::DataLossError(absl::StrCat(source, ": not a pickled list of floats (", why, ")"));
-  };
-  std::vector<double> values;
-  size_t i = 0;
-  auto need = [&](size_t n) { return i + n <= bytes.size(); };
-  if (!need(2) || static_cast<unsigned char>(bytes[0]) != 0x80) return bad("no protocol header");
-  i = 2;
-  bool list = false;
-  while (need(1)) {
-    const unsigned char op = bytes[i++];
-    switch (op) {
-      case 0x95:  // FRAME (protocol 4): 8-byte length
-        if (!need(8)) return bad("truncated frame");
-        i += 8;
-        break;
-      case ']': list = true; break;
-      case '(': break;
-      case 'q': if (!need(1)) return bad("truncated"); i += 1; break;  // BINPUT
-      case 'r': if (!need(4)) return bad("truncated"); i += 4; break;  // LONG_BINPUT
-      case 0x94: break;                                                 // MEMOIZE
-      case 'G': {
-        if (!need(8)) return bad("truncated float");
-        uint64_t bits = 0;
-        for (int k = 0; k < 8; ++k) bits = (bits << 8) | static_cast<unsigned char>(bytes[i + k]);
-        double value;
-        std::memcpy(&value, &bits, sizeof(value));
-        values.push_back(value);
-        i += 8;
-        break;
-      }
-      case 'a': case 'e': break;  // APPEND, APPENDS
-      case '.':
-        if (!list) return bad("no list");
-        return values;
-      default:
-        return bad(absl::StrCat("unsupported opcode 0x", absl::Hex(op)));
-    }
-  }
-  return bad("truncated: no STOP");
 }
 
 absl::Status CheckWritableDirectory(const std::string& flag, const std::string& dir) {
@@ -213,4 +129,4 @@ absl::Status CreateOutputDirectory(const std::string& out_dir) {
   return absl::OkStatus();
 }
 
-}  // namespace qres::tools
+}  // namespace qres::io

@@ -1,7 +1,7 @@
 // CheckArchive on a real torch archive and on thousands of damaged copies: intact is OK, a changed
 // data byte is "damaged", and no input, however mangled, reads outside the buffer (run it under
 // AddressSanitizer: bazel test --config=asan //qres/tools:archive_check_test).
-#include "qres/tools/archive_check.h"
+#include "qres/io/archive_check.h"
 
 #include <random>
 #include <string>
@@ -14,7 +14,7 @@
 #include "gtest/gtest.h"
 #include "torch/serialize.h"
 
-namespace qres::tools {
+namespace qres::io {
 namespace {
 
 using ::testing::HasSubstr;
@@ -88,4 +88,4 @@ TEST(ArchiveCheckTest, MangledArchivesAreErrorsNeverCrashes) {
 }
 
 }  // namespace
-}  // namespace qres::tools
+}  // namespace qres::io

@@ -1,4 +1,4 @@
-#include "qres/tools/accuracy.h"
+#include "qres/train/evaluation.h"
 
 #include <chrono>
 
@@ -10,7 +10,7 @@
 #include "c10/core/GradMode.h"
 #include "qres/base/torch_status.h"
 
-namespace qres::tools {
+namespace qres::train {
 
 absl::StatusOr<Evaluation> Evaluate(models::Net& net, data::Batches& batches, int64_t classes, bool train_mode,
                                     int64_t shard, int64_t shards) {
@@ -68,4 +68,4 @@ std::vector<std::string> DescribePerClass(const Evaluation& evaluation,
   return lines;
 }
 
-}  // namespace qres::tools
+}  // namespace qres::train

@@ -1,4 +1,4 @@
-#include "qres/tools/model_file.h"
+#include "qres/train/model_file.h"
 
 #include <vector>
 
@@ -9,11 +9,11 @@
 #include "c10/core/GradMode.h"
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
-#include "qres/tools/archive_check.h"
-#include "qres/tools/outputs.h"
+#include "qres/io/archive_check.h"
+#include "qres/io/files.h"
 #include "torch/serialize.h"
 
-namespace qres::tools {
+namespace qres::train {
 namespace {
 
 std::vector<std::pair<std::string, at::Tensor>> StateDict(const models::Net& net) {
@@ -33,12 +33,12 @@ absl::Status SaveModelFile(const std::string& path, const models::Net& net) {
     for (const auto& [name, tensor] : StateDict(net)) dict.insert(name, tensor.detach().cpu());
     return torch::pickle_save(c10::IValue(dict));
   }));
-  return WriteFileAtomically(path, std::string(bytes.begin(), bytes.end()));
+  return io::WriteFileAtomically(path, std::string(bytes.begin(), bytes.end()));
 }
 
 absl::Status LoadModelFile(const std::string& path, models::Net& net) {
-  QRES_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
-  QRES_RETURN_IF_ERROR(CheckArchive(bytes, absl::StrCat(path, ": not a model file or a damaged one")));
+  QRES_ASSIGN_OR_RETURN(std::string bytes, io::ReadWholeFile(path));
+  QRES_RETURN_IF_ERROR(io::CheckArchive(bytes, absl::StrCat(path, ": not a model file or a damaged one")));
   QRES_ASSIGN_OR_RETURN(c10::IValue value, CallTorch(absl::StrCat(path, ": not a model file"), [&] {
     return torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
   }));
@@ -71,4 +71,4 @@ absl::Status LoadModelFile(const std::string& path, models::Net& net) {
   return absl::OkStatus();
 }
 
-}  // namespace qres::tools
+}  // namespace qres::train

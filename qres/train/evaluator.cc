@@ -1,4 +1,4 @@
-#include "qres/tools/evaluator.h"
+#include "qres/train/evaluator.h"
 
 #include <filesystem>
 #include <iostream>
@@ -7,23 +7,23 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
 #include "qres/data/batches.h"
 #include "qres/data/dataset.h"
-#include "qres/data/file_reader.h"
+#include "qres/io/files.h"
+#include "qres/io/pickle.h"
+#include "qres/io/plot.h"
 #include "qres/models/model.h"
-#include "qres/tools/accuracy.h"
-#include "qres/tools/model_file.h"
-#include "qres/tools/outputs.h"
-#include "qres/tools/plot.h"
-#include "qres/tools/run_setup.h"
+#include "qres/train/evaluation.h"
+#include "qres/train/model_file.h"
+#include "qres/train/run_setup.h"
 
-namespace qres::tools {
+namespace qres::train {
 namespace {
 
 // The number after "\"<key>\": " in a metrics line, if it is a number.
@@ -53,7 +53,7 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   if (std::filesystem::is_directory(config.model_file)) {
     return absl::InvalidArgumentError(absl::StrCat("model file ", config.model_file, ": a folder, not a file"));
   }
-  if (!data::FileExists(config.model_file)) {
+  if (!io::FileExists(config.model_file)) {
     return absl::NotFoundError(absl::StrCat("model file ", config.model_file, ": not found"));
   }
   if (config.plot_points <= 0) {
@@ -66,7 +66,7 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
     return absl::InvalidArgumentError(
         absl::StrCat("error trend file ", config.error_file, " (-e): a folder, not a file"));
   }
-  if (plotting && !data::FileExists(config.error_file)) {
+  if (plotting && !io::FileExists(config.error_file)) {
     return absl::NotFoundError(absl::StrCat("error trend file ", config.error_file, " (-e): not found"));
   }
   const std::string plot_file =
@@ -76,10 +76,10 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   }
   if (plotting) {
     const std::string plot_dir = std::filesystem::path(plot_file).parent_path().string();
-    QRES_RETURN_IF_ERROR(CheckWritableDirectory(config.plot_file.empty() ? "the plot's folder" : "--plot_file's folder",
+    QRES_RETURN_IF_ERROR(io::CheckWritableDirectory(config.plot_file.empty() ? "the plot's folder" : "--plot_file's folder",
                                                 plot_dir.empty() ? "." : plot_dir));
   }
-  QRES_RETURN_IF_ERROR(CheckWritableDirectory("--out_dir", config.out_dir));
+  QRES_RETURN_IF_ERROR(io::CheckWritableDirectory("--out_dir", config.out_dir));
   std::vector<std::string> lines;
   auto say = [&](const std::string& line) {
     std::cout << line << std::endl;
@@ -131,39 +131,39 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   } else if (config.error_file.empty()) {
     say("No plot: no error trend file (-e error_<PROC>.pickle)");
   } else {
-    QRES_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(config.error_file));
-    QRES_ASSIGN_OR_RETURN(std::vector<double> losses, UnpickleFloatList(bytes, config.error_file));
+    QRES_ASSIGN_OR_RETURN(std::string bytes, io::ReadWholeFile(config.error_file));
+    QRES_ASSIGN_OR_RETURN(std::vector<double> losses, io::UnpickleFloatList(bytes, config.error_file));
     if (losses.empty()) return absl::DataLossError(absl::StrCat(config.error_file, ": the error trend is empty"));
     const size_t points = std::min<size_t>(losses.size(), config.plot_points);
     losses.resize(points);
-    std::vector<Panel> panels = {{"loss", losses}};
+    std::vector<io::Panel> panels = {{"loss", losses}};
     // The run's metrics file sits beside the error file: error_<PROC>.pickle -> metrics_<PROC>.jsonl.
     std::string metrics_file = config.error_file;
     const size_t at = metrics_file.rfind("error_");
     if (at != std::string::npos) metrics_file.replace(at, 6, "metrics_");
     metrics_file = ReplaceSuffix(metrics_file, ".jsonl");
-    if (at != std::string::npos && data::FileExists(metrics_file)) {
-      QRES_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(metrics_file));
-      Panel accuracy{"test accuracy", {}}, lr{"lr", {}}, index{"QP index", {}};
+    if (at != std::string::npos && io::FileExists(metrics_file)) {
+      QRES_ASSIGN_OR_RETURN(std::string text, io::ReadWholeFile(metrics_file));
+      io::Panel accuracy{"test accuracy", {}}, lr{"lr", {}}, index{"QP index", {}};
       for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
         double value;
         if (accuracy.y.size() < points && JsonNumber(std::string(line), "test_accuracy", &value)) accuracy.y.push_back(value);
         if (lr.y.size() < points && JsonNumber(std::string(line), "lr", &value)) lr.y.push_back(value);
         if (index.y.size() < points && JsonNumber(std::string(line), "quant_index", &value)) index.y.push_back(value);
       }
-      for (Panel* panel : {&accuracy, &lr, &index}) {
+      for (io::Panel* panel : {&accuracy, &lr, &index}) {
         if (!panel->y.empty()) panels.push_back(std::move(*panel));
       }
     }
-    QRES_RETURN_IF_ERROR(WritePlotPng(plot_file, panels));
+    QRES_RETURN_IF_ERROR(io::WritePlotPng(plot_file, panels));
     std::vector<std::string> titles;
-    for (const Panel& panel : panels) titles.push_back(panel.title);
+    for (const io::Panel& panel : panels) titles.push_back(panel.title);
     say(absl::StrCat("Plot                : ", plot_file, " (", points, " epochs: ", absl::StrJoin(titles, ", "), ")"));
   }
   std::string log;
   for (const std::string& line : lines) absl::StrAppend(&log, line, "\n");
-  QRES_RETURN_IF_ERROR(CreateOutputDirectory(config.out_dir));
-  return WriteFileAtomically(JoinPath(config.out_dir, "operation_test.txt"), log);
+  QRES_RETURN_IF_ERROR(io::CreateOutputDirectory(config.out_dir));
+  return io::WriteFileAtomically(io::JoinPath(config.out_dir, "operation_test.txt"), log);
 }
 
-}  // namespace qres::tools
+}  // namespace qres::train

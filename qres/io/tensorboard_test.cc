@@ -1,4 +1,4 @@
-#include "qres/tools/tensorboard.h"
+#include "qres/io/tensorboard.h"
 
 #include <sys/stat.h>
 
@@ -11,7 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace qres::tools {
+namespace qres::io {
 namespace {
 
 using ::testing::HasSubstr;
@@ -65,4 +65,4 @@ TEST(TensorBoardTest, AnUnwritableFolderIsAnError) {
 }
 
 }  // namespace
-}  // namespace qres::tools
+}  // namespace qres::io

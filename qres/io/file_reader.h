@@ -1,7 +1,7 @@
 // Reading files, gzipped or not, with errors that name the file, and never inflating more than the
 // caller expects: a small gzip file can hold gigabytes of zeros.
-#ifndef QRES_DATA_FILE_READER_H_
-#define QRES_DATA_FILE_READER_H_
+#ifndef QRES_IO_FILE_READER_H_
+#define QRES_IO_FILE_READER_H_
 
 #include <cstddef>
 #include <memory>
@@ -9,7 +9,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace qres::data {
+namespace qres::io {
 
 // A file read front to back, decompressed if it is gzip (plain files read as they are), for
 // formats whose header says how much follows.
@@ -41,8 +41,6 @@ class GzipReader {
 // (reading stops there), or for a corrupt or truncated gzip stream.
 absl::StatusOr<std::string> ReadFileMaybeGzip(const std::string& path, size_t max_bytes);
 
-bool FileExists(const std::string& path);
+}  // namespace qres::io
 
-}  // namespace qres::data
-
-#endif  // QRES_DATA_FILE_READER_H_
+#endif  // QRES_IO_FILE_READER_H_

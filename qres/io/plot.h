@@ -1,15 +1,15 @@
 // Line charts written as PNG (libpng), with axes, ticks, labels and legends drawn in a built-in
 // 5x7 font: the evaluator's plot of a run's curves per epoch, and the report's comparison of
 // configurations (a line per configuration with its min-max band over seeds).
-#ifndef QRES_TOOLS_PLOT_H_
-#define QRES_TOOLS_PLOT_H_
+#ifndef QRES_IO_PLOT_H_
+#define QRES_IO_PLOT_H_
 
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 
-namespace qres::tools {
+namespace qres::io {
 
 // One line of a panel, with an optional band around it (e.g. the min and max over seeds).
 struct Series {
@@ -30,6 +30,6 @@ struct Panel {
 // Draws the panels side by side and writes the image to `path` atomically.
 absl::Status WritePlotPng(const std::string& path, const std::vector<Panel>& panels);
 
-}  // namespace qres::tools
+}  // namespace qres::io
 
-#endif  // QRES_TOOLS_PLOT_H_
+#endif  // QRES_IO_PLOT_H_

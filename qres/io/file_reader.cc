@@ -1,4 +1,4 @@
-#include "qres/data/file_reader.h"
+#include "qres/io/file_reader.h"
 
 #include <sys/stat.h>
 #include <zlib.h>
@@ -12,12 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "qres/base/status_macros.h"
 
-namespace qres::data {
-
-bool FileExists(const std::string& path) {
-  struct stat info;
-  return stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
-}
+namespace qres::io {
 
 struct GzipReader::File {
   std::string path;
@@ -92,4 +87,4 @@ absl::StatusOr<std::string> ReadFileMaybeGzip(const std::string& path, size_t ma
   return bytes;
 }
 
-}  // namespace qres::data
+}  // namespace qres::io

@@ -3,21 +3,21 @@
 // weights. LibTorch reads records without checking them.
 //
 //   QRES_RETURN_IF_ERROR(CheckArchive(bytes, "checkpoint " + path));
-#ifndef QRES_TOOLS_ARCHIVE_CHECK_H_
-#define QRES_TOOLS_ARCHIVE_CHECK_H_
+#ifndef QRES_IO_ARCHIVE_CHECK_H_
+#define QRES_IO_ARCHIVE_CHECK_H_
 
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
-namespace qres::tools {
+namespace qres::io {
 
 // OK when `bytes` is a zip archive whose stored records all match their CRC-32 (records stored
 // compressed, which torch never writes, are not checked). DataLoss otherwise, one line starting
 // with `what`: "not a zip archive", or which record is damaged or cut off.
 absl::Status CheckArchive(absl::string_view bytes, const std::string& what);
 
-}  // namespace qres::tools
+}  // namespace qres::io
 
-#endif  // QRES_TOOLS_ARCHIVE_CHECK_H_
+#endif  // QRES_IO_ARCHIVE_CHECK_H_

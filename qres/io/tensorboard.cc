@@ -1,4 +1,4 @@
-#include "qres/tools/tensorboard.h"
+#include "qres/io/tensorboard.h"
 
 #include <unistd.h>
 
@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace qres::tools {
+namespace qres::io {
 namespace {
 
 std::array<uint32_t, 256> Crc32cTable() {
@@ -114,4 +114,4 @@ absl::Status EventWriter::WriteRecord(const std::string& event) {
   return absl::OkStatus();
 }
 
-}  // namespace qres::tools
+}  // namespace qres::io

@@ -1,4 +1,4 @@
-#include "qres/tools/plot.h"
+#include "qres/io/plot.h"
 
 #include <png.h>
 
@@ -11,9 +11,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "qres/tools/outputs.h"
+#include "qres/io/files.h"
 
-namespace qres::tools {
+namespace qres::io {
 namespace {
 
 // 5x7 glyphs, one string of 7 rows x 5 columns per character ('#' = ink). Upper-case letters
@@ -276,4 +276,4 @@ absl::Status WritePlotPng(const std::string& path, const std::vector<Panel>& pan
   return WriteFileAtomically(path, *png);
 }
 
-}  // namespace qres::tools
+}  // namespace qres::io

@@ -1,0 +1,38 @@
+// Files that are never left half-written, and the checks before a tool writes into a folder.
+//
+//   QRES_RETURN_IF_ERROR(io::CreateOutputDirectory(out_dir));
+//   QRES_RETURN_IF_ERROR(io::WriteFileAtomically(io::JoinPath(out_dir, "a.txt"), text));
+#ifndef QRES_IO_FILES_H_
+#define QRES_IO_FILES_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace qres::io {
+
+// Writes `bytes` to a temporary file beside `path`, then renames it over `path`, so a reader sees
+// the old file or the whole new one. What is not a regular file is never replaced: a device, FIFO
+// or socket (/dev/null, a pipe) is written as a stream, a symbolic link keeps pointing where it
+// did (its target is replaced), and a directory is an error.
+absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes);
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
+
+// Whether a regular file (or a link to one) is at `path`: a folder or device in its place is not.
+bool FileExists(const std::string& path);
+
+// Whether files can be written into `dir` (made first if missing), without making anything: an
+// error naming `flag`, the folder and why (a file in the way, not writable).
+absl::Status CheckWritableDirectory(const std::string& flag, const std::string& dir);
+
+// Makes --out_dir (and its parents) if missing, after CheckWritableDirectory.
+absl::Status CreateOutputDirectory(const std::string& out_dir);
+
+// "<dir>/<name>", or name alone for an empty dir.
+std::string JoinPath(const std::string& dir, const std::string& name);
+
+}  // namespace qres::io
+
+#endif  // QRES_IO_FILES_H_

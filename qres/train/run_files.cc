@@ -1,0 +1,83 @@
+#include "qres/train/run_files.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "qres/io/files.h"
+
+namespace qres::train {
+
+RunFiles RunFiles::For(const std::string& out_dir, const std::string& run) {
+  auto file = [&](const std::string& prefix, const std::string& suffix) {
+    return io::JoinPath(out_dir, absl::StrCat(prefix, run, suffix));
+  };
+  return {file("torch_nn02", ".pt"), file("operation_", ".txt"), file("error_", ".pickle"),
+          file("metrics_", ".jsonl"), file("checkpoint_", ".pt")};
+}
+
+std::vector<std::string> CheckpointsOf(const std::string& out_dir, const std::string& net_and_algorithm) {
+  const std::string prefix = absl::StrCat("checkpoint_", net_and_algorithm);
+  std::vector<std::string> found;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(out_dir.empty() ? "." : out_dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (!absl::StartsWith(name, prefix) || !absl::EndsWith(name, ".pt")) continue;
+    const absl::string_view epochs = absl::string_view(name).substr(prefix.size(), name.size() - prefix.size() - 3);
+    if (!epochs.empty() && std::all_of(epochs.begin(), epochs.end(), absl::ascii_isdigit)) {
+      found.push_back(io::JoinPath(out_dir, name));
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+std::string EventDir(const std::string& tensorboard, const std::string& out_dir, const std::string& run) {
+  if (tensorboard.empty()) return io::JoinPath(io::JoinPath(out_dir, "tensorboard"), run);
+  std::error_code error;
+  std::filesystem::path dir = std::filesystem::weakly_canonical(std::filesystem::absolute(out_dir), error);
+  if (error) dir = std::filesystem::absolute(out_dir);
+  uint64_t hash = 14695981039346656037ull;  // FNV-1a: the same name on every machine and run
+  for (const unsigned char c : dir.lexically_normal().string()) hash = (hash ^ c) * 1099511628211ull;
+  return io::JoinPath(tensorboard, absl::StrFormat("%s_%08x", run, static_cast<uint32_t>(hash ^ (hash >> 32))));
+}
+
+absl::StatusOr<std::unique_ptr<RunLock>> RunLock::Acquire(const std::string& dir, const std::string& run,
+                                                          const std::vector<std::string>& files) {
+  const std::string path = io::JoinPath(dir, absl::StrCat(".", run, ".lock"));
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot create: ", std::strerror(errno)));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "another process is writing run ", run, " in ", dir.empty() ? "." : dir, " (", path, " is locked)"));
+  }
+  // Holding the lock, no live process writes the run's files: any temporary beside them (in `dir`,
+  // WriteFileAtomically's "<file>.tmp.<pid>") is a killed run's.
+  std::vector<std::string> temporary_prefixes;
+  for (const std::string& file : files) {
+    temporary_prefixes.push_back(std::filesystem::path(file).filename().string() + ".tmp.");
+  }
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.empty() ? "." : dir, error)) {
+    const std::string name = entry.path().filename().string();
+    for (const std::string& prefix : temporary_prefixes) {
+      if (absl::StartsWith(name, prefix)) std::filesystem::remove(entry.path(), error);
+    }
+  }
+  return std::unique_ptr<RunLock>(new RunLock(fd));
+}
+
+RunLock::~RunLock() { close(fd_); }
+
+}  // namespace qres::train
