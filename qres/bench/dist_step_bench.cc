@@ -25,8 +25,7 @@
 #include "qres/base/torch_status.h"
 #include "qres/bench/bench_flags.h"
 #include "qres/dist/environment.h"
-#include "qres/dist/gradient_sum.h"
-#include "qres/dist/process_group.h"
+#include "qres/dist/data_parallel.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
 
@@ -57,7 +56,8 @@ absl::Status Run() {
     return absl::InvalidArgumentError(absl::StrCat("--batch=", FLAGS_batch, " does not split over ", env->world_size, " ranks"));
   }
   at::set_num_threads(FLAGS_threads);
-  QRES_ASSIGN_OR_RETURN(dist::Group group, dist::Connect(*env, dist::Transport::kGloo, std::chrono::seconds(120)));
+  QRES_ASSIGN_OR_RETURN(std::unique_ptr<dist::DataParallel> ranks,
+                        dist::DataParallel::Join(*env, dist::Transport::kGloo, std::chrono::seconds(120)));
   at::manual_seed(0);
   models::ModelSpec spec;
   spec.channels = FLAGS_channels;
@@ -67,24 +67,14 @@ absl::Status Run() {
   optim::OptimizerSpec optim_spec;
   optim_spec.lr = 1e-3;
   QRES_ASSIGN_OR_RETURN(auto optimizer, optim::OptimizerRegistry::Create(FLAGS_algo, net->parameters(), optim_spec));
-  std::unique_ptr<dist::OverlappedGradientSum> overlapped;
-  if (FLAGS_bucket_mb > 0) {
-    QRES_ASSIGN_OR_RETURN(overlapped, dist::OverlappedGradientSum::Create(group, net->parameters(),
-                                                                         int64_t{FLAGS_bucket_mb} << 20));
-  }
+  QRES_RETURN_IF_ERROR(ranks->OverlapGradientSums(net->parameters(), int64_t{FLAGS_bucket_mb} << 20));
   const int64_t local = FLAGS_batch / env->world_size;
   const at::Tensor images = at::randn({local, FLAGS_channels, FLAGS_size, FLAGS_size});
   const at::Tensor labels = at::randint(0, 10, {local}, at::kLong);
-  const double share = 1.0 / env->world_size;
+  const dist::BatchSlice slice = ranks->Slice(FLAGS_batch);
   const auto step = [&] {
     optimizer->zero_grad();
-    if (overlapped) overlapped->ExpectBackward();
-    (at::cross_entropy_loss(net->forward(images), labels) * share).backward();
-    if (!overlapped) {
-      std::vector<at::Tensor> grads;
-      for (const at::Tensor& p : net->parameters()) grads.push_back(p.grad());
-      dist::SumInOneAllreduce(*group.process_group, grads);
-    }
+    ranks->Backward(at::cross_entropy_loss(net->forward(images), labels), slice, net->parameters());
     optimizer->step();
   };
   int64_t params = 0;
@@ -93,18 +83,18 @@ absl::Status Run() {
     for (int i = 0; i < kGroup; ++i) step();
     std::vector<double> ms_per_step;
     for (int done = 0; done < FLAGS_steps; done += kGroup) {
-      group.process_group->barrier()->wait();  // groups start together
+      ranks->Barrier();  // groups start together
       const auto start = std::chrono::steady_clock::now();
       for (int i = 0; i < kGroup; ++i) step();
       const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
       ms_per_step.push_back(elapsed.count() / kGroup);
     }
     std::vector<double> allreduce_ms;
-    std::vector<at::Tensor> flat = {at::ones({params})};
+    at::Tensor flat = at::ones({params});
     for (int i = 0; i < 25; ++i) {  // 5 warm-ups, as its Python peer
-      group.process_group->barrier()->wait();
+      ranks->Barrier();
       const auto start = std::chrono::steady_clock::now();
-      group.process_group->allreduce(flat)->wait();
+      ranks->SumInPlace(flat);
       const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
       if (i >= 5) allreduce_ms.push_back(elapsed.count());
     }

@@ -20,6 +20,7 @@
 #include "qres/base/torch_status.h"
 #include "qres/io/archive_check.h"
 #include "qres/io/files.h"
+#include "qres/io/metrics.h"
 #include "torch/serialize/input-archive.h"
 
 namespace qres::report {
@@ -27,48 +28,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The number after "<key>": in a metrics line; nullopt for null; an error when absent.
-absl::StatusOr<std::optional<double>> Field(absl::string_view line, absl::string_view key, const std::string& where) {
-  const std::string quoted = absl::StrCat("\"", key, "\": ");
-  const size_t at = line.find(quoted);
-  if (at == absl::string_view::npos) return absl::DataLossError(absl::StrCat(where, ": no \"", key, "\""));
-  absl::string_view rest = line.substr(at + quoted.size());
-  rest = rest.substr(0, rest.find_first_of(",}"));
-  if (rest == "null") return std::optional<double>();
-  double value;
-  if (!absl::SimpleAtod(rest, &value)) {
-    return absl::DataLossError(absl::StrCat(where, ": \"", key, "\" is '", rest, "', not a number"));
-  }
-  return std::optional<double>(value);
-}
-
 absl::StatusOr<std::vector<EpochMetrics>> ParseMetrics(const std::string& path) {
   QRES_ASSIGN_OR_RETURN(const std::string text, io::ReadWholeFile(path));
-  std::vector<EpochMetrics> epochs;
-  int line_number = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    ++line_number;
-    if (line.empty()) continue;
-    const std::string where = absl::StrCat(path, " line ", line_number);
-    if (line.front() != '{' || line.back() != '}') {
-      return absl::DataLossError(absl::StrCat(where, ": not a complete JSON object (cut off?)"));
-    }
-    EpochMetrics m;
-    double* numbers[] = {&m.loss, &m.train_accuracy, &m.test_accuracy, &m.lr, &m.seconds};
-    const char* keys[] = {"loss", "train_accuracy", "test_accuracy", "lr", "seconds"};
-    for (int i = 0; i < 5; ++i) {
-      QRES_ASSIGN_OR_RETURN(const std::optional<double> value, Field(line, keys[i], where));
-      if (!value) return absl::DataLossError(absl::StrCat(where, ": \"", keys[i], "\" is null"));
-      *numbers[i] = *value;
-    }
-    QRES_ASSIGN_OR_RETURN(const std::optional<double> epoch, Field(line, "epoch", where));
-    if (!epoch || *epoch != static_cast<double>(epochs.size() + 1)) {
-      return absl::DataLossError(absl::StrCat(where, ": epoch ", epoch.value_or(-1), ", expected ", epochs.size() + 1));
-    }
-    m.epoch = static_cast<int64_t>(*epoch);
-    QRES_ASSIGN_OR_RETURN(m.quant_index, Field(line, "quant_index", where));
-    epochs.push_back(m);
-  }
+  QRES_ASSIGN_OR_RETURN(std::vector<EpochMetrics> epochs, io::ParseMetrics(text, path));
   if (epochs.empty()) return absl::DataLossError(absl::StrCat(path, ": no epochs"));
   return epochs;
 }

@@ -14,15 +14,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "qres/io/metrics.h"
 #include "qres/io/plot.h"
 
 namespace qres::report {
 
-struct EpochMetrics {
-  int64_t epoch = 0;
-  double loss = 0, train_accuracy = 0, test_accuracy = 0, lr = 0, seconds = 0;
-  std::optional<double> quant_index;  // null for unquantized algorithms
-};
+using EpochMetrics = io::EpochMetrics;
 
 struct RunRecord {
   std::string metrics_file;

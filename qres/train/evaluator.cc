@@ -5,7 +5,6 @@
 #include <memory>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -16,25 +15,17 @@
 #include "qres/data/batches.h"
 #include "qres/data/dataset.h"
 #include "qres/io/files.h"
+#include "qres/io/metrics.h"
 #include "qres/io/pickle.h"
 #include "qres/io/plot.h"
 #include "qres/models/model.h"
 #include "qres/train/evaluation.h"
 #include "qres/train/model_file.h"
+#include "qres/train/run_files.h"
 #include "qres/train/run_setup.h"
 
 namespace qres::train {
 namespace {
-
-// The number after "\"<key>\": " in a metrics line, if it is a number.
-bool JsonNumber(const std::string& line, const std::string& key, double* value) {
-  const std::string needle = absl::StrCat("\"", key, "\": ");
-  const size_t at = line.find(needle);
-  if (at == std::string::npos) return false;
-  const size_t begin = at + needle.size();
-  const size_t end = line.find_first_of(",}", begin);
-  return absl::SimpleAtod(line.substr(begin, end - begin), value);
-}
 
 std::string ReplaceSuffix(const std::string& path, const std::string& suffix) {
   const size_t slash = path.rfind('/');
@@ -137,19 +128,17 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
     const size_t points = std::min<size_t>(losses.size(), config.plot_points);
     losses.resize(points);
     std::vector<io::Panel> panels = {{"loss", losses}};
-    // The run's metrics file sits beside the error file: error_<PROC>.pickle -> metrics_<PROC>.jsonl.
-    std::string metrics_file = config.error_file;
-    const size_t at = metrics_file.rfind("error_");
-    if (at != std::string::npos) metrics_file.replace(at, 6, "metrics_");
-    metrics_file = ReplaceSuffix(metrics_file, ".jsonl");
-    if (at != std::string::npos && io::FileExists(metrics_file)) {
-      QRES_ASSIGN_OR_RETURN(std::string text, io::ReadWholeFile(metrics_file));
+    // The run's metrics file sits beside the error file: error_<run>.pickle -> metrics_<run>.jsonl.
+    if (const std::string metrics_file = MetricsFileBeside(config.error_file);
+        !metrics_file.empty() && io::FileExists(metrics_file)) {
+      QRES_ASSIGN_OR_RETURN(const std::string text, io::ReadWholeFile(metrics_file));
+      QRES_ASSIGN_OR_RETURN(const std::vector<io::EpochMetrics> epochs, io::ParseMetrics(text, metrics_file));
       io::Panel accuracy{"test accuracy", {}}, lr{"lr", {}}, index{"QP index", {}};
-      for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-        double value;
-        if (accuracy.y.size() < points && JsonNumber(std::string(line), "test_accuracy", &value)) accuracy.y.push_back(value);
-        if (lr.y.size() < points && JsonNumber(std::string(line), "lr", &value)) lr.y.push_back(value);
-        if (index.y.size() < points && JsonNumber(std::string(line), "quant_index", &value)) index.y.push_back(value);
+      for (const io::EpochMetrics& epoch : epochs) {
+        if (accuracy.y.size() == points) break;
+        accuracy.y.push_back(epoch.test_accuracy);
+        lr.y.push_back(epoch.lr);
+        if (epoch.quant_index) index.y.push_back(*epoch.quant_index);
       }
       for (io::Panel* panel : {&accuracy, &lr, &index}) {
         if (!panel->y.empty()) panels.push_back(std::move(*panel));

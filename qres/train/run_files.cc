@@ -26,6 +26,14 @@ RunFiles RunFiles::For(const std::string& out_dir, const std::string& run) {
           file("metrics_", ".jsonl"), file("checkpoint_", ".pt")};
 }
 
+std::string MetricsFileBeside(const std::string& error_file) {
+  const std::filesystem::path path(error_file);
+  const std::string name = path.filename().string();
+  if (!absl::StartsWith(name, "error_") || !absl::EndsWith(name, ".pickle")) return "";
+  const std::string run = name.substr(6, name.size() - 6 - 7);
+  return RunFiles::For(path.parent_path().string(), run).metrics;
+}
+
 std::vector<std::string> CheckpointsOf(const std::string& out_dir, const std::string& net_and_algorithm) {
   const std::string prefix = absl::StrCat("checkpoint_", net_and_algorithm);
   std::vector<std::string> found;

@@ -21,6 +21,10 @@ struct RunFiles {
   std::vector<std::string> All() const { return {model, log, error, metrics, checkpoint}; }
 };
 
+// The metrics file of the run whose error trend file is `error_file` (error_<run>.pickle ->
+// metrics_<run>.jsonl, in the same folder); "" when the name is not an error trend file's.
+std::string MetricsFileBeside(const std::string& error_file);
+
 // The checkpoints in `out_dir` of runs named <net_and_algorithm><epochs>, sorted.
 std::vector<std::string> CheckpointsOf(const std::string& out_dir, const std::string& net_and_algorithm);
 

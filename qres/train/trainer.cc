@@ -37,12 +37,11 @@
 #include "qres/base/torch_status.h"
 #include "qres/data/batches.h"
 #include "qres/data/dataset.h"
-#include "qres/dist/gradient_sum.h"
-#include "qres/dist/process_group.h"
+#include "qres/dist/data_parallel.h"
 #include "qres/io/archive_check.h"
 #include "qres/io/files.h"
+#include "qres/io/metrics.h"
 #include "qres/io/pickle.h"
-#include "qres/io/tensorboard.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
 #include "qres/sched/scheduler.h"
@@ -51,6 +50,7 @@
 #include "qres/train/model_file.h"
 #include "qres/train/run_files.h"
 #include "qres/train/run_setup.h"
+#include "qres/train/sinks.h"
 #include "torch/serialize.h"
 
 namespace qres::train {
@@ -79,28 +79,6 @@ class Reporter {
   std::string prefix_;
   std::string text_;
 };
-
-std::string FormatDuration(double seconds) {
-  const int64_t s = static_cast<int64_t>(std::lround(seconds));
-  return absl::StrFormat("%d:%02d", s / 60, s % 60);
-}
-
-void DrawProgressBar(int64_t epoch, int64_t epochs, int64_t batch, int64_t batches, double loss,
-                     double images_per_second, double eta_seconds) {
-  const int width = 24;
-  const int filled = static_cast<int>(width * batch / std::max<int64_t>(batches, 1));
-  std::fprintf(stderr, "\r  epoch %lld/%lld [%s%s] %lld/%lld  loss %.4f  %.0f img/s  ETA %s  ",
-               static_cast<long long>(epoch), static_cast<long long>(epochs),
-               std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
-               static_cast<long long>(batch), static_cast<long long>(batches), loss,
-               images_per_second, FormatDuration(eta_seconds).c_str());
-  std::fflush(stderr);
-}
-
-void ClearProgressBar() {
-  std::fprintf(stderr, "\r%*s\r", 100, "");
-  std::fflush(stderr);
-}
 
 // One training run in named phases, where ranks, schedules and metric sinks join:
 //   SetUp       check the configuration, load the data, build the net and the optimizer, load
@@ -135,39 +113,17 @@ class TrainingRun {
   absl::Status Finish();
   // Every parameter group trains with `lr` from the next step on.
   void SetLr(double lr);
-  // Opens the run's TensorBoard folder (a fresh run first removes the event files of an earlier
-  // run of that name); a failure is a warning and the run goes on without event files.
-  void OpenEventFiles();
-  // Writes the scalars if event files are open; a failure closes them with a warning.
-  void LogScalars(int64_t step, const std::vector<std::pair<std::string, double>>& values);
+  // The progress bar (config_.progress) and TensorBoard (rank 0; a fresh run first removes the
+  // event files an earlier run of its name left).
+  void OpenSinks();
   std::optional<double> QuantIndex();
   // Data-parallel runs (config_.ranks): joins the ranks and makes rank 0's initial weights
   // everyone's; the other ranks print nothing and write no file.
   absl::Status JoinRanks();
-  // Whether any rank was asked to stop (every rank stops at the same batch).
-  absl::StatusOr<bool> AnyRankStops(bool stop);
-  // Sums each gradient over the ranks (each rank's loss is already weighted by its share of the
-  // batch), so every rank steps with the whole batch's gradient.
-  void SumGradients();
-  // Runs `fn`, which calls collectives: an error is one line saying which rank saw `what` fail,
-  // and naming the lost ranks (NameLostRanks).
-  template <typename Fn>
-  absl::Status Collective(const std::string& what, Fn&& fn) {
-    return NameLostRanks(CallTorch(absl::StrCat("rank ", group_->env.rank, ": ", what,
-                                                " failed (another rank died, or hung past --dist_timeout)"),
-                                   std::forward<Fn>(fn)));
-  }
-  // Sums `values` over the ranks, in place (the epoch's loss and counts); with MAX, their maxima.
-  absl::Status ReduceOverRanks(std::vector<double>& values, c10d::ReduceOp::RedOpType op = c10d::ReduceOp::SUM);
-  // BatchNorm running statistics averaged over the ranks (each saw its slices), before an
-  // evaluation and the checkpoint; then a check that the ranks still hold the same weights and
-  // quantization index, naming the rank that does not.
+  // BatchNorm running statistics averaged over the ranks, before an evaluation and the
+  // checkpoint, and the replica check (DataParallel::SyncBuffersAndCheck).
   absl::Status SynchronizeBuffersAndCheck();
-  bool Lead() const { return !group_.has_value() || group_->env.rank == 0; }
-  // `failed` (a collective's error) with the ranks that are gone: after a connection error each
-  // surviving rank checks in at the store and waits a few seconds for the others; the ranks that
-  // never do are named, and rank 0 when the store it serves is gone.
-  absl::Status NameLostRanks(absl::Status failed);
+  bool Lead() const { return ranks_->lead(); }
   // The test set's evaluation; on ranks, each evaluates its share of the batches and the counts are
   // summed (in the reference's train-mode evaluation every rank runs every batch, so the BatchNorm
   // statistics it updates stay the same on all ranks).
@@ -185,9 +141,9 @@ class TrainingRun {
   std::shared_ptr<models::Net> net_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::optional<sched::LrSchedule> schedule_;
-  std::unique_ptr<io::EventWriter> events_;
-  std::optional<dist::Group> group_;
-  std::unique_ptr<dist::OverlappedGradientSum> gradient_sum_;  // absent: SumGradients after backward
+  std::vector<std::unique_ptr<RunSink>> sinks_;
+  std::string event_file_;  // TensorBoard's, if it writes one
+  std::unique_ptr<dist::DataParallel> ranks_ = std::make_unique<dist::DataParallel>();  // a world of one
   std::string proc_;
   Settings settings_;
   RunFiles files_;
@@ -340,7 +296,7 @@ absl::Status TrainingRun::LoadResumedCheckpoint() {
 }
 
 void TrainingRun::StartReport() {
-  OpenEventFiles();
+  OpenSinks();
   if (resume_checkpoint_.empty()) {
     ReportHeader();
     return;
@@ -375,11 +331,10 @@ void TrainingRun::ReportHeader() {
   report_.Line(absl::StrCat("Batches             : ", train_batches_->size(), " of ", config_.batch_size,
                             ", shuffle ", config_.shuffle ? "on" : "off", ", drop_last ",
                             config_.drop_last ? "on" : "off", ", augment ", config_.augment ? "on" : "off"));
-  if (group_) {
+  if (!ranks_->single()) {
     report_.Line(absl::StrCat(
-        "Ranks               : ", group_->env.world_size, " (c10d, ",
-        device_.is_cuda() ? group_->process_group->getBackend(c10::DeviceType::CUDA)->getBackendName() : "gloo",
-        "), ", config_.batch_size / group_->env.world_size, " of each batch per rank, gradients summed ",
+        "Ranks               : ", ranks_->world_size(), " (c10d, ", ranks_->BackendName(device_.is_cuda()), "), ",
+        config_.batch_size / ranks_->world_size(), " of each batch per rank, gradients summed ",
         config_.dist_bucket_mb > 0 ? absl::StrCat("in ", config_.dist_bucket_mb, " MiB buckets during backward")
                                    : "after backward"));
   }
@@ -387,7 +342,7 @@ void TrainingRun::ReportHeader() {
                             config_.train_mode_eval ? "train mode (reference)" : "eval mode"));
   report_.Line(absl::StrCat("Outputs             : ", files_.model, ", ", files_.log, ", ", files_.error, ", ",
                             files_.metrics));
-  if (events_ != nullptr) report_.Line(absl::StrCat("TensorBoard         : ", events_->path()));
+  if (!event_file_.empty()) report_.Line(absl::StrCat("TensorBoard         : ", event_file_));
 }
 
 absl::Status TrainingRun::SetUp() {
@@ -405,11 +360,7 @@ absl::Status TrainingRun::SetUp() {
   QRES_RETURN_IF_ERROR(ClaimOutputs());
   StartReport();
   // Hooked to the parameters' gradient accumulators as they are after a resume's load.
-  if (group_ && config_.dist_bucket_mb > 0) {
-    QRES_ASSIGN_OR_RETURN(gradient_sum_, dist::OverlappedGradientSum::Create(*group_, net_->parameters(),
-                                                                           config_.dist_bucket_mb << 20));
-  }
-  return absl::OkStatus();
+  return ranks_->OverlapGradientSums(net_->parameters(), config_.dist_bucket_mb << 20);
 }
 
 absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& should_stop) {
@@ -430,21 +381,16 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
     QRES_RETURN_IF_ERROR(CallTorch("reading the epoch's loss", [&] {
       sums = {loss_sum.item<double>(), static_cast<double>(correct.item<int64_t>()), static_cast<double>(seen_now)};
     }));
-    if (group_) {
-      QRES_RETURN_IF_ERROR(ReduceOverRanks(sums));  // counts are exact in double
-    }
+    QRES_RETURN_IF_ERROR(ranks_->Reduce(sums));  // counts are exact in double
     position_.loss_sum += sums[0];
     position_.correct += static_cast<int64_t>(sums[1]);
     position_.seen += static_cast<int64_t>(sums[2]);
     return absl::OkStatus();
   };
   for (; position_.batch < batches; ++position_.batch) {
-    bool stop = should_stop && should_stop();
-    if (group_) {
-      QRES_ASSIGN_OR_RETURN(stop, AnyRankStops(stop));
-    }
+    QRES_ASSIGN_OR_RETURN(const bool stop, ranks_->AnyStops(should_stop && should_stop()));
     if (stop) {
-      if (config_.progress) ClearProgressBar();
+      for (auto& sink : sinks_) sink->OnBatchesDone();
       QRES_RETURN_IF_ERROR(collect());
       position_.epoch_seconds = time_before + Seconds(epoch_start);
       report_.Line(absl::StrCat("Interrupted at epoch ", position_.epoch + 1, ", batch ", position_.batch,
@@ -459,69 +405,51 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
           absl::StrCat("interrupted; the checkpoint ", files_.checkpoint, " resumes with --resume"));
     }
     SetLr(schedule_->lr());
-    if (!group_) {
-      QRES_RETURN_IF_ERROR(CallTorch("training step", [&] {
-        data::Batch batch = train_batches_->Get(position_.batch);
-        optimizer_->zero_grad();
-        at::Tensor output = net_->forward(batch.images);
-        at::Tensor loss = at::cross_entropy_loss(output, batch.labels);
+    // Every rank makes the same global batch (same order, same augmentation) and takes its slice;
+    // the ranks' gradients sum to the whole batch's (one process has the whole batch).
+    const std::string what =
+        absl::StrCat("epoch ", position_.epoch + 1, " batch ", position_.batch + 1, ": the training step");
+    QRES_RETURN_IF_ERROR(ranks_->Run(what, [&] {
+      data::Batch batch = train_batches_->Get(position_.batch);
+      const dist::BatchSlice slice = ranks_->Slice(batch.labels.size(0));
+      optimizer_->zero_grad();
+      at::Tensor loss;
+      if (!slice.empty()) {
+        const at::Tensor images = slice.whole() ? batch.images : batch.images.slice(0, slice.begin, slice.end);
+        const at::Tensor labels = slice.whole() ? batch.labels : batch.labels.slice(0, slice.begin, slice.end);
+        const at::Tensor output = net_->forward(images);
+        loss = at::cross_entropy_loss(output, labels);
         last_loss = loss.detach();
-        loss.backward();
-        optimizer_->step();
         at::NoGradGuard no_grad;
-        loss_sum += loss.detach().to(at::kDouble);
-        correct += at::argmax(output.detach(), 1).eq(batch.labels).sum();
-        seen_now += batch.labels.size(0);
-      }));
-    } else {
-      // Every rank makes the same global batch (same order, same augmentation) and takes its slice;
-      // its loss is weighted by its share, so the summed gradient is the whole batch's.
-      const std::string step =
-          absl::StrCat("epoch ", position_.epoch + 1, " batch ", position_.batch + 1, ": the training step");
-      QRES_RETURN_IF_ERROR(Collective(step, [&] {
-        data::Batch batch = train_batches_->Get(position_.batch);
-        const int64_t n = batch.labels.size(0), rank = group_->env.rank, size = group_->env.world_size;
-        const int64_t begin = n * rank / size, end = n * (rank + 1) / size;
-        optimizer_->zero_grad();
-        if (end > begin) {
-          const at::Tensor images = batch.images.slice(0, begin, end), labels = batch.labels.slice(0, begin, end);
-          at::Tensor output = net_->forward(images);
-          at::Tensor loss = at::cross_entropy_loss(output, labels);
-          last_loss = loss.detach();
-          // Summed during backward, unless a rank has no sample in this batch (then no rank does).
-          const bool overlapped = gradient_sum_ != nullptr && n >= size;
-          if (overlapped) gradient_sum_->ExpectBackward();
-          (loss * (static_cast<double>(end - begin) / static_cast<double>(n))).backward();
-          if (!overlapped) SumGradients();
-          at::NoGradGuard no_grad;
-          loss_sum += loss.detach().to(at::kDouble) * (static_cast<double>(end - begin) / static_cast<double>(n));
-          correct += at::argmax(output.detach(), 1).eq(labels).sum();
-          seen_now += end - begin;
-        } else {
-          SumGradients();
-        }
-        optimizer_->step();
-      }));
-    }
+        const at::Tensor batch_loss = loss.detach().to(at::kDouble);
+        loss_sum += slice.whole() ? batch_loss : batch_loss * slice.share();
+        correct += at::argmax(output.detach(), 1).eq(labels).sum();
+        seen_now += slice.end - slice.begin;
+      }  // backward and the step run with gradients on
+      ranks_->Backward(loss, slice, net_->parameters());
+      optimizer_->step();
+    }));
     const int64_t step = position_.epoch * batches + position_.batch + 1;  // steps taken so far
-    if (events_ != nullptr && config_.tensorboard_every > 0 && step % config_.tensorboard_every == 0) {
-      QRES_ASSIGN_OR_RETURN(const double loss, CallTorch("reading the loss", [&] { return last_loss.item<double>(); }));
-      std::vector<std::pair<std::string, double>> values = {{"step/loss", loss}, {"step/lr", schedule_->lr()}};
-      if (const std::optional<double> index = QuantIndex(); index.has_value()) values.emplace_back("step/quant_index", *index);
-      LogScalars(step, values);
-    }
+    StepReport report;
+    report.step = step;
+    report.epoch = position_.epoch + 1;
+    report.epochs = config_.epochs;
+    report.batch = position_.batch + 1;
+    report.batches = batches;
+    report.lr = schedule_->lr();
+    report.quant_index = QuantIndex();
+    const double elapsed = Seconds(epoch_start);
+    report.images_per_second = seen_now / std::max(elapsed, 1e-9);
+    report.eta_seconds = elapsed / static_cast<double>(report.batch) * static_cast<double>(batches - report.batch);
+    report.loss = [&] { return CallTorch("reading the loss", [&] { return last_loss.item<double>(); }); };
+    report.epoch_loss = [&]() -> absl::StatusOr<double> {
+      QRES_ASSIGN_OR_RETURN(const double so_far, CallTorch("reading the loss", [&] { return loss_sum.item<double>(); }));
+      return (position_.loss_sum + so_far) / static_cast<double>(report.batch);
+    };
+    for (auto& sink : sinks_) QRES_RETURN_IF_ERROR(sink->OnStep(report));
     if (config_.schedule_per_batch) schedule_->Step();
-    if (config_.progress && (position_.batch % 10 == 9 || position_.batch + 1 == batches)) {
-      const double elapsed = Seconds(epoch_start);
-      const double done = static_cast<double>(position_.batch + 1);
-      QRES_ASSIGN_OR_RETURN(const double epoch_loss_so_far,
-                            CallTorch("reading the loss", [&] { return loss_sum.item<double>(); }));
-      DrawProgressBar(position_.epoch + 1, config_.epochs, position_.batch + 1, batches,
-                      (position_.loss_sum + epoch_loss_so_far) / done, seen_now / std::max(elapsed, 1e-9),
-                      elapsed / std::max<double>(done, 1) * (batches - done));
-    }
   }
-  if (config_.progress) ClearProgressBar();
+  for (auto& sink : sinks_) sink->OnBatchesDone();
   QRES_RETURN_IF_ERROR(collect());
   return time_before + Seconds(epoch_start);
 }
@@ -556,19 +484,18 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   absl::StrAppendFormat(&line, "  train acc %.4f  test acc %.4f  %.1f s  %.0f img/s", train_accuracy,
                         evaluation_->accuracy(), epoch_seconds, images_per_second);
   report_.Line(line);
-  position_.metrics += absl::StrFormat(
-      "{\"epoch\": %d, \"loss\": %.9g, \"train_accuracy\": %.6f, \"test_accuracy\": %.6f, "
-      "\"lr\": %.9g, \"quant_index\": %s, \"seconds\": %.3f, \"images_per_second\": %.1f}\n",
-      position_.epoch + 1, cost, train_accuracy, evaluation_->accuracy(), lr,
-      quantizer != nullptr ? absl::StrFormat("%.6g", quantizer->index()) : "null", epoch_seconds,
-      images_per_second);
+  io::EpochMetrics metrics;
+  metrics.epoch = position_.epoch + 1;
+  metrics.loss = cost;
+  metrics.train_accuracy = train_accuracy;
+  metrics.test_accuracy = evaluation_->accuracy();
+  metrics.lr = lr;
+  if (quantizer != nullptr) metrics.quant_index = quantizer->index();
+  metrics.seconds = epoch_seconds;
+  metrics.images_per_second = images_per_second;
+  position_.metrics += io::MetricsLine(metrics);
 
-  std::vector<std::pair<std::string, double>> scalars = {
-      {"epoch/loss", cost},           {"epoch/train_accuracy", train_accuracy},
-      {"epoch/test_accuracy", evaluation_->accuracy()}, {"epoch/lr", lr},
-      {"epoch/images_per_second", images_per_second}};
-  if (quantizer != nullptr) scalars.emplace_back("epoch/quant_index", quantizer->index());
-  LogScalars(position_.epoch + 1, scalars);
+  for (auto& sink : sinks_) sink->OnEpoch(metrics);
 
   position_.batch = 0;
   position_.loss_sum = 0;
@@ -586,31 +513,16 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   return io::WriteFileAtomically(files_.log, report_.text());
 }
 
-void TrainingRun::OpenEventFiles() {
+void TrainingRun::OpenSinks() {
+  if (config_.progress) sinks_.push_back(std::make_unique<ProgressBar>());
   if (config_.tensorboard == "off" || !Lead()) return;
-  const std::string dir = EventDir(config_.tensorboard, config_.out_dir, proc_);
-  if (resume_checkpoint_ != files_.checkpoint) {  // this run replaces one of the same name; its events would mix in
-    std::error_code error;
-    for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
-      if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) {
-        std::filesystem::remove(entry.path(), error);
-      }
-    }
-  }
-  absl::StatusOr<std::unique_ptr<io::EventWriter>> writer = io::EventWriter::Open(dir);
-  if (!writer.ok()) {
-    std::cerr << "train: warning: no TensorBoard files: " << writer.status().message() << "\n";
-    return;
-  }
-  events_ = *std::move(writer);
-}
-
-void TrainingRun::LogScalars(int64_t step, const std::vector<std::pair<std::string, double>>& values) {
-  if (events_ == nullptr) return;
-  if (absl::Status written = events_->Scalars(step, values); !written.ok()) {
-    std::cerr << "train: warning: TensorBoard files stop here: " << written.message() << "\n";
-    events_.reset();
-  }
+  // A fresh run replaces one of the same name: its events would mix in.
+  std::unique_ptr<TensorBoardSink> tensorboard =
+      TensorBoardSink::Open(EventDir(config_.tensorboard, config_.out_dir, proc_),
+                            /*clear=*/resume_checkpoint_ != files_.checkpoint, config_.tensorboard_every);
+  if (tensorboard == nullptr) return;
+  event_file_ = tensorboard->path();
+  sinks_.push_back(std::move(tensorboard));
 }
 
 std::optional<double> TrainingRun::QuantIndex() {
@@ -627,129 +539,30 @@ absl::Status TrainingRun::JoinRanks() {
                                                    env.world_size, " ranks; give a multiple of ", env.world_size));
   }
   QRES_ASSIGN_OR_RETURN(const dist::Transport transport, dist::ChooseTransport(config_.dist_backend, device_.is_cuda()));
-  QRES_ASSIGN_OR_RETURN(group_, dist::Connect(env, transport, std::chrono::seconds(config_.dist_timeout_s)));
+  QRES_ASSIGN_OR_RETURN(ranks_, dist::DataParallel::Join(env, transport, std::chrono::seconds(config_.dist_timeout_s)));
   report_.set_silent(env.rank != 0 && !config_.dist_all_ranks_print);
   if (config_.dist_all_ranks_print) report_.set_prefix(absl::StrCat("[rank ", env.rank, "] "));
-  return Collective("sharing rank 0's initial weights", [&] {
-    at::NoGradGuard no_grad;
-    std::vector<at::Tensor> tensors;
-    for (const at::Tensor& p : net_->parameters()) tensors.push_back(p);
-    for (const at::Tensor& b : net_->buffers()) tensors.push_back(b);
-    for (at::Tensor& t : tensors) {
-      std::vector<at::Tensor> one = {t};
-      group_->process_group->broadcast(one)->wait();
-    }
-  });
+  std::vector<at::Tensor> state = net_->parameters();
+  for (const at::Tensor& buffer : net_->buffers()) state.push_back(buffer);
+  return ranks_->Broadcast(state);
 }
 
 absl::StatusOr<Evaluation> TrainingRun::EvaluateTestSet() {
-  if (!group_ || config_.train_mode_eval) return Evaluate(*net_, *test_batches_, test_.classes, config_.train_mode_eval);
+  if (ranks_->single() || config_.train_mode_eval) {
+    return Evaluate(*net_, *test_batches_, test_.classes, config_.train_mode_eval);
+  }
   QRES_ASSIGN_OR_RETURN(Evaluation evaluation, Evaluate(*net_, *test_batches_, test_.classes, /*train_mode=*/false,
-                                                        group_->env.rank, group_->env.world_size));
-  QRES_RETURN_IF_ERROR(Collective("summing the evaluation", [&] {
-    std::vector<at::Tensor> confusion = {evaluation.confusion.contiguous()};
-    group_->process_group->allreduce(confusion)->wait();
-    evaluation.confusion = confusion[0];
+                                                        ranks_->rank(), ranks_->world_size()));
+  QRES_RETURN_IF_ERROR(ranks_->Run("summing the evaluation", [&] {
+    ranks_->SumInPlace(evaluation.confusion);
     evaluation.samples = evaluation.confusion.sum().item<int64_t>();
     evaluation.correct = evaluation.confusion.diagonal().sum().item<int64_t>();
   }));
   return evaluation;
 }
 
-absl::Status TrainingRun::NameLostRanks(absl::Status failed) {
-  if (failed.ok() || !group_) return failed;
-  const std::string message(failed.message());
-  const bool lost_contact = absl::StrContains(message, "Connection") || absl::StrContains(message, "Read error") ||
-                            absl::StrContains(message, "Write error") || absl::StrContains(message, "Broken pipe") ||
-                            absl::StrContains(message, "imed out");
-  if (!lost_contact) return failed;
-  std::vector<int> lost;
-  bool store_gone = false;
-  try {
-    const std::string prefix = absl::StrCat("survivors/", position_.epoch, "/", position_.batch, "/");
-    group_->store->set(absl::StrCat(prefix, group_->env.rank), std::string("1"));
-    const auto deadline = Clock::now() + std::chrono::seconds(3);
-    for (;;) {
-      lost.clear();
-      for (int r = 0; r < group_->env.world_size; ++r) {
-        if (!group_->store->check({absl::StrCat(prefix, r)})) lost.push_back(r);
-      }
-      if (lost.empty() || Clock::now() > deadline) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  } catch (const std::exception&) {
-    store_gone = true;
-  }
-  std::string who = store_gone ? "rank 0 (it serves the rendezvous store)" : "";
-  if (!store_gone && !lost.empty()) {
-    who = absl::StrCat(lost.size() == 1 ? "rank " : "ranks ", absl::StrJoin(lost, ", "));
-  }
-  if (who.empty()) return failed;
-  return absl::Status(failed.code(), absl::StrCat(message, "; lost: ", who));
-}
-
-absl::StatusOr<bool> TrainingRun::AnyRankStops(bool stop) {
-  std::vector<double> flag = {stop ? 1.0 : 0.0};
-  QRES_RETURN_IF_ERROR(ReduceOverRanks(flag));
-  return flag[0] > 0;
-}
-
-void TrainingRun::SumGradients() {
-  std::vector<at::Tensor> grads;
-  for (const at::Tensor& p : net_->parameters()) {
-    if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);  // a rank with no sample in the batch
-    grads.push_back(p.grad());
-  }
-  dist::SumInOneAllreduce(*group_->process_group, grads);
-}
-
-absl::Status TrainingRun::ReduceOverRanks(std::vector<double>& values, c10d::ReduceOp::RedOpType op) {
-  return Collective("a collective", [&] {
-    std::vector<at::Tensor> tensor = {at::tensor(values, at::kDouble)};
-    c10d::AllreduceOptions options;
-    options.reduceOp = c10d::ReduceOp(op);
-    group_->process_group->allreduce(tensor, options)->wait();
-    const at::Tensor summed = tensor[0].contiguous();
-    values.assign(summed.data_ptr<double>(), summed.data_ptr<double>() + summed.numel());
-  });
-}
-
 absl::Status TrainingRun::SynchronizeBuffersAndCheck() {
-  if (!group_) return absl::OkStatus();
-  const int rank = group_->env.rank, size = group_->env.world_size;
-  QRES_RETURN_IF_ERROR(Collective("averaging the BatchNorm statistics", [&] {
-    at::NoGradGuard no_grad;
-    std::vector<at::Tensor> statistics;
-    for (const at::Tensor& buffer : net_->buffers()) {
-      if (buffer.is_floating_point()) statistics.push_back(buffer);  // num_batches_tracked: the same everywhere
-    }
-    if (statistics.empty()) return;
-    dist::SumInOneAllreduce(*group_->process_group, statistics);
-    for (at::Tensor& buffer : statistics) buffer.div_(size);
-  }));
-  // Every rank steps with the same gradients, so the weights and the index must agree bit for bit.
-  double checksum = 0;
-  QRES_RETURN_IF_ERROR(CallTorch("checking the weights", [&] {
-    at::Tensor total = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device_));
-    for (const at::Tensor& p : net_->parameters()) total += p.detach().sum(at::kDouble);
-    checksum = total.item<double>();  // one wait for the device
-  }));
-  const std::optional<double> index = QuantIndex();
-  const std::vector<double> mine = {checksum, index.value_or(0.0)};
-  // The largest and (negated) smallest over the ranks: all equal when both are this rank's.
-  std::vector<double> extremes = {mine[0], -mine[0], mine[1], -mine[1]};
-  QRES_RETURN_IF_ERROR(ReduceOverRanks(extremes, c10d::ReduceOp::MAX));
-  for (int i = 0; i < 2; ++i) {
-    if (std::isnan(mine[i])) continue;  // diverged weights: the loss check says so, not this one
-    const double largest = extremes[2 * i], smallest = -extremes[2 * i + 1];
-    if (largest != mine[i] || smallest != mine[i]) {
-      return absl::DataLossError(absl::StrFormat(
-          "rank %d: its %s differ%s from another rank's at epoch %d (this rank's %.17g, the ranks' range [%.17g, %.17g])",
-          rank, i == 0 ? "weights" : "quantization index", i == 0 ? "" : "s", position_.epoch + 1, mine[i], smallest,
-          largest));
-    }
-  }
-  return absl::OkStatus();
+  return ranks_->SyncBuffersAndCheck(net_->parameters(), net_->buffers(), QuantIndex().value_or(0.0), position_.epoch + 1);
 }
 
 void TrainingRun::SetLr(double lr) {

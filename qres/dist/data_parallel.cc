@@ -1,0 +1,170 @@
+#include "qres/dist/data_parallel.h"
+
+#include <cmath>
+#include <thread>
+
+#include "ATen/ops/tensor.h"
+#include "ATen/ops/zeros.h"
+#include "ATen/ops/zeros_like.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "c10/core/GradMode.h"
+#include "qres/base/status_macros.h"
+#include "qres/dist/gradient_sum.h"
+
+namespace qres::dist {
+
+DataParallel::DataParallel() = default;
+DataParallel::DataParallel(Group group) : group_(std::move(group)) {}
+DataParallel::~DataParallel() = default;
+
+absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Join(const Environment& env, Transport transport,
+                                                                 std::chrono::milliseconds timeout) {
+  QRES_ASSIGN_OR_RETURN(Group group, Connect(env, transport, timeout));
+  return std::unique_ptr<DataParallel>(new DataParallel(std::move(group)));
+}
+
+std::string DataParallel::BackendName(bool cuda) const {
+  if (single()) return "";
+  return cuda ? group_->process_group->getBackend(c10::DeviceType::CUDA)->getBackendName() : "gloo";
+}
+
+absl::Status DataParallel::Broadcast(const std::vector<at::Tensor>& tensors) {
+  if (single()) return absl::OkStatus();
+  return Run("sharing rank 0's initial weights", [&] {
+    at::NoGradGuard no_grad;
+    for (const at::Tensor& t : tensors) {
+      std::vector<at::Tensor> one = {t};
+      group_->process_group->broadcast(one)->wait();
+    }
+  });
+}
+
+BatchSlice DataParallel::Slice(int64_t n) const {
+  const int64_t r = rank(), size = world_size();
+  return {n * r / size, n * (r + 1) / size, n};
+}
+
+absl::Status DataParallel::OverlapGradientSums(const std::vector<at::Tensor>& params, int64_t bucket_bytes) {
+  if (single() || bucket_bytes <= 0) return absl::OkStatus();
+  QRES_ASSIGN_OR_RETURN(overlapped_, OverlappedGradientSum::Create(*group_, params, bucket_bytes));
+  return absl::OkStatus();
+}
+
+void DataParallel::Backward(const at::Tensor& loss, const BatchSlice& slice, const std::vector<at::Tensor>& params) {
+  if (single()) {
+    loss.backward();
+    return;
+  }
+  // Summed during backward, unless a rank has no sample in this batch (then the Reducer, which
+  // waits for every rank's gradients, is not armed on any rank).
+  const bool overlapped = overlapped_ != nullptr && slice.n >= world_size();
+  if (overlapped) overlapped_->ExpectBackward();
+  if (loss.defined()) (loss * slice.share()).backward();
+  if (overlapped) return;
+  std::vector<at::Tensor> grads;
+  for (const at::Tensor& p : params) {
+    if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);  // a rank with no sample in the batch
+    grads.push_back(p.grad());
+  }
+  SumInOneAllreduce(*group_->process_group, grads);
+}
+
+absl::Status DataParallel::Reduce(std::vector<double>& values, Reduction how) {
+  if (single()) return absl::OkStatus();
+  return Run("a collective", [&] {
+    std::vector<at::Tensor> tensor = {at::tensor(values, at::kDouble)};
+    c10d::AllreduceOptions options;
+    options.reduceOp = c10d::ReduceOp(how == Reduction::kSum ? c10d::ReduceOp::SUM : c10d::ReduceOp::MAX);
+    group_->process_group->allreduce(tensor, options)->wait();
+    const at::Tensor reduced = tensor[0].contiguous();
+    values.assign(reduced.data_ptr<double>(), reduced.data_ptr<double>() + reduced.numel());
+  });
+}
+
+void DataParallel::SumInPlace(at::Tensor& tensor) {
+  if (single()) return;
+  std::vector<at::Tensor> one = {tensor.contiguous()};
+  group_->process_group->allreduce(one)->wait();
+  tensor = one[0];
+}
+
+void DataParallel::Barrier() {
+  if (!single()) group_->process_group->barrier()->wait();
+}
+
+absl::StatusOr<bool> DataParallel::AnyStops(bool stop) {
+  std::vector<double> flag = {stop ? 1.0 : 0.0};
+  QRES_RETURN_IF_ERROR(Reduce(flag));
+  return flag[0] > 0;
+}
+
+absl::Status DataParallel::SyncBuffersAndCheck(const std::vector<at::Tensor>& params,
+                                               const std::vector<at::Tensor>& buffers, double index, int64_t epoch) {
+  if (single()) return absl::OkStatus();
+  QRES_RETURN_IF_ERROR(Run("averaging the BatchNorm statistics", [&] {
+    at::NoGradGuard no_grad;
+    std::vector<at::Tensor> statistics;
+    for (const at::Tensor& buffer : buffers) {
+      if (buffer.is_floating_point()) statistics.push_back(buffer);  // num_batches_tracked: the same everywhere
+    }
+    if (statistics.empty()) return;
+    SumInOneAllreduce(*group_->process_group, statistics);
+    for (at::Tensor& buffer : statistics) buffer.div_(world_size());
+  }));
+  // Every rank steps with the same gradients, so the weights and the index must agree bit for bit.
+  double checksum = 0;
+  QRES_RETURN_IF_ERROR(CallTorch("checking the weights", [&] {
+    if (params.empty()) return;
+    at::Tensor total = at::zeros({}, params.front().options().dtype(at::kDouble));
+    for (const at::Tensor& p : params) total += p.detach().sum(at::kDouble);
+    checksum = total.item<double>();  // one wait for the device
+  }));
+  const std::vector<double> mine = {checksum, index};
+  // The largest and (negated) smallest over the ranks: all equal when both are this rank's.
+  std::vector<double> extremes = {mine[0], -mine[0], mine[1], -mine[1]};
+  QRES_RETURN_IF_ERROR(Reduce(extremes, Reduction::kMax));
+  for (int i = 0; i < 2; ++i) {
+    if (std::isnan(mine[i])) continue;  // diverged weights: the loss check says so, not this one
+    const double largest = extremes[2 * i], smallest = -extremes[2 * i + 1];
+    if (largest != mine[i] || smallest != mine[i]) {
+      return absl::DataLossError(absl::StrFormat(
+          "rank %d: its %s differ%s from another rank's at epoch %d (this rank's %.17g, the ranks' range [%.17g, %.17g])",
+          rank(), i == 0 ? "weights" : "quantization index", i == 0 ? "" : "s", epoch, mine[i], smallest, largest));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DataParallel::NameLostRanks(absl::Status failed) {
+  if (failed.ok() || single()) return failed;
+  const std::string message(failed.message());
+  const bool lost_contact = absl::StrContains(message, "Connection") || absl::StrContains(message, "Read error") ||
+                            absl::StrContains(message, "Write error") || absl::StrContains(message, "Broken pipe") ||
+                            absl::StrContains(message, "imed out");
+  if (!lost_contact) return failed;
+  std::vector<int> lost;
+  bool store_gone = false;
+  try {
+    const std::string prefix = absl::StrCat("survivors/", failures_++, "/");
+    group_->store->set(absl::StrCat(prefix, rank()), std::string("1"));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    for (;;) {
+      lost.clear();
+      for (int r = 0; r < world_size(); ++r) {
+        if (!group_->store->check({absl::StrCat(prefix, r)})) lost.push_back(r);
+      }
+      if (lost.empty() || std::chrono::steady_clock::now() > deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  } catch (const std::exception&) {
+    store_gone = true;
+  }
+  std::string who = store_gone ? "rank 0 (it serves the rendezvous store)" : "";
+  if (!store_gone && !lost.empty()) who = absl::StrCat(lost.size() == 1 ? "rank " : "ranks ", absl::StrJoin(lost, ", "));
+  if (who.empty()) return failed;
+  return absl::Status(failed.code(), absl::StrCat(message, "; lost: ", who));
+}
+
+}  // namespace qres::dist
