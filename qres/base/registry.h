@@ -2,12 +2,12 @@
 //
 // Each area (models, datasets, optimizers) instantiates one registry and a registration macro:
 //
-//   using OptimizerRegistry = Registry<torch::optim::Optimizer, std::vector<torch::Tensor>,
-//                                      const OptimizerConfig&>;
-//   // at the bottom of qtadamw.cc, in any namespace:
-//   QRES_REGISTER_OPTIMIZER("QtAdamW", "AdamW with a quantized update", &MakeQtAdamW);
+//   using OptimizerRegistry = Registry<torch::optim::Optimizer, std::vector<at::Tensor>,
+//                                      const OptimizerSpec&>;               // qres/optim/optimizer.h
+//   // at the bottom of adam_plugin.cc, in any namespace:
+//   QRES_REGISTER_OPTIMIZER("QtAdamW", "the paper's QtAdamW: ...", &Make<kQtAdamW>);
 //   // in a tool:
-//   QRES_ASSIGN_OR_RETURN(auto optimizer, OptimizerRegistry::Create("qtadamw", params, config));
+//   QRES_ASSIGN_OR_RETURN(auto optimizer, OptimizerRegistry::Create("qtadamw", params, spec));
 //
 // Storage is a function-local leaky singleton, so static-initialisation order never matters.
 // Registration runs before main: it only appends (no logging, no validation, glog is not up yet).

@@ -9,8 +9,9 @@
 //   if (const Quantizer* q = QuantizerOf(*optimizer)) LOG(INFO) << "QP Index: " << q->index();
 //   (read the quantizer through QuantizerOf after each step you report: it is current then)
 //
-// Registered names (the seed's): SGD, QSGD (//qres/optim:sgd), Adam, AdamW, QtAdam, QtAdamW
-// (//qres/optim:adam). Another library registers its own with QRES_REGISTER_OPTIMIZER.
+// Registered names: the seed's SGD, QSGD and the follow-up's stdSGD (//qres/optim:sgd); Adam,
+// AdamW, QtAdam, QtAdamW (//qres/optim:adam); the follow-up's torch baselines ASGD, NAdam, RAdam
+// (//qres/optim:torch_baselines). Another library registers its own with QRES_REGISTER_OPTIMIZER.
 #ifndef QRES_OPTIM_OPTIMIZER_H_
 #define QRES_OPTIM_OPTIMIZER_H_
 

@@ -5,7 +5,8 @@
 // default QSGD is the reference's. QSGD counts steps from 0 and, as the reference, does not check
 // the very first update for zero (check_first_step=false).
 //
-// The step is multi-tensor: foreach ATen ops over every parameter of a group.
+// The step is multi-tensor: single-pass loops (fused_cpu.h) on the CPU, one fused launch on a GPU
+// (qres/optim/cuda), foreach ATen ops for everything else (StepAten); all give the same numbers.
 #ifndef QRES_OPTIM_SGD_H_
 #define QRES_OPTIM_SGD_H_
 

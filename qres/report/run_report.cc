@@ -291,4 +291,23 @@ std::string CsvTable(const std::vector<Section>& sections) {
   return out;
 }
 
+absl::StatusOr<std::string> WriteReport(const std::vector<std::string>& paths, const std::string& out_prefix) {
+  QRES_ASSIGN_OR_RETURN(const std::vector<RunRecord> runs, ReadRuns(paths));
+  const std::vector<Section> sections = Compare(runs);
+  const std::string out =
+      !out_prefix.empty() ? out_prefix : paths.size() == 1 ? io::JoinPath(paths[0], "report") : "report";
+  std::string markdown = absl::StrCat(runs.size(), " runs");
+  if (sections.size() > 1) absl::StrAppend(&markdown, " of ", sections.size(), " data set and net combinations, compared within each");
+  absl::StrAppend(&markdown, ".\n\n", MarkdownTables(sections));
+  QRES_RETURN_IF_ERROR(io::WriteFileAtomically(out + ".md", markdown));
+  QRES_RETURN_IF_ERROR(io::WriteFileAtomically(out + ".csv", CsvTable(sections)));
+  std::string written = absl::StrCat(out, ".md, ", out, ".csv");
+  for (size_t i = 0; i < sections.size(); ++i) {
+    const std::string png = sections.size() == 1 ? out + ".png" : absl::StrCat(out, "_", i + 1, ".png");
+    QRES_RETURN_IF_ERROR(io::WritePlotPng(png, SectionPlots(sections[i])));
+    absl::StrAppend(&written, ", ", png, sections.size() == 1 ? "" : absl::StrCat(" (", sections[i].title, ")"));
+  }
+  return absl::StrCat(markdown, "Written: ", written, "\n");
+}
+
 }  // namespace qres::report

@@ -58,6 +58,11 @@ std::vector<io::Panel> SectionPlots(const Section& section);
 std::string MarkdownTables(const std::vector<Section>& sections);
 std::string CsvTable(const std::vector<Section>& sections);
 
+// The report tool's work: compares the runs of `paths` and writes <out>.md, <out>.csv and a PNG of
+// each table's curves (<out>.png, or <out>_1.png, ... for several tables); `out` empty:
+// <folder>/report for one folder, ./report for several. Returns the Markdown and what it wrote.
+absl::StatusOr<std::string> WriteReport(const std::vector<std::string>& paths, const std::string& out);
+
 }  // namespace qres::report
 
 #endif  // QRES_REPORT_RUN_REPORT_H_

@@ -185,4 +185,12 @@ int RunTool(const std::string& tool, int argc, char** argv, const std::string& u
   return ReportAndExitCode(tool, run());
 }
 
+int RunToolWithArguments(const std::string& tool, int argc, char** argv, const std::string& usage,
+                         const std::string& flag_file,
+                         const std::function<absl::Status(const std::vector<std::string>&)>& run) {
+  MaybePrintHelpAndExit(argc, argv, usage, flag_file);
+  InitTool(&argc, &argv);
+  return ReportAndExitCode(tool, run(std::vector<std::string>(argv + 1, argv + argc)));
+}
+
 }  // namespace qres::tools

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -49,6 +50,12 @@ int ReportAndExitCode(const std::string& tool, const absl::Status& status);
 // error, --list when `list` says so after parsing, otherwise `run`; returns the exit code.
 int RunTool(const std::string& tool, int argc, char** argv, const std::string& usage,
             const std::string& flag_file, const bool& list, const std::function<absl::Status()>& run);
+
+// The same for a tool whose arguments (after its flags, or after --) are its input: `run` gets
+// them (report's folders, sweep's train flags).
+int RunToolWithArguments(const std::string& tool, int argc, char** argv, const std::string& usage,
+                         const std::string& flag_file,
+                         const std::function<absl::Status(const std::vector<std::string>&)>& run);
 
 }  // namespace qres::tools
 

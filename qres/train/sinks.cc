@@ -11,14 +11,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "qres/base/duration.h"
 #include "qres/base/status_macros.h"
 
 namespace qres::train {
-
-std::string FormatDuration(double seconds) {
-  const int64_t s = static_cast<int64_t>(std::lround(seconds));
-  return absl::StrFormat("%d:%02d", s / 60, s % 60);
-}
 
 absl::Status ProgressBar::OnStep(const StepReport& step) {
   if (step.batch % 10 != 0 && step.batch != step.batches) return absl::OkStatus();

@@ -71,9 +71,6 @@ class TensorBoardSink : public RunSink {
   std::string path_;
 };
 
-// "m:ss", for ETAs.
-std::string FormatDuration(double seconds);
-
 }  // namespace qres::train
 
 #endif  // QRES_TRAIN_SINKS_H_

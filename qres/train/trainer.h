@@ -3,7 +3,7 @@
 //
 //   TrainConfig config;
 //   config.net = "CNN"; config.algorithm = "QtAdamW"; config.epochs = 5;
-//   absl::Status status = Train(config, &stop_requested);
+//   absl::Status status = Train(config, [&] { return stop_requested.load(); });
 //
 // Writes into config.out_dir (PROC = <Net><Algorithm><Epochs>, the seed's names):
 //   torch_nn02<PROC>.pt     the model's state_dict (torch.load reads it)
@@ -11,7 +11,7 @@
 //   error_<PROC>.pickle     the per-epoch mean training loss, a pickled list of floats
 //   metrics_<PROC>.jsonl    one JSON object per epoch
 //   checkpoint_<PROC>.pt    model, optimizer, quantizer and position, for --resume
-//   tensorboard/<PROC>/     TensorBoard event files (config.tensorboard)
+//   tensorboard/<PROC>/     TensorBoard event files (config.tensorboard; run_files.h's EventDir)
 // Every file is written atomically. A second process on the same run and folder is refused, and so
 // is a new run over an older one's outputs unless config.overwrite (they are removed first).
 #ifndef QRES_TRAIN_TRAINER_H_

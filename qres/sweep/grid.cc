@@ -1,4 +1,4 @@
-#include "qres/tools/grid.h"
+#include "qres/sweep/grid.h"
 
 #include <set>
 
@@ -9,7 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
-namespace qres::tools {
+namespace qres::sweep {
 
 absl::StatusOr<std::vector<Axis>> ParseGrid(absl::string_view text, absl::string_view source) {
   std::vector<Axis> axes;
@@ -62,4 +62,4 @@ std::vector<GridRun> ExpandGrid(const std::vector<Axis>& axes) {
   return runs;
 }
 
-}  // namespace qres::tools
+}  // namespace qres::sweep

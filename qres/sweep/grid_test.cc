@@ -1,9 +1,9 @@
-#include "qres/tools/grid.h"
+#include "qres/sweep/grid.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace qres::tools {
+namespace qres::sweep {
 namespace {
 
 using ::testing::ElementsAre;
@@ -37,4 +37,4 @@ TEST(GridTest, BadGridsAreOneLineErrors) {
 }
 
 }  // namespace
-}  // namespace qres::tools
+}  // namespace qres::sweep

@@ -4,8 +4,8 @@
 //
 // gives 12 runs, the last axis varying fastest, each named after its values
 // ("algo=QtAdamW,lr=0.001,seed=1": its folder in the sweep's --out_dir).
-#ifndef QRES_TOOLS_GRID_H_
-#define QRES_TOOLS_GRID_H_
+#ifndef QRES_SWEEP_GRID_H_
+#define QRES_SWEEP_GRID_H_
 
 #include <string>
 #include <vector>
@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace qres::tools {
+namespace qres::sweep {
 
 struct Axis {
   std::string key;                  // a train flag, without dashes
@@ -33,6 +33,6 @@ absl::StatusOr<std::vector<Axis>> ParseGrid(absl::string_view text, absl::string
 // Every combination of the axes' values.
 std::vector<GridRun> ExpandGrid(const std::vector<Axis>& axes);
 
-}  // namespace qres::tools
+}  // namespace qres::sweep
 
-#endif  // QRES_TOOLS_GRID_H_
+#endif  // QRES_SWEEP_GRID_H_

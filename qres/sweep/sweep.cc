@@ -1,0 +1,277 @@
+#include "qres/sweep/sweep.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "qres/base/status_macros.h"
+#include "qres/data/dataset.h"
+#include "qres/io/files.h"
+#include "qres/models/model.h"
+#include "qres/optim/optimizer.h"
+#include "qres/sched/scheduler.h"
+#include "qres/base/duration.h"
+#include "qres/sweep/grid.h"
+
+extern char** environ;
+
+namespace qres::sweep {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::atomic<int> stop_signal{0};
+void OnSignal(int signal) { stop_signal = signal; }
+
+// The long flags train --help lists.
+absl::StatusOr<std::set<std::string>> TrainFlags(const std::string& train) {
+  FILE* pipe = popen(absl::StrCat("'", train, "' --help 2>/dev/null").c_str(), "r");
+  if (pipe == nullptr) return absl::InternalError(absl::StrCat("cannot run ", train, " --help"));
+  std::set<std::string> flags;
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) {
+    absl::string_view line(buffer);
+    if (!absl::ConsumePrefix(&line, "  --") && !absl::ConsumePrefix(&line, "  -")) continue;
+    flags.insert(std::string(line.substr(0, line.find_first_of(" \n"))));
+  }
+  const int status = pclose(pipe);
+  if (status != 0 || flags.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(train, " --help failed: is it qres's train binary?"));
+  }
+  return flags;
+}
+
+// Every grid key is a train flag, and every net, dataset, algorithm and schedule it names is
+// registered: caught here, before anything runs.
+absl::Status CheckAxes(const std::vector<Axis>& axes, const std::set<std::string>& train_flags) {
+  for (const Axis& axis : axes) {
+    if (axis.key == "out_dir" || axis.key == "resume" || axis.key == "overwrite") {
+      return absl::InvalidArgumentError(absl::StrCat("grid axis ", axis.key, ": the sweep sets it for every run"));
+    }
+    if (train_flags.count(axis.key) == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("grid axis ", axis.key, ": train has no flag --", axis.key, " (train --help lists them)"));
+    }
+    for (const std::string& value : axis.values) {
+      absl::Status found = absl::OkStatus();
+      if (axis.key == "algo" || axis.key == "m") found = optim::OptimizerRegistry::Find(value).status();
+      if (axis.key == "net" || axis.key == "n") found = models::ModelRegistry::Find(value).status();
+      if (axis.key == "dataset" || axis.key == "d") found = data::DatasetRegistry::Find(value).status();
+      if (axis.key == "scheduler" || axis.key == "sn") found = sched::SchedulerRegistry::Find(value).status();
+      if (!found.ok()) return absl::InvalidArgumentError(absl::StrCat("grid axis ", axis.key, ": ", found.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+struct Job {
+  GridRun run;
+  std::string dir;
+  pid_t pid = 0;
+  Clock::time_point start;
+};
+
+std::string StatusFile(const std::string& dir) { return io::JoinPath(dir, "sweep.json"); }
+
+bool Finished(const std::string& dir) {
+  absl::StatusOr<std::string> status = io::ReadWholeFile(StatusFile(dir));
+  return status.ok() && absl::StrContains(*status, "\"status\": \"finished\"");
+}
+
+// The last line of the run's output: a failed train's one-line error.
+std::string LastLine(const std::string& path) {
+  absl::StatusOr<std::string> text = io::ReadWholeFile(path);
+  if (!text.ok()) return "";
+  std::vector<absl::string_view> lines = absl::StrSplit(absl::StripTrailingAsciiWhitespace(*text), '\n');
+  return lines.empty() ? "" : std::string(lines.back());
+}
+
+// Whether a run's folder holds a checkpoint (train's checkpoint_<run>.pt): each run has its own folder.
+bool HasCheckpoint(const std::string& dir) {
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (absl::StartsWith(name, "checkpoint_") && absl::EndsWith(name, ".pt")) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<pid_t> Start(const std::string& train, const Job& job, const std::vector<std::string>& fixed,
+                            int threads) {
+  std::vector<std::string> args = {train};
+  args.insert(args.end(), job.run.flags.begin(), job.run.flags.end());
+  args.insert(args.end(), fixed.begin(), fixed.end());
+  args.push_back(absl::StrCat("--out_dir=", job.dir));
+  if (HasCheckpoint(job.dir)) args.push_back("--resume");  // an interrupted run continues from its checkpoint
+  args.push_back("--overwrite");  // files of a run that failed before its first checkpoint go
+  args.push_back("--progress=off");
+  if (threads > 0) args.push_back(absl::StrCat("--threads=", threads));
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  std::error_code error;
+  fs::create_directories(job.dir, error);
+  if (error) return absl::FailedPreconditionError(absl::StrCat(job.dir, ": cannot create it: ", error.message()));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  const std::string output = io::JoinPath(job.dir, "sweep_output.txt");
+  posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = 0;
+  const int failed = posix_spawn(&pid, train.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (failed != 0) return absl::InternalError(absl::StrCat("cannot start ", train, ": ", std::strerror(failed)));
+  return pid;
+}
+
+}  // namespace
+
+absl::Status Sweep(const SweepOptions& options) {
+  const std::vector<std::string>& fixed = options.train_flags;
+  std::string grid_text = options.grid;
+  if (!options.grid_file.empty()) {
+    QRES_ASSIGN_OR_RETURN(const std::string file, io::ReadWholeFile(options.grid_file));
+    absl::StrAppend(&grid_text, "\n", file);
+  }
+  QRES_ASSIGN_OR_RETURN(const std::vector<Axis> axes,
+                        ParseGrid(grid_text, options.grid_file.empty() ? "--grid" : "--grid/--grid_file"));
+  if (options.jobs < 1) return absl::InvalidArgumentError(absl::StrCat("--jobs=", options.jobs, " must be >= 1"));
+  const std::string& train = options.train;
+  if (access(train.c_str(), X_OK) != 0) {
+    return absl::NotFoundError(absl::StrCat("no train binary at ", train, "; build //qres/tools:train or give --train"));
+  }
+  QRES_ASSIGN_OR_RETURN(const std::set<std::string> train_flags, TrainFlags(train));
+  QRES_RETURN_IF_ERROR(CheckAxes(axes, train_flags));
+  bool value_may_follow = false;  // "-d MNIST": a value after a flag without '='
+  for (const std::string& arg : fixed) {
+    if (!absl::StartsWith(arg, "-")) {
+      if (!value_may_follow) {
+        return absl::InvalidArgumentError(absl::StrCat("'", arg, "' after -- is not a train flag (--name=value)"));
+      }
+      value_may_follow = false;
+      continue;
+    }
+    const std::string name(absl::StripPrefix(absl::StripPrefix(arg.substr(0, arg.find('=')), "-"), "-"));
+    const std::string bare(absl::StripPrefix(name, "no"));  // --noshuffle
+    if (train_flags.count(name) == 0 && train_flags.count(bare) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(arg, " after --: train has no flag --", name));
+    }
+    value_may_follow = arg.find('=') == std::string::npos;
+  }
+  const bool threads_given = std::any_of(fixed.begin(), fixed.end(), [](const std::string& a) {
+    return absl::StartsWith(a, "--threads") || absl::StartsWith(a, "-threads");
+  });
+  const int threads = threads_given ? 0 : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / options.jobs);
+
+  std::vector<Job> pending;
+  const std::vector<GridRun> runs = ExpandGrid(axes);
+  int done_before = 0;
+  for (const GridRun& run : runs) {
+    Job job{run, io::JoinPath(options.out_dir, run.name)};
+    const bool finished = Finished(job.dir);
+    if (options.dry_run) std::cout << (finished ? "done     " : "to run   ") << job.dir << "\n";
+    if (finished) {
+      ++done_before;
+    } else {
+      pending.push_back(std::move(job));
+    }
+  }
+  if (options.dry_run) return absl::OkStatus();
+  QRES_RETURN_IF_ERROR(io::CreateOutputDirectory(options.out_dir));
+  std::cerr << "sweep: " << runs.size() << " runs in " << options.out_dir << ", " << done_before
+            << " already finished, " << pending.size() << " to run, " << options.jobs << " at a time\n";
+  struct sigaction action {};
+  action.sa_handler = OnSignal;  // no SA_RESTART: waitpid returns, and a SIGTERM reaches the runs
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+
+  std::map<pid_t, Job> running;
+  std::vector<std::string> failures;
+  int finished_now = 0;
+  double seconds_finished = 0;
+  const size_t total = pending.size();
+  size_t next = 0;
+  while (next < pending.size() || !running.empty()) {
+    while (stop_signal == 0 && next < pending.size() && static_cast<int>(running.size()) < options.jobs) {
+      Job job = pending[next++];
+      job.start = Clock::now();
+      QRES_ASSIGN_OR_RETURN(job.pid, Start(train, job, fixed, threads));
+      std::cerr << absl::StrFormat("sweep: [%d/%d] %s: started\n", next, total, job.run.name);
+      running.emplace(job.pid, std::move(job));
+    }
+    if (running.empty()) break;  // stopped before anything else started
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno != EINTR) return absl::InternalError(absl::StrCat("waitpid: ", std::strerror(errno)));
+      if (stop_signal == SIGTERM) {  // a terminal's Ctrl-C reaches the runs itself; a kill does not
+        for (const auto& [child, job] : running) kill(child, SIGTERM);
+      }
+      continue;
+    }
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const Job job = std::move(it->second);
+    running.erase(it);
+    const double seconds = std::chrono::duration<double>(Clock::now() - job.start).count();
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (code == 130 && stop_signal != 0) {
+      std::cerr << "sweep: " << job.run.name << ": stopped; its checkpoint resumes with the same command\n";
+      continue;
+    }
+    const bool ok = code == 0;
+    QRES_RETURN_IF_ERROR(io::WriteFileAtomically(
+        StatusFile(job.dir), absl::StrFormat("{\"run\": \"%s\", \"status\": \"%s\", \"exit\": %d, \"seconds\": %.1f}\n",
+                                             job.run.name, ok ? "finished" : "failed", code, seconds)));
+    std::string line = absl::StrFormat("sweep: %s: %s in %s", job.run.name, ok ? "finished" : "FAILED", FormatDuration(seconds));
+    if (ok) {
+      ++finished_now;
+      seconds_finished += seconds;
+    } else {
+      const std::string why = LastLine(io::JoinPath(job.dir, "sweep_output.txt"));
+      absl::StrAppend(&line, " (exit ", code, "): ", why);
+      failures.push_back(absl::StrCat(job.run.name, ": ", why));
+    }
+    const size_t left = (pending.size() - next) + running.size();
+    absl::StrAppend(&line, "; ", left, " left");
+    if (finished_now > 0 && left > 0) {
+      const double each = seconds_finished / finished_now;
+      absl::StrAppend(&line, ", about ", FormatDuration(each * static_cast<double>(left) / options.jobs), " to go");
+    }
+    std::cerr << line << "\n";
+  }
+  if (stop_signal != 0) {
+    return absl::CancelledError(absl::StrCat("stopped; ", done_before + finished_now, " of ", runs.size(),
+                                             " runs finished; the same command continues the sweep"));
+  }
+  if (!failures.empty()) {
+    for (const std::string& failure : failures) std::cerr << "sweep: failed: " << failure << "\n";
+    return absl::AbortedError(absl::StrCat(failures.size(), " of ", runs.size(), " runs failed (listed above; each "
+                                           "folder's sweep_output.txt has its output); the same command retries them"));
+  }
+  std::cerr << "sweep: all " << runs.size() << " runs finished; compare them with: report " << options.out_dir << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace qres::sweep

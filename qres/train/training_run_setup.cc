@@ -1,0 +1,260 @@
+#include "qres/train/training_run.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "ATen/Context.h"
+#include "ATen/Parallel.h"
+#include "ATen/ops/argmax.h"
+#include "ATen/ops/cat.h"
+#include "ATen/ops/cross_entropy_loss.h"
+#include "ATen/ops/tensor.h"
+#include "ATen/ops/zeros.h"
+#include "ATen/ops/zeros_like.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "c10/core/GradMode.h"
+#include "qres/base/status_macros.h"
+#include "qres/base/torch_status.h"
+#include "qres/io/archive_check.h"
+#include "qres/io/files.h"
+#include "qres/io/metrics.h"
+#include "qres/io/pickle.h"
+#include "qres/train/model_file.h"
+#include "qres/train/run_setup.h"
+#include "torch/serialize.h"
+
+namespace qres::train {
+
+absl::Status TrainingRun::CheckConfig() const {
+  if (config_.epochs <= 0) return absl::InvalidArgumentError(absl::StrCat("--epochs=", config_.epochs, " must be > 0"));
+  if (!(config_.lr >= 0.0) || !std::isfinite(config_.lr)) {
+    return absl::InvalidArgumentError(absl::StrCat("--lr=", config_.lr, " must be a finite number >= 0"));
+  }
+  if (config_.batch_size < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config_.batch_size, " must be > 0"));
+  }
+  return dist::ChooseTransport(config_.dist_backend, config_.cuda).status();
+}
+
+absl::Status TrainingRun::LoadData() {
+  // Names go through the registries first, so a typo fails before any data is read.
+  QRES_ASSIGN_OR_RETURN(auto dataset_entry, data::DatasetRegistry::Find(config_.dataset));
+  config_.dataset = dataset_entry->name;
+  QRES_ASSIGN_OR_RETURN(auto algorithm_entry, optim::OptimizerRegistry::Find(config_.algorithm));
+  config_.algorithm = algorithm_entry->name;
+  QRES_ASSIGN_OR_RETURN(train_, data::LoadDataset(config_.dataset, config_.data_dir, data::Split::kTrain));
+  QRES_ASSIGN_OR_RETURN(test_, data::LoadDataset(config_.dataset, config_.data_dir, data::Split::kTest));
+  if (config_.net.empty()) config_.net = DefaultNet(train_);
+  QRES_ASSIGN_OR_RETURN(auto net_entry, models::ModelRegistry::Find(config_.net));
+  config_.net = net_entry->name;
+  if (config_.batch_size == 0) config_.batch_size = train_.default_batch_size;
+
+  data::BatchOptions options;
+  options.batch_size = config_.batch_size;
+  options.shuffle = config_.shuffle;
+  options.drop_last = config_.drop_last;
+  options.augment = config_.augment;
+  options.seed = config_.seed;
+  options.normalization = config_.mean_std ? data::Normalization::kMeanStd : train_.normalization;
+  options.device = device_;
+  data::BatchOptions test_options = options;
+  test_options.shuffle = false;
+  test_options.drop_last = false;
+  test_options.augment = false;
+  QRES_ASSIGN_OR_RETURN(train_batches_,
+                        CallTorch("batching the training set", [&] { return data::Batches(train_, options); }));
+  QRES_ASSIGN_OR_RETURN(test_batches_,
+                        CallTorch("batching the test set", [&] { return data::Batches(test_, test_options); }));
+  if (train_batches_->size() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config_.batch_size, " leaves no batch of ",
+                                                   train_.size(), " training images (drop_last)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TrainingRun::BuildNetAndOptimizer() {
+  at::manual_seed(config_.seed);
+  QRES_ASSIGN_OR_RETURN(net_, models::CreateModel(config_.net, SpecFor(train_, config_.net_params)));
+  QRES_RETURN_IF_ERROR(CallTorch("moving the net to the device", [&] { net_->to(device_); }));
+  optim::OptimizerSpec spec;
+  spec.lr = config_.lr;
+  spec.qp = config_.qp.value_or(0);
+  spec.optim_params = config_.optim_params;
+  spec.quant_params = config_.quant_params;
+  spec.batches_per_epoch = train_batches_->size();
+  spec.epochs = config_.epochs;
+  QRES_ASSIGN_OR_RETURN(optimizer_, optim::OptimizerRegistry::Create(config_.algorithm, net_->parameters(), spec));
+  const sched::SchedulerSpec schedule{config_.lr, config_.epochs,
+                                      config_.schedule_per_batch ? train_batches_->size() : 1, config_.scheduler_params};
+  QRES_ASSIGN_OR_RETURN(schedule_, sched::MakeLrSchedule(config_.scheduler, schedule));
+  const optim::Quantizer* quantizer = optim::QuantizerOf(*optimizer_);
+  if (config_.qp.has_value() && (quantizer == nullptr || quantizer->options().schedule != optim::QuantSchedule::kBump)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "-qp ", *config_.qp, " has no effect: only the bump schedule of QSGD, QtAdam and QtAdamW reads it (this run: ",
+        config_.algorithm,
+        quantizer != nullptr ? absl::StrCat(", schedule=", optim::ToString(quantizer->options().schedule)) : "",
+        ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TrainingRun::ClaimOutputs() {
+  proc_ = RunName(config_);
+  files_ = RunFiles::For(config_.out_dir, proc_);
+  QRES_ASSIGN_OR_RETURN(resume_checkpoint_, CheckpointToResume());
+  settings_ = RunSettings(config_, train_);
+  // Loaded and checked before anything is claimed or removed: a checkpoint that does not fit
+  // leaves every file as it was.
+  if (!resume_checkpoint_.empty()) QRES_RETURN_IF_ERROR(LoadResumedCheckpoint());
+  if (!Lead()) return absl::OkStatus();  // rank 0 owns the outputs; the others only read the checkpoint
+  // Made only now that everything else checked out: a bad flag leaves nothing behind.
+  QRES_RETURN_IF_ERROR(io::CreateOutputDirectory(config_.out_dir));
+  // The run's outputs are one set: one process writes them, and a new run never mixes its files
+  // with an older run's of the same name.
+  const std::vector<std::string> outputs = files_.All();
+  QRES_ASSIGN_OR_RETURN(lock_, RunLock::Acquire(config_.out_dir, proc_, outputs));
+  if (resume_checkpoint_ == files_.checkpoint) return absl::OkStatus();  // continuing this run's own files
+  std::vector<std::string> existing;
+  for (const std::string& file : outputs) {
+    if (io::FileExists(file)) existing.push_back(file);
+  }
+  if (!existing.empty() && !config_.overwrite) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--out_dir=", config_.out_dir, " already holds run ", proc_, " (", existing.size(), " of its files, e.g. ",
+        existing.front(), "); give --overwrite to replace it, --resume to continue it, or another --out_dir"));
+  }
+  for (const std::string& file : existing) std::remove(file.c_str());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> TrainingRun::CheckpointToResume() const {
+  if (!config_.resume_from.empty()) {
+    if (access(config_.resume_from.c_str(), R_OK) != 0) {
+      return absl::NotFoundError(absl::StrCat("--resume_from=", config_.resume_from, ": ", std::strerror(errno)));
+    }
+    return config_.resume_from;
+  }
+  if (!config_.resume) return std::string();
+  if (io::FileExists(files_.checkpoint)) return files_.checkpoint;
+  // The run's name holds its epoch count, so a run asked for more epochs looks for another file.
+  const std::vector<std::string> others = CheckpointsOf(config_.out_dir, absl::StrCat(config_.net, config_.algorithm));
+  return absl::NotFoundError(absl::StrCat(
+      "--resume: no checkpoint ", files_.checkpoint, " for run ", proc_,
+      others.empty() ? absl::StrCat("; start it without --resume")
+                     : absl::StrCat("; ", config_.out_dir, " holds ", absl::StrJoin(others, ", "),
+                                    ": continue one for more epochs with --resume_from=", others.back(),
+                                    " --epochs=", config_.epochs)));
+}
+
+absl::Status TrainingRun::LoadResumedCheckpoint() {
+  std::string earlier_world_size;
+  QRES_RETURN_IF_ERROR(LoadCheckpoint(resume_checkpoint_, *net_, *optimizer_, *schedule_, position_, resumed_log_,
+                                      settings_, earlier_world_size));
+  if (position_.epoch >= config_.epochs && resume_checkpoint_ != files_.checkpoint) {
+    return absl::InvalidArgumentError(absl::StrCat("--resume_from=", resume_checkpoint_, " has trained ",
+                                                   position_.epoch, " epochs already; --epochs=", config_.epochs,
+                                                   " must be more to continue it"));
+  }
+  const std::string& world_size = settings_.at("world_size");
+  resumed_line_ = absl::StrCat("Resumed from ", resume_checkpoint_, " at epoch ", position_.epoch + 1, ", batch ",
+                               position_.batch,
+                               earlier_world_size == world_size
+                                   ? ""
+                                   : absl::StrCat(", on ", world_size, " rank(s); it ran on ", earlier_world_size,
+                                                  " (the same global batches; the sums round differently)"));
+  return absl::OkStatus();
+}
+
+void TrainingRun::StartReport() {
+  OpenSinks();
+  if (resume_checkpoint_.empty()) {
+    ReportHeader();
+    return;
+  }
+  report_.set_text(resumed_log_);
+  report_.Line(resumed_line_);
+}
+
+void TrainingRun::ReportHeader() {
+  report_.Line("====================================================");
+  report_.Line("qres train: learning with monotonically increasing resolution of quantization");
+  report_.Line("====================================================");
+  if (!device_note_.empty()) report_.Line(device_note_);
+  report_.Line(absl::StrCat("Data set            : ", train_.name, " (", train_.size(), " train, ", test_.size(),
+                            " test; ", train_.source, ")"));
+  report_.Line(absl::StrCat("Net                 : ", net_->Describe()));
+  report_.Line(absl::StrCat("Algorithm           : ", config_.algorithm, ", lr ", config_.lr,
+                            config_.optim_params.empty() ? "" : absl::StrCat(", ", config_.optim_params)));
+  if (const std::optional<optim::StepPath> path = optim::StepPathOf(*optimizer_); path.has_value()) {
+    report_.Line(absl::StrCat("Optimizer step      : ", optim::ToString(*path)));
+  }
+  if (LrIsScheduled()) {
+    report_.Line(absl::StrCat("Learning Schedule   : ", config_.scheduler,
+                              config_.scheduler_params.empty() ? "" : absl::StrCat(" (", config_.scheduler_params, ")"),
+                              ", stepped per ", config_.schedule_per_batch ? "batch" : "epoch", ", first lr ",
+                              schedule_->lr()));
+  }
+  if (const optim::Quantizer* quantizer = optim::QuantizerOf(*optimizer_); quantizer != nullptr) {
+    report_.Line(absl::StrCat("Quantization        : ", quantizer->options().Describe()));
+    report_.Line(absl::StrFormat("Initial QP          : %g (index %g)", quantizer->resolution(), quantizer->index()));
+  }
+  report_.Line(absl::StrCat("Batches             : ", train_batches_->size(), " of ", config_.batch_size,
+                            ", shuffle ", config_.shuffle ? "on" : "off", ", drop_last ",
+                            config_.drop_last ? "on" : "off", ", augment ", config_.augment ? "on" : "off"));
+  if (!ranks_->single()) {
+    report_.Line(absl::StrCat(
+        "Ranks               : ", ranks_->world_size(), " (c10d, ", ranks_->BackendName(device_.is_cuda()), "), ",
+        config_.batch_size / ranks_->world_size(), " of each batch per rank, gradients summed ",
+        config_.dist_bucket_mb > 0 ? absl::StrCat("in ", config_.dist_bucket_mb, " MiB buckets during backward")
+                                   : "after backward"));
+  }
+  report_.Line(absl::StrCat("Device              : ", device_.str(), ", seed ", config_.seed, ", evaluation in ",
+                            config_.train_mode_eval ? "train mode (reference)" : "eval mode"));
+  report_.Line(absl::StrCat("Outputs             : ", files_.model, ", ", files_.log, ", ", files_.error, ", ",
+                            files_.metrics));
+  if (!event_file_.empty()) report_.Line(absl::StrCat("TensorBoard         : ", event_file_));
+}
+
+void TrainingRun::OpenSinks() {
+  if (config_.progress) sinks_.push_back(std::make_unique<ProgressBar>());
+  if (config_.tensorboard == "off" || !Lead()) return;
+  // A fresh run replaces one of the same name: its events would mix in.
+  std::unique_ptr<TensorBoardSink> tensorboard =
+      TensorBoardSink::Open(EventDir(config_.tensorboard, config_.out_dir, proc_),
+                            /*clear=*/resume_checkpoint_ != files_.checkpoint, config_.tensorboard_every);
+  if (tensorboard == nullptr) return;
+  event_file_ = tensorboard->path();
+  sinks_.push_back(std::move(tensorboard));
+}
+
+absl::Status TrainingRun::JoinRanks() {
+  if (!config_.ranks) return absl::OkStatus();
+  const dist::Environment& env = *config_.ranks;
+  if (config_.batch_size % env.world_size != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config_.batch_size, " (the global batch) does not split over ",
+                                                   env.world_size, " ranks; give a multiple of ", env.world_size));
+  }
+  QRES_ASSIGN_OR_RETURN(const dist::Transport transport, dist::ChooseTransport(config_.dist_backend, device_.is_cuda()));
+  QRES_ASSIGN_OR_RETURN(ranks_, dist::DataParallel::Join(env, transport, std::chrono::seconds(config_.dist_timeout_s)));
+  report_.set_silent(env.rank != 0 && !config_.dist_all_ranks_print);
+  if (config_.dist_all_ranks_print) report_.set_prefix(absl::StrCat("[rank ", env.rank, "] "));
+  std::vector<at::Tensor> state = net_->parameters();
+  for (const at::Tensor& buffer : net_->buffers()) state.push_back(buffer);
+  return ranks_->Broadcast(state);
+}
+
+}  // namespace qres::train
