@@ -1,0 +1,79 @@
+// The sinks read the step's loss only on the steps they show (each read waits for the device), and
+// TensorBoard's files hold what the run reported.
+#include "qres/train/sinks.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace qres::train {
+namespace {
+
+std::string FreshDir(const std::string& name) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::filesystem::path dir = std::filesystem::path(tmp != nullptr ? tmp : "/tmp") / ("sinks_test_" + name);
+  std::filesystem::remove_all(dir);
+  return dir.string();
+}
+
+// Steps 1..n of one epoch of n batches, counting the sink's reads of the two losses.
+void Feed(RunSink& sink, int64_t n, int* loss_reads, int* epoch_loss_reads) {
+  for (int64_t b = 1; b <= n; ++b) {
+    StepReport step;
+    step.step = b;
+    step.epoch = step.epochs = 1;
+    step.batch = b;
+    step.batches = n;
+    step.quant_index = 3;
+    step.loss = [&]() -> absl::StatusOr<double> { ++*loss_reads; return 0.5; };
+    step.epoch_loss = [&]() -> absl::StatusOr<double> { ++*epoch_loss_reads; return 0.6; };
+    ASSERT_TRUE(sink.OnStep(step).ok());
+  }
+}
+
+TEST(ProgressBarTest, ReadsTheLossOnlyWhenItRedraws) {
+  ProgressBar bar;
+  int loss_reads = 0, epoch_loss_reads = 0;
+  Feed(bar, 25, &loss_reads, &epoch_loss_reads);
+  bar.OnBatchesDone();
+  EXPECT_EQ(loss_reads, 0);
+  EXPECT_EQ(epoch_loss_reads, 3);  // batches 10, 20 and the last, 25
+}
+
+TEST(TensorBoardSinkTest, WritesEveryNthStepAndEachEpoch) {
+  const std::string dir = FreshDir("every");
+  std::unique_ptr<TensorBoardSink> sink = TensorBoardSink::Open(dir, /*clear=*/true, /*every=*/4);
+  ASSERT_NE(sink, nullptr);
+  int loss_reads = 0, epoch_loss_reads = 0;
+  Feed(*sink, 10, &loss_reads, &epoch_loss_reads);
+  EXPECT_EQ(loss_reads, 2);  // steps 4 and 8
+  EXPECT_EQ(epoch_loss_reads, 0);
+  io::EpochMetrics epoch;
+  epoch.epoch = 1;
+  sink->OnEpoch(epoch);
+  EXPECT_GT(std::filesystem::file_size(sink->path()), 100u);
+
+  // A fresh run of the same name clears the folder's old event files; a resumed one keeps them.
+  sink.reset();
+  const std::string old = dir + "/events.out.tfevents.1.earlier.run";
+  std::FILE* f = std::fopen(old.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  ASSERT_NE(TensorBoardSink::Open(dir, /*clear=*/false, 4), nullptr);
+  EXPECT_TRUE(std::filesystem::exists(old));
+  ASSERT_NE(TensorBoardSink::Open(dir, /*clear=*/true, 4), nullptr);
+  EXPECT_FALSE(std::filesystem::exists(old));
+}
+
+TEST(TensorBoardSinkTest, AFolderThatCannotBeMadeIsNoSink) {
+  const std::string file = FreshDir("a_file");
+  std::FILE* f = std::fopen(file.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  EXPECT_EQ(TensorBoardSink::Open(file + "/tb", true, 1), nullptr);
+}
+
+}  // namespace
+}  // namespace qres::train
