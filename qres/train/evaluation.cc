@@ -12,8 +12,8 @@
 
 namespace qres::train {
 
-absl::StatusOr<Evaluation> Evaluate(models::Net& net, data::Batches& batches, int64_t classes, bool train_mode,
-                                    int64_t shard, int64_t shards) {
+absl::StatusOr<Evaluation> EvaluateBatches(models::Net& net, data::Batches& batches, int64_t classes, bool train_mode,
+                                           int64_t shard, int64_t shards) {
   const bool was_training = net.is_training();
   auto evaluation = CallTorch("evaluating the net", [&] {
     const auto start = std::chrono::steady_clock::now();

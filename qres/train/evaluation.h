@@ -1,4 +1,5 @@
-// Accuracy of a net over a dataset split, with per-class counts and the confusion matrix.
+// A net's accuracy over a dataset split, with per-class counts and the confusion matrix (the
+// trainer's per-epoch evaluation and the test tool's, evaluator.h).
 #ifndef QRES_TRAIN_EVALUATION_H_
 #define QRES_TRAIN_EVALUATION_H_
 
@@ -26,8 +27,8 @@ struct Evaluation {
 // updated by the evaluation batches). LibTorch errors (a GPU out of memory) are a Status.
 // With shards > 1 only batches shard, shard + shards, ... run: one rank's part of a sharded
 // evaluation, whose confusion matrices add up to the whole split's.
-absl::StatusOr<Evaluation> Evaluate(models::Net& net, data::Batches& batches, int64_t classes, bool train_mode,
-                                    int64_t shard = 0, int64_t shards = 1);
+absl::StatusOr<Evaluation> EvaluateBatches(models::Net& net, data::Batches& batches, int64_t classes, bool train_mode,
+                                           int64_t shard = 0, int64_t shards = 1);
 
 // Lines of per-class accuracy and the confusion matrix, for the evaluator's report.
 std::vector<std::string> DescribePerClass(const Evaluation& evaluation,

@@ -107,7 +107,7 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
                                       std::pair<const char*, const data::Dataset*>{"Testing", &test}}) {
     QRES_ASSIGN_OR_RETURN(data::Batches batches,
                           CallTorch("batching the data", [&] { return data::Batches(*dataset, options); }));
-    QRES_ASSIGN_OR_RETURN(evaluation, Evaluate(*net, batches, dataset->classes, /*train_mode=*/false));
+    QRES_ASSIGN_OR_RETURN(evaluation, EvaluateBatches(*net, batches, dataset->classes, /*train_mode=*/false));
     say(absl::StrCat("Test Mode : ", mode));
     say(absl::StrCat("Total samples       : ", evaluation.samples));
     say(absl::StrCat("Right Score         : ", evaluation.correct));

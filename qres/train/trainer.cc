@@ -225,9 +225,9 @@ std::optional<double> TrainingRun::QuantIndex() {
 
 absl::StatusOr<Evaluation> TrainingRun::EvaluateTestSet() {
   if (ranks_->single() || config_.train_mode_eval) {
-    return Evaluate(*net_, *test_batches_, test_.classes, config_.train_mode_eval);
+    return EvaluateBatches(*net_, *test_batches_, test_.classes, config_.train_mode_eval);
   }
-  QRES_ASSIGN_OR_RETURN(Evaluation evaluation, Evaluate(*net_, *test_batches_, test_.classes, /*train_mode=*/false,
+  QRES_ASSIGN_OR_RETURN(Evaluation evaluation, EvaluateBatches(*net_, *test_batches_, test_.classes, /*train_mode=*/false,
                                                         ranks_->rank(), ranks_->world_size()));
   QRES_RETURN_IF_ERROR(ranks_->Run("summing the evaluation", [&] {
     ranks_->SumInPlace(evaluation.confusion);
