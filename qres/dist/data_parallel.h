@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -91,21 +92,34 @@ class DataParallel {
   absl::Status SyncBuffersAndCheck(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& buffers,
                                    double index, int64_t epoch);
 
+  // Whether `error` says a peer or the store is gone or too slow, by its type: c10d's store,
+  // network and backend errors (NCCL's among them), and Gloo's I/O errors (a reset connection, a
+  // timeout). Another error (a rank's own, say out of memory) names no lost rank.
+  static bool IsLostContact(const std::exception_ptr& error);
+
   // Runs `fn` (LibTorch work and collectives) and turns what it throws into a one-line Status
   // naming this rank and `what`; after a lost connection or a timeout, also the ranks that are gone.
   template <typename Fn>
   absl::Status Run(const std::string& what, Fn&& fn) {
     if (single()) return CallTorch(what, std::forward<Fn>(fn));
-    return NameLostRanks(CallTorch(absl::StrCat("rank ", rank(), ": ", what,
-                                                " failed (another rank died, or hung past --dist_timeout)"),
-                                   std::forward<Fn>(fn)));
+    bool lost_contact = false;  // told by the exception's type, not its text
+    absl::Status status = CallTorch(
+        absl::StrCat("rank ", rank(), ": ", what, " failed (another rank died, or hung past --dist_timeout)"), [&] {
+          try {
+            fn();
+          } catch (...) {
+            lost_contact = IsLostContact(std::current_exception());
+            throw;
+          }
+        });
+    return lost_contact ? NameLostRanks(std::move(status)) : status;
   }
 
  private:
   explicit DataParallel(Group group);
-  // After a collective failed on lost contact, each surviving rank checks in at the store and
-  // waits a few seconds for the others; `failed` then names the ranks that never did (rank 0 when
-  // the store it serves is gone).
+  // After a collective lost contact, each surviving rank checks in at the store and waits a few
+  // seconds for the others; `failed` then names the ranks that never did (rank 0 when the store it
+  // serves is gone).
   absl::Status NameLostRanks(absl::Status failed);
 
   std::optional<Group> group_;

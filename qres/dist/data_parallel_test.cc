@@ -2,6 +2,8 @@
 // collective local; Run turns what LibTorch throws into a Status that names the work.
 #include "qres/dist/data_parallel.h"
 
+#include <exception>
+#include <stdexcept>
 #include <vector>
 
 #include "ATen/ops/equal.h"
@@ -43,6 +45,22 @@ TEST(DataParallelTest, RunNamesTheWork) {
   EXPECT_FALSE(status.ok());
   EXPECT_THAT(std::string(status.message()), HasSubstr("epoch 2 batch 5: the training step"));
   EXPECT_THAT(std::string(status.message()), HasSubstr("out of memory"));
+}
+
+TEST(DataParallelTest, LostContactIsToldByTheErrorsType) {
+  auto thrown = [](auto&& f) {
+    try {
+      f();
+    } catch (...) {
+      return std::current_exception();
+    }
+    return std::exception_ptr();
+  };
+  EXPECT_TRUE(DataParallel::IsLostContact(thrown([] { throw c10::DistNetworkError("Connection reset", {}); })));
+  EXPECT_TRUE(DataParallel::IsLostContact(thrown([] { throw c10::DistStoreError("store gone", {}); })));
+  // A rank's own failure, whatever its text says, names no lost rank.
+  EXPECT_FALSE(DataParallel::IsLostContact(thrown([] { TORCH_CHECK(false, "Connection timed out"); })));
+  EXPECT_FALSE(DataParallel::IsLostContact(thrown([] { throw std::runtime_error("Read error"); })));
 }
 
 }  // namespace
