@@ -142,6 +142,11 @@ expect_error "$work/bad.pt: not a model file" -d MNIST -m "$work/bad.pt" --data_
 echo "garbage" >"$work/bad.pickle"
 expect_error "$work/bad.pickle: not a pickled list of floats" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" \
   -e "$work/bad.pickle" --data_dir="$work/data" --out_dir="$work/out"
+mkdir -p "$work/damaged" && cp "$work/out/error_CNNQSGD2.pickle" "$work/damaged/"
+echo '{"epoch": 1, "loss": 0.5' >"$work/damaged/metrics_CNNQSGD2.jsonl"
+expect_error "$work/damaged/metrics_CNNQSGD2.jsonl line 1: not a complete JSON object (cut off?)" -d MNIST \
+  -m "$work/out/torch_nn02CNNQSGD2.pt" -e "$work/damaged/error_CNNQSGD2.pickle" --data_dir="$work/data" \
+  --out_dir="$work/damaged"
 expect_error "-ng 3: use 0 or 1" -ng 3
 expect_error "model file $work/out: a folder, not a file" -d MNIST -m "$work/out" --data_dir="$work/data"
 expect_error "error trend file $work/missing.pickle (-e): not found" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" \
