@@ -59,7 +59,9 @@ absl::Status TensorBoardSink::OnStep(const StepReport& step) {
   if (writer_ == nullptr || every_ <= 0 || step.step % every_ != 0) return absl::OkStatus();
   QRES_ASSIGN_OR_RETURN(const double loss, step.loss());
   std::vector<std::pair<std::string, double>> values = {{"step/loss", loss}, {"step/lr", step.lr}};
-  if (step.quant_index.has_value()) values.emplace_back("step/quant_index", *step.quant_index);
+  if (const std::optional<double> index = step.quant_index(); index.has_value()) {
+    values.emplace_back("step/quant_index", *index);
+  }
   Write(step.step, values);
   return absl::OkStatus();
 }

@@ -25,11 +25,12 @@ struct StepReport {
   int64_t epoch = 0, epochs = 0;     // from 1
   int64_t batch = 0, batches = 0;    // the batch just trained, from 1
   double lr = 0;
-  std::optional<double> quant_index;
   double images_per_second = 0, eta_seconds = 0;  // of this epoch so far
-  // The step's loss and the epoch's mean loss so far: reading them waits for the device, so a
-  // sink asks only on the steps it shows.
+  // The step's loss, the epoch's mean loss so far and the quantization index (none for an
+  // unquantized algorithm): reading them waits for the device, so a sink asks only on the steps it
+  // shows.
   std::function<absl::StatusOr<double>()> loss, epoch_loss;
+  std::function<std::optional<double>()> quant_index;
 };
 
 class RunSink {

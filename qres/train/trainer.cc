@@ -141,11 +141,11 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
     report.batch = position_.batch + 1;
     report.batches = batches;
     report.lr = schedule_->lr();
-    report.quant_index = QuantIndex();
     const double elapsed = Seconds(epoch_start);
     report.images_per_second = seen_now / std::max(elapsed, 1e-9);
     report.eta_seconds = elapsed / static_cast<double>(report.batch) * static_cast<double>(batches - report.batch);
     report.loss = [&] { return CallTorch("reading the loss", [&] { return last_loss.item<double>(); }); };
+    report.quant_index = [&] { return QuantIndex(); };
     report.epoch_loss = [&]() -> absl::StatusOr<double> {
       QRES_ASSIGN_OR_RETURN(const double so_far, CallTorch("reading the loss", [&] { return loss_sum.item<double>(); }));
       return (position_.loss_sum + so_far) / static_cast<double>(report.batch);
