@@ -363,7 +363,8 @@ TORCH_OPTIMIZERS = {"ASGD": torch.optim.ASGD, "NAdam": torch.optim.NAdam, "RAdam
 
 
 def torch_peer(algo, optim_params):
-    """The torch.optim class a case runs, or None where the case is qres's own arithmetic."""
+    """The torch.optim class that makes a case's trajectory, or None where this file's own
+    implementation of the reference does (is_torch_case says which kind a case is)."""
     if algo == "AdamW" and parse(optim_params).get("form") == "torch":
         return torch.optim.AdamW
     return TORCH_OPTIMIZERS.get(algo)
