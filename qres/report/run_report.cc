@@ -119,6 +119,7 @@ void AddPoint(io::Series& line, const std::vector<double>& values) {
 absl::StatusOr<std::vector<RunRecord>> ReadRuns(const std::vector<std::string>& paths) {
   if (paths.empty()) return absl::InvalidArgumentError("no run folders given");
   std::vector<RunRecord> runs;
+  std::set<std::string> read;  // each run once, however its folders were named (twice, "dir/", nested)
   for (const std::string& path : paths) {
     if (!fs::is_directory(path)) return absl::NotFoundError(absl::StrCat(path, ": not a folder"));
     std::vector<std::string> files = MetricsFiles(path);
@@ -137,6 +138,9 @@ absl::StatusOr<std::vector<RunRecord>> ReadRuns(const std::vector<std::string>& 
       return absl::NotFoundError(absl::StrCat(path, ": no run's metrics (metrics_<run>.jsonl) in it or its subfolders"));
     }
     for (const std::string& file : files) {
+      std::error_code error;
+      const fs::path canonical = fs::weakly_canonical(fs::absolute(file), error);
+      if (!read.insert(error ? file : canonical.string()).second) continue;
       QRES_ASSIGN_OR_RETURN(RunRecord run, ReadRun(file));
       runs.push_back(std::move(run));
     }

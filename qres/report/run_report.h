@@ -28,8 +28,10 @@ struct RunRecord {
 };
 
 // The runs of `paths`: a folder with metrics_*.jsonl files holds those runs; a folder without any
-// holds runs in its subfolders (a sweep's --out_dir). A path with no run, a metrics file with a
-// line that is cut off or lacks a field, or a run without its checkpoint is an error naming it.
+// holds runs in its subfolders (a sweep's --out_dir). A run reached through several paths (one
+// folder given twice, with a trailing slash, or inside another given folder) counts once. A path
+// with no run, a metrics file with a line that is cut off or lacks a field, or a run without its
+// checkpoint is an error naming it.
 absl::StatusOr<std::vector<RunRecord>> ReadRuns(const std::vector<std::string>& paths);
 
 // Runs that differ only in the seed.

@@ -1,5 +1,6 @@
 #include "qres/sweep/grid.h"
 
+#include <map>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -10,6 +11,21 @@
 #include "absl/strings/strip.h"
 
 namespace qres::sweep {
+
+namespace {
+
+// A value as it names the run's folder ('/' cannot be in a file name).
+std::string FolderName(absl::string_view value) { return absl::StrReplaceAll(value, {{"/", "_"}}); }
+
+// Keys whose values are registered names, which train matches case-insensitively.
+bool NamesAComponent(const std::string& key) {
+  for (const char* name : {"algo", "m", "net", "n", "dataset", "d", "scheduler", "sn"}) {
+    if (key == name) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 absl::StatusOr<std::vector<Axis>> ParseGrid(absl::string_view text, absl::string_view source) {
   std::vector<Axis> axes;
@@ -33,6 +49,19 @@ absl::StatusOr<std::vector<Axis>> ParseGrid(absl::string_view text, absl::string
       }
       axis.values.emplace_back(value);
     }
+    // Two values that name one folder, or one run (QtAdamW and qtadamw), would be one run twice:
+    // the second would "resume" the first's finished checkpoint and train nothing.
+    std::map<std::string, std::string> seen;  // folder name (lowercase for component names) -> value
+    for (const std::string& value : axis.values) {
+      std::string folder = FolderName(value);
+      if (NamesAComponent(axis.key)) folder = absl::AsciiStrToLower(folder);
+      const auto [it, fresh] = seen.emplace(folder, value);
+      if (!fresh) {
+        return absl::InvalidArgumentError(absl::StrCat(source, ": axis ", axis.key, ": values '", it->second, "' and '",
+                                                       value, "' are the same run (one folder, ", axis.key, "=",
+                                                       FolderName(value), ")"));
+      }
+    }
     if (!keys.insert(axis.key).second) {
       return absl::InvalidArgumentError(absl::StrCat(source, ": axis ", axis.key, " is given twice"));
     }
@@ -51,8 +80,7 @@ std::vector<GridRun> ExpandGrid(const std::vector<Axis>& axes) {
     for (const GridRun& run : runs) {
       for (const std::string& value : axis.values) {
         GridRun more = run;
-        absl::StrAppend(&more.name, more.name.empty() ? "" : ",", axis.key, "=",
-                        absl::StrReplaceAll(value, {{"/", "_"}}));
+        absl::StrAppend(&more.name, more.name.empty() ? "" : ",", axis.key, "=", FolderName(value));
         more.flags.push_back(absl::StrCat("--", axis.key, "=", value));
         next.push_back(std::move(more));
       }

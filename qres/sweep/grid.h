@@ -26,8 +26,9 @@ struct GridRun {
 };
 
 // Parses axes "key=v1|v2|..." separated by ';' or newlines; '#' starts a comment line. `source`
-// names the text in errors. An empty grid, an axis without values, a repeated key, or a
-// malformed axis is an error naming it.
+// names the text in errors. An empty grid, an axis without values, a repeated key, a malformed
+// axis, or two values of an axis that would be one run (one folder name: a/b and a_b; seed=1|1;
+// QtAdamW and qtadamw, as train matches names) is an error naming it.
 absl::StatusOr<std::vector<Axis>> ParseGrid(absl::string_view text, absl::string_view source);
 
 // Every combination of the axes' values.

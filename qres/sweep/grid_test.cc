@@ -36,5 +36,16 @@ TEST(GridTest, BadGridsAreOneLineErrors) {
   EXPECT_THAT(ParseGrid("=0.1", "--grid").status().message(), HasSubstr("has no key"));
 }
 
+TEST(GridTest, ValuesThatWouldBeOneRunAreAnError) {
+  EXPECT_THAT(std::string(ParseGrid("seed=1|1", "--grid").status().message()),
+              HasSubstr("--grid: axis seed: values '1' and '1' are the same run (one folder, seed=1)"));
+  EXPECT_THAT(std::string(ParseGrid("data_dir=a/b|a_b", "--grid").status().message()),
+              HasSubstr("axis data_dir: values 'a/b' and 'a_b' are the same run (one folder, data_dir=a_b)"));
+  EXPECT_THAT(std::string(ParseGrid("algo=QtAdamW|qtadamw", "--grid").status().message()),
+              HasSubstr("axis algo: values 'QtAdamW' and 'qtadamw' are the same run"));
+  // Case matters where the value is not a registered name (two folders, two data sets).
+  EXPECT_TRUE(ParseGrid("data_dir=/data/A|/data/a", "--grid").ok());
+}
+
 }  // namespace
 }  // namespace qres::sweep

@@ -93,6 +93,13 @@ for png in "$work/report_1.png" "$work/report_2.png"; do  # a plot per table
   "$python" -c "import sys; d=open(sys.argv[1],'rb').read(); assert d[:8]==b'\x89PNG\r\n\x1a\n'" "$png" || fail "no plot $png"
 done
 
+# A run reached through several paths counts once: a folder twice, with a trailing slash, and
+# inside the sweep's folder given beside it.
+one_run="$work/fm/$(ls "$work/fm" | grep seed=1 | head -1)"
+"$report" --out="$work/twice" "$work/fm" "$work/fm/" "$one_run" >/dev/null 2>&1 || fail "report of overlapping folders failed"
+counted=$("$python" -c "import csv, sys; print(sum(int(r['runs']) for r in csv.DictReader(open(sys.argv[1]))))" "$work/twice.csv")
+[[ "$counted" -eq 2 ]] || fail "overlapping folders counted $counted runs, not 2: $(cat "$work/twice.csv")"
+
 # Bad run folders.
 expect_error "$work/data: no run's metrics" "$report" "$work/data"
 expect_error "$work/nope: not a folder" "$report" "$work/nope"

@@ -55,6 +55,8 @@ else
 fi
 "$train" "${args[@]}" --out_dir="$work/out3" --tensorboard=off >/dev/null 2>&1 || fail "--tensorboard=off failed"
 [[ ! -e "$work/out3/tensorboard" ]] || fail "--tensorboard=off still wrote event files"
+"$train" "${args[@]}" --out_dir="$work/out4" --tensorboard=OFF >/dev/null 2>&1 || fail "--tensorboard=OFF failed"
+[[ ! -e OFF && ! -e "$work/out4/tensorboard" ]] || fail "--tensorboard=OFF wrote event files (a folder OFF)"
 
 # One --tensorboard folder shared by runs of one name in two out_dirs (as a sweep's seeds are): each
 # keeps its own event files; a run started over (--overwrite) replaces only its own.

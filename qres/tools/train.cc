@@ -9,6 +9,7 @@
 #include <ctime>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "gflags/gflags.h"
 #include "qres/base/status_macros.h"
@@ -133,7 +134,8 @@ absl::StatusOr<train::TrainConfig> ConfigFromFlags() {
         absl::StrCat("--scheduler_interval=", FLAGS_scheduler_interval, ": use epoch or batch"));
   }
   config.schedule_per_batch = FLAGS_scheduler_interval == "batch";
-  config.tensorboard = FLAGS_tensorboard;
+  // "off" in any case, as every other name train reads (--tensorboard=OFF made a folder OFF).
+  config.tensorboard = absl::AsciiStrToLower(FLAGS_tensorboard) == "off" ? "off" : FLAGS_tensorboard;
   if (FLAGS_tensorboard_every < 0) {
     return absl::InvalidArgumentError(absl::StrCat("--tensorboard_every=", FLAGS_tensorboard_every, " must be >= 0"));
   }
