@@ -85,6 +85,14 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& byt
 }
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  // A folder, or a device that never ends (/dev/zero), would throw or exhaust memory below.
+  struct stat status;
+  if (stat(path.c_str(), &status) == 0) {
+    if (S_ISDIR(status.st_mode)) return absl::FailedPreconditionError(absl::StrCat(path, ": is a folder, not a file"));
+    if (!S_ISREG(status.st_mode) && !S_ISFIFO(status.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat(path, ": not a file (a device or socket)"));
+    }
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -18,6 +18,7 @@ namespace qres::io {
 // did (its target is replaced), and a directory is an error.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes);
 
+// The bytes of a regular file or a pipe (--grid_file=<(...)); a folder or a device is an error.
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 
 // Whether a regular file (or a link to one) is at `path`: a folder or device in its place is not.

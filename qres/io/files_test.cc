@@ -72,5 +72,13 @@ TEST(WriteFileAtomicallyTest, ADirectoryIsAnErrorAndStays) {
   EXPECT_TRUE(fs::is_directory(dir + "/out.md"));
 }
 
+TEST(ReadWholeFileTest, AFolderOrADeviceIsAnError) {
+  const std::string dir = FreshDir("read");
+  EXPECT_THAT(std::string(ReadWholeFile(dir).status().message()), HasSubstr(dir + ": is a folder, not a file"));
+  EXPECT_THAT(std::string(ReadWholeFile("/dev/zero").status().message()),
+              HasSubstr("/dev/zero: not a file (a device or socket)"));
+  EXPECT_EQ(ReadWholeFile(dir + "/missing").status().code(), absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace qres::io

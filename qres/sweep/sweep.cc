@@ -152,7 +152,7 @@ absl::Status Sweep(const SweepOptions& options) {
   std::string grid_text = options.grid;
   if (!options.grid_file.empty()) {
     QRES_ASSIGN_OR_RETURN(const std::string file, io::ReadWholeFile(options.grid_file));
-    absl::StrAppend(&grid_text, "\n", file);
+    absl::StrAppend(&grid_text, "\n", absl::StripPrefix(file, "\xEF\xBB\xBF"));  // an editor's UTF-8 BOM
   }
   QRES_ASSIGN_OR_RETURN(const std::vector<Axis> axes,
                         ParseGrid(grid_text, options.grid_file.empty() ? "--grid" : "--grid/--grid_file"));
@@ -173,6 +173,9 @@ absl::Status Sweep(const SweepOptions& options) {
       continue;
     }
     const std::string name(absl::StripPrefix(absl::StripPrefix(arg.substr(0, arg.find('=')), "-"), "-"));
+    if (name == "out_dir" || name == "resume" || name == "resume_from" || name == "overwrite") {
+      return absl::InvalidArgumentError(absl::StrCat(arg, " after --: the sweep sets --", name, " for every run"));
+    }
     const std::string bare(absl::StripPrefix(name, "no"));  // --noshuffle
     if (train_flags.count(name) == 0 && train_flags.count(bare) == 0) {
       return absl::InvalidArgumentError(absl::StrCat(arg, " after --: train has no flag --", name));

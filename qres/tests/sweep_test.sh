@@ -100,6 +100,16 @@ one_run="$work/fm/$(ls "$work/fm" | grep seed=1 | head -1)"
 counted=$("$python" -c "import csv, sys; print(sum(int(r['runs']) for r in csv.DictReader(open(sys.argv[1]))))" "$work/twice.csv")
 [[ "$counted" -eq 2 ]] || fail "overlapping folders counted $counted runs, not 2: $(cat "$work/twice.csv")"
 
+# Flags the sweep sets itself, and grid files that are not text files.
+expect_error "--out_dir=$work/elsewhere after --: the sweep sets --out_dir for every run" "$sweep" --grid='seed=1' \
+  --out_dir="$work/never" -- --out_dir="$work/elsewhere"
+expect_error "$work/data: is a folder, not a file" "$sweep" --grid_file="$work/data" --out_dir="$work/never"
+expect_error "/dev/zero: not a file (a device or socket)" "$sweep" --grid_file=/dev/zero --out_dir="$work/never"
+printf '\xEF\xBB\xBFseed=1|2\n' >"$work/bom_grid"
+"$sweep" --grid_file="$work/bom_grid" --out_dir="$work/bom" --dry_run "${every[@]}" >"$work/bom.out" 2>&1 \
+  && [[ $(grep -c "to run" "$work/bom.out") -eq 2 ]] || fail "a grid file with a UTF-8 BOM: $(cat "$work/bom.out")"
+[[ ! -e "$work/never" ]] || fail "a refused sweep made its --out_dir"
+
 # Bad run folders.
 expect_error "$work/data: no run's metrics" "$report" "$work/data"
 expect_error "$work/nope: not a folder" "$report" "$work/nope"
