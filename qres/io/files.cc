@@ -47,25 +47,21 @@ absl::Status WriteAndClose(std::FILE* file, const std::string& path, const std::
 
 absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
   std::string target = path;
-  struct stat status;
-  if (stat(path.c_str(), &status) == 0) {
-    if (S_ISDIR(status.st_mode)) return absl::FailedPreconditionError(absl::StrCat(path, ": is a directory"));
-    if (!S_ISREG(status.st_mode)) {
-      // A device, FIFO or socket (/dev/null, a pipe to another program) is written as a stream:
-      // a rename would replace it with a regular file.
-      std::FILE* file = std::fopen(path.c_str(), "wb");
-      if (file == nullptr) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write: ", std::strerror(errno)));
-      return WriteAndClose(file, path, bytes, /*sync=*/false);
-    }
-    // Through a symbolic link to a regular file: the link stays, its target is replaced.
+  struct stat status, link;
+  const bool exists = stat(path.c_str(), &status) == 0;
+  if (exists && S_ISDIR(status.st_mode)) return absl::FailedPreconditionError(absl::StrCat(path, ": is a directory"));
+  // A device, FIFO or socket (/dev/null, a pipe to another program) is written as a stream, since a
+  // rename would replace it with a regular file; so is a link to nothing yet, which makes its target.
+  const bool device = exists && !S_ISREG(status.st_mode);
+  if (device || (!exists && lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode))) {
+    std::FILE* file = std::fopen(path.c_str(), "wb");
+    if (file == nullptr) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write: ", std::strerror(errno)));
+    return WriteAndClose(file, path, bytes, /*sync=*/!device);
+  }
+  if (exists) {  // through a symbolic link to a regular file, the link stays and its target is replaced
     std::error_code error;
     const std::filesystem::path resolved = std::filesystem::canonical(path, error);
     if (!error) target = resolved.string();
-  } else if (struct stat link; lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
-    // A link to nothing yet: create its target through it.
-    std::FILE* file = std::fopen(path.c_str(), "wb");
-    if (file == nullptr) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write: ", std::strerror(errno)));
-    return WriteAndClose(file, path, bytes, /*sync=*/true);
   }
   const std::string temporary = absl::StrCat(target, ".tmp.", getpid());
   std::FILE* file = std::fopen(temporary.c_str(), "wb");

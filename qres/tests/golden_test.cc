@@ -34,11 +34,9 @@
 namespace qres::optim {
 namespace {
 
-// The checked-in golden files, or QRES_GOLDEN_DIR's trajectories when it is set.
-std::string GoldenDir() {
-  const char* dir = std::getenv("QRES_GOLDEN_DIR");
-  return dir != nullptr ? dir : "qres/tests/golden";
-}
+// The checked-in golden files, or QRES_GOLDEN_DIR's trajectories when it is set (the torch cases).
+const char* TorchCasesDir() { return std::getenv("QRES_GOLDEN_DIR"); }
+std::string GoldenDir() { return TorchCasesDir() != nullptr ? TorchCasesDir() : "qres/tests/golden"; }
 
 std::vector<std::string> GoldenFiles() {
   std::vector<std::string> names;
@@ -171,7 +169,7 @@ INSTANTIATE_TEST_SUITE_P(AllCases, GoldenTest, ::testing::ValuesIn(GoldenFiles()
 
 // make_golden.py's cases of each kind: 33 of qres's arithmetic, 8 of torch.optim's.
 TEST(GoldenFilesTest, AllCasesArePresent) {
-  EXPECT_EQ(GoldenFiles().size(), std::getenv("QRES_GOLDEN_DIR") != nullptr ? 8u : 33u) << GoldenDir();
+  EXPECT_EQ(GoldenFiles().size(), TorchCasesDir() != nullptr ? 8u : 33u) << GoldenDir();
 }
 
 }  // namespace

@@ -20,13 +20,13 @@ namespace {
 
 using ::testing::HasSubstr;
 
-train::TrainConfig TinyRun(const std::string& name, const std::string& net, const std::string& algorithm) {
+TrainConfig TinyRun(const std::string& name, const std::string& net, const std::string& algorithm) {
   static const std::string data_dir = [] {
     std::string dir = data::testing::MakeTempDir("tiny_mnist");
     data::testing::WriteMnist(dir, 200, 50, /*gzip=*/true);
     return dir;
   }();
-  train::TrainConfig config;
+  TrainConfig config;
   config.net = net;
   config.algorithm = algorithm;
   config.dataset = "MNIST";
@@ -48,22 +48,22 @@ std::vector<std::pair<std::string, at::Tensor>> Parameters(const models::Net& ne
   return out;
 }
 
-std::shared_ptr<models::Net> LoadNet(const train::TrainConfig& config) {
+std::shared_ptr<models::Net> LoadNet(const TrainConfig& config) {
   models::ModelSpec spec;
   spec.options = config.net_params;
   auto net = models::CreateModel(config.net, spec);
   EXPECT_TRUE(net.ok()) << net.status();
-  const std::string path = io::JoinPath(config.out_dir, "torch_nn02" + train::RunName(config) + ".pt");
-  absl::Status loaded = train::LoadModelFile(path, **net);
+  const std::string path = io::JoinPath(config.out_dir, "torch_nn02" + RunName(config) + ".pt");
+  absl::Status loaded = LoadModelFile(path, **net);
   EXPECT_TRUE(loaded.ok()) << loaded;
   return *net;
 }
 
 TEST(TrainE2eTest, EveryNetTrainsAndWritesTheSeedsFiles) {
   for (const std::string net : {"CNN", "LeNet", "ResNet"}) {
-    train::TrainConfig config = TinyRun("e2e_" + net, net, "QtAdamW");
-    ASSERT_TRUE(train::Train(config).ok()) << net;
-    const std::string proc = train::RunName(config);
+    TrainConfig config = TinyRun("e2e_" + net, net, "QtAdamW");
+    ASSERT_TRUE(Train(config).ok()) << net;
+    const std::string proc = RunName(config);
     EXPECT_EQ(proc, net + "QtAdamW2");
     auto losses = io::UnpickleFloatList(*io::ReadWholeFile(io::JoinPath(config.out_dir, "error_" + proc + ".pickle")), "error");
     ASSERT_TRUE(losses.ok()) << losses.status();
@@ -81,16 +81,16 @@ TEST(TrainE2eTest, EveryNetTrainsAndWritesTheSeedsFiles) {
 }
 
 TEST(TrainE2eTest, ResumedRunEqualsUninterruptedRunBitForBit) {
-  train::TrainConfig straight = TinyRun("e2e_straight", "ResNet", "QSGD");
-  ASSERT_TRUE(train::Train(straight).ok());
+  TrainConfig straight = TinyRun("e2e_straight", "ResNet", "QSGD");
+  ASSERT_TRUE(Train(straight).ok());
 
-  train::TrainConfig interrupted = TinyRun("e2e_interrupted", "ResNet", "QSGD");
+  TrainConfig interrupted = TinyRun("e2e_interrupted", "ResNet", "QSGD");
   int polls = 0;  // 7 batches per epoch: stop before the 4th batch of epoch 2
-  absl::Status stopped = train::Train(interrupted, [&] { return ++polls == 11; });
+  absl::Status stopped = Train(interrupted, [&] { return ++polls == 11; });
   ASSERT_EQ(stopped.code(), absl::StatusCode::kCancelled) << stopped;
   EXPECT_THAT(stopped.message(), HasSubstr("--resume"));
   interrupted.resume = true;
-  ASSERT_TRUE(train::Train(interrupted).ok());
+  ASSERT_TRUE(Train(interrupted).ok());
 
   auto a = Parameters(*LoadNet(straight));
   auto b = Parameters(*LoadNet(interrupted));
@@ -98,89 +98,89 @@ TEST(TrainE2eTest, ResumedRunEqualsUninterruptedRunBitForBit) {
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_TRUE(at::equal(a[i].second, b[i].second)) << a[i].first;
   }
-  const std::string proc = train::RunName(straight);
+  const std::string proc = RunName(straight);
   EXPECT_EQ(*io::ReadWholeFile(io::JoinPath(straight.out_dir, "error_" + proc + ".pickle")),
             *io::ReadWholeFile(io::JoinPath(interrupted.out_dir, "error_" + proc + ".pickle")));
 }
 
 TEST(TrainE2eTest, CreatesAMissingOutputDirectory) {
-  train::TrainConfig config = TinyRun("e2e_new_dir", "CNN", "SGD");
+  TrainConfig config = TinyRun("e2e_new_dir", "CNN", "SGD");
   config.out_dir = io::JoinPath(io::JoinPath(config.out_dir, "new"), "nested");
   config.epochs = 1;
-  ASSERT_TRUE(train::Train(config).ok());
+  ASSERT_TRUE(Train(config).ok());
   EXPECT_TRUE(LoadNet(config) != nullptr);
 }
 
 TEST(TrainE2eTest, BadConfigurationsAreOneLineErrors) {
-  train::TrainConfig config = TinyRun("e2e_bad", "CNN", "QtAdamW");
+  TrainConfig config = TinyRun("e2e_bad", "CNN", "QtAdamW");
   config.algorithm = "Lion";
-  EXPECT_THAT(train::Train(config).message(), HasSubstr("unknown algorithm 'Lion'; registered:"));
+  EXPECT_THAT(Train(config).message(), HasSubstr("unknown algorithm 'Lion'; registered:"));
   config = TinyRun("e2e_bad", "VGG", "QtAdamW");
-  EXPECT_THAT(train::Train(config).message(), HasSubstr("unknown net 'VGG'"));
+  EXPECT_THAT(Train(config).message(), HasSubstr("unknown net 'VGG'"));
   config = TinyRun("e2e_bad", "CNN", "QtAdamW");
   config.data_dir = "/nonexistent";
-  EXPECT_THAT(train::Train(config).message(), HasSubstr("/nonexistent: no train-images-idx3-ubyte"));
+  EXPECT_THAT(Train(config).message(), HasSubstr("/nonexistent: no train-images-idx3-ubyte"));
   config = TinyRun("e2e_bad", "CNN", "QtAdamW");
   const std::string file = io::JoinPath(config.out_dir, "a_file");
   ASSERT_TRUE(io::WriteFileAtomically(file, "").ok());
   config.out_dir = file;
-  EXPECT_THAT(train::Train(config).message(), HasSubstr("--out_dir=" + file + ": not a directory"));
+  EXPECT_THAT(Train(config).message(), HasSubstr("--out_dir=" + file + ": not a directory"));
   config.out_dir = io::JoinPath(file, "out");
-  EXPECT_THAT(train::Train(config).message(), HasSubstr("--out_dir=" + config.out_dir + ": cannot create it: "));
+  EXPECT_THAT(Train(config).message(), HasSubstr("--out_dir=" + config.out_dir + ": cannot create it: "));
   config = TinyRun("e2e_bad", "CNN", "Lion");  // a missing --out_dir is made only for a good run
   config.out_dir = io::JoinPath(config.out_dir, "never");
-  EXPECT_FALSE(train::Train(config).ok());
+  EXPECT_FALSE(Train(config).ok());
   EXPECT_FALSE(std::filesystem::exists(config.out_dir));
   config = TinyRun("e2e_bad", "CNN", "QtAdamW");
   config.quant_params = "rounding=up";
-  EXPECT_THAT(train::Train(config).message(), HasSubstr("key 'rounding' has value 'up'"));
+  EXPECT_THAT(Train(config).message(), HasSubstr("key 'rounding' has value 'up'"));
   config = TinyRun("e2e_bad", "CNN", "QtAdamW");
   config.scheduler = "Cosine";
-  EXPECT_THAT(train::Train(config).message(), HasSubstr("unknown scheduler 'Cosine'; registered:"));
+  EXPECT_THAT(Train(config).message(), HasSubstr("unknown scheduler 'Cosine'; registered:"));
   config.scheduler = "StepLR";
   config.scheduler_params = "step=3";
-  EXPECT_THAT(train::Train(config).message(), HasSubstr("--scheduler_params: unknown key 'step'"));
+  EXPECT_THAT(Train(config).message(), HasSubstr("--scheduler_params: unknown key 'step'"));
 }
 
 // The lr of every step comes from the schedule: per epoch (after the epoch's batches) or per
 // batch; the metrics record the lr each epoch ended with, and an interrupted run resumes the
 // schedule where it stopped, bit for bit.
 TEST(TrainE2eTest, SchedulesSetTheLrAndResumeBitForBit) {
-  auto metrics_lrs = [](const train::TrainConfig& config) {
-    const std::string text = *io::ReadWholeFile(io::JoinPath(config.out_dir, "metrics_" + train::RunName(config) + ".jsonl"));
+  auto metrics_lrs = [](const TrainConfig& config) {
+    const std::string text = *io::ReadWholeFile(io::JoinPath(config.out_dir, "metrics_" + RunName(config) + ".jsonl"));
     std::vector<double> lrs;
     for (size_t at = text.find("\"lr\": "); at != std::string::npos; at = text.find("\"lr\": ", at + 1)) {
       lrs.push_back(std::stod(text.substr(at + 6)));
     }
     return lrs;
   };
-  train::TrainConfig per_epoch = TinyRun("e2e_sched_epoch", "CNN", "QtAdamW");
+  TrainConfig per_epoch = TinyRun("e2e_sched_epoch", "CNN", "QtAdamW");
   per_epoch.scheduler = "exp";
   per_epoch.scheduler_params = "gamma=0.5";
-  ASSERT_TRUE(train::Train(per_epoch).ok());
+  ASSERT_TRUE(Train(per_epoch).ok());
   EXPECT_THAT(metrics_lrs(per_epoch), ::testing::ElementsAre(0.01, 0.005));
-  EXPECT_THAT(*io::ReadWholeFile(io::JoinPath(per_epoch.out_dir, "operation_" + train::RunName(per_epoch) + ".txt")),
+  EXPECT_THAT(*io::ReadWholeFile(io::JoinPath(per_epoch.out_dir, "operation_" + RunName(per_epoch) + ".txt")),
               HasSubstr("Learning Schedule   : exp (gamma=0.5), stepped per epoch, first lr 0.01"));
 
-  train::TrainConfig straight = TinyRun("e2e_sched_straight", "ResNet", "QSGD");
+  TrainConfig straight = TinyRun("e2e_sched_straight", "ResNet", "QSGD");
   straight.scheduler = "OneCycleLR";
   straight.schedule_per_batch = true;  // 7 batches per epoch, 14 steps
-  ASSERT_TRUE(train::Train(straight).ok());
+  ASSERT_TRUE(Train(straight).ok());
   const std::vector<double> lrs = metrics_lrs(straight);
   ASSERT_EQ(lrs.size(), 2u);
   EXPECT_GT(lrs[0], 0.01 / 25 * 1.5);  // near the peak at step 3 of 14, well above the start
   EXPECT_LT(lrs[1], 0.01 / 25);        // the last step: almost down to lr/25/1e4
 
-  train::TrainConfig interrupted = straight;
+  TrainConfig interrupted = straight;
   interrupted.out_dir = data::testing::MakeTempDir("e2e_sched_interrupted");
   int polls = 0;
-  ASSERT_EQ(train::Train(interrupted, [&] { return ++polls == 11; }).code(), absl::StatusCode::kCancelled);
+  ASSERT_EQ(Train(interrupted, [&] { return ++polls == 11; }).code(), absl::StatusCode::kCancelled);
   interrupted.resume = true;
-  train::TrainConfig other = interrupted;
+  TrainConfig other = interrupted;
   other.scheduler_params = "pct_start=0.5";
-  EXPECT_THAT(train::Train(other).message(),
+  EXPECT_THAT(Train(other).message(),
               HasSubstr("was made with --scheduler_params=, this run has --scheduler_params=pct_start=0.5"));
-  ASSERT_TRUE(train::Train(interrupted).ok());
+  ASSERT_TRUE(Train(interrupted).ok());
   EXPECT_EQ(metrics_lrs(interrupted), lrs);
   auto a = Parameters(*LoadNet(straight));
   auto b = Parameters(*LoadNet(interrupted));
@@ -189,34 +189,34 @@ TEST(TrainE2eTest, SchedulesSetTheLrAndResumeBitForBit) {
 }
 
 TEST(TrainE2eTest, SettingsThatWouldBeIgnoredAreErrors) {
-  train::TrainConfig config = TinyRun("e2e_ignored", "CNN", "AdamW");
+  TrainConfig config = TinyRun("e2e_ignored", "CNN", "AdamW");
   config.qp = 3;
-  EXPECT_THAT(train::Train(config).message(), HasSubstr("-qp 3 has no effect: only the bump schedule"));
+  EXPECT_THAT(Train(config).message(), HasSubstr("-qp 3 has no effect: only the bump schedule"));
   config = TinyRun("e2e_ignored", "CNN", "QtAdamW");
   config.quant_params = "schedule=log";
-  EXPECT_THAT(train::Train(config).message(), HasSubstr("-qp 2 has no effect"));
+  EXPECT_THAT(Train(config).message(), HasSubstr("-qp 2 has no effect"));
   config.qp.reset();
   config.quant_params = "eta=32";
-  EXPECT_THAT(train::Train(config).message(),
+  EXPECT_THAT(Train(config).message(),
               HasSubstr("--quant_params: eta is an option of schedule=log, not of schedule=bump"));
   config.quant_params = "schedule=log,index_limit=30";
-  EXPECT_THAT(train::Train(config).message(), HasSubstr("index_limit is an option of schedule=bump, not of schedule=log"));
+  EXPECT_THAT(Train(config).message(), HasSubstr("index_limit is an option of schedule=bump, not of schedule=log"));
   config.quant_params = "schedule=none,rounding=floor";
-  EXPECT_THAT(train::Train(config).message(), HasSubstr("rounding has no effect with schedule=none"));
+  EXPECT_THAT(Train(config).message(), HasSubstr("rounding has no effect with schedule=none"));
   config = TinyRun("e2e_ignored", "CNN", "SGD");
   config.lr = std::numeric_limits<double>::infinity();
-  EXPECT_THAT(train::Train(config).message(), HasSubstr("--lr=inf must be a finite number >= 0"));
+  EXPECT_THAT(Train(config).message(), HasSubstr("--lr=inf must be a finite number >= 0"));
 }
 
 TEST(TrainE2eTest, ADivergedRunStopsWithOneLineAndWritesNoModel) {
-  train::TrainConfig config = TinyRun("e2e_diverged", "CNN", "SGD");
+  TrainConfig config = TinyRun("e2e_diverged", "CNN", "SGD");
   config.lr = 1e30;
-  const absl::Status status = train::Train(config);
+  const absl::Status status = Train(config);
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   EXPECT_THAT(std::string(status.message()), HasSubstr("epoch 1: the mean training loss is "));
   EXPECT_THAT(std::string(status.message()), HasSubstr("the run diverged; try a smaller --lr (this run: 1e+30)"));
   EXPECT_THAT(std::string(status.message()), ::testing::Not(HasSubstr("\n")));
-  const std::string proc = train::RunName(config);
+  const std::string proc = RunName(config);
   EXPECT_FALSE(std::filesystem::exists(io::JoinPath(config.out_dir, "torch_nn02" + proc + ".pt")));
   EXPECT_FALSE(std::filesystem::exists(io::JoinPath(config.out_dir, "metrics_" + proc + ".jsonl")));
   auto log = io::ReadWholeFile(io::JoinPath(config.out_dir, "operation_" + proc + ".txt"));
@@ -225,30 +225,30 @@ TEST(TrainE2eTest, ADivergedRunStopsWithOneLineAndWritesNoModel) {
 }
 
 TEST(TrainE2eTest, ARunsOutputsAreOneSet) {
-  train::TrainConfig config = TinyRun("e2e_output_set", "CNN", "SGD");
+  TrainConfig config = TinyRun("e2e_output_set", "CNN", "SGD");
   config.epochs = 1;
-  const std::string proc = train::RunName(config);
+  const std::string proc = RunName(config);
   const std::string stale = io::JoinPath(config.out_dir, "metrics_" + proc + ".jsonl.tmp.4242");
   ASSERT_TRUE(io::WriteFileAtomically(stale, "half a line").ok());  // as a killed run leaves it
-  ASSERT_TRUE(train::Train(config).ok());
+  ASSERT_TRUE(Train(config).ok());
   EXPECT_FALSE(std::filesystem::exists(stale));
 
   // A second run of the same name is refused, and leaves the first one's files as they were.
   const std::string model = io::JoinPath(config.out_dir, "torch_nn02" + proc + ".pt");
   const std::string first_model = *io::ReadWholeFile(model);
   config.lr = 0.05;
-  const absl::Status again = train::Train(config);
+  const absl::Status again = Train(config);
   EXPECT_THAT(std::string(again.message()), HasSubstr("--out_dir=" + config.out_dir + " already holds run " + proc));
   EXPECT_THAT(std::string(again.message()), HasSubstr("give --overwrite to replace it, --resume to continue it"));
   EXPECT_EQ(*io::ReadWholeFile(model), first_model);
   config.overwrite = true;
-  ASSERT_TRUE(train::Train(config).ok());
+  ASSERT_TRUE(Train(config).ok());
   EXPECT_NE(*io::ReadWholeFile(model), first_model);
 
   // While a process holds the run, another is refused.
-  auto lock = train::RunLock::Acquire(config.out_dir, proc, {});
+  auto lock = RunLock::Acquire(config.out_dir, proc, {});
   ASSERT_TRUE(lock.ok()) << lock.status();
-  EXPECT_THAT(std::string(train::Train(config).message()), HasSubstr("another process is writing run " + proc));
+  EXPECT_THAT(std::string(Train(config).message()), HasSubstr("another process is writing run " + proc));
 }
 
 // Flips one bit in the middle of `path` (inside the largest tensor of a model or checkpoint).
@@ -259,50 +259,50 @@ void FlipAByte(const std::string& path) {
 }
 
 TEST(TrainE2eTest, ResumeChecksTheCheckpointAndTheRunsSettings) {
-  train::TrainConfig config = TinyRun("e2e_resume_checks", "CNN", "QtAdamW");
+  TrainConfig config = TinyRun("e2e_resume_checks", "CNN", "QtAdamW");
   int polls = 0;
-  ASSERT_EQ(train::Train(config, [&] { return ++polls == 3; }).code(), absl::StatusCode::kCancelled);
+  ASSERT_EQ(Train(config, [&] { return ++polls == 3; }).code(), absl::StatusCode::kCancelled);
   config.resume = true;
-  const std::string checkpoint = io::JoinPath(config.out_dir, "checkpoint_" + train::RunName(config) + ".pt");
-  train::TrainConfig other = config;
+  const std::string checkpoint = io::JoinPath(config.out_dir, "checkpoint_" + RunName(config) + ".pt");
+  TrainConfig other = config;
   other.lr = 0.02;
-  EXPECT_THAT(train::Train(other).message(),
+  EXPECT_THAT(Train(other).message(),
               HasSubstr(checkpoint + " was made with --lr=0.01, this run has --lr=0.02; resume with the run's own"));
   other = config;
   other.batch_size = 16;
-  EXPECT_THAT(train::Train(other).message(), HasSubstr("was made with --batch_size=32, this run has --batch_size=16"));
+  EXPECT_THAT(Train(other).message(), HasSubstr("was made with --batch_size=32, this run has --batch_size=16"));
   other = config;
   other.quant_params = "rounding=floor";
-  EXPECT_THAT(train::Train(other).message(),
+  EXPECT_THAT(Train(other).message(),
               HasSubstr("was made with --quant_params=, this run has --quant_params=rounding=floor"));
 
   const std::string good = *io::ReadWholeFile(checkpoint);
   FlipAByte(checkpoint);
-  const absl::Status damaged = train::Train(config);
+  const absl::Status damaged = Train(config);
   EXPECT_EQ(damaged.code(), absl::StatusCode::kDataLoss) << damaged;
   EXPECT_THAT(std::string(damaged.message()), HasSubstr("checkpoint " + checkpoint + ": record '"));
   EXPECT_THAT(std::string(damaged.message()), HasSubstr("is damaged (its CRC-32 does not match"));
   ASSERT_TRUE(io::WriteFileAtomically(checkpoint, good.substr(0, good.size() - 100)).ok());
-  EXPECT_THAT(train::Train(config).message(), HasSubstr("not a zip archive (no directory at its end: cut off?)"));
+  EXPECT_THAT(Train(config).message(), HasSubstr("not a zip archive (no directory at its end: cut off?)"));
   ASSERT_TRUE(io::WriteFileAtomically(checkpoint, good).ok());
-  EXPECT_TRUE(train::Train(config).ok());
+  EXPECT_TRUE(Train(config).ok());
 }
 
 TEST(TrainE2eTest, ResumeWithoutTheRunsCheckpointIsAnErrorThatNamesTheOthers) {
-  train::TrainConfig config = TinyRun("e2e_resume_missing", "CNN", "QtAdamW");
+  TrainConfig config = TinyRun("e2e_resume_missing", "CNN", "QtAdamW");
   config.resume = true;
   const std::string missing = io::JoinPath(config.out_dir, "checkpoint_CNNQtAdamW2.pt");
-  EXPECT_THAT(std::string(train::Train(config).message()),
+  EXPECT_THAT(std::string(Train(config).message()),
               HasSubstr("--resume: no checkpoint " + missing + " for run CNNQtAdamW2; start it without --resume"));
   EXPECT_FALSE(std::filesystem::exists(io::JoinPath(config.out_dir, "torch_nn02CNNQtAdamW2.pt")));
 
   // A finished 2-epoch run, then --resume with --epochs=3: the run's name (CNNQtAdamW3) differs.
   config.resume = false;
-  ASSERT_TRUE(train::Train(config).ok());
-  train::TrainConfig more = config;
+  ASSERT_TRUE(Train(config).ok());
+  TrainConfig more = config;
   more.resume = true;
   more.epochs = 3;
-  const absl::Status status = train::Train(more);
+  const absl::Status status = Train(more);
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
   EXPECT_THAT(std::string(status.message()),
               HasSubstr("--resume: no checkpoint " + io::JoinPath(config.out_dir, "checkpoint_CNNQtAdamW3.pt") +
@@ -312,17 +312,17 @@ TEST(TrainE2eTest, ResumeWithoutTheRunsCheckpointIsAnErrorThatNamesTheOthers) {
 }
 
 TEST(TrainE2eTest, AFinishedRunContinuedForMoreEpochsEqualsALongerRunBitForBit) {
-  train::TrainConfig straight = TinyRun("e2e_longer", "CNN", "QSGD");
+  TrainConfig straight = TinyRun("e2e_longer", "CNN", "QSGD");
   straight.epochs = 3;
-  ASSERT_TRUE(train::Train(straight).ok());
+  ASSERT_TRUE(Train(straight).ok());
 
-  train::TrainConfig shorter = TinyRun("e2e_continued", "CNN", "QSGD");  // 2 epochs
-  ASSERT_TRUE(train::Train(shorter).ok());
+  TrainConfig shorter = TinyRun("e2e_continued", "CNN", "QSGD");  // 2 epochs
+  ASSERT_TRUE(Train(shorter).ok());
   const std::string checkpoint = io::JoinPath(shorter.out_dir, "checkpoint_CNNQSGD2.pt");
-  train::TrainConfig continued = shorter;
+  TrainConfig continued = shorter;
   continued.epochs = 3;
   continued.resume_from = checkpoint;
-  ASSERT_TRUE(train::Train(continued).ok());
+  ASSERT_TRUE(Train(continued).ok());
 
   auto a = Parameters(*LoadNet(straight));
   auto b = Parameters(*LoadNet(continued));
@@ -336,19 +336,19 @@ TEST(TrainE2eTest, AFinishedRunContinuedForMoreEpochsEqualsALongerRunBitForBit) 
   EXPECT_TRUE(std::filesystem::exists(io::JoinPath(shorter.out_dir, "torch_nn02CNNQSGD2.pt")));
 
   // The checkpoint's settings are checked as for --resume; it must have epochs left to train.
-  train::TrainConfig other = continued;
+  TrainConfig other = continued;
   other.overwrite = true;
   other.lr = 0.02;
-  EXPECT_THAT(std::string(train::Train(other).message()),
+  EXPECT_THAT(std::string(Train(other).message()),
               HasSubstr(checkpoint + " was made with --lr=0.01, this run has --lr=0.02"));
   other = continued;
   other.overwrite = true;
   other.epochs = 2;
   other.resume_from = io::JoinPath(continued.out_dir, "checkpoint_CNNQSGD3.pt");
-  EXPECT_THAT(std::string(train::Train(other).message()),
+  EXPECT_THAT(std::string(Train(other).message()),
               HasSubstr("--resume_from=" + other.resume_from + " has trained 3 epochs already; --epochs=2 must be more"));
   other.resume_from = checkpoint + ".missing";
-  EXPECT_THAT(std::string(train::Train(other).message()),
+  EXPECT_THAT(std::string(Train(other).message()),
               HasSubstr("--resume_from=" + other.resume_from + ": No such file or directory"));
   // None of these errors removed a file, --overwrite or not.
   for (const std::string proc : {"CNNQSGD2", "CNNQSGD3"}) {
@@ -357,29 +357,29 @@ TEST(TrainE2eTest, AFinishedRunContinuedForMoreEpochsEqualsALongerRunBitForBit) 
 }
 
 TEST(ModelFileTest, MismatchedOrCorruptFilesAreClearErrors) {
-  train::TrainConfig config = TinyRun("e2e_model_file", "CNN", "Adam");
+  TrainConfig config = TinyRun("e2e_model_file", "CNN", "Adam");
   config.epochs = 1;
-  ASSERT_TRUE(train::Train(config).ok());
-  const std::string path = io::JoinPath(config.out_dir, "torch_nn02" + train::RunName(config) + ".pt");
+  ASSERT_TRUE(Train(config).ok());
+  const std::string path = io::JoinPath(config.out_dir, "torch_nn02" + RunName(config) + ".pt");
   models::ModelSpec spec;
   auto lenet = models::CreateModel("LeNet", spec);
-  EXPECT_THAT(std::string(train::LoadModelFile(path, **lenet).message()),
+  EXPECT_THAT(std::string(LoadModelFile(path, **lenet).message()),
               HasSubstr("'conv1.weight' is [32, 1, 3, 3] but net LeNet has [6, 1, 5, 5]"));
   models::ModelSpec one_block;
   one_block.options = "layers=1";
   auto resnet = models::CreateModel("ResNet", one_block);
-  EXPECT_THAT(std::string(train::LoadModelFile(path, **resnet).message()), HasSubstr("has no tensor 'conv.weight'"));
+  EXPECT_THAT(std::string(LoadModelFile(path, **resnet).message()), HasSubstr("has no tensor 'conv.weight'"));
   spec.classes = 100;
   auto wide = models::CreateModel("CNN", spec);
-  EXPECT_THAT(std::string(train::LoadModelFile(path, **wide).message()),
+  EXPECT_THAT(std::string(LoadModelFile(path, **wide).message()),
               HasSubstr("'fc.weight' is [10, 3136] but net CNN has [100, 3136]"));
-  EXPECT_THAT(std::string(train::LoadModelFile(path + ".missing", **wide).message()), HasSubstr("cannot open"));
+  EXPECT_THAT(std::string(LoadModelFile(path + ".missing", **wide).message()), HasSubstr("cannot open"));
   auto cnn = models::CreateModel("CNN", models::ModelSpec{});
-  ASSERT_TRUE(train::LoadModelFile(path, **cnn).ok());
+  ASSERT_TRUE(LoadModelFile(path, **cnn).ok());
   FlipAByte(path);
-  EXPECT_THAT(std::string(train::LoadModelFile(path, **cnn).message()), HasSubstr("is damaged (its CRC-32 does not match"));
+  EXPECT_THAT(std::string(LoadModelFile(path, **cnn).message()), HasSubstr("is damaged (its CRC-32 does not match"));
   ASSERT_TRUE(io::WriteFileAtomically(path, "not a model").ok());
-  EXPECT_THAT(std::string(train::LoadModelFile(path, **wide).message()), HasSubstr("not a model file"));
+  EXPECT_THAT(std::string(LoadModelFile(path, **wide).message()), HasSubstr("not a model file"));
 }
 
 }  // namespace

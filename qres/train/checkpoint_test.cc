@@ -2,25 +2,19 @@
 // checkpoint made with other settings is an error naming the first setting that differs.
 #include "qres/train/checkpoint.h"
 
-#include <cstdlib>
-#include <filesystem>
 #include <string>
 
 #include "ATen/ops/equal.h"
 #include "ATen/ops/ones_like.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "qres/data/test_files.h"
 #include "qres/optim/optimizer.h"
 
 namespace qres::train {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string TempFile(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  return (std::filesystem::path(tmp != nullptr ? tmp : "/tmp") / name).string();
-}
 
 struct Trainee {
   std::shared_ptr<models::Net> net;
@@ -54,7 +48,7 @@ TEST(CheckpointTest, ARoundTripRestoresTheRun) {
   position.losses = {0.9, 0.5};
   position.metrics = "{\"epoch\": 1}\n";
   const Settings settings = {{"lr", "0.01"}, {"net", "CNN"}, {"world_size", "2"}};
-  const std::string path = TempFile("round_trip.pt");
+  const std::string path = data::testing::MakeTempDir("checkpoint_round_trip") + "/checkpoint.pt";
   ASSERT_TRUE(SaveCheckpoint(path, *a.net, *a.optimizer, *a.schedule, position, "the log\n", settings).ok());
 
   Trainee b = Make(2);  // other initial weights, overwritten by the load
@@ -80,7 +74,7 @@ TEST(CheckpointTest, ARoundTripRestoresTheRun) {
 
 TEST(CheckpointTest, OtherSettingsAreAnErrorNamingTheFirst) {
   Trainee a = Make(1);
-  const std::string path = TempFile("settings.pt");
+  const std::string path = data::testing::MakeTempDir("checkpoint_settings") + "/checkpoint.pt";
   ASSERT_TRUE(SaveCheckpoint(path, *a.net, *a.optimizer, *a.schedule, Position{}, "", {{"lr", "0.01"}, {"seed", "1"}}).ok());
   Position position;
   std::string log, world_size;

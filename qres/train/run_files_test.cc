@@ -1,12 +1,12 @@
 // A run's file names, the checkpoints of other epoch counts, the TensorBoard folder and the lock.
 #include "qres/train/run_files.h"
 
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "qres/data/test_files.h"
 #include "qres/io/files.h"
 
 namespace qres::train {
@@ -15,14 +15,6 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-std::string FreshDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const fs::path dir = fs::path(tmp != nullptr ? tmp : "/tmp") / ("run_files_test_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
 
 TEST(RunFilesTest, NamesAreTheSeeds) {
   const RunFiles files = RunFiles::For("out", "CNNQtAdamW5");
@@ -37,7 +29,7 @@ TEST(RunFilesTest, NamesAreTheSeeds) {
 }
 
 TEST(RunFilesTest, CheckpointsOfOtherEpochCounts) {
-  const std::string dir = FreshDir("checkpoints");
+  const std::string dir = data::testing::MakeTempDir("run_files_checkpoints");
   for (const char* name : {"checkpoint_CNNQSGD2.pt", "checkpoint_CNNQSGD10.pt", "checkpoint_CNNQSGDx.pt",
                            "checkpoint_CNNQSGD.pt", "checkpoint_LeNetQSGD2.pt", "checkpoint_CNNQSGD2.pt.tmp.7"}) {
     ASSERT_TRUE(io::WriteFileAtomically(io::JoinPath(dir, name), "").ok());
@@ -55,7 +47,7 @@ TEST(RunFilesTest, ASharedTensorBoardFolderNamesTheOutDir) {
 }
 
 TEST(RunLockTest, OneProcessHoldsARunAndItsKilledPredecessorsTemporariesGo) {
-  const std::string dir = FreshDir("lock");
+  const std::string dir = data::testing::MakeTempDir("run_files_lock");
   const RunFiles files = RunFiles::For(dir, "CNNSGD1");
   const std::string stale = files.metrics + ".tmp.4242";
   ASSERT_TRUE(io::WriteFileAtomically(stale, "half a line").ok());

@@ -2,21 +2,14 @@
 // TensorBoard's files hold what the run reported.
 #include "qres/train/sinks.h"
 
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
 #include "gtest/gtest.h"
+#include "qres/data/test_files.h"
 
 namespace qres::train {
 namespace {
-
-std::string FreshDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::filesystem::path dir = std::filesystem::path(tmp != nullptr ? tmp : "/tmp") / ("sinks_test_" + name);
-  std::filesystem::remove_all(dir);
-  return dir.string();
-}
 
 // Steps 1..n of one epoch of n batches, counting the sink's reads of the two losses.
 void Feed(RunSink& sink, int64_t n, int* loss_reads, int* epoch_loss_reads) {
@@ -43,7 +36,7 @@ TEST(ProgressBarTest, ReadsTheLossOnlyWhenItRedraws) {
 }
 
 TEST(TensorBoardSinkTest, WritesEveryNthStepAndEachEpoch) {
-  const std::string dir = FreshDir("every");
+  const std::string dir = data::testing::MakeTempDir("sinks_every") + "/tb";
   std::unique_ptr<TensorBoardSink> sink = TensorBoardSink::Open(dir, /*clear=*/true, /*every=*/4);
   ASSERT_NE(sink, nullptr);
   int loss_reads = 0, epoch_loss_reads = 0;
@@ -68,7 +61,7 @@ TEST(TensorBoardSinkTest, WritesEveryNthStepAndEachEpoch) {
 }
 
 TEST(TensorBoardSinkTest, AFolderThatCannotBeMadeIsNoSink) {
-  const std::string file = FreshDir("a_file");
+  const std::string file = data::testing::MakeTempDir("sinks_a_file") + "/a_file";
   std::FILE* f = std::fopen(file.c_str(), "w");
   ASSERT_NE(f, nullptr);
   std::fclose(f);

@@ -1,42 +1,28 @@
 #include "qres/train/trainer.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
+#include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <iostream>
-#include <sstream>
-#include <thread>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "ATen/Context.h"
 #include "ATen/Parallel.h"
 #include "ATen/ops/argmax.h"
-#include "ATen/ops/cat.h"
 #include "ATen/ops/cross_entropy_loss.h"
-#include "ATen/ops/tensor.h"
 #include "ATen/ops/zeros.h"
-#include "ATen/ops/zeros_like.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "c10/core/GradMode.h"
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
-#include "qres/io/archive_check.h"
 #include "qres/io/files.h"
 #include "qres/io/metrics.h"
 #include "qres/io/pickle.h"
 #include "qres/train/model_file.h"
 #include "qres/train/run_setup.h"
 #include "qres/train/training_run.h"
-#include "torch/serialize.h"
 
 namespace qres::train {
 namespace {
@@ -144,11 +130,12 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
     const double elapsed = Seconds(epoch_start);
     report.images_per_second = seen_now / std::max(elapsed, 1e-9);
     report.eta_seconds = elapsed / static_cast<double>(report.batch) * static_cast<double>(batches - report.batch);
-    report.loss = [&] { return CallTorch("reading the loss", [&] { return last_loss.item<double>(); }); };
-    report.quant_index = [&] { return QuantIndex(); };
-    report.epoch_loss = [&]() -> absl::StatusOr<double> {
+    report.loss = [&last_loss] { return CallTorch("reading the loss", [&] { return last_loss.item<double>(); }); };
+    report.quant_index = [this] { return QuantIndex(); };
+    // Two captures at most, so that std::function keeps them inline (no allocation per step).
+    report.epoch_loss = [this, &loss_sum]() -> absl::StatusOr<double> {
       QRES_ASSIGN_OR_RETURN(const double so_far, CallTorch("reading the loss", [&] { return loss_sum.item<double>(); }));
-      return (position_.loss_sum + so_far) / static_cast<double>(report.batch);
+      return (position_.loss_sum + so_far) / static_cast<double>(position_.batch + 1);
     };
     for (auto& sink : sinks_) QRES_RETURN_IF_ERROR(sink->OnStep(report));
     if (config_.schedule_per_batch) schedule_->Step();
@@ -180,10 +167,10 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   const double train_accuracy = position_.seen ? static_cast<double>(position_.correct) / position_.seen : 0.0;
   const double images_per_second = position_.seen / std::max(epoch_seconds, 1e-9);
   // Current after this epoch's steps (on a GPU: the one wait for the device's index per epoch).
-  const optim::Quantizer* quantizer = optim::QuantizerOf(*optimizer_);
+  const std::optional<double> index = QuantIndex();
   const double lr = optimizer_->param_groups()[0].options().get_lr();  // of the epoch's last batch
   std::string line = absl::StrFormat("[Epoch : %4d] cost = %.9f", position_.epoch + 1, cost);
-  if (quantizer != nullptr) absl::StrAppendFormat(&line, "  QP Index: %g", quantizer->index());
+  if (index.has_value()) absl::StrAppendFormat(&line, "  QP Index: %g", *index);
   if (LrIsScheduled()) absl::StrAppendFormat(&line, "  lr %.6g", lr);
   absl::StrAppendFormat(&line, "  train acc %.4f  test acc %.4f  %.1f s  %.0f img/s", train_accuracy,
                         evaluation_->accuracy(), epoch_seconds, images_per_second);
@@ -194,7 +181,7 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   metrics.train_accuracy = train_accuracy;
   metrics.test_accuracy = evaluation_->accuracy();
   metrics.lr = lr;
-  if (quantizer != nullptr) metrics.quant_index = quantizer->index();
+  metrics.quant_index = index;
   metrics.seconds = epoch_seconds;
   metrics.images_per_second = images_per_second;
   position_.metrics += io::MetricsLine(metrics);
@@ -238,6 +225,7 @@ absl::StatusOr<Evaluation> TrainingRun::EvaluateTestSet() {
 }
 
 absl::Status TrainingRun::SynchronizeBuffersAndCheck() {
+  if (ranks_->single()) return absl::OkStatus();  // before the index's read, a device read on a GPU
   return ranks_->SyncBuffersAndCheck(net_->parameters(), net_->buffers(), QuantIndex().value_or(0.0), position_.epoch + 1);
 }
 

@@ -2,40 +2,20 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <iostream>
-#include <sstream>
-#include <thread>
+#include <string>
+#include <vector>
 
-#include "ATen/Context.h"
-#include "ATen/Parallel.h"
-#include "ATen/ops/argmax.h"
-#include "ATen/ops/cat.h"
-#include "ATen/ops/cross_entropy_loss.h"
-#include "ATen/ops/tensor.h"
-#include "ATen/ops/zeros.h"
-#include "ATen/ops/zeros_like.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "c10/core/GradMode.h"
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
-#include "qres/io/archive_check.h"
 #include "qres/io/files.h"
-#include "qres/io/metrics.h"
-#include "qres/io/pickle.h"
-#include "qres/train/model_file.h"
 #include "qres/train/run_setup.h"
-#include "torch/serialize.h"
 
 namespace qres::train {
 
