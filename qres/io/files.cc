@@ -11,6 +11,8 @@
 #include <fstream>
 #include <iterator>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -45,39 +47,88 @@ absl::Status WriteAndClose(std::FILE* file, const std::string& path, const std::
 
 }  // namespace
 
-absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
-  std::string target = path;
+namespace {
+
+// One file of a set on its way: written to `temporary` beside its target, or (a device, FIFO or
+// socket, or a link to nothing yet) to be written as a stream in place.
+struct PendingFile {
+  const std::string* path;
+  const std::string* bytes;
+  std::string target;     // the path, or a symbolic link's target, that the rename replaces
+  std::string temporary;  // empty for a stream
+  bool device = false;
+};
+
+void RemoveTemporaries(const std::vector<PendingFile>& pending, size_t from) {
+  for (size_t i = from; i < pending.size(); ++i) {
+    if (!pending[i].temporary.empty()) std::remove(pending[i].temporary.c_str());
+  }
+}
+
+// Writes the file's temporary copy (fsynced), or for a stream only decides that it is one.
+absl::Status Prepare(PendingFile& file) {
+  const std::string& path = *file.path;
+  file.target = path;
   struct stat status, link;
   const bool exists = stat(path.c_str(), &status) == 0;
   if (exists && S_ISDIR(status.st_mode)) return absl::FailedPreconditionError(absl::StrCat(path, ": is a directory"));
   // A device, FIFO or socket (/dev/null, a pipe to another program) is written as a stream, since a
   // rename would replace it with a regular file; so is a link to nothing yet, which makes its target.
-  const bool device = exists && !S_ISREG(status.st_mode);
-  if (device || (!exists && lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode))) {
-    std::FILE* file = std::fopen(path.c_str(), "wb");
-    if (file == nullptr) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write: ", std::strerror(errno)));
-    return WriteAndClose(file, path, bytes, /*sync=*/!device);
-  }
+  file.device = exists && !S_ISREG(status.st_mode);
+  if (file.device || (!exists && lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode))) return absl::OkStatus();
   if (exists) {  // through a symbolic link to a regular file, the link stays and its target is replaced
     std::error_code error;
     const std::filesystem::path resolved = std::filesystem::canonical(path, error);
-    if (!error) target = resolved.string();
+    if (!error) file.target = resolved.string();
   }
-  const std::string temporary = absl::StrCat(target, ".tmp.", getpid());
-  std::FILE* file = std::fopen(temporary.c_str(), "wb");
-  if (file == nullptr) {
-    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write: ", std::strerror(errno)));
-  }
-  if (absl::Status written = WriteAndClose(file, path, bytes, /*sync=*/true); !written.ok()) {
+  const std::string temporary = absl::StrCat(file.target, ".tmp.", getpid());
+  std::FILE* out = std::fopen(temporary.c_str(), "wb");
+  if (out == nullptr) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write: ", std::strerror(errno)));
+  if (absl::Status written = WriteAndClose(out, path, *file.bytes, /*sync=*/true); !written.ok()) {
     std::remove(temporary.c_str());
     return written;
   }
-  if (std::rename(temporary.c_str(), target.c_str()) != 0) {
-    const int error = errno;
-    std::remove(temporary.c_str());
-    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot rename into place: ", std::strerror(error)));
+  file.temporary = temporary;
+  return absl::OkStatus();
+}
+
+// Puts the file in place: the rename of its temporary copy, or the stream's write.
+absl::Status Commit(const PendingFile& file) {
+  const std::string& path = *file.path;
+  if (file.temporary.empty()) {
+    std::FILE* out = std::fopen(path.c_str(), "wb");
+    if (out == nullptr) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write: ", std::strerror(errno)));
+    return WriteAndClose(out, path, *file.bytes, /*sync=*/!file.device);
+  }
+  if (std::rename(file.temporary.c_str(), file.target.c_str()) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot rename into place: ", std::strerror(errno)));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status WriteFilesAtomically(const std::vector<std::pair<std::string, std::string>>& files) {
+  std::vector<PendingFile> pending(files.size());
+  for (size_t i = 0; i < files.size(); ++i) {
+    pending[i].path = &files[i].first;
+    pending[i].bytes = &files[i].second;
+    if (absl::Status prepared = Prepare(pending[i]); !prepared.ok()) {
+      RemoveTemporaries(pending, 0);
+      return prepared;
+    }
+  }
+  for (size_t i = 0; i < pending.size(); ++i) {
+    if (absl::Status committed = Commit(pending[i]); !committed.ok()) {
+      RemoveTemporaries(pending, i);
+      return committed;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
+  return WriteFilesAtomically({{path, bytes}});
 }
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {

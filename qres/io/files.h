@@ -6,6 +6,8 @@
 #define QRES_IO_FILES_H_
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -17,6 +19,12 @@ namespace qres::io {
 // or socket (/dev/null, a pipe) is written as a stream, a symbolic link keeps pointing where it
 // did (its target is replaced), and a directory is an error.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes);
+
+// Writes several files as one set, each as WriteFileAtomically does: every new file is written
+// in full beside its target before the first is renamed into place, so a failure on the way (a
+// full disk) leaves the old set as it was. The renames go in the order given: a reader that trusts
+// the last file sees the set either before or after.
+absl::Status WriteFilesAtomically(const std::vector<std::pair<std::string, std::string>>& files);
 
 // The bytes of a regular file or a pipe (--grid_file=<(...)); a folder or a device is an error.
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);

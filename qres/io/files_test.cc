@@ -36,6 +36,21 @@ TEST(WriteFileAtomicallyTest, ReplacesARegularFileWhole) {
       << "a temporary file was left beside it";
 }
 
+// A report's .md, .csv and .png are one set: a file that cannot be written (here its folder is
+// missing; a full disk fails the same way) leaves the others as they were, with no temporary files.
+TEST(WriteFilesAtomicallyTest, AFailureLeavesTheOldSetWhole) {
+  const std::string dir = FreshDir("set");
+  ASSERT_TRUE(WriteFilesAtomically({{dir + "/report.md", "old md"}, {dir + "/report.csv", "old csv"}}).ok());
+  const absl::Status status = WriteFilesAtomically(
+      {{dir + "/report.md", "new md"}, {dir + "/report.csv", "new csv"}, {dir + "/missing/report.png", "png"}});
+  EXPECT_THAT(std::string(status.message()), HasSubstr(dir + "/missing/report.png: cannot write"));
+  EXPECT_EQ(*ReadWholeFile(dir + "/report.md"), "old md");
+  EXPECT_EQ(*ReadWholeFile(dir + "/report.csv"), "old csv");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 2) << "temporary files were left";
+  ASSERT_TRUE(WriteFilesAtomically({{dir + "/report.md", "new md"}, {dir + "/report.csv", "new csv"}}).ok());
+  EXPECT_EQ(*ReadWholeFile(dir + "/report.csv"), "new csv");
+}
+
 TEST(WriteFileAtomicallyTest, WritesIntoAFifoAndLeavesItAFifo) {
   const std::string path = FreshDir("fifo") + "/plot.png";
   ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);

@@ -1,10 +1,13 @@
 #include "qres/io/metrics.h"
 
+#include <cmath>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "qres/base/status_macros.h"
 
 namespace qres::io {
@@ -40,6 +43,7 @@ absl::StatusOr<std::vector<EpochMetrics>> ParseMetrics(const std::string& text, 
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++line_number;
+    absl::ConsumeSuffix(&line, "\r");  // a file that passed through an editor with CRLF line ends
     if (line.empty()) continue;
     const std::string where = absl::StrCat(source, " line ", line_number);
     if (line.front() != '{' || line.back() != '}') {
@@ -51,6 +55,13 @@ absl::StatusOr<std::vector<EpochMetrics>> ParseMetrics(const std::string& text, 
     for (int i = 0; i < 5; ++i) {
       QRES_ASSIGN_OR_RETURN(const std::optional<double> value, Field(line, keys[i], where));
       if (!value) return absl::DataLossError(absl::StrCat(where, ": \"", keys[i], "\" is null"));
+      // What train writes; anything else (nan, inf, an accuracy of 33.6) would become a report's
+      // "inf ± -nan" or "3360.00 %" cell.
+      const bool is_accuracy = i == 1 || i == 2;
+      if (!std::isfinite(*value) || *value < 0 || (is_accuracy && *value > 1)) {
+        return absl::DataLossError(absl::StrCat(where, ": \"", keys[i], "\" is ", *value, ", not ",
+                                                is_accuracy ? "an accuracy in [0, 1]" : "a finite number >= 0"));
+      }
       *numbers[i] = *value;
     }
     QRES_ASSIGN_OR_RETURN(const std::optional<double> epoch, Field(line, "epoch", where));
@@ -59,6 +70,9 @@ absl::StatusOr<std::vector<EpochMetrics>> ParseMetrics(const std::string& text, 
     }
     m.epoch = static_cast<int64_t>(*epoch);
     QRES_ASSIGN_OR_RETURN(m.quant_index, Field(line, "quant_index", where));
+    if (m.quant_index && !(std::isfinite(*m.quant_index) && *m.quant_index >= 0)) {
+      return absl::DataLossError(absl::StrCat(where, ": \"quant_index\" is ", *m.quant_index, ", not an index >= 0"));
+    }
     // Absent in an older train's files.
     if (absl::StatusOr<std::optional<double>> speed = Field(line, "images_per_second", where); speed.ok() && *speed) {
       m.images_per_second = **speed;

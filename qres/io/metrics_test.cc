@@ -47,5 +47,34 @@ TEST(MetricsTest, DamagedLinesAreErrorsNamingTheLine) {
               HasSubstr("m.jsonl line 1: no \"loss\""));
 }
 
+TEST(MetricsTest, CrlfLineEndsRead) {
+  EpochMetrics m;
+  m.epoch = 1;
+  std::string line = MetricsLine(m);
+  line.insert(line.size() - 1, "\r");
+  const auto epochs = ParseMetrics(line, "m.jsonl");
+  ASSERT_TRUE(epochs.ok()) << epochs.status();
+  EXPECT_EQ(epochs->size(), 1u);
+}
+
+// A value train never writes is damage, not a number to average: NaN, inf and out-of-range
+// accuracies made report cells such as "inf ± -nan" and "3360.00 ± 5707.11 %".
+TEST(MetricsTest, ValuesTrainNeverWritesAreErrors) {
+  const std::string good = MetricsLine(EpochMetrics{1});
+  const auto with = [&](const std::string& key, const std::string& value) {
+    std::string line = good;
+    const size_t at = line.find("\"" + key + "\": ") + key.size() + 4;
+    line.replace(at, line.find_first_of(",}", at) - at, value);
+    return std::string(ParseMetrics(line, "m.jsonl").status().message());
+  };
+  EXPECT_THAT(with("loss", "nan"), HasSubstr("m.jsonl line 1: \"loss\" is nan, not a finite number >= 0"));
+  EXPECT_THAT(with("loss", "inf"), HasSubstr("\"loss\" is inf"));
+  EXPECT_THAT(with("test_accuracy", "33.6"), HasSubstr("\"test_accuracy\" is 33.6, not an accuracy in [0, 1]"));
+  EXPECT_THAT(with("train_accuracy", "-0.1"), HasSubstr("\"train_accuracy\" is -0.1"));
+  EXPECT_THAT(with("lr", "-1"), HasSubstr("\"lr\" is -1"));
+  EXPECT_THAT(with("quant_index", "inf"), HasSubstr("\"quant_index\" is inf, not an index >= 0"));
+  EXPECT_TRUE(ParseMetrics(good, "m.jsonl").ok());
+}
+
 }  // namespace
 }  // namespace qres::io

@@ -91,6 +91,10 @@ class Canvas {
   }
 
   void Line(double x0, double y0, double x1, double y1, Rgb c, int thickness = 1) {
+    // A point far off the canvas would make billions of steps; callers draw finite points inside it.
+    for (double v : {x0, y0, x1, y1}) {
+      if (!std::isfinite(v) || std::abs(v) > 4.0 * (width_ + height_)) return;
+    }
     const int steps = static_cast<int>(std::max(std::abs(x1 - x0), std::abs(y1 - y0))) + 1;
     for (int i = 0; i <= steps; ++i) {
       const double t = static_cast<double>(i) / steps;
@@ -103,6 +107,7 @@ class Canvas {
   }
 
   void Dot(double x, double y, Rgb c) {
+    if (!std::isfinite(x) || !std::isfinite(y)) return;
     for (int dx = -2; dx <= 2; ++dx) {
       for (int dy = -2; dy <= 2; ++dy) {
         if (dx * dx + dy * dy <= 5) Set(static_cast<int>(x) + dx, static_cast<int>(y) + dy, c);
@@ -184,39 +189,49 @@ void DrawPanel(Canvas& canvas, int left, int top, int width, int height, const P
   const std::vector<Series> lines = panel.series.empty() ? std::vector<Series>{{"", panel.y, {}, {}}} : panel.series;
   const int plot_left = left + 110, plot_right = left + width - 20;
   const int plot_top = top + 50, plot_bottom = top + height - 60;
-  canvas.Text(left + (width - Canvas::TextWidth(panel.title, 3)) / 2, top + 12, panel.title, 3);
-  double low = std::numeric_limits<double>::infinity(), high = -low;
-  size_t n = 0;
+  // The y range in long double: values near +-1e308 span more than a double holds.
+  long double low = std::numeric_limits<long double>::infinity(), high = -low;
+  size_t n = 0, not_finite = 0;
   for (const Series& line : lines) {
     n = std::max(n, line.y.size());
+    for (double v : line.y) not_finite += !std::isfinite(v);
     for (const std::vector<double>* values : {&line.y, &line.low, &line.high}) {
       for (double v : *values) {
-        low = std::min(low, v);
-        high = std::max(high, v);
+        if (!std::isfinite(v)) continue;  // not drawn; the title counts them
+        low = std::min<long double>(low, v);
+        high = std::max<long double>(high, v);
       }
     }
   }
-  if (high - low < 1e-12) {
-    low -= 0.5 * std::max(std::abs(low), 1.0) * 0.1 + 1e-9;
-    high += 0.5 * std::max(std::abs(high), 1.0) * 0.1 + 1e-9;
+  const std::string title =
+      not_finite == 0 ? panel.title : absl::StrCat(panel.title, " (", not_finite, " not finite, not drawn)");
+  canvas.Text(left + (width - Canvas::TextWidth(title, 3)) / 2, top + 12, title, not_finite == 0 ? 3 : 2);
+  if (!std::isfinite(high)) low = 0, high = 1;  // nothing finite to show: an empty frame
+  if (high - low < 1e-12L) {
+    low -= 0.5L * std::max(std::abs(low), 1.0L) * 0.1L + 1e-9L;
+    high += 0.5L * std::max(std::abs(high), 1.0L) * 0.1L + 1e-9L;
   }
-  const double pad = 0.05 * (high - low);
+  const long double pad = 0.05L * (high - low);
   low -= pad;
   high += pad;
   std::vector<double> xs = panel.x;
   if (xs.empty()) {
     for (size_t i = 0; i < n; ++i) xs.push_back(static_cast<double>(i + 1));
   }
-  auto scaled = [&](double x) { return panel.log_x ? std::log10(x) : x; };
+  // A log axis only where every x is positive (an lr of 0 has no logarithm).
+  const bool log_x = panel.log_x && std::all_of(xs.begin(), xs.end(), [](double x) { return x > 0 && std::isfinite(x); });
+  auto scaled = [&](double x) { return log_x ? std::log10(x) : x; };
   const double x_low = scaled(*std::min_element(xs.begin(), xs.end()));
   const double x_high = scaled(*std::max_element(xs.begin(), xs.end()));
   auto px = [&](size_t i) {
-    return x_high - x_low < 1e-12 ? (plot_left + plot_right) / 2.0
-                                  : plot_left + (plot_right - plot_left) * (scaled(xs[i]) - x_low) / (x_high - x_low);
+    return !(x_high - x_low >= 1e-12) ? (plot_left + plot_right) / 2.0
+                                      : plot_left + (plot_right - plot_left) * (scaled(xs[i]) - x_low) / (x_high - x_low);
   };
-  auto py = [&](double v) { return plot_bottom - (plot_bottom - plot_top) * (v - low) / (high - low); };
+  auto py = [&](double v) {
+    return static_cast<double>(plot_bottom - (plot_bottom - plot_top) * (v - low) / (high - low));
+  };
   for (int k = 0; k <= 4; ++k) {  // horizontal grid and y ticks
-    const double v = low + (high - low) * k / 4.0;
+    const double v = static_cast<double>(low + (high - low) * k / 4.0L);
     const double y = py(v);
     canvas.Line(plot_left, y, plot_right, y, grid);
     const std::string label = Tick(v);
@@ -234,6 +249,7 @@ void DrawPanel(Canvas& canvas, int left, int top, int width, int height, const P
     const Series& line = lines[s];
     if (line.low.size() != line.y.size() || line.high.size() != line.y.size()) continue;
     for (size_t i = 0; i + 1 < line.y.size(); ++i) {
+      if (!std::isfinite(line.low[i] + line.low[i + 1] + line.high[i] + line.high[i + 1])) continue;
       for (int x = static_cast<int>(px(i)); x <= static_cast<int>(px(i + 1)); ++x) {
         const double t = px(i + 1) > px(i) ? (x - px(i)) / (px(i + 1) - px(i)) : 0.0;
         const double y0 = py(line.high[i] + (line.high[i + 1] - line.high[i]) * t);
@@ -259,7 +275,7 @@ void DrawPanel(Canvas& canvas, int left, int top, int width, int height, const P
 
 }  // namespace
 
-absl::Status WritePlotPng(const std::string& path, const std::vector<Panel>& panels) {
+absl::StatusOr<std::string> EncodePlotPng(const std::vector<Panel>& panels) {
   if (panels.empty()) return absl::InvalidArgumentError("nothing to plot");
   for (const Panel& panel : panels) {
     bool points = !panel.y.empty();
@@ -271,7 +287,11 @@ absl::Status WritePlotPng(const std::string& path, const std::vector<Panel>& pan
   for (size_t i = 0; i < panels.size(); ++i) {
     DrawPanel(canvas, static_cast<int>(i) * panel_width, 0, panel_width, height, panels[i]);
   }
-  absl::StatusOr<std::string> png = canvas.EncodePng();
+  return canvas.EncodePng();
+}
+
+absl::Status WritePlotPng(const std::string& path, const std::vector<Panel>& panels) {
+  absl::StatusOr<std::string> png = EncodePlotPng(panels);
   if (!png.ok()) return png.status();
   return WriteFileAtomically(path, *png);
 }

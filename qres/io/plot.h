@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace qres::io {
 
@@ -24,10 +25,14 @@ struct Panel {
   std::vector<Series> series;  // several lines, in the palette's colours
   std::vector<double> x;       // the points' x; empty: 1, 2, ... (epochs)
   std::string x_label = "epoch";
-  bool log_x = false;
+  bool log_x = false;           // falls back to a linear axis when an x is 0 or negative
 };
 
-// Draws the panels side by side and writes the image to `path` atomically.
+// The panels side by side as a PNG image. Values that are not finite are left out of a line (the
+// panel's title counts them); values near +-1e308 still plot.
+absl::StatusOr<std::string> EncodePlotPng(const std::vector<Panel>& panels);
+
+// EncodePlotPng, written to `path` atomically.
 absl::Status WritePlotPng(const std::string& path, const std::vector<Panel>& panels);
 
 }  // namespace qres::io

@@ -28,34 +28,24 @@ namespace {
 
 namespace fs = std::filesystem;
 
-absl::StatusOr<std::vector<EpochMetrics>> ParseMetrics(const std::string& path) {
-  QRES_ASSIGN_OR_RETURN(const std::string text, io::ReadWholeFile(path));
-  QRES_ASSIGN_OR_RETURN(std::vector<EpochMetrics> epochs, io::ParseMetrics(text, path));
-  if (epochs.empty()) return absl::DataLossError(absl::StrCat(path, ": no epochs"));
-  return epochs;
-}
+// What report reads of a train checkpoint: the run's settings (key=value lines) and its metrics.
+struct CheckpointRecords {
+  std::string settings, metrics;
+};
 
-// The "settings" record of a train checkpoint: key=value lines.
-absl::StatusOr<std::map<std::string, std::string>> ReadSettings(const std::string& checkpoint) {
+absl::StatusOr<CheckpointRecords> ReadCheckpointRecords(const std::string& checkpoint) {
   QRES_ASSIGN_OR_RETURN(const std::string bytes, io::ReadWholeFile(checkpoint));
   QRES_RETURN_IF_ERROR(io::CheckArchive(bytes, absl::StrCat("checkpoint ", checkpoint)));
-  QRES_ASSIGN_OR_RETURN(const std::string text,
-                        CallTorch(absl::StrCat("checkpoint ", checkpoint, ": not a qres checkpoint"), [&] {
-                          torch::serialize::InputArchive archive;
-                          std::istringstream stream(bytes);
-                          archive.load_from(stream);
-                          c10::IValue value;
-                          return archive.try_read("settings", value) ? value.toStringRef() : std::string();
-                        }));
-  if (text.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(checkpoint, ": records no run settings (an older train's)"));
-  }
-  std::map<std::string, std::string> settings;
-  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-    const std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
-    settings[kv.first] = kv.second;
-  }
-  return settings;
+  return CallTorch(absl::StrCat("checkpoint ", checkpoint, ": not a qres checkpoint"), [&] {
+    torch::serialize::InputArchive archive;
+    std::istringstream stream(bytes);
+    archive.load_from(stream);
+    CheckpointRecords records;
+    c10::IValue value;
+    if (archive.try_read("settings", value)) records.settings = value.toStringRef();
+    if (archive.try_read("metrics", value)) records.metrics = value.toStringRef();
+    return records;
+  });
 }
 
 // metrics_<PROC>.jsonl files directly in `dir`, sorted.
@@ -72,17 +62,41 @@ std::vector<std::string> MetricsFiles(const std::string& dir) {
   return files;
 }
 
+// The run's epochs are the checkpoint's: it is renamed into place after the metrics file, so a run
+// killed between the two has a metrics file one epoch ahead, never behind, and the checkpoint is
+// what a resumed run continues from.
 absl::StatusOr<RunRecord> ReadRun(const std::string& metrics_file) {
   RunRecord run;
   run.metrics_file = metrics_file;
-  QRES_ASSIGN_OR_RETURN(run.epochs, ParseMetrics(metrics_file));
   const fs::path path(metrics_file);
   const std::string proc = path.filename().string().substr(8, path.filename().string().size() - 8 - 6);
   const std::string checkpoint = (path.parent_path() / absl::StrCat("checkpoint_", proc, ".pt")).string();
   if (!fs::exists(checkpoint)) {
     return absl::NotFoundError(absl::StrCat(metrics_file, ": no ", checkpoint, " beside it (the run's settings)"));
   }
-  QRES_ASSIGN_OR_RETURN(run.settings, ReadSettings(checkpoint));
+  QRES_ASSIGN_OR_RETURN(const CheckpointRecords records, ReadCheckpointRecords(checkpoint));
+  if (records.settings.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(checkpoint, ": records no run settings (an older train's)"));
+  }
+  for (absl::string_view line : absl::StrSplit(records.settings, '\n', absl::SkipEmpty())) {
+    const std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
+    run.settings[kv.first] = kv.second;
+  }
+  QRES_ASSIGN_OR_RETURN(run.epochs, io::ParseMetrics(records.metrics, absl::StrCat(checkpoint, " (its metrics)")));
+  if (run.epochs.empty()) return absl::DataLossError(absl::StrCat(checkpoint, ": no finished epoch yet"));
+  // The metrics file is checked all the same: a damaged one is a damaged run folder.
+  QRES_ASSIGN_OR_RETURN(const std::string text, io::ReadWholeFile(metrics_file));
+  QRES_ASSIGN_OR_RETURN(const std::vector<EpochMetrics> file_epochs, io::ParseMetrics(text, metrics_file));
+  if (file_epochs.size() < run.epochs.size()) {
+    return absl::DataLossError(absl::StrCat(metrics_file, ": holds ", file_epochs.size(), " epochs but ", checkpoint,
+                                            " holds ", run.epochs.size(), " (edited, or restored from elsewhere?)"));
+  }
+  // The epochs the run was started for (absent in an older train's checkpoint: taken as finished).
+  if (auto planned = run.settings.find("epochs"); planned != run.settings.end()) {
+    int64_t epochs = 0;
+    if (absl::SimpleAtoi(planned->second, &epochs)) run.planned_epochs = epochs;
+  }
+  if (run.planned_epochs == 0) run.planned_epochs = static_cast<int64_t>(run.epochs.size());
   run.settings["epochs"] = absl::StrCat(run.epochs.size());
   return run;
 }
@@ -151,6 +165,7 @@ absl::StatusOr<std::vector<RunRecord>> ReadRuns(const std::vector<std::string>& 
 std::vector<Section> Compare(const std::vector<RunRecord>& runs) {
   std::map<std::string, std::map<std::map<std::string, std::string>, std::vector<const RunRecord*>>> by_section;
   for (const RunRecord& run : runs) {
+    if (!run.finished()) continue;  // listed apart: its last epoch is not the run's
     std::map<std::string, std::string> settings = run.settings;
     settings.erase("seed");
     by_section[SectionKey(settings)][settings].push_back(&run);
@@ -297,20 +312,38 @@ std::string CsvTable(const std::vector<Section>& sections) {
 
 absl::StatusOr<std::string> WriteReport(const std::vector<std::string>& paths, const std::string& out_prefix) {
   QRES_ASSIGN_OR_RETURN(const std::vector<RunRecord> runs, ReadRuns(paths));
+  std::vector<std::string> unfinished;
+  for (const RunRecord& run : runs) {
+    if (!run.finished()) {
+      unfinished.push_back(absl::StrCat(run.metrics_file, " (", run.epochs.size(), " of ", run.planned_epochs, " epochs)"));
+    }
+  }
+  const size_t finished = runs.size() - unfinished.size();
+  if (finished == 0) {
+    return absl::FailedPreconditionError(absl::StrCat("no finished run to compare; not finished: ",
+                                                      absl::StrJoin(unfinished, ", "),
+                                                      " (train --resume continues one)"));
+  }
   const std::vector<Section> sections = Compare(runs);
   const std::string out =
       !out_prefix.empty() ? out_prefix : paths.size() == 1 ? io::JoinPath(paths[0], "report") : "report";
-  std::string markdown = absl::StrCat(runs.size(), " runs");
+  std::string markdown = absl::StrCat(finished, " runs");
   if (sections.size() > 1) absl::StrAppend(&markdown, " of ", sections.size(), " data set and net combinations, compared within each");
-  absl::StrAppend(&markdown, ".\n\n", MarkdownTables(sections));
-  QRES_RETURN_IF_ERROR(io::WriteFileAtomically(out + ".md", markdown));
-  QRES_RETURN_IF_ERROR(io::WriteFileAtomically(out + ".csv", CsvTable(sections)));
+  absl::StrAppend(&markdown, ".\n\n");
+  if (!unfinished.empty()) {
+    absl::StrAppend(&markdown, "Left out, not finished: ", absl::StrJoin(unfinished, ", "), ".\n\n");
+  }
+  absl::StrAppend(&markdown, MarkdownTables(sections));
+  // One set: all written beside their targets first, then renamed, so a full disk leaves the old set.
+  std::vector<std::pair<std::string, std::string>> files = {{out + ".md", markdown}, {out + ".csv", CsvTable(sections)}};
   std::string written = absl::StrCat(out, ".md, ", out, ".csv");
   for (size_t i = 0; i < sections.size(); ++i) {
     const std::string png = sections.size() == 1 ? out + ".png" : absl::StrCat(out, "_", i + 1, ".png");
-    QRES_RETURN_IF_ERROR(io::WritePlotPng(png, SectionPlots(sections[i])));
+    QRES_ASSIGN_OR_RETURN(std::string image, io::EncodePlotPng(SectionPlots(sections[i])));
+    files.emplace_back(png, std::move(image));
     absl::StrAppend(&written, ", ", png, sections.size() == 1 ? "" : absl::StrCat(" (", sections[i].title, ")"));
   }
+  QRES_RETURN_IF_ERROR(io::WriteFilesAtomically(files));
   return absl::StrCat(markdown, "Written: ", written, "\n");
 }
 

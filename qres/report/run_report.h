@@ -1,7 +1,7 @@
 // Reading finished train runs back and comparing them: the report tool's core.
 //
-// A run is a metrics_<PROC>.jsonl (its epochs) and the checkpoint_<PROC>.pt beside it (the run's
-// settings: data set, net, algorithm, lr, seed, ...). Runs whose settings differ only in the seed
+// A run is found by its metrics_<PROC>.jsonl and read from the checkpoint_<PROC>.pt beside it:
+// its settings (data set, net, algorithm, lr, seed, ...) and its epochs' metrics. Runs whose settings differ only in the seed
 // form one configuration; configurations are compared only within one data set and net, so runs
 // of different data sets or nets are never averaged together.
 #ifndef QRES_REPORT_RUN_REPORT_H_
@@ -23,15 +23,18 @@ using EpochMetrics = io::EpochMetrics;
 
 struct RunRecord {
   std::string metrics_file;
-  std::map<std::string, std::string> settings;  // the checkpoint's, plus epochs=<epochs recorded>
-  std::vector<EpochMetrics> epochs;             // at least one
+  std::map<std::string, std::string> settings;  // the checkpoint's, with epochs=<epochs recorded>
+  std::vector<EpochMetrics> epochs;             // the checkpoint's; at least one
+  int64_t planned_epochs = 0;                   // what the run was started for
+
+  bool finished() const { return static_cast<int64_t>(epochs.size()) >= planned_epochs; }
 };
 
 // The runs of `paths`: a folder with metrics_*.jsonl files holds those runs; a folder without any
 // holds runs in its subfolders (a sweep's --out_dir). A run reached through several paths (one
 // folder given twice, with a trailing slash, or inside another given folder) counts once. A path
-// with no run, a metrics file with a line that is cut off or lacks a field, or a run without its
-// checkpoint is an error naming it.
+// with no run, a run without its checkpoint, or a checkpoint that is damaged or has no finished
+// epoch is an error naming it.
 absl::StatusOr<std::vector<RunRecord>> ReadRuns(const std::vector<std::string>& paths);
 
 // Runs that differ only in the seed.
@@ -47,6 +50,7 @@ struct Section {
   std::vector<Configuration> configurations;
 };
 
+// The finished runs' configurations (an unfinished run's last epoch is not the run's end).
 std::vector<Section> Compare(const std::vector<RunRecord>& runs);
 
 // mean ± sample standard deviation of `values` ("90.12 ± 0.31"; one value: no ±), `scale`d.
@@ -62,7 +66,8 @@ std::string CsvTable(const std::vector<Section>& sections);
 
 // The report tool's work: compares the runs of `paths` and writes <out>.md, <out>.csv and a PNG of
 // each table's curves (<out>.png, or <out>_1.png, ... for several tables); `out` empty:
-// <folder>/report for one folder, ./report for several. Returns the Markdown and what it wrote.
+// <folder>/report for one folder, ./report for several; written as one set: a failure leaves the old set.
+// Unfinished runs are left out and named. Returns the Markdown and what it wrote.
 absl::StatusOr<std::string> WriteReport(const std::vector<std::string>& paths, const std::string& out);
 
 }  // namespace qres::report

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <climits>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -22,6 +23,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "qres/base/status_macros.h"
@@ -59,6 +61,12 @@ absl::StatusOr<std::set<std::string>> TrainFlags(const std::string& train) {
   if (status != 0 || flags.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(train, " --help failed: is it qres's train binary?"));
   }
+  for (const char* needed : {"out_dir", "resume", "overwrite", "progress"}) {  // the flags the sweep gives
+    if (flags.count(needed) == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(train, " is not qres's train binary: its --help lists no --", needed));
+    }
+  }
   return flags;
 }
 
@@ -88,15 +96,67 @@ absl::Status CheckAxes(const std::vector<Axis>& axes, const std::set<std::string
 struct Job {
   GridRun run;
   std::string dir;
+  std::string flags;  // the run's train flags as sweep.json records them (a JSON array)
   pid_t pid = 0;
   Clock::time_point start;
 };
 
 std::string StatusFile(const std::string& dir) { return io::JoinPath(dir, "sweep.json"); }
 
-bool Finished(const std::string& dir) {
-  absl::StatusOr<std::string> status = io::ReadWholeFile(StatusFile(dir));
-  return status.ok() && absl::StrContains(*status, "\"status\": \"finished\"");
+std::string JsonString(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      absl::StrAppendFormat(&out, "\\u%04x", static_cast<int>(c));
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+// The flags every run of the sweep gets (its grid values, then the flags after --), as JSON.
+std::string FlagsJson(const GridRun& run, const std::vector<std::string>& fixed) {
+  std::vector<std::string> quoted;
+  for (const std::string& flag : run.flags) quoted.push_back(JsonString(flag));
+  for (const std::string& flag : fixed) quoted.push_back(JsonString(flag));
+  return absl::StrCat("[", absl::StrJoin(quoted, ", "), "]");
+}
+
+// The sweep.json line of a run: started (written before it starts), finished or failed.
+std::string StatusLine(const Job& job, const std::string& status, int exit_code, double seconds) {
+  return absl::StrFormat("{\"run\": %s, \"status\": \"%s\", \"exit\": %d, \"seconds\": %.1f, \"flags\": %s}\n",
+                         JsonString(job.run.name), status, exit_code, seconds, job.flags);
+}
+
+// Whether `dir` holds a file named <prefix>*.pt (train's model torch_nn02<run>.pt, its checkpoint_<run>.pt).
+bool HasFile(const std::string& dir, absl::string_view prefix) {
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file() && absl::StartsWith(name, prefix) && absl::EndsWith(name, ".pt")) return true;
+  }
+  return false;
+}
+
+// Whether the job's run is done: sweep.json says it finished and its model is there (a run whose
+// model was deleted runs again; a finished checkpoint only writes the model anew). A folder that
+// was run with other flags (a finished sweep continued with another --epochs after --) is an
+// error: its files are another run's.
+absl::StatusOr<bool> Finished(const Job& job) {
+  absl::StatusOr<std::string> status = io::ReadWholeFile(StatusFile(job.dir));
+  if (!status.ok()) return false;
+  const size_t at = status->find("\"flags\": ");
+  if (at != std::string::npos) {  // absent in an older sweep's files
+    const std::string recorded(absl::StripTrailingAsciiWhitespace(status->substr(at + 9)));
+    if (recorded != job.flags + "}") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          job.dir, " was run with train flags ", recorded.substr(0, recorded.size() - 1), ", this sweep gives ",
+          job.flags, "; continue it with its own flags, or give another --out_dir"));
+    }
+  }
+  return absl::StrContains(*status, "\"status\": \"finished\"") && HasFile(job.dir, "torch_nn02");
 }
 
 // The last line of the run's output: a failed train's one-line error.
@@ -107,23 +167,13 @@ std::string LastLine(const std::string& path) {
   return lines.empty() ? "" : std::string(lines.back());
 }
 
-// Whether a run's folder holds a checkpoint (train's checkpoint_<run>.pt): each run has its own folder.
-bool HasCheckpoint(const std::string& dir) {
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(dir, error)) {
-    const std::string name = entry.path().filename().string();
-    if (absl::StartsWith(name, "checkpoint_") && absl::EndsWith(name, ".pt")) return true;
-  }
-  return false;
-}
-
 absl::StatusOr<pid_t> Start(const std::string& train, const Job& job, const std::vector<std::string>& fixed,
                             int threads) {
   std::vector<std::string> args = {train};
   args.insert(args.end(), job.run.flags.begin(), job.run.flags.end());
   args.insert(args.end(), fixed.begin(), fixed.end());
   args.push_back(absl::StrCat("--out_dir=", job.dir));
-  if (HasCheckpoint(job.dir)) args.push_back("--resume");  // an interrupted run continues from its checkpoint
+  if (HasFile(job.dir, "checkpoint_")) args.push_back("--resume");  // an interrupted run continues from it
   args.push_back("--overwrite");  // files of a run that failed before its first checkpoint go
   args.push_back("--progress=off");
   if (threads > 0) args.push_back(absl::StrCat("--threads=", threads));
@@ -133,6 +183,8 @@ absl::StatusOr<pid_t> Start(const std::string& train, const Job& job, const std:
   std::error_code error;
   fs::create_directories(job.dir, error);
   if (error) return absl::FailedPreconditionError(absl::StrCat(job.dir, ": cannot create it: ", error.message()));
+  // Written before the run starts, so a stopped or crashed run's folder says what it was run with.
+  QRES_RETURN_IF_ERROR(io::WriteFileAtomically(StatusFile(job.dir), StatusLine(job, "started", 0, 0)));
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   const std::string output = io::JoinPath(job.dir, "sweep_output.txt");
@@ -191,8 +243,14 @@ absl::Status Sweep(const SweepOptions& options) {
   const std::vector<GridRun> runs = ExpandGrid(axes);
   int done_before = 0;
   for (const GridRun& run : runs) {
-    Job job{run, io::JoinPath(options.out_dir, run.name)};
-    const bool finished = Finished(job.dir);
+    // Caught here: a folder the file system refuses would fail the run only once it starts.
+    if (run.name.size() > NAME_MAX) {
+      return absl::InvalidArgumentError(absl::StrCat("the grid's run folder ", run.name.substr(0, 60), "... is ",
+                                                     run.name.size(), " bytes long, more than the file system's ",
+                                                     NAME_MAX, "; give shorter values"));
+    }
+    Job job{run, io::JoinPath(options.out_dir, run.name), FlagsJson(run, fixed)};
+    QRES_ASSIGN_OR_RETURN(const bool finished, Finished(job));
     if (options.dry_run) std::cout << (finished ? "done     " : "to run   ") << job.dir << "\n";
     if (finished) {
       ++done_before;
@@ -219,7 +277,13 @@ absl::Status Sweep(const SweepOptions& options) {
     while (stop_signal == 0 && next < pending.size() && static_cast<int>(running.size()) < options.jobs) {
       Job job = pending[next++];
       job.start = Clock::now();
-      QRES_ASSIGN_OR_RETURN(job.pid, Start(train, job, fixed, threads));
+      absl::StatusOr<pid_t> pid = Start(train, job, fixed, threads);
+      if (!pid.ok()) {  // this run fails; the others go on, and none is left running unwatched
+        std::cerr << "sweep: " << job.run.name << ": FAILED to start: " << pid.status().message() << "\n";
+        failures.push_back(absl::StrCat(job.run.name, ": ", pid.status().message()));
+        continue;
+      }
+      job.pid = *pid;
       std::cerr << absl::StrFormat("sweep: [%d/%d] %s: started\n", next, total, job.run.name);
       running.emplace(job.pid, std::move(job));
     }
@@ -243,16 +307,18 @@ absl::Status Sweep(const SweepOptions& options) {
       std::cerr << "sweep: " << job.run.name << ": stopped; its checkpoint resumes with the same command\n";
       continue;
     }
-    const bool ok = code == 0;
-    QRES_RETURN_IF_ERROR(io::WriteFileAtomically(
-        StatusFile(job.dir), absl::StrFormat("{\"run\": \"%s\", \"status\": \"%s\", \"exit\": %d, \"seconds\": %.1f}\n",
-                                             job.run.name, ok ? "finished" : "failed", code, seconds)));
+    // A train that exits 0 without a model (a grid value such as list=true) did not train.
+    const bool wrote_model = HasFile(job.dir, "torch_nn02");
+    const bool ok = code == 0 && wrote_model;
+    const absl::Status marked = io::WriteFileAtomically(StatusFile(job.dir), StatusLine(job, ok ? "finished" : "failed", code, seconds));
     std::string line = absl::StrFormat("sweep: %s: %s in %s", job.run.name, ok ? "finished" : "FAILED", FormatDuration(seconds));
-    if (ok) {
+    if (ok && marked.ok()) {
       ++finished_now;
       seconds_finished += seconds;
     } else {
-      const std::string why = LastLine(io::JoinPath(job.dir, "sweep_output.txt"));
+      const std::string why = !marked.ok()   ? std::string(marked.message())
+                              : code == 0 ? "train exited 0 but wrote no model (a flag such as --list or --help?)"
+                                          : LastLine(io::JoinPath(job.dir, "sweep_output.txt"));
       absl::StrAppend(&line, " (exit ", code, "): ", why);
       failures.push_back(absl::StrCat(job.run.name, ": ", why));
     }

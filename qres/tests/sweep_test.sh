@@ -40,14 +40,38 @@ code=$?
 [[ $code -eq 130 ]] || fail "a stopped sweep exits 130, not $code: $(cat "$work/first.err")"
 grep -q "the same command continues the sweep" "$work/first.err" || fail "no continue hint: $(cat "$work/first.err")"
 grep -q '"status": "finished"' "$work/s/algo=SGD,seed=1,epochs=1/sweep.json" || fail "the first run did not finish"
-[[ -f "$second/sweep.json" ]] && fail "the stopped run was marked"
+grep -q '"status": "started"' "$second/sweep.json" || fail "the stopped run's sweep.json: $(cat "$second/sweep.json")"
 lines_before=$(wc -l <"$work/s/algo=SGD,seed=1,epochs=1/sweep_output.txt")
+
+# The stopped run is left out of a report, and named.
+"$report" --out="$work/partial" "$work/s" >"$work/partial.out" 2>&1 || fail "report of a stopped sweep: $(cat "$work/partial.out")"
+grep -q "^1 runs\.$" "$work/partial.md" && grep -q "Left out, not finished: $second/metrics_CNNSGD40.jsonl ([0-9]* of 40 epochs)" \
+  "$work/partial.md" || fail "the unfinished run in the report: $(cat "$work/partial.md")"
 
 "$sweep" --out_dir="$work/s" --grid="$grid;epochs=1|40" "${every[@]}" >/dev/null 2>"$work/second.err" \
   || fail "the continued sweep failed: $(cat "$work/second.err")"
 grep -q "4 runs in $work/s, 1 already finished, 3 to run" "$work/second.err" || fail "did not skip: $(cat "$work/second.err")"
 [[ $(wc -l <"$work/s/algo=SGD,seed=1,epochs=1/sweep_output.txt") -eq $lines_before ]] || fail "a finished run ran again"
 grep -q "Resumed from" "$second/operation_CNNSGD40.txt" || fail "the stopped run did not resume from its checkpoint"
+
+# Continued with other flags, a finished sweep is an error, not "all runs finished".
+expect_error "was run with train flags [\"--algo=SGD\", \"--seed=1\", \"--epochs=1\", \"-d\", \"MNIST\"" \
+  "$sweep" --out_dir="$work/s" --grid="$grid;epochs=1|40" "${every[@]}" --noshuffle
+# A finished run whose model was deleted runs again (from its finished checkpoint: no epoch retrains).
+rm "$work/s/algo=SGD,seed=1,epochs=1/torch_nn02CNNSGD1.pt"
+"$sweep" --out_dir="$work/s" --grid="$grid;epochs=1|40" "${every[@]}" >/dev/null 2>"$work/third.err" \
+  || fail "the sweep after a deleted model failed: $(cat "$work/third.err")"
+grep -q "4 runs in $work/s, 3 already finished, 1 to run" "$work/third.err" || fail "did not rerun: $(cat "$work/third.err")"
+[[ -f "$work/s/algo=SGD,seed=1,epochs=1/torch_nn02CNNSGD1.pt" ]] || fail "the model was not written again"
+
+# A train that exits 0 without training (--list) failed; a binary that is not train, or a folder
+# name too long for the file system, is refused before anything runs.
+"$sweep" --out_dir="$work/l" --grid='list=true' "${every[@]}" >/dev/null 2>"$work/list.err" && fail "a --list sweep succeeded"
+grep -q "train exited 0 but wrote no model" "$work/list.err" || fail "--grid=list=true: $(cat "$work/list.err")"
+expect_error "/bin/echo is not qres's train binary: its --help lists no --out_dir" "$sweep" --train=/bin/echo \
+  --grid='seed=1' --out_dir="$work/never"
+expect_error "bytes long, more than the file system's 255; give shorter values" "$sweep" --out_dir="$work/never" \
+  --grid="lr=0.$(printf '1%.0s' $(seq 300))"
 
 # A failed run is reported, the rest go on, the exit status says so.
 "$sweep" --out_dir="$work/f" --grid='net=CNN|ResNet;net_params=layers=1' "${every[@]}" -e 2 >/dev/null 2>"$work/fail.err"

@@ -45,6 +45,7 @@ absl::StatusOr<std::string> CheckSameSettings(const std::string& stored, const S
       world_size = before.second;
       continue;
     }
+    if (before.first == "epochs") continue;  // in the run's name; --resume_from continues for more
     if (it != now.end() && it->second != before.second) {
       return absl::FailedPreconditionError(absl::StrCat(
           "--resume: ", path, " was made with --", before.first, "=", before.second, ", this run has --",
@@ -78,13 +79,15 @@ Settings RunSettings(const TrainConfig& config, const data::Dataset& train) {
   add("normalize", config.mean_std ? "meanstd" : "reference");
   add("eval_bn", config.train_mode_eval ? "train" : "eval");
   add("world_size", config.ranks ? config.ranks->world_size : 1);
+  add("epochs", config.epochs);  // what the run is for: report leaves a run that stopped short out
   return settings;
 }
 
-absl::Status SaveCheckpoint(const std::string& path, models::Net& net,
-                            torch::optim::Optimizer& optimizer, const sched::LrSchedule& schedule,
-                            const Position& position, const std::string& log, const Settings& settings) {
-  return CallTorch(absl::StrCat("writing checkpoint ", path), [&]() -> absl::Status {
+absl::StatusOr<std::string> CheckpointBytes(const std::string& path, models::Net& net,
+                                            torch::optim::Optimizer& optimizer, const sched::LrSchedule& schedule,
+                                            const Position& position, const std::string& log,
+                                            const Settings& settings) {
+  return CallTorch(absl::StrCat("writing checkpoint ", path), [&] {
     torch::serialize::OutputArchive archive;
     torch::serialize::OutputArchive model_archive, optimizer_archive;
     net.save(model_archive);
@@ -103,8 +106,16 @@ absl::Status SaveCheckpoint(const std::string& path, models::Net& net,
     archive.write("schedule_lr", at::tensor({schedule.lr()}, at::kDouble));
     std::ostringstream bytes;
     archive.save_to(bytes);
-    return io::WriteFileAtomically(path, bytes.str());
+    return bytes.str();
   });
+}
+
+absl::Status SaveCheckpoint(const std::string& path, models::Net& net, torch::optim::Optimizer& optimizer,
+                            const sched::LrSchedule& schedule, const Position& position, const std::string& log,
+                            const Settings& settings) {
+  QRES_ASSIGN_OR_RETURN(const std::string bytes,
+                        CheckpointBytes(path, net, optimizer, schedule, position, log, settings));
+  return io::WriteFileAtomically(path, bytes);
 }
 
 absl::Status LoadCheckpoint(const std::string& path, models::Net& net,

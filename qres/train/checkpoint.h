@@ -41,6 +41,12 @@ using Settings = std::map<std::string, std::string>;
 
 Settings RunSettings(const TrainConfig& config, const data::Dataset& train);
 
+// The checkpoint's bytes (`path` names it in errors), for a caller that writes it with other files.
+absl::StatusOr<std::string> CheckpointBytes(const std::string& path, models::Net& net,
+                                            torch::optim::Optimizer& optimizer, const sched::LrSchedule& schedule,
+                                            const Position& position, const std::string& log,
+                                            const Settings& settings);
+
 // Writes the checkpoint atomically.
 absl::Status SaveCheckpoint(const std::string& path, models::Net& net, torch::optim::Optimizer& optimizer,
                             const sched::LrSchedule& schedule, const Position& position, const std::string& log,

@@ -197,11 +197,15 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   Position next = position_;  // the checkpoint resumes at the next epoch
   ++next.epoch;
   if (!Lead()) return absl::OkStatus();
-  QRES_RETURN_IF_ERROR(
-      SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, next, report_.text(), settings_));
-  QRES_RETURN_IF_ERROR(io::WriteFileAtomically(files_.metrics, position_.metrics));
-  QRES_RETURN_IF_ERROR(io::WriteFileAtomically(files_.error, io::PickleFloatList(position_.losses)));
-  return io::WriteFileAtomically(files_.log, report_.text());
+  QRES_ASSIGN_OR_RETURN(std::string checkpoint, CheckpointBytes(files_.checkpoint, *net_, *optimizer_, *schedule_,
+                                                                next, report_.text(), settings_));
+  // One set, the checkpoint renamed last: a kill between two renames leaves the other files one
+  // epoch ahead of the checkpoint, never behind it; report reads the checkpoint, and --resume
+  // continues from it and rewrites them.
+  return io::WriteFilesAtomically({{files_.metrics, position_.metrics},
+                                   {files_.error, io::PickleFloatList(position_.losses)},
+                                   {files_.log, report_.text()},
+                                   {files_.checkpoint, std::move(checkpoint)}});
 }
 
 std::optional<double> TrainingRun::QuantIndex() {
