@@ -25,6 +25,17 @@ bool FileExists(const std::string& path) {
   return stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
 }
 
+absl::Status CheckRegularFile(const std::string& path, const std::string& what) {
+  const std::string named = what.empty() ? path : absl::StrCat(what, " ", path);
+  struct stat status;
+  if (stat(path.c_str(), &status) != 0) return absl::NotFoundError(absl::StrCat(named, ": not found"));
+  if (S_ISDIR(status.st_mode)) return absl::FailedPreconditionError(absl::StrCat(named, ": is a folder, not a file"));
+  if (!S_ISREG(status.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(named, ": not a file (a device or socket)"));
+  }
+  return absl::OkStatus();
+}
+
 std::string JoinPath(const std::string& dir, const std::string& name) {
   if (dir.empty() || dir == ".") return name;
   return dir.back() == '/' ? dir + name : dir + "/" + name;

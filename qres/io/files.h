@@ -32,6 +32,10 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 // Whether a regular file (or a link to one) is at `path`: a folder or device in its place is not.
 bool FileExists(const std::string& path);
 
+// OK when a regular file (or a link to one) is at `path`; else an error "<what> <path>: " and why:
+// not found, a folder, or a device or socket (/dev/zero would never end).
+absl::Status CheckRegularFile(const std::string& path, const std::string& what);
+
 // Whether files can be written into `dir` (made first if missing), without making anything: an
 // error naming `flag`, the folder and why (a file in the way, not writable).
 absl::Status CheckWritableDirectory(const std::string& flag, const std::string& dir);

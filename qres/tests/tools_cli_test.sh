@@ -52,6 +52,14 @@ expect_error "--net_params sets layers and so does -rl/--resnet_layers" -n ResNe
 expect_error "--scheduler=exp and -sn CAWR disagree; give one of them" --scheduler=exp -sn CAWR
 expect_error "--scheduler_interval=step: use epoch or batch" --scheduler_interval=step
 expect_error "unknown scheduler 'cosine'" -sn cosine -d MNIST --data_dir="$work/data"
+expect_error "--out_dir is empty: give a folder (. for this one)" --out_dir=
+expect_error "-qp 3 and --quant_params=qp=5 both set the initial index: give one" -m QSGD -qp 3 --quant_params=qp=5
+mkdir -p "$work/empty" && "$python" qres/tests/tiny_mnist.py "$work/empty" 0 16
+expect_error "MNIST training set ($work/empty/train-images-idx3-ubyte.gz, $work/empty/train-labels-idx1-ubyte.gz) holds no images" -d MNIST --data_dir="$work/empty" \
+  --out_dir="$work/never"
+mkdir -p "$work/foldered/checkpoint_CNNSGD1.pt"
+expect_error "$work/foldered/checkpoint_CNNSGD1.pt: a folder stands where the run writes this file" -m SGD -e 1 \
+  -d MNIST --data_dir="$work/data" --out_dir="$work/foldered"
 
 "$train" --help >"$work/help.txt"  # (grep -q would stop reading early: a SIGPIPE under pipefail)
 for flag in --quant_params --scheduler --scheduler_params --scheduler_interval; do
@@ -148,8 +156,9 @@ expect_error "$work/damaged/metrics_CNNQSGD2.jsonl line 1: not a complete JSON o
   -m "$work/out/torch_nn02CNNQSGD2.pt" -e "$work/damaged/error_CNNQSGD2.pickle" --data_dir="$work/data" \
   --out_dir="$work/damaged"
 expect_error "-ng 3: use 0 or 1" -ng 3
-expect_error "model file $work/out: a folder, not a file" -d MNIST -m "$work/out" --data_dir="$work/data"
-expect_error "error trend file $work/missing.pickle (-e): not found" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" \
+expect_error "model file $work/out: is a folder, not a file" -d MNIST -m "$work/out" --data_dir="$work/data"
+expect_error "model file /dev/zero: not a file (a device or socket)" -d MNIST -m /dev/zero --data_dir="$work/data"
+expect_error "error trend file (-e) $work/missing.pickle: not found" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" \
   -e "$work/missing.pickle" --data_dir="$work/data"
 expect_error "plot file $work/out: a folder is in the way" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" \
   -e "$work/out/error_CNNQSGD2.pickle" --plot_file="$work/out" --data_dir="$work/data"

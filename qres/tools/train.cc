@@ -11,6 +11,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "gflags/gflags.h"
 #include "qres/base/status_macros.h"
 #include "qres/dist/environment.h"
@@ -122,8 +124,17 @@ absl::StatusOr<train::TrainConfig> ConfigFromFlags() {
 
   QRES_ASSIGN_OR_RETURN(config.cuda, WantsCuda(FLAGS_device, FLAGS_g));
   config.data_dir = FLAGS_data_dir;
+  if (FLAGS_out_dir.empty()) return absl::InvalidArgumentError("--out_dir is empty: give a folder (. for this one)");
   config.out_dir = FLAGS_out_dir;
-  if (!gflags::GetCommandLineFlagInfoOrDie("qp").is_default) config.qp = FLAGS_qp;
+  if (!gflags::GetCommandLineFlagInfoOrDie("qp").is_default) {
+    for (absl::string_view option : absl::StrSplit(FLAGS_quant_params, ',')) {
+      if (absl::StripAsciiWhitespace(option.substr(0, option.find('='))) == "qp") {
+        return absl::InvalidArgumentError(absl::StrCat("-qp ", FLAGS_qp, " and --quant_params=", FLAGS_quant_params,
+                                                       " both set the initial index: give one"));
+      }
+    }
+    config.qp = FLAGS_qp;
+  }
   config.seed = FLAGS_seed;
   config.optim_params = FLAGS_optim_params;
   config.quant_params = FLAGS_quant_params;

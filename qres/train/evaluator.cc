@@ -41,25 +41,14 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   if (config.model_file.empty()) {
     return absl::InvalidArgumentError("no model file: give -m/--model_file (e.g. torch_nn02CNNQtAdamW5.pt)");
   }
-  if (std::filesystem::is_directory(config.model_file)) {
-    return absl::InvalidArgumentError(absl::StrCat("model file ", config.model_file, ": a folder, not a file"));
-  }
-  if (!io::FileExists(config.model_file)) {
-    return absl::NotFoundError(absl::StrCat("model file ", config.model_file, ": not found"));
-  }
+  QRES_RETURN_IF_ERROR(io::CheckRegularFile(config.model_file, "model file"));
   if (config.plot_points <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("-p ", config.plot_points, " must be > 0"));
   }
   // Every output's place is checked before the evaluation, so a bad one costs nothing and leaves
   // nothing half-done.
   const bool plotting = config.plot && !config.error_file.empty();
-  if (plotting && std::filesystem::is_directory(config.error_file)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("error trend file ", config.error_file, " (-e): a folder, not a file"));
-  }
-  if (plotting && !io::FileExists(config.error_file)) {
-    return absl::NotFoundError(absl::StrCat("error trend file ", config.error_file, " (-e): not found"));
-  }
+  if (plotting) QRES_RETURN_IF_ERROR(io::CheckRegularFile(config.error_file, "error trend file (-e)"));
   const std::string plot_file =
       !plotting ? "" : config.plot_file.empty() ? ReplaceSuffix(config.error_file, ".png") : config.plot_file;
   if (plotting && std::filesystem::is_directory(plot_file)) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,12 @@ absl::Status TrainingRun::LoadData() {
                         CallTorch("batching the training set", [&] { return data::Batches(train_, options); }));
   QRES_ASSIGN_OR_RETURN(test_batches_,
                         CallTorch("batching the test set", [&] { return data::Batches(test_, test_options); }));
+  for (const data::Dataset* set : {&train_, &test_}) {  // not --drop_last's fault
+    if (set->size() == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(set->name, set == &train_ ? " training" : " test", " set (",
+                                                     set->source, ") holds no images"));
+    }
+  }
   if (train_batches_->size() == 0) {
     return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config_.batch_size, " leaves no batch of ",
                                                    train_.size(), " training images (drop_last)"));
@@ -106,6 +113,11 @@ absl::Status TrainingRun::ClaimOutputs() {
   // The run's outputs are one set: one process writes them, and a new run never mixes its files
   // with an older run's of the same name.
   const std::vector<std::string> outputs = files_.All();
+  for (const std::string& file : outputs) {  // found now, not when the first epoch's files are written
+    if (std::filesystem::is_directory(file)) {
+      return absl::FailedPreconditionError(absl::StrCat(file, ": a folder stands where the run writes this file"));
+    }
+  }
   QRES_ASSIGN_OR_RETURN(lock_, RunLock::Acquire(config_.out_dir, proc_, outputs));
   if (resume_checkpoint_ == files_.checkpoint) return absl::OkStatus();  // continuing this run's own files
   std::vector<std::string> existing;
