@@ -174,7 +174,9 @@ void Quantizer::QuantizeAndAdd(float* param, float* update, int64_t numel, const
     int64_t& n = options_.scope == IndexScope::kGlobal ? state_.index : TensorIndex(step.id);
     n = AdvanceIndex(n, options_.index_limit, options_.check_first_step || !step.first, [&](int64_t k) {
       rounding.scale = static_cast<float>(BumpResolution(k));
-      return step_math::IsZero(fused_cpu::SumRounded(update, numel, rounding));
+      // Asked only once the rounded update is zero: whether it was zero before rounding too.
+      return step_math::IsZero(fused_cpu::SumRounded(update, numel, rounding)) &&
+             (options_.bump_on_zero_update || !std::all_of(update, update + numel, [](float h) { return h == 0.0f; }));
     });
     rounding.scale = static_cast<float>(BumpResolution(n));
   } else {
@@ -215,7 +217,15 @@ void Quantizer::QuantizeBump(std::vector<at::Tensor>& updates,
     }
     return rounded[i];
   };
-  auto is_zero = [&](size_t i, int64_t k) { return IsZero(round_at(i, k)); };
+  // Whether each update is zero before rounding, asked once its rounding is zero (on a GPU, a sync).
+  std::vector<int> zero_update(updates.size(), -1);
+  auto is_zero_update = [&](size_t i) {
+    if (zero_update[i] < 0) zero_update[i] = !at::any(updates[i]).item<bool>();
+    return zero_update[i] == 1;
+  };
+  auto is_zero = [&](size_t i, int64_t k) {
+    return IsZero(round_at(i, k)) && (options_.bump_on_zero_update || !is_zero_update(i));
+  };
   auto checked = [&](size_t i) { return options_.check_first_step || !steps[i].first; };
 
   std::vector<int64_t> indices(updates.size());

@@ -10,6 +10,8 @@
 //   bump (2021, default): Q_p = 2^max(n, 0); n starts at `initial_index` (the seed's -qp). While a
 //        tensor's quantized update is "zero" and n <= index_limit, n += 1 and the update is
 //        re-quantized. n is shared by all tensors (scope=global) or kept per tensor (per_tensor).
+//        An update that is zero before rounding (an lr of 0, a tensor without gradient) bumps
+//        nothing; bump_on_zero_update=true keeps the reference's rule, which raises n to the limit.
 //   log  (2023): Q_p = eta * base^floor(log_base(ln(t_e + 2))), t_e = step / batches_per_epoch,
 //        plus the warm-up offset r = ½(1 + tanh(-kappa (t_e - epochs·warmup))) λ h / ‖h‖.
 //        ‖h‖ is summed in float64 in a fixed order (step_math::SumSquaresInOrder) that the GPU

@@ -69,7 +69,7 @@ absl::StatusOr<QuantizerOptions> QuantizerOptions::FromParams(Params& params,
                                    : QuantSchedule::kNone;
   // A key that only another schedule reads would be ignored silently: say so instead.
   const std::vector<std::pair<QuantSchedule, std::vector<std::string>>> schedule_keys = {
-      {QuantSchedule::kBump, {"qp", "zero_test", "scope", "index_limit", "check_first_step"}},
+      {QuantSchedule::kBump, {"qp", "zero_test", "scope", "index_limit", "check_first_step", "bump_on_zero_update"}},
       {QuantSchedule::kLog, {"base", "eta", "kappa", "warmup", "offset"}}};
   for (const auto& [owner, keys] : schedule_keys) {
     if (owner == o.schedule) continue;
@@ -108,6 +108,7 @@ absl::StatusOr<QuantizerOptions> QuantizerOptions::FromParams(Params& params,
   o.scope = scope == "global" ? IndexScope::kGlobal : IndexScope::kPerTensor;
   QRES_ASSIGN_OR_RETURN(o.index_limit, params.GetInt("index_limit", o.index_limit));
   QRES_ASSIGN_OR_RETURN(o.check_first_step, params.GetBool("check_first_step", o.check_first_step));
+  QRES_ASSIGN_OR_RETURN(o.bump_on_zero_update, params.GetBool("bump_on_zero_update", o.bump_on_zero_update));
   QRES_ASSIGN_OR_RETURN(o.base, params.GetDouble("base", o.base));
   QRES_ASSIGN_OR_RETURN(o.eta, params.GetDouble("eta", o.eta));
   QRES_ASSIGN_OR_RETURN(o.kappa, params.GetDouble("kappa", o.kappa));
@@ -125,7 +126,8 @@ std::string QuantizerOptions::Describe() const {
       return absl::StrCat("bump(qp=", initial_index, ", index_limit=", index_limit,
                           ", zero_test=", zero_test == ZeroTest::kSum ? "sum" : "all_zero",
                           ", scope=", scope == IndexScope::kGlobal ? "global" : "per_tensor",
-                          ", check_first_step=", check_first_step ? "true" : "false", "), ",
+                          ", check_first_step=", check_first_step ? "true" : "false",
+                          bump_on_zero_update ? ", bump_on_zero_update=true" : "", "), ",
                           ToString(rounding));
     case QuantSchedule::kLog:
       return absl::StrCat("log(base=", base, ", eta=", eta, ", kappa=", kappa,

@@ -35,6 +35,10 @@ struct QuantizerOptions {
   IndexScope scope = IndexScope::kGlobal;
   int64_t index_limit = 32;      // n stops once it exceeds this (the reference's 32: n tops at 33)
   bool check_first_step = true;  // reference: QSGD false, QtAdam(W) true
+  // An update that is zero before rounding (an lr of 0, a parameter with no gradient) rounds to
+  // zero at every resolution: the reference bumps on it, to the limit; it carries no evidence for
+  // a finer grid, so by default it bumps nothing.
+  bool bump_on_zero_update = false;
 
   // log
   double base = 2.0;
@@ -49,11 +53,13 @@ struct QuantizerOptions {
   [[nodiscard]] absl::Status Validate() const;
 
   // `defaults` overridden by the keys of `params` (schedule, rounding, seed, qp, zero_test, scope,
-  // index_limit, check_first_step, base, eta, kappa, warmup, offset), then validated. Unknown keys
+  // index_limit, check_first_step, bump_on_zero_update, base, eta, kappa, warmup, offset), then
+  // validated. Unknown keys
   // are left for the caller's Params::CheckAllUsed().
   [[nodiscard]] static absl::StatusOr<QuantizerOptions> FromParams(Params& params,
                                                                    QuantizerOptions defaults);
-  // One line for logs, e.g. "bump(qp=2, limit=32, zero_test=sum, scope=global), half_up".
+  // One line for logs, e.g. "bump(qp=2, index_limit=32, zero_test=sum, scope=global,
+  // check_first_step=true), half_up" (bump_on_zero_update is shown when on).
   std::string Describe() const;
 };
 

@@ -136,11 +136,34 @@ TEST(QuantizerTest, SumZeroTestFiresOnCancellation) {
   EXPECT_EQ(all_zero.index(), 0);
 }
 
-TEST(QuantizerTest, ZeroGradientRunsToTheLimitPlusOne) {
-  Quantizer quantizer(Bump(0));
+// The reference's rule (bump_on_zero_update=true): a zero gradient runs the index to the limit + 1.
+TEST(QuantizerTest, ZeroGradientRunsToTheLimitPlusOneUnderTheReferenceRule) {
+  QuantizerOptions reference = Bump(0);
+  reference.bump_on_zero_update = true;
+  Quantizer quantizer(reference);
   std::vector<at::Tensor> updates = {at::zeros({4})};
   quantizer.QuantizeInPlace(updates, {{0, 1, false, 0.0}});
   EXPECT_EQ(quantizer.index(), 33);
+}
+
+// By default an update that is zero before rounding (an lr of 0, a tensor without gradient) bumps
+// nothing, on the ATen path and in the fused loops, while a tiny nonzero update beside it does.
+TEST(QuantizerTest, AnUpdateZeroBeforeRoundingBumpsNothing) {
+  for (const float beside : {0.0f, 0.1f}) {  // alone, or beside an update that rounds to 0 at index 0..2
+    const int64_t expected = beside == 0.0f ? 0 : 3;  // 0.1 * 2^3 = 0.8 rounds to 1
+    std::vector<at::Tensor> updates = {at::tensor({0.0f, -0.0f, 0.0f}), at::tensor({beside})};
+    Quantizer aten_path(Bump(0));
+    aten_path.QuantizeInPlace(updates, {{0, 1, false, 0.0}, {1, 1, false, 0.0}});
+    EXPECT_EQ(aten_path.index(), expected) << beside;
+    if (fused_cpu::Available()) {
+      std::vector<float> param(3, 0.0f), zero = {0.0f, -0.0f, 0.0f}, other = {beside};
+      Quantizer fused_path(Bump(0));
+      fused_path.QuantizeAndAdd(param.data(), zero.data(), 3, {0, 1, false, 0.0});
+      fused_path.QuantizeAndAdd(param.data(), other.data(), 1, {1, 1, false, 0.0});
+      fused_path.FinishStep();
+      EXPECT_EQ(fused_path.index(), expected) << beside;
+    }
+  }
 }
 
 // NaN, infinite or |q| >= 2^63: the reference's float32 sum is then not 0, so the index stays.

@@ -78,7 +78,7 @@ std::string ListComponents() {
   AppendKind<sched::SchedulerRegistry>(out, "Learning-rate schedules (--scheduler, -sn)");
   absl::StrAppend(
       &out, "Quantization schedules of QSGD, QtAdam, QtAdamW (--quant_params=schedule=...):\n",
-      "  bump           the 2021 rule (default): Q_p = 2^n, n grows while a quantized update is zero; -qp sets n\n",
+      "  bump           the 2021 rule (default): Q_p = 2^n, n grows while a quantized update is zero (not one zero before rounding); -qp sets n\n",
       "  log            the 2023 rule: Q_p = eta * base^floor(log_base ln(t_e + 2)), with the warm-up offset\n",
       "  none           no quantization\n",
       "Rounding (--quant_params=rounding=...): half_up (default), floor, nearest_even, stochastic\n");

@@ -33,7 +33,7 @@ DEFINE_int32(resnet_layers, 5, "ResNet: same as --net_params=layers=n (5: ResNet
 DEFINE_uint64(seed, 1, "seed for initialisation, shuffling, augmentation (CPU runs repeat bit for bit)");
 DEFINE_string(out_dir, ".", "folder for the model, log, error trend, metrics and checkpoint (made if missing)");
 DEFINE_string(optim_params, "", "optimizer options k=v,...: momentum, dampening, nesterov, weight_decay, betas=b1:b2, eps, form=torch|reference");
-DEFINE_string(quant_params, "", "quantizer options k=v,...: schedule=bump|log|none, rounding=half_up|floor|nearest_even|stochastic, seed, zero_test=sum|all_zero, scope=global|per_tensor, index_limit, check_first_step, base, eta, kappa, warmup, offset");
+DEFINE_string(quant_params, "", "quantizer options k=v,...: schedule=bump|log|none, rounding=half_up|floor|nearest_even|stochastic, seed, zero_test=sum|all_zero, scope=global|per_tensor, index_limit, check_first_step, bump_on_zero_update (the reference's: an update zero before rounding raises the index to the limit), base, eta, kappa, warmup, offset");
 DEFINE_string(scheduler, "constant",
               "learning-rate schedule (--list): the follow-up's constant, LambdaLR, exp, cyclicLR, CAWR, CCAWR; "
               "torch's StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, OneCycleLR. Seed (2023): -sn");

@@ -56,15 +56,16 @@ CASES = {
     "adamw_reference": ("AdamW", 1e-2, 0, "weight_decay=0.05", "", False, 0, 0),
     "adamw_torch": ("AdamW", 1e-2, 0, "form=torch,weight_decay=0.05", "", False, 0, 0),
     "qsgd_bump": ("QSGD", 0.05, 2, "", "", False, 0, 0),
-    "qsgd_bump_zero_tensor": ("QSGD", 0.05, 2, "", "", True, 0, 0),
+    "qsgd_bump_zero_tensor": ("QSGD", 0.05, 2, "", "bump_on_zero_update=true", True, 0, 0),
     "qsgd_bump_limit": ("QSGD", 0.05, 0, "", "index_limit=6", False, 0, 0),
     "qsgd_bump_momentum": ("QSGD", 0.02, 1, "momentum=0.9,weight_decay=0.01", "", False, 0, 0),
     "qtadamw_bump": ("QtAdamW", 1e-2, 0, "weight_decay=0.01", "", False, 0, 0),
     "qtadamw_bump_floor": ("QtAdamW", 1e-2, 3, "", "rounding=floor", False, 0, 0),
     "qtadamw_bump_nearest_even_per_tensor": (
-        "QtAdamW", 1e-2, 0, "", "rounding=nearest_even,scope=per_tensor,zero_test=all_zero", True, 0, 0),
+        "QtAdamW", 1e-2, 0, "", "rounding=nearest_even,scope=per_tensor,zero_test=all_zero,bump_on_zero_update=true",
+        True, 0, 0),
     "qtadamw_bump_zero_tensor_unchecked_first": (
-        "QtAdamW", 1e-2, 1, "", "check_first_step=false", True, 0, 0),
+        "QtAdamW", 1e-2, 1, "", "check_first_step=false,bump_on_zero_update=true", True, 0, 0),
     "qtadam_bump": ("QtAdam", 1e-2, 3, "weight_decay=0.01", "", False, 0, 0),
     "qtadamw_log_floor": ("QtAdamW", 1e-2, 0, "", "schedule=log,rounding=floor,eta=64", False, 10, 20),
     "qtadamw_log_half_up": ("QtAdamW", 1e-2, 0, "", "schedule=log,eta=1024,warmup=0.5", False, 10, 10),
@@ -82,7 +83,7 @@ CASES = {
         "QSGD", 0.02, 1, "momentum=0.9,nesterov=true,weight_decay=0.01", "check_first_step=true", True, 0, 0),
     "qsgd_bump_dampening": ("QSGD", 0.02, 1, "momentum=0.8,dampening=0.3", "", False, 0, 0),
     "qtadamw_bump_limit": ("QtAdamW", 1e-2, 0, "", "index_limit=4", False, 0, 0),
-    "qsgd_bump_per_tensor_sum": ("QSGD", 0.05, 2, "", "scope=per_tensor", True, 0, 0),
+    "qsgd_bump_per_tensor_sum": ("QSGD", 0.05, 2, "", "scope=per_tensor,bump_on_zero_update=true", True, 0, 0),
     "qtadamw_bump_betas_eps": ("QtAdamW", 1e-2, 0, "betas=0.8:0.99,eps=1e-4", "", False, 0, 0),
     "qtadamw_bump_big": ("QtAdamW", 1e-2, 0, "weight_decay=0.01", "", False, 0, 0, False, True),
     "qsgd_log_big": ("QSGD", 0.05, 0, "momentum=0.9", "schedule=log,eta=4096", False, 10, 10, False, True),
@@ -98,6 +99,10 @@ CASES = {
     "torch_std_sgd": ("stdSGD", 0.1, 0, "", "", False, 0, 0),
     # AdamW form=torch takes torch.optim.AdamW's defaults (eps 1e-8, weight_decay 0.01).
     "torch_adamw_defaults": ("AdamW", 1e-2, 0, "form=torch", "", False, 0, 0),
+    # An update that is zero before rounding (the zero-gradient tensor's; an lr of 0) bumps
+    # nothing by default: the cases above with bump_on_zero_update=true keep the reference's rule.
+    "zero_update_qsgd_bump": ("QSGD", 0.05, 2, "", "check_first_step=true", True, 0, 0),
+    "zero_update_qtadamw_per_tensor": ("QtAdamW", 1e-2, 0, "", "scope=per_tensor", True, 0, 0),
 }
 
 # More than two of qres/optim/fused_cpu.cc's kGrain (2^18) elements: the big tensor's loops and
@@ -180,6 +185,7 @@ class BumpQuantizer:
         self.zero_test = q.get("zero_test", "sum")
         self.scope = q.get("scope", "global")
         self.check_first = None  # set by the optimizer
+        self.bump_on_zero_update = q.get("bump_on_zero_update", "false") == "true"
         self.qp = qp
         self.seed = int(q.get("seed", 0))
         self.calls = 0  # optimizer steps so far: the stochastic stream's counter
@@ -197,7 +203,8 @@ class BumpQuantizer:
         n = self.n if self.scope == "global" else self.per_tensor.get(tensor_id, self.qp)
         u = uniforms(self.seed, self.calls, tensor_id, h.shape) if self.rounding == "stochastic" else None
         q = round_scaled(h, self.resolution(n), self.rounding, u)
-        if self.check_first or not first:
+        # An update that is zero before rounding carries no evidence for a finer grid.
+        if (self.check_first or not first) and (self.bump_on_zero_update or bool(torch.any(h))):
             while self.is_zero(q) and n <= self.limit:
                 n += 1
                 q = round_scaled(h, self.resolution(n), self.rounding, u)

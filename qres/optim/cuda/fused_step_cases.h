@@ -38,7 +38,10 @@ inline std::vector<FusedStepCase> FusedStepCases() {
       {"QtAdam", "weight_decay=0.01", "rounding=floor,index_limit=12"},
       {"QtAdamW", "", "rounding=stochastic,seed=9,scope=per_tensor,index_limit=12"},
       {"QtAdamW", "", "rounding=nearest_even,zero_test=all_zero,qp=-3,index_limit=10"},
-      {"QtAdamW", "", "check_first_step=false,qp=60,index_limit=64", true},
+      {"QtAdamW", "", "check_first_step=false,qp=60,index_limit=64,bump_on_zero_update=true", true},
+      // The zero tensor bumps nothing (the others do), by the nonzero-update counts.
+      {"QtAdamW", "", "index_limit=12", true},
+      {"QSGD", "", "scope=per_tensor,check_first_step=true,index_limit=12", true},
       {"QtAdamW", "", "index_limit=12", true, true},
       {"QSGD", "", "scope=per_tensor,index_limit=12", true, true},
       {"QtAdamW", "weight_decay=0.01", "schedule=log,eta=64"},

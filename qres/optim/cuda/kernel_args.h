@@ -72,6 +72,7 @@ struct StepLaunch {
   step_math::Rounding rounding;
   int32_t count_nonzero;  // bump: the all_zero test
   int32_t global_scope;   // bump
+  int32_t bump_on_zero_update;  // bump: the reference's rule (else an update zero before rounding bumps nothing)
   int32_t log_offset;     // log: some row has the warm-up offset (else one launch does it all)
   int64_t limit;          // bump: index_limit
   uint64_t seed, call;    // stochastic rounding: StochasticStreamKey(seed, call, id)
@@ -80,6 +81,8 @@ struct StepLaunch {
                            // between steps
   unsigned long long* unfit;  // bump: the same for the counts of values int64 cannot hold
                               // (step_math::RoundedTotal)
+  unsigned long long* nonzero_updates;  // bump: num_rows, the blocks that saw a nonzero update
+                                       // before rounding; zero between steps
   int64_t* global_index;   // bump: [1]
   int64_t* tensor_index;   // bump, per-tensor scope: by id
   int64_t tensor_index_size;

@@ -188,11 +188,14 @@ void KernelStepper::PrepareBump(const Quantizer& quantizer, bool start_from_host
   launch.count_nonzero = options.zero_test == ZeroTest::kAllZero;
   launch.global_scope = options.scope == IndexScope::kGlobal;
   launch.limit = options.index_limit;
-  // The sums, then the unfit counts: both zero between steps.
+  launch.bump_on_zero_update = options.bump_on_zero_update;
+  // The sums, the unfit counts and the nonzero-update counts: all zero between steps.
   const int64_t slots = launch.num_rows * cuda::kCandidates;
-  int64_t* tables = GrowToAtLeast(table_, 2 * slots, at::kLong, device, /*zeroed=*/true).data_ptr<int64_t>();
+  int64_t* tables =
+      GrowToAtLeast(table_, 2 * slots + launch.num_rows, at::kLong, device, /*zeroed=*/true).data_ptr<int64_t>();
   launch.table = reinterpret_cast<long long*>(tables);
   launch.unfit = reinterpret_cast<unsigned long long*>(tables + slots);
+  launch.nonzero_updates = reinterpret_cast<unsigned long long*>(tables + 2 * slots);
   launch.global_index = state.index.data_ptr<int64_t>();
   launch.tensor_index = state.tensor_indices.data_ptr<int64_t>();
   launch.tensor_index_size = state.tensor_indices.numel();

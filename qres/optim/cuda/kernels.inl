@@ -104,12 +104,18 @@ __device__ __forceinline__ void AddWindowSums(const StepLaunch& a, const StepRow
                                               int64_t begin, const float (&h)[kPerThread], uint64_t key) {
   __shared__ unsigned long long sums[kWindow];
   __shared__ unsigned long long unfit_counts[kWindow];
+  __shared__ int saw_nonzero;  // some h of this block is nonzero before rounding
   if (!step.checked) return;
   const int64_t start = a.global_scope ? *a.global_index : a.tensor_index[row.id];
   const int64_t lo = start > 0 ? start : 0;  // the rule never visits an index below its start
   if (lo > a.limit) return;
   if (threadIdx.x < kWindow) sums[threadIdx.x] = unfit_counts[threadIdx.x] = 0;
+  if (threadIdx.x == 0) saw_nonzero = 0;
   __syncthreads();
+#pragma unroll
+  for (int e = 0; e < kPerThread; ++e) {
+    if (begin + e * kThreads + threadIdx.x < row.numel && h[e] != 0.0f) saw_nonzero = 1;  // same value: no race
+  }
   const int64_t last = lo + kWindow - 1 < a.limit ? lo + kWindow - 1 : a.limit;
   for (int64_t k = lo; k <= last; ++k) {
     const float scale = ldexpf(1.0f, static_cast<int>(k));
@@ -127,6 +133,7 @@ __device__ __forceinline__ void AddWindowSums(const StepLaunch& a, const StepRow
     if ((threadIdx.x & 31) == 0 && sum != 0) atomicAdd(&sums[k - lo], sum);
   }
   __syncthreads();
+  if (threadIdx.x == 0 && saw_nonzero) atomicAdd(&a.nonzero_updates[i], 1ull);
   if (threadIdx.x <= last - lo) {
     const int64_t slot = i * kCandidates + lo + threadIdx.x;
     if (sums[threadIdx.x] != 0) atomicAdd(reinterpret_cast<unsigned long long*>(&a.table[slot]), sums[threadIdx.x]);
@@ -468,7 +475,10 @@ __device__ __forceinline__ void Resolve(const StepLaunch& a) {
       window[r] = static_cast<unsigned char>(bits);
       window_start[r] = static_cast<unsigned char>(lo);
       start[r] = static_cast<int32_t>(row_start);
-      checked[r] = StepOf(a, row).checked != 0;
+      // An update that was zero before rounding bumps nothing (unless the reference's rule is asked).
+      const bool nonzero_update = __ldcg(a.nonzero_updates + first + r) != 0;
+      a.nonzero_updates[first + r] = 0;
+      checked[r] = StepOf(a, row).checked != 0 && (a.bump_on_zero_update || nonzero_update);
     }
     __syncthreads();
     // Global scope: the rows whose index stays in the window at once (ScanTheWindow); from the
