@@ -27,9 +27,17 @@ absl::Status AdamOptions::Validate() const {
   if (!(lr() >= 0.0) || !std::isfinite(lr())) return fail("lr=", lr(), " must be a finite number >= 0");
   if (!(beta1 >= 0.0 && beta1 < 1.0)) return fail("betas: beta1=", beta1, " must be in [0, 1)");
   if (!(beta2 >= 0.0 && beta2 < 1.0)) return fail("betas: beta2=", beta2, " must be in [0, 1)");
-  if (!(eps() >= 0.0) || !std::isfinite(eps())) return fail("eps=", eps(), " must be a finite number >= 0");
+  if (!(eps() > 0.0) || !std::isfinite(eps())) {
+    return fail("eps=", eps(), " must be a finite number > 0 (a gradient of 0 would divide 0 by 0)");
+  }
   if (!(weight_decay() >= 0.0) || !std::isfinite(weight_decay())) {
     return fail("weight_decay=", weight_decay(), " must be a finite number >= 0");
+  }
+  // Decoupled decay scales the weights by 1 - lr·weight_decay each step: at 1 or more it sends
+  // them to or past zero.
+  if (decoupled_weight_decay() && lr() * weight_decay() >= 1.0) {
+    return fail("weight_decay=", weight_decay(), " with lr=", lr(), ": lr x weight_decay must be < 1 (each step ",
+                "scales the weights by 1 - lr x weight_decay)");
   }
   return absl::OkStatus();
 }

@@ -24,6 +24,20 @@ absl::Status SgdOptions::Validate() const {
   QRES_RETURN_IF_ERROR(check(momentum(), "momentum"));
   QRES_RETURN_IF_ERROR(check(dampening(), "dampening"));
   QRES_RETURN_IF_ERROR(check(weight_decay(), "weight_decay"));
+  // The buffer b <- momentum·b + (1 - dampening)·g: momentum >= 1 never forgets a gradient (it grows
+  // without bound), dampening > 1 turns the gradient's sign.
+  if (momentum() >= 1.0) {
+    return absl::InvalidArgumentError(absl::StrCat("momentum=", momentum(), " must be < 1 (the buffer would grow without bound)"));
+  }
+  if (dampening() > 1.0) {
+    return absl::InvalidArgumentError(absl::StrCat("dampening=", dampening(), " must be <= 1 (the gradient's sign would turn)"));
+  }
+  // w <- w - lr·(g + weight_decay·w): at lr·weight_decay >= 1 the decay alone sends w to or past zero.
+  if (lr() * weight_decay() >= 1.0) {
+    return absl::InvalidArgumentError(absl::StrCat("weight_decay=", weight_decay(), " with lr=", lr(),
+                                                   ": lr x weight_decay must be < 1 (the decay alone would send "
+                                                   "the weights to or past zero each step)"));
+  }
   if (nesterov() && (momentum() <= 0.0 || dampening() != 0.0)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "nesterov=true needs momentum > 0 and dampening=0 (momentum=", momentum(),

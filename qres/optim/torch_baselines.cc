@@ -232,6 +232,9 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeBaseline(Baseline a
       }
     }
     QRES_RETURN_IF_ERROR(CheckAtLeastZero("eps", options.eps()));
+    if (options.eps() == 0.0) {
+      return absl::InvalidArgumentError("eps=0 must be > 0 (a gradient of 0 would divide 0 by 0)");
+    }
     if (algorithm == Baseline::kNAdam) {
       QRES_ASSIGN_OR_RETURN(options.momentum_decay(), given.GetDouble("momentum_decay", options.momentum_decay()));
       QRES_RETURN_IF_ERROR(CheckAtLeastZero("momentum_decay", options.momentum_decay()));

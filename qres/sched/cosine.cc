@@ -41,6 +41,10 @@ absl::StatusOr<std::unique_ptr<Scheduler>> MakeCosineAnnealing(const SchedulerSp
     return absl::InvalidArgumentError(
         absl::StrCat("scheduler CosineAnnealingLR: eta_min=", eta_min, " must be a finite number >= 0"));
   }
+  if (eta_min > spec.lr) {
+    return absl::InvalidArgumentError(absl::StrCat("scheduler CosineAnnealingLR: eta_min=", eta_min,
+                                                   " is above the lr ", spec.lr, ": it would anneal upward"));
+  }
   return std::make_unique<CosineAnnealing>(spec.lr, t_max, eta_min);
 }
 

@@ -40,6 +40,10 @@ absl::StatusOr<std::unique_ptr<Scheduler>> MakeMultiStep(const SchedulerSpec& sp
       return absl::InvalidArgumentError(
           absl::StrCat("scheduler MultiStepLR: milestone ", step, " must be a whole number of steps >= 1"));
     }
+    if (spec.epochs > 0 && step > static_cast<double>(spec.total_steps())) {
+      return absl::InvalidArgumentError(absl::StrCat("scheduler MultiStepLR: milestone ", step, " is past the run's ",
+                                                     spec.total_steps(), " scheduler steps: it would never act"));
+    }
     ++milestones[static_cast<int64_t>(step)];
   }
   QRES_RETURN_IF_ERROR(RequirePositive("MultiStepLR", "gamma", gamma));

@@ -44,6 +44,11 @@ absl::StatusOr<std::unique_ptr<Scheduler>> MakeOneCycle(const SchedulerSpec& spe
   QRES_ASSIGN_OR_RETURN(const double pct_start, params.GetDouble("pct_start", 0.3));
   QRES_ASSIGN_OR_RETURN(const double div_factor, params.GetDouble("div_factor", 25.0));
   QRES_ASSIGN_OR_RETURN(const double final_div_factor, params.GetDouble("final_div_factor", 1e4));
+  if (total_steps < spec.total_steps()) {  // torch raises once stepped past total_steps
+    return absl::InvalidArgumentError(absl::StrCat("scheduler OneCycleLR: total_steps=", total_steps,
+                                                   " is shorter than the run's ", spec.total_steps(),
+                                                   " scheduler steps: the lr would climb back"));
+  }
   QRES_RETURN_IF_ERROR(RequireInRange("OneCycleLR", "pct_start", pct_start, 0.0, 1.0));
   QRES_RETURN_IF_ERROR(RequirePositive("OneCycleLR", "div_factor", div_factor));
   QRES_RETURN_IF_ERROR(RequirePositive("OneCycleLR", "final_div_factor", final_div_factor));

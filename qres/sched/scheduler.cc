@@ -45,6 +45,29 @@ absl::Status RequireInRange(const std::string& scheduler, const std::string& key
       absl::StrCat("scheduler ", scheduler, ": ", key, "=", value, " must be in [", low, ", ", high, "]"));
 }
 
+namespace {
+
+// Parameters torch accepts that cannot train (gamma=1e300, div_factor=1e-300, a cyclic amplitude
+// that grows 1e10 a step): every lr of the run is walked (microseconds a thousand steps), and one
+// that is not finite or passes 10^4 x the run's lr is an error naming the parameters. 10^4 leaves
+// room for an lr range test (a growing ExponentialLR over a run, typically 10^2-10^3).
+absl::Status CheckTheRunsLrs(const std::string& name, const SchedulerSpec& spec, LrSchedule schedule) {
+  constexpr double kMostAboveTheLr = 1e4;
+  const int64_t steps = std::min<int64_t>(spec.epochs * spec.steps_per_epoch, int64_t{1} << 24);
+  for (int64_t t = 0; t < steps; ++t, schedule.Step()) {
+    const double lr = schedule.lr();
+    const bool too_high = spec.lr > 0 && lr > kMostAboveTheLr * spec.lr;
+    if (std::isfinite(lr) && lr >= 0 && !too_high) continue;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "scheduler ", name, spec.params.empty() ? "" : absl::StrCat(" (--scheduler_params=", spec.params, ")"),
+        ": the lr becomes ", lr, " at scheduler step ", t,
+        too_high ? absl::StrCat(", more than 10^4 x --lr=", spec.lr) : "", "; no run trains with it"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<LrSchedule> MakeLrSchedule(const std::string& name, const SchedulerSpec& spec) {
   QRES_ASSIGN_OR_RETURN(const SchedulerRegistry::Entry* entry, SchedulerRegistry::Find(name));
   QRES_ASSIGN_OR_RETURN(Params params, Params::Parse(spec.params, "--scheduler_params"));
@@ -54,6 +77,11 @@ absl::StatusOr<LrSchedule> MakeLrSchedule(const std::string& name, const Schedul
     return absl::InvalidArgumentError(absl::StrCat("--scheduler_params: warmup=", warmup, " must be >= 0"));
   }
   QRES_RETURN_IF_ERROR(RequireInRange(entry->name, "warmup_start", warmup_start, 0.0, 1.0));
+  const int64_t run_steps = spec.epochs * spec.steps_per_epoch;
+  if (warmup > 0 && run_steps > 0 && warmup >= run_steps) {
+    return absl::InvalidArgumentError(absl::StrCat("--scheduler_params: warmup=", warmup, " is not shorter than the run (",
+                                                   run_steps, " scheduler steps): the schedule would never start"));
+  }
   SchedulerSpec after_warmup = spec;
   after_warmup.warmup = warmup;
   absl::StatusOr<std::unique_ptr<Scheduler>> made = entry->factory(after_warmup, params);
@@ -65,7 +93,9 @@ absl::StatusOr<LrSchedule> MakeLrSchedule(const std::string& name, const Schedul
   if (!made.ok()) return made.status();
   std::unique_ptr<Scheduler> scheduler = *std::move(made);
   if (warmup > 0) scheduler = std::make_unique<Warmup>(std::move(scheduler), warmup, warmup_start);
-  return LrSchedule(std::move(scheduler));
+  LrSchedule schedule(std::move(scheduler));
+  QRES_RETURN_IF_ERROR(CheckTheRunsLrs(entry->name, spec, schedule));
+  return schedule;
 }
 
 }  // namespace qres::sched

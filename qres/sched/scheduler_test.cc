@@ -147,6 +147,30 @@ TEST(SchedulerTest, BadInputIsOneLineNamingIt) {
   EXPECT_THAT(error("constant", 10, "warmup_start=2"), HasSubstr("warmup_start=2 must be in [0, 1]"));
 }
 
+// Values torch accepts (or accepts until it raises mid-run) that cannot give a sensible run.
+TEST(SchedulerTest, ValuesThatCannotTrainAreErrorsNamingTheParameter) {
+  auto error = [](const std::string& name, int64_t epochs, const std::string& params) {
+    absl::StatusOr<LrSchedule> schedule = MakeLrSchedule(name, {0.01, epochs, 1, params});
+    EXPECT_FALSE(schedule.ok()) << name << " " << params;
+    return std::string(schedule.status().message());
+  };
+  EXPECT_THAT(error("exp", 10, "gamma=1e300"),
+              HasSubstr("scheduler exp (--scheduler_params=gamma=1e300): the lr becomes 1e+298 at scheduler step 1"));
+  EXPECT_THAT(error("ExponentialLR", 10, "gamma=100"), HasSubstr("the lr becomes 10000 at scheduler step 3, more than 10^4 x --lr=0.01"));
+  EXPECT_THAT(error("OneCycleLR", 20, "div_factor=1e-300"), HasSubstr("(--scheduler_params=div_factor=1e-300): the lr becomes"));
+  EXPECT_THAT(error("cyclicLR", 20, "gamma=1e10"), HasSubstr("more than 10^4 x --lr=0.01"));
+  EXPECT_THAT(error("CosineAnnealingLR", 10, "eta_min=0.5"), HasSubstr("eta_min=0.5 is above the lr 0.01: it would anneal upward"));
+  EXPECT_THAT(error("MultiStepLR", 10, "milestones=5:12"), HasSubstr("milestone 12 is past the run's 10 scheduler steps"));
+  EXPECT_THAT(error("OneCycleLR", 20, "total_steps=10"), HasSubstr("total_steps=10 is shorter than the run's 20 scheduler steps"));
+  for (const char* name : {"constant", "StepLR", "CosineAnnealingLR"}) {
+    EXPECT_THAT(error(name, 5, "warmup=5,step_size=1"), HasSubstr("warmup=5 is not shorter than the run (5 scheduler steps)"))
+        << name;
+  }
+  // What a range test does is fine: 10^3 x over the run.
+  EXPECT_TRUE(MakeLrSchedule("ExponentialLR", {0.01, 100, 1, "gamma=1.07"}).ok());
+  EXPECT_TRUE(MakeLrSchedule("MultiStepLR", {0.01, 10, 1, "milestones=5:10"}).ok());
+}
+
 TEST(SchedulerTest, EveryNameIsRegistered) {
   EXPECT_THAT(SchedulerRegistry::Names(),
               ::testing::IsSupersetOf({"constant", "LambdaLR", "exp", "cyclicLR", "CAWR", "CCAWR", "StepLR",

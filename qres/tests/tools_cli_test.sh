@@ -53,6 +53,17 @@ expect_error "--scheduler=exp and -sn CAWR disagree; give one of them" --schedul
 expect_error "--scheduler_interval=step: use epoch or batch" --scheduler_interval=step
 expect_error "unknown scheduler 'cosine'" -sn cosine -d MNIST --data_dir="$work/data"
 expect_error "--out_dir is empty: give a folder (. for this one)" --out_dir=
+mnist=(-d MNIST --data_dir="$work/data" --out_dir="$work/never")
+expect_error "eps=0 must be a finite number > 0 (a gradient of 0 would divide 0 by 0)" -m QtAdamW --optim_params=eps=0 "${mnist[@]}"
+expect_error "eps=0 must be > 0" -m NAdam --optim_params=eps=0 "${mnist[@]}"
+expect_error "momentum=10 must be < 1" -m SGD --optim_params=momentum=10 "${mnist[@]}"
+expect_error "dampening=5 must be <= 1" -m QSGD --optim_params=momentum=0.5,dampening=5 "${mnist[@]}"
+expect_error "weight_decay=1e+06 with lr=0.001: lr x weight_decay must be < 1" -m AdamW \
+  --optim_params=weight_decay=1e6 "${mnist[@]}"
+expect_error "scheduler exp (--scheduler_params=gamma=1e300): the lr becomes 1e+297 at scheduler step 1" -sn exp \
+  --scheduler_params=gamma=1e300 -e 3 "${mnist[@]}"
+expect_error "warmup=3 is not shorter than the run (2 scheduler steps)" -sn constant --scheduler_params=warmup=3 -e 2 \
+  "${mnist[@]}"
 expect_error "-qp 3 and --quant_params=qp=5 both set the initial index: give one" -m QSGD -qp 3 --quant_params=qp=5
 mkdir -p "$work/empty" && "$python" qres/tests/tiny_mnist.py "$work/empty" 0 16
 expect_error "MNIST training set ($work/empty/train-images-idx3-ubyte.gz, $work/empty/train-labels-idx1-ubyte.gz) holds no images" -d MNIST --data_dir="$work/empty" \

@@ -151,9 +151,17 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   if (!std::isfinite(cost)) {
     // The outputs stay those of the last good epoch: its checkpoint, metrics and error trend.
     const bool kept = position_.epoch > 0 && io::FileExists(files_.checkpoint);
+    // The options in effect, since the cause may be any of them (a momentum, a decay, a schedule).
+    std::string options = absl::StrCat("--algo=", config_.algorithm, " --lr=", config_.lr);
+    if (!config_.optim_params.empty()) absl::StrAppend(&options, " --optim_params=", config_.optim_params);
+    if (!config_.quant_params.empty()) absl::StrAppend(&options, " --quant_params=", config_.quant_params);
+    if (LrIsScheduled()) {
+      absl::StrAppend(&options, " --scheduler=", config_.scheduler,
+                      config_.scheduler_params.empty() ? "" : absl::StrCat(" --scheduler_params=", config_.scheduler_params));
+    }
     const std::string message = absl::StrCat(
-        "epoch ", position_.epoch + 1, ": the mean training loss is ", cost,
-        ", the run diverged; try a smaller --lr (this run: ", config_.lr, ")",
+        "epoch ", position_.epoch + 1, ": the mean training loss is ", cost, ", the run diverged with ", options,
+        ": try a smaller --lr or other options",
         kept ? absl::StrCat("; ", files_.checkpoint, " holds epoch ", position_.epoch) : "");
     report_.Line(message);
     if (Lead()) QRES_RETURN_IF_ERROR(io::WriteFileAtomically(files_.log, report_.text()));
