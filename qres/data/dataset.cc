@@ -1,8 +1,14 @@
 #include "qres/data/dataset.h"
 
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdint>
+
 #include "ATen/ops/max.h"
 #include "ATen/ops/min.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "qres/base/status_macros.h"
 
 namespace qres::data {
@@ -12,6 +18,21 @@ const char* ToString(Split split) { return split == Split::kTrain ? "train" : "t
 absl::StatusOr<Dataset> LoadDataset(const std::string& name, const std::string& dir, Split split) {
   QRES_ASSIGN_OR_RETURN(auto loader, DatasetRegistry::Create(name));
   return loader->Load(dir.empty() ? loader->DefaultDir() : dir, split);
+}
+
+std::string Checksum(const Dataset& set) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (const at::Tensor& tensor : {set.images, set.labels}) {
+    if (!tensor.defined()) continue;
+    const at::Tensor bytes = tensor.cpu().contiguous();
+    const auto* data = static_cast<const Bytef*>(bytes.data_ptr());
+    // zlib takes at most 4 GiB a call.
+    for (size_t left = bytes.nbytes(), chunk; left > 0; left -= chunk, data += chunk) {
+      chunk = std::min<size_t>(left, size_t{1} << 30);
+      crc = crc32(crc, data, static_cast<uInt>(chunk));
+    }
+  }
+  return absl::StrFormat("%08x", static_cast<uint32_t>(crc));
 }
 
 absl::Status CheckLabels(const at::Tensor& labels, int64_t classes, int64_t images,

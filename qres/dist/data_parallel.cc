@@ -11,6 +11,8 @@
 #include "ATen/ops/zeros_like.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "c10/core/GradMode.h"
 #include "c10/util/Exception.h"
 #include "qres/base/status_macros.h"
@@ -101,6 +103,44 @@ absl::StatusOr<bool> DataParallel::AnyStops(bool stop) {
   std::vector<double> flag = {stop ? 1.0 : 0.0};
   QRES_RETURN_IF_ERROR(Reduce(flag));
   return flag[0] > 0;
+}
+
+absl::Status DataParallel::CheckSameSettings(const std::map<std::string, std::string>& settings) {
+  if (single()) return absl::OkStatus();
+  std::string mine;
+  for (const auto& [key, value] : settings) absl::StrAppend(&mine, key, "=", value, "\n");
+  // Every rank reads every rank's (a few hundred bytes each), so all of them name the same difference.
+  std::vector<std::string> all(world_size());
+  QRES_RETURN_IF_ERROR(Run("comparing the ranks' settings", [&] {
+    group_->store->set(absl::StrCat("settings/", rank()), mine);
+    for (int r = 0; r < world_size(); ++r) {
+      const std::vector<uint8_t> theirs = group_->store->get(absl::StrCat("settings/", r));
+      all[r].assign(theirs.begin(), theirs.end());
+    }
+  }));
+  auto parse = [](const std::string& text) {
+    std::map<std::string, std::string> parsed;
+    for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+      const std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
+      parsed.insert(kv);
+    }
+    return parsed;
+  };
+  const std::map<std::string, std::string> first = parse(all[0]);
+  for (int r = 1; r < world_size(); ++r) {
+    const std::map<std::string, std::string> other = parse(all[r]);
+    for (const auto& [key, value] : first) {
+      const auto it = other.find(key);
+      const std::string theirs = it == other.end() ? "(none)" : it->second;
+      if (theirs == value) continue;
+      const std::string what = key == "data"     ? "its data (checksums; the same --data_dir contents on every rank)"
+                               : key == "resume" ? "its resumed checkpoint (the same --out_dir's on every rank)"
+                                                 : absl::StrCat("--", key);
+      return absl::FailedPreconditionError(absl::StrCat("rank ", r, " differs from rank 0 in ", what, ": ", theirs,
+                                                        " against ", value, "; start every rank alike"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status DataParallel::SyncBuffersAndCheck(const std::vector<at::Tensor>& params,

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +86,10 @@ class DataParallel {
   void Barrier();
   // Whether any rank asks to stop: the stop vote before every batch.
   absl::StatusOr<bool> AnyStops(bool stop);
+  // Checks that every rank was started with the same `settings` (flag name -> value; "data": the
+  // data's checksums, "resume": where a resumed run starts): FailedPrecondition on every rank,
+  // naming the first setting that differs and the ranks, before any of them trains.
+  absl::Status CheckSameSettings(const std::map<std::string, std::string>& settings);
   // Averages the floating-point `buffers` (BatchNorm statistics: each rank saw its slices) over the
   // ranks, then checks that every rank holds the same weights (a checksum of `params`) and
   // quantization `index`: DataLoss naming this rank and `epoch` where they differ (NaN weights are

@@ -106,6 +106,12 @@ std::string SectionKey(const std::map<std::string, std::string>& s) {
   return absl::StrCat(get("dataset"), ", net ", get("net"), get("net_params").empty() ? "" : " " + get("net_params"));
 }
 
+// The data's checksums (absent in an older train's checkpoint).
+std::string DataOf(const std::map<std::string, std::string>& s) {
+  auto it = s.find("data");
+  return it == s.end() ? std::string() : it->second;
+}
+
 double Mean(const std::vector<double>& v) {
   double sum = 0;
   for (double x : v) sum += x;
@@ -163,16 +169,23 @@ absl::StatusOr<std::vector<RunRecord>> ReadRuns(const std::vector<std::string>& 
 }
 
 std::vector<Section> Compare(const std::vector<RunRecord>& runs) {
-  std::map<std::string, std::map<std::map<std::string, std::string>, std::vector<const RunRecord*>>> by_section;
+  // Sections by title and data: runs on other data of the same name and size are never averaged
+  // together; where titles would repeat, the data's checksums tell them apart.
+  using Configurations = std::map<std::map<std::string, std::string>, std::vector<const RunRecord*>>;
+  std::map<std::pair<std::string, std::string>, Configurations> by_section;
+  std::map<std::string, int> data_per_title;
   for (const RunRecord& run : runs) {
     if (!run.finished()) continue;  // listed apart: its last epoch is not the run's
     std::map<std::string, std::string> settings = run.settings;
     settings.erase("seed");
-    by_section[SectionKey(settings)][settings].push_back(&run);
+    Configurations& section = by_section[{SectionKey(settings), DataOf(settings)}];
+    if (section.empty()) ++data_per_title[SectionKey(settings)];
+    section[settings].push_back(&run);
   }
   std::vector<Section> sections;
-  for (const auto& [title, configurations] : by_section) {
-    Section section{title, {}};
+  for (const auto& [key, configurations] : by_section) {
+    const auto& [title, data] = key;
+    Section section{data_per_title[title] > 1 ? absl::StrCat(title, " (data ", data, ")") : title, {}};
     std::set<std::string> varying;  // the settings that differ between this section's configurations
     for (const auto& [settings, members] : configurations) {
       for (const auto& [key, value] : settings) {

@@ -120,6 +120,27 @@ rows = [json.loads(line) for line in open(f"{d}/metrics_CNNQSGD2.jsonl")]
 assert [r["epoch"] for r in rows] == [1, 2], rows
 assert abs(rows[1]["loss"] - losses[1]) < 1e-6 and rows[1]["quant_index"] >= 2, rows
 PY
+# The model file is the plain state_dict to torch.load (what it was trained on is a record beside it).
+"$python" - "$work/out/torch_nn02CNNQSGD2.pt" <<'PY' || fail "torch.load does not read the model file as a state_dict"
+import sys, torch, zipfile
+state = torch.load(sys.argv[1], weights_only=True)
+assert isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()), state.keys()
+assert sorted(state) == ["conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight", "fc.bias", "fc.weight"], sorted(state)
+record = [n for n in zipfile.ZipFile(sys.argv[1]).namelist() if n.endswith("qres_trained_on.txt")]
+text = zipfile.ZipFile(sys.argv[1]).read(record[0]).decode()
+assert "dataset=MNIST (64 training images)" in text and "data=train " in text, text
+PY
+# Other data of the same name and size: --resume refuses it, test evaluates it with a note, and
+# another data set of the same shapes is an error.
+cp -r "$work/data" "$work/data2"
+"$python" - "$work/data2/train-labels-idx1-ubyte.gz" <<'PY'
+import gzip, sys
+data = bytearray(gzip.open(sys.argv[1]).read())
+data[8] = (data[8] + 1) % 10  # the first label
+gzip.open(sys.argv[1], "wb").write(bytes(data))
+PY
+expect_error "was made on other data of the same name and size (checksums train " -d MNIST -e 2 -n CNN -qp 2 -l 0.01 \
+  -m QSGD -b 16 --data_dir="$work/data2" --out_dir="$work/out" --resume
 
 # The evaluator on the model just trained: both splits, per-class accuracy, the plot.
 if ! "$evaluate" -d MNIST -n CNN -m "$work/out/torch_nn02CNNQSGD2.pt" -e "$work/out/error_CNNQSGD2.pickle" \
@@ -152,6 +173,11 @@ wait
 
 tool="$evaluate"
 expect_error "no model file: give -m/--model_file" -d MNIST --data_dir="$work/data"
+expect_error "model file $work/out/torch_nn02CNNQSGD2.pt was trained on MNIST (64 training images), not on FashionMNIST (64 training images)" \
+  -d FashionMNIST -m "$work/out/torch_nn02CNNQSGD2.pt" --data_dir="$work/data"
+"$evaluate" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" --data_dir="$work/data2" -ng 1 --out_dir="$work/eval2" \
+  >"$work/eval2.out" 2>&1 || fail "test on other data of the same name failed: $(cat "$work/eval2.out")"
+grep -q "the data differs from what the model was trained on" "$work/eval2.out" || fail "no note of other data: $(cat "$work/eval2.out")"
 expect_error "model file $work/nothing.pt: not found" -d MNIST -m "$work/nothing.pt" --data_dir="$work/data"
 expect_error "'conv1.weight' is [32, 1, 3, 3] but net LeNet has [6, 1, 5, 5]" -d MNIST -n LeNet \
   -m "$work/out/torch_nn02CNNQSGD2.pt" --data_dir="$work/data"

@@ -128,6 +128,36 @@ for rank in 0 1; do
     "$work/odd$rank.err" || fail "rank $rank should say the batch does not split: $(cat "$work/odd$rank.err")"
 done
 
+# Ranks started unlike: other --epochs, or other data of the same name and size. Every rank says
+# what differs, in one line, before any of them trains.
+cp -r "$work/data" "$work/data2"
+"$python" - "$work/data2/train-labels-idx1-ubyte.gz" <<'PY'
+import gzip, sys
+data = bytearray(gzip.open(sys.argv[1]).read())
+data[8] = (data[8] + 1) % 10  # the first label
+gzip.open(sys.argv[1], "wb").write(bytes(data))
+PY
+for unlike in epochs data; do
+  port=$(free_port)
+  for rank in 0 1; do
+    own=(-e 2 --data_dir="$work/data")
+    if ((rank == 1)); then
+      [[ $unlike == epochs ]] && own=(-e 3 --data_dir="$work/data") || own=(-e 2 --data_dir="$work/data2")
+    fi
+    RANK=$rank WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port timeout 60 "$train" "${run[@]}" "${own[@]}" \
+      --out_dir="$work/unlike_$unlike" >/dev/null 2>"$work/unlike_$unlike$rank.err" &
+    pids[$rank]=$!
+  done
+  for rank in 0 1; do
+    wait ${pids[$rank]} && fail "rank $rank of ranks with other --$unlike finished"
+    want="rank 1 differs from rank 0 in --epochs: 3 against 2; start every rank alike"
+    [[ $unlike == data ]] && want="rank 1 differs from rank 0 in its data (checksums; the same --data_dir contents on every rank): train "
+    [[ $(wc -l <"$work/unlike_$unlike$rank.err") -eq 1 ]] && grep -qF "$want" "$work/unlike_$unlike$rank.err" \
+      || fail "rank $rank, other --$unlike: $(cat "$work/unlike_$unlike$rank.err")"
+  done
+  [[ -e "$work/unlike_$unlike/metrics_CNNQtAdamW2.jsonl" ]] && fail "ranks with other --$unlike trained"
+done
+
 # A rank that dies: the other stops at once with one line (started by hand: torchrun would stop it
 # itself).
 port=$(free_port)

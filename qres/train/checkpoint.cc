@@ -46,6 +46,11 @@ absl::StatusOr<std::string> CheckSameSettings(const std::string& stored, const S
       continue;
     }
     if (before.first == "epochs") continue;  // in the run's name; --resume_from continues for more
+    if (it != now.end() && it->second != before.second && before.first == "data") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--resume: ", path, " was made on other data of the same name and size (checksums ", before.second,
+          "; this run's --data_dir gives ", it->second, "); resume with the run's own data"));
+    }
     if (it != now.end() && it->second != before.second) {
       return absl::FailedPreconditionError(absl::StrCat(
           "--resume: ", path, " was made with --", before.first, "=", before.second, ", this run has --",
@@ -57,10 +62,11 @@ absl::StatusOr<std::string> CheckSameSettings(const std::string& stored, const S
 
 }  // namespace
 
-Settings RunSettings(const TrainConfig& config, const data::Dataset& train) {
+Settings RunSettings(const TrainConfig& config, const data::Dataset& train, const data::Dataset& test) {
   Settings settings;
   auto add = [&](const std::string& key, const auto& value) { settings[key] = absl::StrCat(value); };
   add("dataset", absl::StrCat(config.dataset, " (", train.size(), " training images)"));
+  add("data", absl::StrCat("train ", data::Checksum(train), ", test ", data::Checksum(test)));
   add("net", config.net);
   add("net_params", config.net_params);
   add("algo", config.algorithm);

@@ -39,7 +39,8 @@ struct Position {
 // as "key=value" lines (values may hold ',' and '=', never a newline).
 using Settings = std::map<std::string, std::string>;
 
-Settings RunSettings(const TrainConfig& config, const data::Dataset& train);
+// The run's settings; "data" holds the training and test sets' checksums (data::Checksum).
+Settings RunSettings(const TrainConfig& config, const data::Dataset& train, const data::Dataset& test);
 
 // The checkpoint's bytes (`path` names it in errors), for a caller that writes it with other files.
 absl::StatusOr<std::string> CheckpointBytes(const std::string& path, models::Net& net,

@@ -73,6 +73,19 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   const std::string net_name = config.net.empty() ? DefaultNet(train) : config.net;
   const models::ModelSpec spec = SpecFor(train, config.net_params);
   QRES_ASSIGN_OR_RETURN(std::shared_ptr<models::Net> net, models::CreateModel(net_name, spec));
+  // A net of the same shapes trained on another data set would load without a word.
+  QRES_ASSIGN_OR_RETURN(const auto trained_on, ReadTrainedOn(config.model_file));
+  const std::string data_set = absl::StrCat(train.name, " (", train.size(), " training images)");
+  const std::string data = absl::StrCat("train ", data::Checksum(train), ", test ", data::Checksum(test));
+  std::string data_note;
+  if (auto it = trained_on.find("dataset"); it != trained_on.end() && it->second != data_set) {
+    return absl::InvalidArgumentError(absl::StrCat("model file ", config.model_file, " was trained on ", it->second,
+                                                   ", not on ", data_set, ": give its data set (-d) and --data_dir"));
+  }
+  if (auto it = trained_on.find("data"); it != trained_on.end() && it->second != data) {
+    data_note = absl::StrCat("Note                : the data differs from what the model was trained on (checksums ",
+                             it->second, "; these: ", data, ")");
+  }
   QRES_RETURN_IF_ERROR(LoadModelFile(config.model_file, *net));
   QRES_RETURN_IF_ERROR(CallTorch("moving the net to the device", [&] { net->to(device); }));
   net->eval();
@@ -83,6 +96,7 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   say(absl::StrCat("Net                 : ", net->Describe()));
   say(absl::StrCat("Model file          : ", config.model_file));
   say(absl::StrCat("Data set            : ", train.name, " (", train.source, ")"));
+  if (!data_note.empty()) say(data_note);
   say(absl::StrCat("Data shape          : ", spec.channels, "x", spec.height, "x", spec.width, ", ", spec.classes, " classes"));
   say(absl::StrCat("Device              : ", device.str(), ", batch size ", config.batch_size));
 

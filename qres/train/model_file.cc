@@ -1,16 +1,24 @@
 #include "qres/train/model_file.h"
 
+#include <map>
+#include <sstream>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "ATen/core/Dict.h"
 #include "ATen/core/ivalue.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "c10/core/GradMode.h"
+#include "caffe2/serialize/inline_container.h"
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
 #include "qres/io/archive_check.h"
 #include "qres/io/files.h"
+#include "torch/csrc/jit/serialization/export.h"
+#include "torch/csrc/jit/serialization/pickler.h"
 #include "torch/serialize.h"
 
 namespace qres::train {
@@ -25,16 +33,63 @@ std::vector<std::pair<std::string, at::Tensor>> StateDict(const models::Net& net
 
 std::string Shape(const at::Tensor& t) { return absl::StrCat("[", absl::StrJoin(t.sizes(), ", "), "]"); }
 
+// The record beside the pickle that says what the net was trained on; torch.load reads only the
+// pickle and the tensors it names, so Python still gets the plain state_dict.
+constexpr char kTrainedOn[] = "qres_trained_on.txt";
+
+std::string SettingsText(const std::map<std::string, std::string>& settings) {
+  std::string text;
+  for (const auto& [key, value] : settings) absl::StrAppend(&text, key, "=", value, "\n");
+  return text;
+}
+
 }  // namespace
 
-absl::Status SaveModelFile(const std::string& path, const models::Net& net) {
-  QRES_ASSIGN_OR_RETURN(std::vector<char> bytes, CallTorch("serialising the model", [&] {
+absl::Status SaveModelFile(const std::string& path, const models::Net& net,
+                           const std::map<std::string, std::string>& trained_on) {
+  QRES_ASSIGN_OR_RETURN(std::string bytes, CallTorch("serialising the model", [&] {
     c10::Dict<std::string, at::Tensor> dict;
     for (const auto& [name, tensor] : StateDict(net)) dict.insert(name, tensor.detach().cpu());
-    return torch::pickle_save(c10::IValue(dict));
+    // What torch::pickle_save writes, plus the record.
+    std::vector<char> pickle;
+    // Untagged: a plain dict, which torch.load(weights_only=True) accepts (a typed dict's type tag,
+    // torch.jit._pickle.restore_type_tag, is not among its allowed globals).
+    torch::jit::Pickler pickler([&](const char* data, size_t size) { pickle.insert(pickle.end(), data, data + size); },
+                                nullptr, nullptr, nullptr, nullptr, /*tag_aggregates=*/false);
+    pickler.protocol();
+    pickler.pushIValue(c10::IValue(dict));
+    pickler.stop();
+    std::string out;
+    caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) {
+      out.append(static_cast<const char*>(data), size);
+      return size;
+    });
+    torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(), writer);
+    const std::string text = SettingsText(trained_on);
+    writer.writeRecord(kTrainedOn, text.data(), text.size());
+    writer.writeEndOfFile();
+    return out;
   }));
-  return io::WriteFileAtomically(path, std::string(bytes.begin(), bytes.end()));
+  return io::WriteFileAtomically(path, bytes);
 }
+
+absl::StatusOr<std::map<std::string, std::string>> ReadTrainedOn(const std::string& path) {
+  QRES_ASSIGN_OR_RETURN(std::string bytes, io::ReadWholeFile(path));
+  QRES_RETURN_IF_ERROR(io::CheckArchive(bytes, absl::StrCat(path, ": not a model file or a damaged one")));
+  QRES_ASSIGN_OR_RETURN(const std::string text, CallTorch(absl::StrCat(path, ": not a model file"), [&] {
+    std::istringstream stream(bytes);
+    caffe2::serialize::PyTorchStreamReader reader(&stream);
+    if (!reader.hasRecord(kTrainedOn)) return std::string();
+    auto [data, size] = reader.getRecord(kTrainedOn);
+    return std::string(static_cast<const char*>(data.get()), size);
+  }));
+  std::map<std::string, std::string> settings;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    settings.insert(std::pair<std::string, std::string>(absl::StrSplit(line, absl::MaxSplits('=', 1))));
+  }
+  return settings;
+}
+
 
 absl::Status LoadModelFile(const std::string& path, models::Net& net) {
   QRES_ASSIGN_OR_RETURN(std::string bytes, io::ReadWholeFile(path));

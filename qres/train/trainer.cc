@@ -48,6 +48,7 @@ absl::Status TrainingRun::SetUp() {
   QRES_RETURN_IF_ERROR(BuildNetAndOptimizer());
   QRES_RETURN_IF_ERROR(JoinRanks());
   QRES_RETURN_IF_ERROR(ClaimOutputs());
+  QRES_RETURN_IF_ERROR(CheckRanksAgree());
   StartReport();
   // Hooked to the parameters' gradient accumulators as they are after a resume's load.
   return ranks_->OverlapGradientSums(net_->parameters(), config_.dist_bucket_mb << 20);
@@ -258,7 +259,7 @@ absl::Status TrainingRun::Finish() {
   report_.Line(absl::StrFormat("Total Learning Time : %.2f s", position_.train_seconds));
   report_.Line(absl::StrFormat("Average per Epoch   : %.2f s", position_.train_seconds / config_.epochs));
   if (!Lead()) return absl::OkStatus();
-  QRES_RETURN_IF_ERROR(SaveModelFile(files_.model, *net_));
+  QRES_RETURN_IF_ERROR(SaveModelFile(files_.model, *net_, settings_));
   report_.Line(absl::StrCat("Saved model         : ", files_.model));
   return io::WriteFileAtomically(files_.log, report_.text());
 }

@@ -73,6 +73,8 @@ class TrainingRun {
   absl::StatusOr<std::string> CheckpointToResume() const;
   // Loads resume_checkpoint_ into the net, optimizer, schedule and position, after checking it.
   absl::Status LoadResumedCheckpoint();
+  // Ranks started with other settings, data or resumed checkpoints are an error on every rank.
+  absl::Status CheckRanksAgree();
   // The header of a fresh run, or the resumed run's log and its "Resumed from" line.
   void StartReport();
   void ReportHeader();

@@ -1,12 +1,14 @@
 #include "qres/train/training_run.h"
 
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -103,7 +105,7 @@ absl::Status TrainingRun::ClaimOutputs() {
   proc_ = RunName(config_);
   files_ = RunFiles::For(config_.out_dir, proc_);
   QRES_ASSIGN_OR_RETURN(resume_checkpoint_, CheckpointToResume());
-  settings_ = RunSettings(config_, train_);
+  settings_ = RunSettings(config_, train_, test_);
   // Loaded and checked before anything is claimed or removed: a checkpoint that does not fit
   // leaves every file as it was.
   if (!resume_checkpoint_.empty()) QRES_RETURN_IF_ERROR(LoadResumedCheckpoint());
@@ -169,6 +171,19 @@ absl::Status TrainingRun::LoadResumedCheckpoint() {
                                    : absl::StrCat(", on ", world_size, " rank(s); it ran on ", earlier_world_size,
                                                   " (the same global batches; the sums round differently)"));
   return absl::OkStatus();
+}
+
+absl::Status TrainingRun::CheckRanksAgree() {
+  if (ranks_->single()) return absl::OkStatus();
+  std::map<std::string, std::string> settings = settings_;
+  // What the rank resumed: its position and the CRC-32 of its metrics so far (their seconds make
+  // two runs' differ), so ranks resuming different checkpoints of one run are told apart.
+  settings["resume"] = resume_checkpoint_.empty()
+      ? "none"
+      : absl::StrFormat("epoch %d batch %d, metrics %08x", position_.epoch + 1, position_.batch,
+                        crc32(0L, reinterpret_cast<const Bytef*>(position_.metrics.data()),
+                              static_cast<uInt>(position_.metrics.size())));
+  return ranks_->CheckSameSettings(settings);
 }
 
 void TrainingRun::StartReport() {
