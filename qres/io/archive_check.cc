@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -27,6 +30,49 @@ uint64_t Field(absl::string_view bytes, size_t at, int size) {
 // Whether `length` bytes at `at` lie inside `bytes`, whatever the (untrusted) values.
 bool Fits(absl::string_view bytes, uint64_t at, uint64_t length) {
   return at <= bytes.size() && length <= bytes.size() - at;
+}
+
+constexpr uint64_t kStored = 0, kDeflated = 8;
+
+// The CRC-32 of `size` stored bytes at `data`.
+uint32_t StoredCrc(absl::string_view bytes, uint64_t data, uint64_t size) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (uint64_t done = 0; done < size;) {  // zlib's crc32 takes at most 4 GiB - 1 at once
+    const uInt chunk = static_cast<uInt>(std::min<uint64_t>(size - done, uint64_t{1} << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + data + done), chunk);
+    done += chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+// The CRC-32 and length of what `size` deflated bytes at `data` inflate to, or nullopt when they
+// are not a whole deflate stream (a damaged byte usually makes them so).
+std::optional<std::pair<uint32_t, uint64_t>> InflatedCrc(absl::string_view bytes, uint64_t data, uint64_t size) {
+  z_stream stream{};
+  if (inflateInit2(&stream, -MAX_WBITS) != Z_OK) return std::nullopt;  // raw deflate, as zip stores it
+  std::vector<Bytef> out(1 << 16);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  uint64_t length = 0, fed = 0;
+  int result = Z_OK;
+  while (result != Z_STREAM_END) {
+    if (stream.avail_in == 0 && fed < size) {  // inflate takes at most 4 GiB - 1 at once
+      const uInt chunk = static_cast<uInt>(std::min<uint64_t>(size - fed, uint64_t{1} << 30));
+      stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data() + data + fed));
+      stream.avail_in = chunk;
+      fed += chunk;
+    }
+    stream.next_out = out.data();
+    stream.avail_out = static_cast<uInt>(out.size());
+    result = inflate(&stream, Z_NO_FLUSH);
+    if (result != Z_OK && result != Z_STREAM_END && result != Z_BUF_ERROR) break;  // not deflate data
+    const uInt produced = static_cast<uInt>(out.size()) - stream.avail_out;
+    crc = crc32(crc, out.data(), produced);
+    length += produced;
+    if (result == Z_BUF_ERROR && stream.avail_in == 0 && fed == size) break;  // the stream stops short
+  }
+  inflateEnd(&stream);
+  if (result != Z_STREAM_END) return std::nullopt;
+  return std::make_pair(static_cast<uint32_t>(crc), length);
 }
 
 }  // namespace
@@ -62,7 +108,7 @@ absl::Status CheckArchive(absl::string_view bytes, const std::string& what) {
     }
     const uint64_t method = Field(bytes, at + 10, 2);
     const uint32_t crc = static_cast<uint32_t>(Field(bytes, at + 16, 4));
-    uint64_t size = Field(bytes, at + 20, 4);
+    uint64_t size = Field(bytes, at + 20, 4), uncompressed = Field(bytes, at + 24, 4);
     const uint64_t name_size = Field(bytes, at + 28, 2), extra_size = Field(bytes, at + 30, 2);
     const uint64_t comment_size = Field(bytes, at + 32, 2);
     uint64_t local = Field(bytes, at + 42, 4);
@@ -81,8 +127,7 @@ absl::Status CheckArchive(absl::string_view bytes, const std::string& what) {
           next += 8;
           return true;
         };
-        uint64_t uncompressed = 0;
-        if (Field(bytes, at + 24, 4) == 0xffffffff && !take(uncompressed)) return damaged("a zip64 field is cut off");
+        if (uncompressed == 0xffffffff && !take(uncompressed)) return damaged("a zip64 field is cut off");
         if (size == 0xffffffff && !take(size)) return damaged("a zip64 field is cut off");
         if (local == 0xffffffff && !take(local)) return damaged("a zip64 field is cut off");
       }
@@ -93,16 +138,15 @@ absl::Status CheckArchive(absl::string_view bytes, const std::string& what) {
     }
     const uint64_t data = local + 30 + Field(bytes, local + 26, 2) + Field(bytes, local + 28, 2);
     if (!Fits(bytes, data, size)) return damaged(absl::StrCat("record '", name, "' is cut off"));
-    if (method == 0) {
-      uLong actual = crc32(0L, Z_NULL, 0);
-      for (uint64_t done = 0; done < size;) {  // zlib's crc32 takes at most 4 GiB - 1 at once
-        const uInt chunk = static_cast<uInt>(std::min<uint64_t>(size - done, uint64_t{1} << 30));
-        actual = crc32(actual, reinterpret_cast<const Bytef*>(bytes.data() + data + done), chunk);
-        done += chunk;
-      }
-      if (static_cast<uint32_t>(actual) != crc) {
-        return damaged(absl::StrCat("record '", name, "' is damaged (its CRC-32 does not match: a changed byte?)"));
-      }
+    const std::string changed = absl::StrCat("record '", name, "' is damaged (its CRC-32 does not match: a changed byte?)");
+    if (method == kStored) {
+      if (StoredCrc(bytes, data, size) != crc) return damaged(changed);
+    } else if (method == kDeflated) {  // LibTorch's serialize::OutputArchive compresses some records
+      const auto inflated = InflatedCrc(bytes, data, size);
+      if (!inflated) return damaged(absl::StrCat("record '", name, "' is damaged (its compressed bytes do not inflate)"));
+      if (inflated->first != crc || inflated->second != uncompressed) return damaged(changed);
+    } else {
+      return damaged(absl::StrCat("record '", name, "' uses zip method ", method, ", which no torch archive does"));
     }
     at += 46 + name_size + extra_size + comment_size;
   }

@@ -13,9 +13,9 @@
 
 namespace qres::io {
 
-// OK when `bytes` is a zip archive whose stored records all match their CRC-32 (records stored
-// compressed, which torch never writes, are not checked). DataLoss otherwise, one line starting
-// with `what`: "not a zip archive", or which record is damaged or cut off.
+// OK when `bytes` is a zip archive whose records all match their CRC-32 (stored records as they
+// are, deflated ones once inflated). DataLoss otherwise, one line starting with `what`: "not a zip
+// archive", or which record is damaged or cut off.
 absl::Status CheckArchive(absl::string_view bytes, const std::string& what);
 
 }  // namespace qres::io

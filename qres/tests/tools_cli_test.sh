@@ -141,6 +141,21 @@ gzip.open(sys.argv[1], "wb").write(bytes(data))
 PY
 expect_error "was made on other data of the same name and size (checksums train " -d MNIST -e 2 -n CNN -qp 2 -l 0.01 \
   -m QSGD -b 16 --data_dir="$work/data2" --out_dir="$work/out" --resume
+# A changed byte in a deflated record of the checkpoint (LibTorch deflates its TorchScript code) is
+# "damaged", as in a stored one, not a parser's message.
+mkdir -p "$work/deflated" && cp "$work/out/checkpoint_CNNQSGD2.pt" "$work/deflated/"
+"$python" - "$work/deflated/checkpoint_CNNQSGD2.pt" <<'PY' || fail "no deflated record in the checkpoint"
+import struct, sys, zipfile
+path = sys.argv[1]
+info = next(i for i in zipfile.ZipFile(path).infolist() if i.compress_type == zipfile.ZIP_DEFLATED and i.compress_size > 8)
+data = bytearray(open(path, "rb").read())
+name_length, extra_length = struct.unpack("<HH", data[info.header_offset + 26:info.header_offset + 30])
+data[info.header_offset + 30 + name_length + extra_length + info.compress_size // 2] ^= 0x10
+open(path, "wb").write(bytes(data))
+PY
+expect_error "checkpoint $work/deflated/checkpoint_CNNQSGD2.pt: record 'archive/" -d MNIST -e 2 -n CNN -qp 2 -l 0.01 \
+  -m QSGD -b 16 --data_dir="$work/data" --out_dir="$work/deflated" --resume
+grep -q "is damaged" "$work/err" || fail "a damaged deflated record: $(cat "$work/err")"
 
 # The evaluator on the model just trained: both splits, per-class accuracy, the plot.
 if ! "$evaluate" -d MNIST -n CNN -m "$work/out/torch_nn02CNNQSGD2.pt" -e "$work/out/error_CNNQSGD2.pickle" \
