@@ -1,7 +1,13 @@
 #include "qres/dist/process_group.h"
 
+#include <condition_variable>
 #include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -27,7 +33,9 @@ absl::StatusOr<Transport> ChooseTransport(absl::string_view flag, bool cuda) {
   return Transport::kNccl;
 }
 
-absl::StatusOr<Group> Connect(const Environment& env, Transport transport, std::chrono::milliseconds timeout) {
+namespace {
+
+absl::StatusOr<Group> ConnectNow(const Environment& env, Transport transport, std::chrono::milliseconds timeout) {
   // c10d logs every retry and timeout on stderr, with stack traces; its failures come back here as
   // exceptions and leave as one line each, so only fatal messages may print.
   FLAGS_caffe2_log_level = 3;
@@ -78,6 +86,37 @@ absl::StatusOr<Group> Connect(const Environment& env, Transport transport, std::
     }));
   }
   return group;
+}
+
+}  // namespace
+
+absl::StatusOr<Group> Connect(const Environment& env, Transport transport, std::chrono::milliseconds timeout) {
+  // The store's connect and each backend's rendezvous wait up to `timeout` each, one after the
+  // other, and a peer that accepts the connection but never answers blocks the store's handshake
+  // for good: one deadline over all of it, on a thread of its own that is left behind if it hangs
+  // (the process then exits with the error; nothing else waits for that thread).
+  struct Attempt {
+    std::mutex mutex;
+    std::condition_variable finished;
+    std::optional<absl::StatusOr<Group>> result;
+  };
+  auto attempt = std::make_shared<Attempt>();
+  std::thread([attempt, env, transport, timeout] {
+    absl::StatusOr<Group> result = ConnectNow(env, transport, timeout);
+    std::lock_guard<std::mutex> lock(attempt->mutex);
+    attempt->result = std::move(result);
+    attempt->finished.notify_all();
+  }).detach();
+  // A second past the deadline, so that the store's or backend's own timeout, which names more,
+  // comes first where it comes at all.
+  std::unique_lock<std::mutex> lock(attempt->mutex);
+  if (!attempt->finished.wait_for(lock, timeout + std::chrono::seconds(1), [&] { return attempt->result.has_value(); })) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "rank ", env.rank, " of ", env.world_size, ": not connected within ", timeout.count() / 1000.0,
+        " s: nothing answers at MASTER_ADDR=", env.master_addr, " MASTER_PORT=", env.master_port,
+        " (a peer that accepts and never answers?), or the ranks did not all join"));
+  }
+  return *std::move(attempt->result);
 }
 
 }  // namespace qres::dist

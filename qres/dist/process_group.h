@@ -33,7 +33,8 @@ struct Group {
   c10::intrusive_ptr<c10d::ProcessGroup> process_group;
 };
 
-// Connects this rank: every rank must do so within `timeout`, or each gets a one-line error. A
+// Connects this rank: every rank must do so within `timeout` (one deadline over the store's
+// connect, its handshake and the rendezvous), or each gets a one-line error. A
 // port in use, an unreachable MASTER_ADDR and a rank that never joins are one-line errors naming
 // them. Gloo's sockets listen on GLOO_SOCKET_IFNAME when set, on loopback when MASTER_ADDR is a
 // loopback address, else on this machine's hostname's address. With kNccl this rank's GPU is
