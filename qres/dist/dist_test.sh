@@ -20,6 +20,19 @@ for rank in 0 1; do
   grep -q "^rank $rank of 2: collectives ok$" "$work/rank$rank.out" || fail "rank $rank: $(cat "$work/rank$rank.out")"
 done
 
+# A rank started twice: the second process to check in as rank 1 stops at once with one line, and
+# the other two run as usual.
+port=$(free_port)
+for who in 0 1 1b; do
+  RANK=${who%b} WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port timeout 60 "$check" --timeout_s=30 \
+    >"$work/twice$who.out" 2>&1 &
+done
+wait
+grep -q "^rank 0 of 2: collectives ok$" "$work/twice0.out" || fail "rank 0 beside a doubled rank 1: $(cat "$work/twice0.out")"
+[[ $(cat "$work/twice1.out" "$work/twice1b.out" | grep -c "^rank 1 of 2: collectives ok$") -eq 1 ]] \
+  && [[ $(cat "$work/twice1.out" "$work/twice1b.out" | grep -c "rank 1 of 2: another process already joined as rank 1 (a rank started twice?)$") -eq 1 ]] \
+  || fail "a doubled rank 1: $(cat "$work/twice1.out" "$work/twice1b.out")"
+
 # Through torchrun (its agent hosts the store: TORCHELASTIC_USE_AGENT_STORE=True).
 if timeout 120 "$python" -m torch.distributed.run --nproc_per_node=2 --master_addr=127.0.0.1 \
     --master_port="$(free_port)" --no-python "$check" --timeout_s=30 >"$work/torchrun.out" 2>&1; then

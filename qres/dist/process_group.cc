@@ -57,6 +57,17 @@ absl::StatusOr<Group> ConnectNow(const Environment& env, Transport transport, st
                   return c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
                 }));
   group.store = c10::make_intrusive<c10d::PrefixStore>("qres", store);
+  // Two processes with one RANK would race for its place in the rendezvous, and the loser's error
+  // blamed rank 0; the second to check in here stops at once. (A torchrun restart is a new round.)
+  const char* round = std::getenv("TORCHELASTIC_RESTART_COUNT");
+  QRES_ASSIGN_OR_RETURN(const int64_t joined, CallTorch("checking in at the store", [&] {
+    return group.store->add(absl::StrCat("joined/", round != nullptr ? round : "0", "/", env.rank), 1);
+  }));
+  if (joined > 1) {
+    return absl::FailedPreconditionError(absl::StrCat("rank ", env.rank, " of ", env.world_size,
+                                                      ": another process already joined as rank ", env.rank,
+                                                      " (a rank started twice?)"));
+  }
   GlooDevice device;
   if (const char* interface = std::getenv("GLOO_SOCKET_IFNAME")) device.interface = interface;
   if (device.interface.empty() && (absl::StartsWith(env.master_addr, "127.") || env.master_addr == "localhost")) {
@@ -110,7 +121,8 @@ absl::StatusOr<Group> Connect(const Environment& env, Transport transport, std::
   // A second past the deadline, so that the store's or backend's own timeout, which names more,
   // comes first where it comes at all.
   std::unique_lock<std::mutex> lock(attempt->mutex);
-  if (!attempt->finished.wait_for(lock, timeout + std::chrono::seconds(1), [&] { return attempt->result.has_value(); })) {
+  const auto connected = [&] { return attempt->result.has_value(); };
+  if (!attempt->finished.wait_for(lock, timeout + std::chrono::seconds(1), connected)) {
     return absl::DeadlineExceededError(absl::StrCat(
         "rank ", env.rank, " of ", env.world_size, ": not connected within ", timeout.count() / 1000.0,
         " s: nothing answers at MASTER_ADDR=", env.master_addr, " MASTER_PORT=", env.master_port,

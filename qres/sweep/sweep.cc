@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -309,10 +309,13 @@ absl::Status Sweep(const SweepOptions& options) {
     }
     // A train that exits 0 without a model (a grid value such as list=true) did not train.
     const bool wrote_model = HasFile(job.dir, "torch_nn02");
-    const bool ok = code == 0 && wrote_model;
-    const absl::Status marked = io::WriteFileAtomically(StatusFile(job.dir), StatusLine(job, ok ? "finished" : "failed", code, seconds));
-    std::string line = absl::StrFormat("sweep: %s: %s in %s", job.run.name, ok ? "finished" : "FAILED", FormatDuration(seconds));
-    if (ok && marked.ok()) {
+    const bool trained = code == 0 && wrote_model;
+    const absl::Status marked =
+        io::WriteFileAtomically(StatusFile(job.dir), StatusLine(job, trained ? "finished" : "failed", code, seconds));
+    const bool ok = trained && marked.ok();
+    std::string line =
+        absl::StrFormat("sweep: %s: %s in %s", job.run.name, ok ? "finished" : "FAILED", FormatDuration(seconds));
+    if (ok) {
       ++finished_now;
       seconds_finished += seconds;
     } else {

@@ -157,8 +157,8 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
     if (!config_.optim_params.empty()) absl::StrAppend(&options, " --optim_params=", config_.optim_params);
     if (!config_.quant_params.empty()) absl::StrAppend(&options, " --quant_params=", config_.quant_params);
     if (LrIsScheduled()) {
-      absl::StrAppend(&options, " --scheduler=", config_.scheduler,
-                      config_.scheduler_params.empty() ? "" : absl::StrCat(" --scheduler_params=", config_.scheduler_params));
+      absl::StrAppend(&options, " --scheduler=", config_.scheduler);
+      if (!config_.scheduler_params.empty()) absl::StrAppend(&options, " --scheduler_params=", config_.scheduler_params);
     }
     const std::string message = absl::StrCat(
         "epoch ", position_.epoch + 1, ": the mean training loss is ", cost, ", the run diverged with ", options,
