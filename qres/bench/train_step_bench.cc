@@ -27,6 +27,7 @@
 #include "qres/bench/bench_flags.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
+#include "qres/train/precision.h"
 
 DEFINE_string(net, "CNN", "net");
 DEFINE_int32(batch, 100, "batch size");
@@ -39,6 +40,8 @@ DEFINE_double(lr, 1e-3, "learning rate");
 DEFINE_double(momentum, 0.0, "SGD momentum (0: none)");
 DEFINE_int32(steps, 100, "timed steps (after 10 warm-up steps), in groups of 10");
 DEFINE_string(device, "cpu", "cpu or cuda");
+DEFINE_bool(channels_last, false, "images in channels-last memory (real NHWC strides)");
+DEFINE_string(precision, "fp32", "fp32, bf16 or fp16 (CUDA): the forward pass and loss under autocast");
 
 namespace {
 
@@ -79,14 +82,22 @@ int main(int argc, char** argv) {
   if (FLAGS_momentum > 0.0) optim_spec.optim_params = absl::StrCat("momentum=", FLAGS_momentum);
   auto optimizer = qres::optim::OptimizerRegistry::Create(FLAGS_algo, (*net)->parameters(), optim_spec);
   if (!optimizer.ok()) return Fail(std::string(optimizer.status().message()));
-  const at::Tensor images = at::randn({FLAGS_batch, FLAGS_channels, FLAGS_size, FLAGS_size}).to(device);
+  at::Tensor images = at::randn({FLAGS_batch, FLAGS_channels, FLAGS_size, FLAGS_size}).to(device);
+  if (FLAGS_channels_last) images = qres::models::ToChannelsLast(images);
   const at::Tensor labels = at::randint(0, 10, {FLAGS_batch}, at::kLong).to(device);
   const auto wait_for_device = [&] {
     if (device.is_cuda()) at::detail::getCUDAHooks().deviceSynchronize(device.index());
   };
+  const auto precision = qres::train::ParsePrecision(FLAGS_precision, device.is_cuda());
+  if (!precision.ok()) return Fail(std::string(precision.status().message()));
   const auto step = [&] {
     (*optimizer)->zero_grad();
-    at::cross_entropy_loss((*net)->forward(images), labels).backward();
+    at::Tensor loss;
+    {
+      const qres::train::AutocastScope autocast(*precision, device);
+      loss = at::cross_entropy_loss((*net)->forward(images), labels);
+    }
+    loss.backward();
     (*optimizer)->step();
   };
   for (int i = 0; i < 10; ++i) step();  // warm-up: allocations, cuDNN's algorithm search

@@ -1,5 +1,6 @@
 #include "qres/models/model.h"
 
+#include "ATen/ops/empty_like.h"
 #include "absl/strings/str_cat.h"
 #include "qres/base/torch_status.h"
 
@@ -19,6 +20,15 @@ int64_t CountParameters(const torch::nn::Module& module) {
   int64_t count = 0;
   for (const at::Tensor& p : module.parameters()) count += p.numel();
   return count;
+}
+
+bool IsChannelsLast(const at::Tensor& t) {
+  return t.dim() == 4 && t.stride(1) == 1 && t.stride(3) == t.size(1);
+}
+
+at::Tensor ToChannelsLast(const at::Tensor& t) {
+  if (t.dim() != 4 || IsChannelsLast(t)) return t;
+  return at::empty_like(t, at::MemoryFormat::ChannelsLast).copy_(t);
 }
 
 absl::StatusOr<std::shared_ptr<Net>> CreateModel(const std::string& name, const ModelSpec& spec) {

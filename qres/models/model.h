@@ -54,6 +54,15 @@ absl::StatusOr<std::shared_ptr<Net>> CreateModel(const std::string& name, const 
 
 int64_t CountParameters(const torch::nn::Module& module);
 
+// `t` (4-d) in channels-last memory with real NHWC strides, even where its shape makes NCHW strides
+// valid for both layouts (one channel, as MNIST's images and conv1's weight): contiguous(ChannelsLast)
+// returns such a tensor unchanged, oneDNN then sees NCHW and channels-last's gain vanishes.
+at::Tensor ToChannelsLast(const at::Tensor& t);
+
+// Whether 4-d `t` has NHWC strides (what ToChannelsLast makes): a net given such images runs its
+// convolutions channels-last.
+bool IsChannelsLast(const at::Tensor& t);
+
 // spec.options parsed for net `net`; errors name the net and spec.options_source. A factory reads
 // its keys from it, then calls CheckAllUsed().
 absl::StatusOr<Params> NetOptions(const ModelSpec& spec, const std::string& net);

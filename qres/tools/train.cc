@@ -33,6 +33,10 @@ DEFINE_int32(resnet_layers, 5, "ResNet: same as --net_params=layers=n (5: ResNet
 DEFINE_uint64(seed, 1, "seed for initialisation, shuffling, augmentation (CPU runs repeat bit for bit)");
 DEFINE_string(out_dir, ".", "folder for the model, log, error trend, metrics and checkpoint (made if missing)");
 DEFINE_string(optim_params, "", "optimizer options k=v,...: momentum, dampening, nesterov, weight_decay, betas=b1:b2, eps, form=torch|reference");
+DEFINE_string(precision, "fp32",
+              "fp32, bf16 or fp16: the forward pass and loss under autocast, weights and optimizer step in fp32; "
+              "bf16 on the CPU and GPUs (channels-last convolutions on the CPU; without AVX512-BF16 or AMX, "
+              "likely slower than fp32), fp16 on GPUs only");
 DEFINE_string(quant_params, "", "quantizer options k=v,...: schedule=bump|log|none, rounding=half_up|floor|nearest_even|stochastic, seed, zero_test=sum|all_zero, scope=global|per_tensor, index_limit, check_first_step, bump_on_zero_update (the reference's: an update zero before rounding raises the index to the limit), base, eta, kappa, warmup, offset");
 DEFINE_string(scheduler, "constant",
               "learning-rate schedule (--list): the follow-up's constant, LambdaLR, exp, cyclicLR, CAWR, CCAWR; "
@@ -123,6 +127,7 @@ absl::StatusOr<train::TrainConfig> ConfigFromFlags() {
   if (config.batch_size < 0) return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config.batch_size, " must be > 0"));
 
   QRES_ASSIGN_OR_RETURN(config.cuda, WantsCuda(FLAGS_device, FLAGS_g));
+  QRES_ASSIGN_OR_RETURN(config.precision, train::ParsePrecision(FLAGS_precision, config.cuda));
   config.data_dir = FLAGS_data_dir;
   if (FLAGS_out_dir.empty()) return absl::InvalidArgumentError("--out_dir is empty: give a folder (. for this one)");
   config.out_dir = FLAGS_out_dir;

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "qres/dist/environment.h"
+#include "qres/train/precision.h"
 
 namespace qres::train {
 
@@ -22,6 +23,9 @@ struct TrainConfig {
   double lr = 0.001;
   int64_t batch_size = 0;  // 0: the dataset's (128 for CIFAR10, 100 otherwise)
   bool cuda = false;
+  // The forward pass and loss under autocast (bf16, or fp16 on CUDA); weights and the optimizer
+  // step stay fp32.
+  Precision precision = Precision::kFp32;
   std::optional<int64_t> qp;  // -qp: the bump schedule's initial index (0 when not given)
   std::string net_params;  // the net's options, "key=value,..." (ResNet: layers; LeNet: logit_relu)
   uint64_t seed = 1;

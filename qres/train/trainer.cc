@@ -20,7 +20,9 @@
 #include "qres/io/files.h"
 #include "qres/io/metrics.h"
 #include "qres/io/pickle.h"
+#include "qres/models/model.h"
 #include "qres/train/model_file.h"
+#include "qres/train/precision.h"
 #include "qres/train/run_setup.h"
 #include "qres/train/training_run.h"
 
@@ -43,6 +45,9 @@ absl::Status TrainingRun::SetUp() {
     return absl::InvalidArgumentError(absl::StrCat("rank ", config_.ranks->rank, " would train on GPU ", device_.index(),
                                                    " (LOCAL_RANK) but this machine has ", at::getNumGPUs(),
                                                    "; start at most that many ranks per machine"));
+  }
+  if (config_.precision == Precision::kFp16 && !device_.is_cuda()) {
+    return absl::InvalidArgumentError("--precision=fp16 needs a GPU, and this run is on the CPU: use bf16");
   }
   QRES_RETURN_IF_ERROR(LoadData());
   QRES_RETURN_IF_ERROR(BuildNetAndOptimizer());
@@ -106,10 +111,15 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
       optimizer_->zero_grad();
       at::Tensor loss;
       if (!slice.empty()) {
-        const at::Tensor images = slice.whole() ? batch.images : batch.images.slice(0, slice.begin, slice.end);
+        at::Tensor images = slice.whole() ? batch.images : batch.images.slice(0, slice.begin, slice.end);
         const at::Tensor labels = slice.whole() ? batch.labels : batch.labels.slice(0, slice.begin, slice.end);
-        const at::Tensor output = net_->forward(images);
-        loss = at::cross_entropy_loss(output, labels);
+        if (ChannelsLast()) images = models::ToChannelsLast(images);
+        at::Tensor output;
+        {
+          const AutocastScope autocast(config_.precision, device_);  // forward and loss, as torch.autocast
+          output = net_->forward(images);
+          loss = at::cross_entropy_loss(output, labels);
+        }
         last_loss = loss.detach();
         at::NoGradGuard no_grad;
         const at::Tensor batch_loss = loss.detach().to(at::kDouble);
@@ -224,6 +234,7 @@ std::optional<double> TrainingRun::QuantIndex() {
 }
 
 absl::StatusOr<Evaluation> TrainingRun::EvaluateTestSet() {
+  const AutocastScope autocast(config_.precision, device_);  // the run's precision
   if (ranks_->single() || config_.train_mode_eval) {
     return EvaluateBatches(*net_, *test_batches_, test_.classes, config_.train_mode_eval);
   }

@@ -25,6 +25,7 @@
 #include "qres/sched/scheduler.h"
 #include "qres/train/checkpoint.h"
 #include "qres/train/evaluation.h"
+#include "qres/train/precision.h"
 #include "qres/train/run_files.h"
 #include "qres/train/sinks.h"
 #include "qres/train/train_config.h"
@@ -101,6 +102,10 @@ class TrainingRun {
   // statistics it updates stay the same on all ranks).
   absl::StatusOr<Evaluation> EvaluateTestSet();
   // Whether the lr may change during the run (the log and epoch lines then show it).
+  // Under bf16 on the CPU the batches go channels-last: oneDNN's bf16 convolutions are about 2x
+  // faster so (docs/BENCHMARKS.md); fp32 keeps its bits (ResNet is channels-last on the CPU in
+  // every precision, by itself).
+  bool ChannelsLast() const { return config_.precision == Precision::kBf16 && device_.is_cpu(); }
   bool LrIsScheduled() const {
     return absl::AsciiStrToLower(config_.scheduler) != "constant" || !config_.scheduler_params.empty();
   }

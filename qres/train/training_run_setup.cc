@@ -231,6 +231,13 @@ void TrainingRun::ReportHeader() {
   }
   report_.Line(absl::StrCat("Device              : ", device_.str(), ", seed ", config_.seed, ", evaluation in ",
                             config_.train_mode_eval ? "train mode (reference)" : "eval mode"));
+  if (config_.precision != Precision::kFp32) {
+    const bool emulated = device_.is_cpu() && config_.precision == Precision::kBf16 && !CpuHasNativeBf16();
+    report_.Line(absl::StrCat("Precision           : ", ToString(config_.precision),
+                              " autocast (forward and loss; fp32 weights and optimizer step)",
+                              ChannelsLast() ? ", channels-last" : "",
+                              emulated ? "; this CPU has no AVX512-BF16 or AMX: likely slower than fp32" : ""));
+  }
   report_.Line(absl::StrCat("Outputs             : ", files_.model, ", ", files_.log, ", ", files_.error, ", ",
                             files_.metrics));
   if (!event_file_.empty()) report_.Line(absl::StrCat("TensorBoard         : ", event_file_));
