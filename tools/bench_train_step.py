@@ -102,6 +102,10 @@ def main():
     parser.add_argument("--fused", action="store_true", help="PyTorch's fused Adam/AdamW/SGD kernels")
     parser.add_argument("--steps", type=int, default=100, help="timed steps, in groups of 10")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                        help="bf16: torch.autocast around forward and loss")
+    parser.add_argument("--channels_last", action="store_true", help="net and images in channels_last memory")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the net (the default inductor backend)")
     args = parser.parse_args()
     torch.manual_seed(0)
     if args.net == "ResNet":
@@ -119,6 +123,10 @@ def main():
         options[args.algo]["fused"] = True
     optimizer = getattr(torch.optim, args.algo)(net.parameters(), lr=args.lr, **options[args.algo])
     images = torch.randn(args.batch, args.channels, args.size, args.size).to(args.device)
+    if args.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        images = images.to(memory_format=torch.channels_last)
+    model = torch.compile(net) if args.compile else net
     labels = torch.randint(0, 10, (args.batch,)).to(args.device)
 
     def wait_for_device():
@@ -127,7 +135,9 @@ def main():
 
     def step():
         optimizer.zero_grad()
-        F.cross_entropy(net(images), labels).backward()
+        with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            loss = F.cross_entropy(model(images), labels)
+        loss.backward()
         optimizer.step()
 
     for _ in range(10):

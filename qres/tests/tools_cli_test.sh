@@ -53,6 +53,8 @@ expect_error "--scheduler=exp and -sn CAWR disagree; give one of them" --schedul
 expect_error "--scheduler_interval=step: use epoch or batch" --scheduler_interval=step
 expect_error "unknown scheduler 'cosine'" -sn cosine -d MNIST --data_dir="$work/data"
 expect_error "--out_dir is empty: give a folder (. for this one)" --out_dir=
+expect_error "--precision=fp8: use fp32, bf16 or fp16" --precision=fp8
+expect_error "--precision=fp16 needs a GPU (-g 1): on the CPU use bf16" --precision=fp16
 mnist=(-d MNIST --data_dir="$work/data" --out_dir="$work/never")
 expect_error "eps=0 must be a finite number > 0 (a gradient of 0 would divide 0 by 0)" -m QtAdamW --optim_params=eps=0 "${mnist[@]}"
 expect_error "eps=0 must be > 0" -m NAdam --optim_params=eps=0 "${mnist[@]}"

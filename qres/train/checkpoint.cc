@@ -111,6 +111,10 @@ absl::StatusOr<std::string> CheckpointBytes(const std::string& path, models::Net
     archive.write("settings", c10::IValue(SettingsText(settings)));
     archive.write("schedule", at::tensor({schedule.steps()}));
     archive.write("schedule_lr", at::tensor({schedule.lr()}, at::kDouble));
+    if (position.loss_scale > 0) {
+      archive.write("loss_scaler", at::tensor({position.loss_scale, static_cast<double>(position.loss_scale_growth)},
+                                              at::kDouble));
+    }
     std::ostringstream bytes;
     archive.save_to(bytes);
     return bytes.str();
@@ -164,6 +168,11 @@ absl::Status LoadCheckpoint(const std::string& path, models::Net& net,
     archive.read("log", text);
     position.metrics = metrics.toStringRef();
     log = text.toStringRef();
+    at::Tensor scaler;  // an fp16 run's
+    if (archive.try_read("loss_scaler", scaler)) {
+      position.loss_scale = scaler[0].item<double>();
+      position.loss_scale_growth = static_cast<int64_t>(scaler[1].item<double>());
+    }
     at::Tensor schedule_steps, schedule_lr;  // absent in an older version's checkpoint: constant lr
     if (archive.try_read("schedule", schedule_steps) && archive.try_read("schedule_lr", schedule_lr)) {
       schedule.Restore(schedule_steps.item<int64_t>(), schedule_lr.item<double>());

@@ -33,6 +33,8 @@ struct Position {
   double train_seconds = 0.0;    // all finished epochs
   std::vector<double> losses;    // per finished epoch: the error trend
   std::string metrics;           // the jsonl lines so far
+  double loss_scale = 0.0;       // fp16: the loss scaler's scale (0: none)
+  int64_t loss_scale_growth = 0;  // and its good steps since the scale last changed
 };
 
 // What must not change between a run and its resumption, by flag name. The checkpoint stores it

@@ -49,6 +49,7 @@ absl::Status TrainingRun::SetUp() {
   if (config_.precision == Precision::kFp16 && !device_.is_cuda()) {
     return absl::InvalidArgumentError("--precision=fp16 needs a GPU, and this run is on the CPU: use bf16");
   }
+  if (config_.precision == Precision::kFp16) scaler_.emplace(device_);
   QRES_RETURN_IF_ERROR(LoadData());
   QRES_RETURN_IF_ERROR(BuildNetAndOptimizer());
   QRES_RETURN_IF_ERROR(JoinRanks());
@@ -92,6 +93,10 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
       report_.Line(absl::StrCat("Interrupted at epoch ", position_.epoch + 1, ", batch ", position_.batch,
                                 "; continue with --resume"));
       QRES_RETURN_IF_ERROR(SynchronizeBuffersAndCheck());
+      if (scaler_) {
+        position_.loss_scale = scaler_->scale();
+        position_.loss_scale_growth = scaler_->growth_tracker();
+      }
       if (Lead()) {
         QRES_RETURN_IF_ERROR(
             SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, position_, report_.text(), settings_));
@@ -127,8 +132,21 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
         correct += at::argmax(output.detach(), 1).eq(labels).sum();
         seen_now += slice.end - slice.begin;
       }  // backward and the step run with gradients on
-      ranks_->Backward(loss, slice, net_->parameters());
-      optimizer_->step();
+      if (!scaler_) {
+        ranks_->Backward(loss, slice, net_->parameters());
+        optimizer_->step();
+        return;
+      }
+      ranks_->Backward(loss.defined() ? scaler_->Scale(loss) : loss, slice, net_->parameters());
+      std::vector<at::Tensor> grads;
+      for (const at::Tensor& p : net_->parameters()) grads.push_back(p.grad());
+      // A skipped step changes neither the weights nor the optimizer's or quantizer's state.
+      if (scaler_->UnscaleAndCheck(grads)) {
+        optimizer_->step();
+      } else {
+        ++skipped_steps_;
+      }
+      scaler_->Update();
     }));
     const int64_t step = position_.epoch * batches + position_.batch + 1;  // steps taken so far
     StepReport report;
@@ -189,6 +207,12 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   const std::optional<double> index = QuantIndex();
   const double lr = optimizer_->param_groups()[0].options().get_lr();  // of the epoch's last batch
   std::string line = absl::StrFormat("[Epoch : %4d] cost = %.9f", position_.epoch + 1, cost);
+  if (scaler_) {
+    absl::StrAppendFormat(&line, "  loss scale %g (%d steps skipped)", scaler_->scale(), skipped_steps_);
+    skipped_steps_ = 0;
+    position_.loss_scale = scaler_->scale();
+    position_.loss_scale_growth = scaler_->growth_tracker();
+  }
   if (index.has_value()) absl::StrAppendFormat(&line, "  QP Index: %g", *index);
   if (LrIsScheduled()) absl::StrAppendFormat(&line, "  lr %.6g", lr);
   absl::StrAppendFormat(&line, "  train acc %.4f  test acc %.4f  %.1f s  %.0f img/s", train_accuracy,

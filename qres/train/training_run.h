@@ -25,6 +25,7 @@
 #include "qres/sched/scheduler.h"
 #include "qres/train/checkpoint.h"
 #include "qres/train/evaluation.h"
+#include "qres/train/grad_scaler.h"
 #include "qres/train/precision.h"
 #include "qres/train/run_files.h"
 #include "qres/train/sinks.h"
@@ -101,11 +102,11 @@ class TrainingRun {
   // summed (in the reference's train-mode evaluation every rank runs every batch, so the BatchNorm
   // statistics it updates stay the same on all ranks).
   absl::StatusOr<Evaluation> EvaluateTestSet();
-  // Whether the lr may change during the run (the log and epoch lines then show it).
   // Under bf16 on the CPU the batches go channels-last: oneDNN's bf16 convolutions are about 2x
   // faster so (docs/BENCHMARKS.md); fp32 keeps its bits (ResNet is channels-last on the CPU in
   // every precision, by itself).
   bool ChannelsLast() const { return config_.precision == Precision::kBf16 && device_.is_cpu(); }
+  // Whether the lr may change during the run (the log and epoch lines then show it).
   bool LrIsScheduled() const {
     return absl::AsciiStrToLower(config_.scheduler) != "constant" || !config_.scheduler_params.empty();
   }
@@ -118,6 +119,8 @@ class TrainingRun {
   std::shared_ptr<models::Net> net_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::optional<sched::LrSchedule> schedule_;
+  std::optional<GradScaler> scaler_;  // fp16's loss scaling
+  int64_t skipped_steps_ = 0;         // this epoch's steps the scaler skipped (inf or NaN gradients)
   std::vector<std::unique_ptr<RunSink>> sinks_;
   std::string event_file_;  // TensorBoard's, if it writes one
   std::unique_ptr<dist::DataParallel> ranks_ = std::make_unique<dist::DataParallel>();  // a world of one

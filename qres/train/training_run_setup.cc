@@ -109,6 +109,7 @@ absl::Status TrainingRun::ClaimOutputs() {
   // Loaded and checked before anything is claimed or removed: a checkpoint that does not fit
   // leaves every file as it was.
   if (!resume_checkpoint_.empty()) QRES_RETURN_IF_ERROR(LoadResumedCheckpoint());
+  if (scaler_ && position_.loss_scale > 0) scaler_->Restore(position_.loss_scale, position_.loss_scale_growth);
   if (!Lead()) return absl::OkStatus();  // rank 0 owns the outputs; the others only read the checkpoint
   // Made only now that everything else checked out: a bad flag leaves nothing behind.
   QRES_RETURN_IF_ERROR(io::CreateOutputDirectory(config_.out_dir));
