@@ -178,6 +178,17 @@ train() {  # train NAME LOG FLAGS...
 train "train CNN QtAdamW, GPU, Fashion-MNIST 12k, 2 epochs" train_cnn.log --net=CNN --epochs=2 || status=1
 train "train ResNet-32 QtAdamW, GPU, Fashion-MNIST 12k, 1 epoch" train_resnet32.log --net=ResNet \
   --resnet_layers=5 --batch_size=128 --epochs=1 || status=1
+# Mixed precision on the GPU (issue 23, never run on hardware before): bf16 autocast, and fp16 with
+# the loss scaler (the epoch line shows the scale and the steps it skipped).
+for precision in bf16 fp16; do
+  train "train CNN QtAdamW, GPU, --precision=$precision, 2 epochs" train_cnn_$precision.log --net=CNN --epochs=2 \
+    --precision=$precision || status=1
+done
+for precision in bf16 fp16; do
+  check "train step ResNet-20 qres QtAdamW --precision=$precision" 40 "train_step_ResNet-20_qres_$precision.log" \
+    "$here/bin/train_step_bench" --net=ResNet --net_params=layers=3 --channels=3 --size=32 --batch=128 --steps=100 \
+    --device=cuda --algo=QtAdamW --precision=$precision || status=1
+done
 
 tar -C "$(dirname "$logs")" -czf "$OUT/logs.tar.gz" logs
 echo "== summary"; cat "$summary"
