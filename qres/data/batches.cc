@@ -7,6 +7,7 @@
 #include "ATen/TensorOperators.h"
 #include "ATen/ops/arange.h"
 #include "ATen/ops/constant_pad_nd.h"
+#include "ATen/ops/empty.h"
 #include "ATen/ops/flip.h"
 #include "ATen/ops/randint.h"
 #include "ATen/ops/randperm.h"
@@ -77,7 +78,12 @@ Batch Batches::Get(int64_t index) const {
 }
 
 at::Tensor Batches::Normalize(const at::Tensor& images) const {
-  at::Tensor x = images.to(at::kFloat).div_(255.0);
+  // One pass converts the type, and the layout where asked.
+  at::Tensor x = options_.channels_last
+                     ? at::empty(images.sizes(), images.options().dtype(at::kFloat), at::MemoryFormat::ChannelsLast)
+                           .copy_(images)
+                           .div_(255.0)
+                     : images.to(at::kFloat).div_(255.0);
   switch (options_.normalization) {
     case Normalization::kUnit: return x;
     case Normalization::kSymmetric: return x.sub_(0.5).div_(0.5);

@@ -26,6 +26,9 @@ struct BatchOptions {
   uint64_t seed = 0;       // shuffling and augmentation
   Normalization normalization = Normalization::kUnit;
   c10::Device device = c10::Device(c10::kCPU);
+  // Images in channels-last memory (NHWC strides, even for one channel), for nets that convolve
+  // channels-last (models::IsChannelsLast).
+  bool channels_last = false;
 };
 
 struct Batch {

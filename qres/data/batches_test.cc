@@ -82,6 +82,25 @@ TEST(BatchesTest, NormalisesAsTheReference) {
   EXPECT_EQ(Batches(data, options).Get(0).images.min().item<float>(), -1.0f);
 }
 
+// channels_last: the same values in NHWC memory, with real strides for one channel too.
+TEST(BatchesTest, ChannelsLastBatchesHoldTheSameValues) {
+  for (const int64_t channels : {1, 3}) {
+    Dataset data = Numbered(10, channels, 8);
+    BatchOptions options;
+    options.batch_size = 4;
+    options.shuffle = false;
+    const Batches plain(data, options);
+    options.channels_last = true;
+    const Batches nhwc(data, options);
+    for (int64_t b = 0; b < plain.size(); ++b) {
+      const at::Tensor images = nhwc.Get(b).images;
+      EXPECT_TRUE(at::equal(images, plain.Get(b).images)) << channels;
+      EXPECT_EQ(images.stride(1), 1) << channels;
+      EXPECT_EQ(images.stride(3), channels) << channels;
+    }
+  }
+}
+
 TEST(BatchesTest, AugmentationCropsAndFlipsReproducibly) {
   Dataset data = Numbered(64, 3, 32);
   // A horizontal ramp, so crops and flips are visible: pixel = column.

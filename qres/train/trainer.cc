@@ -20,7 +20,6 @@
 #include "qres/io/files.h"
 #include "qres/io/metrics.h"
 #include "qres/io/pickle.h"
-#include "qres/models/model.h"
 #include "qres/train/model_file.h"
 #include "qres/train/precision.h"
 #include "qres/train/run_setup.h"
@@ -116,9 +115,8 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
       optimizer_->zero_grad();
       at::Tensor loss;
       if (!slice.empty()) {
-        at::Tensor images = slice.whole() ? batch.images : batch.images.slice(0, slice.begin, slice.end);
+        const at::Tensor images = slice.whole() ? batch.images : batch.images.slice(0, slice.begin, slice.end);
         const at::Tensor labels = slice.whole() ? batch.labels : batch.labels.slice(0, slice.begin, slice.end);
-        if (ChannelsLast()) images = models::ToChannelsLast(images);
         at::Tensor output;
         {
           const AutocastScope autocast(config_.precision, device_);  // forward and loss, as torch.autocast

@@ -102,9 +102,9 @@ class TrainingRun {
   // summed (in the reference's train-mode evaluation every rank runs every batch, so the BatchNorm
   // statistics it updates stay the same on all ranks).
   absl::StatusOr<Evaluation> EvaluateTestSet();
-  // Under bf16 on the CPU the batches go channels-last: oneDNN's bf16 convolutions are about 2x
-  // faster so (docs/BENCHMARKS.md); fp32 keeps its bits (ResNet is channels-last on the CPU in
-  // every precision, by itself).
+  // Under bf16 on the CPU the batches (training and test) are made channels-last: oneDNN's bf16
+  // convolutions are about 2x faster so (docs/BENCHMARKS.md); fp32 keeps its bits (ResNet is
+  // channels-last on the CPU in every precision, by itself).
   bool ChannelsLast() const { return config_.precision == Precision::kBf16 && device_.is_cpu(); }
   // Whether the lr may change during the run (the log and epoch lines then show it).
   bool LrIsScheduled() const {

@@ -54,6 +54,7 @@ absl::Status TrainingRun::LoadData() {
   options.seed = config_.seed;
   options.normalization = config_.mean_std ? data::Normalization::kMeanStd : train_.normalization;
   options.device = device_;
+  options.channels_last = ChannelsLast();
   data::BatchOptions test_options = options;
   test_options.shuffle = false;
   test_options.drop_last = false;
