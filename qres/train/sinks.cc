@@ -17,7 +17,9 @@
 namespace qres::train {
 
 absl::Status ProgressBar::OnStep(const StepReport& step) {
-  if (step.batch % 10 != 0 && step.batch != step.batches) return absl::OkStatus();
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_drawn_ < std::chrono::milliseconds(250) && step.batch != step.batches) return absl::OkStatus();
+  last_drawn_ = now;
   QRES_ASSIGN_OR_RETURN(const double loss, step.epoch_loss());
   const int width = 24;
   const int filled = static_cast<int>(width * step.batch / std::max<int64_t>(step.batches, 1));

@@ -7,6 +7,7 @@
 #ifndef QRES_TRAIN_SINKS_H_
 #define QRES_TRAIN_SINKS_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -49,6 +50,11 @@ class ProgressBar : public RunSink {
   absl::Status OnStep(const StepReport& step) override;
   void OnEpoch(const io::EpochMetrics&) override {}
   void OnBatchesDone() override;
+
+ private:
+  // Redraws (each reads the loss, a wait for the device) at most every 250 ms, and at an epoch's
+  // last batch: a GPU's millisecond steps are not held up.
+  std::chrono::steady_clock::time_point last_drawn_;
 };
 
 // TensorBoard event files in `dir`: the epoch's figures after each epoch, and every `every` steps
