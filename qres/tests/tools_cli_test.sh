@@ -134,13 +134,7 @@ assert "dataset=MNIST (64 training images)" in text and "data=train " in text, t
 PY
 # Other data of the same name and size: --resume refuses it, test evaluates it with a note, and
 # another data set of the same shapes is an error.
-cp -r "$work/data" "$work/data2"
-"$python" - "$work/data2/train-labels-idx1-ubyte.gz" <<'PY'
-import gzip, sys
-data = bytearray(gzip.open(sys.argv[1]).read())
-data[8] = (data[8] + 1) % 10  # the first label
-gzip.open(sys.argv[1], "wb").write(bytes(data))
-PY
+same_size_other_data "$work/data" "$work/data2"
 expect_error "was made on other data of the same name and size (checksums train " -d MNIST -e 2 -n CNN -qp 2 -l 0.01 \
   -m QSGD -b 16 --data_dir="$work/data2" --out_dir="$work/out" --resume
 # A changed byte in a deflated record of the checkpoint (LibTorch deflates its TorchScript code) is

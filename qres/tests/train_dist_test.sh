@@ -130,13 +130,7 @@ done
 
 # Ranks started unlike: other --epochs, or other data of the same name and size. Every rank says
 # what differs, in one line, before any of them trains.
-cp -r "$work/data" "$work/data2"
-"$python" - "$work/data2/train-labels-idx1-ubyte.gz" <<'PY'
-import gzip, sys
-data = bytearray(gzip.open(sys.argv[1]).read())
-data[8] = (data[8] + 1) % 10  # the first label
-gzip.open(sys.argv[1], "wb").write(bytes(data))
-PY
+same_size_other_data "$work/data" "$work/data2"
 for unlike in epochs data; do
   port=$(free_port)
   for rank in 0 1; do
