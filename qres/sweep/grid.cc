@@ -17,9 +17,9 @@ namespace {
 // A value as it names the run's folder ('/' cannot be in a file name).
 std::string FolderName(absl::string_view value) { return absl::StrReplaceAll(value, {{"/", "_"}}); }
 
-// Keys whose values are registered names, which train matches case-insensitively.
+// Keys whose values train matches case-insensitively: registered names, and the precision.
 bool NamesAComponent(const std::string& key) {
-  for (const char* name : {"algo", "m", "net", "n", "dataset", "d", "scheduler", "sn"}) {
+  for (const char* name : {"algo", "m", "net", "n", "dataset", "d", "scheduler", "sn", "precision"}) {
     if (key == name) return true;
   }
   return false;

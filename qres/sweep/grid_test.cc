@@ -43,6 +43,8 @@ TEST(GridTest, ValuesThatWouldBeOneRunAreAnError) {
               HasSubstr("axis data_dir: values 'a/b' and 'a_b' are the same run (one folder, data_dir=a_b)"));
   EXPECT_THAT(std::string(ParseGrid("algo=QtAdamW|qtadamw", "--grid").status().message()),
               HasSubstr("axis algo: values 'QtAdamW' and 'qtadamw' are the same run"));
+  EXPECT_THAT(std::string(ParseGrid("precision=bf16|BF16", "--grid").status().message()),
+              HasSubstr("axis precision: values 'bf16' and 'BF16' are the same run"));
   // Case matters where the value is not a registered name (two folders, two data sets).
   EXPECT_TRUE(ParseGrid("data_dir=/data/A|/data/a", "--grid").ok());
 }
