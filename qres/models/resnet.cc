@@ -51,10 +51,13 @@ class BasicBlock : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x) {
     at::Tensor out = bn1_->forward(Conv(conv1_, x, stride_)).relu_();
     out = bn2_->forward(Conv(conv2_, out, 1));
+    // Option A: subsampled, then zero channels appended (the order moves 4x less data; the values
+    // are the same).
     at::Tensor shortcut = x;
-    if (extra_channels_ > 0) shortcut = at::constant_pad_nd(x, {0, 0, 0, 0, 0, extra_channels_}, 0.0);
     if (stride_ > 1) shortcut = shortcut.slice(2, 0, c10::nullopt, stride_).slice(3, 0, c10::nullopt, stride_);
-    return (out + shortcut).relu_();  // in place: no backward needs the values relu overwrites
+    if (extra_channels_ > 0) shortcut = at::constant_pad_nd(shortcut, {0, 0, 0, 0, 0, extra_channels_}, 0.0);
+    // In place: no backward needs bn2's output or the values relu overwrites.
+    return out.add_(shortcut).relu_();
   }
 
  private:
