@@ -137,6 +137,9 @@ printf '\xEF\xBB\xBFseed=1|2\n' >"$work/bom_grid"
 # Bad run folders.
 expect_error "$work/data: no run's metrics" "$report" "$work/data"
 expect_error "$work/nope: not a folder" "$report" "$work/nope"
+mkdir -p "$work/foldered/checkpoint_CNNSGD1.pt"  # a folder where a run's checkpoint should be
+cp "$work/s/algo=SGD,seed=1,epochs=1/metrics_CNNSGD1.jsonl" "$work/foldered/"
+expect_error "$work/foldered/checkpoint_CNNSGD1.pt: is a folder, not a file" "$report" "$work/foldered"
 cut="$work/s/algo=SGD,seed=1,epochs=1/metrics_CNNSGD1.jsonl"
 head -c 40 "$cut" >"$work/cut" && cp "$work/cut" "$cut"
 expect_error "metrics_CNNSGD1.jsonl line 1: not a complete JSON object (cut off?)" "$report" "$work/s"
