@@ -21,13 +21,13 @@
 namespace qres::dist {
 
 DataParallel::DataParallel() = default;
-DataParallel::DataParallel(Group group) : group_(std::move(group)) {}
+DataParallel::DataParallel(Group group, std::chrono::milliseconds timeout) : group_(std::move(group)), timeout_(timeout) {}
 DataParallel::~DataParallel() = default;
 
 absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Join(const Environment& env, Transport transport,
                                                                  std::chrono::milliseconds timeout) {
   QRES_ASSIGN_OR_RETURN(Group group, Connect(env, transport, timeout));
-  return std::unique_ptr<DataParallel>(new DataParallel(std::move(group)));
+  return std::unique_ptr<DataParallel>(new DataParallel(std::move(group), timeout));
 }
 
 std::string DataParallel::BackendName(bool cuda) const {
@@ -111,13 +111,39 @@ absl::Status DataParallel::CheckSameSettings(const std::map<std::string, std::st
   for (const auto& [key, value] : settings) absl::StrAppend(&mine, key, "=", value, "\n");
   // Every rank reads every rank's (a few hundred bytes each), so all of them name the same difference.
   std::vector<std::string> all(world_size());
+  std::string failed;  // a rank's announced setup error, if one failed before it got here
   QRES_RETURN_IF_ERROR(Run("comparing the ranks' settings", [&] {
     group_->store->set(absl::StrCat("settings/", rank()), mine);
-    for (int r = 0; r < world_size(); ++r) {
-      const std::vector<uint8_t> theirs = group_->store->get(absl::StrCat("settings/", r));
-      all[r].assign(theirs.begin(), theirs.end());
+    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+    for (int r = 0; r < world_size() && failed.empty(); ++r) {
+      const std::string key = absl::StrCat("settings/", r), failure = absl::StrCat("setup_failed/", r);
+      // Polled, not a blocking get: a rank that failed before here said so under its own key.
+      while (!group_->store->check({key})) {
+        if (group_->store->check({failure})) {
+          const std::vector<uint8_t> why = group_->store->get(failure);
+          failed = absl::StrCat("rank ", r, " failed before training: ", std::string(why.begin(), why.end()));
+          break;
+        }
+        TORCH_CHECK_WITH(DistStoreError, std::chrono::steady_clock::now() < deadline, "rank ", r,
+                         " did not reach the settings' comparison in time");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      if (failed.empty()) {
+        const std::vector<uint8_t> theirs = group_->store->get(key);
+        all[r].assign(theirs.begin(), theirs.end());
+      }
+    }
+    // No rank leaves (rank 0, which serves the store, least of all) before every rank that has not
+    // failed has read what it compares: a difference ends them all, each with its own line.
+    group_->store->add("settings_read", 1);
+    for (;;) {
+      int64_t done = group_->store->add("settings_read", 0);
+      for (int r = 0; r < world_size(); ++r) done += group_->store->check({absl::StrCat("setup_failed/", r)});
+      if (done >= world_size() || std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }));
+  if (!failed.empty()) return absl::FailedPreconditionError(failed);
   auto parse = [](const std::string& text) {
     std::map<std::string, std::string> parsed;
     for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
@@ -141,6 +167,14 @@ absl::Status DataParallel::CheckSameSettings(const std::map<std::string, std::st
     }
   }
   return absl::OkStatus();
+}
+
+void DataParallel::AnnounceSetupFailure(const std::string& error) {
+  if (single()) return;
+  try {
+    group_->store->set(absl::StrCat("setup_failed/", rank()), error);
+  } catch (const std::exception&) {  // the store is gone too: the others find out by its absence
+  }
 }
 
 absl::Status DataParallel::SyncBuffersAndCheck(const std::vector<at::Tensor>& params,

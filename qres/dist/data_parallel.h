@@ -90,6 +90,9 @@ class DataParallel {
   // data's checksums, "resume": where a resumed run starts): FailedPrecondition on every rank,
   // naming the first setting that differs and the ranks, before any of them trains.
   absl::Status CheckSameSettings(const std::map<std::string, std::string>& settings);
+  // Tells the other ranks that this one failed before training, with its one-line error, so that
+  // their CheckSameSettings stops waiting for it and names it instead of waiting out the timeout.
+  void AnnounceSetupFailure(const std::string& error);
   // Averages the floating-point `buffers` (BatchNorm statistics: each rank saw its slices) over the
   // ranks, then checks that every rank holds the same weights (a checksum of `params`) and
   // quantization `index`: DataLoss naming this rank and `epoch` where they differ (NaN weights are
@@ -121,13 +124,14 @@ class DataParallel {
   }
 
  private:
-  explicit DataParallel(Group group);
+  DataParallel(Group group, std::chrono::milliseconds timeout);
   // After a collective lost contact, each surviving rank checks in at the store and waits a few
   // seconds for the others; `failed` then names the ranks that never did (rank 0 when the store it
   // serves is gone).
   absl::Status NameLostRanks(absl::Status failed);
 
   std::optional<Group> group_;
+  std::chrono::milliseconds timeout_{0};  // --dist_timeout
   std::unique_ptr<OverlappedGradientSum> overlapped_;
   int64_t failures_ = 0;  // the survivors' check-ins of each failure under their own keys
 };

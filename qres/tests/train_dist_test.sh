@@ -152,6 +152,21 @@ for unlike in epochs data; do
   [[ -e "$work/unlike_$unlike/metrics_CNNQtAdamW2.jsonl" ]] && fail "ranks with other --$unlike trained"
 done
 
+# A rank that fails before training (its --out_dir has no checkpoint to resume): the other stops
+# at once with its error, not after --dist_timeout.
+port=$(free_port)
+start=$(date +%s)
+for rank in 0 1; do
+  own="$work/twoQtAdamW"; ((rank == 1)) && own="$work/nothing_to_resume"
+  RANK=$rank WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port timeout 60 "$train" "${run[@]}" -m QtAdamW \
+    --quant_params=index_limit=16 -e 11 --tensorboard=off --resume --out_dir="$own" >/dev/null 2>"$work/setup$rank.err" &
+  pids[$rank]=$!
+done
+wait ${pids[1]}; wait ${pids[0]} && fail "rank 0 went on without rank 1"
+(( $(date +%s) - start <= 15 )) || fail "rank 0 took $(( $(date +%s) - start )) s to hear of rank 1's failure"
+grep -q "rank 1 failed before training: --resume: no checkpoint" "$work/setup0.err" \
+  || fail "rank 0 should name rank 1's failure: $(cat "$work/setup0.err")"
+
 # A rank that dies: the other stops at once with one line (started by hand: torchrun would stop it
 # itself).
 port=$(free_port)

@@ -52,7 +52,10 @@ absl::Status TrainingRun::SetUp() {
   QRES_RETURN_IF_ERROR(LoadData());
   QRES_RETURN_IF_ERROR(BuildNetAndOptimizer());
   QRES_RETURN_IF_ERROR(JoinRanks());
-  QRES_RETURN_IF_ERROR(ClaimOutputs());
+  if (absl::Status claimed = ClaimOutputs(); !claimed.ok()) {
+    ranks_->AnnounceSetupFailure(std::string(claimed.message()));  // the others stop waiting for it
+    return claimed;
+  }
   QRES_RETURN_IF_ERROR(CheckRanksAgree());
   StartReport();
   // Hooked to the parameters' gradient accumulators as they are after a resume's load.
