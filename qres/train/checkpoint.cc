@@ -85,8 +85,8 @@ Settings RunSettings(const TrainConfig& config, const data::Dataset& train, cons
   add("normalize", config.mean_std ? "meanstd" : "reference");
   add("eval_bn", config.train_mode_eval ? "train" : "eval");
   add("world_size", config.ranks ? config.ranks->world_size : 1);
-  add("epochs", config.epochs);
-  add("precision", ToString(config.precision));  // what the run is for: report leaves a run that stopped short out
+  add("epochs", config.epochs);  // what the run is for: report leaves a run that stopped short out
+  add("precision", ToString(config.precision));
   return settings;
 }
 
