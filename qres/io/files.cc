@@ -56,10 +56,6 @@ absl::Status WriteAndClose(std::FILE* file, const std::string& path, const std::
   return absl::OkStatus();
 }
 
-}  // namespace
-
-namespace {
-
 // One file of a set on its way: written to `temporary` beside its target, or (a device, FIFO or
 // socket, or a link to nothing yet) to be written as a stream in place.
 struct PendingFile {
