@@ -1,8 +1,5 @@
 #include "qres/data/dataset.h"
 
-#include <zlib.h>
-
-#include <algorithm>
 #include <cstdint>
 
 #include "ATen/ops/max.h"
@@ -10,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "qres/base/status_macros.h"
+#include "qres/io/crc32.h"
 
 namespace qres::data {
 
@@ -20,19 +18,26 @@ absl::StatusOr<Dataset> LoadDataset(const std::string& name, const std::string& 
   return loader->Load(dir.empty() ? loader->DefaultDir() : dir, split);
 }
 
+namespace {
+
 std::string Checksum(const Dataset& set) {
-  uLong crc = crc32(0L, Z_NULL, 0);
+  uint32_t crc = 0;
   for (const at::Tensor& tensor : {set.images, set.labels}) {
     if (!tensor.defined()) continue;
     const at::Tensor bytes = tensor.cpu().contiguous();
-    const auto* data = static_cast<const Bytef*>(bytes.data_ptr());
-    // zlib takes at most 4 GiB a call.
-    for (size_t left = bytes.nbytes(), chunk; left > 0; left -= chunk, data += chunk) {
-      chunk = std::min<size_t>(left, size_t{1} << 30);
-      crc = crc32(crc, data, static_cast<uInt>(chunk));
-    }
+    crc = io::Crc32(bytes.data_ptr(), bytes.nbytes(), crc);
   }
-  return absl::StrFormat("%08x", static_cast<uint32_t>(crc));
+  return absl::StrFormat("%08x", crc);
+}
+
+}  // namespace
+
+std::string DataSetSetting(const Dataset& train) {
+  return absl::StrCat(train.name, " (", train.size(), " training images)");
+}
+
+std::string DataChecksums(const Dataset& train, const Dataset& test) {
+  return absl::StrCat("train ", Checksum(train), ", test ", Checksum(test));
 }
 
 absl::Status CheckLabels(const at::Tensor& labels, int64_t classes, int64_t images,

@@ -56,10 +56,12 @@ using DatasetRegistry = Registry<DatasetLoader>;
 // DatasetRegistry lookup + Load; `dir` empty means the loader's DefaultDir().
 absl::StatusOr<Dataset> LoadDataset(const std::string& name, const std::string& dir, Split split);
 
-// What identifies the data loaded: 8 hex digits of the CRC-32 of the images' bytes, then the
-// labels' (a data set of the same name and size elsewhere differs in them). About 50 ms for
-// Fashion-MNIST's training set.
-std::string Checksum(const Dataset& set);
+// How a run's settings name its data: the data set and its size, "MNIST (60000 training images)",
+// and what identifies the bytes loaded, "train <crc>, test <crc>": 8 hex digits of the CRC-32 of
+// each split's images then labels (a data set of the same name and size elsewhere differs in
+// them; about 50 ms for Fashion-MNIST's training set).
+std::string DataSetSetting(const Dataset& train);
+std::string DataChecksums(const Dataset& train, const Dataset& test);
 
 // Checks that labels are in [0, classes) and that there is one per image; names `source`.
 absl::Status CheckLabels(const at::Tensor& labels, int64_t classes, int64_t images,

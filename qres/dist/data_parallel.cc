@@ -11,12 +11,11 @@
 #include "ATen/ops/zeros_like.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/string_view.h"
 #include "c10/core/GradMode.h"
 #include "c10/util/Exception.h"
 #include "qres/base/status_macros.h"
 #include "qres/dist/gradient_sum.h"
+#include "qres/io/settings_text.h"
 
 namespace qres::dist {
 
@@ -105,10 +104,9 @@ absl::StatusOr<bool> DataParallel::AnyStops(bool stop) {
   return flag[0] > 0;
 }
 
-absl::Status DataParallel::CheckSameSettings(const std::map<std::string, std::string>& settings) {
+absl::Status DataParallel::CheckSameSettings(const io::SettingsMap& settings) {
   if (single()) return absl::OkStatus();
-  std::string mine;
-  for (const auto& [key, value] : settings) absl::StrAppend(&mine, key, "=", value, "\n");
+  const std::string mine = io::SettingsText(settings);
   // Every rank reads every rank's (a few hundred bytes each), so all of them name the same difference.
   std::vector<std::string> all(world_size());
   std::string failed;  // a rank's announced setup error, if one failed before it got here
@@ -144,17 +142,9 @@ absl::Status DataParallel::CheckSameSettings(const std::map<std::string, std::st
     }
   }));
   if (!failed.empty()) return absl::FailedPreconditionError(failed);
-  auto parse = [](const std::string& text) {
-    std::map<std::string, std::string> parsed;
-    for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-      const std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
-      parsed.insert(kv);
-    }
-    return parsed;
-  };
-  const std::map<std::string, std::string> first = parse(all[0]);
+  const io::SettingsMap first = io::ParseSettingsText(all[0]);
   for (int r = 1; r < world_size(); ++r) {
-    const std::map<std::string, std::string> other = parse(all[r]);
+    const io::SettingsMap other = io::ParseSettingsText(all[r]);
     for (const auto& [key, value] : first) {
       const auto it = other.find(key);
       const std::string theirs = it == other.end() ? "(none)" : it->second;

@@ -18,7 +18,6 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +31,7 @@
 #include "qres/base/torch_status.h"
 #include "qres/dist/environment.h"
 #include "qres/dist/process_group.h"
+#include "qres/io/settings_text.h"
 
 namespace qres::dist {
 
@@ -89,7 +89,7 @@ class DataParallel {
   // Checks that every rank was started with the same `settings` (flag name -> value; "data": the
   // data's checksums, "resume": where a resumed run starts): FailedPrecondition on every rank,
   // naming the first setting that differs and the ranks, before any of them trains.
-  absl::Status CheckSameSettings(const std::map<std::string, std::string>& settings);
+  absl::Status CheckSameSettings(const io::SettingsMap& settings);
   // Tells the other ranks that this one failed before training, with its one-line error, so that
   // their CheckSameSettings stops waiting for it and names it instead of waiting out the timeout.
   void AnnounceSetupFailure(const std::string& error);

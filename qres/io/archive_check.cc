@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "qres/io/crc32.h"
 
 namespace qres::io {
 namespace {
@@ -34,24 +35,13 @@ bool Fits(absl::string_view bytes, uint64_t at, uint64_t length) {
 
 constexpr uint64_t kStored = 0, kDeflated = 8;
 
-// The CRC-32 of `size` stored bytes at `data`.
-uint32_t StoredCrc(absl::string_view bytes, uint64_t data, uint64_t size) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  for (uint64_t done = 0; done < size;) {  // zlib's crc32 takes at most 4 GiB - 1 at once
-    const uInt chunk = static_cast<uInt>(std::min<uint64_t>(size - done, uint64_t{1} << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + data + done), chunk);
-    done += chunk;
-  }
-  return static_cast<uint32_t>(crc);
-}
-
 // The CRC-32 and length of what `size` deflated bytes at `data` inflate to, or nullopt when they
 // are not a whole deflate stream (a damaged byte usually makes them so).
 std::optional<std::pair<uint32_t, uint64_t>> InflatedCrc(absl::string_view bytes, uint64_t data, uint64_t size) {
   z_stream stream{};
   if (inflateInit2(&stream, -MAX_WBITS) != Z_OK) return std::nullopt;  // raw deflate, as zip stores it
   std::vector<Bytef> out(1 << 16);
-  uLong crc = crc32(0L, Z_NULL, 0);
+  uint32_t crc = 0;
   uint64_t length = 0, fed = 0;
   int result = Z_OK;
   while (result != Z_STREAM_END) {
@@ -66,13 +56,13 @@ std::optional<std::pair<uint32_t, uint64_t>> InflatedCrc(absl::string_view bytes
     result = inflate(&stream, Z_NO_FLUSH);
     if (result != Z_OK && result != Z_STREAM_END && result != Z_BUF_ERROR) break;  // not deflate data
     const uInt produced = static_cast<uInt>(out.size()) - stream.avail_out;
-    crc = crc32(crc, out.data(), produced);
+    crc = Crc32(out.data(), produced, crc);
     length += produced;
     if (result == Z_BUF_ERROR && stream.avail_in == 0 && fed == size) break;  // the stream stops short
   }
   inflateEnd(&stream);
   if (result != Z_STREAM_END) return std::nullopt;
-  return std::make_pair(static_cast<uint32_t>(crc), length);
+  return std::make_pair(crc, length);
 }
 
 }  // namespace
@@ -140,7 +130,7 @@ absl::Status CheckArchive(absl::string_view bytes, const std::string& what) {
     if (!Fits(bytes, data, size)) return damaged(absl::StrCat("record '", name, "' is cut off"));
     const std::string changed = absl::StrCat("record '", name, "' is damaged (its CRC-32 does not match: a changed byte?)");
     if (method == kStored) {
-      if (StoredCrc(bytes, data, size) != crc) return damaged(changed);
+      if (Crc32(bytes.data() + data, size) != crc) return damaged(changed);
     } else if (method == kDeflated) {  // LibTorch's serialize::OutputArchive compresses some records
       const auto inflated = InflatedCrc(bytes, data, size);
       if (!inflated) return damaged(absl::StrCat("record '", name, "' is damaged (its compressed bytes do not inflate)"));

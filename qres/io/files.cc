@@ -20,20 +20,27 @@
 
 namespace qres::io {
 
-bool FileExists(const std::string& path) {
-  struct stat info;
-  return stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
-}
+namespace {
 
-absl::Status CheckRegularFile(const std::string& path, const std::string& what) {
-  const std::string named = what.empty() ? path : absl::StrCat(what, " ", path);
+// Whether `path` (`named` so in errors) can be read as a file: NotFound when nothing is there,
+// an error when a folder or a device or socket is (a device that never ends, /dev/zero, would
+// exhaust memory), and a FIFO only where `pipes`.
+absl::Status CheckReadable(const std::string& path, const std::string& named, bool pipes) {
   struct stat status;
   if (stat(path.c_str(), &status) != 0) return absl::NotFoundError(absl::StrCat(named, ": not found"));
   if (S_ISDIR(status.st_mode)) return absl::FailedPreconditionError(absl::StrCat(named, ": is a folder, not a file"));
-  if (!S_ISREG(status.st_mode)) {
+  if (!S_ISREG(status.st_mode) && !(pipes && S_ISFIFO(status.st_mode))) {
     return absl::FailedPreconditionError(absl::StrCat(named, ": not a file (a device or socket)"));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+bool FileExists(const std::string& path) { return CheckRegularFile(path, "").ok(); }
+
+absl::Status CheckRegularFile(const std::string& path, const std::string& what) {
+  return CheckReadable(path, what.empty() ? path : absl::StrCat(what, " ", path), /*pipes=*/false);
 }
 
 std::string JoinPath(const std::string& dir, const std::string& name) {
@@ -139,13 +146,9 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& byt
 }
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  // A folder, or a device that never ends (/dev/zero), would throw or exhaust memory below.
-  struct stat status;
-  if (stat(path.c_str(), &status) == 0) {
-    if (S_ISDIR(status.st_mode)) return absl::FailedPreconditionError(absl::StrCat(path, ": is a folder, not a file"));
-    if (!S_ISREG(status.st_mode) && !S_ISFIFO(status.st_mode)) {
-      return absl::FailedPreconditionError(absl::StrCat(path, ": not a file (a device or socket)"));
-    }
+  if (absl::Status readable = CheckReadable(path, path, /*pipes=*/true);
+      !readable.ok() && !absl::IsNotFound(readable)) {  // missing: the open below says why
+    return readable;
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));

@@ -3,7 +3,6 @@
 // PyTorch's default initialisation, as the reference.
 #include <memory>
 
-#include "ATen/ops/conv2d.h"
 #include "ATen/ops/max_pool2d.h"
 #include "ATen/ops/relu.h"
 #include "qres/base/status_macros.h"
@@ -24,24 +23,13 @@ class Cnn : public Net {
     torch::nn::init::xavier_uniform_(fc_->weight);
   }
 
-  at::Tensor forward(at::Tensor x) override {
-    if (IsChannelsLast(x)) {  // the weights too, or oneDNN reorders the activations back
-      x = at::max_pool2d(Conv(conv1_, x).relu_(), 2);
-      x = at::max_pool2d(Conv(conv2_, x).relu_(), 2);
-      return fc_->forward(x.flatten(1));
-    }
-    x = at::max_pool2d(conv1_->forward(x).relu_(), 2);
-    x = at::max_pool2d(conv2_->forward(x).relu_(), 2);
+  at::Tensor forward(at::Tensor x) override {  // channels-last images convolve channels-last
+    x = at::max_pool2d(Conv2d(x, conv1_->weight, conv1_->bias, 1, 1).relu_(), 2);
+    x = at::max_pool2d(Conv2d(x, conv2_->weight, conv2_->bias, 1, 1).relu_(), 2);
     return fc_->forward(x.flatten(1));
   }
 
  private:
-  // A 3x3 convolution (padding 1) with a channels-last copy of the weight: the parameter and its
-  // gradient stay NCHW, as the optimizers and the saved model have them.
-  static at::Tensor Conv(const torch::nn::Conv2d& conv, const at::Tensor& x) {
-    return at::conv2d(x, ToChannelsLast(conv->weight), conv->bias, 1, 1);
-  }
-
   torch::nn::Conv2d conv1_;
   torch::nn::Conv2d conv2_;
   torch::nn::Linear fc_;

@@ -1,5 +1,6 @@
 #include "qres/models/model.h"
 
+#include "ATen/ops/conv2d.h"
 #include "ATen/ops/empty_like.h"
 #include "absl/strings/str_cat.h"
 #include "qres/base/torch_status.h"
@@ -29,6 +30,11 @@ bool IsChannelsLast(const at::Tensor& t) {
 at::Tensor ToChannelsLast(const at::Tensor& t) {
   if (t.dim() != 4 || IsChannelsLast(t)) return t;
   return at::empty_like(t, at::MemoryFormat::ChannelsLast).copy_(t);
+}
+
+at::Tensor Conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
+                  int64_t padding) {
+  return at::conv2d(x, IsChannelsLast(x) ? ToChannelsLast(weight) : weight, bias, stride, padding);
 }
 
 absl::StatusOr<std::shared_ptr<Net>> CreateModel(const std::string& name, const ModelSpec& spec) {

@@ -63,6 +63,12 @@ at::Tensor ToChannelsLast(const at::Tensor& t);
 // convolutions channels-last.
 bool IsChannelsLast(const at::Tensor& t);
 
+// A 2-d convolution as torch::nn::Conv2d computes it (zero padding); on channels-last `x` with a
+// channels-last copy of `weight`, or oneDNN reorders on every call (the parameter and its
+// gradient stay NCHW, as the optimizers and the model file have them).
+at::Tensor Conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
+                  int64_t padding);
+
 // spec.options parsed for net `net`; errors name the net and spec.options_source. A factory reads
 // its keys from it, then calls CheckAllUsed().
 absl::StatusOr<Params> NetOptions(const ModelSpec& spec, const std::string& net);

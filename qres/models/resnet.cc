@@ -11,7 +11,6 @@
 
 #include "ATen/ops/adaptive_avg_pool2d.h"
 #include "ATen/ops/constant_pad_nd.h"
-#include "ATen/ops/conv2d.h"
 #include "ATen/ops/relu.h"
 #include "absl/strings/str_cat.h"
 #include "c10/core/GradMode.h"
@@ -31,13 +30,6 @@ torch::nn::Conv2d Conv3x3(int64_t in, int64_t out, int64_t stride) {
       torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
 }
 
-// A Conv3x3's forward; on channels-last activations with a channels-last copy of its weight, or
-// oneDNN reorders the weight on every call (the parameter and its gradient stay NCHW).
-at::Tensor Conv(torch::nn::Conv2d& conv, const at::Tensor& x, int64_t stride) {
-  if (!IsChannelsLast(x)) return conv->forward(x);
-  return at::conv2d(x, ToChannelsLast(conv->weight), {}, stride, 1);
-}
-
 class BasicBlock : public torch::nn::Module {
  public:
   BasicBlock(int64_t in, int64_t out, int64_t stride)
@@ -49,8 +41,8 @@ class BasicBlock : public torch::nn::Module {
         bn2_(register_module("bn2", torch::nn::BatchNorm2d(out))) {}
 
   at::Tensor forward(const at::Tensor& x) {
-    at::Tensor out = bn1_->forward(Conv(conv1_, x, stride_)).relu_();
-    out = bn2_->forward(Conv(conv2_, out, 1));
+    at::Tensor out = bn1_->forward(Conv2d(x, conv1_->weight, {}, stride_, 1)).relu_();
+    out = bn2_->forward(Conv2d(out, conv2_->weight, {}, 1, 1));
     // Option A: subsampled, then zero channels appended (the order moves 4x less data; the values
     // are the same).
     at::Tensor shortcut = x;
@@ -106,7 +98,7 @@ class ResNet : public Net {
     // in both layouts, so the stem's output is converted too.
     const bool nhwc = x.is_cpu();
     if (nhwc) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-    x = bn_->forward(Conv(conv_, x, 1)).relu_();
+    x = bn_->forward(Conv2d(x, conv_->weight, {}, 1, 1)).relu_();
     if (nhwc) x = x.contiguous(at::MemoryFormat::ChannelsLast);
     for (auto& block : blocks_) x = block->forward(x);
     x = at::adaptive_avg_pool2d(x, {1, 1}).flatten(1);

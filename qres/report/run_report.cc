@@ -21,6 +21,7 @@
 #include "qres/io/archive_check.h"
 #include "qres/io/files.h"
 #include "qres/io/metrics.h"
+#include "qres/io/settings_text.h"
 #include "torch/serialize/input-archive.h"
 
 namespace qres::report {
@@ -78,10 +79,7 @@ absl::StatusOr<RunRecord> ReadRun(const std::string& metrics_file) {
   if (records.settings.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(checkpoint, ": records no run settings (an older train's)"));
   }
-  for (absl::string_view line : absl::StrSplit(records.settings, '\n', absl::SkipEmpty())) {
-    const std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
-    run.settings[kv.first] = kv.second;
-  }
+  run.settings = io::ParseSettingsText(records.settings);
   QRES_ASSIGN_OR_RETURN(run.epochs, io::ParseMetrics(records.metrics, absl::StrCat(checkpoint, " (its metrics)")));
   if (run.epochs.empty()) return absl::DataLossError(absl::StrCat(checkpoint, ": no finished epoch yet"));
   // The metrics file is checked all the same: a damaged one is a damaged run folder.

@@ -6,11 +6,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
 #include "qres/io/archive_check.h"
 #include "qres/io/files.h"
+#include "qres/io/settings_text.h"
 #include "torch/serialize.h"
 
 namespace qres::train {
@@ -26,36 +26,28 @@ std::string ShortestDouble(double value) {
   return absl::StrFormat("%.17g", value);
 }
 
-std::string SettingsText(const Settings& settings) {
-  std::string text;
-  for (const auto& [key, value] : settings) absl::StrAppend(&text, key, "=", value, "\n");
-  return text;
-}
-
 // The first setting that the checkpoint's run (`stored`, SettingsText) had otherwise; settings it
 // does not name (an older version's) are not compared. The world size may change: every rank holds
 // the same state and the batches are global, so a run resumes on any number of ranks (the
 // gradients' sums then round differently). Returns the stored world size ("1" if none).
 absl::StatusOr<std::string> CheckSameSettings(const std::string& stored, const Settings& now, const std::string& path) {
   std::string world_size = "1";
-  for (absl::string_view line : absl::StrSplit(stored, '\n', absl::SkipEmpty())) {
-    const std::pair<std::string, std::string> before = absl::StrSplit(line, absl::MaxSplits('=', 1));
-    const auto it = now.find(before.first);
-    if (before.first == "world_size") {
-      world_size = before.second;
+  for (const auto& [key, before] : io::ParseSettingsText(stored)) {
+    if (key == "world_size") {
+      world_size = before;
       continue;
     }
-    if (before.first == "epochs") continue;  // in the run's name; --resume_from continues for more
-    if (it != now.end() && it->second != before.second && before.first == "data") {
+    const auto it = now.find(key);
+    // The epochs are in the run's name (--resume_from continues for more).
+    if (key == "epochs" || it == now.end() || it->second == before) continue;
+    if (key == "data") {
       return absl::FailedPreconditionError(absl::StrCat(
-          "--resume: ", path, " was made on other data of the same name and size (checksums ", before.second,
+          "--resume: ", path, " was made on other data of the same name and size (checksums ", before,
           "; this run's --data_dir gives ", it->second, "); resume with the run's own data"));
     }
-    if (it != now.end() && it->second != before.second) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "--resume: ", path, " was made with --", before.first, "=", before.second, ", this run has --",
-          before.first, "=", it->second, "; resume with the run's own settings, or start over in another --out_dir"));
-    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--resume: ", path, " was made with --", key, "=", before, ", this run has --", key, "=", it->second,
+        "; resume with the run's own settings, or start over in another --out_dir"));
   }
   return world_size;
 }
@@ -65,8 +57,8 @@ absl::StatusOr<std::string> CheckSameSettings(const std::string& stored, const S
 Settings RunSettings(const TrainConfig& config, const data::Dataset& train, const data::Dataset& test) {
   Settings settings;
   auto add = [&](const std::string& key, const auto& value) { settings[key] = absl::StrCat(value); };
-  add("dataset", absl::StrCat(config.dataset, " (", train.size(), " training images)"));
-  add("data", absl::StrCat("train ", data::Checksum(train), ", test ", data::Checksum(test)));
+  add("dataset", data::DataSetSetting(train));
+  add("data", data::DataChecksums(train, test));
   add("net", config.net);
   add("net_params", config.net_params);
   add("algo", config.algorithm);
@@ -108,7 +100,7 @@ absl::StatusOr<std::string> CheckpointBytes(const std::string& path, models::Net
     archive.write("losses", at::tensor(position.losses, at::kDouble));
     archive.write("metrics", c10::IValue(position.metrics));
     archive.write("log", c10::IValue(log));
-    archive.write("settings", c10::IValue(SettingsText(settings)));
+    archive.write("settings", c10::IValue(io::SettingsText(settings)));
     archive.write("schedule", at::tensor({schedule.steps()}));
     archive.write("schedule_lr", at::tensor({schedule.lr()}, at::kDouble));
     if (position.loss_scale > 0) {

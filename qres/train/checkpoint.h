@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "qres/data/dataset.h"
+#include "qres/io/settings_text.h"
 #include "qres/models/model.h"
 #include "qres/sched/scheduler.h"
 #include "qres/train/train_config.h"
@@ -39,7 +40,7 @@ struct Position {
 
 // What must not change between a run and its resumption, by flag name. The checkpoint stores it
 // as "key=value" lines (values may hold ',' and '=', never a newline).
-using Settings = std::map<std::string, std::string>;
+using Settings = io::SettingsMap;
 
 // The run's settings; "data" holds the training and test sets' checksums (data::Checksum).
 Settings RunSettings(const TrainConfig& config, const data::Dataset& train, const data::Dataset& test);

@@ -75,8 +75,8 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   QRES_ASSIGN_OR_RETURN(std::shared_ptr<models::Net> net, models::CreateModel(net_name, spec));
   // A net of the same shapes trained on another data set would load without a word.
   QRES_ASSIGN_OR_RETURN(const auto trained_on, ReadTrainedOn(config.model_file));
-  const std::string data_set = absl::StrCat(train.name, " (", train.size(), " training images)");
-  const std::string data = absl::StrCat("train ", data::Checksum(train), ", test ", data::Checksum(test));
+  const std::string data_set = data::DataSetSetting(train);
+  const std::string data = data::DataChecksums(train, test);
   std::string data_note;
   if (auto it = trained_on.find("dataset"); it != trained_on.end() && it->second != data_set) {
     return absl::InvalidArgumentError(absl::StrCat("model file ", config.model_file, " was trained on ", it->second,

@@ -20,13 +20,13 @@ GradScaler::GradScaler(const c10::Device& device, double initial_scale, double g
 
 at::Tensor GradScaler::Scale(const at::Tensor& loss) const { return at::mul(loss, scale_.reshape({}).to(loss.scalar_type())); }
 
-bool GradScaler::UnscaleAndCheck(const std::vector<at::Tensor>& grads) {
+bool GradScaler::UnscaleAndCheck(const std::vector<at::Tensor>& params) {
   found_inf_.zero_();
-  std::vector<at::Tensor> defined;
-  for (const at::Tensor& grad : grads) {
-    if (grad.defined()) defined.push_back(grad);
+  std::vector<at::Tensor> grads;
+  for (const at::Tensor& param : params) {
+    if (param.grad().defined()) grads.push_back(param.grad());
   }
-  if (!defined.empty()) at::_amp_foreach_non_finite_check_and_unscale_(defined, found_inf_, at::reciprocal(scale_));
+  if (!grads.empty()) at::_amp_foreach_non_finite_check_and_unscale_(grads, found_inf_, at::reciprocal(scale_));
   return found_inf_.item<float>() == 0.0f;
 }
 

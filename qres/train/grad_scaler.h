@@ -6,7 +6,7 @@
 //
 //   GradScaler scaler(device);
 //   ranks->Backward(scaler.Scale(loss), ...);
-//   if (scaler.UnscaleAndCheck(grads)) optimizer.step();  // false: inf or NaN, the step is skipped
+//   if (scaler.UnscaleAndCheck(params)) optimizer.step();  // false: inf or NaN, the step is skipped
 //   scaler.Update();
 #ifndef QRES_TRAIN_GRAD_SCALER_H_
 #define QRES_TRAIN_GRAD_SCALER_H_
@@ -27,9 +27,9 @@ class GradScaler {
 
   // `loss` times the current scale.
   at::Tensor Scale(const at::Tensor& loss) const;
-  // Divides the defined `grads` by the scale in place and says whether all are finite. One read
-  // of a flag from the device: the decision to step is the host's.
-  bool UnscaleAndCheck(const std::vector<at::Tensor>& grads);
+  // Divides the gradients of `params` (those that have one) by the scale in place and says whether
+  // all are finite. One read of a flag from the device: the decision to step is the host's.
+  bool UnscaleAndCheck(const std::vector<at::Tensor>& params);
   // After the step or its skip: backs off after a skip, grows after growth_interval good steps.
   void Update();
 

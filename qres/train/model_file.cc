@@ -1,6 +1,5 @@
 #include "qres/train/model_file.h"
 
-#include <map>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -10,13 +9,13 @@
 #include "ATen/core/ivalue.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "c10/core/GradMode.h"
 #include "caffe2/serialize/inline_container.h"
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
 #include "qres/io/archive_check.h"
 #include "qres/io/files.h"
+#include "qres/io/settings_text.h"
 #include "torch/csrc/jit/serialization/export.h"
 #include "torch/csrc/jit/serialization/pickler.h"
 #include "torch/serialize.h"
@@ -37,16 +36,9 @@ std::string Shape(const at::Tensor& t) { return absl::StrCat("[", absl::StrJoin(
 // pickle and the tensors it names, so Python still gets the plain state_dict.
 constexpr char kTrainedOn[] = "qres_trained_on.txt";
 
-std::string SettingsText(const std::map<std::string, std::string>& settings) {
-  std::string text;
-  for (const auto& [key, value] : settings) absl::StrAppend(&text, key, "=", value, "\n");
-  return text;
-}
-
 }  // namespace
 
-absl::Status SaveModelFile(const std::string& path, const models::Net& net,
-                           const std::map<std::string, std::string>& trained_on) {
+absl::Status SaveModelFile(const std::string& path, const models::Net& net, const io::SettingsMap& trained_on) {
   QRES_ASSIGN_OR_RETURN(std::string bytes, CallTorch("serialising the model", [&] {
     c10::Dict<std::string, at::Tensor> dict;
     for (const auto& [name, tensor] : StateDict(net)) dict.insert(name, tensor.detach().cpu());
@@ -65,7 +57,7 @@ absl::Status SaveModelFile(const std::string& path, const models::Net& net,
       return size;
     });
     torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(), writer);
-    const std::string text = SettingsText(trained_on);
+    const std::string text = io::SettingsText(trained_on);
     writer.writeRecord(kTrainedOn, text.data(), text.size());
     writer.writeEndOfFile();
     return out;
@@ -73,7 +65,7 @@ absl::Status SaveModelFile(const std::string& path, const models::Net& net,
   return io::WriteFileAtomically(path, bytes);
 }
 
-absl::StatusOr<std::map<std::string, std::string>> ReadTrainedOn(const std::string& path) {
+absl::StatusOr<io::SettingsMap> ReadTrainedOn(const std::string& path) {
   QRES_ASSIGN_OR_RETURN(std::string bytes, io::ReadWholeFile(path));
   QRES_RETURN_IF_ERROR(io::CheckArchive(bytes, absl::StrCat(path, ": not a model file or a damaged one")));
   QRES_ASSIGN_OR_RETURN(const std::string text, CallTorch(absl::StrCat(path, ": not a model file"), [&] {
@@ -83,11 +75,7 @@ absl::StatusOr<std::map<std::string, std::string>> ReadTrainedOn(const std::stri
     auto [data, size] = reader.getRecord(kTrainedOn);
     return std::string(static_cast<const char*>(data.get()), size);
   }));
-  std::map<std::string, std::string> settings;
-  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-    settings.insert(std::pair<std::string, std::string>(absl::StrSplit(line, absl::MaxSplits('=', 1))));
-  }
-  return settings;
+  return io::ParseSettingsText(text);
 }
 
 

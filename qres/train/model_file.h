@@ -3,11 +3,11 @@
 #ifndef QRES_TRAIN_MODEL_FILE_H_
 #define QRES_TRAIN_MODEL_FILE_H_
 
-#include <map>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "qres/io/settings_text.h"
 #include "qres/models/model.h"
 
 namespace qres::train {
@@ -15,10 +15,10 @@ namespace qres::train {
 // `trained_on` (the run's settings: data set, data checksums, net, ...) goes in a record of its own
 // beside the pickle, which torch.load never reads.
 absl::Status SaveModelFile(const std::string& path, const models::Net& net,
-                           const std::map<std::string, std::string>& trained_on);
+                           const io::SettingsMap& trained_on);
 
 // The settings a model file says it was trained with; empty for an older train's file.
-absl::StatusOr<std::map<std::string, std::string>> ReadTrainedOn(const std::string& path);
+absl::StatusOr<io::SettingsMap> ReadTrainedOn(const std::string& path);
 
 // Loads `path` into `net`. Missing or corrupt files, and files whose names or shapes do not match
 // the net (another net, dataset or depth), are errors that say what differs.

@@ -1,7 +1,5 @@
 #include "qres/train/precision.h"
 
-#include <cpuid.h>
-
 #include "ATen/autocast_mode.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -31,14 +29,8 @@ absl::StatusOr<Precision> ParsePrecision(absl::string_view name, bool cuda) {
   return absl::InvalidArgumentError(absl::StrCat("--precision=", name, ": use fp32, bf16 or fp16"));
 }
 
-bool CpuHasNativeBf16() {
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (__get_cpuid_max(0, nullptr) < 7) return false;
-  __cpuid_count(7, 0, eax, ebx, ecx, edx);
-  const bool amx_bf16 = (edx >> 22) & 1u;
-  __cpuid_count(7, 1, eax, ebx, ecx, edx);
-  const bool avx512_bf16 = (eax >> 5) & 1u;
-  return amx_bf16 || avx512_bf16;
+bool CpuHasNativeBf16() {  // as qres/optim/fused_cpu.cc asks for AVX2
+  return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
 }
 
 AutocastScope::AutocastScope(Precision precision, const c10::Device& device) : device_type_(device.type()) {

@@ -95,10 +95,7 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
       report_.Line(absl::StrCat("Interrupted at epoch ", position_.epoch + 1, ", batch ", position_.batch,
                                 "; continue with --resume"));
       QRES_RETURN_IF_ERROR(SynchronizeBuffersAndCheck());
-      if (scaler_) {
-        position_.loss_scale = scaler_->scale();
-        position_.loss_scale_growth = scaler_->growth_tracker();
-      }
+      KeepScalerInPosition();
       if (Lead()) {
         QRES_RETURN_IF_ERROR(
             SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, position_, report_.text(), settings_));
@@ -138,11 +135,10 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
         optimizer_->step();
         return;
       }
-      ranks_->Backward(loss.defined() ? scaler_->Scale(loss) : loss, slice, net_->parameters());
-      std::vector<at::Tensor> grads;
-      for (const at::Tensor& p : net_->parameters()) grads.push_back(p.grad());
+      const std::vector<at::Tensor> params = net_->parameters();
+      ranks_->Backward(loss.defined() ? scaler_->Scale(loss) : loss, slice, params);
       // A skipped step changes neither the weights nor the optimizer's or quantizer's state.
-      if (scaler_->UnscaleAndCheck(grads)) {
+      if (scaler_->UnscaleAndCheck(params)) {
         optimizer_->step();
       } else {
         ++skipped_steps_;
@@ -209,10 +205,9 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   const double lr = optimizer_->param_groups()[0].options().get_lr();  // of the epoch's last batch
   std::string line = absl::StrFormat("[Epoch : %4d] cost = %.9f", position_.epoch + 1, cost);
   if (scaler_) {
-    absl::StrAppendFormat(&line, "  loss scale %g (%d steps skipped)", scaler_->scale(), skipped_steps_);
+    KeepScalerInPosition();
+    absl::StrAppendFormat(&line, "  loss scale %g (%d steps skipped)", position_.loss_scale, skipped_steps_);
     skipped_steps_ = 0;
-    position_.loss_scale = scaler_->scale();
-    position_.loss_scale_growth = scaler_->growth_tracker();
   }
   if (index.has_value()) absl::StrAppendFormat(&line, "  QP Index: %g", *index);
   if (LrIsScheduled()) absl::StrAppendFormat(&line, "  lr %.6g", lr);
@@ -250,6 +245,12 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
                                    {files_.error, io::PickleFloatList(position_.losses)},
                                    {files_.log, report_.text()},
                                    {files_.checkpoint, std::move(checkpoint)}});
+}
+
+void TrainingRun::KeepScalerInPosition() {
+  if (!scaler_) return;
+  position_.loss_scale = scaler_->scale();
+  position_.loss_scale_growth = scaler_->growth_tracker();
 }
 
 std::optional<double> TrainingRun::QuantIndex() {

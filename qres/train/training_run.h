@@ -102,6 +102,9 @@ class TrainingRun {
   // summed (in the reference's train-mode evaluation every rank runs every batch, so the BatchNorm
   // statistics it updates stay the same on all ranks).
   absl::StatusOr<Evaluation> EvaluateTestSet();
+  // The loss scaler's state into position_, for the checkpoint (device reads: at an epoch's end or
+  // a stop).
+  void KeepScalerInPosition();
   // Under bf16 on the CPU the batches (training and test) are made channels-last: oneDNN's bf16
   // convolutions are about 2x faster so (docs/BENCHMARKS.md); fp32 keeps its bits (ResNet is
   // channels-last on the CPU in every precision, by itself).

@@ -1,7 +1,6 @@
 #include "qres/train/training_run.h"
 
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cerrno>
 #include <cmath>
@@ -17,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
+#include "qres/io/crc32.h"
 #include "qres/io/files.h"
 #include "qres/train/run_setup.h"
 
@@ -177,14 +177,13 @@ absl::Status TrainingRun::LoadResumedCheckpoint() {
 
 absl::Status TrainingRun::CheckRanksAgree() {
   if (ranks_->single()) return absl::OkStatus();
-  std::map<std::string, std::string> settings = settings_;
+  Settings settings = settings_;
   // What the rank resumed: its position and the CRC-32 of its metrics so far (their seconds make
   // two runs' differ), so ranks resuming different checkpoints of one run are told apart.
   settings["resume"] = resume_checkpoint_.empty()
       ? "none"
       : absl::StrFormat("epoch %d batch %d, metrics %08x", position_.epoch + 1, position_.batch,
-                        crc32(0L, reinterpret_cast<const Bytef*>(position_.metrics.data()),
-                              static_cast<uInt>(position_.metrics.size())));
+                        io::Crc32(position_.metrics.data(), position_.metrics.size()));
   return ranks_->CheckSameSettings(settings);
 }
 
