@@ -131,10 +131,11 @@ absl::Status DataParallel::CheckSameSettings(const io::SettingsMap& settings) {
         all[r].assign(theirs.begin(), theirs.end());
       }
     }
-    // No rank leaves (rank 0, which serves the store, least of all) before every rank that has not
-    // failed has read what it compares: a difference ends them all, each with its own line.
+    // Rank 0, which serves the store, does not leave before every rank that has not failed has read
+    // what it compares: a difference ends them all, each with its own line. The others need not
+    // wait (a poll of theirs could find rank 0 gone).
     group_->store->add("settings_read", 1);
-    for (;;) {
+    while (rank() == 0) {
       int64_t done = group_->store->add("settings_read", 0);
       for (int r = 0; r < world_size(); ++r) done += group_->store->check({absl::StrCat("setup_failed/", r)});
       if (done >= world_size() || std::chrono::steady_clock::now() >= deadline) break;

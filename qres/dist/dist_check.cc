@@ -7,6 +7,7 @@
 //   torchrun --nproc_per_node=1 --no-python bazel-bin/qres/dist/dist_check --backend=nccl  (--config=cuda)
 #include <chrono>
 #include <iostream>
+#include <thread>
 #include <vector>
 
 #include "ATen/ops/full.h"
@@ -19,6 +20,9 @@
 #include "qres/dist/process_group.h"
 
 DEFINE_int32(timeout_s, 60, "seconds every rank has to join and each collective to finish");
+DEFINE_int32(linger_s, 0,
+             "rank 0 serves the store this many seconds more after its checks, so that a process "
+             "started late (a doubled rank, in a test) still gets an answer");
 DEFINE_string(backend, "gloo", "gloo (CPU tensors) or nccl (CPU tensors through Gloo, GPU tensors through NCCL)");
 
 namespace qres::dist {
@@ -56,6 +60,7 @@ absl::Status Check() {
   QRES_RETURN_IF_ERROR(CallTorch(absl::StrCat("rank ", rank, ": the barrier failed"),
                                  [&] { group.process_group->barrier()->wait(); }));
   std::cout << "rank " << rank << " of " << size << ": collectives ok" << std::endl;
+  if (rank == 0) std::this_thread::sleep_for(std::chrono::seconds(FLAGS_linger_s));
   return absl::OkStatus();
 }
 
