@@ -4,7 +4,6 @@
 #include <memory>
 
 #include "ATen/ops/max_pool2d.h"
-#include "ATen/ops/relu.h"
 #include "qres/base/status_macros.h"
 #include "qres/models/model.h"
 #include "torch/nn/init.h"
@@ -24,8 +23,8 @@ class Cnn : public Net {
   }
 
   at::Tensor forward(at::Tensor x) override {  // channels-last images convolve channels-last
-    x = at::max_pool2d(Conv2d(x, conv1_->weight, conv1_->bias, 1, 1).relu_(), 2);
-    x = at::max_pool2d(Conv2d(x, conv2_->weight, conv2_->bias, 1, 1).relu_(), 2);
+    x = at::max_pool2d(Conv2dRelu(x, conv1_->weight, conv1_->bias, 1, 1), 2);
+    x = at::max_pool2d(Conv2dRelu(x, conv2_->weight, conv2_->bias, 1, 1), 2);
     return fc_->forward(x.flatten(1));
   }
 

@@ -41,8 +41,8 @@ class LeNet : public Net {
 
   at::Tensor forward(at::Tensor x) override {
     if (pad_ > 0) x = at::constant_pad_nd(x, {pad_, pad_, pad_, pad_}, 0.0);
-    x = at::max_pool2d(conv1_->forward(x).relu_(), 2);
-    x = at::max_pool2d(conv2_->forward(x).relu_(), 2);
+    x = at::max_pool2d(Conv2dRelu(x, conv1_->weight, conv1_->bias, 1, 0), 2);
+    x = at::max_pool2d(Conv2dRelu(x, conv2_->weight, conv2_->bias, 1, 0), 2);
     x = fc1_->forward(x.flatten(1)).relu_();
     x = fc2_->forward(x).relu_();
     x = fc3_->forward(x);

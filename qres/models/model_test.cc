@@ -6,6 +6,10 @@
 #include <utility>
 #include <vector>
 
+#include "ATen/autocast_mode.h"
+#include "ATen/core/dispatch/Dispatcher.h"
+#include "ATen/ops/equal.h"
+#include "torch/csrc/autograd/function.h"
 #include "ATen/ops/randn.h"
 #include "ATen/ops/std.h"
 #include "ATen/ops/mean.h"
@@ -119,6 +123,66 @@ TEST(ModelTest, BadShapesAndNamesAreReported) {
   EXPECT_THAT((*resnet20)->Describe(), HasSubstr("ResNet (ResNet-20), "));
   EXPECT_THAT(CreateModel("VGG", Spec(3, 32, 10)).status().message(),
               HasSubstr("unknown net 'VGG'; registered: CNN, LeNet, ResNet"));
+}
+
+// bf16 autocast on the CPU for one scope, as the trainer's AutocastScope (qres/train) sets it.
+class CpuBf16Autocast {
+ public:
+  CpuBf16Autocast() : was_enabled_(at::autocast::is_autocast_enabled(at::kCPU)) {
+    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCPU, true);
+  }
+  ~CpuBf16Autocast() {
+    at::autocast::set_autocast_enabled(at::kCPU, was_enabled_);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool was_enabled_;
+};
+
+bool OneDnnHasBf16() {
+  std::vector<c10::IValue> stack;
+  c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn::_is_mkldnn_bf16_supported", "").callBoxed(&stack);
+  return stack[0].toBool() && at::globalContext().userEnabledMkldnn();
+}
+
+// The fused convolution + ReLU against the two ops it replaces, forward and every gradient, for
+// NCHW and channels-last inputs, one and several input channels, with and without padding.
+// Compared by value (at::equal): oneDNN's ReLU post-op may write +0 where ReLU writes -0.
+TEST(ModelTest, FusedConvReluEqualsConvThenRelu) {
+  for (const bool channels_last : {false, true}) {
+    for (const int64_t in : {1, 6}) {
+      for (const int64_t padding : {0, 1}) {
+        SCOPED_TRACE(testing::Message() << "channels_last " << channels_last << ", in " << in << ", padding " << padding);
+        at::manual_seed(in + padding);
+        at::Tensor x = at::randn({4, in, 12, 12});
+        if (channels_last) x = ToChannelsLast(x);
+        const at::Tensor weight = at::randn({8, in, 3, 3}), bias = at::randn({8});
+        std::vector<at::Tensor> grads[2];
+        at::Tensor outs[2];
+        for (const bool fused : {false, true}) {
+          const at::Tensor xg = x.detach().requires_grad_(), wg = weight.detach().requires_grad_(),
+                           bg = bias.detach().requires_grad_();
+          {
+            CpuBf16Autocast autocast;
+            outs[fused] = fused ? Conv2dRelu(xg, wg, bg, 1, padding) : Conv2d(xg, wg, bg, 1, padding).relu_();
+            if (fused && OneDnnHasBf16()) {  // the fused op ran
+              EXPECT_THAT(outs[fused].grad_fn()->name(), HasSubstr("ConvReluFunction"));
+            }
+          }
+          outs[fused].to(at::kFloat).square().sum().backward();
+          grads[fused] = {xg.grad(), wg.grad(), bg.grad()};
+        }
+        EXPECT_EQ(outs[1].scalar_type(), at::kBFloat16);
+        EXPECT_TRUE(at::equal(outs[0], outs[1]));
+        for (size_t i = 0; i < 3; ++i) {
+          EXPECT_EQ(grads[1][i].scalar_type(), at::kFloat) << "gradient " << i;
+          EXPECT_TRUE(at::equal(grads[0][i], grads[1][i])) << "gradient " << i;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
