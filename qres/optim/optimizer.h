@@ -56,6 +56,8 @@ class QresOptimizer {
   // Its quantizer, current (schedule kNone when it does not quantize). After steps on a GPU this
   // waits for the device, which keeps the quantizer's state between steps.
   virtual const Quantizer& quantizer() = 0;
+  // Replaces the quantizer's state (the Python ops keep it in a tensor between steps).
+  virtual void set_quantizer_state(QuantizerState state) = 0;
   // Where step() runs for the parameters (and gradients) it holds now.
   virtual StepPath step_path() const = 0;
 

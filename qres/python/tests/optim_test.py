@@ -1,0 +1,186 @@
+"""qres.optim's optimizers: every golden trajectory bit for bit (the C++ library's golden test,
+replayed through Python), torch.optim's conventions (param groups, lr schedulers, state_dict through
+torch.save and torch.load(weights_only=True), zero_grad), and the C++ library's errors."""
+import glob
+import io
+import os
+import unittest
+import zlib
+
+import sys
+
+import torch
+
+import qres
+
+sys.path.insert(0, "tools/golden")
+from make_golden import hashed_uniform  # noqa: E402  the big tensor's inputs, which the file does not store
+
+GOLDEN = sorted(glob.glob("qres/tests/golden/*.pt"))
+
+
+def parse_options(text):
+    return dict(part.split("=", 1) for part in text.split(",")) if text else {}
+
+
+class GoldenTrajectories(unittest.TestCase):
+    def test_every_case_bit_for_bit(self):
+        self.assertEqual(len(GOLDEN), 35)
+        for path in GOLDEN:
+            with self.subTest(case=os.path.basename(path)):
+                self.replay(torch.load(path, weights_only=False))
+
+    def replay(self, golden):
+        n, steps, every = golden["num_tensors"], golden["steps"], golden["snapshot_every"]
+        params = [golden[f"init{i}"].clone() for i in range(n)]
+        targets = [golden[f"target{i}"] for i in range(n)]
+        big = "big_numel" in golden
+        if big:
+            seed, numel = golden["big_seed"], golden["big_numel"]
+            params.append(hashed_uniform(seed, numel))
+            targets.append(hashed_uniform(seed + 1, numel))
+            big_noise = hashed_uniform(seed + 2, numel) * 0.05
+        options = parse_options(golden["optim_params"])
+        options.update(parse_options(golden["quant_params"]))
+        optimizer = qres.optim.create(golden["algorithm"], params, lr=golden["lr"], qp=golden["qp"],
+                                      batches_per_epoch=golden["batches_per_epoch"], epochs=golden["epochs"],
+                                      **options)
+        curvature, zero_mask = golden["curvature"], golden["zero_mask"]
+        for step in range(steps):
+            if "lrs" in golden:
+                for group in optimizer.param_groups:
+                    group["lr"] = golden["lrs"][step].item()
+            if big:
+                params[-1].grad = (params[-1] - targets[-1]) * curvature[n].item() + \
+                    big_noise * golden["noise_scale"][step].item()
+            for i in range(n):
+                params[i].grad = torch.zeros_like(params[i]) if zero_mask[i] else \
+                    (params[i] - targets[i]) * curvature[i].item() + golden[f"noise{i}"][step]
+            optimizer.step()
+            self.assertEqual(optimizer.index, golden["index"][step].item(), f"index after step {step + 1}")
+            if (step + 1) % every:
+                continue
+            if big:
+                crc = zlib.crc32(params[-1].numpy().tobytes())
+                self.assertEqual(crc, golden["big_crc32"][(step + 1) // every - 1].item(),
+                                 f"the big tensor after step {step + 1}")
+            for i in range(n):
+                self.assertTrue(torch.equal(params[i], golden[f"param{i}/step{step + 1}"]),
+                                f"tensor {i} after step {step + 1}")
+
+
+def quadratic_problem(seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
+    x = torch.randn(32, 8, generator=generator)
+    y = torch.randn(32, 4, generator=generator)
+    return model, lambda: torch.nn.functional.mse_loss(model(x), y)
+
+
+def train(model, loss_fn, optimizer, steps, scheduler=None):
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss_fn().backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+
+
+class TorchOptimConventions(unittest.TestCase):
+    def test_loss_falls_and_index_rises(self):
+        model, loss_fn = quadratic_problem()
+        optimizer = qres.optim.QtAdamW(model.parameters(), lr=1e-2, weight_decay=0.01)
+        before = loss_fn().item()
+        train(model, loss_fn, optimizer, 50)
+        self.assertLess(loss_fn().item(), before * 0.5)
+        self.assertGreater(optimizer.index, 0)
+
+    def test_state_dict_survives_torch_load_weights_only(self):
+        for cls, options in ((qres.optim.QtAdamW, {}), (qres.optim.QSGD, {"momentum": 0.9}),
+                             (qres.optim.QtAdam, {"schedule": "log", "epochs": 2, "batches_per_epoch": 10})):
+            with self.subTest(optimizer=cls.__name__):
+                model, loss_fn = quadratic_problem()
+                optimizer = cls(model.parameters(), lr=1e-2, **options)
+                train(model, loss_fn, optimizer, 7)
+                buffer = io.BytesIO()
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, buffer)
+                train(model, loss_fn, optimizer, 5)
+                expected = [p.clone() for p in model.parameters()]
+
+                buffer.seek(0)
+                saved = torch.load(buffer, weights_only=True)
+                model2, loss_fn2 = quadratic_problem()
+                model2.load_state_dict(saved["model"])
+                optimizer2 = cls(model2.parameters(), lr=1e-2, **options)
+                optimizer2.load_state_dict(saved["optimizer"])
+                shared = optimizer2.state[next(iter(model2.parameters()))]
+                self.assertEqual(shared["qres_quantizer"].dtype, torch.int64)  # not cast to float32
+                self.assertEqual(shared["step"].dtype, torch.int64)
+                train(model2, loss_fn2, optimizer2, 5)
+                for a, b in zip(expected, model2.parameters()):
+                    self.assertTrue(torch.equal(a, b))
+                self.assertEqual(optimizer.index, optimizer2.index)
+
+    def test_param_groups_with_their_own_options_and_a_scheduler(self):
+        model, loss_fn = quadratic_problem()
+        first, second = list(model[0].parameters()), list(model[2].parameters())
+        optimizer = qres.optim.QtAdamW([{"params": first}, {"params": second, "lr": 1e-3, "weight_decay": 0.1}],
+                                       lr=1e-2)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=3, gamma=0.5)
+        train(model, loss_fn, optimizer, 7, scheduler)
+        self.assertEqual(optimizer.param_groups[0]["lr"], 1e-2 * 0.25)
+        self.assertEqual(optimizer.param_groups[1]["lr"], 1e-3 * 0.25)
+        self.assertTrue(all(int(optimizer.state[p]["step"]) == 7 for p in first + second))
+
+    def test_a_parameter_without_gradient_is_left_alone(self):
+        model, loss_fn = quadratic_problem()
+        frozen = model[2].bias
+        frozen.requires_grad_(False)
+        before = frozen.clone()
+        optimizer = qres.optim.QSGD(model.parameters(), lr=1e-2, momentum=0.9)
+        train(model, loss_fn, optimizer, 3)
+        self.assertTrue(torch.equal(frozen, before))
+        self.assertEqual(int(optimizer.state[frozen]["step"]), 0)
+
+    def test_same_bits_as_a_second_run(self):
+        results = []
+        for _ in range(2):
+            model, loss_fn = quadratic_problem()
+            train(model, loss_fn, qres.optim.QtAdamW(model.parameters(), lr=1e-2, rounding="stochastic", seed=3), 10)
+            results.append([p.clone() for p in model.parameters()])
+        self.assertTrue(all(torch.equal(a, b) for a, b in zip(*results)))
+
+
+class Errors(unittest.TestCase):
+    def test_bad_options_say_what_the_cpp_library_says(self):
+        model, _ = quadratic_problem()
+        cases = [
+            (qres.optim.QtAdamW, {"rounding": "sideways"}, "rounding"),
+            (qres.optim.QtAdamW, {"colour": "red"}, "unknown key 'colour'"),
+            (qres.optim.QtAdamW, {"eps": 0.0}, "eps"),
+            (qres.optim.QSGD, {"momentum": 1.5}, "momentum"),
+            (qres.optim.AdamW, {"schedule": "log"}, "does not quantize"),
+        ]
+        for cls, options, message in cases:
+            with self.subTest(options=options):
+                with self.assertRaises(ValueError) as raised:
+                    cls(model.parameters(), lr=1e-3, **options)
+                self.assertIn(message, str(raised.exception))
+                self.assertEqual(len(str(raised.exception).strip().splitlines()), 1, str(raised.exception))
+
+    def test_a_bad_group_option_is_refused_when_the_group_is_added(self):
+        model, _ = quadratic_problem()
+        optimizer = qres.optim.QtAdamW(model[0].parameters(), lr=1e-3)
+        with self.assertRaises(ValueError):
+            optimizer.add_param_group({"params": model[2].parameters(), "betas": "0.9"})
+
+    def test_unknown_algorithm(self):
+        with self.assertRaisesRegex(ValueError, "unknown algorithm 'Lion'"):
+            qres.optim.create("Lion", [torch.zeros(2, requires_grad=True)])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
