@@ -4,5 +4,5 @@
 set -euo pipefail
 wheel="$1"
 python="$2"
-"$python" -m pip install --no-deps --force-reinstall --no-index --quiet "$wheel"
+"$python" -m pip install --no-deps --force-reinstall --no-index --quiet --root-user-action=ignore "$wheel"
 "$python" -c "import qres, torch; print('qres installed:', qres.__file__, '(torch ' + torch.__version__ + ')')"

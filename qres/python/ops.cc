@@ -175,7 +175,10 @@ TORCH_LIBRARY(qres, m) {
   m.def("describe(str algorithm, str optim_params, str quant_params, int qp, float lr) -> str", &Describe);
 }
 
+// On a GPU the C++ optimizer takes its fused CUDA step when the build has it (--config=cuda), else
+// its ATen path; the step counts and the quantizer's state stay CPU tensors either way.
 TORCH_LIBRARY_IMPL(qres, CPU, m) { m.impl("step_", &Step); }
+TORCH_LIBRARY_IMPL(qres, CUDA, m) { m.impl("step_", &Step); }
 
 }  // namespace
 }  // namespace qres::optim

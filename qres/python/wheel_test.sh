@@ -7,7 +7,7 @@ wheel="$1"
 python="$2"
 work=$(fresh_work_dir wheel)
 "$python" -m venv --system-site-packages "$work/venv"
-"$work/venv/bin/python" -m pip install --no-deps --no-index --quiet "$wheel" || fail "pip refused the wheel"
+"$work/venv/bin/python" -m pip install --no-deps --no-index --ignore-installed --quiet "$wheel" || fail "pip refused the wheel"
 cd "$work"
 "$work/venv/bin/python" - "$work/venv" <<'PY' || fail "the installed package does not step"
 import sys

@@ -23,6 +23,13 @@ _QUANTIZER_STATE = "qres_quantizer"  # int64 [3 + parameters]: see ops.cc
 _INDEX = "qres_index"                # float64 [1]
 
 
+@torch.library.register_fake("qres::step_")
+def _step_fake(*args):
+    """The step under torch.compile's FakeTensors: it writes its arguments in place and returns
+    nothing (the schema's alias annotations say which it writes)."""
+    return None
+
+
 def _text(value):
     """A value as the C++ options parser reads it ("key=value,..."; lists joined by ':')."""
     if isinstance(value, bool):
@@ -62,9 +69,9 @@ class QresOptimizer(Optimizer):
         torch.ops.qres.describe(self.algorithm, self._group_text(group), self._quantizer_text, self._qp,
                                 float(group["lr"]))
 
-    # Keys a group holds that are not the C++ optimizer's: its parameters and lr, and what
-    # torch.optim.lr_scheduler adds.
-    _NOT_OPTIONS = ("params", "lr", "initial_lr")
+    # Keys a group holds that are not the C++ optimizer's: its parameters and lr, what
+    # torch.optim.lr_scheduler adds, and the flags torch.compile sets on an optimizer's groups.
+    _NOT_OPTIONS = ("params", "lr", "initial_lr", "capturable", "differentiable", "foreach", "fused", "maximize")
 
     @classmethod
     def _group_text(cls, group):

@@ -154,6 +154,95 @@ class TorchOptimConventions(unittest.TestCase):
         self.assertTrue(all(torch.equal(a, b) for a, b in zip(*results)))
 
 
+class CustomOperator(unittest.TestCase):
+    def test_opcheck(self):
+        """torch.library.opcheck: the schema's alias annotations match what the step writes, the
+        fake kernel agrees with the real one, and AOT dispatch handles it."""
+        for algorithm, states in (("QtAdamW", 2), ("QSGD", 1)):
+            with self.subTest(algorithm=algorithm):
+                params = [torch.ones(4), torch.ones(3)]
+                grads = [torch.full((4,), 0.5), torch.full((3,), -0.25)]
+                state0 = [torch.zeros(4), torch.zeros(3)]
+                state1 = [torch.zeros(4), torch.zeros(3)] if states == 2 else []
+                steps = [torch.ones((), dtype=torch.int64) for _ in params]  # not a first step
+                quantizer = torch.zeros(5, dtype=torch.int64)
+                index = torch.zeros(1, dtype=torch.float64)
+                options = ["momentum=0.9"] if algorithm == "QSGD" else [""]
+                results = torch.library.opcheck(
+                    torch.ops.qres.step_.default,
+                    (algorithm, options, [0.1], [2], "", 2, 0, 0, params, grads, state0, state1, steps, quantizer, index))
+                self.assertEqual(set(results.values()), {"SUCCESS"}, results)
+
+    def test_compiled_step_equals_eager(self):
+        for cls, options in ((qres.optim.QtAdamW, {"weight_decay": 0.01}), (qres.optim.QtAdam, {"schedule": "log", "epochs": 1, "batches_per_epoch": 8}),
+                             (qres.optim.QSGD, {"momentum": 0.9})):
+            with self.subTest(optimizer=cls.__name__):
+                runs = []
+                for compiled in (False, True):
+                    model, loss_fn = quadratic_problem()
+                    optimizer = cls(model.parameters(), lr=1e-2, **options)
+                    step = torch.compile(optimizer.step, fullgraph=True) if compiled else optimizer.step
+                    for _ in range(6):
+                        optimizer.zero_grad()
+                        loss_fn().backward()
+                        step()
+                    runs.append([p.detach().clone() for p in model.parameters()] + [torch.tensor(optimizer.index)])
+                for eager, compiled in zip(*runs):
+                    self.assertTrue(torch.equal(eager, compiled))
+
+
+def half_loss(module, rank):
+    """The quadratic problem's loss on half `rank` of its batch."""
+    generator = torch.Generator().manual_seed(0)
+    for p in module.parameters():
+        torch.randn(p.shape, generator=generator)  # the draws quadratic_problem made for the weights
+    x = torch.randn(32, 8, generator=generator)[16 * rank:16 * rank + 16]
+    y = torch.randn(32, 4, generator=generator)[16 * rank:16 * rank + 16]
+    return torch.nn.functional.mse_loss(module(x), y)
+
+
+def ddp_worker(rank, world_size, store_path, out_path):
+    """One rank of a 2-process DDP run on its half of the batch; rank 0 saves its weights."""
+    import torch.distributed as dist
+    dist.init_process_group("gloo", init_method=f"file://{store_path}", rank=rank, world_size=world_size)
+    model, _ = quadratic_problem()
+    ddp = torch.nn.parallel.DistributedDataParallel(model)
+    optimizer = qres.optim.QtAdamW(ddp.parameters(), lr=1e-2, rounding="stochastic", seed=5)
+    train(ddp, lambda: half_loss(ddp, rank), optimizer, 6)
+    torch.save([p.detach().clone() for p in model.parameters()] + [torch.tensor(optimizer.index)],
+               f"{out_path}.{rank}")
+    dist.destroy_process_group()
+
+
+class DataParallel(unittest.TestCase):
+    def test_two_gloo_processes_equal_one(self):
+        """DDP averages the ranks' gradients as g0/2 + g1/2 (each bucket divided by the world size,
+        then summed); one process doing the same sum steps to the same bits."""
+        import tempfile
+        import torch.multiprocessing as mp
+        with tempfile.TemporaryDirectory() as work:
+            out = os.path.join(work, "weights")
+            mp.spawn(ddp_worker, args=(2, os.path.join(work, "store"), out), nprocs=2, join=True)
+            ranks = [torch.load(f"{out}.{rank}", weights_only=True) for rank in (0, 1)]
+        model, _ = quadratic_problem()
+        params = list(model.parameters())
+        optimizer = qres.optim.QtAdamW(params, lr=1e-2, rounding="stochastic", seed=5)
+        for _ in range(6):
+            halves = []
+            for rank in (0, 1):
+                optimizer.zero_grad()
+                half_loss(model, rank).backward()
+                halves.append([p.grad.clone() for p in params])
+            for p, g0, g1 in zip(params, *halves):
+                p.grad = g0 / 2 + g1 / 2
+            optimizer.step()
+        alone = [p.detach() for p in params] + [torch.tensor(optimizer.index)]
+        for rank in (0, 1):
+            self.assertEqual(len(ranks[rank]), len(alone))
+            for a, b in zip(ranks[rank], alone):
+                self.assertTrue(torch.equal(a, b), f"rank {rank}")
+
+
 class Errors(unittest.TestCase):
     def test_bad_options_say_what_the_cpp_library_says(self):
         model, _ = quadratic_problem()
