@@ -8,10 +8,10 @@
 #   (with the large test at 5 M elements, since halved).
 # run.sh prints the python3, torch and card it found and stops if torch or the GPU is not what the
 # binaries need; then, most important first: the small CUDA-vs-CPU equivalence test, the large one,
-# the stream tests, an NCCL world on the machine's GPUs (dist_check, then train through torchrun),
-# compute-sanitizer on the kernels, the benchmarks (optimizer step against
-# PyTorch's fused AdamW and a device copy, the step's host side, the training step against eager
-# PyTorch), and short GPU training runs. $OUT/summary.txt has one line per check (passed / failed /
+# the stream tests, the Python package on CUDA against CPU, an NCCL world on the machine's GPUs
+# (dist_check, then train through torchrun), compute-sanitizer on the kernels, the benchmarks
+# (optimizer step against PyTorch's fused AdamW and a device copy, the step's host side, the
+# training step against eager PyTorch), and short GPU training runs. $OUT/summary.txt has one line per check (passed / failed /
 # skipped and why); $OUT/benchmarks.md has the tables for docs/BENCHMARKS.md; the logs are packed
 # into $OUT/logs.tar.gz (the device tool brings back 8 files at most).
 set -euo pipefail
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 targets=(//qres/tools:train //qres/tools:test //qres/optim/cuda:optimizer_cuda_test
          //qres/bench:optimizer_step_bench //qres/bench:fused_step_host_bench
          //qres/bench:train_step_bench //qres/dist:dist_check)
-bazel build -c opt --config=cuda "${targets[@]}"
+bazel build -c opt --config=cuda "${targets[@]}" //qres/python:qres/_C.so
 
 out=gpu_bundle
 rm -rf "$out"
@@ -31,11 +31,17 @@ for target in "${targets[@]}"; do
   install -m 755 "$binary" "$out/bin/"
   strip "$out/bin/$(basename "$binary")"
 done
-# Shared libraries that are neither glibc's nor torch's.
-for library in libunwind.so.8 liblzma.so.5; do
-  cp -L "/lib/x86_64-linux-gnu/$library" "$out/lib/"
+# Shared libraries that are neither glibc's nor torch's: libunwind, liblzma and Debian's Abseil.
+for library in $(ldd "$out"/bin/* bazel-bin/qres/python/qres/_C.so 2>/dev/null | awk '/libabsl_|libunwind|liblzma/ {print $3}' | sort -u); do
+  cp -L "$library" "$out/lib/"
 done
 install -m 755 tools/bench_train_step.py "$out/bin/"
+# The Python package (its operators built with the fused CUDA step) and its CUDA check.
+mkdir -p "$out/python/qres"
+install -m 644 qres/python/qres/__init__.py qres/python/qres/optim.py "$out/python/qres/"
+install -m 755 bazel-bin/qres/python/qres/_C.so "$out/python/qres/"
+strip "$out/python/qres/_C.so"
+install -m 644 qres/python/tests/cuda_check.py "$out/python/"
 # Fashion-MNIST: the whole test set, the first 12000 training images (the full set would not fit
 # beside the binaries; the training runs check the GPU path, not the accuracy).
 python3 - /usr/share/datasets/fashion-mnist "$out/data" 12000 <<'PY'
@@ -83,7 +89,7 @@ sys.exit(0 if torch.cuda.is_available() and torch.__version__.split("+")[0] == s
 PY
 if ((PIPESTATUS[0] != 0)); then note failed "machine: torch version or GPU not as the binaries need"; exit 1; fi
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee -a "$OUT/machine.txt"
-if ldd "$here"/bin/* | grep "not found"; then note failed "machine: libraries missing (ldd)"; exit 1; fi
+if ldd "$here"/bin/* "$here"/python/qres/_C.so | grep "not found"; then note failed "machine: libraries missing (ldd)"; exit 1; fi
 note passed "machine: $(python3 -c 'import torch; print(torch.cuda.get_device_name(0))'), LD_LIBRARY_PATH and ldd"
 
 # check NAME LIMIT LOG COMMAND...: COMMAND under the smaller of LIMIT and the time left; with
@@ -111,6 +117,9 @@ check "large equivalence: 18 cases x 100 steps, up to 2.5 M elements" 120 equiva
   "$test" --gtest_filter='*.EqualsTheCpuOptimizerBitForBit/*' || status=1
 check "streams: steps alternating between two streams, two optimizers on two streams" 60 streams.log \
   "$test" --gtest_filter='OptimizerCudaStreamTest.*' || status=1
+
+expect="same: AdamW" check "Python: qres.optim on CUDA = on CPU, 5 cases x 20 steps" 90 python_cuda.log \
+  env PYTHONPATH="$here/python" python3 "$here/python/cuda_check.py" || status=1
 
 # NCCL (issue 12): one rank per GPU through torchrun, as users launch it; one GPU makes a world of 1.
 gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')

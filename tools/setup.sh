@@ -43,20 +43,22 @@ else
 fi
 
 # 2. LibTorch, from the torch wheel that python3 imports (the GPU machine runs the same version),
-#    numpy (torch warns without it; the golden-value generator runs under this python3), and
-#    tensorboard (to view the event files train writes; a test reads them with its reader).
+#    numpy (torch warns without it; the golden-value generator runs under this python3),
+#    tensorboard (to view the event files train writes; a test reads them with its reader), and
+#    expecttest (torch.testing's optimizer test inputs import it; the Python package's tests use them).
 pip_missing=()
 installed_torch="$(python3 -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)"
 [[ "$installed_torch" == "$TORCH_VERSION" ]] || pip_missing+=("torch==${TORCH_VERSION}")
 python3 -c 'import numpy' 2>/dev/null || pip_missing+=(numpy)
 python3 -c 'import tensorboard' 2>/dev/null || pip_missing+=(tensorboard)
+python3 -c 'import expecttest' 2>/dev/null || pip_missing+=(expecttest)
 if ((${#pip_missing[@]})); then
   step "installing with pip: ${pip_missing[*]} (torch was: ${installed_torch:-none})"
   pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@"; }
   pip_install "${pip_missing[@]}" || PIP_BREAK_SYSTEM_PACKAGES=1 pip_install "${pip_missing[@]}" \
     || fail "pip install ${pip_missing[*]}"
 else
-  step "torch ${TORCH_VERSION}, numpy and tensorboard present"
+  step "torch ${TORCH_VERSION}, numpy, tensorboard and expecttest present"
 fi
 torch_dir="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')" \
   || fail "import torch"
