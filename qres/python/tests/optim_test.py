@@ -69,6 +69,34 @@ class GoldenTrajectories(unittest.TestCase):
                                 f"tensor {i} after step {step + 1}")
 
 
+class AgainstTorchOptim(unittest.TestCase):
+    """The cases whose arithmetic is torch.optim's (qres follows ATen's ops op for op, so their bits
+    depend on the CPU): checked against torch.optim itself, here and now."""
+
+    def test_same_bits_as_torch_optim(self):
+        # (SGD is qres's own arithmetic, checked by the golden files: its loops fuse where ATen's
+        # vector kernels do, which ATen's scalar kernels do not.)
+        cases = [
+            (lambda ps: qres.optim.AdamW(ps, lr=1e-2, form="torch"), lambda ps: torch.optim.AdamW(ps, lr=1e-2)),
+            (lambda ps: qres.optim.AdamW(ps, lr=1e-3, form="torch", weight_decay=0.1, betas=(0.8, 0.9)),
+             lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.1, betas=(0.8, 0.9))),
+        ]
+        for number, (ours, theirs) in enumerate(cases):
+            with self.subTest(case=number):
+                runs = []
+                for make in (ours, theirs):
+                    generator = torch.Generator().manual_seed(number)
+                    params = [torch.randn(shape, generator=generator).requires_grad_() for shape in ((5, 7), (7,), (300,))]
+                    targets = [torch.randn(p.shape, generator=generator) for p in params]
+                    optimizer = make(params)
+                    for _ in range(20):
+                        for p, t in zip(params, targets):
+                            p.grad = (p.detach() - t) * 0.3
+                        optimizer.step()
+                    runs.append(params)
+                self.assertTrue(all(torch.equal(a, b) for a, b in zip(*runs)))
+
+
 def quadratic_problem(seed=0):
     generator = torch.Generator().manual_seed(seed)
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
