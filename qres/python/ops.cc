@@ -17,7 +17,7 @@
 //     quantizer_state: int64 [3 + params]: set (0 before the first step), the bump schedule's
 //       index, the quantized steps so far, each tensor's own index (scope=per_tensor).
 //     index: float64 [1], written: the quantizer's reported index after the step (Quantizer::index()).
-//   qres::describe(algorithm, optim_params, quant_params, qp, lr) -> str
+//   qres::describe(algorithm, optim_params, quant_params, qp, lr, batches_per_epoch, epochs) -> str
 //     the optimizer's one-line description, or the registry's error for bad options.
 #include <memory>
 #include <optional>
@@ -59,10 +59,10 @@ std::unique_ptr<torch::optim::Optimizer> Create(const std::string& algorithm, st
 }
 
 std::string Describe(c10::string_view algorithm, c10::string_view optim_params, c10::string_view quant_params,
-                     int64_t qp, double lr) {
+                     int64_t qp, double lr, int64_t batches_per_epoch, int64_t epochs) {
   const auto param = at::empty({1}, at::kFloat);
   auto optimizer = Create(std::string(algorithm), {param}, std::string(optim_params), lr, std::string(quant_params),
-                          qp, /*batches_per_epoch=*/1, /*epochs=*/1);
+                          qp, batches_per_epoch, epochs);
   const Quantizer& quantizer = dynamic_cast<QresOptimizer&>(*optimizer).quantizer();
   return quantizer.options().schedule == QuantSchedule::kNone
              ? std::string(algorithm)
@@ -109,11 +109,11 @@ void Step(c10::string_view algorithm, const c10::List<std::string>& optim_params
 
   const bool adam = dynamic_cast<AdamFamily*>(optimizer.get()) != nullptr;
   TORCH_CHECK(!adam || static_cast<int64_t>(state1.size()) == n, "qres::step_: Adam takes two states per parameter");
-  std::vector<at::Tensor> new_buffers(n);  // SGD: buffers the step makes (a first momentum step)
   for (int64_t i = 0; i < n; ++i) {
     const at::Tensor& param = params[i];
     const std::optional<at::Tensor> grad = grads.get(i);
     if (!grad.has_value()) continue;
+    // The C++ optimizer reads param.grad(): in eager mode it is this gradient already.
     if (!param.grad().defined() || !param.grad().is_same(*grad)) param.mutable_grad() = *grad;
     auto& slot = optimizer->state()[param.unsafeGetTensorImpl()];
     if (adam) {
@@ -172,7 +172,10 @@ TORCH_LIBRARY(qres, m) {
       "step_(str algorithm, str[] optim_params, float[] lrs, int[] group_sizes, str quant_params, int qp, "
       "int batches_per_epoch, int epochs, Tensor(a!)[] params, Tensor?[] grads, Tensor(b!)[] state0, "
       "Tensor(c!)[] state1, Tensor(d!)[] steps, Tensor(e!) quantizer_state, Tensor(f!) index) -> ()");
-  m.def("describe(str algorithm, str optim_params, str quant_params, int qp, float lr) -> str", &Describe);
+  m.def(
+      "describe(str algorithm, str optim_params, str quant_params, int qp, float lr, int batches_per_epoch, "
+      "int epochs) -> str",
+      &Describe);
 }
 
 // On a GPU the C++ optimizer takes its fused CUDA step when the build has it (--config=cuda), else

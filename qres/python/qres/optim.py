@@ -60,14 +60,14 @@ class QresOptimizer(Optimizer):
         self._epochs = spec.get("epochs", 0)
         # The C++ registry checks every option now, with its own messages (ValueError).
         self.description = torch.ops.qres.describe(self.algorithm, _options_text(options), self._quantizer_text,
-                                                   self._qp, float(lr))
+                                                   self._qp, float(lr), self._batches_per_epoch, self._epochs)
         super().__init__(params, dict(lr=lr, **options))
 
     def add_param_group(self, param_group):
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         torch.ops.qres.describe(self.algorithm, self._group_text(group), self._quantizer_text, self._qp,
-                                float(group["lr"]))
+                                float(group["lr"]), self._batches_per_epoch, self._epochs)
 
     # Keys a group holds that are not the C++ optimizer's: its parameters and lr, what
     # torch.optim.lr_scheduler adds, and the flags torch.compile sets on an optimizer's groups.
