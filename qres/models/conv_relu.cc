@@ -22,10 +22,16 @@ class ConvReluFunction : public torch::autograd::Function<ConvReluFunction> {
         c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn::_convolution_pointwise", "");
     // mkldnn::_convolution_pointwise(X, W, B?, padding[], stride[], dilation[], groups, attr,
     // scalars?[], algorithm?)
-    std::vector<c10::IValue> stack = {
-        x, weight, bias.defined() ? c10::IValue(bias) : c10::IValue(), std::vector<int64_t>{padding, padding}, std::vector<int64_t>{stride, stride},
-        std::vector<int64_t>{1, 1}, int64_t{1}, std::string("relu"), c10::List<std::optional<at::Scalar>>(),
-        c10::IValue()};
+    std::vector<c10::IValue> stack = {x,
+                                      weight,
+                                      bias.defined() ? c10::IValue(bias) : c10::IValue(),
+                                      std::vector<int64_t>{padding, padding},
+                                      std::vector<int64_t>{stride, stride},
+                                      std::vector<int64_t>{1, 1},
+                                      int64_t{1},
+                                      std::string("relu"),
+                                      c10::List<std::optional<at::Scalar>>(),
+                                      c10::IValue()};
     op.callBoxed(&stack);
     at::Tensor out = std::move(stack[0]).toTensor();
     ctx->save_for_backward({x, weight, out});

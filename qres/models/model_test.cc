@@ -154,7 +154,8 @@ TEST(ModelTest, FusedConvReluEqualsConvThenRelu) {
   for (const bool channels_last : {false, true}) {
     for (const int64_t in : {1, 6}) {
       for (const int64_t padding : {0, 1}) {
-        SCOPED_TRACE(testing::Message() << "channels_last " << channels_last << ", in " << in << ", padding " << padding);
+        SCOPED_TRACE(testing::Message() << "channels_last " << channels_last << ", in " << in << ", padding "
+                                        << padding);
         at::manual_seed(in + padding);
         at::Tensor x = at::randn({4, in, 12, 12});
         if (channels_last) x = ToChannelsLast(x);

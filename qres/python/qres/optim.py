@@ -122,12 +122,29 @@ class QresOptimizer(Optimizer):
         if _QUANTIZER_STATE not in shared:
             shared[_QUANTIZER_STATE] = torch.zeros(3 + len(params), dtype=torch.int64)
             shared[_INDEX] = torch.zeros(1, dtype=torch.float64)
+        elif len(shared[_QUANTIZER_STATE]) < 3 + len(params):  # a group added since: its tensors start at qp
+            grown = torch.full((3 + len(params) - len(shared[_QUANTIZER_STATE]),), self._qp, dtype=torch.int64)
+            shared[_QUANTIZER_STATE] = torch.cat([shared[_QUANTIZER_STATE], grown])
         torch.ops.qres.step_(self.algorithm, texts, lrs, sizes, self._quantizer_text, self._qp,
                              self._batches_per_epoch, self._epochs, params, grads, state0, state1, steps,
                              shared[_QUANTIZER_STATE], shared[_INDEX])
         return loss
 
+    def _settings(self):
+        """What the state means beyond the param groups: the algorithm and the quantizer's options."""
+        return {"algorithm": self.algorithm, "quantizer": self._quantizer_text, "qp": self._qp,
+                "batches_per_epoch": self._batches_per_epoch, "epochs": self._epochs}
+
+    def state_dict(self):
+        state_dict = super().state_dict()
+        state_dict["qres"] = self._settings()
+        return state_dict
+
     def load_state_dict(self, state_dict):
+        saved = state_dict.get("qres")
+        if saved is not None and saved != self._settings():
+            raise ValueError(f"the optimizer state was saved with {saved}, "
+                             f"not with this optimizer's {self._settings()}")
         # torch.optim casts a floating-point parameter's state to its dtype; the quantizer's integer
         # state and its float64 index must keep theirs.
         kept = {}

@@ -19,7 +19,8 @@ def adam_inputs(device, dtype=None):
         OptimizerInput(params=None, kwargs={"weight_decay": 0.1}, desc="weight decay"),
         OptimizerInput(params=None, kwargs={"betas": (0.8, 0.99), "eps": 1e-4}, desc="betas and eps"),
         OptimizerInput(params=None, kwargs={"rounding": "stochastic", "seed": 3}, desc="stochastic rounding"),
-        OptimizerInput(params=None, kwargs={"schedule": "log", "epochs": 2, "batches_per_epoch": 4}, desc="log schedule"),
+        OptimizerInput(params=None, kwargs={"schedule": "log", "epochs": 2, "batches_per_epoch": 4},
+                       desc="log schedule"),
         OptimizerInput(params=None, kwargs={"scope": "per_tensor", "qp": 2}, desc="per-tensor index"),
     ]
 
@@ -143,10 +144,10 @@ class Conventions(unittest.TestCase):
             twin_model = copy.deepcopy(model)
             twin = info.optim_cls(twin_model.parameters(), **optim_input.kwargs)
             twin.load_state_dict(copy.deepcopy(optimizer.state_dict()))
-            twin_loss = lambda: torch.nn.functional.mse_loss(twin_model(torch.ones(4, 6)), torch.zeros(4, 3))  # noqa: E731
-            loss = lambda: torch.nn.functional.mse_loss(model(torch.ones(4, 6)), torch.zeros(4, 3))  # noqa: E731
-            run(optimizer, loss, 3)
-            run(twin, twin_loss, 3)
+            def loss_of(net):
+                return lambda: torch.nn.functional.mse_loss(net(torch.ones(4, 6)), torch.zeros(4, 3))
+            run(optimizer, loss_of(model), 3)
+            run(twin, loss_of(twin_model), 3)
             self.assertTrue(all(torch.equal(a, b) for a, b in zip(model.parameters(), twin_model.parameters())))
             self.assertEqual(optimizer.index, twin.index)
 

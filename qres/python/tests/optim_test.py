@@ -86,7 +86,8 @@ class AgainstTorchOptim(unittest.TestCase):
                 runs = []
                 for make in (ours, theirs):
                     generator = torch.Generator().manual_seed(number)
-                    params = [torch.randn(shape, generator=generator).requires_grad_() for shape in ((5, 7), (7,), (300,))]
+                    params = [torch.randn(shape, generator=generator).requires_grad_()
+                              for shape in ((5, 7), (7,), (300,))]
                     targets = [torch.randn(p.shape, generator=generator) for p in params]
                     optimizer = make(params)
                     for _ in range(20):
@@ -163,6 +164,16 @@ class TorchOptimConventions(unittest.TestCase):
         self.assertEqual(optimizer.param_groups[1]["lr"], 1e-3 * 0.25)
         self.assertTrue(all(int(optimizer.state[p]["step"]) == 7 for p in first + second))
 
+    def test_a_group_added_after_steps_steps_too(self):
+        model, loss_fn = quadratic_problem()
+        optimizer = qres.optim.QtAdamW(model[0].parameters(), lr=1e-2, scope="per_tensor", qp=1)
+        train(model, loss_fn, optimizer, 3)
+        optimizer.add_param_group({"params": model[2].parameters()})
+        before = [p.clone() for p in model[2].parameters()]
+        train(model, loss_fn, optimizer, 3)
+        self.assertTrue(all(not torch.equal(a, b) for a, b in zip(before, model[2].parameters())))
+        self.assertTrue(all(int(optimizer.state[p]["step"]) == 3 for p in model[2].parameters()))
+
     def test_a_parameter_without_gradient_is_left_alone(self):
         model, loss_fn = quadratic_problem()
         frozen = model[2].bias
@@ -198,11 +209,13 @@ class CustomOperator(unittest.TestCase):
                 options = ["momentum=0.9"] if algorithm == "QSGD" else [""]
                 results = torch.library.opcheck(
                     torch.ops.qres.step_.default,
-                    (algorithm, options, [0.1], [2], "", 2, 0, 0, params, grads, state0, state1, steps, quantizer, index))
+                    (algorithm, options, [0.1], [2], "", 2, 0, 0, params, grads, state0, state1, steps, quantizer,
+                     index))
                 self.assertEqual(set(results.values()), {"SUCCESS"}, results)
 
     def test_compiled_step_equals_eager(self):
-        for cls, options in ((qres.optim.QtAdamW, {"weight_decay": 0.01}), (qres.optim.QtAdam, {"schedule": "log", "epochs": 1, "batches_per_epoch": 8}),
+        for cls, options in ((qres.optim.QtAdamW, {"weight_decay": 0.01}),
+                             (qres.optim.QtAdam, {"schedule": "log", "epochs": 1, "batches_per_epoch": 8}),
                              (qres.optim.QSGD, {"momentum": 0.9})):
             with self.subTest(optimizer=cls.__name__):
                 runs = []
@@ -287,6 +300,14 @@ class Errors(unittest.TestCase):
                     cls(model.parameters(), lr=1e-3, **options)
                 self.assertIn(message, str(raised.exception))
                 self.assertEqual(len(str(raised.exception).strip().splitlines()), 1, str(raised.exception))
+
+    def test_state_saved_with_other_quantizer_options_is_refused(self):
+        model, loss_fn = quadratic_problem()
+        optimizer = qres.optim.QtAdamW(model.parameters(), lr=1e-2, qp=2)
+        train(model, loss_fn, optimizer, 2)
+        other = qres.optim.QtAdamW(model.parameters(), lr=1e-2, qp=3)
+        with self.assertRaisesRegex(ValueError, "saved with .*'qp': 2.*not with this optimizer's .*'qp': 3"):
+            other.load_state_dict(optimizer.state_dict())
 
     def test_a_bad_group_option_is_refused_when_the_group_is_added(self):
         model, _ = quadratic_problem()
