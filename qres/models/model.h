@@ -71,8 +71,9 @@ at::Tensor Conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
 
 // relu(Conv2d(x, weight, bias, stride, padding)). Under bf16 autocast on the CPU it is one oneDNN
 // convolution with the ReLU as a post-op (mkldnn::_convolution_pointwise, as torch.compile's CPU
-// backend fuses it): no second pass over the output. The same bits as the two ops: the post-op
-// clamps the fp32 accumulator before it is rounded to bf16, and rounding keeps the sign.
+// backend fuses it): no second pass over the output. The same values as the two ops: the post-op
+// clamps the fp32 accumulator before it is rounded to bf16, and rounding keeps the sign (a zero's
+// sign may differ).
 // Elsewhere (fp32, CUDA) it is the two ops.
 at::Tensor Conv2dRelu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
                       int64_t padding);

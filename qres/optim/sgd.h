@@ -66,7 +66,9 @@ class Sgd : public torch::optim::Optimizer, public QresOptimizer {
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   const Quantizer& quantizer() override { return runner_.quantizer(); }
-  void set_quantizer_state(QuantizerState state) override { runner_.HostQuantizer().ImportDeviceState(std::move(state)); }
+  void set_quantizer_state(QuantizerState state) override {
+    runner_.HostQuantizer().ImportDeviceState(std::move(state));
+  }
   StepPath step_path() const override;
 
  private:
