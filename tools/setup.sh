@@ -18,6 +18,7 @@ readonly DEBIAN_PACKAGES=(
   libgloo-dev             # gloo's headers for c10d's ProcessGroupGloo (libtorch has gloo itself)
   dataset-fashion-mnist   # real Fashion-MNIST in /usr/share/datasets/fashion-mnist
   python3-pip
+  python3-venv            # the Python package's wheel test installs it into a virtual environment
 )
 
 step() { echo "[setup] $*"; }
