@@ -111,6 +111,9 @@ class QresOptimizer(Optimizer):
             lrs.append(float(group["lr"]))
             sizes.append(len(group["params"]))
             for param in group["params"]:
+                if param.grad is not None and param.grad.is_sparse:
+                    raise ValueError(f"{self.algorithm}: parameter {len(params)} has a sparse gradient; qres's "
+                                     "optimizers take dense gradients (an Embedding with sparse=False)")
                 state = self._state(param)
                 params.append(param)
                 grads.append(param.grad)

@@ -315,6 +315,13 @@ class Errors(unittest.TestCase):
         with self.assertRaises(ValueError):
             optimizer.add_param_group({"params": model[2].parameters(), "betas": "0.9"})
 
+    def test_a_sparse_gradient_is_refused(self):
+        embedding = torch.nn.Embedding(10, 3, sparse=True)
+        optimizer = qres.optim.QtAdamW(embedding.parameters(), lr=0.1)
+        embedding(torch.tensor([1, 2])).sum().backward()
+        with self.assertRaisesRegex(ValueError, "QtAdamW: parameter 0 has a sparse gradient"):
+            optimizer.step()
+
     def test_unknown_algorithm(self):
         with self.assertRaisesRegex(ValueError, "unknown algorithm 'Lion'"):
             qres.optim.create("Lion", [torch.zeros(2, requires_grad=True)])
