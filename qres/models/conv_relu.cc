@@ -57,8 +57,7 @@ class ConvReluFunction : public torch::autograd::Function<ConvReluFunction> {
   }
 };
 
-// Whether oneDNN computes bf16 on this CPU (ATen's own test: AVX512-BW/VL/DQ or AVX-NE-CONVERT, as
-// ONEDNN_MAX_CPU_ISA allows); elsewhere its fused op refuses bf16 and ATen's convolution falls back.
+// Elsewhere oneDNN's fused op refuses bf16, and ATen's convolution falls back.
 bool OneDnnHasBf16() {
   static const bool supported = [] {
     std::vector<c10::IValue> stack;
@@ -68,17 +67,17 @@ bool OneDnnHasBf16() {
   return supported;
 }
 
-bool FusesHere(const at::Tensor& x) {
+}  // namespace
+
+bool Conv2dReluFuses(const at::Tensor& x) {
   return x.device().is_cpu() && at::autocast::is_autocast_enabled(at::kCPU) &&
          at::autocast::get_autocast_dtype(at::kCPU) == at::kBFloat16 && at::globalContext().userEnabledMkldnn() &&
          OneDnnHasBf16();
 }
 
-}  // namespace
-
 at::Tensor Conv2dRelu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
                       int64_t padding) {
-  if (!FusesHere(x)) return Conv2d(x, weight, bias, stride, padding).relu_();
+  if (!Conv2dReluFuses(x)) return Conv2d(x, weight, bias, stride, padding).relu_();
   // The casts autocast would make for the convolution (cached_cast: one bf16 copy of a weight per
   // autocast region), outside the function, so autograd takes their gradients back to fp32 as it
   // does for the unfused ops.

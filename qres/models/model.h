@@ -77,6 +77,9 @@ at::Tensor Conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
 // Elsewhere (fp32, CUDA) it is the two ops.
 at::Tensor Conv2dRelu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
                       int64_t padding);
+// Whether Conv2dRelu fuses for `x` now: a CPU tensor under bf16 autocast, where oneDNN computes
+// bf16 (ATen's own test: AVX512-BW/VL/DQ or AVX-NE-CONVERT, as ONEDNN_MAX_CPU_ISA allows).
+bool Conv2dReluFuses(const at::Tensor& x);
 
 // spec.options parsed for net `net`; errors name the net and spec.options_source. A factory reads
 // its keys from it, then calls CheckAllUsed().

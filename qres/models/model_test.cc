@@ -6,8 +6,6 @@
 #include <utility>
 #include <vector>
 
-#include "ATen/autocast_mode.h"
-#include "ATen/core/dispatch/Dispatcher.h"
 #include "ATen/ops/equal.h"
 #include "torch/csrc/autograd/function.h"
 #include "ATen/ops/randn.h"
@@ -15,6 +13,7 @@
 #include "ATen/ops/mean.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "qres/train/precision.h"
 
 namespace qres::models {
 namespace {
@@ -125,28 +124,6 @@ TEST(ModelTest, BadShapesAndNamesAreReported) {
               HasSubstr("unknown net 'VGG'; registered: CNN, LeNet, ResNet"));
 }
 
-// bf16 autocast on the CPU for one scope, as the trainer's AutocastScope (qres/train) sets it.
-class CpuBf16Autocast {
- public:
-  CpuBf16Autocast() : was_enabled_(at::autocast::is_autocast_enabled(at::kCPU)) {
-    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCPU, true);
-  }
-  ~CpuBf16Autocast() {
-    at::autocast::set_autocast_enabled(at::kCPU, was_enabled_);
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool was_enabled_;
-};
-
-bool OneDnnHasBf16() {
-  std::vector<c10::IValue> stack;
-  c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn::_is_mkldnn_bf16_supported", "").callBoxed(&stack);
-  return stack[0].toBool() && at::globalContext().userEnabledMkldnn();
-}
-
 // The fused convolution + ReLU against the two ops it replaces, forward and every gradient, for
 // NCHW and channels-last inputs, one and several input channels, with and without padding.
 // Compared by value (at::equal): oneDNN's ReLU post-op may write +0 where ReLU writes -0.
@@ -166,9 +143,9 @@ TEST(ModelTest, FusedConvReluEqualsConvThenRelu) {
           const at::Tensor xg = x.detach().requires_grad_(), wg = weight.detach().requires_grad_(),
                            bg = bias.detach().requires_grad_();
           {
-            CpuBf16Autocast autocast;
+            const train::AutocastScope autocast(train::Precision::kBf16, c10::kCPU);
             outs[fused] = fused ? Conv2dRelu(xg, wg, bg, 1, padding) : Conv2d(xg, wg, bg, 1, padding).relu_();
-            if (fused && OneDnnHasBf16()) {  // the fused op ran
+            if (fused && Conv2dReluFuses(xg)) {  // the fused op ran
               EXPECT_THAT(outs[fused].grad_fn()->name(), HasSubstr("ConvReluFunction"));
             }
           }

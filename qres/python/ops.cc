@@ -81,7 +81,7 @@ void Step(c10::string_view algorithm, const c10::List<std::string>& optim_params
               "qres::step_: one gradient and state per parameter");
   TORCH_CHECK(static_cast<int64_t>(steps.size()) == n, "qres::step_: one step count per parameter");
   for (const at::Tensor& count : steps) {
-    TORCH_CHECK(count.dtype() == at::kLong && count.numel() == 1 && count.device().is_cpu(),
+    TORCH_CHECK(count.dtype() == at::kLong && count.numel() == 1 && count.device().is_cpu() && count.is_contiguous(),
                 "qres::step_: a step count must be a CPU int64 scalar tensor");
   }
   TORCH_CHECK(quantizer_state.dtype() == at::kLong && quantizer_state.numel() == 3 + n &&
@@ -118,13 +118,13 @@ void Step(c10::string_view algorithm, const c10::List<std::string>& optim_params
     auto& slot = optimizer->state()[param.unsafeGetTensorImpl()];
     if (adam) {
       auto state = std::make_unique<AdamParamState>();
-      state->step(steps[i].item<int64_t>());
+      state->step(*steps[i].data_ptr<int64_t>());
       state->exp_avg(state0[i]);
       state->exp_avg_sq(state1[i]);
       slot = std::move(state);
     } else {
       auto state = std::make_unique<SgdParamState>();
-      state->step(steps[i].item<int64_t>());
+      state->step(*steps[i].data_ptr<int64_t>());
       if (state0[i].numel() > 0) state->momentum_buffer(state0[i]);  // empty until a first momentum step
       slot = std::move(state);
     }
@@ -145,10 +145,10 @@ void Step(c10::string_view algorithm, const c10::List<std::string>& optim_params
     if (!grads.get(i).has_value()) continue;
     const auto& slot = optimizer->state().at(params[i].unsafeGetTensorImpl());
     if (adam) {
-      steps[i].fill_(static_cast<const AdamParamState&>(*slot).step());
+      *steps[i].data_ptr<int64_t>() = static_cast<const AdamParamState&>(*slot).step();
     } else {
       const auto& state = static_cast<const SgdParamState&>(*slot);
-      steps[i].fill_(state.step());
+      *steps[i].data_ptr<int64_t>() = state.step();
       // A first momentum step made its own buffer; the caller's (empty until now) holds it from now on.
       if (state.momentum_buffer().defined() && !state.momentum_buffer().is_same(state0[i])) {
         state0[i].resize_as_(state.momentum_buffer()).copy_(state.momentum_buffer());
@@ -164,7 +164,7 @@ void Step(c10::string_view algorithm, const c10::List<std::string>& optim_params
     quantizer_entries[3 + i] = i < static_cast<int64_t>(state.tensor_indices.size()) ? state.tensor_indices[i]
                                                                                     : quantizer.options().initial_index;
   }
-  index.fill_(quantizer.options().schedule == QuantSchedule::kNone ? 0.0 : quantizer.index());
+  *index.data_ptr<double>() = quantizer.options().schedule == QuantSchedule::kNone ? 0.0 : quantizer.index();
 }
 
 TORCH_LIBRARY(qres, m) {

@@ -189,16 +189,17 @@ class SGD(QresOptimizer):
     algorithm = "SGD"
 
 
-_BY_NAME = {cls.algorithm: cls for cls in (QSGD, QtAdam, QtAdamW, AdamW, SGD)}
+class StdSGD(QresOptimizer):
+    """The follow-up's plain SGD, w <- w - lr*g (the train tool's stdSGD)."""
+    algorithm = "stdSGD"
+
+
+_BY_NAME = {cls.algorithm: cls for cls in (QSGD, QtAdam, QtAdamW, AdamW, SGD, StdSGD)}
 
 
 def create(algorithm, params, lr=1e-3, **options):
     """The optimizer the train tool's --algo=`algorithm` names (QSGD, QtAdam, QtAdamW, AdamW, SGD,
     stdSGD)."""
-    if algorithm == "stdSGD":
-        cls = type("stdSGD", (QresOptimizer,), {"algorithm": "stdSGD"})
-        return cls(params, lr=lr, **options)
     if algorithm not in _BY_NAME:
-        raise ValueError(f"unknown algorithm '{algorithm}' for Python; use one of: "
-                         f"{', '.join(sorted(list(_BY_NAME) + ['stdSGD']))}")
+        raise ValueError(f"unknown algorithm '{algorithm}' for Python; use one of: {', '.join(sorted(_BY_NAME))}")
     return _BY_NAME[algorithm](params, lr=lr, **options)

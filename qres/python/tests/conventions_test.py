@@ -46,7 +46,8 @@ def errors(device, dtype=None):
     ]
 
 
-def quantized_only(inputs):
+def without_quantizer_options(inputs):
+    """The inputs of an optimizer that does not quantize: those without quantizer options."""
     return lambda device, dtype=None: [i for i in inputs(device, dtype)
                                        if not any(k in i.kwargs for k in ("rounding", "schedule", "scope"))]
 
@@ -58,9 +59,9 @@ OPTIMIZERS = [
                   supported_impls=(), supports_complex=False),
     OptimizerInfo(qres.optim.QSGD, optim_inputs_func=sgd_inputs, optim_error_inputs_func=errors,
                   supported_impls=(), supports_complex=False),
-    OptimizerInfo(qres.optim.AdamW, optim_inputs_func=quantized_only(adam_inputs), supported_impls=(),
+    OptimizerInfo(qres.optim.AdamW, optim_inputs_func=without_quantizer_options(adam_inputs), supported_impls=(),
                   supports_complex=False),
-    OptimizerInfo(qres.optim.SGD, optim_inputs_func=quantized_only(sgd_inputs), supported_impls=(),
+    OptimizerInfo(qres.optim.SGD, optim_inputs_func=without_quantizer_options(sgd_inputs), supported_impls=(),
                   supports_complex=False),
 ]
 

@@ -106,10 +106,18 @@ def quadratic_problem(seed=0):
             p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
     x = torch.randn(32, 8, generator=generator)
     y = torch.randn(32, 4, generator=generator)
-    return model, lambda: torch.nn.functional.mse_loss(model(x), y)
+
+    def loss_fn(module=model, rows=slice(None)):
+        return torch.nn.functional.mse_loss(module(x[rows]), y[rows])
+    return model, loss_fn
 
 
-def train(model, loss_fn, optimizer, steps, scheduler=None):
+def half(rank):
+    """Rank `rank`'s half of the quadratic problem's batch of 32."""
+    return slice(16 * rank, 16 * rank + 16)
+
+
+def train(loss_fn, optimizer, steps, scheduler=None):
     for _ in range(steps):
         optimizer.zero_grad()
         loss_fn().backward()
@@ -123,7 +131,7 @@ class TorchOptimConventions(unittest.TestCase):
         model, loss_fn = quadratic_problem()
         optimizer = qres.optim.QtAdamW(model.parameters(), lr=1e-2, weight_decay=0.01)
         before = loss_fn().item()
-        train(model, loss_fn, optimizer, 50)
+        train(loss_fn, optimizer, 50)
         self.assertLess(loss_fn().item(), before * 0.5)
         self.assertGreater(optimizer.index, 0)
 
@@ -133,10 +141,10 @@ class TorchOptimConventions(unittest.TestCase):
             with self.subTest(optimizer=cls.__name__):
                 model, loss_fn = quadratic_problem()
                 optimizer = cls(model.parameters(), lr=1e-2, **options)
-                train(model, loss_fn, optimizer, 7)
+                train(loss_fn, optimizer, 7)
                 buffer = io.BytesIO()
                 torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, buffer)
-                train(model, loss_fn, optimizer, 5)
+                train(loss_fn, optimizer, 5)
                 expected = [p.clone() for p in model.parameters()]
 
                 buffer.seek(0)
@@ -148,7 +156,7 @@ class TorchOptimConventions(unittest.TestCase):
                 shared = optimizer2.state[next(iter(model2.parameters()))]
                 self.assertEqual(shared["qres_quantizer"].dtype, torch.int64)  # not cast to float32
                 self.assertEqual(shared["step"].dtype, torch.int64)
-                train(model2, loss_fn2, optimizer2, 5)
+                train(loss_fn2, optimizer2, 5)
                 for a, b in zip(expected, model2.parameters()):
                     self.assertTrue(torch.equal(a, b))
                 self.assertEqual(optimizer.index, optimizer2.index)
@@ -159,7 +167,7 @@ class TorchOptimConventions(unittest.TestCase):
         optimizer = qres.optim.QtAdamW([{"params": first}, {"params": second, "lr": 1e-3, "weight_decay": 0.1}],
                                        lr=1e-2)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=3, gamma=0.5)
-        train(model, loss_fn, optimizer, 7, scheduler)
+        train(loss_fn, optimizer, 7, scheduler)
         self.assertEqual(optimizer.param_groups[0]["lr"], 1e-2 * 0.25)
         self.assertEqual(optimizer.param_groups[1]["lr"], 1e-3 * 0.25)
         self.assertTrue(all(int(optimizer.state[p]["step"]) == 7 for p in first + second))
@@ -167,10 +175,10 @@ class TorchOptimConventions(unittest.TestCase):
     def test_a_group_added_after_steps_steps_too(self):
         model, loss_fn = quadratic_problem()
         optimizer = qres.optim.QtAdamW(model[0].parameters(), lr=1e-2, scope="per_tensor", qp=1)
-        train(model, loss_fn, optimizer, 3)
+        train(loss_fn, optimizer, 3)
         optimizer.add_param_group({"params": model[2].parameters()})
         before = [p.clone() for p in model[2].parameters()]
-        train(model, loss_fn, optimizer, 3)
+        train(loss_fn, optimizer, 3)
         self.assertTrue(all(not torch.equal(a, b) for a, b in zip(before, model[2].parameters())))
         self.assertTrue(all(int(optimizer.state[p]["step"]) == 3 for p in model[2].parameters()))
 
@@ -180,7 +188,7 @@ class TorchOptimConventions(unittest.TestCase):
         frozen.requires_grad_(False)
         before = frozen.clone()
         optimizer = qres.optim.QSGD(model.parameters(), lr=1e-2, momentum=0.9)
-        train(model, loss_fn, optimizer, 3)
+        train(loss_fn, optimizer, 3)
         self.assertTrue(torch.equal(frozen, before))
         self.assertEqual(int(optimizer.state[frozen]["step"]), 0)
 
@@ -188,7 +196,7 @@ class TorchOptimConventions(unittest.TestCase):
         results = []
         for _ in range(2):
             model, loss_fn = quadratic_problem()
-            train(model, loss_fn, qres.optim.QtAdamW(model.parameters(), lr=1e-2, rounding="stochastic", seed=3), 10)
+            train(loss_fn, qres.optim.QtAdamW(model.parameters(), lr=1e-2, rounding="stochastic", seed=3), 10)
             results.append([p.clone() for p in model.parameters()])
         self.assertTrue(all(torch.equal(a, b) for a, b in zip(*results)))
 
@@ -232,24 +240,14 @@ class CustomOperator(unittest.TestCase):
                     self.assertTrue(torch.equal(eager, compiled))
 
 
-def half_loss(module, rank):
-    """The quadratic problem's loss on half `rank` of its batch."""
-    generator = torch.Generator().manual_seed(0)
-    for p in module.parameters():
-        torch.randn(p.shape, generator=generator)  # the draws quadratic_problem made for the weights
-    x = torch.randn(32, 8, generator=generator)[16 * rank:16 * rank + 16]
-    y = torch.randn(32, 4, generator=generator)[16 * rank:16 * rank + 16]
-    return torch.nn.functional.mse_loss(module(x), y)
-
-
 def ddp_worker(rank, world_size, store_path, out_path):
     """One rank of a 2-process DDP run on its half of the batch; rank 0 saves its weights."""
     import torch.distributed as dist
     dist.init_process_group("gloo", init_method=f"file://{store_path}", rank=rank, world_size=world_size)
-    model, _ = quadratic_problem()
+    model, loss_fn = quadratic_problem()
     ddp = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = qres.optim.QtAdamW(ddp.parameters(), lr=1e-2, rounding="stochastic", seed=5)
-    train(ddp, lambda: half_loss(ddp, rank), optimizer, 6)
+    train(lambda: loss_fn(ddp, half(rank)), optimizer, 6)
     torch.save([p.detach().clone() for p in model.parameters()] + [torch.tensor(optimizer.index)],
                f"{out_path}.{rank}")
     dist.destroy_process_group()
@@ -265,14 +263,14 @@ class DataParallel(unittest.TestCase):
             out = os.path.join(work, "weights")
             mp.spawn(ddp_worker, args=(2, os.path.join(work, "store"), out), nprocs=2, join=True)
             ranks = [torch.load(f"{out}.{rank}", weights_only=True) for rank in (0, 1)]
-        model, _ = quadratic_problem()
+        model, loss_fn = quadratic_problem()
         params = list(model.parameters())
         optimizer = qres.optim.QtAdamW(params, lr=1e-2, rounding="stochastic", seed=5)
         for _ in range(6):
             halves = []
             for rank in (0, 1):
                 optimizer.zero_grad()
-                half_loss(model, rank).backward()
+                loss_fn(model, half(rank)).backward()
                 halves.append([p.grad.clone() for p in params])
             for p, g0, g1 in zip(params, *halves):
                 p.grad = g0 / 2 + g1 / 2
@@ -304,7 +302,7 @@ class Errors(unittest.TestCase):
     def test_state_saved_with_other_quantizer_options_is_refused(self):
         model, loss_fn = quadratic_problem()
         optimizer = qres.optim.QtAdamW(model.parameters(), lr=1e-2, qp=2)
-        train(model, loss_fn, optimizer, 2)
+        train(loss_fn, optimizer, 2)
         other = qres.optim.QtAdamW(model.parameters(), lr=1e-2, qp=3)
         with self.assertRaisesRegex(ValueError, "saved with .*'qp': 2.*not with this optimizer's .*'qp': 3"):
             other.load_state_dict(optimizer.state_dict())
