@@ -12,6 +12,7 @@
 #include "qres/io/files.h"
 #include "qres/io/pickle.h"
 #include "qres/train/model_file.h"
+#include "qres/train/emulated_step_graph.h"
 #include "qres/train/run_files.h"
 #include "qres/train/trainer.h"
 
@@ -127,6 +128,69 @@ TEST(TrainE2eTest, Bf16RunsResumeBitForBit) {
     auto log = io::ReadWholeFile(io::JoinPath(straight.out_dir, "operation_" + proc + ".txt"));
     EXPECT_THAT(*log, HasSubstr("Precision           : bf16 autocast"));
   }
+}
+
+// Runs with --cuda_graphs=on, over the CPU stand-in of a CUDA graph (emulated_step_graph.h), end
+// with the same model, losses and index as runs without: each full batch reaches the captured
+// inputs, the partial last batch of each epoch runs as it is, the host reads the captured loss and
+// gradients, the epoch sums are the ones the graph adds to. A graphed run interrupted and resumed
+// (a new graph in the new process) ends as one that was not.
+TEST(TrainE2eTest, GraphedRunsEqualUngraphedRunsBitForBit) {
+  RegisterEmulatedStepGraph();
+  struct Case {
+    std::string net, algorithm, quant_params;
+    Precision precision;
+  };
+  for (const Case& c : {Case{"CNN", "QtAdamW", "", Precision::kFp32}, Case{"ResNet", "QSGD", "", Precision::kFp32},
+                        Case{"CNN", "QtAdam", "schedule=log", Precision::kFp32},
+                        Case{"LeNet", "AdamW", "", Precision::kBf16}}) {
+    const std::string name = c.net + c.algorithm;
+    auto make = [&](const std::string& run, CudaGraphs graphs) {
+      TrainConfig config = TinyRun("e2e_graphs_" + run + "_" + name, c.net, c.algorithm);
+      config.quant_params = c.quant_params;
+      if (!c.quant_params.empty()) config.qp.reset();
+      config.precision = c.precision;
+      config.cuda_graphs = graphs;
+      return config;
+    };
+    const TrainConfig eager = make("eager", CudaGraphs::kOff);
+    ASSERT_TRUE(Train(eager).ok()) << name;
+    const TrainConfig graphed = make("graphed", CudaGraphs::kOn);
+    const int64_t replays_before = EmulatedStepGraphCountsSoFar().replays;
+    ASSERT_TRUE(Train(graphed).ok()) << name;
+    // 7 batches per epoch, the last partial: 3 warm, 1 captured, 2 + 6 replayed.
+    EXPECT_EQ(EmulatedStepGraphCountsSoFar().replays - replays_before, 8) << name;
+    TrainConfig resumed = make("resumed", CudaGraphs::kOn);
+    int polls = 0;  // stop before the 4th batch of epoch 2
+    ASSERT_EQ(Train(resumed, [&] { return ++polls == 11; }).code(), absl::StatusCode::kCancelled) << name;
+    resumed.resume = true;
+    ASSERT_TRUE(Train(resumed).ok()) << name;
+
+    const auto expected = Parameters(*LoadNet(eager));
+    const std::string proc = RunName(eager);
+    const auto file = [&](const TrainConfig& config, const std::string& prefix) {
+      return *io::ReadWholeFile(io::JoinPath(config.out_dir, prefix + proc + ".pickle"));
+    };
+    for (const TrainConfig* run : {&graphed, static_cast<const TrainConfig*>(&resumed)}) {
+      const auto actual = Parameters(*LoadNet(*run));
+      ASSERT_EQ(actual.size(), expected.size());
+      for (size_t i = 0; i < actual.size(); ++i) {
+        EXPECT_TRUE(at::equal(actual[i].second, expected[i].second)) << name << " " << actual[i].first;
+      }
+      EXPECT_EQ(file(*run, "error_"), file(eager, "error_")) << name;
+    }
+    auto log = io::ReadWholeFile(io::JoinPath(graphed.out_dir, "operation_" + proc + ".txt"));
+    EXPECT_THAT(*log, HasSubstr("CUDA graphs         : each full batch's forward and backward replayed")) << name;
+  }
+}
+
+TEST(TrainE2eTest, CudaGraphsOnWithRanksIsAnError) {
+  RegisterEmulatedStepGraph();
+  TrainConfig config = TinyRun("e2e_graphs_ranks", "CNN", "QtAdamW");
+  config.cuda_graphs = CudaGraphs::kOn;
+  config.ranks = dist::Environment{0, 2, 0, 2, "127.0.0.1", 1, false};
+  EXPECT_THAT(Train(config).message(), HasSubstr("--cuda_graphs=on does not work with data-parallel ranks"));
+  EXPECT_FALSE(std::filesystem::exists(io::JoinPath(config.out_dir, "operation_" + RunName(config) + ".txt")));
 }
 
 TEST(TrainE2eTest, CreatesAMissingOutputDirectory) {

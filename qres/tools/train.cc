@@ -37,6 +37,10 @@ DEFINE_string(precision, "fp32",
               "fp32, bf16 or fp16: the forward pass and loss under autocast, weights and optimizer step in fp32; "
               "bf16 on the CPU and GPUs (channels-last convolutions on the CPU; without AVX512-BF16 or AMX, "
               "likely slower than fp32), fp16 on GPUs only");
+DEFINE_string(cuda_graphs, "off",
+              "replay each full batch's forward and backward from a CUDA graph (the optimizer step stays "
+              "outside): auto (where it applies: one process on a GPU), on (an error elsewhere), off. Off by "
+              "default until graphed training has run on a GPU");
 DEFINE_string(quant_params, "", "quantizer options k=v,...: schedule=bump|log|none, rounding=half_up|floor|nearest_even|stochastic, seed, zero_test=sum|all_zero, scope=global|per_tensor, index_limit, check_first_step, bump_on_zero_update (the reference's: an update zero before rounding raises the index to the limit), base, eta, kappa, warmup, offset");
 DEFINE_string(scheduler, "constant",
               "learning-rate schedule (--list): the follow-up's constant, LambdaLR, exp, cyclicLR, CAWR, CCAWR; "
@@ -128,6 +132,7 @@ absl::StatusOr<train::TrainConfig> ConfigFromFlags() {
 
   QRES_ASSIGN_OR_RETURN(config.cuda, WantsCuda(FLAGS_device, FLAGS_g));
   QRES_ASSIGN_OR_RETURN(config.precision, train::ParsePrecision(FLAGS_precision, config.cuda));
+  QRES_ASSIGN_OR_RETURN(config.cuda_graphs, train::ParseCudaGraphs(FLAGS_cuda_graphs));
   config.data_dir = FLAGS_data_dir;
   if (FLAGS_out_dir.empty()) return absl::InvalidArgumentError("--out_dir is empty: give a folder (. for this one)");
   config.out_dir = FLAGS_out_dir;

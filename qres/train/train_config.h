@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "qres/dist/environment.h"
 #include "qres/train/precision.h"
+#include "qres/train/step_graph.h"
 
 namespace qres::train {
 
@@ -26,6 +27,8 @@ struct TrainConfig {
   // The forward pass and loss under autocast (bf16, or fp16 on CUDA); weights and the optimizer
   // step stay fp32.
   Precision precision = Precision::kFp32;
+  // Off by default until graphed training has run on a GPU (docs/BENCHMARKS.md says when it has).
+  CudaGraphs cuda_graphs = CudaGraphs::kOff;
   std::optional<int64_t> qp;  // -qp: the bump schedule's initial index (0 when not given)
   std::string net_params;  // the net's options, "key=value,..." (ResNet: layers; LeNet: logit_relu)
   uint64_t seed = 1;

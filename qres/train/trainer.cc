@@ -49,6 +49,7 @@ absl::Status TrainingRun::SetUp() {
     return absl::InvalidArgumentError("--precision=fp16 needs a GPU, and this run is on the CPU: use bf16");
   }
   if (config_.precision == Precision::kFp16) scaler_.emplace(device_);
+  QRES_ASSIGN_OR_RETURN(const bool graphs, UseCudaGraphs());
   QRES_RETURN_IF_ERROR(LoadData());
   QRES_RETURN_IF_ERROR(BuildNetAndOptimizer());
   QRES_RETURN_IF_ERROR(JoinRanks());
@@ -57,20 +58,66 @@ absl::Status TrainingRun::SetUp() {
     return claimed;
   }
   QRES_RETURN_IF_ERROR(CheckRanksAgree());
+  QRES_RETURN_IF_ERROR(CallTorch("making the epoch's sums", [&] {
+    epoch_loss_sum_ = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device_));
+    epoch_correct_ = at::zeros({}, at::TensorOptions().dtype(at::kLong).device(device_));
+  }));
+  if (graphs) graphed_ = std::make_unique<GraphedStep>(MakeStepGraph(device_), net_->parameters(), config_.batch_size);
   StartReport();
   // Hooked to the parameters' gradient accumulators as they are after a resume's load.
   return ranks_->OverlapGradientSums(net_->parameters(), config_.dist_bucket_mb << 20);
+}
+
+absl::StatusOr<bool> TrainingRun::UseCudaGraphs() const {
+  if (config_.cuda_graphs == CudaGraphs::kOff) return false;
+  const bool registered = StepGraphRegistered(device_.type());
+  const bool single = !config_.ranks.has_value();
+  if (config_.cuda_graphs == CudaGraphs::kAuto) return device_.is_cuda() && registered && single;
+  if (!registered) {
+    return absl::InvalidArgumentError(
+        device_.is_cuda() ? "--cuda_graphs=on: this train was built without CUDA (bazel build --config=cuda)"
+                          : absl::StrCat("--cuda_graphs=on needs a GPU, and this run trains on the CPU",
+                                         device_note_.empty() ? "" : absl::StrCat(" (", device_note_, ")"),
+                                         "; use --cuda_graphs=off or auto"));
+  }
+  if (!single) {
+    return absl::InvalidArgumentError(
+        "--cuda_graphs=on does not work with data-parallel ranks (the gradient sums run between backward's kernels); "
+        "use --cuda_graphs=off or auto");
+  }
+  return true;
+}
+
+at::Tensor TrainingRun::ForwardBackward(const at::Tensor& images, const at::Tensor& labels,
+                                        const dist::BatchSlice& slice) {
+  optimizer_->zero_grad();  // to none: backward allocates the gradients (in a graph's memory when captured)
+  at::Tensor loss;
+  if (!slice.empty()) {
+    const at::Tensor x = slice.whole() ? images : images.slice(0, slice.begin, slice.end);
+    const at::Tensor y = slice.whole() ? labels : labels.slice(0, slice.begin, slice.end);
+    at::Tensor output;
+    {
+      const AutocastScope autocast(config_.precision, device_);  // forward and loss, as torch.autocast
+      output = net_->forward(x);
+      loss = at::cross_entropy_loss(output, y);
+    }
+    at::NoGradGuard no_grad;
+    const at::Tensor batch_loss = loss.detach().to(at::kDouble);
+    epoch_loss_sum_ += slice.whole() ? batch_loss : batch_loss * slice.share();
+    epoch_correct_ += at::argmax(output.detach(), 1).eq(y).sum();
+  }  // backward runs with gradients on
+  ranks_->Backward(loss.defined() && scaler_ ? scaler_->Scale(loss) : loss, slice, net_->parameters());
+  return loss.defined() ? loss.detach() : loss;
 }
 
 absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& should_stop) {
   const Clock::time_point epoch_start = Clock::now();
   const double time_before = position_.epoch_seconds;
   const int64_t batches = train_batches_->size();
-  at::Tensor loss_sum, correct;  // summed on the device, read at the epoch's end
   QRES_RETURN_IF_ERROR(CallTorch("starting the epoch", [&] {
     train_batches_->StartEpoch(position_.epoch);
-    loss_sum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device_));
-    correct = at::zeros({}, at::TensorOptions().dtype(at::kLong).device(device_));
+    epoch_loss_sum_.zero_();
+    epoch_correct_.zero_();
   }));
   int64_t seen_now = 0;
   at::Tensor last_loss;  // the last step's, for the step scalars
@@ -78,7 +125,8 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
   auto collect = [&]() -> absl::Status {
     std::vector<double> sums(3);
     QRES_RETURN_IF_ERROR(CallTorch("reading the epoch's loss", [&] {
-      sums = {loss_sum.item<double>(), static_cast<double>(correct.item<int64_t>()), static_cast<double>(seen_now)};
+      sums = {epoch_loss_sum_.item<double>(), static_cast<double>(epoch_correct_.item<int64_t>()),
+              static_cast<double>(seen_now)};
     }));
     QRES_RETURN_IF_ERROR(ranks_->Reduce(sums));  // counts are exact in double
     position_.loss_sum += sums[0];
@@ -110,35 +158,23 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
     const std::string what =
         absl::StrCat("epoch ", position_.epoch + 1, " batch ", position_.batch + 1, ": the training step");
     QRES_RETURN_IF_ERROR(ranks_->Run(what, [&] {
-      data::Batch batch = train_batches_->Get(position_.batch);
+      const data::Batch batch = train_batches_->Get(position_.batch);
       const dist::BatchSlice slice = ranks_->Slice(batch.labels.size(0));
-      optimizer_->zero_grad();
-      at::Tensor loss;
-      if (!slice.empty()) {
-        const at::Tensor images = slice.whole() ? batch.images : batch.images.slice(0, slice.begin, slice.end);
-        const at::Tensor labels = slice.whole() ? batch.labels : batch.labels.slice(0, slice.begin, slice.end);
-        at::Tensor output;
-        {
-          const AutocastScope autocast(config_.precision, device_);  // forward and loss, as torch.autocast
-          output = net_->forward(images);
-          loss = at::cross_entropy_loss(output, labels);
-        }
-        last_loss = loss.detach();
-        at::NoGradGuard no_grad;
-        const at::Tensor batch_loss = loss.detach().to(at::kDouble);
-        loss_sum += slice.whole() ? batch_loss : batch_loss * slice.share();
-        correct += at::argmax(output.detach(), 1).eq(labels).sum();
-        seen_now += slice.end - slice.begin;
-      }  // backward and the step run with gradients on
+      const at::Tensor loss =
+          graphed_ ? graphed_->Run(batch.images, batch.labels,
+                                   [&](const at::Tensor& images, const at::Tensor& labels) {
+                                     return ForwardBackward(images, labels, slice);
+                                   })
+                   : ForwardBackward(batch.images, batch.labels, slice);
+      if (loss.defined()) last_loss = loss;
+      seen_now += slice.end - slice.begin;
+      // The optimizer step runs outside a graph (step_graph.h). A step the loss scaler skips changes
+      // neither the weights nor the optimizer's or quantizer's state.
       if (!scaler_) {
-        ranks_->Backward(loss, slice, net_->parameters());
         optimizer_->step();
         return;
       }
-      const std::vector<at::Tensor> params = net_->parameters();
-      ranks_->Backward(loss.defined() ? scaler_->Scale(loss) : loss, slice, params);
-      // A skipped step changes neither the weights nor the optimizer's or quantizer's state.
-      if (scaler_->UnscaleAndCheck(params)) {
+      if (scaler_->UnscaleAndCheck(net_->parameters())) {
         optimizer_->step();
       } else {
         ++skipped_steps_;
@@ -158,9 +194,10 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
     report.eta_seconds = elapsed / static_cast<double>(report.batch) * static_cast<double>(batches - report.batch);
     report.loss = [&last_loss] { return CallTorch("reading the loss", [&] { return last_loss.item<double>(); }); };
     report.quant_index = [this] { return QuantIndex(); };
-    // Two captures at most, so that std::function keeps them inline (no allocation per step).
-    report.epoch_loss = [this, &loss_sum]() -> absl::StatusOr<double> {
-      QRES_ASSIGN_OR_RETURN(const double so_far, CallTorch("reading the loss", [&] { return loss_sum.item<double>(); }));
+    // One capture, so that std::function keeps it inline (no allocation per step).
+    report.epoch_loss = [this]() -> absl::StatusOr<double> {
+      QRES_ASSIGN_OR_RETURN(const double so_far,
+                            CallTorch("reading the loss", [&] { return epoch_loss_sum_.item<double>(); }));
       return (position_.loss_sum + so_far) / static_cast<double>(position_.batch + 1);
     };
     for (auto& sink : sinks_) QRES_RETURN_IF_ERROR(sink->OnStep(report));

@@ -29,6 +29,7 @@
 #include "qres/train/precision.h"
 #include "qres/train/run_files.h"
 #include "qres/train/sinks.h"
+#include "qres/train/step_graph.h"
 #include "qres/train/train_config.h"
 #include "torch/optim/optimizer.h"
 
@@ -84,6 +85,13 @@ class TrainingRun {
   // checkpoint, when `should_stop` says so before a batch.
   absl::StatusOr<double> TrainEpoch(const std::function<bool()>& should_stop);
   absl::Status EndEpoch(double epoch_seconds);
+  // One batch slice's device work: zero_grad, forward and loss (under autocast), the epoch's
+  // device-side sums, backward (of the scaled loss under fp16). Returns the detached loss
+  // (undefined for an empty slice). What GraphedStep captures.
+  at::Tensor ForwardBackward(const at::Tensor& images, const at::Tensor& labels, const dist::BatchSlice& slice);
+  // --cuda_graphs: whether this run replays its steps from a graph (an error for "on" where it
+  // cannot).
+  absl::StatusOr<bool> UseCudaGraphs() const;
   absl::Status Finish();
   // Every parameter group trains with `lr` from the next step on.
   void SetLr(double lr);
@@ -124,6 +132,10 @@ class TrainingRun {
   std::optional<sched::LrSchedule> schedule_;
   std::optional<GradScaler> scaler_;  // fp16's loss scaling
   int64_t skipped_steps_ = 0;         // this epoch's steps the scaler skipped (inf or NaN gradients)
+  // The epoch's loss sum and correct predictions, summed on the device and read at its end; the
+  // same tensors all run long, as a captured step adds to them.
+  at::Tensor epoch_loss_sum_, epoch_correct_;
+  std::unique_ptr<GraphedStep> graphed_;  // --cuda_graphs
   std::vector<std::unique_ptr<RunSink>> sinks_;
   std::string event_file_;  // TensorBoard's, if it writes one
   std::unique_ptr<dist::DataParallel> ranks_ = std::make_unique<dist::DataParallel>();  // a world of one

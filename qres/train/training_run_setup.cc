@@ -239,6 +239,10 @@ void TrainingRun::ReportHeader() {
                               ChannelsLast() ? ", channels-last" : "",
                               emulated ? "; this CPU has no AVX512-BF16 or AMX: likely slower than fp32" : ""));
   }
+  if (graphed_) {
+    report_.Line("CUDA graphs         : each full batch's forward and backward replayed from one graph (after 3 "
+                 "batches run as they are); the optimizer step outside it");
+  }
   report_.Line(absl::StrCat("Outputs             : ", files_.model, ", ", files_.log, ", ", files_.error, ", ",
                             files_.metrics));
   if (!event_file_.empty()) report_.Line(absl::StrCat("TensorBoard         : ", event_file_));
