@@ -106,6 +106,8 @@ def main():
                         help="bf16: torch.autocast around forward and loss")
     parser.add_argument("--channels_last", action="store_true", help="net and images in channels_last memory")
     parser.add_argument("--compile", action="store_true", help="torch.compile the net (the default inductor backend)")
+    parser.add_argument("--compile_mode", default="default", choices=["default", "reduce-overhead", "max-autotune"],
+                        help="torch.compile's mode (reduce-overhead: CUDA graphs on a GPU); implies --compile")
     args = parser.parse_args()
     torch.manual_seed(0)
     if args.net == "ResNet":
@@ -126,7 +128,8 @@ def main():
     if args.channels_last:
         net = net.to(memory_format=torch.channels_last)
         images = images.to(memory_format=torch.channels_last)
-    model = torch.compile(net) if args.compile else net
+    compile_net = args.compile or args.compile_mode != "default"
+    model = torch.compile(net, mode=args.compile_mode) if compile_net else net
     labels = torch.randint(0, 10, (args.batch,)).to(args.device)
 
     def wait_for_device():

@@ -29,6 +29,7 @@ expect_error "train_step_bench: unknown net 'VGG'" "$train_bench" --net=VGG
 expect_error "train_step_bench: net CNN options (--net_params): unknown key 'layers'" "$train_bench" --net=CNN \
   --net_params=layers=5
 expect_error "train_step_bench: unknown algorithm 'Lion'" "$train_bench" --algo=Lion
+expect_error "train_step_bench: --cuda_graphs needs --device=cuda and a --config=cuda build" "$train_bench" --cuda_graphs
 # A good command line prints one figure: the median milliseconds per step.
 if ! "$train_bench" --net=ResNet --net_params=layers=1 --channels=3 --size=8 --batch=2 --algo=SGD \
     --momentum=0.9 --steps=2 2>"$err" | grep -qE '^[0-9]+\.[0-9]{4}$'; then

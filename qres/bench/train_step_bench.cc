@@ -6,12 +6,16 @@
 //   train_step_bench --device=cuda --net=ResNet --net_params=layers=5 --channels=3 --size=32
 //       --batch=128 --algo=QtAdamW      (one command line; a --config=cuda build, on the GPU machine)
 //
+// --cuda_graphs replays forward and backward from a CUDA graph, as train --cuda_graphs=on does
+// (qres/train/step_graph.h); the optimizer step runs after it.
+//
 // Steps are timed in groups of kGroup, waiting for the device at the end of each group, so a GPU
 // overlaps the host's launches with the previous step's kernels as in training; the figure is the
 // median group's time per step.
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,6 +32,7 @@
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
 #include "qres/train/precision.h"
+#include "qres/train/step_graph.h"
 
 DEFINE_string(net, "CNN", "net");
 DEFINE_int32(batch, 100, "batch size");
@@ -42,6 +47,7 @@ DEFINE_int32(steps, 100, "timed steps (after 10 warm-up steps), in groups of 10"
 DEFINE_string(device, "cpu", "cpu or cuda");
 DEFINE_bool(channels_last, false, "images in channels-last memory (real NHWC strides)");
 DEFINE_string(precision, "fp32", "fp32, bf16 or fp16 (CUDA): the forward pass and loss under autocast");
+DEFINE_bool(cuda_graphs, false, "forward and backward replayed from a CUDA graph (--device=cuda, a --config=cuda build)");
 
 namespace {
 
@@ -90,17 +96,31 @@ int main(int argc, char** argv) {
   };
   const auto precision = qres::train::ParsePrecision(FLAGS_precision, device.is_cuda());
   if (!precision.ok()) return Fail(std::string(precision.status().message()));
-  const auto step = [&] {
+  const qres::train::GraphedStep::Work forward_backward = [&](const at::Tensor& x, const at::Tensor& y) {
     (*optimizer)->zero_grad();
     at::Tensor loss;
     {
       const qres::train::AutocastScope autocast(*precision, device);
-      loss = at::cross_entropy_loss((*net)->forward(images), labels);
+      loss = at::cross_entropy_loss((*net)->forward(x), y);
     }
     loss.backward();
+    return loss.detach();
+  };
+  std::unique_ptr<qres::train::GraphedStep> graphed;
+  if (FLAGS_cuda_graphs) {
+    std::unique_ptr<qres::train::StepGraph> graph = qres::train::MakeStepGraph(device);
+    if (graph == nullptr) return Fail("--cuda_graphs needs --device=cuda and a --config=cuda build");
+    graphed = std::make_unique<qres::train::GraphedStep>(std::move(graph), (*net)->parameters(), FLAGS_batch);
+  }
+  const auto step = [&] {
+    if (graphed) {
+      graphed->Run(images, labels, forward_backward);
+    } else {
+      forward_backward(images, labels);
+    }
     (*optimizer)->step();
   };
-  for (int i = 0; i < 10; ++i) step();  // warm-up: allocations, cuDNN's algorithm search
+  for (int i = 0; i < 10; ++i) step();  // warm-up: allocations, cuDNN's algorithm search, the capture
   wait_for_device();
   std::vector<double> ms_per_step;
   for (int done = 0; done < FLAGS_steps; done += kGroup) {

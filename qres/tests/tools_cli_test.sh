@@ -55,6 +55,9 @@ expect_error "unknown scheduler 'cosine'" -sn cosine -d MNIST --data_dir="$work/
 expect_error "--out_dir is empty: give a folder (. for this one)" --out_dir=
 expect_error "--precision=fp8: use fp32, bf16 or fp16" --precision=fp8
 expect_error "--precision=fp16 needs a GPU (-g 1): on the CPU use bf16" --precision=fp16
+expect_error "--cuda_graphs=sometimes: use off, on or auto" --cuda_graphs=sometimes
+expect_error "--cuda_graphs=on needs a GPU, and this run trains on the CPU; use --cuda_graphs=off or auto" \
+  --cuda_graphs=on -d MNIST --data_dir="$work/data" --out_dir="$work/never"
 mnist=(-d MNIST --data_dir="$work/data" --out_dir="$work/never")
 expect_error "eps=0 must be a finite number > 0 (a gradient of 0 would divide 0 by 0)" -m QtAdamW --optim_params=eps=0 "${mnist[@]}"
 expect_error "eps=0 must be > 0" -m NAdam --optim_params=eps=0 "${mnist[@]}"
@@ -75,7 +78,7 @@ expect_error "$work/foldered/checkpoint_CNNSGD1.pt: a folder stands where the ru
   -d MNIST --data_dir="$work/data" --out_dir="$work/foldered"
 
 "$train" --help >"$work/help.txt"  # (grep -q would stop reading early: a SIGPIPE under pipefail)
-for flag in --quant_params --scheduler --scheduler_params --scheduler_interval; do
+for flag in --quant_params --scheduler --scheduler_params --scheduler_interval --cuda_graphs; do
   grep -q -- "  $flag " "$work/help.txt" || fail "--help does not document $flag"
 done
 "$train" --list >"$work/list.txt"
@@ -103,8 +106,9 @@ kill -INT "$pid"
 wait "$pid"
 grep -q "Resumed from" "$work/resumed" || fail "--resume did not resume: $(head -3 "$work/resumed")"
 
-# The seed's spelling, end to end; -g 1 falls back to the CPU with one line where there is no GPU.
-if ! "$train" -d MNIST -e 2 -n CNN -g 1 -qp 2 -l 0.01 -m QSGD -b 16 --data_dir="$work/data" \
+# The seed's spelling, end to end; -g 1 falls back to the CPU with one line where there is no GPU
+# (and --cuda_graphs=auto to no graph).
+if ! "$train" -d MNIST -e 2 -n CNN -g 1 -qp 2 -l 0.01 -m QSGD -b 16 --data_dir="$work/data" --cuda_graphs=auto \
     --out_dir="$work/out" >"$work/stdout" 2>"$work/stderr"; then
   fail "training failed: $(cat "$work/stderr")"
 fi

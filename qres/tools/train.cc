@@ -41,6 +41,9 @@ DEFINE_string(cuda_graphs, "off",
               "replay each full batch's forward and backward from a CUDA graph (the optimizer step stays "
               "outside): auto (where it applies: one process on a GPU), on (an error elsewhere), off. Off by "
               "default until graphed training has run on a GPU");
+DEFINE_bool(deterministic, false,
+            "GPU: cuDNN's deterministic algorithms only, so that two runs give the same bits as CPU runs do "
+            "(slower; the CPU needs nothing)");
 DEFINE_string(quant_params, "", "quantizer options k=v,...: schedule=bump|log|none, rounding=half_up|floor|nearest_even|stochastic, seed, zero_test=sum|all_zero, scope=global|per_tensor, index_limit, check_first_step, bump_on_zero_update (the reference's: an update zero before rounding raises the index to the limit), base, eta, kappa, warmup, offset");
 DEFINE_string(scheduler, "constant",
               "learning-rate schedule (--list): the follow-up's constant, LambdaLR, exp, cyclicLR, CAWR, CCAWR; "
@@ -190,6 +193,7 @@ absl::StatusOr<train::TrainConfig> ConfigFromFlags() {
                      cpu_threads, " threads; 0: LibTorch's default)"));
   }
   config.threads = FLAGS_threads;
+  config.deterministic = FLAGS_deterministic;
   QRES_ASSIGN_OR_RETURN(config.ranks, dist::EnvironmentFromVariables());
   config.dist_backend = FLAGS_dist_backend;
   if (FLAGS_dist_bucket_mb < 0 || FLAGS_dist_bucket_mb > 1024) {

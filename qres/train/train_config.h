@@ -50,6 +50,9 @@ struct TrainConfig {
   bool overwrite = false;     // replace an older run's outputs of the same name (else an error)
   bool progress = false;      // a progress bar on stderr (for terminals)
   int64_t threads = 0;        // CPU threads for LibTorch; 0: LibTorch's default
+  // GPU: cuDNN's deterministic algorithms only, so that two runs give the same bits (CPU runs do
+  // by themselves); slower.
+  bool deterministic = false;
   // A data-parallel run's rank (torchrun's environment, qres/dist): each rank trains on its slice
   // of every global batch of batch_size, gradients are summed (Gloo on the CPU, NCCL or Gloo on
   // GPUs: cuda:LOCAL_RANK), rank 0 alone prints and writes the outputs. Absent: one process.

@@ -39,6 +39,7 @@ double Seconds(Clock::time_point since) {
 absl::Status TrainingRun::SetUp() {
   QRES_RETURN_IF_ERROR(CheckConfig());
   if (config_.threads > 0) at::set_num_threads(static_cast<int>(config_.threads));
+  if (config_.deterministic) at::globalContext().setDeterministicCuDNN(true);
   device_ = PickDevice(config_.cuda, &device_note_, config_.ranks ? config_.ranks->local_rank : 0);
   if (device_.is_cuda() && device_.index() >= static_cast<int>(at::getNumGPUs())) {
     return absl::InvalidArgumentError(absl::StrCat("rank ", config_.ranks->rank, " would train on GPU ", device_.index(),

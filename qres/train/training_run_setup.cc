@@ -231,7 +231,8 @@ void TrainingRun::ReportHeader() {
                                    : "after backward"));
   }
   report_.Line(absl::StrCat("Device              : ", device_.str(), ", seed ", config_.seed, ", evaluation in ",
-                            config_.train_mode_eval ? "train mode (reference)" : "eval mode"));
+                            config_.train_mode_eval ? "train mode (reference)" : "eval mode",
+                            config_.deterministic && device_.is_cuda() ? ", deterministic cuDNN" : ""));
   if (config_.precision != Precision::kFp32) {
     const bool emulated = device_.is_cpu() && config_.precision == Precision::kBf16 && !CpuHasNativeBf16();
     report_.Line(absl::StrCat("Precision           : ", ToString(config_.precision),
