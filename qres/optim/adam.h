@@ -91,6 +91,9 @@ class AdamFamily : public torch::optim::Optimizer, public QresOptimizer {
     runner_.HostQuantizer().ImportDeviceState(std::move(state));
   }
   StepPath step_path() const override;
+  bool SetGraphMode(bool on) override { return runner_.SetGraphMode(on, step_path()); }
+  void LaunchPendingStep() override { runner_.LaunchPending(); }
+  std::string PendingStepKey() const override { return runner_.PendingLaunchKey(); }
 
  private:
   // The reference form on dense float32 tensors runs as single-pass loops (fused_cpu.h) on the CPU,

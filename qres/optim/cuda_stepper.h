@@ -17,6 +17,7 @@
 #define QRES_OPTIM_CUDA_STEPPER_H_
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "c10/core/Device.h"
@@ -40,6 +41,15 @@ class CudaStepper {
   virtual QuantizerState DeviceState(const Quantizer& quantizer) const = 0;
   // quantizer.ImportDeviceState(DeviceState(quantizer)), once: the trend entries are handed over.
   virtual void ExportTo(Quantizer& quantizer) = 0;
+
+  // Graph mode, for a CUDA graph that captures the step (qres/train/step_graph.h): Step does the
+  // host's part only, with the values that change from step to step uploaded to device memory
+  // (kernel_args.h's StepValues), and leaves its kernels to LaunchPending. Their arguments, whose
+  // bytes PendingLaunchKey returns ("" for none), then stay the same from step to step, so a graph
+  // that captured one step's LaunchPending replays any later step whose key is the same.
+  virtual void SetGraphMode(bool on) = 0;
+  virtual void LaunchPending() = 0;
+  virtual std::string PendingLaunchKey() const = 0;
 };
 
 using CudaStepperFactory = std::unique_ptr<CudaStepper> (*)();

@@ -60,6 +60,13 @@ class QresOptimizer {
   virtual void set_quantizer_state(QuantizerState state) = 0;
   // Where step() runs for the parameters (and gradients) it holds now.
   virtual StepPath step_path() const = 0;
+  // CUDA graphs (qres/train/step_graph.h): in graph mode, step() on the fused CUDA step does the
+  // host's part only and leaves its kernels to LaunchPendingStep(), which a graph captures; the
+  // graph replays any later step whose PendingStepKey() is the same (cuda_stepper.h). Returns
+  // false, and stays out of graph mode, where step() does not run on the fused CUDA step.
+  virtual bool SetGraphMode(bool on) = 0;
+  virtual void LaunchPendingStep() = 0;
+  virtual std::string PendingStepKey() const = 0;
 
  protected:
   // step(): the closure's loss (EvaluateClosure), then StepAten or StepFused on step_path().

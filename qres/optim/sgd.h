@@ -70,6 +70,9 @@ class Sgd : public torch::optim::Optimizer, public QresOptimizer {
     runner_.HostQuantizer().ImportDeviceState(std::move(state));
   }
   StepPath step_path() const override;
+  bool SetGraphMode(bool on) override { return runner_.SetGraphMode(on, step_path()); }
+  void LaunchPendingStep() override { runner_.LaunchPending(); }
+  std::string PendingStepKey() const override { return runner_.PendingLaunchKey(); }
 
  private:
   // Dense float32 tensors run as single-pass loops (fused_cpu.h) on the CPU, as kernels

@@ -38,6 +38,20 @@ void StepRunner::RunCpu(step_math::StepRule rule) {
   if (quantize) quantizer_.FinishStep();
 }
 
+bool StepRunner::SetGraphMode(bool on, StepPath path) {
+  if (on && path != StepPath::kFusedCuda) return false;
+  if (!cuda_) cuda_ = MakeCudaStepper();
+  if (!cuda_) return !on;
+  cuda_->SetGraphMode(on);
+  return true;
+}
+
+void StepRunner::LaunchPending() {
+  if (cuda_) cuda_->LaunchPending();
+}
+
+std::string StepRunner::PendingLaunchKey() const { return cuda_ ? cuda_->PendingLaunchKey() : std::string(); }
+
 Quantizer& StepRunner::HostQuantizer() {
   if (cuda_ && quantizer_.device_ahead()) cuda_->ExportTo(quantizer_);
   return quantizer_;

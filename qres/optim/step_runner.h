@@ -10,6 +10,7 @@
 #define QRES_OPTIM_STEP_RUNNER_H_
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "c10/core/Device.h"
@@ -46,6 +47,12 @@ class StepRunner {
   // the tensors on `device`): each tensor's update, quantized (one quantizer step), then its
   // decoupled decay.
   void Run(step_math::StepRule rule, StepPath path, c10::Device device);
+
+  // Graph mode (QresOptimizer::SetGraphMode) for steps on `path`: false where it is not the fused
+  // CUDA step.
+  bool SetGraphMode(bool on, StepPath path);
+  void LaunchPending();
+  std::string PendingLaunchKey() const;
 
   // The quantizer for a step on the host (the ATen path): the device's state imported first.
   Quantizer& HostQuantizer();

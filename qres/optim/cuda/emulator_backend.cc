@@ -38,7 +38,7 @@ class EmulatedBackend final : public KernelStepper::Backend {
   }
 
  private:
-  std::vector<uint64_t> buffers_[2];  // the rows and the block-to-row map (Buffer)
+  std::vector<uint64_t> buffers_[3];  // by Buffer; assign() keeps each at its address
 };
 
 }  // namespace

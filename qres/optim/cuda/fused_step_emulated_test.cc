@@ -46,6 +46,35 @@ TEST_P(FusedStepEmulatedTest, EqualsTheCpuOptimizerBitForBit) {
                        [](const at::Tensor& t) { return t.clone(); }, &EmulatedStep);
 }
 
+// Graph mode (cuda_stepper.h): every value that changes from step to step goes through device
+// memory, so the launch's arguments (its key) stay the same and a CUDA graph that captured one
+// step's launch replays the later ones: the key changes only where the tensors do (tensor 2 sits
+// out step 5, and is back at step 6) or the step's kernels do (the log schedule's offset decays to
+// 0: one pass from then on), not at each step, nor after the host read the quantizer's state back
+// (step 12). Launched from the pending launch, each step still equals the CPU optimizer's.
+TEST_P(FusedStepEmulatedTest, GraphModeKeepsOneLaunchForEveryStep) {
+  int step = 0, captures = 0;
+  std::string captured;
+  ExpectSameTrajectory(GetParam(), {7, 4097, 1, 0, 2048, 300}, 24, [](const at::Tensor& t) { return t.clone(); },
+                       [&](torch::optim::Optimizer& optimizer) {
+                         auto& graphed = dynamic_cast<QresOptimizer&>(optimizer);
+                         SetFusedCudaPathForCpuTensors(true);
+                         ASSERT_TRUE(graphed.SetGraphMode(true));
+                         optimizer.step();
+                         const std::string key = graphed.PendingStepKey();
+                         ASSERT_FALSE(key.empty());
+                         if (key != captured) {
+                           captured = key;
+                           ++captures;
+                         }
+                         graphed.LaunchPendingStep();
+                         if (step++ == 12) QuantizerOf(optimizer);  // the state back to the host
+                         SetFusedCudaPathForCpuTensors(false);
+                       });
+  const bool offset_decays = GetParam().quant_params.find("kappa=30") != std::string::npos;
+  EXPECT_EQ(captures, offset_decays ? 4 : 3);
+}
+
 // The log schedule's offset norm of longer tensors: 20 chunks (one resolving thread sums them,
 // eight loads at a time), 35 (more than kLongRow = 32: the whole block loads them) and 259 (more
 // than the block loads at once, 256), each summed in the CPU's order.

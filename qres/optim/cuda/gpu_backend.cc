@@ -54,7 +54,7 @@ class CudaBackend final : public KernelStepper::Backend {
   }
 
  private:
-  at::Tensor buffers_[2];  // the kernels' copies of the rows and the block-to-row map (Buffer)
+  at::Tensor buffers_[3];  // the kernels' copies, by Buffer
   std::optional<c10::cuda::CUDAStream> last_stream_;  // of the last step
 };
 

@@ -28,7 +28,7 @@ constexpr int kWindow = 4;
 
 // What changes from step to step. Usually one value for every tensor, or one per parameter group,
 // or two when a tensor sat out a step (its step count differs from then on): then the few
-// distinct values travel as kernel arguments (StepLaunch::variants), each row names its own, and
+// distinct values travel apart from the table (StepValues::variants), each row names its own, and
 // the table stays as it is on the device while that naming does not change.
 struct PerStep {
   float neg_step;       // Adam: −α_t; SGD: −lr
@@ -39,9 +39,18 @@ struct PerStep {
   int32_t checked;      // bump: the rule applies (0 for a first step that check_first_step exempts)
 };
 
-// Distinct PerStep values a launch carries in its arguments; a step with more puts each row's in
-// the table.
+// Distinct PerStep values a launch carries; a step with more puts each row's in the table.
 constexpr int kStepVariants = 8;
+
+// Everything of a step's launch that changes from step to step, but the tensor table. In the
+// launch's arguments (StepLaunch::values), or in device memory (StepLaunch::device_values),
+// uploaded before each step: then the arguments stay the same from step to step, and a CUDA graph
+// that captured one step's launch replays any later step's.
+struct StepValues {
+  PerStep variants[kStepVariants];
+  uint64_t call;        // stochastic rounding: the quantizer's step counter (StochasticStreamKey)
+  int64_t trend_index;  // bump: the entry of StepLaunch::trend this step writes
+};
 
 // One tensor of the step (the table is copied to the device as is).
 struct StepRow {
@@ -56,7 +65,7 @@ struct StepRow {
   step_math::AdamScalars adam;
   step_math::SgdScalars sgd;
   int32_t coupled_l2;   // Adam
-  int32_t variant;      // its PerStep is StepLaunch::variants[variant] (when num_variants > 0)
+  int32_t variant;      // its PerStep is StepValues::variants[variant] (when num_variants > 0)
   PerStep step;         // its PerStep when StepLaunch::num_variants is 0; else unused (zero)
 };
 
@@ -66,7 +75,8 @@ struct StepLaunch {
   int64_t num_rows;
   int64_t total_chunks;
   int32_t num_variants;  // 0: each row's PerStep is in the table (StepRow::step)
-  PerStep variants[kStepVariants];
+  StepValues values;     // this step's, unless device_values (then zero)
+  const StepValues* device_values;  // device, or nullptr: the values in the arguments
   step_math::StepRule rule;
   step_math::Schedule schedule;
   step_math::Rounding rounding;
@@ -75,7 +85,7 @@ struct StepLaunch {
   int32_t bump_on_zero_update;  // bump: the reference's rule (else an update zero before rounding bumps nothing)
   int32_t log_offset;     // log: some row has the warm-up offset (else one launch does it all)
   int64_t limit;          // bump: index_limit
-  uint64_t seed, call;    // stochastic rounding: StochasticStreamKey(seed, call, id)
+  uint64_t seed;          // stochastic rounding: StochasticStreamKey(seed, values.call, id)
   // Device state and workspaces.
   long long* table;        // bump: num_rows × kCandidates rounded sums (the window's); zero
                            // between steps
@@ -87,7 +97,7 @@ struct StepLaunch {
   int64_t* tensor_index;   // bump, per-tensor scope: by id
   int64_t tensor_index_size;
   int64_t* chosen;         // bump: num_rows, each tensor's index this step
-  double* trend_slot;      // bump: this step's reported index
+  double* trend;           // bump: the reported index after each step not yet exported
   double* partials;        // log: total_chunks partial sums of h²
   double* factors;         // log: num_rows offset factors s·λ/‖h‖
   unsigned* blocks_done;   // the direction blocks finished this step; its last block wraps it to 0

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "ATen/ops/cat.h"
@@ -74,7 +75,8 @@ void KernelStepper::Step(step_math::StepRule rule, c10::Device device, const std
     offset += row.numel;
     total_chunks += (row.numel + cuda::kChunk - 1) / cuda::kChunk;
   }
-  cuda::StepLaunch launch{};
+  cuda::StepLaunch launch;
+  std::memset(&launch, 0, sizeof(launch));  // padding too: graph mode compares launches bytewise
   MoveStepsToVariants(launch);
   const bool moved = uploaded_to_ != device;
   if (rows_on_device_ == nullptr || moved || uploaded_.size() != rows_.size() ||
@@ -107,7 +109,7 @@ void KernelStepper::Step(step_math::StepRule rule, c10::Device device, const std
     const QuantizerOptions& options = quantizer->options();
     launch.rounding = options.rounding;
     launch.seed = options.seed;
-    launch.call = step.call;
+    launch.values.call = step.call;
     if (schedule == QuantSchedule::kBump) {
       PrepareBump(*quantizer, step.start_from_host, launch, device);
     } else {
@@ -118,9 +120,31 @@ void KernelStepper::Step(step_math::StepRule rule, c10::Device device, const std
   }
   launch.blocks_done = reinterpret_cast<unsigned*>(
       GrowToAtLeast(blocks_done_, 1, at::kInt, device, /*zeroed=*/true).data_ptr<int32_t>());
-  backend_->Launch(launch, device);
-  if (schedule == QuantSchedule::kBump) ++bump_.trend_size;  // the resolve kernel wrote this step's entry
+  if (graph_mode_) {  // the values through device memory: the arguments stay the same
+    launch.device_values = static_cast<const cuda::StepValues*>(
+        backend_->Upload(Backend::Buffer::kValues, &launch.values, sizeof(launch.values), device));
+    std::memset(&launch.values, 0, sizeof(launch.values));
+    pending_ = launch;
+    pending_device_ = device;
+  } else {
+    backend_->Launch(launch, device);
+  }
+  if (schedule == QuantSchedule::kBump) ++bump_.trend_size;  // the resolve kernel writes this step's entry
   if (quantized) quantizer->EndDeviceStep(last_log_resolution);
+}
+
+void KernelStepper::SetGraphMode(bool on) {
+  graph_mode_ = on;
+  pending_.reset();
+}
+
+void KernelStepper::LaunchPending() {
+  if (pending_.has_value()) backend_->Launch(*pending_, pending_device_);
+}
+
+std::string KernelStepper::PendingLaunchKey() const {
+  if (!pending_.has_value()) return std::string();
+  return std::string(reinterpret_cast<const char*>(&*pending_), sizeof(cuda::StepLaunch));
 }
 
 QuantizerState KernelStepper::DeviceState(const Quantizer& quantizer) const {
@@ -147,14 +171,15 @@ void KernelStepper::MoveStepsToVariants(cuda::StepLaunch& launch) {
   int32_t count = 0;
   for (cuda::StepRow& row : rows_) {
     int32_t v = 0;
-    while (v < count && std::memcmp(&row.step, &launch.variants[v], sizeof(row.step)) != 0) ++v;
+    while (v < count && std::memcmp(&row.step, &launch.values.variants[v], sizeof(row.step)) != 0) ++v;
     if (v == count) {
       if (count == cuda::kStepVariants) {  // too many: every row keeps its own in the table
         for (cuda::StepRow& each : rows_) each.variant = 0;
         launch.num_variants = 0;
+        std::memset(launch.values.variants, 0, sizeof(launch.values.variants));
         return;
       }
-      launch.variants[count++] = row.step;
+      launch.values.variants[count++] = row.step;
     }
     row.variant = v;
   }
@@ -168,10 +193,17 @@ void KernelStepper::PrepareBump(const Quantizer& quantizer, bool start_from_host
   DeviceBumpState& state = bump_;
   const auto longs = at::TensorOptions().dtype(at::kLong).device(device);
   if (start_from_host) {  // the host's state is the current one (a first step, a load, an import)
+    // Into the same device buffers where they fit, so that a launch's arguments stay the same
+    // (graph mode).
     const QuantizerState& host = quantizer.state();
-    state.index = at::full({1}, host.index, longs);
-    state.tensor_indices = host.tensor_indices.empty() ? at::empty({0}, longs)
-                                                       : at::tensor(host.tensor_indices, at::kLong).to(device);
+    if (!state.index.defined() || state.index.device() != device) state.index = at::empty({1}, longs);
+    state.index.fill_(host.index);
+    const int64_t count = static_cast<int64_t>(host.tensor_indices.size());
+    if (!state.tensor_indices.defined() || state.tensor_indices.device() != device ||
+        state.tensor_indices.numel() != count) {
+      state.tensor_indices = at::empty({count}, longs);
+    }
+    if (count > 0) state.tensor_indices.copy_(at::tensor(host.tensor_indices, at::kLong));
     state.trend_size = 0;
   }
   int64_t max_id = 0;
@@ -200,7 +232,8 @@ void KernelStepper::PrepareBump(const Quantizer& quantizer, bool start_from_host
   launch.tensor_index = state.tensor_indices.data_ptr<int64_t>();
   launch.tensor_index_size = state.tensor_indices.numel();
   launch.chosen = GrowToAtLeast(chosen_, launch.num_rows, at::kLong, device, false).data_ptr<int64_t>();
-  launch.trend_slot = state.trend.data_ptr<double>() + state.trend_size;
+  launch.trend = state.trend.data_ptr<double>();
+  launch.values.trend_index = state.trend_size;
 }
 
 }  // namespace qres::optim

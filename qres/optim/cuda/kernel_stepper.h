@@ -7,6 +7,8 @@
 #define QRES_OPTIM_CUDA_KERNEL_STEPPER_H_
 
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "ATen/core/Tensor.h"
@@ -38,11 +40,11 @@ class KernelStepper final : public CudaStepper {
     // Called first in every step, before anything of it touches `device`: orders the step after
     // the previous one (they share workspaces and state) where the device's own order does not.
     virtual void BeginStep(c10::Device device) = 0;
-    // What Upload copies: the rows, or the block-to-row map.
-    enum class Buffer { kRows, kBlockRows };
+    // What Upload copies: the rows, the block-to-row map, or the step's values (graph mode).
+    enum class Buffer { kRows, kBlockRows, kValues };
     // Makes `bytes` bytes at `data` readable by the kernels on `device`, in buffer `which` (its
-    // earlier contents are read by the kernels queued before); returns their address there.
-    // Called only when the contents changed since the last call.
+    // earlier contents are read by the kernels queued before); returns their address there, the
+    // same for the same size. Called only when the contents changed since the last call.
     virtual const void* Upload(Buffer which, const void* data, size_t bytes, c10::Device device) = 0;
     // Enqueues the step (cuda::LaunchFusedStep) on `device`; throws c10::Error on failure.
     virtual void Launch(const cuda::StepLaunch& launch, c10::Device device) = 0;
@@ -54,6 +56,9 @@ class KernelStepper final : public CudaStepper {
             Quantizer* quantizer) override;
   QuantizerState DeviceState(const Quantizer& quantizer) const override;
   void ExportTo(Quantizer& quantizer) override;
+  void SetGraphMode(bool on) override;
+  void LaunchPending() override;
+  std::string PendingLaunchKey() const override;
 
  private:
   // Moves the rows' distinct PerStep values into the launch's arguments (at most kStepVariants;
@@ -76,6 +81,9 @@ class KernelStepper final : public CudaStepper {
   at::Tensor factors_;   // double: the log schedule's offset factor per row
   at::Tensor blocks_done_;  // int32 [1]: the direction kernel's finished blocks; zero between steps
   DeviceBumpState bump_;
+  bool graph_mode_ = false;
+  std::optional<cuda::StepLaunch> pending_;  // graph mode: the last step's launch, not yet enqueued
+  c10::Device pending_device_ = c10::Device(c10::kCPU);
 };
 
 }  // namespace qres::optim

@@ -25,8 +25,17 @@ using step_math::StepRule;
 // Rows scanned per pass of the resolve kernel (its shared bit masks).
 constexpr int kTile = 1024;
 
+// The step's values (StepValues), from the arguments or from device memory.
 __device__ __forceinline__ PerStep StepOf(const StepLaunch& a, const StepRow& row) {
-  return a.num_variants > 0 ? a.variants[row.variant] : row.step;
+  if (a.num_variants == 0) return row.step;
+  return a.device_values != nullptr ? a.device_values->variants[row.variant] : a.values.variants[row.variant];
+}
+__device__ __forceinline__ uint64_t StreamKeyOf(const StepLaunch& a, const StepRow& row) {
+  const uint64_t call = a.device_values != nullptr ? a.device_values->call : a.values.call;
+  return StochasticStreamKey(a.seed, call, static_cast<uint64_t>(row.id));
+}
+__device__ __forceinline__ double* TrendSlotOf(const StepLaunch& a) {
+  return a.trend + (a.device_values != nullptr ? a.device_values->trend_index : a.values.trend_index);
 }
 
 // One element's inputs. A thread loads all of its elements' inputs before it stores anything:
@@ -190,7 +199,7 @@ __global__ void __launch_bounds__(kThreads, 3) DirectionKernel(StepLaunch a) {
   const bool quantized = a.schedule != Schedule::kNone;
   const bool coupled = a.rule == StepRule::kAdam ? row.coupled_l2 != 0 : row.sgd.weight_decay != 0.0f;
   const bool needs_param = coupled || !quantized || one_pass;
-  const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
+  const uint64_t key = StreamKeyOf(a, row);
   Element x[kPerThread];
 #pragma unroll
   for (int e = 0; e < kPerThread; ++e) {
@@ -295,7 +304,7 @@ __device__ __forceinline__ bool BlockRoundedNonzero(const StepLaunch& a, int64_t
                                                     unsigned long long* scratch) {
   const StepRow& row = a.rows[i];
   const float scale = ldexpf(1.0f, static_cast<int>(n > 0 ? n : 0));
-  const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
+  const uint64_t key = StreamKeyOf(a, row);
   unsigned long long sum = 0, unfit_count = 0;
   // kInFlight coalesced loads per thread are issued before any is used, so they are in flight
   // together.
@@ -523,11 +532,11 @@ __device__ __forceinline__ void Resolve(const StepLaunch& a) {
   if (threadIdx.x != 0) return;
   if (a.global_scope) {
     *a.global_index = running;
-    *a.trend_slot = static_cast<double>(running);
+    *TrendSlotOf(a) = static_cast<double>(running);
   } else {  // the largest index over every tensor, as Quantizer::index() reports it
     int64_t top = a.tensor_index_size > 0 ? a.tensor_index[0] : *a.global_index;
     for (int64_t k = 1; k < a.tensor_index_size; ++k) top = a.tensor_index[k] > top ? a.tensor_index[k] : top;
-    *a.trend_slot = static_cast<double>(top);
+    *TrendSlotOf(a) = static_cast<double>(top);
   }
 }
 
@@ -551,7 +560,7 @@ __global__ void __launch_bounds__(kThreads) ApplyKernel(StepLaunch a) {
     offset = a.factors[i];
   }
   const float offset_factor = static_cast<float>(offset);
-  const uint64_t key = StochasticStreamKey(a.seed, a.call, static_cast<uint64_t>(row.id));
+  const uint64_t key = StreamKeyOf(a, row);
   float h[kPerThread], p[kPerThread];  // all loads first (see Element)
 #pragma unroll
   for (int e = 0; e < kPerThread; ++e) {
