@@ -9,6 +9,8 @@ namespace qres::optim {
 
 void StepRunner::Run(step_math::StepRule rule, StepPath path, c10::Device device) {
   if (steps_.empty()) return;
+  TORCH_CHECK(!graph_mode_ || path == StepPath::kFusedCuda, "an optimizer in graph mode steps on the fused CUDA ",
+              "step only, and this step would run on ", ToString(path));
   if (path == StepPath::kFusedCpu) return RunCpu(rule);
   TORCH_INTERNAL_ASSERT(path == StepPath::kFusedCuda, "StepRunner runs the fused paths only");
   if (!cuda_) cuda_ = MakeCudaStepper();
@@ -43,6 +45,7 @@ bool StepRunner::SetGraphMode(bool on, StepPath path) {
   if (!cuda_) cuda_ = MakeCudaStepper();
   if (!cuda_) return !on;
   cuda_->SetGraphMode(on);
+  graph_mode_ = on;
   return true;
 }
 

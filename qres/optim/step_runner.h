@@ -70,6 +70,7 @@ class StepRunner {
   std::vector<TensorStep> steps_;
   std::vector<float> update_;             // the CPU loops' update h of one tensor
   std::unique_ptr<CudaStepper> cuda_;     // made at the first CUDA step
+  bool graph_mode_ = false;
 };
 
 }  // namespace qres::optim

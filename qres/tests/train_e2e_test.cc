@@ -12,6 +12,10 @@
 #include "qres/io/files.h"
 #include "qres/io/pickle.h"
 #include "qres/train/model_file.h"
+#include "qres/optim/cuda/emulator_backend.h"
+#include "qres/optim/cuda/kernel_stepper.h"
+#include "qres/optim/cuda_stepper.h"
+#include "qres/optim/optimizer.h"
 #include "qres/train/emulated_step_graph.h"
 #include "qres/train/run_files.h"
 #include "qres/train/trainer.h"
@@ -131,20 +135,29 @@ TEST(TrainE2eTest, Bf16RunsResumeBitForBit) {
 }
 
 // Runs with --cuda_graphs=on, over the CPU stand-in of a CUDA graph (emulated_step_graph.h), end
-// with the same model, losses and index as runs without: each full batch reaches the captured
-// inputs, the partial last batch of each epoch runs as it is, the host reads the captured loss and
-// gradients, the epoch sums are the ones the graph adds to. A graphed run interrupted and resumed
-// (a new graph in the new process) ends as one that was not.
+// with the same model and losses as runs without: each full batch reaches the captured inputs, the
+// partial last batch of each epoch runs as it is, the host reads the captured loss, the epoch sums
+// are the ones the graph adds to, and the gradients zeroed in place (under a graph) train as those
+// set to none. With the fused CUDA step (its kernels in the SIMT emulator) the optimizer step is
+// in the graph: one capture serves both epochs, across the quantizer's state read back at the
+// first epoch's end. A graphed run interrupted and resumed (a new graph in the new process) ends
+// as one that was not.
 TEST(TrainE2eTest, GraphedRunsEqualUngraphedRunsBitForBit) {
   RegisterEmulatedStepGraph();
+  optim::RegisterCudaStepper([]() -> std::unique_ptr<optim::CudaStepper> {
+    return std::make_unique<optim::KernelStepper>(optim::MakeEmulatedBackend());
+  });
   struct Case {
     std::string net, algorithm, quant_params;
     Precision precision;
+    bool fused_cuda_step;  // the emulated CUDA step, in the graph; else the CPU loops, outside it
   };
-  for (const Case& c : {Case{"CNN", "QtAdamW", "", Precision::kFp32}, Case{"ResNet", "QSGD", "", Precision::kFp32},
-                        Case{"CNN", "QtAdam", "schedule=log", Precision::kFp32},
-                        Case{"LeNet", "AdamW", "", Precision::kBf16}}) {
-    const std::string name = c.net + c.algorithm;
+  for (const Case& c : {Case{"CNN", "QtAdamW", "", Precision::kFp32, true},
+                        Case{"ResNet", "QSGD", "", Precision::kFp32, true},
+                        Case{"CNN", "QtAdam", "schedule=log", Precision::kFp32, true},
+                        Case{"CNN", "QtAdamW", "", Precision::kFp32, false},
+                        Case{"LeNet", "AdamW", "", Precision::kBf16, false}}) {
+    const std::string name = c.net + c.algorithm + (c.fused_cuda_step ? "_in_graph" : "");
     auto make = [&](const std::string& run, CudaGraphs graphs) {
       TrainConfig config = TinyRun("e2e_graphs_" + run + "_" + name, c.net, c.algorithm);
       config.quant_params = c.quant_params;
@@ -153,18 +166,25 @@ TEST(TrainE2eTest, GraphedRunsEqualUngraphedRunsBitForBit) {
       config.cuda_graphs = graphs;
       return config;
     };
+    auto train = [&](const TrainConfig& config, const std::function<bool()>& stop = {}) {
+      optim::SetFusedCudaPathForCpuTensors(c.fused_cuda_step && config.cuda_graphs == CudaGraphs::kOn);
+      absl::Status status = Train(config, stop);
+      optim::SetFusedCudaPathForCpuTensors(false);
+      return status;
+    };
     const TrainConfig eager = make("eager", CudaGraphs::kOff);
-    ASSERT_TRUE(Train(eager).ok()) << name;
+    ASSERT_TRUE(train(eager).ok()) << name;
     const TrainConfig graphed = make("graphed", CudaGraphs::kOn);
-    const int64_t replays_before = EmulatedStepGraphCountsSoFar().replays;
-    ASSERT_TRUE(Train(graphed).ok()) << name;
+    const EmulatedStepGraphCounts before = EmulatedStepGraphCountsSoFar();
+    ASSERT_TRUE(train(graphed).ok()) << name;
     // 7 batches per epoch, the last partial: 3 warm, 1 captured, 2 + 6 replayed.
-    EXPECT_EQ(EmulatedStepGraphCountsSoFar().replays - replays_before, 8) << name;
+    EXPECT_EQ(EmulatedStepGraphCountsSoFar().captures - before.captures, 1) << name;
+    EXPECT_EQ(EmulatedStepGraphCountsSoFar().replays - before.replays, 8) << name;
     TrainConfig resumed = make("resumed", CudaGraphs::kOn);
     int polls = 0;  // stop before the 4th batch of epoch 2
-    ASSERT_EQ(Train(resumed, [&] { return ++polls == 11; }).code(), absl::StatusCode::kCancelled) << name;
+    ASSERT_EQ(train(resumed, [&] { return ++polls == 11; }).code(), absl::StatusCode::kCancelled) << name;
     resumed.resume = true;
-    ASSERT_TRUE(Train(resumed).ok()) << name;
+    ASSERT_TRUE(train(resumed).ok()) << name;
 
     const auto expected = Parameters(*LoadNet(eager));
     const std::string proc = RunName(eager);
@@ -180,7 +200,10 @@ TEST(TrainE2eTest, GraphedRunsEqualUngraphedRunsBitForBit) {
       EXPECT_EQ(file(*run, "error_"), file(eager, "error_")) << name;
     }
     auto log = io::ReadWholeFile(io::JoinPath(graphed.out_dir, "operation_" + proc + ".txt"));
-    EXPECT_THAT(*log, HasSubstr("CUDA graphs         : each full batch's forward and backward replayed")) << name;
+    EXPECT_THAT(*log, HasSubstr(c.fused_cuda_step ? "replayed from one graph (after 3 run as they are): forward, "
+                                                    "backward and the optimizer step"
+                                                  : "the optimizer step outside it (not the fused CUDA step)"))
+        << name;
   }
 }
 

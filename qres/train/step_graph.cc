@@ -1,5 +1,6 @@
 #include "qres/train/step_graph.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <utility>
@@ -41,8 +42,16 @@ GraphedStep::GraphedStep(std::unique_ptr<StepGraph> graph, std::vector<at::Tenso
   TORCH_CHECK(graph_ != nullptr, "GraphedStep needs a StepGraph");
 }
 
-at::Tensor GraphedStep::Run(const at::Tensor& images, const at::Tensor& labels, const Work& work) {
-  if (images.size(0) != batch_size_) return work(images, labels);  // a partial batch: its own shapes
+at::Tensor GraphedStep::Run(const at::Tensor& images, const at::Tensor& labels, const Work& work,
+                            const OptimizerStep* optimizer) {
+  const auto step_as_it_is = [&](at::Tensor loss) {
+    if (optimizer != nullptr) {
+      optimizer->prepare();
+      optimizer->launch();
+    }
+    return loss;
+  };
+  if (images.size(0) != batch_size_) return step_as_it_is(work(images, labels));  // its own shapes
   if (warm_steps_ > 0) {
     --warm_steps_;
     at::Tensor loss;
@@ -50,28 +59,44 @@ at::Tensor GraphedStep::Run(const at::Tensor& images, const at::Tensor& labels, 
       loss = work(images, labels);
       return std::vector<at::Tensor>{loss};
     });
-    return loss;
+    return step_as_it_is(loss);
   }
-  // The loss, then each parameter's gradient (as backward left it: undefined when it has none).
-  const StepGraph::Work outputs = [&] {
-    std::vector<at::Tensor> out{work(images_, labels_)};
-    for (const at::Tensor& param : params_) out.push_back(param.grad());
-    return out;
+  std::vector<at::Tensor> grads;  // where the graph's backward writes and the optimizer reads
+  for (const at::Tensor& param : params_) grads.push_back(param.grad());
+  if (std::any_of(grads.begin(), grads.end(), [](const at::Tensor& grad) { return !grad.defined(); })) {
+    return step_as_it_is(work(images, labels));  // before backward has made every gradient
+  }
+  const StepGraph::Work recorded = [&] {
+    std::vector<at::Tensor> outputs{work(images_, labels_)};
+    if (optimizer != nullptr) optimizer->launch();
+    return outputs;
   };
-  if (!captured_) {
+  if (!images_.defined()) {
     images_ = images.clone();  // the same strides (channels-last stays so)
     labels_ = labels.clone();
-    std::vector<at::Tensor> captured = graph_->Capture(outputs);
-    loss_ = captured.front();
-    grads_.assign(captured.begin() + 1, captured.end());
-    captured_ = true;
   } else {
     images_.copy_(images);
     labels_.copy_(labels);
-    graph_->Replay(outputs);
-    ++replays_;
   }
-  for (size_t i = 0; i < params_.size(); ++i) params_[i].mutable_grad() = grads_[i];
+  std::string key;
+  if (optimizer != nullptr) {
+    optimizer->prepare();
+    key = optimizer->key();
+  }
+  if (loss_.defined() && key == key_) {
+    graph_->Replay(recorded);
+    ++replays_;
+    return loss_;
+  }
+  loss_ = at::Tensor();  // the last capture's memory goes with it
+  const std::vector<at::Tensor> outputs = graph_->Capture(recorded);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    TORCH_CHECK(grads[i].is_same(params_[i].grad()), "the captured step replaced parameter ", i,
+                "'s gradient: zero the gradients in place (zero_grad(false))");
+  }
+  loss_ = outputs.front();
+  key_ = std::move(key);
+  ++captures_;
   return loss_;
 }
 

@@ -1,27 +1,31 @@
-// The device work of a training step (zero_grad, forward, loss, backward, the device-side sums)
-// recorded once and replayed from a CUDA graph (train --cuda_graphs): one launch per step instead
-// of hundreds, for nets whose step is bound by launches and host work rather than by the GPU.
+// A training step recorded once and replayed from a CUDA graph (train --cuda_graphs): one launch
+// per step instead of hundreds, for nets whose step is bound by launches and host work rather
+// than by the GPU.
 //
 //   GraphedStep graphed(MakeStepGraph(device), net->parameters(), batch_size);
+//   optimizer.SetGraphMode(true);  // the fused CUDA step (qres/optim/cuda_stepper.h)
+//   GraphedStep::OptimizerStep in_graph{[&] { optimizer.step(); },  // its host part only
+//                                       [&] { optimizer.LaunchPendingStep(); },
+//                                       [&] { return optimizer.PendingStepKey(); }};
 //   at::Tensor loss = graphed.Run(batch.images, batch.labels, [&](auto& images, auto& labels) {
-//     optimizer.zero_grad();  // set_to_none: backward allocates the gradients, in the graph's memory
+//     optimizer.zero_grad(/*set_to_none=*/false);  // the gradients stay where the graph wrote them
 //     at::Tensor loss = at::cross_entropy_loss(net->forward(images), labels);
 //     loss.backward();
-//     return loss;
-//   });
-//   optimizer.step();  // outside the graph (below)
+//     return loss.detach();
+//   }, &in_graph);
 //
-// The optimizer step stays outside the graph: the fused step is two or three launches whose
-// per-step scalars (α_t, Q_p, the stochastic streams' counter) travel as kernel arguments, which a
-// replay would repeat unchanged. The work must read its inputs only from the tensors it is given
+// The work must read its inputs only from the tensors it is given, zero the gradients in place,
 // and keep nothing but what it returns and in-place updates of tensors that outlive it (BatchNorm's
 // running statistics, the epoch's sums): a replay repeats the recorded kernels on the same memory.
+// An optimizer step that is not the fused CUDA step (another optimizer, or fp16's loss scaler,
+// which decides on the host whether to step) runs after Run, outside the graph.
 #ifndef QRES_TRAIN_STEP_GRAPH_H_
 #define QRES_TRAIN_STEP_GRAPH_H_
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "ATen/core/Tensor.h"
@@ -62,24 +66,32 @@ void RegisterStepGraph(c10::DeviceType type, StepGraphFactory factory);
 std::unique_ptr<StepGraph> MakeStepGraph(c10::Device device);
 bool StepGraphRegistered(c10::DeviceType type);
 
-// A training step's device work, replayed from a graph when the batch has the full batch's shape:
-// the first `warm_steps` such batches run as they are (on the capture stream), the next is
+// A training step replayed from a graph when the batch has the full batch's shape: the first
+// `warm_steps` such batches run as they are (the work on the capture stream), the next is
 // captured, and every later one is copied into the captured inputs and replayed. Other batches (a
-// partial last batch) run as they are.
+// partial last batch, or one before every parameter has a gradient) run as they are.
 class GraphedStep {
  public:
-  // (images, labels) -> the step's loss. It must set the gradients of `params` to none first, so
-  // that backward allocates them: in the graph's memory when captured.
+  // (images, labels) -> the step's loss; see above.
   using Work = std::function<at::Tensor(const at::Tensor& images, const at::Tensor& labels)>;
+  // The optimizer step in the graph: `prepare` is its host part, run before each replay and
+  // before the capture (its values uploaded, its launch left pending); `launch` enqueues its
+  // kernels after the work's; while `key` (the kernels' arguments) stays the captured one the
+  // graph replays, else it is captured again.
+  struct OptimizerStep {
+    std::function<void()> prepare, launch;
+    std::function<std::string()> key;
+  };
 
   GraphedStep(std::unique_ptr<StepGraph> graph, std::vector<at::Tensor> params, int64_t batch_size,
               int64_t warm_steps = 3);
 
-  // Runs `work` on the batch; returns its loss. After a replay the gradients of `params` are the
-  // captured ones again (a batch run as it is in between replaces them).
-  at::Tensor Run(const at::Tensor& images, const at::Tensor& labels, const Work& work);
+  // Runs `work`, then `optimizer` when given, on the batch; returns the work's loss (after a
+  // replay, the captured loss tensor, rewritten).
+  at::Tensor Run(const at::Tensor& images, const at::Tensor& labels, const Work& work,
+                 const OptimizerStep* optimizer = nullptr);
 
-  bool captured() const { return captured_; }
+  int64_t captures() const { return captures_; }
   int64_t replays() const { return replays_; }
 
  private:
@@ -87,11 +99,10 @@ class GraphedStep {
   std::vector<at::Tensor> params_;
   int64_t batch_size_;
   int64_t warm_steps_;
-  bool captured_ = false;
-  int64_t replays_ = 0;
-  at::Tensor images_, labels_;      // the captured inputs
-  at::Tensor loss_;                 // the captured loss
-  std::vector<at::Tensor> grads_;   // the captured gradients, by parameter (undefined: none)
+  int64_t captures_ = 0, replays_ = 0;
+  at::Tensor images_, labels_;  // the captured inputs
+  at::Tensor loss_;             // the captured loss
+  std::string key_;             // the captured optimizer step's
 };
 
 }  // namespace qres::train

@@ -1,13 +1,15 @@
 // GraphedStep's batching over the tests' stand-in graph: which batches are warmed, captured,
-// replayed or run as they are, that each reaches the captured inputs, and that the host reads the
-// captured loss and gradients after every replay.
+// replayed or run as they are, that each reaches the captured inputs, that the host reads the
+// captured loss after every replay, and when an optimizer step in the graph is captured again.
 #include "qres/train/step_graph.h"
 
+#include <string>
 #include <vector>
 
 #include "ATen/ops/arange.h"
 #include "ATen/ops/equal.h"
 #include "ATen/ops/randn.h"
+#include "c10/util/Exception.h"
 #include "gtest/gtest.h"
 #include "qres/train/emulated_step_graph.h"
 
@@ -16,14 +18,12 @@ namespace {
 
 constexpr int64_t kBatch = 6;
 
-// A least-squares step: w's gradient and the loss of one batch; `unused` never gets a gradient.
+// A least-squares step: w's gradient, zeroed in place as the graph needs, and the batch's loss.
 struct Problem {
   at::Tensor w = at::randn({4}).requires_grad_(true);
-  at::Tensor unused = at::randn({2}).requires_grad_(true);
 
   at::Tensor Step(const at::Tensor& images, const at::Tensor& labels) {
-    w.mutable_grad() = at::Tensor();  // set to none, as optimizers' zero_grad does
-    unused.mutable_grad() = at::Tensor();
+    if (w.grad().defined()) w.mutable_grad().zero_();
     at::Tensor loss = images.matmul(w).sub(labels.to(at::kFloat)).pow(2).mean();
     loss.backward();
     return loss.detach();
@@ -34,9 +34,7 @@ struct Batch {
   at::Tensor images, labels;
 };
 
-Batch MakeBatch(int64_t size, int64_t seed) {
-  return {at::randn({size, 4}), at::arange(seed, seed + size, at::kLong)};
-}
+Batch MakeBatch(int64_t size, int64_t seed) { return {at::randn({size, 4}), at::arange(seed, seed + size, at::kLong)}; }
 
 class GraphedStepTest : public ::testing::Test {
  protected:
@@ -49,8 +47,7 @@ class GraphedStepTest : public ::testing::Test {
 TEST_F(GraphedStepTest, EveryFullBatchReachesTheCapturedInputs) {
   Problem graphed_problem, eager_problem;
   eager_problem.w = graphed_problem.w.detach().clone().requires_grad_(true);
-  GraphedStep graphed(MakeStepGraph(c10::kCPU), {graphed_problem.w, graphed_problem.unused}, kBatch,
-                      /*warm_steps=*/2);
+  GraphedStep graphed(MakeStepGraph(c10::kCPU), {graphed_problem.w}, kBatch, /*warm_steps=*/2);
   const EmulatedStepGraphCounts before = EmulatedStepGraphCountsSoFar();
   const GraphedStep::Work work = [&](const at::Tensor& images, const at::Tensor& labels) {
     return graphed_problem.Step(images, labels);
@@ -61,40 +58,108 @@ TEST_F(GraphedStepTest, EveryFullBatchReachesTheCapturedInputs) {
     const at::Tensor expected = eager_problem.Step(batch.images, batch.labels);
     EXPECT_TRUE(at::equal(loss, expected)) << "batch " << b;
     EXPECT_TRUE(at::equal(graphed_problem.w.grad(), eager_problem.w.grad())) << "batch " << b;
-    EXPECT_FALSE(graphed_problem.unused.grad().defined()) << "batch " << b;
   }
   const EmulatedStepGraphCounts after = EmulatedStepGraphCountsSoFar();
   EXPECT_EQ(after.warms - before.warms, 2);
   EXPECT_EQ(after.captures - before.captures, 1);
   EXPECT_EQ(after.replays - before.replays, 3);
+  EXPECT_EQ(graphed.captures(), 1);
   EXPECT_EQ(graphed.replays(), 3);
 }
 
-TEST_F(GraphedStepTest, APartialBatchRunsAsItIsAndTheCapturedGradientsComeBack) {
+TEST_F(GraphedStepTest, APartialBatchRunsAsItIsBetweenReplays) {
   Problem problem;
-  GraphedStep graphed(MakeStepGraph(c10::kCPU), {problem.w, problem.unused}, kBatch, /*warm_steps=*/0);
+  GraphedStep graphed(MakeStepGraph(c10::kCPU), {problem.w}, kBatch, /*warm_steps=*/1);
   const GraphedStep::Work work = [&](const at::Tensor& images, const at::Tensor& labels) {
     return problem.Step(images, labels);
   };
+  const Batch warm = MakeBatch(kBatch, 0);
+  graphed.Run(warm.images, warm.labels, work);
+  const void* grad = problem.w.grad().data_ptr();
   const Batch first = MakeBatch(kBatch, 0);
   const at::Tensor captured_loss = graphed.Run(first.images, first.labels, work);
-  ASSERT_TRUE(graphed.captured());
-  const void* captured_grad = problem.w.grad().data_ptr();
+  ASSERT_EQ(graphed.captures(), 1);
 
   const Batch partial = MakeBatch(kBatch - 2, 100);
-  const EmulatedStepGraphCounts before = EmulatedStepGraphCountsSoFar();
-  graphed.Run(partial.images, partial.labels, work);
-  EXPECT_EQ(EmulatedStepGraphCountsSoFar().replays, before.replays);  // run as it is
-  EXPECT_NE(problem.w.grad().data_ptr(), captured_grad);  // the partial batch's own gradient
+  Problem check;
+  check.w = problem.w.detach().clone().requires_grad_(true);
+  const at::Tensor partial_loss = graphed.Run(partial.images, partial.labels, work);
+  EXPECT_EQ(graphed.replays(), 0);  // run as it is
+  EXPECT_TRUE(at::equal(partial_loss, check.Step(partial.images, partial.labels)));
 
   const Batch next = MakeBatch(kBatch, 200);
   const at::Tensor loss = graphed.Run(next.images, next.labels, work);
+  EXPECT_EQ(graphed.replays(), 1);
   EXPECT_EQ(loss.data_ptr(), captured_loss.data_ptr());  // rewritten in place, as by a graph
-  EXPECT_EQ(problem.w.grad().data_ptr(), captured_grad);
-  Problem check;
-  check.w = problem.w.detach().clone().requires_grad_(true);
+  EXPECT_EQ(problem.w.grad().data_ptr(), grad);           // zeroed and written in place throughout
   EXPECT_TRUE(at::equal(loss, check.Step(next.images, next.labels)));
   EXPECT_TRUE(at::equal(problem.w.grad(), check.w.grad()));
+}
+
+// The optimizer step's host part runs before every step, its kernels after the work's (in the
+// graph when captured); a new key is a new capture.
+TEST_F(GraphedStepTest, AnOptimizerStepInTheGraphIsCapturedAgainWhenItsKeyChanges) {
+  Problem problem;
+  GraphedStep graphed(MakeStepGraph(c10::kCPU), {problem.w}, kBatch, /*warm_steps=*/1);
+  std::vector<std::string> events;
+  int64_t step = 0;
+  const GraphedStep::Work work = [&](const at::Tensor& images, const at::Tensor& labels) {
+    events.push_back("work");
+    return problem.Step(images, labels);
+  };
+  const GraphedStep::OptimizerStep optimizer{[&] { events.push_back("prepare"); },
+                                             [&] { events.push_back("launch"); },
+                                             [&] { return std::string(step < 3 ? "a" : "b"); }};
+  for (; step < 5; ++step) {
+    const Batch batch = MakeBatch(kBatch, step);
+    graphed.Run(batch.images, batch.labels, work, &optimizer);
+  }
+  // Warm, captured (key a), replayed, captured again (key b), replayed.
+  EXPECT_EQ(graphed.captures(), 2);
+  EXPECT_EQ(graphed.replays(), 2);
+  const std::vector<std::string> each_step = {"work", "prepare", "launch"};  // as it is
+  const std::vector<std::string> graphed_step = {"prepare", "work", "launch"};
+  std::vector<std::string> expected = each_step;
+  for (int i = 1; i < 5; ++i) expected.insert(expected.end(), graphed_step.begin(), graphed_step.end());
+  EXPECT_EQ(events, expected);
+}
+
+TEST_F(GraphedStepTest, AWorkThatReplacesTheGradientsIsAnError) {
+  Problem problem;
+  GraphedStep graphed(MakeStepGraph(c10::kCPU), {problem.w}, kBatch, /*warm_steps=*/1);
+  const GraphedStep::Work work = [&](const at::Tensor& images, const at::Tensor& labels) {
+    problem.w.mutable_grad() = at::Tensor();  // set to none: backward makes a new gradient
+    return problem.Step(images, labels);
+  };
+  const Batch batch = MakeBatch(kBatch, 0);
+  graphed.Run(batch.images, batch.labels, work);
+  try {
+    graphed.Run(batch.images, batch.labels, work);
+    ADD_FAILURE() << "no error";
+  } catch (const c10::Error& error) {
+    EXPECT_NE(error.msg().find("zero the gradients in place"), std::string::npos) << error.msg();
+  }
+}
+
+TEST_F(GraphedStepTest, BatchesBeforeEveryParameterHasAGradientRunAsTheyAre) {
+  Problem problem;
+  const at::Tensor unused = at::randn({2}).requires_grad_(true);
+  GraphedStep graphed(MakeStepGraph(c10::kCPU), {problem.w, unused}, kBatch, /*warm_steps=*/0);
+  const GraphedStep::Work work = [&](const at::Tensor& images, const at::Tensor& labels) {
+    return problem.Step(images, labels);
+  };
+  for (int64_t b = 0; b < 3; ++b) {
+    const Batch batch = MakeBatch(kBatch, b);
+    graphed.Run(batch.images, batch.labels, work);
+  }
+  EXPECT_EQ(graphed.captures(), 0);
+}
+
+TEST(ParseCudaGraphsTest, TakesOffOnAutoInAnyCase) {
+  EXPECT_EQ(*ParseCudaGraphs("off"), CudaGraphs::kOff);
+  EXPECT_EQ(*ParseCudaGraphs("ON"), CudaGraphs::kOn);
+  EXPECT_EQ(*ParseCudaGraphs("Auto"), CudaGraphs::kAuto);
+  EXPECT_EQ(ParseCudaGraphs("yes").status().message(), "--cuda_graphs=yes: use off, on or auto");
 }
 
 }  // namespace

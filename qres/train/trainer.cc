@@ -63,7 +63,17 @@ absl::Status TrainingRun::SetUp() {
     epoch_loss_sum_ = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device_));
     epoch_correct_ = at::zeros({}, at::TensorOptions().dtype(at::kLong).device(device_));
   }));
-  if (graphs) graphed_ = std::make_unique<GraphedStep>(MakeStepGraph(device_), net_->parameters(), config_.batch_size);
+  if (graphs) {
+    graphed_ = std::make_unique<GraphedStep>(MakeStepGraph(device_), net_->parameters(), config_.batch_size);
+    // The fused CUDA step goes in the graph too, unless fp16's loss scaler decides on the host
+    // whether to step.
+    auto* optimizer = dynamic_cast<optim::QresOptimizer*>(optimizer_.get());
+    if (!scaler_ && optimizer != nullptr && optimizer->SetGraphMode(true)) {
+      optimizer_in_graph_ = GraphedStep::OptimizerStep{[this] { optimizer_->step(); },
+                                                       [optimizer] { optimizer->LaunchPendingStep(); },
+                                                       [optimizer] { return optimizer->PendingStepKey(); }};
+    }
+  }
   StartReport();
   // Hooked to the parameters' gradient accumulators as they are after a resume's load.
   return ranks_->OverlapGradientSums(net_->parameters(), config_.dist_bucket_mb << 20);
@@ -91,7 +101,8 @@ absl::StatusOr<bool> TrainingRun::UseCudaGraphs() const {
 
 at::Tensor TrainingRun::ForwardBackward(const at::Tensor& images, const at::Tensor& labels,
                                         const dist::BatchSlice& slice) {
-  optimizer_->zero_grad();  // to none: backward allocates the gradients (in a graph's memory when captured)
+  // In place under a graph: its backward writes the gradients where the optimizer reads them.
+  optimizer_->zero_grad(/*set_to_none=*/!graphed_);
   at::Tensor loss;
   if (!slice.empty()) {
     const at::Tensor x = slice.whole() ? images : images.slice(0, slice.begin, slice.end);
@@ -165,12 +176,14 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
           graphed_ ? graphed_->Run(batch.images, batch.labels,
                                    [&](const at::Tensor& images, const at::Tensor& labels) {
                                      return ForwardBackward(images, labels, slice);
-                                   })
+                                   },
+                                   optimizer_in_graph_ ? &*optimizer_in_graph_ : nullptr)
                    : ForwardBackward(batch.images, batch.labels, slice);
       if (loss.defined()) last_loss = loss;
       seen_now += slice.end - slice.begin;
-      // The optimizer step runs outside a graph (step_graph.h). A step the loss scaler skips changes
-      // neither the weights nor the optimizer's or quantizer's state.
+      if (optimizer_in_graph_) return;  // it stepped
+      // A step the loss scaler skips changes neither the weights nor the optimizer's or quantizer's
+      // state.
       if (!scaler_) {
         optimizer_->step();
         return;

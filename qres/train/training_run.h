@@ -136,6 +136,7 @@ class TrainingRun {
   // same tensors all run long, as a captured step adds to them.
   at::Tensor epoch_loss_sum_, epoch_correct_;
   std::unique_ptr<GraphedStep> graphed_;  // --cuda_graphs
+  std::optional<GraphedStep::OptimizerStep> optimizer_in_graph_;  // the fused CUDA step, in the graph
   std::vector<std::unique_ptr<RunSink>> sinks_;
   std::string event_file_;  // TensorBoard's, if it writes one
   std::unique_ptr<dist::DataParallel> ranks_ = std::make_unique<dist::DataParallel>();  // a world of one

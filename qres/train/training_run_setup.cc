@@ -241,8 +241,12 @@ void TrainingRun::ReportHeader() {
                               emulated ? "; this CPU has no AVX512-BF16 or AMX: likely slower than fp32" : ""));
   }
   if (graphed_) {
-    report_.Line("CUDA graphs         : each full batch's forward and backward replayed from one graph (after 3 "
-                 "batches run as they are); the optimizer step outside it");
+    report_.Line(absl::StrCat("CUDA graphs         : each full batch's step replayed from one graph (after 3 run as ",
+                              "they are): forward, backward",
+                              optimizer_in_graph_ ? " and the optimizer step"
+                                                  : absl::StrCat("; the optimizer step outside it (",
+                                                                 scaler_ ? "fp16's loss scaler" : "not the fused CUDA step",
+                                                                 ")")));
   }
   report_.Line(absl::StrCat("Outputs             : ", files_.model, ", ", files_.log, ", ", files_.error, ", ",
                             files_.metrics));
