@@ -6,8 +6,8 @@
 //   train_step_bench --device=cuda --net=ResNet --net_params=layers=5 --channels=3 --size=32
 //       --batch=128 --algo=QtAdamW      (one command line; a --config=cuda build, on the GPU machine)
 //
-// --cuda_graphs replays forward and backward from a CUDA graph, as train --cuda_graphs=on does
-// (qres/train/step_graph.h); the optimizer step runs after it.
+// --cuda_graphs replays the step from a CUDA graph, as train --cuda_graphs=on does
+// (qres/train/step_graph.h): the fused CUDA step in it, other optimizers' steps after it.
 //
 // Steps are timed in groups of kGroup, waiting for the device at the end of each group, so a GPU
 // overlaps the host's launches with the previous step's kernels as in training; the figure is the
@@ -16,6 +16,7 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -97,7 +98,7 @@ int main(int argc, char** argv) {
   const auto precision = qres::train::ParsePrecision(FLAGS_precision, device.is_cuda());
   if (!precision.ok()) return Fail(std::string(precision.status().message()));
   const qres::train::GraphedStep::Work forward_backward = [&](const at::Tensor& x, const at::Tensor& y) {
-    (*optimizer)->zero_grad();
+    (*optimizer)->zero_grad(/*set_to_none=*/!FLAGS_cuda_graphs);  // in place under a graph
     at::Tensor loss;
     {
       const qres::train::AutocastScope autocast(*precision, device);
@@ -107,18 +108,20 @@ int main(int argc, char** argv) {
     return loss.detach();
   };
   std::unique_ptr<qres::train::GraphedStep> graphed;
+  std::optional<qres::train::GraphedStep::OptimizerStep> in_graph;  // the fused CUDA step
   if (FLAGS_cuda_graphs) {
     std::unique_ptr<qres::train::StepGraph> graph = qres::train::MakeStepGraph(device);
     if (graph == nullptr) return Fail("--cuda_graphs needs --device=cuda and a --config=cuda build");
     graphed = std::make_unique<qres::train::GraphedStep>(std::move(graph), (*net)->parameters(), FLAGS_batch);
+    in_graph = qres::train::OptimizerStepInGraph(**optimizer);
   }
   const auto step = [&] {
     if (graphed) {
-      graphed->Run(images, labels, forward_backward);
+      graphed->Run(images, labels, forward_backward, in_graph ? &*in_graph : nullptr);
     } else {
       forward_backward(images, labels);
     }
-    (*optimizer)->step();
+    if (!in_graph) (*optimizer)->step();
   };
   for (int i = 0; i < 10; ++i) step();  // warm-up: allocations, cuDNN's algorithm search, the capture
   wait_for_device();

@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "c10/util/Exception.h"
+#include "qres/optim/optimizer.h"
 
 namespace qres::train {
 namespace {
@@ -98,6 +99,14 @@ at::Tensor GraphedStep::Run(const at::Tensor& images, const at::Tensor& labels, 
   key_ = std::move(key);
   ++captures_;
   return loss_;
+}
+
+std::optional<GraphedStep::OptimizerStep> OptimizerStepInGraph(torch::optim::Optimizer& optimizer) {
+  auto* graphable = dynamic_cast<optim::QresOptimizer*>(&optimizer);
+  if (graphable == nullptr || !graphable->SetGraphMode(true)) return std::nullopt;
+  return GraphedStep::OptimizerStep{[&optimizer] { optimizer.step(); },  // in graph mode: the host's part
+                                    [graphable] { graphable->LaunchPendingStep(); },
+                                    [graphable] { return graphable->PendingStepKey(); }};
 }
 
 }  // namespace qres::train

@@ -3,16 +3,14 @@
 // than by the GPU.
 //
 //   GraphedStep graphed(MakeStepGraph(device), net->parameters(), batch_size);
-//   optimizer.SetGraphMode(true);  // the fused CUDA step (qres/optim/cuda_stepper.h)
-//   GraphedStep::OptimizerStep in_graph{[&] { optimizer.step(); },  // its host part only
-//                                       [&] { optimizer.LaunchPendingStep(); },
-//                                       [&] { return optimizer.PendingStepKey(); }};
+//   std::optional<GraphedStep::OptimizerStep> in_graph = OptimizerStepInGraph(*optimizer);
 //   at::Tensor loss = graphed.Run(batch.images, batch.labels, [&](auto& images, auto& labels) {
-//     optimizer.zero_grad(/*set_to_none=*/false);  // the gradients stay where the graph wrote them
+//     optimizer->zero_grad(/*set_to_none=*/false);  // the gradients stay where the graph wrote them
 //     at::Tensor loss = at::cross_entropy_loss(net->forward(images), labels);
 //     loss.backward();
 //     return loss.detach();
-//   }, &in_graph);
+//   }, in_graph ? &*in_graph : nullptr);
+//   if (!in_graph) optimizer->step();
 //
 // The work must read its inputs only from the tensors it is given, zero the gradients in place,
 // and keep nothing but what it returns and in-place updates of tensors that outlive it (BatchNorm's
@@ -25,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "c10/core/Device.h"
+#include "torch/optim/optimizer.h"
 
 namespace qres::train {
 
@@ -104,6 +104,10 @@ class GraphedStep {
   at::Tensor loss_;             // the captured loss
   std::string key_;             // the captured optimizer step's
 };
+
+// `optimizer`'s step for the graph: the optimizer set to graph mode (QresOptimizer::SetGraphMode),
+// or nullopt where it cannot be (not a qres optimizer on the fused CUDA step).
+std::optional<GraphedStep::OptimizerStep> OptimizerStepInGraph(torch::optim::Optimizer& optimizer);
 
 }  // namespace qres::train
 

@@ -67,12 +67,7 @@ absl::Status TrainingRun::SetUp() {
     graphed_ = std::make_unique<GraphedStep>(MakeStepGraph(device_), net_->parameters(), config_.batch_size);
     // The fused CUDA step goes in the graph too, unless fp16's loss scaler decides on the host
     // whether to step.
-    auto* optimizer = dynamic_cast<optim::QresOptimizer*>(optimizer_.get());
-    if (!scaler_ && optimizer != nullptr && optimizer->SetGraphMode(true)) {
-      optimizer_in_graph_ = GraphedStep::OptimizerStep{[this] { optimizer_->step(); },
-                                                       [optimizer] { optimizer->LaunchPendingStep(); },
-                                                       [optimizer] { return optimizer->PendingStepKey(); }};
-    }
+    if (!scaler_) optimizer_in_graph_ = OptimizerStepInGraph(*optimizer_);
   }
   StartReport();
   // Hooked to the parameters' gradient accumulators as they are after a resume's load.
