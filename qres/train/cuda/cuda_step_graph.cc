@@ -25,19 +25,22 @@ class CudaStepGraph final : public StepGraph {
   }
 
   std::vector<at::Tensor> Capture(const Work& work) override {
+    // A CUDAGraph captures once: a new capture is a new one (the old one's memory pool goes).
+    graph_.reset();
+    graph_ = std::make_unique<at::cuda::CUDAGraph>();
     std::vector<at::Tensor> outputs;
     OnSideStream([&] {
-      graph_.capture_begin();
+      graph_->capture_begin();
       outputs = work();
-      graph_.capture_end();
+      graph_->capture_end();
     });
-    graph_.replay();  // a capture runs nothing
+    Replay(work);  // a capture runs nothing
     return outputs;
   }
 
   void Replay(const Work&) override {
     const c10::cuda::CUDAGuard guard(device_);
-    graph_.replay();  // on the current stream
+    graph_->replay();  // on the current stream
   }
 
  private:
@@ -60,7 +63,7 @@ class CudaStepGraph final : public StepGraph {
 
   c10::Device device_;
   c10::cuda::CUDAStream side_;
-  at::cuda::CUDAGraph graph_;
+  std::unique_ptr<at::cuda::CUDAGraph> graph_;
 };
 
 [[maybe_unused]] const bool registered = [] {
