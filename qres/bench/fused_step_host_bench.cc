@@ -2,7 +2,9 @@
 // lookups, the tensor table, the quantizer's bookkeeping) on the ResNet-32 parameter set, with a
 // backend that launches nothing. What a GPU adds on top: one pinned copy when the table changed
 // and at most two kernel launches (about 2-3 µs each on the host). The budget it is compared
-// with is issue 6's target for a whole ResNet-32 step on an H200: 20 µs.
+// with is issue 6's target for a whole ResNet-32 step on an H200: 20 µs. Each optimizer is timed as
+// train steps it without and with CUDA graphs (graph mode: the step's values uploaded every step,
+// its launch left to the graph; qres/optim/cuda_stepper.h).
 //
 //   bazel run -c opt //qres/bench:fused_step_host_bench
 #include <algorithm>
@@ -44,7 +46,7 @@ class NoKernels final : public qres::optim::KernelStepper::Backend {
   static inline int64_t uploads = 0;
 
  private:
-  std::vector<char> buffers_[2];
+  std::vector<char> buffers_[3];  // by Buffer
 };
 
 }  // namespace
@@ -94,26 +96,30 @@ int main(int argc, char** argv) {
   std::cout << absl::StrFormat("ResNet-32 parameter set (%d tensors): host time of the fused CUDA step "
                                "without kernels, best of %d rounds of %d steps\n\n",
                                sets[0].size(), FLAGS_rounds, FLAGS_steps);
-  std::vector<double> best(names.size(), 1e30);
+  std::vector<double> best(names.size(), 1e30), best_graph_mode(names.size(), 1e30);
   std::vector<int64_t> uploads(names.size(), 0);
   for (int round = 0; round < FLAGS_rounds; ++round) {
     for (size_t c = 0; c < names.size(); ++c) {
-      const int64_t uploads_before = NoKernels::uploads;
-      const auto start = Clock::now();
-      for (int i = 0; i < FLAGS_steps; ++i) optimizers[c]->step();
-      const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
-      best[c] = std::min(best[c], us / FLAGS_steps);
-      uploads[c] += NoKernels::uploads - uploads_before;
+      auto& optimizer = dynamic_cast<qres::optim::QresOptimizer&>(*optimizers[c]);
+      for (const bool graph_mode : {false, true}) {
+        optimizer.SetGraphMode(graph_mode);
+        const int64_t uploads_before = NoKernels::uploads;
+        const auto start = Clock::now();
+        for (int i = 0; i < FLAGS_steps; ++i) optimizers[c]->step();
+        const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count() / FLAGS_steps;
+        double& figure = graph_mode ? best_graph_mode[c] : best[c];
+        figure = std::min(figure, us);
+        if (!graph_mode) uploads[c] += NoKernels::uploads - uploads_before;
+      }
     }
   }
-  std::cout << absl::StrFormat("| %-10s | %12s | %17s | %22s |\n", "optimizer", "us/step", "of a 20 us step",
-                               "table uploads per step");
-  std::cout << "|------------|--------------|-------------------|------------------------|\n";
+  std::cout << absl::StrFormat("| %-17s | %8s | %15s | %22s | %20s |\n", "optimizer", "us/step", "of a 20 us step",
+                               "table uploads per step", "graph mode: us/step");
+  std::cout << "|-------------------|----------|-----------------|------------------------|----------------------|\n";
   for (size_t c = 0; c < names.size(); ++c) {
-    std::cout << absl::StrFormat("| %-10s | %12.2f | %16.0f%% | %22.3f |\n",
-                                 c == 4 ? "QtAdamW, 2 groups" : names[c], best[c],
-                                 100.0 * best[c] / 20.0,
-                                 static_cast<double>(uploads[c]) / (FLAGS_rounds * FLAGS_steps));
+    std::cout << absl::StrFormat("| %-17s | %8.2f | %14.0f%% | %22.3f | %20.2f |\n",
+                                 c == 4 ? "QtAdamW, 2 groups" : names[c], best[c], 100.0 * best[c] / 20.0,
+                                 static_cast<double>(uploads[c]) / (FLAGS_rounds * FLAGS_steps), best_graph_mode[c]);
   }
   return 0;
 }
