@@ -10,6 +10,7 @@
 #include "c10/cuda/CUDAEvent.h"
 #include "c10/cuda/CUDAGuard.h"
 #include "c10/cuda/CUDAStream.h"
+#include "c10/util/Exception.h"
 #include "qres/train/step_graph.h"
 
 namespace qres::train {
@@ -31,7 +32,17 @@ class CudaStepGraph final : public StepGraph {
     std::vector<at::Tensor> outputs;
     OnSideStream([&] {
       graph_->capture_begin();
-      outputs = work();
+      try {
+        outputs = work();
+      } catch (const c10::Error& error) {
+        // End the capture, so that the error reaches the user rather than a stream left capturing.
+        try {
+          graph_->capture_end();
+        } catch (const c10::Error&) {
+        }
+        TORCH_CHECK(false, "capturing the training step as a CUDA graph (--cuda_graphs=off trains without one): ",
+                    error.what_without_backtrace());
+      }
       graph_->capture_end();
     });
     Replay(work);  // a capture runs nothing
