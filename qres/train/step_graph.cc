@@ -85,6 +85,10 @@ at::Tensor GraphedStep::Run(const at::Tensor& images, const at::Tensor& labels, 
     key = optimizer->key();
   }
   if (loss_.defined() && key == key_) {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      TORCH_CHECK(grads[i].is_same(grads_[i]), "parameter ", i, "'s gradient is not the one the graph writes: zero ",
+                  "the gradients in place (zero_grad(false))");
+    }
     graph_->Replay(recorded);
     ++replays_;
     return loss_;
@@ -96,6 +100,7 @@ at::Tensor GraphedStep::Run(const at::Tensor& images, const at::Tensor& labels, 
                 "'s gradient: zero the gradients in place (zero_grad(false))");
   }
   loss_ = outputs.front();
+  grads_ = std::move(grads);
   key_ = std::move(key);
   ++captures_;
   return loss_;

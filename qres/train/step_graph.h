@@ -102,6 +102,7 @@ class GraphedStep {
   int64_t captures_ = 0, replays_ = 0;
   at::Tensor images_, labels_;  // the captured inputs
   at::Tensor loss_;             // the captured loss
+  std::vector<at::Tensor> grads_;  // the gradients the graph writes (kept alive for it)
   std::string key_;             // the captured optimizer step's
 };
 

@@ -9,6 +9,7 @@
 #include "ATen/ops/arange.h"
 #include "ATen/ops/equal.h"
 #include "ATen/ops/randn.h"
+#include "ATen/ops/zeros.h"
 #include "c10/util/Exception.h"
 #include "gtest/gtest.h"
 #include "qres/train/emulated_step_graph.h"
@@ -137,7 +138,30 @@ TEST_F(GraphedStepTest, AWorkThatReplacesTheGradientsIsAnError) {
     graphed.Run(batch.images, batch.labels, work);
     ADD_FAILURE() << "no error";
   } catch (const c10::Error& error) {
-    EXPECT_NE(error.msg().find("zero the gradients in place"), std::string::npos) << error.msg();
+    EXPECT_NE(error.msg().find("the captured step replaced parameter 0's gradient: zero the gradients in place"),
+              std::string::npos)
+        << error.msg();
+  }
+}
+
+// A batch run as it is between replays must keep the gradients too: the graph writes the captured
+// ones.
+TEST_F(GraphedStepTest, AReplayAfterTheGradientsWereReplacedIsAnError) {
+  Problem problem;
+  GraphedStep graphed(MakeStepGraph(c10::kCPU), {problem.w}, kBatch, /*warm_steps=*/1);
+  const GraphedStep::Work work = [&](const at::Tensor& images, const at::Tensor& labels) {
+    return problem.Step(images, labels);
+  };
+  const Batch batch = MakeBatch(kBatch, 0);
+  graphed.Run(batch.images, batch.labels, work);  // warm
+  graphed.Run(batch.images, batch.labels, work);  // captured
+  problem.w.mutable_grad() = at::zeros({4});
+  try {
+    graphed.Run(batch.images, batch.labels, work);
+    ADD_FAILURE() << "no error";
+  } catch (const c10::Error& error) {
+    EXPECT_NE(error.msg().find("parameter 0's gradient is not the one the graph writes"), std::string::npos)
+        << error.msg();
   }
 }
 
