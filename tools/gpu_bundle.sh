@@ -152,6 +152,9 @@ graph_case CNN_QtAdamW --net=CNN --algo=QtAdamW || status=1
 graph_case CNN_QtAdamW_log --net=CNN --algo=QtAdamW --quant_params=schedule=log || status=1
 graph_case CNN_QSGD_momentum --net=CNN --algo=QSGD --optim_params=momentum=0.9 || status=1
 graph_case CNN_AdamW --net=CNN --algo=AdamW || status=1
+graph_case CNN_QtAdam --net=CNN --algo=QtAdam || status=1
+graph_case CNN_SGD_momentum --net=CNN --algo=SGD --optim_params=momentum=0.9 || status=1
+graph_case CNN_Adam_aten --net=CNN --algo=Adam || status=1  # torch form: ATen ops, after the graph
 graph_case CNN_QtAdam_fp16 --net=CNN --algo=QtAdam --precision=fp16 || status=1
 graph_case ResNet-20_QtAdamW_bf16 --net=ResNet --resnet_layers=3 --batch_size=128 --algo=QtAdamW --precision=bf16 \
   || status=1
