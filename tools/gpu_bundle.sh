@@ -142,7 +142,9 @@ graph_case() {  # NAME TRAIN_FLAGS...
     --cuda_graphs=off --out_dir="$dir/off" "$@" || return 1
   expect="CUDA graphs         :" check "graphs: $name, graphed" 60 "graphs_${name}_on.log" "$here/bin/train" \
     "${graph_flags[@]}" --epochs=1 --cuda_graphs=on --out_dir="$dir/on" "$@" || return 1
-  same_run "graphs: $name, graphed = eager bit for bit" "$dir/off" "$dir/on"
+  local counts
+  counts=$(grep -o "graph replays [0-9]*, captures [0-9]*" "$logs/graphs_${name}_on.log" | head -1)
+  same_run "graphs: $name, graphed = eager bit for bit ($counts)" "$dir/off" "$dir/on"
 }
 check "graphs: CNN QtAdamW eager, again" 60 graphs_repeat.log "$here/bin/train" "${graph_flags[@]}" --epochs=1 \
   --out_dir="$logs/graphs/repeat" --net=CNN --algo=QtAdamW || status=1

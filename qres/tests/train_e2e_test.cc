@@ -200,6 +200,8 @@ TEST(TrainE2eTest, GraphedRunsEqualUngraphedRunsBitForBit) {
       EXPECT_EQ(file(*run, "error_"), file(eager, "error_")) << name;
     }
     auto log = io::ReadWholeFile(io::JoinPath(graphed.out_dir, "operation_" + proc + ".txt"));
+    EXPECT_THAT(*log, HasSubstr("graph replays 2, captures 1")) << name;  // epoch 1
+    EXPECT_THAT(*log, HasSubstr("graph replays 6, captures 0")) << name;  // epoch 2
     EXPECT_THAT(*log, HasSubstr(c.fused_cuda_step ? "replayed from one graph (after 3 run as they are): forward, "
                                                     "backward and the optimizer step"
                                                   : "the optimizer step outside it (not the fused CUDA step)"))

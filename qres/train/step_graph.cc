@@ -38,8 +38,12 @@ std::unique_ptr<StepGraph> MakeStepGraph(c10::Device device) {
 bool StepGraphRegistered(c10::DeviceType type) { return Factories().count(type) > 0; }
 
 GraphedStep::GraphedStep(std::unique_ptr<StepGraph> graph, std::vector<at::Tensor> params, int64_t batch_size,
-                         int64_t warm_steps)
-    : graph_(std::move(graph)), params_(std::move(params)), batch_size_(batch_size), warm_steps_(warm_steps) {
+                         int64_t warm_steps, int64_t max_captures)
+    : graph_(std::move(graph)),
+      params_(std::move(params)),
+      batch_size_(batch_size),
+      warm_steps_(warm_steps),
+      max_captures_(max_captures) {
   TORCH_CHECK(graph_ != nullptr, "GraphedStep needs a StepGraph");
 }
 
@@ -52,7 +56,7 @@ at::Tensor GraphedStep::Run(const at::Tensor& images, const at::Tensor& labels, 
     }
     return loss;
   };
-  if (images.size(0) != batch_size_) return step_as_it_is(work(images, labels));  // its own shapes
+  if (images.size(0) != batch_size_ || given_up_) return step_as_it_is(work(images, labels));  // its own shapes
   if (warm_steps_ > 0) {
     --warm_steps_;
     at::Tensor loss;
@@ -94,6 +98,14 @@ at::Tensor GraphedStep::Run(const at::Tensor& images, const at::Tensor& labels, 
     return loss_;
   }
   loss_ = at::Tensor();  // the last capture's memory goes with it
+  if (captures_ == max_captures_) {
+    given_up_ = true;
+    graph_.reset();
+    grads_.clear();
+    at::Tensor loss = work(images, labels);
+    if (optimizer != nullptr) optimizer->launch();  // prepared above
+    return loss;
+  }
   const std::vector<at::Tensor> outputs = graph_->Capture(recorded);
   for (size_t i = 0; i < params_.size(); ++i) {
     TORCH_CHECK(grads[i].is_same(params_[i].grad()), "the captured step replaced parameter ", i,

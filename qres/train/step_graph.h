@@ -83,8 +83,10 @@ class GraphedStep {
     std::function<std::string()> key;
   };
 
+  // After `max_captures` captures, a step that would be captured again runs as it is, and so do
+  // all after it (given_up()): a graph captured anew at every step would be slower than none.
   GraphedStep(std::unique_ptr<StepGraph> graph, std::vector<at::Tensor> params, int64_t batch_size,
-              int64_t warm_steps = 3);
+              int64_t warm_steps = 3, int64_t max_captures = 8);
 
   // Runs `work`, then `optimizer` when given, on the batch; returns the work's loss (after a
   // replay, the captured loss tensor, rewritten).
@@ -93,13 +95,16 @@ class GraphedStep {
 
   int64_t captures() const { return captures_; }
   int64_t replays() const { return replays_; }
+  bool given_up() const { return given_up_; }
 
  private:
   std::unique_ptr<StepGraph> graph_;
   std::vector<at::Tensor> params_;
   int64_t batch_size_;
   int64_t warm_steps_;
+  int64_t max_captures_;
   int64_t captures_ = 0, replays_ = 0;
+  bool given_up_ = false;
   at::Tensor images_, labels_;  // the captured inputs
   at::Tensor loss_;             // the captured loss
   std::vector<at::Tensor> grads_;  // the gradients the graph writes (kept alive for it)

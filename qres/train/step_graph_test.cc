@@ -125,6 +125,34 @@ TEST_F(GraphedStepTest, AnOptimizerStepInTheGraphIsCapturedAgainWhenItsKeyChange
   EXPECT_EQ(events, expected);
 }
 
+// A graph captured anew at every step would be slower than none: after max_captures captures the
+// steps run as they are, in the same order (the optimizer's kernels after the work's).
+TEST_F(GraphedStepTest, AStepWhoseKeyKeepsChangingRunsWithoutAGraph) {
+  Problem problem;
+  GraphedStep graphed(MakeStepGraph(c10::kCPU), {problem.w}, kBatch, /*warm_steps=*/0, /*max_captures=*/2);
+  std::vector<std::string> events;
+  int64_t step = 0;
+  const GraphedStep::Work work = [&](const at::Tensor& images, const at::Tensor& labels) {
+    events.push_back("work");
+    return problem.Step(images, labels);
+  };
+  const GraphedStep::OptimizerStep optimizer{[&] { events.push_back("prepare"); },
+                                             [&] { events.push_back("launch"); },
+                                             [&] { return std::to_string(step); }};
+  for (; step < 5; ++step) {
+    const Batch batch = MakeBatch(kBatch, step);
+    graphed.Run(batch.images, batch.labels, work, &optimizer);
+    EXPECT_EQ(graphed.given_up(), step >= 3) << "step " << step;
+  }
+  EXPECT_EQ(graphed.captures(), 2);
+  EXPECT_EQ(graphed.replays(), 0);
+  // Step 0 runs as it is (no gradient yet), 1 and 2 are captured, 3 gives up, 4 runs as it is.
+  const std::vector<std::string> expected = {"work", "prepare", "launch",  "prepare", "work", "launch",
+                                             "prepare", "work", "launch",  "prepare", "work", "launch",
+                                             "work", "prepare", "launch"};
+  EXPECT_EQ(events, expected);
+}
+
 TEST_F(GraphedStepTest, AWorkThatReplacesTheGradientsIsAnError) {
   Problem problem;
   GraphedStep graphed(MakeStepGraph(c10::kCPU), {problem.w}, kBatch, /*warm_steps=*/1);

@@ -257,9 +257,19 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   }
   if (index.has_value()) absl::StrAppendFormat(&line, "  QP Index: %g", *index);
   if (LrIsScheduled()) absl::StrAppendFormat(&line, "  lr %.6g", lr);
+  if (graphed_) {  // this epoch's, so that a graph captured again and again shows
+    absl::StrAppendFormat(&line, "  graph replays %d, captures %d", graphed_->replays() - graph_counts_.first,
+                          graphed_->captures() - graph_counts_.second);
+    graph_counts_ = {graphed_->replays(), graphed_->captures()};
+  }
   absl::StrAppendFormat(&line, "  train acc %.4f  test acc %.4f  %.1f s  %.0f img/s", train_accuracy,
                         evaluation_->accuracy(), epoch_seconds, images_per_second);
   report_.Line(line);
+  if (graphed_ && graphed_->given_up() && !reported_graphs_given_up_) {
+    report_.Line(absl::StrCat("CUDA graphs: the step was captured ", graphed_->captures(),
+                              " times, as its optimizer launch kept changing; the run goes on without graphs"));
+    reported_graphs_given_up_ = true;
+  }
   io::EpochMetrics metrics;
   metrics.epoch = position_.epoch + 1;
   metrics.loss = cost;

@@ -137,6 +137,8 @@ class TrainingRun {
   at::Tensor epoch_loss_sum_, epoch_correct_;
   std::unique_ptr<GraphedStep> graphed_;  // --cuda_graphs
   std::optional<GraphedStep::OptimizerStep> optimizer_in_graph_;  // the fused CUDA step, in the graph
+  std::pair<int64_t, int64_t> graph_counts_;  // replays and captures before this epoch
+  bool reported_graphs_given_up_ = false;
   std::vector<std::unique_ptr<RunSink>> sinks_;
   std::string event_file_;  // TensorBoard's, if it writes one
   std::unique_ptr<dist::DataParallel> ranks_ = std::make_unique<dist::DataParallel>();  // a world of one
