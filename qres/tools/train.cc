@@ -38,8 +38,8 @@ DEFINE_string(precision, "fp32",
               "bf16 on the CPU and GPUs (channels-last convolutions on the CPU; without AVX512-BF16 or AMX, "
               "likely slower than fp32), fp16 on GPUs only");
 DEFINE_string(cuda_graphs, "off",
-              "replay each full batch's forward and backward from a CUDA graph (the optimizer step stays "
-              "outside): auto (where it applies: one process on a GPU), on (an error elsewhere), off. Off by "
+              "replay each full batch's step (forward, backward and the fused CUDA optimizer step) from one "
+              "CUDA graph: auto (where it applies: one process on a GPU), on (an error elsewhere), off. Off by "
               "default until graphed training has run on a GPU");
 DEFINE_bool(deterministic, false,
             "GPU: cuDNN's deterministic algorithms only, so that two runs give the same bits as CPU runs do "
