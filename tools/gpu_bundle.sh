@@ -3,7 +3,8 @@
 # under the 64 MiB a device call carries), with gpu_bundle/run.sh to run there:
 #   tools/gpu_bundle.sh
 #   then, with the device tool: carry ["gpu_bundle"], command "bash gpu_bundle/run.sh",
-#   timeout_s 580 (run.sh stops its checks 520 s in; "bash gpu_bundle/run.sh 200" for a rerun).
+#   timeout_s 580 (run.sh stops its checks 520 s in). A rerun of some sections only:
+#   SECTIONS="step optimizer" bash gpu_bundle/run.sh 250 (the section names are in run.sh).
 #   On the H200 (2026-11-28) the machine started in about 30 s and the checks of then took about
 #   200 s; the graph checks and torch.compile's contenders (issue 24) have not run there yet.
 # run.sh prints the python3, torch and card it found and stops if torch or the GPU is not what the
@@ -111,18 +112,26 @@ check() {
   else note failed "$name: exit $status ($log)"; fi
   return $status
 }
+# SECTIONS="graphs step" bash run.sh ... runs those sections only (a rerun of what the first run
+# had no time for): equivalence python graphs step optimizer nccl sanitizer train.
+section() { [[ -z "${SECTIONS:-}" || " $SECTIONS " == *" $1 "* ]]; }
 status=0
 test="$here/bin/optimizer_cuda_test"
+if section equivalence; then
 check "small equivalence: fused CUDA step = CPU optimizer, 18 cases x 8 steps" 60 equivalence_small.log \
   "$test" --gtest_filter='*SmallEqualsTheCpuOptimizer*:OptimizerCudaLogTest.*' || status=1
 check "large equivalence: 18 cases x 100 steps, up to 2.5 M elements" 120 equivalence_large.log \
   "$test" --gtest_filter='*.EqualsTheCpuOptimizerBitForBit/*' || status=1
 check "streams: steps alternating between two streams, two optimizers on two streams" 60 streams.log \
   "$test" --gtest_filter='OptimizerCudaStreamTest.*' || status=1
+fi
 
+if section python; then
 expect="same: AdamW" check "Python: qres.optim on CUDA = on CPU, 5 cases x 20 steps" 90 python_cuda.log \
   env PYTHONPATH="$here/python" python3 "$here/python/cuda_check.py" || status=1
+fi
 
+if section graphs; then
 # CUDA graphs (issue 24, never run on a GPU before): train --cuda_graphs=on against off, with
 # deterministic cuDNN, must write the same model and losses byte for byte (each 1 epoch of 12k:
 # 120 steps of 100, or 93 of 128 and a partial one); two eager runs first show that the GPU repeats
@@ -177,7 +186,9 @@ if check "graphs: CNN QtAdamW graphed, 3 epochs" 60 graphs_straight.log "$here/b
     note failed "graphs: SIGINT and --resume (exit $code; graphs_stopped.log, graphs_resumed.log)"; status=1
   fi
 fi
+fi
 
+if section step; then
 # Training step, synthetic CIFAR-shaped batch of 128, qres against PyTorch in the same run
 # (anchors.md). Issue 24's targets: ResNet-20 and -32 at least 2x eager AMP PyTorch and at least
 # 1.2x torch.compile's reduce-overhead mode (whose compile is most of its check's time).
@@ -218,7 +229,9 @@ qres graphs fp16, channels-last|--algo=QtAdamW --precision=fp16 --channels_last 
 CONTENDERS
 done
 printf '%s\n\n' "$step_table" >>"$tables"
+fi
 
+if section optimizer; then
 for set in resnet32 resnet50 134m; do
   check "optimizer_step_bench --set=$set" 40 "optimizer_step_bench_$set.log" \
     "$here/bin/optimizer_step_bench" --device=cuda --set=$set --rounds=10 \
@@ -228,8 +241,10 @@ done
 check "fused_step_host_bench" 20 fused_step_host_bench.log \
   "$here/bin/fused_step_host_bench" --rounds=5 --steps=1000 \
   && grep '^|' "$logs/fused_step_host_bench.log" >>"$tables" && echo >>"$tables" || status=1
+fi
 
 
+if section nccl; then
 # NCCL (issue 12): one rank per GPU through torchrun, as users launch it; one GPU makes a world of 1.
 gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')
 torchrun() { python3 -m torch.distributed.run --nproc_per_node="$gpus" --master_addr=127.0.0.1 \
@@ -239,7 +254,9 @@ expect="collectives ok" check "NCCL: dist_check on $gpus rank(s), one per GPU" 6
 (cd "$logs" && expect="(c10d, nccl)" check "NCCL: train CNN QtAdamW on $gpus rank(s), Fashion-MNIST 12k, 1 epoch" 90 \
   nccl_train.log torchrun --no-python "$here/bin/train" -g 1 --dist_backend=nccl --dataset=FashionMNIST \
   --data_dir="$here/data" --algo=QtAdamW --net=CNN --epochs=1 --batch_size=$((100 * gpus)) --out_dir=nccl) || status=1
+fi
 
+if section sanitizer; then
 # The kernels under compute-sanitizer (out-of-bounds and misaligned accesses, shared-memory races,
 # barrier misuse, reads of uninitialised memory) on the small equivalence test. The machine's own
 # (CUDA 13.0's, 2025.3.1) works; PyPI's nvidia-cuda-sanitizer-api 13.0.85 alone did not start the
@@ -254,6 +271,9 @@ if [[ -n "$sanitizer" ]]; then
 else
   note skipped "compute-sanitizer: not on this machine"
 fi
+fi
+
+if section train; then
 # Real training through the train tool. Without a GPU it would train on the CPU, so the log must
 # also name the fused CUDA step.
 cd "$logs"
@@ -271,6 +291,7 @@ for precision in bf16 fp16; do
   train "train CNN QtAdamW, GPU, --precision=$precision, 2 epochs" train_cnn_$precision.log --net=CNN --epochs=2 \
     --precision=$precision || status=1
 done
+fi
 tar -C "$(dirname "$logs")" -czf "$OUT/logs.tar.gz" logs
 echo "== summary"; cat "$summary"
 echo "== benchmarks.md"; cat "$tables"
