@@ -196,7 +196,8 @@ step_table="| net | contender | optimizer | ms/step | img/s |
 |---|---|---|---|---|"
 step_row() {  # NET CONTENDER LOG: the row of a bench's last line
   local ms
-  ms=$(tail -1 "$logs/$3")
+  ms=$(grep -E '^[0-9]+[.][0-9]+$' "$logs/$3" | tail -1)  # the figure, whatever warnings follow it
+  [[ -n $ms ]] || { note failed "$1 $2: no figure in $3"; return 1; }
   step_table+=$'\n'"| $1 | $2 | $(python3 -c "print(f'{$ms:.3f} | {128e3 / $ms:.0f}')") |"
 }
 for layers in 3 5; do
