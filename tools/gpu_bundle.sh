@@ -9,8 +9,9 @@
 #   200 s; the graph checks and torch.compile's contenders (issue 24) have not run there yet.
 # run.sh prints the python3, torch and card it found and stops if torch or the GPU is not what the
 # binaries need; then, most important first: the small CUDA-vs-CPU equivalence test, the large one,
-# the stream tests, the Python package on CUDA against CPU, train with CUDA graphs against without
-# (bit for bit, and a graphed run stopped and resumed), the training step against PyTorch (eager
+# the stream tests, graph mode under CUDA graphs, the Python package on CUDA against CPU,
+# GraphedStep against eager steps, train with CUDA graphs against without (bit for bit, and a
+# graphed run stopped and resumed), the training step against PyTorch (eager
 # fp32, eager AMP bf16 channels-last, torch.compile reduce-overhead), the optimizer step against
 # PyTorch's fused AdamW and a device copy, the step's host side, an NCCL world on the machine's
 # GPUs (dist_check, then train through torchrun), compute-sanitizer on the kernels, and short GPU
@@ -20,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(//qres/tools:train //qres/tools:test //qres/optim/cuda:optimizer_cuda_test
+targets=(//qres/tools:train //qres/tools:test //qres/optim/cuda:optimizer_cuda_test //qres/train/cuda:step_graph_cuda_test
          //qres/bench:optimizer_step_bench //qres/bench:fused_step_host_bench
          //qres/bench:train_step_bench //qres/dist:dist_check)
 bazel build -c opt --config=cuda "${targets[@]}" //qres/python:qres/_C.so
@@ -124,6 +125,8 @@ check "large equivalence: 18 cases x 100 steps, up to 2.5 M elements" 120 equiva
   "$test" --gtest_filter='*.EqualsTheCpuOptimizerBitForBit/*' || status=1
 check "streams: steps alternating between two streams, two optimizers on two streams" 60 streams.log \
   "$test" --gtest_filter='OptimizerCudaStreamTest.*' || status=1
+check "graph mode: the fused step replayed from CUDA graphs = CPU optimizer, 20 cases x 30 steps" 90 \
+  graph_mode.log "$test" --gtest_filter='*GraphModeReplays*' || status=1
 fi
 
 if section python; then
@@ -136,6 +139,8 @@ if section graphs; then
 # deterministic cuDNN, must write the same model and losses byte for byte (each 1 epoch of 12k:
 # 120 steps of 100, or 93 of 128 and a partial one); two eager runs first show that the GPU repeats
 # itself at all. Then a graphed run stopped by SIGINT and resumed ends as one that was not.
+check "graphs: GraphedStep on this GPU = eager, CNN, 4 optimizers x fp32/bf16, 14 batches" 90 graphed_step.log \
+  "$here/bin/step_graph_cuda_test" || status=1
 graph_flags=(-g 1 --deterministic --dataset=FashionMNIST --data_dir="$here/data" --tensorboard=off)
 same_run() {  # NAME DIR_A DIR_B: the two runs' model and error trend are the same bytes
   if cmp -s "$2"/torch_nn02*.pt "$3"/torch_nn02*.pt && cmp -s "$2"/error_*.pickle "$3"/error_*.pickle; then

@@ -1,14 +1,16 @@
 // The fused CUDA step on a GPU (every rule, schedule, rounding, zero test and scope:
 // fused_step_cases.h) against the CPU optimizers on the same gradients: bit-identical parameters
 // and index trends over 100 steps that include index bumps, also with steps queued on two
-// streams without a host sync between them. Needs a GPU: skipped with a message
-// without one, failed without one when QRES_REQUIRE_GPU is set (the GPU bundle's run.sh sets it).
+// streams without a host sync between them, and replayed from CUDA graphs (graph mode). Needs a
+// GPU: skipped with a message without one, failed without one when QRES_REQUIRE_GPU is set (the
+// GPU bundle's run.sh sets it).
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "ATen/Context.h"
+#include "ATen/cuda/CUDAGraph.h"
 #include "ATen/TensorOperators.h"
 #include "ATen/ops/equal.h"
 #include "ATen/ops/randn.h"
@@ -177,6 +179,41 @@ TEST_F(OptimizerCudaStreamTest, TwoOptimizersOnTwoStreamsAtOnceEqualTheCpu) {
   }
   first.ExpectSameEnd("QtAdamW on stream one");
   second.ExpectSameEnd("QSGD on stream two");
+}
+
+// Graph mode (cuda_stepper.h) under a real CUDA graph: the step's kernels captured once on a side
+// stream and replayed for every later step whose launch key is the same (captured again when it
+// changes), the values uploaded before each replay: bit-identical to the CPU optimizer, as the
+// eager steps are, in every configuration.
+TEST_P(OptimizerCudaTest, GraphModeReplaysEqualTheCpuOptimizerBitForBit) {
+  const c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
+  std::unique_ptr<at::cuda::CUDAGraph> graph;
+  std::string captured;
+  int captures = 0, replays = 0;
+  ExpectSameTrajectory(GetParam(), {7, 4097, 1, 0, 65536, 300, 2048}, 30, [](const at::Tensor& t) { return t.cuda(); },
+                       [&](torch::optim::Optimizer& optimizer) {
+                         auto& graphed = dynamic_cast<QresOptimizer&>(optimizer);
+                         ASSERT_TRUE(graphed.SetGraphMode(true));
+                         optimizer.step();  // the host's part, and the values' upload
+                         const std::string key = graphed.PendingStepKey();
+                         if (graph == nullptr || key != captured) {
+                           c10::cuda::device_synchronize();  // the side stream after everything so far
+                           graph = std::make_unique<at::cuda::CUDAGraph>();
+                           {
+                             const c10::cuda::CUDAStreamGuard on_side(side);
+                             graph->capture_begin();
+                             graphed.LaunchPendingStep();
+                             graph->capture_end();
+                           }
+                           captured = key;
+                           ++captures;
+                         } else {
+                           ++replays;
+                         }
+                         graph->replay();
+                       });
+  EXPECT_GT(replays, 20);
+  EXPECT_LE(captures, 4);  // the first step; tensor 2 sits out step 5 and is back at 6; the offset's end
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, OptimizerCudaTest, ::testing::ValuesIn(FusedStepCases()), FusedStepCaseName);
