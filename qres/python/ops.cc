@@ -164,7 +164,7 @@ void Step(c10::string_view algorithm, const c10::List<std::string>& optim_params
     quantizer_entries[3 + i] = i < static_cast<int64_t>(state.tensor_indices.size()) ? state.tensor_indices[i]
                                                                                     : quantizer.options().initial_index;
   }
-  *index.data_ptr<double>() = quantizer.options().schedule == QuantSchedule::kNone ? 0.0 : quantizer.index();
+  *index.data_ptr<double>() = quantizer.index();  // 0 without a quantizer
 }
 
 TORCH_LIBRARY(qres, m) {

@@ -66,9 +66,8 @@ at::Tensor GraphedStep::Run(const at::Tensor& images, const at::Tensor& labels, 
     });
     return step_as_it_is(loss);
   }
-  std::vector<at::Tensor> grads;  // where the graph's backward writes and the optimizer reads
-  for (const at::Tensor& param : params_) grads.push_back(param.grad());
-  if (std::any_of(grads.begin(), grads.end(), [](const at::Tensor& grad) { return !grad.defined(); })) {
+  const auto has_grad = [](const at::Tensor& param) { return param.grad().defined(); };
+  if (!loss_.defined() && !std::all_of(params_.begin(), params_.end(), has_grad)) {
     return step_as_it_is(work(images, labels));  // before backward has made every gradient
   }
   const StepGraph::Work recorded = [&] {
@@ -90,8 +89,8 @@ at::Tensor GraphedStep::Run(const at::Tensor& images, const at::Tensor& labels, 
   }
   if (loss_.defined() && key == key_) {
     for (size_t i = 0; i < params_.size(); ++i) {
-      TORCH_CHECK(grads[i].is_same(grads_[i]), "parameter ", i, "'s gradient is not the one the graph writes: zero ",
-                  "the gradients in place (zero_grad(false))");
+      TORCH_CHECK(params_[i].grad().is_same(grads_[i]), "parameter ", i, "'s gradient is not the one the graph ",
+                  "writes: zero the gradients in place (zero_grad(false))");
     }
     graph_->Replay(recorded);
     ++replays_;
@@ -106,6 +105,8 @@ at::Tensor GraphedStep::Run(const at::Tensor& images, const at::Tensor& labels, 
     if (optimizer != nullptr) optimizer->launch();  // prepared above
     return loss;
   }
+  std::vector<at::Tensor> grads;  // where the graph's backward writes and the optimizer reads
+  for (const at::Tensor& param : params_) grads.push_back(param.grad());
   const std::vector<at::Tensor> outputs = graph_->Capture(recorded);
   for (size_t i = 0; i < params_.size(); ++i) {
     TORCH_CHECK(grads[i].is_same(params_[i].grad()), "the captured step replaced parameter ", i,

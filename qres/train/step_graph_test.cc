@@ -3,7 +3,9 @@
 // captured loss after every replay, and when an optimizer step in the graph is captured again.
 #include "qres/train/step_graph.h"
 
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ATen/ops/arange.h"
@@ -11,11 +13,14 @@
 #include "ATen/ops/randn.h"
 #include "ATen/ops/zeros.h"
 #include "c10/util/Exception.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qres/train/emulated_step_graph.h"
 
 namespace qres::train {
 namespace {
+
+using ::testing::HasSubstr;
 
 constexpr int64_t kBatch = 6;
 
@@ -36,6 +41,31 @@ struct Batch {
 };
 
 Batch MakeBatch(int64_t size, int64_t seed) { return {at::randn({size, 4}), at::arange(seed, seed + size, at::kLong)}; }
+
+// A work and an optimizer step that record, in order, what runs; the optimizer's key comes from
+// `key`.
+struct Recorder {
+  Problem problem;
+  std::vector<std::string> events;
+  GraphedStep::Work work = [this](const at::Tensor& images, const at::Tensor& labels) {
+    events.push_back("work");
+    return problem.Step(images, labels);
+  };
+  GraphedStep::OptimizerStep optimizer;
+
+  explicit Recorder(std::function<std::string()> key)
+      : optimizer{[this] { events.push_back("prepare"); }, [this] { events.push_back("launch"); }, std::move(key)} {}
+};
+
+// The message of the c10::Error `run` throws ("" for none).
+std::string ErrorOf(const std::function<void()>& run) {
+  try {
+    run();
+  } catch (const c10::Error& error) {
+    return error.msg();
+  }
+  return "";
+}
 
 class GraphedStepTest : public ::testing::Test {
  protected:
@@ -100,20 +130,12 @@ TEST_F(GraphedStepTest, APartialBatchRunsAsItIsBetweenReplays) {
 // The optimizer step's host part runs before every step, its kernels after the work's (in the
 // graph when captured); a new key is a new capture.
 TEST_F(GraphedStepTest, AnOptimizerStepInTheGraphIsCapturedAgainWhenItsKeyChanges) {
-  Problem problem;
-  GraphedStep graphed(MakeStepGraph(c10::kCPU), {problem.w}, kBatch, /*warm_steps=*/1);
-  std::vector<std::string> events;
   int64_t step = 0;
-  const GraphedStep::Work work = [&](const at::Tensor& images, const at::Tensor& labels) {
-    events.push_back("work");
-    return problem.Step(images, labels);
-  };
-  const GraphedStep::OptimizerStep optimizer{[&] { events.push_back("prepare"); },
-                                             [&] { events.push_back("launch"); },
-                                             [&] { return std::string(step < 3 ? "a" : "b"); }};
+  Recorder recorder([&] { return std::string(step < 3 ? "a" : "b"); });
+  GraphedStep graphed(MakeStepGraph(c10::kCPU), {recorder.problem.w}, kBatch, /*warm_steps=*/1);
   for (; step < 5; ++step) {
     const Batch batch = MakeBatch(kBatch, step);
-    graphed.Run(batch.images, batch.labels, work, &optimizer);
+    graphed.Run(batch.images, batch.labels, recorder.work, &recorder.optimizer);
   }
   // Warm, captured (key a), replayed, captured again (key b), replayed.
   EXPECT_EQ(graphed.captures(), 2);
@@ -122,26 +144,18 @@ TEST_F(GraphedStepTest, AnOptimizerStepInTheGraphIsCapturedAgainWhenItsKeyChange
   const std::vector<std::string> graphed_step = {"prepare", "work", "launch"};
   std::vector<std::string> expected = each_step;
   for (int i = 1; i < 5; ++i) expected.insert(expected.end(), graphed_step.begin(), graphed_step.end());
-  EXPECT_EQ(events, expected);
+  EXPECT_EQ(recorder.events, expected);
 }
 
 // A graph captured anew at every step would be slower than none: after max_captures captures the
 // steps run as they are, in the same order (the optimizer's kernels after the work's).
 TEST_F(GraphedStepTest, AStepWhoseKeyKeepsChangingRunsWithoutAGraph) {
-  Problem problem;
-  GraphedStep graphed(MakeStepGraph(c10::kCPU), {problem.w}, kBatch, /*warm_steps=*/0, /*max_captures=*/2);
-  std::vector<std::string> events;
   int64_t step = 0;
-  const GraphedStep::Work work = [&](const at::Tensor& images, const at::Tensor& labels) {
-    events.push_back("work");
-    return problem.Step(images, labels);
-  };
-  const GraphedStep::OptimizerStep optimizer{[&] { events.push_back("prepare"); },
-                                             [&] { events.push_back("launch"); },
-                                             [&] { return std::to_string(step); }};
+  Recorder recorder([&] { return std::to_string(step); });
+  GraphedStep graphed(MakeStepGraph(c10::kCPU), {recorder.problem.w}, kBatch, /*warm_steps=*/0, /*max_captures=*/2);
   for (; step < 5; ++step) {
     const Batch batch = MakeBatch(kBatch, step);
-    graphed.Run(batch.images, batch.labels, work, &optimizer);
+    graphed.Run(batch.images, batch.labels, recorder.work, &recorder.optimizer);
     EXPECT_EQ(graphed.given_up(), step >= 3) << "step " << step;
   }
   EXPECT_EQ(graphed.captures(), 2);
@@ -150,7 +164,7 @@ TEST_F(GraphedStepTest, AStepWhoseKeyKeepsChangingRunsWithoutAGraph) {
   const std::vector<std::string> expected = {"work", "prepare", "launch",  "prepare", "work", "launch",
                                              "prepare", "work", "launch",  "prepare", "work", "launch",
                                              "work", "prepare", "launch"};
-  EXPECT_EQ(events, expected);
+  EXPECT_EQ(recorder.events, expected);
 }
 
 TEST_F(GraphedStepTest, AWorkThatReplacesTheGradientsIsAnError) {
@@ -162,14 +176,8 @@ TEST_F(GraphedStepTest, AWorkThatReplacesTheGradientsIsAnError) {
   };
   const Batch batch = MakeBatch(kBatch, 0);
   graphed.Run(batch.images, batch.labels, work);
-  try {
-    graphed.Run(batch.images, batch.labels, work);
-    ADD_FAILURE() << "no error";
-  } catch (const c10::Error& error) {
-    EXPECT_NE(error.msg().find("the captured step replaced parameter 0's gradient: zero the gradients in place"),
-              std::string::npos)
-        << error.msg();
-  }
+  EXPECT_THAT(ErrorOf([&] { graphed.Run(batch.images, batch.labels, work); }),
+              HasSubstr("the captured step replaced parameter 0's gradient: zero the gradients in place"));
 }
 
 // A batch run as it is between replays must keep the gradients too: the graph writes the captured
@@ -184,13 +192,8 @@ TEST_F(GraphedStepTest, AReplayAfterTheGradientsWereReplacedIsAnError) {
   graphed.Run(batch.images, batch.labels, work);  // warm
   graphed.Run(batch.images, batch.labels, work);  // captured
   problem.w.mutable_grad() = at::zeros({4});
-  try {
-    graphed.Run(batch.images, batch.labels, work);
-    ADD_FAILURE() << "no error";
-  } catch (const c10::Error& error) {
-    EXPECT_NE(error.msg().find("parameter 0's gradient is not the one the graph writes"), std::string::npos)
-        << error.msg();
-  }
+  EXPECT_THAT(ErrorOf([&] { graphed.Run(batch.images, batch.labels, work); }),
+              HasSubstr("parameter 0's gradient is not the one the graph writes"));
 }
 
 TEST_F(GraphedStepTest, BatchesBeforeEveryParameterHasAGradientRunAsTheyAre) {

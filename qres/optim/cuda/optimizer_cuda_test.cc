@@ -2,9 +2,7 @@
 // fused_step_cases.h) against the CPU optimizers on the same gradients: bit-identical parameters
 // and index trends over 100 steps that include index bumps, also with steps queued on two
 // streams without a host sync between them, and replayed from CUDA graphs (graph mode). Needs a
-// GPU: skipped with a message without one, failed without one when QRES_REQUIRE_GPU is set (the
-// GPU bundle's run.sh sets it).
-#include <cstdlib>
+// GPU (qres/base/gpu_test.h).
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,24 +18,12 @@
 #include "c10/cuda/CUDAGuard.h"
 #include "c10/cuda/CUDAStream.h"
 #include "gtest/gtest.h"
+#include "qres/base/gpu_test.h"
 #include "qres/optim/cuda/fused_step_cases.h"
 #include "qres/optim/optimizer.h"
 
 namespace qres::optim {
 namespace {
-
-// Skips every test without a GPU, unless QRES_REQUIRE_GPU is set: a run that was meant to test the
-// GPU and did not find one (a driver missing from the library path) must fail, not pass by skipping.
-class GpuTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (at::hasCUDA()) return;
-    if (std::getenv("QRES_REQUIRE_GPU") != nullptr) {
-      GTEST_FAIL() << "QRES_REQUIRE_GPU is set but no CUDA GPU is visible (driver, LD_LIBRARY_PATH?)";
-    }
-    GTEST_SKIP() << "no CUDA GPU here: run with --config=cuda --config=gpu on the GPU machine";
-  }
-};
 
 class OptimizerCudaTest : public GpuTest, public ::testing::WithParamInterface<FusedStepCase> {};
 using OptimizerCudaLogTest = GpuTest;

@@ -58,16 +58,21 @@ class QresOptimizer(Optimizer):
         self._qp = spec.get("qp", 0)
         self._batches_per_epoch = spec.get("batches_per_epoch", 0)
         self._epochs = spec.get("epochs", 0)
-        # The C++ registry checks every option now, with its own messages (ValueError).
-        self.description = torch.ops.qres.describe(self.algorithm, _options_text(options), self._quantizer_text,
-                                                   self._qp, float(lr), self._batches_per_epoch, self._epochs)
-        super().__init__(params, dict(lr=lr, **options))
+        super().__init__(params, dict(lr=lr, **options))  # add_param_group checks each group
+
+    def _describe(self, group):
+        """The C++ registry's one-line description of `group`'s optimizer, or its error (ValueError)."""
+        return torch.ops.qres.describe(self.algorithm, self._group_text(group), self._quantizer_text, self._qp,
+                                       float(group["lr"]), self._batches_per_epoch, self._epochs)
 
     def add_param_group(self, param_group):
         super().add_param_group(param_group)
-        group = self.param_groups[-1]
-        torch.ops.qres.describe(self.algorithm, self._group_text(group), self._quantizer_text, self._qp,
-                                float(group["lr"]), self._batches_per_epoch, self._epochs)
+        self._describe(self.param_groups[-1])  # every option checked now, with the C++ messages
+
+    @property
+    def description(self):
+        """The optimizer's one-line description: the algorithm and its quantizer's options."""
+        return self._describe(self.defaults)
 
     # Keys a group holds that are not the C++ optimizer's: its parameters and lr, what
     # torch.optim.lr_scheduler adds, and the flags torch.compile sets on an optimizer's groups.

@@ -1,9 +1,7 @@
 // GraphedStep over a real CUDA graph (cuda_step_graph.cc): a small net trained with its steps
 // replayed from a graph, the fused CUDA optimizer step in it, equals the same net trained eagerly
 // on the same GPU bit for bit (deterministic cuDNN), a partial batch between replays included, in
-// fp32 and bf16, with the optimizer in the graph and after it. Needs a GPU: skipped with a message
-// without one, failed without one when QRES_REQUIRE_GPU is set (the GPU bundle's run.sh sets it).
-#include <cstdlib>
+// fp32 and bf16, with the optimizer in the graph and after it. Needs a GPU (qres/base/gpu_test.h).
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +14,7 @@
 #include "ATen/ops/randn.h"
 #include "c10/cuda/CUDAFunctions.h"
 #include "gtest/gtest.h"
+#include "qres/base/gpu_test.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
 #include "qres/train/precision.h"
@@ -26,16 +25,7 @@ namespace {
 
 constexpr int64_t kBatch = 32;
 
-class StepGraphCudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (at::hasCUDA()) return;
-    if (std::getenv("QRES_REQUIRE_GPU") != nullptr) {
-      GTEST_FAIL() << "QRES_REQUIRE_GPU is set but no CUDA GPU is visible (driver, LD_LIBRARY_PATH?)";
-    }
-    GTEST_SKIP() << "no CUDA GPU here: run on the GPU machine";
-  }
-};
+using StepGraphCudaTest = GpuTest;
 
 // A net and its optimizer on the GPU, from the same seed each time.
 struct Trainee {
