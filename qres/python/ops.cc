@@ -6,12 +6,14 @@
 // the state from the arguments, runs its step() and writes the state back: the same code, so the
 // same bits, defaults and error messages as the C++ library and the train tool.
 //
-//   qres::step_(algorithm, optim_params[], lrs[], group_sizes[], quant_params, qp,
-//               batches_per_epoch, epochs, params[], grads[], state0[], state1[], steps,
-//               quantizer_state, index)
+//   qres::step_(algorithm, optim_params[], lrs, group_sizes[], quant_params, qp,
+//               batches_per_epoch, epochs, param_names[], params[], grads[], state0[], state1[],
+//               steps, quantizer_state, index)
 //     params: every parameter of every group, in order (a parameter's position is the
-//       quantizer's tensor id); group g has group_sizes[g] of them, its own lr and
+//       quantizer's tensor id); group g has group_sizes[g] of them, its own lr (lrs: a CPU float64
+//       tensor, one per group, so a compiled step takes a new lr without recompiling) and
 //       "key=value,..." options. grads[i]: params[i]'s gradient, or None (not stepped).
+//     param_names: the parameters' names for error messages (named_parameters), or empty.
 //     state0/state1: Adam's exp_avg/exp_avg_sq; SGD's momentum buffer (state0), state1 empty.
 //     steps: each parameter's step count, an int64 scalar tensor.
 //     quantizer_state: int64 [3 + params]: set (0 before the first step), the bump schedule's
@@ -19,15 +21,23 @@
 //     index: float64 [1], written: the quantizer's reported index after the step (Quantizer::index()).
 //   qres::describe(algorithm, optim_params, quant_params, qp, lr, batches_per_epoch, epochs) -> str
 //     the optimizer's one-line description, or the registry's error for bad options.
+//
+// Every tensor is checked before anything is written (CheckStepInputs): a state of another shape,
+// dtype or device than its parameter, state tensors that overlap each other or a parameter, or a
+// quantizer index outside its schedule's range is a ValueError naming the parameter and the state
+// entry, never a write past a buffer.
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "ATen/core/Tensor.h"
 #include "ATen/ops/empty.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "qres/optim/adam.h"
 #include "qres/optim/optimizer.h"
 #include "qres/optim/sgd.h"
@@ -69,35 +79,210 @@ std::string Describe(c10::string_view algorithm, c10::string_view optim_params, 
              : absl::StrCat(std::string(algorithm), ", quantizer ", quantizer.options().Describe());
 }
 
-void Step(c10::string_view algorithm, const c10::List<std::string>& optim_params, c10::ArrayRef<double> lrs,
-          c10::IntArrayRef group_sizes, c10::string_view quant_params, int64_t qp, int64_t batches_per_epoch,
-          int64_t epochs, at::TensorList params, const c10::List<std::optional<at::Tensor>>& grads,
-          at::TensorList state0, at::TensorList state1, at::TensorList steps, const at::Tensor& quantizer_state,
-          const at::Tensor& index) {
+std::string Shape(const at::Tensor& t) { return absl::StrCat("[", absl::StrJoin(t.sizes(), ", "), "]"); }
+
+// The tensors of one step and how to name them in errors.
+struct StepInputs {
+  const std::string& algorithm;
+  const c10::List<std::string>& names;
+  at::TensorList params;
+  const c10::List<std::optional<at::Tensor>>& grads;
+  at::TensorList state0, state1, steps;
+  bool adam;
+
+  std::string Param(int64_t i) const {
+    std::string label = absl::StrCat(algorithm, ": parameter ", i);
+    if (static_cast<int64_t>(names.size()) > i && !names.get(i).empty()) {
+      absl::StrAppend(&label, " ('", names.get(i), "')");
+    }
+    return label;
+  }
+  const char* State0() const { return adam ? "exp_avg" : "momentum_buffer"; }
+};
+
+// The parameter and gradient as the step's loops take them.
+void CheckParamAndGrad(const StepInputs& in, int64_t i) {
+  const at::Tensor& param = in.params[i];
+  TORCH_CHECK_VALUE(param.defined() && param.layout() == at::kStrided, in.Param(i), " is not a dense tensor");
+  TORCH_CHECK_VALUE(!param.is_meta(), in.Param(i), " is on the meta device: it has no values to step");
+  TORCH_CHECK_VALUE(!param.is_complex(), in.Param(i), " is complex (", param.scalar_type(),
+                    "): qres's optimizers step real parameters (view a complex one with torch.view_as_real)");
+  TORCH_CHECK_VALUE(at::isFloatingType(param.scalar_type()), in.Param(i), " has dtype ", param.scalar_type(),
+                    ": qres's optimizers step floating-point parameters");
+  const std::optional<at::Tensor> grad = in.grads.get(i);
+  if (!grad.has_value()) return;
+  TORCH_CHECK_VALUE(grad->layout() == at::kStrided, in.Param(i), ": its gradient is not dense (",
+                    grad->layout(), "); qres's optimizers take dense gradients");
+  TORCH_CHECK_VALUE(grad->sizes() == param.sizes() && grad->scalar_type() == param.scalar_type() &&
+                        grad->device() == param.device(),
+                    in.Param(i), ": its gradient is ", grad->scalar_type(), " ", Shape(*grad), " on ", grad->device(),
+                    ", the parameter ", param.scalar_type(), " ", Shape(param), " on ", param.device());
+}
+
+// A state tensor exactly like its parameter (contiguous: the loops index it flat).
+void CheckLikeParam(const StepInputs& in, int64_t i, const at::Tensor& state, const char* entry) {
+  const at::Tensor& param = in.params[i];
+  TORCH_CHECK_VALUE(state.defined(), in.Param(i), ": state '", entry, "' is missing");
+  TORCH_CHECK_VALUE(state.layout() == at::kStrided && state.sizes() == param.sizes() &&
+                        state.scalar_type() == param.scalar_type() && state.device() == param.device() &&
+                        state.is_contiguous(),
+                    in.Param(i), ": state '", entry, "' is ", state.scalar_type(), " ", Shape(state), " on ",
+                    state.device(), state.is_contiguous() ? "" : " (not contiguous)", "; the parameter is ",
+                    param.scalar_type(), " ", Shape(param), " on ", param.device(),
+                    " (was the state loaded for other parameters?)");
+}
+
+// No state tensor shares memory with another state tensor, a parameter or a gradient: the step
+// writes them all. The byte ranges are sorted once (n log n), then swept: a range that begins before
+// the furthest end seen so far overlaps the tensor that reached it.
+void CheckNoStateOverlaps(const StepInputs& in, const std::vector<int64_t>& stepped) {
+  struct Range {
+    c10::Device device;
+    uintptr_t begin, end;
+    bool state;
+    int64_t param;
+    const char* entry;
+  };
+  std::vector<Range> ranges;
+  auto add = [&](const at::Tensor& t, bool state, int64_t param, const char* entry) {
+    if (!t.defined() || t.numel() == 0 || t.is_meta()) return;
+    int64_t extent = 1;  // elements from the first to the last, inclusive (torch's strides are >= 0)
+    for (int64_t d = 0; d < t.dim(); ++d) extent += (t.size(d) - 1) * t.stride(d);
+    const auto begin = reinterpret_cast<uintptr_t>(t.data_ptr());
+    ranges.push_back({t.device(), begin, begin + static_cast<uintptr_t>(extent * t.element_size()), state, param,
+                      entry});
+  };
+  for (int64_t i : stepped) {
+    add(in.params[i], false, i, "the parameter");
+    if (in.grads.get(i).has_value()) add(*in.grads.get(i), false, i, "the gradient");
+    add(in.state0[i], true, i, in.State0());
+    if (in.adam) add(in.state1[i], true, i, "exp_avg_sq");
+  }
+  auto key = [](const Range& r) { return std::make_tuple(r.device.type(), r.device.index(), r.begin); };
+  std::sort(ranges.begin(), ranges.end(), [&](const Range& a, const Range& b) { return key(a) < key(b); });
+  const Range* furthest = nullptr;        // of every range on this device
+  const Range* furthest_state = nullptr;  // of the state ranges
+  for (const Range& r : ranges) {
+    if (furthest != nullptr && furthest->device != r.device) furthest = furthest_state = nullptr;
+    const Range* other = r.state ? furthest : furthest_state;
+    if (other != nullptr && r.begin < other->end) {
+      const Range& state = r.state ? r : *other;
+      const Range& with = r.state ? *other : r;
+      TORCH_CHECK_VALUE(false, in.Param(state.param), ": state '", state.entry, "' shares memory with ",
+                        with.param == state.param ? "" : absl::StrCat(in.Param(with.param), "'s "),
+                        with.state ? absl::StrCat("state '", with.entry, "'") : std::string(with.entry),
+                        "; each state tensor must be its own (clone it)");
+    }
+    if (furthest == nullptr || r.end > furthest->end) furthest = &r;
+    if (r.state && (furthest_state == nullptr || r.end > furthest_state->end)) furthest_state = &r;
+  }
+}
+
+// Checks the states of the parameters stepped now (with a gradient), or with `every_state` of every
+// parameter that has one (a step count above 0 or a nonempty buffer: a loaded state).
+void CheckStepInputs(const StepInputs& in, bool every_state) {
+  const int64_t n = static_cast<int64_t>(in.params.size());
+  std::vector<int64_t> stepped;
+  for (int64_t i = 0; i < n; ++i) {
+    CheckParamAndGrad(in, i);
+    const at::Tensor& count = in.steps[i];
+    TORCH_CHECK_VALUE(count.defined() && count.scalar_type() == at::kLong && count.numel() == 1 &&
+                          count.device().is_cpu() && count.layout() == at::kStrided,
+                      in.Param(i), ": state 'step' must be a CPU int64 scalar tensor, not ", count.scalar_type(), " ",
+                      Shape(count), " on ", count.device());
+    TORCH_CHECK_VALUE(*count.data_ptr<int64_t>() >= 0, in.Param(i), ": state 'step' is ",
+                      *count.data_ptr<int64_t>(), "; a step count is >= 0");
+    const bool has_state = *count.data_ptr<int64_t>() > 0 || in.state0[i].numel() != 0 ||
+                           (in.adam && in.state1[i].numel() != 0);
+    if (!(in.grads.get(i).has_value() || (every_state && has_state))) continue;
+    stepped.push_back(i);
+    if (in.adam) {
+      CheckLikeParam(in, i, in.state0[i], "exp_avg");
+      CheckLikeParam(in, i, in.state1[i], "exp_avg_sq");
+    } else if (!in.state0[i].defined() || in.state0[i].numel() != 0) {  // empty until a first momentum step
+      CheckLikeParam(in, i, in.state0[i], "momentum_buffer");
+    }
+  }
+  CheckNoStateOverlaps(in, stepped);
+}
+
+// The quantizer's saved entries against its options: an index outside [-64, index_limit + 1] (where
+// the bump rule can take it) would scale updates by 2^index beyond any float.
+void CheckQuantizerState(const std::string& algorithm, const QuantizerOptions& options, const int64_t* entries,
+                         int64_t n) {
+  const std::string where = absl::StrCat(algorithm, ": state 'qres_quantizer'");
+  TORCH_CHECK_VALUE(entries[0] == 0 || entries[0] == 1, where, "[0] (set) is ", entries[0], ", not 0 or 1");
+  if (entries[0] == 0) return;
+  auto check_index = [&](int64_t value, const std::string& what) {
+    TORCH_CHECK_VALUE(value >= -64 && value <= options.index_limit + 1, where, what, " is ", value,
+                      ", outside the schedule's range [-64, ", options.index_limit + 1, "] (index_limit + 1)");
+  };
+  check_index(entries[1], "[1] (the index)");
+  TORCH_CHECK_VALUE(entries[2] >= 0, where, "[2] (the quantized steps) is ", entries[2], "; it counts from 0");
+  for (int64_t i = 0; i < n; ++i) check_index(entries[3 + i], absl::StrCat("[", 3 + i, "] (parameter ", i, "'s index)"));
+}
+
+// Puts the step's gradients where the C++ optimizer reads them (param.grad()) and puts back what was
+// there when it goes: a maximizing group's negated gradients, or a compiled step's, never outlive it.
+class GradSwap {
+ public:
+  GradSwap(at::TensorList params, const c10::List<std::optional<at::Tensor>>& grads) : params_(params) {
+    saved_.reserve(params.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      const at::Tensor& param = params[i];
+      saved_.push_back(param.grad());
+      const std::optional<at::Tensor> grad = grads.get(i);
+      if (grad.has_value() && !(param.grad().defined() && param.grad().is_same(*grad))) {
+        param.mutable_grad() = *grad;
+      }
+    }
+  }
+  ~GradSwap() {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      if (!params_[i].grad().is_same(saved_[i])) params_[i].mutable_grad() = saved_[i];
+    }
+  }
+  GradSwap(const GradSwap&) = delete;
+  GradSwap& operator=(const GradSwap&) = delete;
+
+ private:
+  at::TensorList params_;
+  std::vector<at::Tensor> saved_;
+};
+
+// step_, or with `check_only` the op `check` (Python's load_state_dict): every check, then nothing written.
+void StepOrCheck(c10::string_view algorithm_view, const c10::List<std::string>& optim_params, const at::Tensor& lrs,
+                 c10::IntArrayRef group_sizes, c10::string_view quant_params, int64_t qp, int64_t batches_per_epoch,
+                 int64_t epochs, const c10::List<std::string>& param_names, at::TensorList params,
+                 const c10::List<std::optional<at::Tensor>>& grads, at::TensorList state0, at::TensorList state1,
+                 at::TensorList steps, const at::Tensor& quantizer_state, const at::Tensor& index, bool check_only) {
+  const std::string algorithm(algorithm_view);
   const int64_t n = static_cast<int64_t>(params.size());
-  TORCH_CHECK(optim_params.size() == lrs.size() && lrs.size() == group_sizes.size() && !group_sizes.empty(),
+  TORCH_CHECK(lrs.scalar_type() == at::kDouble && lrs.device().is_cpu() && lrs.dim() == 1 && lrs.is_contiguous(),
+              "qres::step_: lrs must be a CPU float64 vector");
+  TORCH_CHECK(static_cast<int64_t>(optim_params.size()) == lrs.numel() &&
+                  lrs.numel() == static_cast<int64_t>(group_sizes.size()) && !group_sizes.empty(),
               "qres::step_: one options string, lr and size per group");
   TORCH_CHECK(static_cast<int64_t>(grads.size()) == n && static_cast<int64_t>(state0.size()) == n,
               "qres::step_: one gradient and state per parameter");
   TORCH_CHECK(static_cast<int64_t>(steps.size()) == n, "qres::step_: one step count per parameter");
-  for (const at::Tensor& count : steps) {
-    TORCH_CHECK(count.dtype() == at::kLong && count.numel() == 1 && count.device().is_cpu() && count.is_contiguous(),
-                "qres::step_: a step count must be a CPU int64 scalar tensor");
-  }
-  TORCH_CHECK(quantizer_state.dtype() == at::kLong && quantizer_state.numel() == 3 + n &&
-                  quantizer_state.is_contiguous() && quantizer_state.device().is_cpu(),
-              "qres::step_: quantizer_state must be a CPU int64 tensor of 3 + one entry per parameter");
-  TORCH_CHECK(index.dtype() == at::kDouble && index.numel() == 1 && index.device().is_cpu(),
-              "qres::step_: index must be a CPU float64 tensor of one element");
+  TORCH_CHECK_VALUE(quantizer_state.scalar_type() == at::kLong && quantizer_state.numel() == 3 + n &&
+                        quantizer_state.is_contiguous() && quantizer_state.device().is_cpu(),
+                    algorithm, ": state 'qres_quantizer' must be a CPU int64 tensor of 3 + ", n,
+                    " entries (one per parameter), not ", quantizer_state.scalar_type(), " ", Shape(quantizer_state));
+  TORCH_CHECK_VALUE(index.scalar_type() == at::kDouble && index.numel() == 1 && index.device().is_cpu(),
+                    algorithm, ": state 'qres_index' must be a CPU float64 tensor of one element");
   // The groups, as the C++ optimizer holds them: the first from the registry, the others with the
   // options the registry makes of their own strings (so their errors are the same too).
+  const double* lr = lrs.data_ptr<double>();
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   int64_t first = 0;
   for (size_t g = 0; g < group_sizes.size(); ++g) {
+    TORCH_CHECK(group_sizes[g] >= 0 && first + group_sizes[g] <= n, "qres::step_: the groups' sizes exceed the parameters");
     std::vector<at::Tensor> group(params.begin() + first, params.begin() + first + group_sizes[g]);
     first += group_sizes[g];
-    auto made = Create(std::string(algorithm), group, optim_params.get(g), lrs[g], std::string(quant_params), qp,
-                       batches_per_epoch, epochs);
+    auto made = Create(algorithm, group, optim_params.get(g), lr[g], std::string(quant_params), qp, batches_per_epoch,
+                       epochs);
     if (!optimizer) {
       optimizer = std::move(made);
     } else {
@@ -109,13 +294,16 @@ void Step(c10::string_view algorithm, const c10::List<std::string>& optim_params
 
   const bool adam = dynamic_cast<AdamFamily*>(optimizer.get()) != nullptr;
   TORCH_CHECK(!adam || static_cast<int64_t>(state1.size()) == n, "qres::step_: Adam takes two states per parameter");
+  CheckStepInputs({algorithm, param_names, params, grads, state0, state1, steps, adam}, check_only);
+  auto& qres_optimizer = dynamic_cast<QresOptimizer&>(*optimizer);
+  int64_t* quantizer_entries = quantizer_state.data_ptr<int64_t>();
+  CheckQuantizerState(algorithm, qres_optimizer.quantizer().options(), quantizer_entries, n);
+  if (check_only) return;
+
+  GradSwap grads_in_place(params, grads);
   for (int64_t i = 0; i < n; ++i) {
-    const at::Tensor& param = params[i];
-    const std::optional<at::Tensor> grad = grads.get(i);
-    if (!grad.has_value()) continue;
-    // The C++ optimizer reads param.grad(): in eager mode it is this gradient already.
-    if (!param.grad().defined() || !param.grad().is_same(*grad)) param.mutable_grad() = *grad;
-    auto& slot = optimizer->state()[param.unsafeGetTensorImpl()];
+    if (!grads.get(i).has_value()) continue;
+    auto& slot = optimizer->state()[params[i].unsafeGetTensorImpl()];
     if (adam) {
       auto state = std::make_unique<AdamParamState>();
       state->step(*steps[i].data_ptr<int64_t>());
@@ -129,8 +317,6 @@ void Step(c10::string_view algorithm, const c10::List<std::string>& optim_params
       slot = std::move(state);
     }
   }
-  auto& qres_optimizer = dynamic_cast<QresOptimizer&>(*optimizer);
-  int64_t* quantizer_entries = quantizer_state.data_ptr<int64_t>();
   if (quantizer_entries[0] != 0) {
     QuantizerState state;
     state.index = quantizer_entries[1];
@@ -167,11 +353,36 @@ void Step(c10::string_view algorithm, const c10::List<std::string>& optim_params
   *index.data_ptr<double>() = quantizer.index();  // 0 without a quantizer
 }
 
+void Step(c10::string_view algorithm, const c10::List<std::string>& optim_params, const at::Tensor& lrs,
+          c10::IntArrayRef group_sizes, c10::string_view quant_params, int64_t qp, int64_t batches_per_epoch,
+          int64_t epochs, const c10::List<std::string>& param_names, at::TensorList params,
+          const c10::List<std::optional<at::Tensor>>& grads, at::TensorList state0, at::TensorList state1,
+          at::TensorList steps, const at::Tensor& quantizer_state, const at::Tensor& index) {
+  StepOrCheck(algorithm, optim_params, lrs, group_sizes, quant_params, qp, batches_per_epoch, epochs, param_names,
+              params, grads, state0, state1, steps, quantizer_state, index, /*check_only=*/false);
+}
+
+void Check(c10::string_view algorithm, const c10::List<std::string>& optim_params, const at::Tensor& lrs,
+           c10::IntArrayRef group_sizes, c10::string_view quant_params, int64_t qp, int64_t batches_per_epoch,
+           int64_t epochs, const c10::List<std::string>& param_names, at::TensorList params,
+           const c10::List<std::optional<at::Tensor>>& grads, at::TensorList state0, at::TensorList state1,
+           at::TensorList steps, const at::Tensor& quantizer_state, const at::Tensor& index) {
+  StepOrCheck(algorithm, optim_params, lrs, group_sizes, quant_params, qp, batches_per_epoch, epochs, param_names,
+              params, grads, state0, state1, steps, quantizer_state, index, /*check_only=*/true);
+}
+
 TORCH_LIBRARY(qres, m) {
   m.def(
-      "step_(str algorithm, str[] optim_params, float[] lrs, int[] group_sizes, str quant_params, int qp, "
-      "int batches_per_epoch, int epochs, Tensor(a!)[] params, Tensor?[] grads, Tensor(b!)[] state0, "
-      "Tensor(c!)[] state1, Tensor(d!)[] steps, Tensor(e!) quantizer_state, Tensor(f!) index) -> ()");
+      "step_(str algorithm, str[] optim_params, Tensor lrs, int[] group_sizes, str quant_params, int qp, "
+      "int batches_per_epoch, int epochs, str[] param_names, Tensor(a!)[] params, Tensor?[] grads, "
+      "Tensor(b!)[] state0, Tensor(c!)[] state1, Tensor(d!)[] steps, Tensor(e!) quantizer_state, "
+      "Tensor(f!) index) -> ()");
+  // step_'s checks alone (Python's load_state_dict), writing nothing.
+  m.def(
+      "check(str algorithm, str[] optim_params, Tensor lrs, int[] group_sizes, str quant_params, int qp, "
+      "int batches_per_epoch, int epochs, str[] param_names, Tensor[] params, Tensor?[] grads, Tensor[] state0, "
+      "Tensor[] state1, Tensor[] steps, Tensor quantizer_state, Tensor index) -> ()",
+      &Check);
   m.def(
       "describe(str algorithm, str optim_params, str quant_params, int qp, float lr, int batches_per_epoch, "
       "int epochs) -> str",

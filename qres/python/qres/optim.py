@@ -1,26 +1,67 @@
-"""qres's optimizers as torch.optim optimizers: QSGD, QtAdam, QtAdamW, and the baselines SGD and
-AdamW (the reference's form), each stepping through the C++ library's code (torch.ops.qres.step_),
-so the same bits, defaults and error messages as `bazel run //qres/tools:train -- --algo=...`.
-
-Options are keyword arguments with the train tool's names: the optimizer's (momentum, dampening,
-nesterov, weight_decay, betas, eps, form) may differ per param group; the quantizer's (qp,
-schedule, rounding, seed, zero_test, scope, index_limit, check_first_step, bump_on_zero_update,
-base, eta, kappa, warmup, offset, batches_per_epoch, epochs) are one for the optimizer. A key left
-out takes the C++ default. Bad options raise ValueError with the C++ library's message.
+"""qres's optimizers as torch.optim optimizers: QSGD, QtAdam, QtAdamW, and the baselines SGD, AdamW
+(the reference's form) and StdSGD, each stepping through the C++ library's code
+(torch.ops.qres.step_), so the same bits, defaults and error messages as
+`bazel run //qres/tools:train -- --algo=...`.
 
     optimizer = QtAdamW(model.parameters(), lr=1e-3, weight_decay=0.01, qp=2, rounding="stochastic", seed=7)
     ...; optimizer.step(); optimizer.index  # the quantization index after the step
-"""
-import torch
-from torch.optim import Optimizer
 
-# The quantizer's keys (QuantizerOptions::FromParams); qp, batches_per_epoch and epochs are the
-# train tool's own flags.
-_QUANTIZER_KEYS = ("schedule", "rounding", "seed", "zero_test", "scope", "index_limit", "check_first_step",
-                   "bump_on_zero_update", "base", "eta", "kappa", "warmup", "offset")
-_SPEC_KEYS = ("qp", "batches_per_epoch", "epochs")
+Every option is a keyword with its default in the signature and in `optimizer.defaults`. The
+optimizer's options (betas, eps, weight_decay, form, momentum, ..., maximize) may differ per param
+group; the quantizer's (qp, schedule, rounding, ...) are one for the optimizer. A param group's
+other keys (torch's initial_lr, max_lr, swa_lr, param_names, your own) are kept as torch.optim keeps
+them. A value of the wrong type is a TypeError, one out of range a ValueError with the C++ library's
+message; a state of another shape, dtype or device than its parameter is a ValueError naming both.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+from torch.optim.optimizer import ParamsT
+
+__all__ = ["QresOptimizer", "QSGD", "QtAdam", "QtAdamW", "AdamW", "SGD", "StdSGD", "create"]
+
 _QUANTIZER_STATE = "qres_quantizer"  # int64 [3 + parameters]: see ops.cc
 _INDEX = "qres_index"                # float64 [1]
+
+# Each option's kind: float, int, bool, betas, or the strings it may be.
+_KINDS: Dict[str, Any] = {
+    "lr": float, "eps": float, "weight_decay": float, "momentum": float, "dampening": float,
+    "base": float, "eta": float, "kappa": float, "warmup": float,
+    "qp": int, "seed": int, "index_limit": int, "batches_per_epoch": int, "epochs": int,
+    "nesterov": bool, "maximize": bool, "check_first_step": bool, "bump_on_zero_update": bool, "offset": bool,
+    "betas": "betas",
+    "form": ("reference", "torch"),
+    "schedule": ("bump", "log", "none"),
+    "rounding": ("half_up", "floor", "nearest_even", "stochastic"),
+    "zero_test": ("sum", "all_zero"),
+    "scope": ("global", "per_tensor"),
+}
+# The quantizer's options, one per optimizer. qp, batches_per_epoch and epochs go to the C++ library
+# as the train tool's flags, the others as its --quant_params; a schedule's own keys always, another
+# schedule's only when they differ from their defaults (so that the C++ library refuses them).
+_SCHEDULE_KEYS = {
+    "bump": ("zero_test", "scope", "index_limit", "check_first_step", "bump_on_zero_update"),
+    "log": ("base", "eta", "kappa", "warmup", "offset"),
+}
+_QUANTIZER_DEFAULTS = dict(qp=0, schedule="bump", rounding="half_up", seed=0, zero_test="sum", scope="global",
+                           index_limit=32, bump_on_zero_update=False, base=2.0, eta=524288.0,
+                           kappa=2.0, warmup=0.2, offset=True, batches_per_epoch=0, epochs=0)
+_QUANTIZER_KEYS = tuple(_QUANTIZER_DEFAULTS) + ("check_first_step",)
+# torch.optim's implementation switches: qres has one implementation, and says so when one is asked for.
+_IMPLEMENTATION_FLAGS = {
+    "foreach": "qres steps every parameter in one call of its own multi-tensor C++ loops; leave foreach unset",
+    "fused": "qres's CPU step is always fused, and its CUDA step is one fused launch where the build has it; "
+             "leave fused unset",
+    "capturable": "qres.optim's step reads its quantizer state on the host, so it cannot be captured in a "
+                  "CUDA graph yet; leave capturable unset",
+    "differentiable": "a quantized step has no useful gradient; leave differentiable unset",
+    "amsgrad": "qres has no AMSGrad variant",
+}
 
 
 @torch.library.register_fake("qres::step_")
@@ -30,78 +71,228 @@ def _step_fake(*args):
     return None
 
 
-def _text(value):
-    """A value as the C++ options parser reads it ("key=value,..."; lists joined by ':')."""
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_real_tensor(value: Any) -> bool:
+    return isinstance(value, Tensor) and value.numel() == 1 and value.is_floating_point()
+
+
+def _check(owner: str, key: str, value: Any) -> None:
+    """Refuses a value of the wrong kind for option `key` (the C++ library checks the ranges)."""
+    kind = _KINDS[key]
+    where = f"{owner}: {key}={value!r}"
+    if kind is float:
+        if not (_is_real(value) or (key == "lr" and _is_real_tensor(value))):
+            raise TypeError(f"{where} must be a real number" + (" or a one-element tensor" if key == "lr" else ""))
+    elif kind is int:
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            raise TypeError(f"{where} must be an int")
+    elif kind is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"{where} must be True or False")
+    elif kind == "betas":
+        if not (isinstance(value, (tuple, list)) and len(value) == 2 and
+                all(_is_real(b) or _is_real_tensor(b) for b in value)):
+            raise TypeError(f"{where} must be a pair of real numbers (beta1, beta2)")
+    elif not isinstance(value, str) or value not in kind:
+        raise (ValueError if isinstance(value, str) else TypeError)(f"{where} must be one of {', '.join(kind)}")
+
+
+def _text(value: Any) -> str:
+    """A checked value as the C++ options parser reads it ("key=value,..."; pairs joined by ':')."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (tuple, list)):
         return ":".join(_text(v) for v in value)
-    if isinstance(value, float):
-        return repr(value)  # the shortest text that reads back as the same double
-    return str(value)
+    if isinstance(value, Tensor):
+        value = value.item()
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))  # the shortest text that reads back as the same double
+    return value
 
 
-def _options_text(options):
-    return ",".join(f"{key}={_text(value)}" for key, value in options.items())
+def _lr_tensor(lr: Union[float, Tensor]) -> Tensor:
+    if isinstance(lr, Tensor):
+        return lr.detach().to(device="cpu", dtype=torch.float64).reshape(())
+    return torch.tensor(float(lr), dtype=torch.float64)
 
 
 class QresOptimizer(Optimizer):
     """A qres optimizer (the registry's `algorithm`) as a torch.optim.Optimizer."""
 
-    algorithm = None  # the C++ registry's name
-    _adam = False     # Adam family: exp_avg and exp_avg_sq; else SGD's momentum_buffer
+    algorithm: str = ""                  # the C++ registry's name
+    _option_keys: Tuple[str, ...] = ()   # the optimizer's own options, per param group
+    _quantized = False                   # whether it has the quantizer's options
+    _adam = False                        # Adam family: exp_avg and exp_avg_sq; else SGD's momentum_buffer
 
-    def __init__(self, params, lr=1e-3, **options):
-        quantizer = {key: options.pop(key) for key in _QUANTIZER_KEYS if key in options}
-        spec = {key: int(options.pop(key)) for key in _SPEC_KEYS if key in options}
-        self._quantizer_text = _options_text(quantizer)
-        self._qp = spec.get("qp", 0)
-        self._batches_per_epoch = spec.get("batches_per_epoch", 0)
-        self._epochs = spec.get("epochs", 0)
-        super().__init__(params, dict(lr=lr, **options))  # add_param_group checks each group
+    def _setup(self, params: ParamsT, options: Dict[str, Any]) -> None:
+        """The subclasses' __init__: `options` are its keywords (its signature's locals)."""
+        for flag, why in _IMPLEMENTATION_FLAGS.items():
+            if options.pop(flag, None):
+                raise TypeError(f"{self.algorithm}: {flag}=True is not supported: {why}")
+        defaults = {key: options[key] for key in ("lr",) + self._option_keys + (_QUANTIZER_KEYS if self._quantized
+                                                                               else ())}
+        if self._adam:
+            defaults.update(self._form_defaults(defaults["form"], defaults["eps"], defaults["weight_decay"]))
+        for key, value in defaults.items():
+            _check(self.algorithm, key, value)
+        super().__init__(params, defaults)  # add_param_group checks each group
 
-    def _describe(self, group):
-        """The C++ registry's one-line description of `group`'s optimizer, or its error (ValueError)."""
-        return torch.ops.qres.describe(self.algorithm, self._group_text(group), self._quantizer_text, self._qp,
-                                       float(group["lr"]), self._batches_per_epoch, self._epochs)
+    _decoupled = False  # Adam family: decoupled weight decay (AdamW, QtAdamW)
 
-    def add_param_group(self, param_group):
+    @classmethod
+    def _form_defaults(cls, form: str, eps: Optional[float], weight_decay: Optional[float]) -> Dict[str, float]:
+        """eps and weight_decay, where not given, as the form gives them: the reference's 1e-6 and 0,
+        torch.optim's 1e-8 and (AdamW) 0.01."""
+        torch_form = form == "torch"
+        return {"eps": eps if eps is not None else (1e-8 if torch_form else 1e-6),
+                "weight_decay": weight_decay if weight_decay is not None else
+                (0.01 if torch_form and cls._decoupled else 0.0)}
+
+    def add_param_group(self, param_group: Dict[str, Any]) -> None:
+        for flag, why in _IMPLEMENTATION_FLAGS.items():
+            if param_group.get(flag):
+                raise TypeError(f"{self.algorithm}: a param group's {flag}=True is not supported: {why}")
+        for key in _QUANTIZER_KEYS:
+            if key in param_group and key in self.defaults and param_group[key] != self.defaults[key]:
+                raise ValueError(f"{self.algorithm}: a param group's {key}={param_group[key]!r}: the quantizer's "
+                                 f"options are one for the optimizer ({key}={self.defaults[key]!r})")
+            if key in param_group and key not in self.defaults:
+                raise TypeError(f"{self.algorithm}: a param group's {key}: {self.algorithm} does not quantize")
+        if self._adam and param_group.get("form", self.defaults["form"]) != self.defaults["form"]:
+            param_group.update(self._form_defaults(param_group["form"], param_group.get("eps"),
+                                                   param_group.get("weight_decay")))
         super().add_param_group(param_group)
         self._describe(self.param_groups[-1])  # every option checked now, with the C++ messages
 
+    def _describe(self, group: Dict[str, Any]) -> str:
+        """The C++ registry's one-line description of `group`'s optimizer, or its error (ValueError)."""
+        for key in ("lr",) + self._option_keys:
+            _check(self.algorithm, key, group[key])
+        return torch.ops.qres.describe(self.algorithm, self._group_text(group), self._quantizer_text(),
+                                       self._spec("qp"), float(group["lr"]), self._spec("batches_per_epoch"),
+                                       self._spec("epochs"))
+
     @property
-    def description(self):
+    def description(self) -> str:
         """The optimizer's one-line description: the algorithm and its quantizer's options."""
         return self._describe(self.defaults)
 
-    # Keys a group holds that are not the C++ optimizer's: its parameters and lr, what
-    # torch.optim.lr_scheduler adds, and the flags torch.compile sets on an optimizer's groups.
-    _NOT_OPTIONS = ("params", "lr", "initial_lr", "capturable", "differentiable", "foreach", "fused", "maximize")
+    def _spec(self, key: str) -> int:
+        return int(self.defaults[key]) if self._quantized else 0
+
+    def _quantizer_text(self) -> str:
+        if not self._quantized:
+            return ""
+        defaults = self.defaults
+        schedule = defaults["schedule"]
+        own = set(_SCHEDULE_KEYS.get(schedule, ()))
+        if schedule != "none":
+            own |= {"rounding", "seed"}
+        keys = [key for key in _QUANTIZER_KEYS if key not in ("qp", "batches_per_epoch", "epochs") and
+                (key in own or defaults[key] != self._quantizer_default(key))]
+        return ",".join(f"{key}={_text(defaults[key])}" for key in keys)
 
     @classmethod
-    def _group_text(cls, group):
-        return _options_text({key: value for key, value in group.items() if key not in cls._NOT_OPTIONS})
+    def _quantizer_default(cls, key: str) -> Any:
+        return cls._check_first_step if key == "check_first_step" else _QUANTIZER_DEFAULTS[key]
+
+    _check_first_step = True
+
+    def _group_text(self, group: Dict[str, Any]) -> str:
+        """The group's options for the C++ parser: only qres's own keys (maximize is done here)."""
+        return ",".join(f"{key}={_text(group[key])}" for key in self._option_keys if key != "maximize")
 
     @property
-    def index(self):
+    def index(self) -> float:
         """The quantization index after the last step (bump: n; log: log2 Q_p), as the train tool
         prints it; 0 before the first step or for an optimizer that does not quantize."""
         shared = self.state.get(self._first_param())
         return float(shared[_INDEX]) if shared and _INDEX in shared else 0.0
 
-    def _first_param(self):
+    def _first_param(self) -> Tensor:
         return self.param_groups[0]["params"][0]
 
-    def _state(self, param):
+    def _state(self, param: Tensor) -> Dict[str, Any]:
+        """The state of a parameter stepped now, made at its first step."""
         state = self.state[param]
-        if not state:
+        if "step" not in state:  # (the first parameter's may hold the quantizer's state alone)
             state["step"] = torch.zeros((), dtype=torch.int64)
-            if self._adam:
-                state["exp_avg"] = torch.zeros_like(param, memory_format=torch.contiguous_format)
-                state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.contiguous_format)
-            else:
-                state["momentum_buffer"] = torch.empty(0, dtype=param.dtype, device=param.device)
+        for name in (("exp_avg", "exp_avg_sq") if self._adam else ("momentum_buffer",)):
+            if name not in state:  # SGD's buffer stays empty until its first momentum step
+                state[name] = (torch.zeros_like(param, memory_format=torch.contiguous_format) if self._adam else
+                               torch.empty(0, dtype=param.dtype, device=param.device))
         return state
+
+    def _placeholders(self) -> Dict[str, Tensor]:
+        """What a parameter that has no state and is not stepped now stands in the lists with: one
+        step count and one empty buffer for all such parameters, never read or written."""
+        if getattr(self, "_placeholder_state", None) is None:
+            empty = torch.empty(0)
+            self._placeholder_state = {"step": torch.zeros((), dtype=torch.int64), "exp_avg": empty,
+                                       "exp_avg_sq": empty, "momentum_buffer": empty}
+        return self._placeholder_state
+
+    def _init_group(self, group: Dict[str, Any], with_grads: bool, params: List[Tensor],
+                    grads: List[Optional[Tensor]], state0: List[Tensor], state1: List[Tensor], steps: List[Tensor],
+                    names: List[str]) -> None:
+        """Appends `group`'s parameters, gradients and states to the lists, making the states of its
+        first steps. Under torch.compile, dynamo runs an optimizer's _init_group as it is, before it
+        traces the rest of step(): the graph then takes the states as inputs and is the same at every
+        step (as torch.optim's)."""
+        first = len(params)
+        for param in group["params"]:
+            label = f"{self.algorithm}: parameter {len(params)}"
+            if param.is_meta:
+                raise ValueError(f"{label} is on the meta device: it has no values to step")
+            grad = param.grad if with_grads else None
+            if grad is not None and grad.is_sparse:
+                raise ValueError(f"{label} has a sparse gradient; qres's optimizers take dense gradients "
+                                 "(an Embedding with sparse=False)")
+            state = self._state(param) if grad is not None else self.state.get(param, {})
+            if "step" not in state:
+                state = self._placeholders()
+            params.append(param)
+            grads.append(grad)
+            steps.append(state["step"])
+            state0.append(state["exp_avg"] if self._adam else state["momentum_buffer"])
+            if self._adam:
+                state1.append(state["exp_avg_sq"])
+        names.extend(group.get("param_names", ("",) * (len(params) - first)))
+        # The quantizer's state, on the first parameter: one entry per parameter of every group.
+        total = sum(len(g["params"]) for g in self.param_groups)
+        shared = self.state[self._first_param()]
+        if _QUANTIZER_STATE not in shared:
+            shared[_QUANTIZER_STATE] = torch.zeros(3 + total, dtype=torch.int64)
+            shared[_INDEX] = torch.zeros(1, dtype=torch.float64)
+        elif len(shared[_QUANTIZER_STATE]) < 3 + total:  # a group added since: its tensors start at qp
+            grown = torch.full((3 + total - len(shared[_QUANTIZER_STATE]),), self._spec("qp"), dtype=torch.int64)
+            shared[_QUANTIZER_STATE] = torch.cat([shared[_QUANTIZER_STATE], grown])
+
+    def _arguments(self, with_grads: bool) -> List[Any]:
+        """torch.ops.qres.step_'s arguments for the current groups and state (ops.cc)."""
+        params, grads, state0, state1, steps, names = [], [], [], [], [], []
+        texts, lrs, sizes = [], [], []
+        for number, group in enumerate(self.param_groups):
+            for key in _QUANTIZER_KEYS:
+                if key in group and group[key] != self.defaults[key]:
+                    raise ValueError(f"{self.algorithm}: param_groups[{number}]['{key}'] is {group[key]!r}: the "
+                                     f"quantizer's options are one for the optimizer ({key}={self.defaults[key]!r})")
+            first = len(grads)
+            self._init_group(group, with_grads, params, grads, state0, state1, steps, names)
+            if group["maximize"]:
+                grads[first:] = [None if g is None else torch.neg(g) for g in grads[first:]]
+            texts.append(self._group_text(group))
+            lrs.append(_lr_tensor(group["lr"]))
+            sizes.append(len(group["params"]))
+        shared = self.state[self._first_param()]
+        return [self.algorithm, texts, torch.stack(lrs), sizes, self._quantizer_text(), self._spec("qp"),
+                self._spec("batches_per_epoch"), self._spec("epochs"), names, params, grads, state0, state1, steps,
+                shared[_QUANTIZER_STATE], shared[_INDEX]]
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -109,102 +300,284 @@ class QresOptimizer(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        params, grads, state0, state1, steps = [], [], [], [], []
-        texts, lrs, sizes = [], [], []
-        for group in self.param_groups:
-            texts.append(self._group_text(group))
-            lrs.append(float(group["lr"]))
-            sizes.append(len(group["params"]))
-            for param in group["params"]:
-                if param.grad is not None and param.grad.is_sparse:
-                    raise ValueError(f"{self.algorithm}: parameter {len(params)} has a sparse gradient; qres's "
-                                     "optimizers take dense gradients (an Embedding with sparse=False)")
-                state = self._state(param)
-                params.append(param)
-                grads.append(param.grad)
-                steps.append(state["step"])
-                state0.append(state["exp_avg"] if self._adam else state["momentum_buffer"])
-                if self._adam:
-                    state1.append(state["exp_avg_sq"])
-        shared = self.state[params[0]]
-        if _QUANTIZER_STATE not in shared:
-            shared[_QUANTIZER_STATE] = torch.zeros(3 + len(params), dtype=torch.int64)
-            shared[_INDEX] = torch.zeros(1, dtype=torch.float64)
-        elif len(shared[_QUANTIZER_STATE]) < 3 + len(params):  # a group added since: its tensors start at qp
-            grown = torch.full((3 + len(params) - len(shared[_QUANTIZER_STATE]),), self._qp, dtype=torch.int64)
-            shared[_QUANTIZER_STATE] = torch.cat([shared[_QUANTIZER_STATE], grown])
-        torch.ops.qres.step_(self.algorithm, texts, lrs, sizes, self._quantizer_text, self._qp,
-                             self._batches_per_epoch, self._epochs, params, grads, state0, state1, steps,
-                             shared[_QUANTIZER_STATE], shared[_INDEX])
+        torch.ops.qres.step_(*self._arguments(with_grads=True))
         return loss
 
-    def _settings(self):
+    def _settings(self) -> Dict[str, Any]:
         """What the state means beyond the param groups: the algorithm and the quantizer's options."""
-        return {"algorithm": self.algorithm, "quantizer": self._quantizer_text, "qp": self._qp,
-                "batches_per_epoch": self._batches_per_epoch, "epochs": self._epochs}
+        return {"algorithm": self.algorithm, **{key: self.defaults[key] for key in _QUANTIZER_KEYS
+                                                if key in self.defaults}}
 
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, Any]:
         state_dict = super().state_dict()
         state_dict["qres"] = self._settings()
         return state_dict
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Loads qres's own state_dict (saved with the same algorithm and quantizer options), or
+        torch.optim's for the same algorithm: torch.optim.AdamW's (or Adam's) into an Adam-family
+        optimizer with form='torch' and the same weight decay, torch.optim.SGD's into SGD or QSGD.
+        Every state is checked against its parameter before any is used; on an error the optimizer
+        keeps what it had."""
         saved = state_dict.get("qres")
-        if saved is not None and saved != self._settings():
+        if saved is None:
+            state_dict = self._from_torch_optim(state_dict)
+        elif saved != self._settings():
             raise ValueError(f"the optimizer state was saved with {saved}, "
                              f"not with this optimizer's {self._settings()}")
         # torch.optim casts a floating-point parameter's state to its dtype; the quantizer's integer
-        # state and its float64 index must keep theirs.
+        # state and its float64 index must keep theirs, on the CPU.
         kept = {}
         for key, state in state_dict["state"].items():
             for name in (_QUANTIZER_STATE, _INDEX):
-                if name in state:
-                    kept[(key, name)] = state[name].clone()
-        super().load_state_dict(state_dict)
-        params = [p for group in self.param_groups for p in group["params"]]
-        for (key, name), value in kept.items():
-            self.state[params[key]][name] = value
+                if isinstance(state, dict) and name in state:
+                    kept[(key, name)] = torch.as_tensor(state[name]).clone()
+        before = (self.state, self.param_groups)
+        try:
+            super().load_state_dict(state_dict)
+            params = [p for group in self.param_groups for p in group["params"]]
+            for (key, name), value in kept.items():
+                if not isinstance(key, int) or not 0 <= key < len(params):
+                    raise ValueError(f"{self.algorithm}: state '{name}' is saved for parameter {key!r}, "
+                                     f"which this optimizer does not have")
+                self.state[params[key]][name] = value
+            for index, param in enumerate(params):
+                state = self.state.get(param, {})
+                if set(state) - {_QUANTIZER_STATE, _INDEX}:
+                    self._normalize_state(index, state)
+            for group in self.param_groups:
+                self._describe(group)
+            torch.ops.qres.check(*self._arguments(with_grads=False))
+        except Exception:
+            self.state, self.param_groups = before
+            raise
+
+    def _normalize_state(self, index: int, state: Dict[str, Any]) -> None:
+        """A loaded state as the step takes it: its step count an int64 scalar, its buffers contiguous."""
+        names = ("exp_avg", "exp_avg_sq") if self._adam else ("momentum_buffer",)
+        missing = [name for name in ("step",) + names[:1 if not self._adam else 2]
+                   if name not in state and not (name == "step" and not self._adam)]
+        if missing:
+            raise ValueError(f"{self.algorithm}: the loaded state of parameter {index} has no "
+                             f"{', '.join(repr(m) for m in missing)} (it holds {sorted(state)})")
+        step = state.get("step", 0)
+        if isinstance(step, Tensor):
+            if step.is_floating_point() and step.item() != int(step.item()):
+                raise ValueError(f"{self.algorithm}: state 'step' of parameter {index} is {step.item()}, not a count")
+            step = step.detach().to("cpu", torch.int64).reshape(())
+        elif isinstance(step, numbers.Real) and float(step) == int(step):
+            step = torch.tensor(int(step), dtype=torch.int64)
+        else:
+            raise ValueError(f"{self.algorithm}: state 'step' of parameter {index} is {step!r}, not a count")
+        state["step"] = step
+        for name in names:
+            value = state.get(name)
+            if value is None and not self._adam:
+                value = torch.empty(0)
+            if isinstance(value, Tensor) and not value.is_contiguous():
+                value = value.contiguous()
+            state[name] = value
+
+    def _from_torch_optim(self, state_dict: Dict[str, Any]) -> Dict[str, Any]:
+        """torch.optim's state_dict for the same algorithm, as qres's; anything else a ValueError."""
+        groups = state_dict.get("param_groups")
+        if not isinstance(groups, list) or not groups or not all(isinstance(g, dict) for g in groups):
+            raise ValueError(f"{self.algorithm}: this state_dict has no param_groups")
+        entries = {key for state in state_dict.get("state", {}).values() for key in state}
+        adam_state = bool(entries & {"exp_avg", "exp_avg_sq"}) or "amsgrad" in groups[0]
+        sgd_state = "nesterov" in groups[0] or entries == {"momentum_buffer"}
+        what = f"{self.algorithm}: this state_dict is neither qres's (it has no 'qres' entry) nor torch.optim's"
+        if self._adam != adam_state or (not self._adam and not sgd_state) or not entries <= \
+                {"step", "exp_avg", "exp_avg_sq", "momentum_buffer", "max_exp_avg_sq"}:
+            family = "Adam or AdamW" if self._adam else "SGD"
+            raise ValueError(f"{what} {family} (its state holds {sorted(entries) or 'nothing'})")
+        converted = []
+        for number, (saved, ours) in enumerate(zip(groups, self.param_groups)):
+            where = f"{self.algorithm}: torch.optim's param_groups[{number}]"
+            if saved.get("amsgrad"):
+                raise ValueError(f"{where} has amsgrad=True: {_IMPLEMENTATION_FLAGS['amsgrad']}")
+            if self._adam:
+                if bool(saved.get("decoupled_weight_decay", False)) != self._decoupled:
+                    kinds = ("torch.optim.Adam (L2 decay)", "torch.optim.AdamW (decoupled decay)")
+                    raise ValueError(f"{where} is {kinds[bool(saved.get('decoupled_weight_decay'))]}'s; "
+                                     f"{self.algorithm}'s weight decay is {'decoupled' if self._decoupled else 'L2'}")
+                if ours["form"] != "torch":
+                    raise ValueError(f"{where}: torch.optim's Adam state loads into form='torch' (the reference "
+                                     f"form puts eps elsewhere); this optimizer has form={ours['form']!r}")
+            group = {key: value for key, value in saved.items() if key not in _IMPLEMENTATION_FLAGS and
+                     key != "decoupled_weight_decay"}
+            for key in self._option_keys + _QUANTIZER_KEYS:
+                if key not in group and key in ours:
+                    group[key] = ours[key]
+            converted.append(group)
+        states = {key: {name: value for name, value in state.items() if name != "max_exp_avg_sq"}
+                  for key, state in state_dict.get("state", {}).items()}
+        return {"state": states, "param_groups": converted}
 
 
-class QSGD(QresOptimizer):
-    """SGD with the update quantized (the paper's QSGD)."""
-    algorithm = "QSGD"
+def _locals(frame_locals: Dict[str, Any]) -> Tuple[Any, Dict[str, Any]]:
+    options = dict(frame_locals)
+    for name in ("self", "__class__"):
+        options.pop(name, None)
+    return options.pop("params"), options
 
 
-class QtAdam(QresOptimizer):
-    """Adam (the reference's form, L2 decay) with the update quantized."""
-    algorithm = "QtAdam"
+class _AdamFamily(QresOptimizer):
     _adam = True
+    _option_keys = ("betas", "eps", "weight_decay", "form", "maximize")
 
 
-class QtAdamW(QresOptimizer):
-    """AdamW (the reference's form, decoupled decay) with the update quantized: the paper's QtAdamW."""
+class _SgdFamily(QresOptimizer):
+    _option_keys = ("momentum", "dampening", "weight_decay", "nesterov", "maximize")
+
+
+_QUANTIZER_DOC = """
+    The quantizer (one for the optimizer; algorithm.md §1):
+        qp (int, 0): the bump schedule's first index n; Q_p = 2^max(n, 0) (the seed's -qp).
+        schedule ("bump"): "bump" raises n while a tensor's quantized update is zero (sum or
+            all_zero test; scope "global" or "per_tensor"; n stops past index_limit=32);
+            "log" sets Q_p = eta * base^floor(log_base(ln(t_e + 2))) from the epoch t_e =
+            step / batches_per_epoch, with a warm-up offset over warmup * epochs (base 2.0,
+            eta 2^19, kappa 2.0, warmup 0.2, offset True); "none" quantizes nothing.
+        rounding ("half_up"): or "floor", "nearest_even", "stochastic" (seed=0: reproducible).
+        check_first_step, bump_on_zero_update (False): the reference's quirks (algorithm.md Q3, Q4).
+    A NaN or infinite element of the update stays non-finite where it is (as in torch.optim) and
+    takes no part in the bump test or the log schedule's norm, so the rest of its tensor trains on.
+"""
+
+_COMMON_DOC = """
+    maximize (False): ascend instead of descend (the gradient negated), as torch.optim.
+    foreach, fused, capturable, differentiable: torch.optim's implementation switches; qres has
+        one implementation (its C++ loops, fused), and refuses them set to True.
+"""
+
+
+class QtAdamW(_AdamFamily):
+    __doc__ = """The paper's QtAdamW: AdamW whose update is quantized, w <- w + [h]_Q - lr*wd*w.
+
+    m <- b1*m + (1-b1)*g;  v <- b2*v + (1-b2)*g^2;  a_t = lr*sqrt(1-b2^t)/(1-b1^t)
+    h = -a_t * m / (sqrt(v) + eps);  [h]_Q = R(Q_p * h) / Q_p with R the rounding.
+
+    lr (1e-3; a float or a one-element tensor), betas ((0.9, 0.999)), eps (1e-6), weight_decay (0).
+    form ("reference"): the reference's AdamW: eps on the uncorrected sqrt(v) and the decay after
+        the step. form="torch" is torch.optim.AdamW's arithmetic (eps on the corrected sqrt(v),
+        the decay first) with its defaults eps=1e-8 and weight_decay=0.01.
+    Unlike torch.optim.AdamW, the default weight_decay is 0 (the paper's runs) and eps sits
+    inside the bias correction.
+""" + _QUANTIZER_DOC + _COMMON_DOC
     algorithm = "QtAdamW"
-    _adam = True
+    _quantized = True
+    _decoupled = True
+
+    def __init__(self, params: ParamsT, lr: Union[float, Tensor] = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: Optional[float] = None, weight_decay: Optional[float] = None, *, form: str = "reference",
+                 maximize: bool = False, qp: int = 0, schedule: str = "bump", rounding: str = "half_up",
+                 seed: int = 0, zero_test: str = "sum", scope: str = "global", index_limit: int = 32,
+                 check_first_step: bool = True, bump_on_zero_update: bool = False, base: float = 2.0,
+                 eta: float = 524288.0, kappa: float = 2.0, warmup: float = 0.2, offset: bool = True,
+                 batches_per_epoch: int = 0, epochs: int = 0, foreach: Optional[bool] = None,
+                 fused: Optional[bool] = None, capturable: bool = False, differentiable: bool = False) -> None:
+        self._setup(*_locals(locals()))
 
 
-class AdamW(QresOptimizer):
-    """The reference's AdamW: eps on the uncorrected sqrt(v), the decay after the step."""
+class QtAdam(_AdamFamily):
+    __doc__ = """Adam (the reference's form, L2 decay) whose update is quantized: w <- w + [h]_Q.
+
+    g <- g + wd*w;  m, v, a_t and h as QtAdamW's (eps on the uncorrected sqrt(v)).
+    lr (1e-3), betas ((0.9, 0.999)), eps (1e-6; form="torch": 1e-8), weight_decay (0, L2).
+    form ("reference"), or "torch" for torch.optim.Adam's arithmetic.
+""" + _QUANTIZER_DOC + _COMMON_DOC
+    algorithm = "QtAdam"
+    _quantized = True
+
+    def __init__(self, params: ParamsT, lr: Union[float, Tensor] = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: Optional[float] = None, weight_decay: Optional[float] = None, *, form: str = "reference",
+                 maximize: bool = False, qp: int = 0, schedule: str = "bump", rounding: str = "half_up",
+                 seed: int = 0, zero_test: str = "sum", scope: str = "global", index_limit: int = 32,
+                 check_first_step: bool = True, bump_on_zero_update: bool = False, base: float = 2.0,
+                 eta: float = 524288.0, kappa: float = 2.0, warmup: float = 0.2, offset: bool = True,
+                 batches_per_epoch: int = 0, epochs: int = 0, foreach: Optional[bool] = None,
+                 fused: Optional[bool] = None, capturable: bool = False, differentiable: bool = False) -> None:
+        self._setup(*_locals(locals()))
+
+
+class AdamW(_AdamFamily):
+    __doc__ = """The reference's AdamW, unquantized: w <- w + h - lr*wd*w (h as QtAdamW's).
+
+    lr (1e-3), betas ((0.9, 0.999)), eps (1e-6), weight_decay (0).
+    form ("reference"): eps on the uncorrected sqrt(v), the decay after the step. form="torch" is
+        torch.optim.AdamW, bit for bit, with its defaults eps=1e-8 and weight_decay=0.01; its
+        state_dict loads into torch.optim.AdamW and back.
+""" + _COMMON_DOC
     algorithm = "AdamW"
-    _adam = True
+    _decoupled = True
+
+    def __init__(self, params: ParamsT, lr: Union[float, Tensor] = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: Optional[float] = None, weight_decay: Optional[float] = None, *, form: str = "reference",
+                 maximize: bool = False, foreach: Optional[bool] = None, fused: Optional[bool] = None,
+                 capturable: bool = False, differentiable: bool = False) -> None:
+        self._setup(*_locals(locals()))
 
 
-class SGD(QresOptimizer):
-    """torch.optim.SGD's step, in qres's loops."""
+class QSGD(_SgdFamily):
+    __doc__ = """The paper's QtSGD: SGD whose update is quantized, w <- w + [-lr*d]_Q.
+
+    d = g + wd*w, then with momentum buf <- momentum*buf + (1-dampening)*d and d = buf (or
+    d + momentum*buf with nesterov), as torch.optim.SGD.
+    lr (1e-3), momentum (0), dampening (0), weight_decay (0), nesterov (False). The reference's
+    QSGD has no momentum or decay (the defaults); here they are opt-in. Steps count from 0 and the
+    first update is not checked for zero (check_first_step=False), as the reference.
+""" + _QUANTIZER_DOC + _COMMON_DOC
+    algorithm = "QSGD"
+    _quantized = True
+    _check_first_step = False
+
+    def __init__(self, params: ParamsT, lr: Union[float, Tensor] = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *,
+                 maximize: bool = False, qp: int = 0, schedule: str = "bump", rounding: str = "half_up",
+                 seed: int = 0, zero_test: str = "sum", scope: str = "global", index_limit: int = 32,
+                 check_first_step: bool = False, bump_on_zero_update: bool = False, base: float = 2.0,
+                 eta: float = 524288.0, kappa: float = 2.0, warmup: float = 0.2, offset: bool = True,
+                 batches_per_epoch: int = 0, epochs: int = 0, foreach: Optional[bool] = None,
+                 fused: Optional[bool] = None, capturable: bool = False, differentiable: bool = False) -> None:
+        self._setup(*_locals(locals()))
+
+
+class SGD(_SgdFamily):
+    __doc__ = """torch.optim.SGD's step in qres's loops: w <- w - lr*d (d as QSGD's).
+
+    lr (1e-3), momentum (0), dampening (0), weight_decay (0), nesterov (False); its state_dict
+    loads into torch.optim.SGD and back.
+""" + _COMMON_DOC
     algorithm = "SGD"
+
+    def __init__(self, params: ParamsT, lr: Union[float, Tensor] = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *,
+                 maximize: bool = False, foreach: Optional[bool] = None, fused: Optional[bool] = None,
+                 capturable: bool = False, differentiable: bool = False) -> None:
+        self._setup(*_locals(locals()))
 
 
 class StdSGD(QresOptimizer):
-    """The follow-up's plain SGD, w <- w - lr*g (the train tool's stdSGD)."""
+    __doc__ = """The follow-up's plain SGD (the train tool's stdSGD): w <- w - lr*(g + wd*w).
+
+    lr (1e-3), weight_decay (0).
+""" + _COMMON_DOC
     algorithm = "stdSGD"
+    _option_keys = ("weight_decay", "maximize")
+
+    def __init__(self, params: ParamsT, lr: Union[float, Tensor] = 1e-3, weight_decay: float = 0.0, *,
+                 maximize: bool = False, foreach: Optional[bool] = None, fused: Optional[bool] = None,
+                 capturable: bool = False, differentiable: bool = False) -> None:
+        self._setup(*_locals(locals()))
 
 
 _BY_NAME = {cls.algorithm: cls for cls in (QSGD, QtAdam, QtAdamW, AdamW, SGD, StdSGD)}
 
 
-def create(algorithm, params, lr=1e-3, **options):
+def create(algorithm: str, params: ParamsT, lr: Union[float, Tensor] = 1e-3, **options: Any) -> QresOptimizer:
     """The optimizer the train tool's --algo=`algorithm` names (QSGD, QtAdam, QtAdamW, AdamW, SGD,
-    stdSGD)."""
+    stdSGD), with `options` as its keywords."""
     if algorithm not in _BY_NAME:
         raise ValueError(f"unknown algorithm '{algorithm}' for Python; use one of: {', '.join(sorted(_BY_NAME))}")
     return _BY_NAME[algorithm](params, lr=lr, **options)
