@@ -12,11 +12,12 @@ using step_math::Round;
 using step_math::Rounding;
 
 // The zero test's sum when some rounded value does not fit int32 (huge or not finite updates):
-// scalar and exact.
+// scalar and exact; non-finite h take no part (step_math::IsFinite).
 template <Rounding kRounding>
 step_math::RoundedTotal ExactSum(const float* h, const RoundedSum& r, int64_t begin, int64_t end) {
   step_math::RoundedTotal total;
   for (int64_t j = begin; j < end; ++j) {
+    if (!step_math::IsFinite(h[j])) continue;
     const float q = Round<kRounding>(h[j], r.scale, r.stream_key, j);
     if (step_math::FitsInt64(q)) {
       total.sum += static_cast<int64_t>(q);
@@ -36,10 +37,10 @@ step_math::RoundedTotal SumRange(const float* __restrict h, const RoundedSum& r,
   for (int64_t j = begin; j < end; ++j) {
     const float q = Round<kRounding>(h[j], scale, key, j);
     if constexpr (kCountNonzero) {
-      sum += q != 0.0f;  // NaN counts as nonzero, as everywhere
+      sum += (q != 0.0f) & step_math::IsFinite(h[j]);  // non-finite h take no part
     } else {
       // Through int32, which AVX2 converts and widens in vector registers (float -> int64 it
-      // cannot); values beyond int32 (or NaN) are summed again exactly.
+      // cannot); values beyond int32 (or not finite) are summed again exactly, without non-finite h.
       sum += static_cast<int32_t>(q);
       wide += !(__builtin_fabsf(q) < 2147483648.0f);
     }

@@ -13,6 +13,8 @@
 #include "ATen/ops/stack.h"
 #include "ATen/ops/sum.h"
 #include "ATen/ops/tensor.h"
+#include "ATen/ops/isfinite.h"
+#include "ATen/ops/where.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "c10/util/Exception.h"
@@ -132,15 +134,17 @@ int64_t& Quantizer::TensorIndex(int64_t id) {
   return state_.tensor_indices[id];
 }
 
-bool Quantizer::IsZero(const at::Tensor& rounded) const {
-  if (options_.zero_test == ZeroTest::kAllZero) return !at::any(rounded).item<bool>();
+bool Quantizer::IsZero(const at::Tensor& update, const at::Tensor& rounded) const {
+  // The rounded values of finite h only (step_math::IsFinite): the others take no part.
+  const at::Tensor counted = at::where(at::isfinite(update), rounded, 0.0);
+  if (options_.zero_test == ZeroTest::kAllZero) return !at::any(counted).item<bool>();
   // Exact: the rounded values are integers, summed as int64 (as the fused CPU path does); one
-  // that int64 cannot hold (not finite, or |q| >= 2^63) makes the update nonzero, as on every
-  // path (step_math::RoundedTotal).
+  // that int64 cannot hold (an overflowed h·Q_p, or |q| >= 2^63) makes the update nonzero, as on
+  // every path (step_math::RoundedTotal).
   // Both answers in one copy to the host (one sync when the update is on a GPU); the sum of
   // values that do not fit is meaningless and unused.
-  const at::Tensor fits = at::all(at::lt(at::abs(rounded), 9223372036854775808.0)).to(at::kLong);
-  const at::Tensor both = at::stack({fits, at::sum(rounded, at::kLong)}).cpu();
+  const at::Tensor fits = at::all(at::lt(at::abs(counted), 9223372036854775808.0)).to(at::kLong);
+  const at::Tensor both = at::stack({fits, at::sum(counted, at::kLong)}).cpu();
   const int64_t* fits_and_sum = both.data_ptr<int64_t>();
   return fits_and_sum[0] == 1 && fits_and_sum[1] == 0;
 }
@@ -176,7 +180,8 @@ void Quantizer::QuantizeAndAdd(float* param, float* update, int64_t numel, const
       rounding.scale = static_cast<float>(BumpResolution(k));
       // Asked only once the rounded update is zero: whether it was zero before rounding too.
       return step_math::IsZero(fused_cpu::SumRounded(update, numel, rounding)) &&
-             (options_.bump_on_zero_update || !std::all_of(update, update + numel, [](float h) { return h == 0.0f; }));
+             (options_.bump_on_zero_update ||
+              !std::all_of(update, update + numel, [](float h) { return h == 0.0f || !step_math::IsFinite(h); }));
     });
     rounding.scale = static_cast<float>(BumpResolution(n));
   } else {
@@ -220,11 +225,13 @@ void Quantizer::QuantizeBump(std::vector<at::Tensor>& updates,
   // Whether each update is zero before rounding, asked once its rounding is zero (on a GPU, a sync).
   std::vector<int> zero_update(updates.size(), -1);
   auto is_zero_update = [&](size_t i) {
-    if (zero_update[i] < 0) zero_update[i] = !at::any(updates[i]).item<bool>();
+    if (zero_update[i] < 0) {  // zero where finite (step_math::IsFinite)
+      zero_update[i] = !at::any(at::where(at::isfinite(updates[i]), updates[i], 0.0)).item<bool>();
+    }
     return zero_update[i] == 1;
   };
   auto is_zero = [&](size_t i, int64_t k) {
-    return IsZero(round_at(i, k)) && (options_.bump_on_zero_update || !is_zero_update(i));
+    return IsZero(updates[i], round_at(i, k)) && (options_.bump_on_zero_update || !is_zero_update(i));
   };
   auto checked = [&](size_t i) { return options_.check_first_step || !steps[i].first; };
 

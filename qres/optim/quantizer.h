@@ -22,9 +22,11 @@
 //
 // The bump decision is exact and device independent: the "sum" zero test sums the rounded
 // integers exactly (as int64) rather than the float32 quantized values the reference sums; the two
-// agree whenever the float32 sum is exact. A rounded value int64 cannot hold (NaN or infinite, as
-// in a diverged run, or |q| >= 2^63) makes the update nonzero, as the float32 sum is then not 0
-// (step_math::RoundedTotal): the index holds, as the reference's does.
+// agree whenever the float32 sum is exact. A rounded value int64 cannot hold (an h·Q_p that
+// overflows, or |q| >= 2^63) makes the update nonzero (step_math::RoundedTotal): the index holds.
+// Non-finite elements of h (NaN, ±inf) take no part in the zero tests, the zero-update test or the
+// log schedule's norm: the rest of their tensor trains on, and they stay non-finite where they are,
+// as in torch.optim (algorithm.md Q3; the reference's NaN sum would freeze the tensor's index).
 #ifndef QRES_OPTIM_QUANTIZER_H_
 #define QRES_OPTIM_QUANTIZER_H_
 
@@ -112,7 +114,8 @@ class Quantizer {
  private:
   void QuantizeBump(std::vector<at::Tensor>& updates, const std::vector<QuantizeStep>& steps);
   void QuantizeLog(std::vector<at::Tensor>& updates, const std::vector<QuantizeStep>& steps);
-  bool IsZero(const at::Tensor& rounded) const;
+  // Whether `rounded` (R(Q_p·update)) is zero for the zero test, over update's finite elements.
+  bool IsZero(const at::Tensor& update, const at::Tensor& rounded) const;
   uint64_t StreamKey(int64_t tensor_id) const;
   int64_t& TensorIndex(int64_t id);
   // Throws when the device holds steps the host has not seen (`what`: the caller, for the message).

@@ -166,23 +166,74 @@ TEST(QuantizerTest, AnUpdateZeroBeforeRoundingBumpsNothing) {
   }
 }
 
-// NaN, infinite or |q| >= 2^63: the reference's float32 sum is then not 0, so the index stays.
-// (Converted to int64 on x86 each would be INT64_MIN, and two of them sum to 0.)
+// A finite h whose rounded value int64 cannot hold (|q| >= 2^63, or h·Q_p overflowing to ±inf):
+// the reference's float32 sum is then not 0, so the index stays. (Converted to int64 on x86 each
+// would be INT64_MIN, and two of them sum to 0.)
 TEST(QuantizerTest, RoundedValuesInt64CannotHoldMakeTheUpdateNonzero) {
-  const float kInf = std::numeric_limits<float>::infinity();
-  for (const float bad : {std::nanf(""), kInf, -kInf, 1e19f}) {
-    std::vector<at::Tensor> updates = {at::tensor({bad, bad, 0.0f, 0.0f})};
-    Quantizer aten_path(Bump(0));
+  for (const float huge : {1e19f, -1e19f, 3e38f}) {  // 3e38 · 2 overflows to inf
+    std::vector<at::Tensor> updates = {at::tensor({huge, huge, 0.0f, 0.0f})};
+    Quantizer aten_path(Bump(1));
     aten_path.QuantizeInPlace(updates, {{0, 1, false, 0.0}});
-    EXPECT_EQ(aten_path.index(), 0) << bad;
+    EXPECT_EQ(aten_path.index(), 1) << huge;
     if (fused_cpu::Available()) {  // the AVX2 loops' path
-      std::vector<float> param(4, 0.0f), update = {bad, bad, 0.0f, 0.0f};
-      Quantizer fused_path(Bump(0));
+      std::vector<float> param(4, 0.0f), update = {huge, huge, 0.0f, 0.0f};
+      Quantizer fused_path(Bump(1));
       fused_path.QuantizeAndAdd(param.data(), update.data(), 4, {0, 1, false, 0.0});
       fused_path.FinishStep();
-      EXPECT_EQ(fused_path.index(), 0) << bad;
+      EXPECT_EQ(fused_path.index(), 1) << huge;
     }
   }
+}
+
+// Non-finite elements of h take no part in the zero test (algorithm.md Q3): beside 0.1, which
+// rounds to 0 at indices 0..2 and to 1 at 3, the index rises to 3 as without them, on both paths
+// and for both zero tests; beside zeros only, the update is a zero update and bumps nothing. The
+// non-finite elements stay non-finite, the others step.
+TEST(QuantizerTest, NonFiniteElementsTakeNoPartInTheZeroTest) {
+  const float kInf = std::numeric_limits<float>::infinity();
+  for (const ZeroTest zero_test : {ZeroTest::kSum, ZeroTest::kAllZero}) {
+    for (const float bad : {std::nanf(""), kInf, -kInf}) {
+      for (const float beside : {0.1f, 0.0f}) {
+        const int64_t expected = beside == 0.0f ? 0 : 3;
+        QuantizerOptions options = Bump(0);
+        options.zero_test = zero_test;
+        const std::vector<float> update = {bad, beside, bad, 0.0f};
+        std::vector<at::Tensor> updates = {at::tensor(update)};
+        Quantizer aten_path(options);
+        aten_path.QuantizeInPlace(updates, {{0, 1, false, 0.0}});
+        EXPECT_EQ(aten_path.index(), expected) << bad << " beside " << beside;
+        EXPECT_FALSE(std::isfinite(updates[0][0].item<float>()));
+        EXPECT_EQ(updates[0][1].item<float>(), beside == 0.0f ? 0.0f : 0.125f);
+        if (fused_cpu::Available()) {
+          std::vector<float> param(4, 1.0f), fused_update = update;
+          Quantizer fused_path(options);
+          fused_path.QuantizeAndAdd(param.data(), fused_update.data(), 4, {0, 1, false, 0.0});
+          fused_path.FinishStep();
+          EXPECT_EQ(fused_path.index(), expected) << bad << " beside " << beside;
+          EXPECT_FALSE(std::isfinite(param[0]));
+          EXPECT_EQ(param[1], beside == 0.0f ? 1.0f : 1.125f);
+          EXPECT_EQ(param[3], 1.0f);
+        }
+      }
+    }
+  }
+}
+
+// The log schedule's warm-up offset scales h by its norm: a non-finite element is left out of the
+// norm, so the other elements step by finite amounts.
+TEST(QuantizerTest, NonFiniteElementsAreLeftOutOfTheLogNorm) {
+  QuantizerOptions options;
+  options.schedule = QuantSchedule::kLog;
+  options.eta = 64.0;
+  options.batches_per_epoch = 10;
+  options.epochs = 10;
+  std::vector<at::Tensor> updates = {at::tensor({std::nanf(""), 0.5f, -0.25f})};
+  Quantizer quantizer(options);
+  quantizer.QuantizeInPlace(updates, {{0, 1, true, 0.01}});
+  EXPECT_TRUE(std::isnan(updates[0][0].item<float>()));
+  EXPECT_TRUE(std::isfinite(updates[0][1].item<float>()));
+  EXPECT_TRUE(std::isfinite(updates[0][2].item<float>()));
+  EXPECT_NE(updates[0][1].item<float>(), 0.0f);
 }
 
 TEST(QuantizerTest, StochasticRoundingIsReproducibleAndUnbiased) {

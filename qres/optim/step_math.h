@@ -77,12 +77,21 @@ QRES_HOST_DEVICE float RoundAny(Rounding rounding, float h, float scale, uint64_
   }
 }
 
-// The bump rule's "sum" zero test adds a tensor's rounded values q exactly, as int64 (wrapping
-// alike on every device), and counts apart the values int64 cannot hold (not finite, or
-// |q| >= 2^63): any of those makes the update nonzero, as the reference's float32 sum is then NaN,
-// infinite or huge, never 0. (Converted, they would give x86's INT64_MIN or CUDA's saturated
-// values, and two INT64_MIN sum to 0.) No member functions: this header's functions have internal
-// linkage, so the AVX2 file's copies never stand in for another file's.
+// Non-finite elements of an update h (NaN, ±inf: one bad gradient element) take no part in any
+// whole-tensor decision (algorithm.md Q3): the zero tests, the zero-update test and the log
+// schedule's norm are over the finite elements only, so the rest of the tensor trains on; the
+// non-finite elements themselves step as they are and stay non-finite, as in torch.optim. (The
+// reference sees a NaN sum as nonzero for ever: one NaN element freezes its tensor's index.)
+// x - x is 0 exactly for finite x and NaN otherwise, in every rounding mode: a test that vectorises.
+QRES_HOST_DEVICE bool IsFinite(float x) { return x - x == 0.0f; }
+QRES_HOST_DEVICE bool IsFinite(double x) { return x - x == 0.0; }
+
+// The bump rule's "sum" zero test adds the rounded values q of a tensor's finite h exactly, as
+// int64 (wrapping alike on every device), and counts apart the values int64 cannot hold (an
+// overflowed h·Q_p, or |q| >= 2^63): any of those makes the update nonzero, as the reference's
+// float32 sum is then infinite or huge, never 0. (Converted, they would give x86's INT64_MIN or
+// CUDA's saturated values, and two INT64_MIN sum to 0.) No member functions: this header's
+// functions have internal linkage, so the AVX2 file's copies never stand in for another file's.
 struct RoundedTotal {
   int64_t sum = 0;
   int64_t unfit = 0;  // values int64 cannot hold
@@ -158,7 +167,7 @@ double ChunkSumSquares(const T* h, int64_t count) {
     const int width = static_cast<int>(count - row < kNormLanes ? count - row : kNormLanes);
     for (int l = 0; l < width; ++l) {
       const double x = static_cast<double>(h[row + l]);
-      lanes[l] += x * x;
+      lanes[l] += IsFinite(x) ? x * x : 0.0;  // non-finite elements take no part (IsFinite)
     }
   }
   for (int w = kNormLanes / 2; w >= 1; w /= 2) {

@@ -45,6 +45,10 @@ TEST(FitsInt64Test, HoldsExactlyTheValuesBelow2To63InMagnitude) {
   EXPECT_FALSE(FitsInt64(-9223372036854775808.0f));  // held by int64, but kept symmetric
   EXPECT_FALSE(FitsInt64(std::numeric_limits<float>::infinity()));
   EXPECT_FALSE(FitsInt64(std::nanf("")));
+  EXPECT_TRUE(IsFinite(0.0f) && IsFinite(-largest) && IsFinite(std::numeric_limits<float>::denorm_min()));
+  EXPECT_FALSE(IsFinite(std::numeric_limits<float>::infinity()) || IsFinite(-std::numeric_limits<float>::infinity()) ||
+               IsFinite(std::nanf("")));
+  EXPECT_TRUE(IsFinite(1e300) && !IsFinite(std::numeric_limits<double>::infinity()));
   EXPECT_TRUE(IsZero(RoundedTotal{0, 0}));
   EXPECT_FALSE(IsZero(RoundedTotal{0, 1}));
   EXPECT_FALSE(IsZero(RoundedTotal{-3, 0}));

@@ -6,21 +6,26 @@
 // the state from the arguments, runs its step() and writes the state back: the same code, so the
 // same bits, defaults and error messages as the C++ library and the train tool.
 //
-//   qres::step_(algorithm, optim_params[], lrs, group_sizes[], quant_params, qp,
+//   qres::step_(algorithm, optim_params[], numbers, number_keys[], group_sizes[], quant_params, qp,
 //               batches_per_epoch, epochs, param_names[], params[], grads[], state0[], state1[],
 //               steps, quantizer_state, index)
 //     params: every parameter of every group, in order (a parameter's position is the
-//       quantizer's tensor id); group g has group_sizes[g] of them, its own lr (lrs: a CPU float64
-//       tensor, one per group, so a compiled step takes a new lr without recompiling) and
-//       "key=value,..." options. grads[i]: params[i]'s gradient, or None (not stepped).
+//       quantizer's tensor id); group g has group_sizes[g] of them and its own options: its lr and
+//       numeric options in row g of `numbers` (a CPU float64 tensor [groups, 1 + number_keys]: lr,
+//       then one column per entry of number_keys, a key repeated in a row being one list, as betas),
+//       the others in optim_params[g] ("key=value,..."). The numbers travel as a tensor so that a
+//       compiled step reads new values (a scheduled lr, OneCycleLR's betas) without recompiling.
+//       grads[i]: params[i]'s gradient, or None (not stepped).
 //     param_names: the parameters' names for error messages (named_parameters), or empty.
 //     state0/state1: Adam's exp_avg/exp_avg_sq; SGD's momentum buffer (state0), state1 empty.
 //     steps: each parameter's step count, an int64 scalar tensor.
 //     quantizer_state: int64 [3 + params]: set (0 before the first step), the bump schedule's
 //       index, the quantized steps so far, each tensor's own index (scope=per_tensor).
 //     index: float64 [1], written: the quantizer's reported index after the step (Quantizer::index()).
-//   qres::describe(algorithm, optim_params, quant_params, qp, lr, batches_per_epoch, epochs) -> str
-//     the optimizer's one-line description, or the registry's error for bad options.
+//   qres::describe(algorithm, optim_params, numbers, number_keys[], quant_params, qp, batches_per_epoch,
+//                  epochs) -> str
+//     one group's optimizer's one-line description (numbers: [1 + number_keys]), or the
+//     registry's error for bad options.
 //
 // Every tensor is checked before anything is written (CheckStepInputs): a state of another shape,
 // dtype or device than its parameter, state tensors that overlap each other or a parameter, or a
@@ -37,6 +42,7 @@
 #include "ATen/ops/empty.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "qres/optim/adam.h"
 #include "qres/optim/optimizer.h"
@@ -68,11 +74,33 @@ std::unique_ptr<torch::optim::Optimizer> Create(const std::string& algorithm, st
   return std::move(*created);
 }
 
-std::string Describe(c10::string_view algorithm, c10::string_view optim_params, c10::string_view quant_params,
-                     int64_t qp, double lr, int64_t batches_per_epoch, int64_t epochs) {
+// The lr and options of `numbers` (lr, then one value per key; a key repeated in a row is one list,
+// its values joined by ':'), in the parser's text after `text`. %.17g reads back as the same double.
+std::pair<double, std::string> GroupOptions(const std::string& text, const double* numbers,
+                                            const c10::List<std::string>& keys) {
+  std::string options = text;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const bool continues = k > 0 && keys.get(k) == keys.get(k - 1);
+    absl::StrAppend(&options, continues ? ":" : absl::StrCat(options.empty() ? "" : ",", keys.get(k), "="),
+                    absl::StrFormat("%.17g", numbers[1 + k]));
+  }
+  return {numbers[0], options};
+}
+
+void CheckNumbers(const at::Tensor& numbers, int64_t rows, const c10::List<std::string>& keys) {
+  TORCH_CHECK(numbers.scalar_type() == at::kDouble && numbers.device().is_cpu() && numbers.is_contiguous() &&
+                  numbers.numel() == rows * (1 + static_cast<int64_t>(keys.size())),
+              "qres: numbers must be a contiguous CPU float64 tensor of ", rows, " x (1 + ", keys.size(), ")");
+}
+
+std::string Describe(c10::string_view algorithm, c10::string_view optim_params, const at::Tensor& numbers,
+                     const c10::List<std::string>& number_keys, c10::string_view quant_params, int64_t qp,
+                     int64_t batches_per_epoch, int64_t epochs) {
+  CheckNumbers(numbers, 1, number_keys);
+  const auto [lr, options] = GroupOptions(std::string(optim_params), numbers.data_ptr<double>(), number_keys);
   const auto param = at::empty({1}, at::kFloat);
-  auto optimizer = Create(std::string(algorithm), {param}, std::string(optim_params), lr, std::string(quant_params),
-                          qp, batches_per_epoch, epochs);
+  auto optimizer = Create(std::string(algorithm), {param}, options, lr, std::string(quant_params), qp,
+                          batches_per_epoch, epochs);
   const Quantizer& quantizer = dynamic_cast<QresOptimizer&>(*optimizer).quantizer();
   return quantizer.options().schedule == QuantSchedule::kNone
              ? std::string(algorithm)
@@ -251,18 +279,18 @@ class GradSwap {
 };
 
 // step_, or with `check_only` the op `check` (Python's load_state_dict): every check, then nothing written.
-void StepOrCheck(c10::string_view algorithm_view, const c10::List<std::string>& optim_params, const at::Tensor& lrs,
+void StepOrCheck(c10::string_view algorithm_view, const c10::List<std::string>& optim_params, const at::Tensor& numbers,
+                 const c10::List<std::string>& number_keys,
                  c10::IntArrayRef group_sizes, c10::string_view quant_params, int64_t qp, int64_t batches_per_epoch,
                  int64_t epochs, const c10::List<std::string>& param_names, at::TensorList params,
                  const c10::List<std::optional<at::Tensor>>& grads, at::TensorList state0, at::TensorList state1,
                  at::TensorList steps, const at::Tensor& quantizer_state, const at::Tensor& index, bool check_only) {
   const std::string algorithm(algorithm_view);
   const int64_t n = static_cast<int64_t>(params.size());
-  TORCH_CHECK(lrs.scalar_type() == at::kDouble && lrs.device().is_cpu() && lrs.dim() == 1 && lrs.is_contiguous(),
-              "qres::step_: lrs must be a CPU float64 vector");
-  TORCH_CHECK(static_cast<int64_t>(optim_params.size()) == lrs.numel() &&
-                  lrs.numel() == static_cast<int64_t>(group_sizes.size()) && !group_sizes.empty(),
-              "qres::step_: one options string, lr and size per group");
+  const int64_t groups = static_cast<int64_t>(group_sizes.size());
+  TORCH_CHECK(static_cast<int64_t>(optim_params.size()) == groups && groups > 0,
+              "qres::step_: one options string and size per group");
+  CheckNumbers(numbers, groups, number_keys);
   TORCH_CHECK(static_cast<int64_t>(grads.size()) == n && static_cast<int64_t>(state0.size()) == n,
               "qres::step_: one gradient and state per parameter");
   TORCH_CHECK(static_cast<int64_t>(steps.size()) == n, "qres::step_: one step count per parameter");
@@ -274,15 +302,15 @@ void StepOrCheck(c10::string_view algorithm_view, const c10::List<std::string>& 
                     algorithm, ": state 'qres_index' must be a CPU float64 tensor of one element");
   // The groups, as the C++ optimizer holds them: the first from the registry, the others with the
   // options the registry makes of their own strings (so their errors are the same too).
-  const double* lr = lrs.data_ptr<double>();
+  const double* rows = numbers.data_ptr<double>();
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   int64_t first = 0;
   for (size_t g = 0; g < group_sizes.size(); ++g) {
     TORCH_CHECK(group_sizes[g] >= 0 && first + group_sizes[g] <= n, "qres::step_: the groups' sizes exceed the parameters");
     std::vector<at::Tensor> group(params.begin() + first, params.begin() + first + group_sizes[g]);
     first += group_sizes[g];
-    auto made = Create(algorithm, group, optim_params.get(g), lr[g], std::string(quant_params), qp, batches_per_epoch,
-                       epochs);
+    const auto [lr, options] = GroupOptions(optim_params.get(g), rows + g * (1 + number_keys.size()), number_keys);
+    auto made = Create(algorithm, group, options, lr, std::string(quant_params), qp, batches_per_epoch, epochs);
     if (!optimizer) {
       optimizer = std::move(made);
     } else {
@@ -353,39 +381,41 @@ void StepOrCheck(c10::string_view algorithm_view, const c10::List<std::string>& 
   *index.data_ptr<double>() = quantizer.index();  // 0 without a quantizer
 }
 
-void Step(c10::string_view algorithm, const c10::List<std::string>& optim_params, const at::Tensor& lrs,
+void Step(c10::string_view algorithm, const c10::List<std::string>& optim_params, const at::Tensor& numbers,
+                 const c10::List<std::string>& number_keys,
           c10::IntArrayRef group_sizes, c10::string_view quant_params, int64_t qp, int64_t batches_per_epoch,
           int64_t epochs, const c10::List<std::string>& param_names, at::TensorList params,
           const c10::List<std::optional<at::Tensor>>& grads, at::TensorList state0, at::TensorList state1,
           at::TensorList steps, const at::Tensor& quantizer_state, const at::Tensor& index) {
-  StepOrCheck(algorithm, optim_params, lrs, group_sizes, quant_params, qp, batches_per_epoch, epochs, param_names,
+  StepOrCheck(algorithm, optim_params, numbers, number_keys, group_sizes, quant_params, qp, batches_per_epoch, epochs, param_names,
               params, grads, state0, state1, steps, quantizer_state, index, /*check_only=*/false);
 }
 
-void Check(c10::string_view algorithm, const c10::List<std::string>& optim_params, const at::Tensor& lrs,
+void Check(c10::string_view algorithm, const c10::List<std::string>& optim_params, const at::Tensor& numbers,
+                 const c10::List<std::string>& number_keys,
            c10::IntArrayRef group_sizes, c10::string_view quant_params, int64_t qp, int64_t batches_per_epoch,
            int64_t epochs, const c10::List<std::string>& param_names, at::TensorList params,
            const c10::List<std::optional<at::Tensor>>& grads, at::TensorList state0, at::TensorList state1,
            at::TensorList steps, const at::Tensor& quantizer_state, const at::Tensor& index) {
-  StepOrCheck(algorithm, optim_params, lrs, group_sizes, quant_params, qp, batches_per_epoch, epochs, param_names,
+  StepOrCheck(algorithm, optim_params, numbers, number_keys, group_sizes, quant_params, qp, batches_per_epoch, epochs, param_names,
               params, grads, state0, state1, steps, quantizer_state, index, /*check_only=*/true);
 }
 
 TORCH_LIBRARY(qres, m) {
   m.def(
-      "step_(str algorithm, str[] optim_params, Tensor lrs, int[] group_sizes, str quant_params, int qp, "
+      "step_(str algorithm, str[] optim_params, Tensor numbers, str[] number_keys, int[] group_sizes, str quant_params, int qp, "
       "int batches_per_epoch, int epochs, str[] param_names, Tensor(a!)[] params, Tensor?[] grads, "
       "Tensor(b!)[] state0, Tensor(c!)[] state1, Tensor(d!)[] steps, Tensor(e!) quantizer_state, "
       "Tensor(f!) index) -> ()");
   // step_'s checks alone (Python's load_state_dict), writing nothing.
   m.def(
-      "check(str algorithm, str[] optim_params, Tensor lrs, int[] group_sizes, str quant_params, int qp, "
+      "check(str algorithm, str[] optim_params, Tensor numbers, str[] number_keys, int[] group_sizes, str quant_params, int qp, "
       "int batches_per_epoch, int epochs, str[] param_names, Tensor[] params, Tensor?[] grads, Tensor[] state0, "
       "Tensor[] state1, Tensor[] steps, Tensor quantizer_state, Tensor index) -> ()",
       &Check);
   m.def(
-      "describe(str algorithm, str optim_params, str quant_params, int qp, float lr, int batches_per_epoch, "
-      "int epochs) -> str",
+      "describe(str algorithm, str optim_params, Tensor numbers, str[] number_keys, str quant_params, int qp, "
+      "int batches_per_epoch, int epochs) -> str",
       &Describe);
 }
 

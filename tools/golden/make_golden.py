@@ -47,7 +47,9 @@ ZERO_SHAPE = (4,)
 # updates land on exact ties (x.5) for the rounding modes to break; big=True: one more tensor of
 # BIG_NUMEL elements, for the CPU loops' chunked, multi-threaded paths and the norm's chunks;
 # lr_gamma: a learning-rate schedule, lr_t = lr_{t-1}·lr_gamma before every step (torch's
-# ExponentialLR stepped per batch), which the optimizer must read at every step.
+# ExponentialLR stepped per batch), which the optimizer must read at every step; nonfinite: one
+# gradient element made NaN or infinite (NONFINITE_AT), which stays non-finite while the rest of
+# its tensor trains on (algorithm.md Q3).
 CASES = {
     "sgd_plain": ("SGD", 0.1, 0, "", "", False, 0, 0),
     "sgd_momentum_nesterov": ("SGD", 0.05, 0, "momentum=0.9,nesterov=true,weight_decay=0.01", "", False, 0, 0),
@@ -103,7 +105,15 @@ CASES = {
     # nothing by default: the cases above with bump_on_zero_update=true keep the reference's rule.
     "zero_update_qsgd_bump": ("QSGD", 0.05, 2, "", "check_first_step=true", True, 0, 0),
     "zero_update_qtadamw_per_tensor": ("QtAdamW", 1e-2, 0, "", "scope=per_tensor", True, 0, 0),
+    # One NaN (or infinite) gradient element: it takes no part in the bump test or the log
+    # schedule's norm, so the index still rises and the rest of its tensor trains on. (zz_: the
+    # last names, so that the other cases keep their seeds.)
+    "zz_nonfinite_qtadamw_bump": ("QtAdamW", 1e-2, 0, "", "", False, 0, 0, False, False, None, float("nan")),
+    "zz_nonfinite_qsgd_log": ("QSGD", 0.05, 0, "", "schedule=log,eta=256", False, 10, 10, False, False, None,
+                              float("inf")),
 }
+# (tensor, step, element) of a nonfinite case's bad gradient element: tensor 1's, from step 3 on.
+NONFINITE_AT = (1, 2, 4)
 
 # More than two of qres/optim/fused_cpu.cc's kGrain (2^18) elements: the big tensor's loops and
 # sums run in three chunks on several threads. Its inputs are not stored but made from a counter
@@ -194,7 +204,8 @@ class BumpQuantizer:
     def resolution(n):
         return 2.0 ** max(n, 0)
 
-    def is_zero(self, q):
+    def is_zero(self, h, q):
+        q = torch.where(torch.isfinite(h), q, 0.0)  # non-finite elements of h take no part
         if self.zero_test == "sum":
             return torch.sum(q, dtype=torch.int64).item() == 0
         return not torch.any(q).item()
@@ -204,8 +215,9 @@ class BumpQuantizer:
         u = uniforms(self.seed, self.calls, tensor_id, h.shape) if self.rounding == "stochastic" else None
         q = round_scaled(h, self.resolution(n), self.rounding, u)
         # An update that is zero before rounding carries no evidence for a finer grid.
-        if (self.check_first or not first) and (self.bump_on_zero_update or bool(torch.any(h))):
-            while self.is_zero(q) and n <= self.limit:
+        finite_nonzero = bool(torch.any(torch.where(torch.isfinite(h), h, 0.0)))
+        if (self.check_first or not first) and (self.bump_on_zero_update or finite_nonzero):
+            while self.is_zero(h, q) and n <= self.limit:
                 n += 1
                 q = round_scaled(h, self.resolution(n), self.rounding, u)
         if self.scope == "global":
@@ -226,8 +238,10 @@ class BumpQuantizer:
 def norm_in_order(h):
     """‖h‖ as qres sums it on every device (qres/optim/step_math.h): float64 squares; per chunk of
     2048 elements 256 lanes, lane l summing elements l, l + 256, ... in order; lanes added as a
-    tree; chunks added in order. (The reference's float32 norm differs in the last bits.)"""
+    tree; chunks added in order; non-finite elements left out. (The reference's float32 norm
+    differs in the last bits.)"""
     x = h.detach().double().flatten()
+    x = torch.where(torch.isfinite(x), x, 0.0)
     chunks = (x.numel() + 2047) // 2048
     squares = torch.zeros(chunks * 2048, dtype=torch.float64)
     squares[:x.numel()] = x * x
@@ -393,7 +407,7 @@ def make_optimizer(algo, params, lr, qp, optim_params, quant_params, nb, epochs)
 
 
 def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, epochs, grid=False, big=False,
-             lr_gamma=None):
+             lr_gamma=None, nonfinite=None):
     global ties
     ties = 0
     # Python's own generator, not torch.randn: torch's vectorised normal sampler gives other bits
@@ -418,6 +432,9 @@ def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, ep
         big_noise = hashed_uniform(seed + 2, BIG_NUMEL) * 0.05
         noise_scale = torch.tensor([rng.random() for _ in range(STEPS)], dtype=torch.float64)
         curvature = torch.cat([curvature, torch.tensor([rng.random() * 1.5 + 0.5], dtype=torch.float64)])
+    if nonfinite is not None:
+        tensor, step, element = NONFINITE_AT
+        noise[tensor][step].view(-1)[element] = nonfinite
     zero_mask = torch.tensor([zero_tensor and i == len(shapes) - 1 for i in range(len(init))])
 
     params = [w.clone() for w in init]
@@ -477,6 +494,15 @@ def run_case(seed, algo, lr, qp, optim_params, quant_params, zero_tensor, nb, ep
 CAPABILITY_DEPENDENT = ("param", "index", "big_crc32")
 
 
+def equal(x, y):
+    """torch.equal, with NaN equal to NaN where both have one (the nonfinite cases)."""
+    if x.shape != y.shape:
+        return False
+    if x.is_floating_point():
+        return torch.allclose(x, y, rtol=0.0, atol=0.0, equal_nan=True)
+    return torch.equal(x, y)
+
+
 def same(a, b, inputs_only=False):
     if a.keys() != b.keys():
         return False
@@ -485,7 +511,7 @@ def same(a, b, inputs_only=False):
             continue
         x, y = a[key], b[key]
         if isinstance(x, torch.Tensor):
-            if not (isinstance(y, torch.Tensor) and x.dtype == y.dtype and torch.equal(x, y)):
+            if not (isinstance(y, torch.Tensor) and x.dtype == y.dtype and equal(x, y)):
                 return False
         elif x != y:
             return False

@@ -24,8 +24,9 @@ namespace qres::optim {
 struct FusedStepCase {
   std::string algorithm, optim_params, quant_params;
   bool zero_tensor = false;  // tensor 1's gradient is always zero (the bump rule's worst case)
-  // Elements 0 and 1 of tensor 1's gradient are NaN (a diverged run; with zero_tensor, the rest is
-  // 0): its update is never zero to the bump rule, as the reference's float32 sum is NaN.
+  // Elements 0 and 1 of tensor 1's gradient are NaN (one bad batch; with zero_tensor, the rest is
+  // 0): they take no part in the bump test or the log norm (algorithm.md Q3), so with zero_tensor
+  // the tensor's update is a zero update, and without it the rest of the tensor decides.
   bool nan_gradient = false;
 };
 
@@ -44,6 +45,8 @@ inline std::vector<FusedStepCase> FusedStepCases() {
       {"QSGD", "", "scope=per_tensor,check_first_step=true,index_limit=12", true},
       {"QtAdamW", "", "index_limit=12", true, true},
       {"QSGD", "", "scope=per_tensor,index_limit=12", true, true},
+      {"QtAdamW", "", "index_limit=12", false, true},
+      {"QtAdamW", "", "schedule=log,eta=64", false, true},
       {"QtAdamW", "weight_decay=0.01", "schedule=log,eta=64"},
       {"QtAdam", "", "schedule=log,rounding=stochastic,seed=3"},
       {"QtAdamW", "", "schedule=log,offset=false,rounding=floor"},

@@ -95,9 +95,11 @@ __device__ __forceinline__ bool LogWithoutOffset(const StepLaunch& a, const PerS
   return a.schedule == Schedule::kLog && step.offset_scale == 0.0;
 }
 
-// What one rounded value adds to the zero test's sum: 1 if nonzero (all_zero test), else its
-// value, or nothing when int64 cannot hold it (*unfit is set: step_math::RoundedTotal).
-__device__ __forceinline__ unsigned long long Summand(const StepLaunch& a, float q, bool* unfit) {
+// What one rounded value q = R(h·Q_p) adds to the zero test's sum: nothing for a non-finite h
+// (step_math::IsFinite); 1 if nonzero (all_zero test), else its value, or nothing when int64
+// cannot hold it (*unfit is set: step_math::RoundedTotal).
+__device__ __forceinline__ unsigned long long Summand(const StepLaunch& a, float h, float q, bool* unfit) {
+  if (!step_math::IsFinite(h)) return 0;
   if (a.count_nonzero) return q != 0.0f;
   if (!step_math::FitsInt64(q)) {
     *unfit = true;
@@ -123,7 +125,9 @@ __device__ __forceinline__ void AddWindowSums(const StepLaunch& a, const StepRow
   __syncthreads();
 #pragma unroll
   for (int e = 0; e < kPerThread; ++e) {
-    if (begin + e * kThreads + threadIdx.x < row.numel && h[e] != 0.0f) saw_nonzero = 1;  // same value: no race
+    if (begin + e * kThreads + threadIdx.x < row.numel && h[e] != 0.0f && step_math::IsFinite(h[e])) {
+      saw_nonzero = 1;  // same value: no race
+    }
   }
   const int64_t last = lo + kWindow - 1 < a.limit ? lo + kWindow - 1 : a.limit;
   for (int64_t k = lo; k <= last; ++k) {
@@ -134,7 +138,7 @@ __device__ __forceinline__ void AddWindowSums(const StepLaunch& a, const StepRow
       const int64_t j = begin + e * kThreads + threadIdx.x;
       if (j < row.numel) {
         bool unfit = false;
-        sum += Summand(a, step_math::RoundAny(a.rounding, h[e], scale, key, j), &unfit);
+        sum += Summand(a, h[e], step_math::RoundAny(a.rounding, h[e], scale, key, j), &unfit);
         if (unfit) atomicAdd(&unfit_counts[k - lo], 1ull);  // rare: diverged updates
       }
     }
@@ -161,7 +165,7 @@ __device__ __forceinline__ void WriteNormPartial(const StepLaunch& a, const Step
     const int64_t j = begin + e * kThreads + threadIdx.x;
     if (j < row.numel) {
       const double x = h[e];
-      sum += x * x;
+      sum += step_math::IsFinite(x) ? x * x : 0.0;  // non-finite elements take no part
     }
   }
   const int lane = static_cast<int>(threadIdx.x);
@@ -321,7 +325,7 @@ __device__ __forceinline__ bool BlockRoundedNonzero(const StepLaunch& a, int64_t
       const int64_t j = base + k * kThreads;
       if (j >= row.numel) continue;
       bool unfit = false;
-      sum += Summand(a, step_math::RoundAny(a.rounding, h[k], scale, key, j), &unfit);
+      sum += Summand(a, h[k], step_math::RoundAny(a.rounding, h[k], scale, key, j), &unfit);
       unfit_count += unfit;
     }
   }

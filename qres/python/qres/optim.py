@@ -115,10 +115,12 @@ def _text(value: Any) -> str:
     return value
 
 
-def _lr_tensor(lr: Union[float, Tensor]) -> Tensor:
-    if isinstance(lr, Tensor):
-        return lr.detach().to(device="cpu", dtype=torch.float64).reshape(())
-    return torch.tensor(float(lr), dtype=torch.float64)
+def _float64(value: Union[float, Tensor]) -> Tensor:
+    """A number (or a one-element tensor) as a CPU float64 scalar tensor. Under torch.compile a
+    float that changes from step to step (a scheduled lr) is a symbolic input, not a constant."""
+    if isinstance(value, Tensor):
+        return value.detach().to(device="cpu", dtype=torch.float64).reshape(())
+    return torch.zeros((), dtype=torch.float64).add(value)
 
 
 class QresOptimizer(Optimizer):
@@ -126,6 +128,7 @@ class QresOptimizer(Optimizer):
 
     algorithm: str = ""                  # the C++ registry's name
     _option_keys: Tuple[str, ...] = ()   # the optimizer's own options, per param group
+    _number_keys: Tuple[str, ...] = ()   # those of them that are numbers (betas: a pair)
     _quantized = False                   # whether it has the quantizer's options
     _adam = False                        # Adam family: exp_avg and exp_avg_sq; else SGD's momentum_buffer
 
@@ -167,23 +170,37 @@ class QresOptimizer(Optimizer):
             param_group.update(self._form_defaults(param_group["form"], param_group.get("eps"),
                                                    param_group.get("weight_decay")))
         super().add_param_group(param_group)
-        self._describe(self.param_groups[-1])  # every option checked now, with the C++ messages
+        try:
+            self._describe(self.param_groups[-1])  # every option checked now, with the C++ messages
+        except Exception:
+            self.param_groups.pop()
+            raise
 
     def _describe(self, group: Dict[str, Any]) -> str:
         """The C++ registry's one-line description of `group`'s optimizer, or its error (ValueError)."""
         for key in ("lr",) + self._option_keys:
             _check(self.algorithm, key, group[key])
-        return torch.ops.qres.describe(self.algorithm, self._group_text(group), self._quantizer_text(),
-                                       self._spec("qp"), float(group["lr"]), self._spec("batches_per_epoch"),
-                                       self._spec("epochs"))
+        return torch.ops.qres.describe(self.algorithm, self._group_text(group), self._group_numbers(group),
+                                       self._number_keys_flat, *self._quantizer())
 
     @property
     def description(self) -> str:
         """The optimizer's one-line description: the algorithm and its quantizer's options."""
         return self._describe(self.defaults)
 
-    def _spec(self, key: str) -> int:
-        return int(self.defaults[key]) if self._quantized else 0
+    def _quantizer(self) -> Tuple[str, int, int, int]:
+        """The quantizer's options as the C++ library takes them: its --quant_params text, qp,
+        batches_per_epoch and epochs. Fixed at construction (one for the optimizer), so made once:
+        under torch.compile they are constants of the graph."""
+        spec = self.__dict__.get("_quantizer_spec")
+        if spec is None:
+            ints = [int(self.defaults[key]) if self._quantized else 0 for key in ("qp", "batches_per_epoch", "epochs")]
+            spec = self.__dict__["_quantizer_spec"] = (self._quantizer_text(), *ints)
+        return spec
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.__dict__.pop("_quantizer_spec", None)  # made again from the defaults
 
     def _quantizer_text(self) -> str:
         if not self._quantized:
@@ -204,8 +221,22 @@ class QresOptimizer(Optimizer):
     _check_first_step = True
 
     def _group_text(self, group: Dict[str, Any]) -> str:
-        """The group's options for the C++ parser: only qres's own keys (maximize is done here)."""
-        return ",".join(f"{key}={_text(group[key])}" for key in self._option_keys if key != "maximize")
+        """The group's options that are not numbers, for the C++ parser: only qres's own keys
+        (maximize is done here, by negating the gradients)."""
+        return ",".join(f"{key}={_text(group[key])}" for key in self._option_keys
+                        if key != "maximize" and key not in self._number_keys)
+
+    @property
+    def _number_keys_flat(self) -> List[str]:
+        """The columns of _group_numbers after the lr: a pair's key twice."""
+        return [key for key in self._number_keys for _ in range(2 if key == "betas" else 1)]
+
+    def _group_numbers(self, group: Dict[str, Any]) -> Tensor:
+        """The group's lr and numeric options, a float64 tensor (ops.cc: numbers)."""
+        values = [group["lr"]]
+        for key in self._number_keys:
+            values.extend(group[key] if key == "betas" else (group[key],))
+        return torch.stack([_float64(value) for value in values])
 
     @property
     def index(self) -> float:
@@ -270,13 +301,13 @@ class QresOptimizer(Optimizer):
             shared[_QUANTIZER_STATE] = torch.zeros(3 + total, dtype=torch.int64)
             shared[_INDEX] = torch.zeros(1, dtype=torch.float64)
         elif len(shared[_QUANTIZER_STATE]) < 3 + total:  # a group added since: its tensors start at qp
-            grown = torch.full((3 + total - len(shared[_QUANTIZER_STATE]),), self._spec("qp"), dtype=torch.int64)
+            grown = torch.full((3 + total - len(shared[_QUANTIZER_STATE]),), self._quantizer()[1], dtype=torch.int64)
             shared[_QUANTIZER_STATE] = torch.cat([shared[_QUANTIZER_STATE], grown])
 
     def _arguments(self, with_grads: bool) -> List[Any]:
         """torch.ops.qres.step_'s arguments for the current groups and state (ops.cc)."""
         params, grads, state0, state1, steps, names = [], [], [], [], [], []
-        texts, lrs, sizes = [], [], []
+        texts, numbers, sizes = [], [], []
         for number, group in enumerate(self.param_groups):
             for key in _QUANTIZER_KEYS:
                 if key in group and group[key] != self.defaults[key]:
@@ -287,12 +318,11 @@ class QresOptimizer(Optimizer):
             if group["maximize"]:
                 grads[first:] = [None if g is None else torch.neg(g) for g in grads[first:]]
             texts.append(self._group_text(group))
-            lrs.append(_lr_tensor(group["lr"]))
+            numbers.append(self._group_numbers(group))
             sizes.append(len(group["params"]))
         shared = self.state[self._first_param()]
-        return [self.algorithm, texts, torch.stack(lrs), sizes, self._quantizer_text(), self._spec("qp"),
-                self._spec("batches_per_epoch"), self._spec("epochs"), names, params, grads, state0, state1, steps,
-                shared[_QUANTIZER_STATE], shared[_INDEX]]
+        return [self.algorithm, texts, torch.stack(numbers), self._number_keys_flat, sizes, *self._quantizer(), names,
+                params, grads, state0, state1, steps, shared[_QUANTIZER_STATE], shared[_INDEX]]
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -425,10 +455,12 @@ def _locals(frame_locals: Dict[str, Any]) -> Tuple[Any, Dict[str, Any]]:
 class _AdamFamily(QresOptimizer):
     _adam = True
     _option_keys = ("betas", "eps", "weight_decay", "form", "maximize")
+    _number_keys = ("betas", "eps", "weight_decay")
 
 
 class _SgdFamily(QresOptimizer):
     _option_keys = ("momentum", "dampening", "weight_decay", "nesterov", "maximize")
+    _number_keys = ("momentum", "dampening", "weight_decay")
 
 
 _QUANTIZER_DOC = """
@@ -565,6 +597,7 @@ class StdSGD(QresOptimizer):
 """ + _COMMON_DOC
     algorithm = "stdSGD"
     _option_keys = ("weight_decay", "maximize")
+    _number_keys = ("weight_decay",)
 
     def __init__(self, params: ParamsT, lr: Union[float, Tensor] = 1e-3, weight_decay: float = 0.0, *,
                  maximize: bool = False, foreach: Optional[bool] = None, fused: Optional[bool] = None,
