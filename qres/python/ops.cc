@@ -118,8 +118,10 @@ struct StepInputs {
   at::TensorList state0, state1, steps;
   bool adam;
 
-  std::string Param(int64_t i) const {
-    std::string label = absl::StrCat(algorithm, ": parameter ", i);
+  // "QtAdamW: parameter 3 ('fc.bias')" (the name where named_parameters gave one).
+  std::string Param(int64_t i) const { return absl::StrCat(algorithm, ": ", ParamName(i)); }
+  std::string ParamName(int64_t i) const {
+    std::string label = absl::StrCat("parameter ", i);
     if (static_cast<int64_t>(names.size()) > i && !names.get(i).empty()) {
       absl::StrAppend(&label, " ('", names.get(i), "')");
     }
@@ -197,7 +199,7 @@ void CheckNoStateOverlaps(const StepInputs& in, const std::vector<int64_t>& step
       const Range& state = r.state ? r : *other;
       const Range& with = r.state ? *other : r;
       TORCH_CHECK_VALUE(false, in.Param(state.param), ": state '", state.entry, "' shares memory with ",
-                        with.param == state.param ? "" : absl::StrCat(in.Param(with.param), "'s "),
+                        with.param == state.param ? "" : absl::StrCat(in.ParamName(with.param), "'s "),
                         with.state ? absl::StrCat("state '", with.entry, "'") : std::string(with.entry),
                         "; each state tensor must be its own (clone it)");
     }
@@ -423,6 +425,9 @@ TORCH_LIBRARY(qres, m) {
 // its ATen path; the step counts and the quantizer's state stay CPU tensors either way.
 TORCH_LIBRARY_IMPL(qres, CPU, m) { m.impl("step_", &Step); }
 TORCH_LIBRARY_IMPL(qres, CUDA, m) { m.impl("step_", &Step); }
+// A sparse tensor among the arguments reaches the checks too, which refuse it by name.
+TORCH_LIBRARY_IMPL(qres, SparseCPU, m) { m.impl("step_", &Step); }
+TORCH_LIBRARY_IMPL(qres, SparseCUDA, m) { m.impl("step_", &Step); }
 
 }  // namespace
 }  // namespace qres::optim

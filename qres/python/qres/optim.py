@@ -15,6 +15,7 @@ message; a state of another shape, dtype or device than its parameter is a Value
 """
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -75,6 +76,14 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _fits_float(value: numbers.Real) -> bool:
+    try:
+        float(value)
+        return True
+    except OverflowError:
+        return False
+
+
 def _is_real_tensor(value: Any) -> bool:
     return isinstance(value, Tensor) and value.numel() == 1 and value.is_floating_point()
 
@@ -86,6 +95,8 @@ def _check(owner: str, key: str, value: Any) -> None:
     if kind is float:
         if not (_is_real(value) or (key == "lr" and _is_real_tensor(value))):
             raise TypeError(f"{where} must be a real number" + (" or a one-element tensor" if key == "lr" else ""))
+        if _is_real(value) and not _fits_float(value):
+            raise ValueError(f"{where} is beyond any float")
     elif kind is int:
         if not isinstance(value, numbers.Integral) or isinstance(value, bool):
             raise TypeError(f"{where} must be an int")
@@ -94,10 +105,17 @@ def _check(owner: str, key: str, value: Any) -> None:
             raise TypeError(f"{where} must be True or False")
     elif kind == "betas":
         if not (isinstance(value, (tuple, list)) and len(value) == 2 and
-                all(_is_real(b) or _is_real_tensor(b) for b in value)):
+                all((_is_real(b) and _fits_float(b)) or _is_real_tensor(b) for b in value)):
             raise TypeError(f"{where} must be a pair of real numbers (beta1, beta2)")
     elif not isinstance(value, str) or value not in kind:
         raise (ValueError if isinstance(value, str) else TypeError)(f"{where} must be one of {', '.join(kind)}")
+
+
+def _shown(value: Any) -> str:
+    """A value in one line of an error: a tensor by its dtype and shape."""
+    if isinstance(value, Tensor):
+        return f"a {str(value.dtype).replace('torch.', '')} tensor of shape {list(value.shape)}"
+    return repr(value)[:80]
 
 
 def _text(value: Any) -> str:
@@ -120,7 +138,7 @@ def _float64(value: Union[float, Tensor]) -> Tensor:
     float that changes from step to step (a scheduled lr) is a symbolic input, not a constant."""
     if isinstance(value, Tensor):
         return value.detach().to(device="cpu", dtype=torch.float64).reshape(())
-    return torch.zeros((), dtype=torch.float64).add(value)
+    return torch.zeros((), dtype=torch.float64).add(float(value))
 
 
 class QresOptimizer(Optimizer):
@@ -299,8 +317,11 @@ class QresOptimizer(Optimizer):
         shared = self.state[self._first_param()]
         if _QUANTIZER_STATE not in shared:
             shared[_QUANTIZER_STATE] = torch.zeros(3 + total, dtype=torch.int64)
+        if _INDEX not in shared:
             shared[_INDEX] = torch.zeros(1, dtype=torch.float64)
-        elif len(shared[_QUANTIZER_STATE]) < 3 + total:  # a group added since: its tensors start at qp
+        quantizer = shared[_QUANTIZER_STATE]
+        if quantizer.dim() == 1 and quantizer.dtype == torch.int64 and len(quantizer) < 3 + total:
+            # a group added since: its tensors start at qp (a state of another shape: the step refuses it)
             grown = torch.full((3 + total - len(shared[_QUANTIZER_STATE]),), self._quantizer()[1], dtype=torch.int64)
             shared[_QUANTIZER_STATE] = torch.cat([shared[_QUANTIZER_STATE], grown])
 
@@ -359,9 +380,13 @@ class QresOptimizer(Optimizer):
         # state and its float64 index must keep theirs, on the CPU.
         kept = {}
         for key, state in state_dict["state"].items():
-            for name in (_QUANTIZER_STATE, _INDEX):
+            for name, dtype in ((_QUANTIZER_STATE, torch.int64), (_INDEX, torch.float64)):
                 if isinstance(state, dict) and name in state:
-                    kept[(key, name)] = torch.as_tensor(state[name]).clone()
+                    value = state[name]
+                    if not (isinstance(value, Tensor) and value.dtype == dtype and value.dim() == 1):
+                        raise ValueError(f"{self.algorithm}: state '{name}' must be a "
+                                         f"{str(dtype).replace('torch.', '')} vector, not {_shown(value)}")
+                    kept[(key, name)] = value.detach().to("cpu").clone()
         before = (self.state, self.param_groups)
         try:
             super().load_state_dict(state_dict)
@@ -391,15 +416,11 @@ class QresOptimizer(Optimizer):
             raise ValueError(f"{self.algorithm}: the loaded state of parameter {index} has no "
                              f"{', '.join(repr(m) for m in missing)} (it holds {sorted(state)})")
         step = state.get("step", 0)
-        if isinstance(step, Tensor):
-            if step.is_floating_point() and step.item() != int(step.item()):
-                raise ValueError(f"{self.algorithm}: state 'step' of parameter {index} is {step.item()}, not a count")
-            step = step.detach().to("cpu", torch.int64).reshape(())
-        elif isinstance(step, numbers.Real) and float(step) == int(step):
-            step = torch.tensor(int(step), dtype=torch.int64)
-        else:
-            raise ValueError(f"{self.algorithm}: state 'step' of parameter {index} is {step!r}, not a count")
-        state["step"] = step
+        if isinstance(step, Tensor) and step.numel() == 1 and not step.is_complex():
+            step = step.item()
+        if not (_is_real(step) and math.isfinite(step) and step == int(step) and 0 <= step < 2 ** 63):
+            raise ValueError(f"{self.algorithm}: state 'step' of parameter {index} is {_shown(step)}, not a count")
+        state["step"] = torch.tensor(int(step), dtype=torch.int64)
         for name in names:
             value = state.get(name)
             if value is None and not self._adam:

@@ -1,0 +1,6 @@
+#!/bin/bash
+# qres/python/tests/torch_user_test.py with the package as Bazel built it.
+set -euo pipefail
+python="$1"
+export TORCHINDUCTOR_CACHE_DIR="${TEST_TMPDIR:-$(mktemp -d)}/inductor"
+PYTHONPATH="$PWD/qres/python" exec "$python" qres/python/tests/torch_user_test.py
