@@ -119,13 +119,9 @@ def _shown(value: Any) -> str:
 
 
 def _text(value: Any) -> str:
-    """A checked value as the C++ options parser reads it ("key=value,..."; pairs joined by ':')."""
+    """A checked value (not a tensor) as the C++ options parser reads it ("key=value,...")."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (tuple, list)):
-        return ":".join(_text(v) for v in value)
-    if isinstance(value, Tensor):
-        value = value.item()
     if isinstance(value, numbers.Integral):
         return str(int(value))
     if isinstance(value, numbers.Real):
@@ -410,8 +406,8 @@ class QresOptimizer(Optimizer):
     def _normalize_state(self, index: int, state: Dict[str, Any]) -> None:
         """A loaded state as the step takes it: its step count an int64 scalar, its buffers contiguous."""
         names = ("exp_avg", "exp_avg_sq") if self._adam else ("momentum_buffer",)
-        missing = [name for name in ("step",) + names[:1 if not self._adam else 2]
-                   if name not in state and not (name == "step" and not self._adam)]
+        required = ("step",) + names if self._adam else ()  # SGD's buffer is empty until momentum needs it
+        missing = [name for name in required if name not in state]
         if missing:
             raise ValueError(f"{self.algorithm}: the loaded state of parameter {index} has no "
                              f"{', '.join(repr(m) for m in missing)} (it holds {sorted(state)})")
@@ -455,6 +451,9 @@ class QresOptimizer(Optimizer):
                 if ours["form"] != "torch":
                     raise ValueError(f"{where}: torch.optim's Adam state loads into form='torch' (the reference "
                                      f"form puts eps elsewhere); this optimizer has form={ours['form']!r}")
+            elif "momentum" not in self._option_keys and saved.get("momentum", 0) != 0:
+                raise ValueError(f"{where} has momentum={saved['momentum']}, which {self.algorithm} does not have "
+                                 "(use SGD or QSGD)")
             group = {key: value for key, value in saved.items() if key not in _IMPLEMENTATION_FLAGS and
                      key != "decoupled_weight_decay"}
             for key in self._option_keys + _QUANTIZER_KEYS:

@@ -179,11 +179,12 @@ def compiled_run(make, lr, compiled, steps=12):
 
 
 class TensorLrAndCompile(unittest.TestCase):
-    def test_a_float64_tensor_lr_steps_as_the_same_float(self):
+    def test_a_float64_tensor_lr_and_betas_step_as_the_same_floats(self):
         runs = []
-        for lr in (0.01, torch.tensor(0.01, dtype=torch.float64)):
+        for lr, betas in ((0.01, (0.8, 0.99)), (torch.tensor(0.01, dtype=torch.float64),
+                                                (torch.tensor(0.8, dtype=torch.float64), torch.tensor(0.99, dtype=torch.float64)))):
             net, loss_fn = problem()
-            optimizer = qres.optim.QtAdamW(net.parameters(), lr=lr)
+            optimizer = qres.optim.QtAdamW(net.parameters(), lr=lr, betas=betas)
             train(optimizer, loss_fn, 5, torch.optim.lr_scheduler.StepLR(optimizer, 2, 0.5))
             runs.append([p.detach().clone() for p in net.parameters()])
         self.assertTrue(same(*runs))
@@ -273,6 +274,7 @@ class TorchOptimState(unittest.TestCase):
             (torch.optim.RMSprop(params), qres.optim.QtAdamW(params),
              r"neither qres's .* nor torch.optim's Adam or AdamW \(its state holds \['square_avg', 'step'\]\)"),
             (torch.optim.AdamW(params), qres.optim.SGD(params), "nor torch.optim's SGD"),
+            (torch.optim.SGD(params, momentum=0.9), qres.optim.StdSGD(params), "momentum=0.9, which stdSGD does not"),
         ]
         for theirs, ours, message in cases:
             with self.subTest(message=message):
