@@ -65,6 +65,10 @@ OPTIMIZERS = [
                   supports_complex=False),
     OptimizerInfo(qres.optim.SGD, optim_inputs_func=without_quantizer_options(sgd_inputs), supported_impls=(),
                   supports_complex=False),
+    OptimizerInfo(qres.optim.StdSGD, optim_inputs_func=lambda device, dtype=None: [
+        OptimizerInput(params=None, kwargs={"lr": 0.01}, desc="plain"),
+        OptimizerInput(params=None, kwargs={"lr": 0.01, "weight_decay": 0.01}, desc="decay")],
+        supported_impls=(), supports_complex=False),
 ]
 
 
