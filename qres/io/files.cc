@@ -1,9 +1,11 @@
 #include "qres/io/files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -27,9 +29,15 @@ namespace {
 // exhaust memory), and a FIFO only where `pipes`.
 absl::Status CheckReadable(const std::string& path, const std::string& named, bool pipes) {
   struct stat status;
-  if (stat(path.c_str(), &status) != 0) return absl::NotFoundError(absl::StrCat(named, ": not found"));
+  if (stat(path.c_str(), &status) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return absl::NotFoundError(absl::StrCat(named, ": not found"));
+    return absl::FailedPreconditionError(absl::StrCat(named, ": ", std::strerror(errno)));  // e.g. a link loop
+  }
   if (S_ISDIR(status.st_mode)) return absl::FailedPreconditionError(absl::StrCat(named, ": is a folder, not a file"));
-  if (!S_ISREG(status.st_mode) && !(pipes && S_ISFIFO(status.st_mode))) {
+  if (S_ISFIFO(status.st_mode) && !pipes) {
+    return absl::FailedPreconditionError(absl::StrCat(named, ": a FIFO, not a regular file (it might never end)"));
+  }
+  if (!S_ISREG(status.st_mode) && !S_ISFIFO(status.st_mode)) {
     return absl::FailedPreconditionError(absl::StrCat(named, ": not a file (a device or socket)"));
   }
   return absl::OkStatus();
@@ -145,23 +153,93 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& byt
   return WriteFilesAtomically({{path, bytes}});
 }
 
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path, int64_t max_bytes) {
   if (absl::Status readable = CheckReadable(path, path, /*pipes=*/true);
       !readable.ok() && !absl::IsNotFound(readable)) {  // missing: the open below says why
     return readable;
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string bytes;
+  char buffer[1 << 16];
+  while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+    bytes.append(buffer, static_cast<size_t>(in.gcount()));
+    if (static_cast<int64_t>(bytes.size()) > max_bytes) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(path, ": more than ", max_bytes, " bytes (an endless pipe?); it is read whole into memory"));
+    }
+  }
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read failed: ", std::strerror(errno)));
+  return bytes;
+}
+
+absl::StatusOr<std::string> ReadRegularFile(const std::string& path) {
+  QRES_RETURN_IF_ERROR(CheckReadable(path, path, /*pipes=*/false));
+  return ReadWholeFile(path);
+}
+
+namespace {
+
+// KindOf's answer, or 0 and the errno of a path that cannot be resolved in `error`.
+PathKind KindOrError(const std::string& path, int& error) {
+  error = 0;
+  struct stat status;
+  if (stat(path.c_str(), &status) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return PathKind::kMissing;
+    error = errno;
+    return PathKind::kOther;
+  }
+  if (S_ISREG(status.st_mode)) return PathKind::kFile;
+  if (S_ISDIR(status.st_mode)) return PathKind::kDirectory;
+  if (S_ISFIFO(status.st_mode)) return PathKind::kFifo;
+  return PathKind::kOther;
+}
+
+}  // namespace
+
+absl::StatusOr<PathKind> KindOf(const std::string& path) {
+  int error = 0;
+  const PathKind kind = KindOrError(path, error);
+  if (error != 0) return absl::FailedPreconditionError(absl::StrCat(path, ": ", std::strerror(error)));
+  return kind;
+}
+
+absl::StatusOr<std::vector<DirectoryEntry>> ListDirectory(const std::string& dir) {
+  const std::string opened = dir.empty() ? "." : dir;
+  DIR* stream = opendir(opened.c_str());
+  if (stream == nullptr) return absl::FailedPreconditionError(absl::StrCat(opened, ": cannot list: ", std::strerror(errno)));
+  std::vector<DirectoryEntry> entries;
+  int error = 0;
+  for (;;) {
+    errno = 0;  // readdir's end and its failure differ only in errno
+    const dirent* entry = readdir(stream);
+    if (entry == nullptr) {
+      error = errno;
+      break;
+    }
+    const std::string name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    DirectoryEntry& added = entries.emplace_back();
+    added.name = name;
+    added.path = JoinPath(dir, name);
+    int problem = 0;
+    added.kind = KindOrError(added.path, problem);
+    if (problem != 0) added.problem = std::strerror(problem);
+  }
+  closedir(stream);
+  if (error != 0) return absl::DataLossError(absl::StrCat(opened, ": listing failed: ", std::strerror(error)));
+  std::sort(entries.begin(), entries.end(),
+            [](const DirectoryEntry& a, const DirectoryEntry& b) { return a.name < b.name; });
+  return entries;
 }
 
 absl::Status CheckWritableDirectory(const std::string& flag, const std::string& dir) {
   const std::string shown = absl::StrCat(flag, "=", dir);
+  absl::StatusOr<PathKind> kind = KindOf(dir);
+  if (!kind.ok()) return absl::FailedPreconditionError(absl::StrCat(flag, "=", kind.status().message()));
   std::error_code error;
-  if (std::filesystem::exists(dir, error)) {
-    if (!std::filesystem::is_directory(dir, error)) {
-      return absl::FailedPreconditionError(absl::StrCat(shown, ": not a directory"));
-    }
+  if (*kind != PathKind::kMissing) {
+    if (*kind != PathKind::kDirectory) return absl::FailedPreconditionError(absl::StrCat(shown, ": not a directory"));
     if (access(dir.c_str(), W_OK | X_OK) != 0) {
       return absl::FailedPreconditionError(absl::StrCat(shown, ": not writable (", std::strerror(errno), ")"));
     }

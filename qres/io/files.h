@@ -5,6 +5,7 @@
 #ifndef QRES_IO_FILES_H_
 #define QRES_IO_FILES_H_
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,8 +27,31 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& byt
 // the last file sees the set either before or after.
 absl::Status WriteFilesAtomically(const std::vector<std::pair<std::string, std::string>>& files);
 
-// The bytes of a regular file or a pipe (--grid_file=<(...)); a folder or a device is an error.
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
+// The bytes of a regular file or a pipe (--grid_file=<(...)); a folder or a device is an error, and
+// so is more than `max_bytes` (an endless pipe would take all memory).
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path, int64_t max_bytes = int64_t{1} << 34);
+
+// The bytes of one of a tool's own files (sweep.json, a run's metrics): a regular file; a FIFO or
+// device in its place is an error (it might never end), as is a folder.
+absl::StatusOr<std::string> ReadRegularFile(const std::string& path);
+
+// What is at a path, following symbolic links. Every filesystem question goes through these
+// (POSIX calls, no exceptions): std::filesystem's throwing forms abort a tool on a symbolic-link
+// loop (//qres/io:no_throwing_filesystem_calls_test keeps them out).
+enum class PathKind { kMissing, kFile, kDirectory, kFifo, kOther };
+// kMissing when nothing is there; an error naming the path and why when it cannot be resolved (a
+// symbolic-link loop, a permission).
+absl::StatusOr<PathKind> KindOf(const std::string& path);
+
+struct DirectoryEntry {
+  std::string name;     // in the folder
+  std::string path;     // JoinPath(dir, name)
+  PathKind kind;        // KindOf(path); kOther also where it cannot be resolved:
+  std::string problem;  // then why ("Too many levels of symbolic links")
+};
+// The entries of `dir` sorted by name, without "." and ".."; an error naming `dir` when it cannot
+// be read.
+absl::StatusOr<std::vector<DirectoryEntry>> ListDirectory(const std::string& dir);
 
 // Whether a regular file (or a link to one) is at `path`: a folder or device in its place is not.
 bool FileExists(const std::string& path);

@@ -95,5 +95,48 @@ TEST(ReadWholeFileTest, AFolderOrADeviceIsAnError) {
   EXPECT_EQ(ReadWholeFile(dir + "/missing").status().code(), absl::StatusCode::kNotFound);
 }
 
+// A pipe is read up to the bound, not until memory runs out; a tool's own files are never FIFOs.
+TEST(ReadWholeFileTest, StopsAtItsBoundAndReadRegularFileRefusesAFifo) {
+  const std::string dir = FreshDir("bound");
+  ASSERT_TRUE(WriteFileAtomically(dir + "/big", std::string(100000, 'x')).ok());
+  EXPECT_THAT(std::string(ReadWholeFile(dir + "/big", 70000).status().message()),
+              HasSubstr("more than 70000 bytes (an endless pipe?)"));
+  EXPECT_EQ(ReadWholeFile(dir + "/big", 100000)->size(), 100000u);
+  ASSERT_EQ(mkfifo((dir + "/fifo").c_str(), 0644), 0);
+  EXPECT_THAT(std::string(ReadRegularFile(dir + "/fifo").status().message()),
+              HasSubstr(dir + "/fifo: a FIFO, not a regular file"));
+}
+
+// Symbolic-link loops are errors naming the path, in KindOf and in a listing's entry, never an
+// exception; a listing is sorted and knows each entry's kind.
+TEST(KindOfTest, NamesEveryKindAndALoop) {
+  const std::string dir = FreshDir("kinds");
+  ASSERT_TRUE(WriteFileAtomically(dir + "/b_file", "x").ok());
+  ASSERT_EQ(mkdir((dir + "/c_dir").c_str(), 0755), 0);
+  ASSERT_EQ(mkfifo((dir + "/d_fifo").c_str(), 0644), 0);
+  ASSERT_EQ(symlink("a_loop", (dir + "/a_loop").c_str()), 0);
+  ASSERT_EQ(symlink("b_file", (dir + "/e_link").c_str()), 0);
+  EXPECT_EQ(*KindOf(dir + "/b_file"), PathKind::kFile);
+  EXPECT_EQ(*KindOf(dir + "/e_link"), PathKind::kFile);
+  EXPECT_EQ(*KindOf(dir + "/c_dir"), PathKind::kDirectory);
+  EXPECT_EQ(*KindOf(dir + "/d_fifo"), PathKind::kFifo);
+  EXPECT_EQ(*KindOf(dir + "/missing"), PathKind::kMissing);
+  EXPECT_EQ(*KindOf(dir + "/b_file/under_a_file"), PathKind::kMissing);
+  EXPECT_THAT(std::string(KindOf(dir + "/a_loop").status().message()),
+              HasSubstr(dir + "/a_loop: Too many levels of symbolic links"));
+  EXPECT_THAT(std::string(KindOf(dir + "/a_loop/x").status().message()), HasSubstr("Too many levels"));
+
+  absl::StatusOr<std::vector<DirectoryEntry>> entries = ListDirectory(dir);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  std::vector<std::string> names;
+  for (const DirectoryEntry& entry : *entries) names.push_back(entry.name);
+  EXPECT_THAT(names, ::testing::ElementsAre("a_loop", "b_file", "c_dir", "d_fifo", "e_link"));
+  EXPECT_EQ((*entries)[0].kind, PathKind::kOther);
+  EXPECT_EQ((*entries)[0].problem, "Too many levels of symbolic links");
+  EXPECT_EQ((*entries)[1].path, dir + "/b_file");
+  EXPECT_THAT(std::string(ListDirectory(dir + "/a_loop").status().message()),
+              HasSubstr(dir + "/a_loop: cannot list: Too many levels of symbolic links"));
+}
+
 }  // namespace
 }  // namespace qres::io

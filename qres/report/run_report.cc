@@ -35,7 +35,7 @@ struct CheckpointRecords {
 };
 
 absl::StatusOr<CheckpointRecords> ReadCheckpointRecords(const std::string& checkpoint) {
-  QRES_ASSIGN_OR_RETURN(const std::string bytes, io::ReadWholeFile(checkpoint));
+  QRES_ASSIGN_OR_RETURN(const std::string bytes, io::ReadRegularFile(checkpoint));
   QRES_RETURN_IF_ERROR(io::CheckArchive(bytes, absl::StrCat("checkpoint ", checkpoint)));
   return CallTorch(absl::StrCat("checkpoint ", checkpoint, ": not a qres checkpoint"), [&] {
     torch::serialize::InputArchive archive;
@@ -49,17 +49,18 @@ absl::StatusOr<CheckpointRecords> ReadCheckpointRecords(const std::string& check
   });
 }
 
-// metrics_<PROC>.jsonl files directly in `dir`, sorted.
-std::vector<std::string> MetricsFiles(const std::string& dir) {
+// metrics_<PROC>.jsonl files directly in `dir`, sorted; one that is not a regular file (a link
+// loop, a FIFO) is an error naming it.
+absl::StatusOr<std::vector<std::string>> MetricsFiles(const std::vector<io::DirectoryEntry>& entries) {
   std::vector<std::string> files;
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(dir, error)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.is_regular_file() && absl::StartsWith(name, "metrics_") && absl::EndsWith(name, ".jsonl")) {
-      files.push_back(entry.path().string());
+  for (const io::DirectoryEntry& entry : entries) {
+    if (!absl::StartsWith(entry.name, "metrics_") || !absl::EndsWith(entry.name, ".jsonl")) continue;
+    if (entry.kind != io::PathKind::kFile) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          entry.path, ": not a regular file", entry.problem.empty() ? "" : absl::StrCat(" (", entry.problem, ")")));
     }
+    files.push_back(entry.path);
   }
-  std::sort(files.begin(), files.end());
   return files;
 }
 
@@ -72,7 +73,8 @@ absl::StatusOr<RunRecord> ReadRun(const std::string& metrics_file) {
   const fs::path path(metrics_file);
   const std::string proc = path.filename().string().substr(8, path.filename().string().size() - 8 - 6);
   const std::string checkpoint = (path.parent_path() / absl::StrCat("checkpoint_", proc, ".pt")).string();
-  if (!fs::exists(checkpoint)) {
+  QRES_ASSIGN_OR_RETURN(const io::PathKind kind, io::KindOf(checkpoint));
+  if (kind == io::PathKind::kMissing) {
     return absl::NotFoundError(absl::StrCat(metrics_file, ": no ", checkpoint, " beside it (the run's settings)"));
   }
   QRES_ASSIGN_OR_RETURN(const CheckpointRecords records, ReadCheckpointRecords(checkpoint));
@@ -83,7 +85,7 @@ absl::StatusOr<RunRecord> ReadRun(const std::string& metrics_file) {
   QRES_ASSIGN_OR_RETURN(run.epochs, io::ParseMetrics(records.metrics, absl::StrCat(checkpoint, " (its metrics)")));
   if (run.epochs.empty()) return absl::DataLossError(absl::StrCat(checkpoint, ": no finished epoch yet"));
   // The metrics file is checked all the same: a damaged one is a damaged run folder.
-  QRES_ASSIGN_OR_RETURN(const std::string text, io::ReadWholeFile(metrics_file));
+  QRES_ASSIGN_OR_RETURN(const std::string text, io::ReadRegularFile(metrics_file));
   QRES_ASSIGN_OR_RETURN(const std::vector<EpochMetrics> file_epochs, io::ParseMetrics(text, metrics_file));
   if (file_epochs.size() < run.epochs.size()) {
     return absl::DataLossError(absl::StrCat(metrics_file, ": holds ", file_epochs.size(), " epochs but ", checkpoint,
@@ -139,17 +141,16 @@ absl::StatusOr<std::vector<RunRecord>> ReadRuns(const std::vector<std::string>& 
   std::vector<RunRecord> runs;
   std::set<std::string> read;  // each run once, however its folders were named (twice, "dir/", nested)
   for (const std::string& path : paths) {
-    if (!fs::is_directory(path)) return absl::NotFoundError(absl::StrCat(path, ": not a folder"));
-    std::vector<std::string> files = MetricsFiles(path);
+    QRES_ASSIGN_OR_RETURN(const io::PathKind kind, io::KindOf(path));
+    if (kind != io::PathKind::kDirectory) return absl::NotFoundError(absl::StrCat(path, ": not a folder"));
+    QRES_ASSIGN_OR_RETURN(const std::vector<io::DirectoryEntry> entries, io::ListDirectory(path));
+    QRES_ASSIGN_OR_RETURN(std::vector<std::string> files, MetricsFiles(entries));
     if (files.empty()) {  // a sweep's folder: its runs are in subfolders
-      std::vector<std::string> subfolders;
-      std::error_code error;
-      for (const auto& entry : fs::directory_iterator(path, error)) {
-        if (entry.is_directory()) subfolders.push_back(entry.path().string());
-      }
-      std::sort(subfolders.begin(), subfolders.end());
-      for (const std::string& sub : subfolders) {
-        for (std::string& file : MetricsFiles(sub)) files.push_back(std::move(file));
+      for (const io::DirectoryEntry& sub : entries) {
+        if (sub.kind != io::PathKind::kDirectory) continue;
+        QRES_ASSIGN_OR_RETURN(const std::vector<io::DirectoryEntry> sub_entries, io::ListDirectory(sub.path));
+        QRES_ASSIGN_OR_RETURN(std::vector<std::string> sub_files, MetricsFiles(sub_entries));
+        for (std::string& file : sub_files) files.push_back(std::move(file));
       }
     }
     if (files.empty()) {
@@ -157,7 +158,7 @@ absl::StatusOr<std::vector<RunRecord>> ReadRuns(const std::vector<std::string>& 
     }
     for (const std::string& file : files) {
       std::error_code error;
-      const fs::path canonical = fs::weakly_canonical(fs::absolute(file), error);
+      const fs::path canonical = fs::weakly_canonical(fs::absolute(file, error), error);
       if (!read.insert(error ? file : canonical.string()).second) continue;
       QRES_ASSIGN_OR_RETURN(RunRecord run, ReadRun(file));
       runs.push_back(std::move(run));

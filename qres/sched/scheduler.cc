@@ -1,6 +1,7 @@
 #include "qres/sched/scheduler.h"
 
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -48,20 +49,40 @@ absl::Status RequireInRange(const std::string& scheduler, const std::string& key
 namespace {
 
 // Parameters torch accepts that cannot train (gamma=1e300, div_factor=1e-300, a cyclic amplitude
-// that grows 1e10 a step): every lr of the run is walked (microseconds a thousand steps), and one
-// that is not finite or passes 10^4 x the run's lr is an error naming the parameters. 10^4 leaves
-// room for an lr range test (a growing ExponentialLR over a run, typically 10^2-10^3).
+// that grows 1e10 a step; gamma=1e-300, which decays to nothing): every lr of the run is walked
+// (microseconds a thousand steps). One that is not finite or passes 10^4 x the run's lr is an
+// error naming the parameters; 10^4 leaves room for an lr range test (a growing ExponentialLR over
+// a run, typically 10^2-10^3). So is an lr that falls below float's smallest normal number (the
+// optimizers' lr is a float there: 0, or a subnormal no update survives) and stays there before the
+// run's last step; a schedule that ends at 0 on its last step (cosine to eta_min=0) is designed so,
+// and a warm-up from 0 rises again.
 absl::Status CheckTheRunsLrs(const std::string& name, const SchedulerSpec& spec, LrSchedule schedule) {
   constexpr double kMostAboveTheLr = 1e4;
+  const double smallest_normal = std::numeric_limits<float>::min();
+  const std::string which =
+      absl::StrCat("scheduler ", name, spec.params.empty() ? "" : absl::StrCat(" (--scheduler_params=", spec.params, ")"));
   const int64_t steps = std::min<int64_t>(spec.epochs * spec.steps_per_epoch, int64_t{1} << 24);
+  int64_t vanished_at = -1;  // the step from which the lr stays below smallest_normal, if it does
+  double vanished_lr = 0.0;
   for (int64_t t = 0; t < steps; ++t, schedule.Step()) {
     const double lr = schedule.lr();
     const bool too_high = spec.lr > 0 && lr > kMostAboveTheLr * spec.lr;
-    if (std::isfinite(lr) && lr >= 0 && !too_high) continue;
+    if (!std::isfinite(lr) || lr < 0 || too_high) {
+      return absl::InvalidArgumentError(absl::StrCat(which, ": the lr becomes ", lr, " at scheduler step ", t,
+                                                     too_high ? absl::StrCat(", more than 10^4 x --lr=", spec.lr) : "",
+                                                     "; no run trains with it"));
+    }
+    if (lr >= smallest_normal) {
+      vanished_at = -1;
+    } else if (vanished_at < 0) {
+      vanished_at = t;
+      vanished_lr = lr;
+    }
+  }
+  if (spec.lr > 0 && vanished_at >= 0 && vanished_at < steps - 1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "scheduler ", name, spec.params.empty() ? "" : absl::StrCat(" (--scheduler_params=", spec.params, ")"),
-        ": the lr becomes ", lr, " at scheduler step ", t,
-        too_high ? absl::StrCat(", more than 10^4 x --lr=", spec.lr) : "", "; no run trains with it"));
+        which, ": the lr falls to ", vanished_lr, " at scheduler step ", vanished_at, " of ", steps,
+        " and stays below ", smallest_normal, " (float's smallest normal number) to the end: nothing trains after it"));
   }
   return absl::OkStatus();
 }

@@ -166,6 +166,14 @@ TEST(SchedulerTest, ValuesThatCannotTrainAreErrorsNamingTheParameter) {
     EXPECT_THAT(error(name, 5, "warmup=5,step_size=1"), HasSubstr("warmup=5 is not shorter than the run (5 scheduler steps)"))
         << name;
   }
+  // Decayed to nothing before the run ends: 0 after 3 steps, or a subnormal lr.
+  EXPECT_THAT(error("ExponentialLR", 10, "gamma=1e-300"),
+              HasSubstr("the lr falls to 1e-302 at scheduler step 1 of 10 and stays below 1.17549e-38"));
+  EXPECT_THAT(error("MultiStepLR", 10, "milestones=3,gamma=1e-320"), HasSubstr("the lr falls to 9.88131e-323 at scheduler step 3 of 10"));
+  EXPECT_THAT(error("StepLR", 10, "step_size=2,gamma=1e-20"), HasSubstr("the lr falls to 1e-42 at scheduler step 4 of 10"));
+  // A designed end at 0 on the last step, and a warm-up from 0, train.
+  EXPECT_TRUE(MakeLrSchedule("CosineAnnealingLR", {0.01, 10, 1, "eta_min=0,T_max=9"}).ok());
+  EXPECT_TRUE(MakeLrSchedule("constant", {0.01, 10, 1, "warmup=3,warmup_start=0"}).ok());
   // What a range test does is fine: 10^3 x over the run.
   EXPECT_TRUE(MakeLrSchedule("ExponentialLR", {0.01, 100, 1, "gamma=1.07"}).ok());
   EXPECT_TRUE(MakeLrSchedule("MultiStepLR", {0.01, 10, 1, "milestones=5:10"}).ok());

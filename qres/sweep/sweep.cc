@@ -132,12 +132,12 @@ std::string StatusLine(const Job& job, const std::string& status, int exit_code,
 
 // Whether `dir` holds a file named <prefix>*.pt (train's model torch_nn02<run>.pt, its checkpoint_<run>.pt).
 bool HasFile(const std::string& dir, absl::string_view prefix) {
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(dir, error)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.is_regular_file() && absl::StartsWith(name, prefix) && absl::EndsWith(name, ".pt")) return true;
-  }
-  return false;
+  absl::StatusOr<std::vector<io::DirectoryEntry>> entries = io::ListDirectory(dir);
+  if (!entries.ok()) return false;  // not made yet
+  return std::any_of(entries->begin(), entries->end(), [&](const io::DirectoryEntry& entry) {
+    return entry.kind == io::PathKind::kFile && absl::StartsWith(entry.name, prefix) &&
+           absl::EndsWith(entry.name, ".pt");
+  });
 }
 
 // Whether the job's run is done: sweep.json says it finished and its model is there (a run whose
@@ -145,23 +145,25 @@ bool HasFile(const std::string& dir, absl::string_view prefix) {
 // was run with other flags (a finished sweep continued with another --epochs after --) is an
 // error: its files are another run's.
 absl::StatusOr<bool> Finished(const Job& job) {
-  absl::StatusOr<std::string> status = io::ReadWholeFile(StatusFile(job.dir));
-  if (!status.ok()) return false;
-  const size_t at = status->find("\"flags\": ");
+  QRES_ASSIGN_OR_RETURN(const io::PathKind kind, io::KindOf(StatusFile(job.dir)));
+  if (kind == io::PathKind::kMissing) return false;
+  // The sweep's own file: anything but a regular file in its place (a FIFO would block) is an error.
+  QRES_ASSIGN_OR_RETURN(const std::string status, io::ReadRegularFile(StatusFile(job.dir)));
+  const size_t at = status.find("\"flags\": ");
   if (at != std::string::npos) {  // absent in an older sweep's files
-    const std::string recorded(absl::StripTrailingAsciiWhitespace(status->substr(at + 9)));
+    const std::string recorded(absl::StripTrailingAsciiWhitespace(status.substr(at + 9)));
     if (recorded != job.flags + "}") {
       return absl::FailedPreconditionError(absl::StrCat(
           job.dir, " was run with train flags ", recorded.substr(0, recorded.size() - 1), ", this sweep gives ",
           job.flags, "; continue it with its own flags, or give another --out_dir"));
     }
   }
-  return absl::StrContains(*status, "\"status\": \"finished\"") && HasFile(job.dir, "torch_nn02");
+  return absl::StrContains(status, "\"status\": \"finished\"") && HasFile(job.dir, "torch_nn02");
 }
 
 // The last line of the run's output: a failed train's one-line error.
 std::string LastLine(const std::string& path) {
-  absl::StatusOr<std::string> text = io::ReadWholeFile(path);
+  absl::StatusOr<std::string> text = io::ReadRegularFile(path);
   if (!text.ok()) return "";
   std::vector<absl::string_view> lines = absl::StrSplit(absl::StripTrailingAsciiWhitespace(*text), '\n');
   return lines.empty() ? "" : std::string(lines.back());
@@ -203,7 +205,8 @@ absl::Status Sweep(const SweepOptions& options) {
   const std::vector<std::string>& fixed = options.train_flags;
   std::string grid_text = options.grid;
   if (!options.grid_file.empty()) {
-    QRES_ASSIGN_OR_RETURN(const std::string file, io::ReadWholeFile(options.grid_file));
+    // A grid is a few lines; a bound keeps an endless pipe (--grid_file=<(yes ...)) from taking all memory.
+    QRES_ASSIGN_OR_RETURN(const std::string file, io::ReadWholeFile(options.grid_file, int64_t{1} << 24));
     absl::StrAppend(&grid_text, "\n", absl::StripPrefix(file, "\xEF\xBB\xBF"));  // an editor's UTF-8 BOM
   }
   QRES_ASSIGN_OR_RETURN(const std::vector<Axis> axes,
@@ -268,6 +271,14 @@ absl::Status Sweep(const SweepOptions& options) {
   sigaction(SIGTERM, &action, nullptr);
 
   std::map<pid_t, Job> running;
+  // However the loop ends early (an error below), no run it started is left training unwatched.
+  struct StopLeftRuns {
+    std::map<pid_t, Job>& running;
+    ~StopLeftRuns() {
+      for (const auto& [pid, job] : running) kill(pid, SIGTERM);  // each stops at its next batch
+      for (const auto& [pid, job] : running) waitpid(pid, nullptr, 0);
+    }
+  } stop_left_runs{running};
   std::vector<std::string> failures;
   int finished_now = 0;
   double seconds_finished = 0;

@@ -144,4 +144,29 @@ cut="$work/s/algo=SGD,seed=1,epochs=1/metrics_CNNSGD1.jsonl"
 head -c 40 "$cut" >"$work/cut" && cp "$work/cut" "$cut"
 expect_error "metrics_CNNSGD1.jsonl line 1: not a complete JSON object (cut off?)" "$report" "$work/s"
 
+# Symbolic-link loops and FIFOs where the tools look for their own files: one line each, never an
+# abort or a wait for ever (a FIFO's open would block: the tools never open one of their own files).
+ln -s loop "$work/loop"
+expect_error "$work/loop: Too many levels of symbolic links" "$report" "$work/loop"
+for kind in loop fifo; do
+  odd="$work/odd_$kind"
+  cp -r "$one_run" "$odd"
+  checkpoint="$(ls "$odd"/checkpoint_*.pt)" && rm "$checkpoint"
+  if [[ $kind == loop ]]; then ln -s "$(basename "$checkpoint")" "$checkpoint"; want="Too many levels of symbolic links"
+  else mkfifo "$checkpoint"; want="a FIFO, not a regular file"; fi
+  expect_error "$checkpoint: $want" timeout 20 "$report" "$odd"
+  metrics="$(ls "$odd"/metrics_*.jsonl)" && rm "$metrics"
+  if [[ $kind == loop ]]; then ln -s "$(basename "$metrics")" "$metrics"; want="not a regular file (Too many levels"
+  else mkfifo "$metrics"; want="not a regular file"; fi
+  expect_error "$metrics: $want" timeout 20 "$report" "$odd"
+  mkdir -p "$work/sl_$kind/seed=1"
+  if [[ $kind == loop ]]; then ln -s sweep.json "$work/sl_$kind/seed=1/sweep.json"; want="Too many levels of symbolic links"
+  else mkfifo "$work/sl_$kind/seed=1/sweep.json"; want="a FIFO, not a regular file"; fi
+  expect_error "$work/sl_$kind/seed=1/sweep.json: $want" timeout 20 "$sweep" --out_dir="$work/sl_$kind" \
+    --grid='seed=1|2' --jobs=2 "${every[@]}"
+  [[ -e "$work/sl_$kind/seed=2" ]] && fail "a sweep that failed ($kind) started a run"
+done
+# A grid file from an endless pipe is bounded, not read until memory runs out.
+expect_error "more than 16777216 bytes (an endless pipe?)" "$sweep" --grid_file=<(yes seed=1) --out_dir="$work/never"
+
 finish "sweep and report check out"

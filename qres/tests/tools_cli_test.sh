@@ -222,4 +222,26 @@ expect_error "--out_dir=$work/bad.pt/eval: cannot create it: $work/bad.pt is not
 [[ -e "$work/fresh/error_CNNQSGD2.png" ]] && fail "a plot was written although --out_dir was bad"
 expect_error "unknown command line flag 'bogus'" --bogus
 
+# Symbolic-link loops where a tool writes: one line, never an abort.
+ln -s plotloop "$work/plotloop"
+expect_error "$work/plotloop: Too many levels of symbolic links" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" \
+  -e "$work/out/error_CNNQSGD2.pickle" --plot_file="$work/plotloop" --data_dir="$work/data" --out_dir="$work/out"
+ln -s outloop "$work/outloop"
+expect_error "--out_dir=$work/outloop: Too many levels of symbolic links" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" \
+  --data_dir="$work/data" --out_dir="$work/outloop"
+tool="$train"
+mkdir -p "$work/loopout" && ln -s torch_nn02CNNSGD1.pt "$work/loopout/torch_nn02CNNSGD1.pt"
+expect_error "$work/loopout/torch_nn02CNNSGD1.pt: Too many levels of symbolic links" -m SGD -d MNIST \
+  --data_dir="$work/data" -e 1 --out_dir="$work/loopout"
+
+# A closed stdout (train | head) stops the printing, not the run: it finishes and writes its files.
+"$train" -m SGD -d MNIST --data_dir="$work/data" -e 3 --out_dir="$work/piped" --progress=off 2>"$work/piped.err" \
+  | head -1 >/dev/null
+code=${PIPESTATUS[0]}
+[[ $code -eq 0 ]] || fail "train into a closed pipe exited $code: $(cat "$work/piped.err")"
+[[ -f "$work/piped/torch_nn02CNNSGD3.pt" ]] || fail "train into a closed pipe wrote no model"
+grep -q "train: standard output is closed; the run goes on without printing" "$work/piped.err" \
+  || fail "no word of the closed stdout: $(cat "$work/piped.err")"
+grep -q "\[Epoch :    3\]" "$work/piped/operation_CNNSGD3.txt" || fail "the operation log lacks the unprinted lines"
+
 finish "train and test check out from the command line"

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -62,6 +63,8 @@ void MaybePrintHelpAndExit(int argc, char** argv, const std::string& usage,
 
 void InitTool(int* argc, char*** argv) {
   KeepFreedMemoryForReuse();
+  // A closed stdout (a tool piped into head) is a failed write the tool handles, not a death.
+  std::signal(SIGPIPE, SIG_IGN);
   gflags::ParseCommandLineFlags(argc, argv, /*remove_flags=*/true);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging((*argv)[0]);
@@ -170,6 +173,18 @@ int ReportAndExitCode(const std::string& tool, const absl::Status& status) {
   return status.code() == absl::StatusCode::kCancelled ? 130 : 1;
 }
 
+absl::Status Guarded(const std::function<absl::Status()>& run) {
+  try {
+    return run();
+  } catch (const std::exception& error) {  // c10::Error and std::filesystem's errors among them
+    std::string what = error.what();
+    what = what.substr(0, what.find('\n'));  // LibTorch appends its C++ stack
+    return absl::InternalError(absl::StrCat(what, " (an unexpected error: please report it)"));
+  } catch (...) {
+    return absl::InternalError("an unexpected error of unknown kind (please report it)");
+  }
+}
+
 int RunTool(const std::string& tool, int argc, char** argv, const std::string& usage,
             const std::string& flag_file, const bool& list, const std::function<absl::Status()>& run) {
   MaybePrintHelpAndExit(argc, argv, usage, flag_file);
@@ -182,7 +197,7 @@ int RunTool(const std::string& tool, int argc, char** argv, const std::string& u
     std::cout << ListComponents();
     return 0;
   }
-  return ReportAndExitCode(tool, run());
+  return ReportAndExitCode(tool, Guarded(run));
 }
 
 int RunToolWithArguments(const std::string& tool, int argc, char** argv, const std::string& usage,
@@ -190,7 +205,8 @@ int RunToolWithArguments(const std::string& tool, int argc, char** argv, const s
                          const std::function<absl::Status(const std::vector<std::string>&)>& run) {
   MaybePrintHelpAndExit(argc, argv, usage, flag_file);
   InitTool(&argc, &argv);
-  return ReportAndExitCode(tool, run(std::vector<std::string>(argv + 1, argv + argc)));
+  const std::vector<std::string> arguments(argv + 1, argv + argc);
+  return ReportAndExitCode(tool, Guarded([&] { return run(arguments); }));
 }
 
 }  // namespace qres::tools

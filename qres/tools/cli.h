@@ -19,8 +19,9 @@ namespace qres::tools {
 void MaybePrintHelpAndExit(int argc, char** argv, const std::string& usage,
                            const std::string& flag_file);
 
-// Tunes the allocator for training (qres/base/allocator.h), initialises gflags and glog, and
-// moves to the directory `bazel run` was started from, so relative paths mean what the user meant.
+// Tunes the allocator for training (qres/base/allocator.h), initialises gflags and glog, ignores
+// SIGPIPE (a closed stdout is a failed write, which train survives), and moves to the directory
+// `bazel run` was started from, so relative paths mean what the user meant.
 void InitTool(int* argc, char*** argv);
 
 // Every registered net, dataset and algorithm with its line of help.
@@ -42,6 +43,10 @@ absl::StatusOr<std::string> NetOptionsFromFlags();
 // Whether --device (cpu, cuda or gpu) or the seed's -g (0 or 1) asks for the GPU; --device=cpu
 // given with -g 1 is an error.
 absl::StatusOr<bool> WantsCuda(const std::string& device_flag, int g_flag);
+
+// run(), with any exception it lets out (a library's bug, never an expected failure) as one line
+// in an InternalError instead of an abort.
+absl::Status Guarded(const std::function<absl::Status()>& run);
 
 // Prints "<tool>: <message>" on stderr and returns the exit code (0 for OK, 130 when cancelled).
 int ReportAndExitCode(const std::string& tool, const absl::Status& status);

@@ -30,9 +30,10 @@ qres::sweep::SweepOptions OptionsFromFlags(const std::vector<std::string>& train
   options.grid_file = FLAGS_grid_file;
   options.out_dir = FLAGS_out_dir;
   options.jobs = FLAGS_jobs;
+  std::error_code error;  // without /proc, Sweep says there is no train binary at "train"
   options.train = !FLAGS_train.empty()
                       ? FLAGS_train
-                      : (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "train").string();
+                      : (std::filesystem::read_symlink("/proc/self/exe", error).parent_path() / "train").string();
   options.dry_run = FLAGS_dry_run;
   options.train_flags = train_flags;
   return options;

@@ -124,7 +124,7 @@ absl::Status SaveCheckpoint(const std::string& path, models::Net& net, torch::op
 absl::Status LoadCheckpoint(const std::string& path, models::Net& net,
                             torch::optim::Optimizer& optimizer, sched::LrSchedule& schedule, Position& position,
                             std::string& log, const Settings& settings, std::string& world_size) {
-  QRES_ASSIGN_OR_RETURN(const std::string bytes, io::ReadWholeFile(path));
+  QRES_ASSIGN_OR_RETURN(const std::string bytes, io::ReadRegularFile(path));
   QRES_RETURN_IF_ERROR(io::CheckArchive(bytes, absl::StrCat("checkpoint ", path)));
   torch::serialize::InputArchive archive;
   // The settings' text; empty in an older version's checkpoint, which has none.

@@ -51,8 +51,11 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   if (plotting) QRES_RETURN_IF_ERROR(io::CheckRegularFile(config.error_file, "error trend file (-e)"));
   const std::string plot_file =
       !plotting ? "" : config.plot_file.empty() ? ReplaceSuffix(config.error_file, ".png") : config.plot_file;
-  if (plotting && std::filesystem::is_directory(plot_file)) {
-    return absl::InvalidArgumentError(absl::StrCat("plot file ", plot_file, ": a folder is in the way"));
+  if (plotting) {
+    QRES_ASSIGN_OR_RETURN(const io::PathKind kind, io::KindOf(plot_file));
+    if (kind == io::PathKind::kDirectory) {
+      return absl::InvalidArgumentError(absl::StrCat("plot file ", plot_file, ": a folder is in the way"));
+    }
   }
   if (plotting) {
     const std::string plot_dir = std::filesystem::path(plot_file).parent_path().string();
@@ -125,7 +128,7 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   } else if (config.error_file.empty()) {
     say("No plot: no error trend file (-e error_<PROC>.pickle)");
   } else {
-    QRES_ASSIGN_OR_RETURN(std::string bytes, io::ReadWholeFile(config.error_file));
+    QRES_ASSIGN_OR_RETURN(std::string bytes, io::ReadRegularFile(config.error_file));
     QRES_ASSIGN_OR_RETURN(std::vector<double> losses, io::UnpickleFloatList(bytes, config.error_file));
     if (losses.empty()) return absl::DataLossError(absl::StrCat(config.error_file, ": the error trend is empty"));
     const size_t points = std::min<size_t>(losses.size(), config.plot_points);
@@ -134,7 +137,7 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
     // The run's metrics file sits beside the error file: error_<run>.pickle -> metrics_<run>.jsonl.
     if (const std::string metrics_file = MetricsFileBeside(config.error_file);
         !metrics_file.empty() && io::FileExists(metrics_file)) {
-      QRES_ASSIGN_OR_RETURN(const std::string text, io::ReadWholeFile(metrics_file));
+      QRES_ASSIGN_OR_RETURN(const std::string text, io::ReadRegularFile(metrics_file));
       QRES_ASSIGN_OR_RETURN(const std::vector<io::EpochMetrics> epochs, io::ParseMetrics(text, metrics_file));
       io::Panel accuracy{"test accuracy", {}}, lr{"lr", {}}, index{"QP index", {}};
       for (const io::EpochMetrics& epoch : epochs) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -37,9 +38,10 @@ std::string MetricsFileBeside(const std::string& error_file) {
 std::vector<std::string> CheckpointsOf(const std::string& out_dir, const std::string& net_and_algorithm) {
   const std::string prefix = absl::StrCat("checkpoint_", net_and_algorithm);
   std::vector<std::string> found;
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(out_dir.empty() ? "." : out_dir, error)) {
-    const std::string name = entry.path().filename().string();
+  absl::StatusOr<std::vector<io::DirectoryEntry>> entries = io::ListDirectory(out_dir);
+  if (!entries.ok()) return found;  // no folder, no checkpoints
+  for (const io::DirectoryEntry& entry : *entries) {
+    const std::string& name = entry.name;
     if (!absl::StartsWith(name, prefix) || !absl::EndsWith(name, ".pt")) continue;
     const absl::string_view epochs = absl::string_view(name).substr(prefix.size(), name.size() - prefix.size() - 3);
     if (!epochs.empty() && std::all_of(epochs.begin(), epochs.end(), absl::ascii_isdigit)) {
@@ -53,8 +55,8 @@ std::vector<std::string> CheckpointsOf(const std::string& out_dir, const std::st
 std::string EventDir(const std::string& tensorboard, const std::string& out_dir, const std::string& run) {
   if (tensorboard.empty()) return io::JoinPath(io::JoinPath(out_dir, "tensorboard"), run);
   std::error_code error;
-  std::filesystem::path dir = std::filesystem::weakly_canonical(std::filesystem::absolute(out_dir), error);
-  if (error) dir = std::filesystem::absolute(out_dir);
+  std::filesystem::path dir = std::filesystem::weakly_canonical(std::filesystem::absolute(out_dir, error), error);
+  if (error) dir = std::filesystem::absolute(out_dir, error);
   uint64_t hash = 14695981039346656037ull;  // FNV-1a: the same name on every machine and run
   for (const unsigned char c : dir.lexically_normal().string()) hash = (hash ^ c) * 1099511628211ull;
   return io::JoinPath(tensorboard, absl::StrFormat("%s_%08x", run, static_cast<uint32_t>(hash ^ (hash >> 32))));
@@ -76,11 +78,11 @@ absl::StatusOr<std::unique_ptr<RunLock>> RunLock::Acquire(const std::string& dir
   for (const std::string& file : files) {
     temporary_prefixes.push_back(std::filesystem::path(file).filename().string() + ".tmp.");
   }
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(dir.empty() ? "." : dir, error)) {
-    const std::string name = entry.path().filename().string();
-    for (const std::string& prefix : temporary_prefixes) {
-      if (absl::StartsWith(name, prefix)) std::filesystem::remove(entry.path(), error);
+  if (absl::StatusOr<std::vector<io::DirectoryEntry>> entries = io::ListDirectory(dir); entries.ok()) {
+    for (const io::DirectoryEntry& entry : *entries) {
+      for (const std::string& prefix : temporary_prefixes) {
+        if (absl::StartsWith(entry.name, prefix)) std::remove(entry.path.c_str());
+      }
     }
   }
   return std::unique_ptr<RunLock>(new RunLock(fd));

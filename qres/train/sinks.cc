@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
-#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -13,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "qres/base/duration.h"
 #include "qres/base/status_macros.h"
+#include "qres/io/files.h"
 
 namespace qres::train {
 
@@ -39,10 +38,9 @@ void ProgressBar::OnBatchesDone() {
 
 std::unique_ptr<TensorBoardSink> TensorBoardSink::Open(const std::string& dir, bool clear, int64_t every) {
   if (clear) {
-    std::error_code error;
-    for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
-      if (absl::StartsWith(entry.path().filename().string(), "events.out.tfevents.")) {
-        std::filesystem::remove(entry.path(), error);
+    if (absl::StatusOr<std::vector<io::DirectoryEntry>> entries = io::ListDirectory(dir); entries.ok()) {
+      for (const io::DirectoryEntry& entry : *entries) {
+        if (absl::StartsWith(entry.name, "events.out.tfevents.")) std::remove(entry.path.c_str());
       }
     }
   }

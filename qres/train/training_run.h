@@ -35,11 +35,20 @@
 
 namespace qres::train {
 
-// Prints to stdout and keeps every line for the operation log.
+// Prints to stdout and keeps every line for the operation log. A closed stdout (train ... | head,
+// with SIGPIPE ignored: qres/tools/cli.h) stops the printing, not the run: its files say the rest.
 class Reporter {
  public:
   void Line(const std::string& line) {
-    if (!silent_) std::cout << prefix_ << line << std::endl;
+    if (!silent_) {
+      std::cout << prefix_ << line << std::endl;
+      if (!std::cout) {
+        silent_ = true;
+        std::cerr << "train: standard output is closed; the run goes on without printing (its files have every "
+                     "line)"
+                  << std::endl;
+      }
+    }
     text_ += line + "\n";
   }
   void set_silent(bool silent) { silent_ = silent; }  // a data-parallel run's other ranks

@@ -118,7 +118,8 @@ absl::Status TrainingRun::ClaimOutputs() {
   // with an older run's of the same name.
   const std::vector<std::string> outputs = files_.All();
   for (const std::string& file : outputs) {  // found now, not when the first epoch's files are written
-    if (std::filesystem::is_directory(file)) {
+    QRES_ASSIGN_OR_RETURN(const io::PathKind kind, io::KindOf(file));
+    if (kind == io::PathKind::kDirectory) {
       return absl::FailedPreconditionError(absl::StrCat(file, ": a folder stands where the run writes this file"));
     }
   }
