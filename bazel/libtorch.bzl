@@ -5,7 +5,7 @@ torch==2.11.0 wheel that tools/setup.sh installs ships include/ and lib/).
 CUDA: $QRES_CUDA_DIR if set, otherwise /usr/local/cuda. Only --config=cuda builds use it.
 """
 
-_SETUP_HINT = "run `sudo tools/setup.sh` (installs the torch==2.11.0 wheel) or set QRES_LIBTORCH_DIR to a LibTorch directory"
+_SETUP_HINT = "run `tools/setup.sh` (installs the torch==2.11.0 wheel) or set QRES_LIBTORCH_DIR to a LibTorch directory"
 
 def _find_libtorch(rctx):
     path = rctx.os.environ.get("QRES_LIBTORCH_DIR", "")

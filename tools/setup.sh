@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything qres needs to build, test and train on real data.
 # Idempotent: a second run with everything present changes nothing and takes seconds.
-# Run as root (or through sudo): sudo tools/setup.sh
+# Installs system packages: run as root, or as a user with sudo (it asks sudo for itself):
+#   tools/setup.sh
 set -euo pipefail
 
 readonly TORCH_VERSION="2.11.0"
@@ -25,7 +26,10 @@ step() { echo "[setup] $*"; }
 fail() { echo "[setup] FAILED at step: $*" >&2; exit 1; }
 
 if [[ "$(id -u)" -ne 0 ]]; then
-  fail "permissions: run as root, e.g. 'sudo tools/setup.sh'"
+  # A user with sudo: the same script as root (a fresh container is root and has no sudo at all).
+  command -v sudo >/dev/null || fail "permissions: run as root (this machine has no sudo)"
+  step "installing system packages needs root: asking sudo"
+  exec sudo -- bash "$(readlink -f "$0")" "$@"
 fi
 
 # 1. Debian packages: only call apt when something is missing.

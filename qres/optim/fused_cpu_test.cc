@@ -1,10 +1,16 @@
 // The fused CPU loops against the foreach ATen path they replace: the same numbers, bit for bit,
-// for every optimizer and quantization configuration, over many steps.
+// for every optimizer and quantization configuration, over many steps, where ATen runs its vector
+// kernels (which fuse a multiply-add as the loops do). Under ATen's scalar kernels
+// (ATEN_CPU_CAPABILITY=default: the _aten_default variant, or a CPU ATen gives no vector kernels)
+// ATen rounds a multiply-add twice and the loops keep their CPU-independent bits (the golden tests
+// hold them to that), so the two agree to the rounding only: see kStepsUlps.
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "ATen/TensorOperators.h"
+#include "ATen/Version.h"
 #include "ATen/ops/equal.h"
 #include "ATen/ops/randn.h"
 #include "ATen/ops/randn_like.h"
@@ -52,16 +58,33 @@ std::vector<at::Tensor> Train(const Case& c, bool fused) {
   return params;
 }
 
+constexpr int kSteps = 40;  // Train's
+
+// Under ATen's scalar kernels each element of a step's result is at most one rounding apart
+// between the paths (a multiply-add rounded once or twice: 1 ulp of the result), and Train's
+// iteration does not amplify a difference (the step shrinks the parameter: lr x 0.5 < 1, and Adam's
+// update is lr-sized, far below an ulp of the parameter), so after kSteps steps the paths differ by
+// at most kSteps ulps of the tensor's largest magnitude. The quantized updates themselves round
+// alike here (a flip would cost a whole quantum and fail this bound).
+constexpr double kStepsUlps = kSteps * 1.1920928955078125e-07;  // kSteps x 2^-23
+
+bool AtenRunsScalarKernels() { return at::get_cpu_capability() == "DEFAULT"; }
+
 class FusedCpuTest : public ::testing::TestWithParam<Case> {};
 
-TEST_P(FusedCpuTest, EqualsTheAtenPathBitForBit) {
+TEST_P(FusedCpuTest, EqualsTheAtenPath) {
   if (!fused_cpu::Available()) GTEST_SKIP() << "this CPU has no AVX2/FMA: the fused path is off";
   const std::vector<at::Tensor> fused = Train(GetParam(), true);
   const std::vector<at::Tensor> aten = Train(GetParam(), false);
   for (size_t i = 0; i < fused.size(); ++i) {
-    EXPECT_TRUE(at::equal(fused[i], aten[i]))
-        << "tensor " << i << ": max |difference| " << (fused[i] - aten[i]).abs().max().item<double>()
-        << " at " << (fused[i] - aten[i]).abs().argmax().item<int64_t>();
+    const double difference = (fused[i] - aten[i]).abs().max().item<double>();
+    const std::string where = "tensor " + std::to_string(i) + ": max |difference| " + std::to_string(difference) +
+                              " at " + std::to_string((fused[i] - aten[i]).abs().argmax().item<int64_t>());
+    if (AtenRunsScalarKernels()) {
+      EXPECT_LE(difference, kStepsUlps * std::max(1.0, aten[i].abs().max().item<double>())) << where;
+    } else {
+      EXPECT_TRUE(at::equal(fused[i], aten[i])) << where;
+    }
   }
 }
 
