@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,12 +19,16 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "qres/base/status_macros.h"
 
 namespace qres::io {
 
 namespace {
+
+// WriteFileAtomically's temporary beside a file: "<name>.tmp.<pid>".
+constexpr char kTemporarySuffix[] = ".tmp.";
 
 // Whether `path` (`named` so in errors) can be read as a file: NotFound when nothing is there,
 // an error when a folder or a device or socket is (a device that never ends, /dev/zero, would
@@ -103,7 +109,7 @@ absl::Status Prepare(PendingFile& file) {
     const std::filesystem::path resolved = std::filesystem::canonical(path, error);
     if (!error) file.target = resolved.string();
   }
-  const std::string temporary = absl::StrCat(file.target, ".tmp.", getpid());
+  const std::string temporary = absl::StrCat(file.target, kTemporarySuffix, getpid());
   std::FILE* out = std::fopen(temporary.c_str(), "wb");
   if (out == nullptr) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write: ", std::strerror(errno)));
   if (absl::Status written = WriteAndClose(out, path, *file.bytes, /*sync=*/true); !written.ok()) {
@@ -231,6 +237,29 @@ absl::StatusOr<std::vector<DirectoryEntry>> ListDirectory(const std::string& dir
   std::sort(entries.begin(), entries.end(),
             [](const DirectoryEntry& a, const DirectoryEntry& b) { return a.name < b.name; });
   return entries;
+}
+
+absl::Status CheckOutputName(const std::string& path, const std::string& what) {
+  const size_t slash = path.rfind('/');
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  constexpr size_t kPidDigits = 10;  // a pid_t's decimal digits at most
+  const size_t room = NAME_MAX - (sizeof(kTemporarySuffix) - 1) - kPidDigits;
+  if (name.size() <= room) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(what, " ", path, ": the file name is ", name.size(),
+                                                 " bytes; at most ", room, " leave room for its temporary (",
+                                                 kTemporarySuffix, "<pid>) within the file system's ", NAME_MAX));
+}
+
+void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix) {
+  absl::StatusOr<std::vector<DirectoryEntry>> entries = ListDirectory(dir);
+  if (!entries.ok()) return;
+  for (const DirectoryEntry& entry : *entries) {
+    const size_t at = entry.name.rfind(kTemporarySuffix);
+    if (!absl::StartsWith(entry.name, prefix) || at == std::string::npos || entry.kind != PathKind::kFile) continue;
+    int pid = 0;
+    if (!absl::SimpleAtoi(entry.name.substr(at + sizeof(kTemporarySuffix) - 1), &pid) || pid <= 0) continue;
+    if (kill(pid, 0) != 0 && errno == ESRCH) std::remove(entry.path.c_str());  // its writer is gone
+  }
 }
 
 absl::Status CheckWritableDirectory(const std::string& flag, const std::string& dir) {

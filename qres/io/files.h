@@ -67,6 +67,15 @@ absl::Status CheckWritableDirectory(const std::string& flag, const std::string& 
 // Makes --out_dir (and its parents) if missing, after CheckWritableDirectory.
 absl::Status CreateOutputDirectory(const std::string& out_dir);
 
+// OK when WriteFileAtomically can write `path`: its name leaves room for the temporary name beside
+// it ("<name>.tmp.<pid>") within the file system's NAME_MAX bytes. Checked before the work whose
+// result goes there, so a long name costs nothing; the error names `what` and the lengths.
+absl::Status CheckOutputName(const std::string& path, const std::string& what);
+
+// Removes the temporaries that WriteFileAtomically left beside files named `prefix`... in `dir`
+// ("<name>.tmp.<pid>") when their process is gone (killed between its write and its rename).
+void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix);
+
 // "<dir>/<name>", or name alone for an empty dir.
 std::string JoinPath(const std::string& dir, const std::string& name);
 

@@ -323,6 +323,12 @@ std::string CsvTable(const std::vector<Section>& sections) {
 }
 
 absl::StatusOr<std::string> WriteReport(const std::vector<std::string>& paths, const std::string& out_prefix) {
+  const std::string out =
+      !out_prefix.empty() ? out_prefix : paths.size() == 1 ? io::JoinPath(paths[0], "report") : "report";
+  // The longest name of the set (a plot per table: <out>_<n>.png), checked before any run is read.
+  QRES_RETURN_IF_ERROR(io::CheckOutputName(out + "_999.png", "report --out:"));
+  const size_t slash = out.rfind('/');
+  const std::string out_dir = slash == std::string::npos ? "" : out.substr(0, slash);
   QRES_ASSIGN_OR_RETURN(const std::vector<RunRecord> runs, ReadRuns(paths));
   std::vector<std::string> unfinished;
   for (const RunRecord& run : runs) {
@@ -337,8 +343,6 @@ absl::StatusOr<std::string> WriteReport(const std::vector<std::string>& paths, c
                                                       " (train --resume continues one)"));
   }
   const std::vector<Section> sections = Compare(runs);
-  const std::string out =
-      !out_prefix.empty() ? out_prefix : paths.size() == 1 ? io::JoinPath(paths[0], "report") : "report";
   std::string markdown = absl::StrCat(finished, " runs");
   if (sections.size() > 1) absl::StrAppend(&markdown, " of ", sections.size(), " data set and net combinations, compared within each");
   absl::StrAppend(&markdown, ".\n\n");
@@ -355,6 +359,8 @@ absl::StatusOr<std::string> WriteReport(const std::vector<std::string>& paths, c
     files.emplace_back(png, std::move(image));
     absl::StrAppend(&written, ", ", png, sections.size() == 1 ? "" : absl::StrCat(" (", sections[i].title, ")"));
   }
+  // A report killed between its writes and renames left temporaries; a later one removes them.
+  io::RemoveStaleTemporaries(out_dir, out.substr(slash == std::string::npos ? 0 : slash + 1));
   QRES_RETURN_IF_ERROR(io::WriteFilesAtomically(files));
   return absl::StrCat(markdown, "Written: ", written, "\n");
 }

@@ -166,6 +166,16 @@ for kind in loop fifo; do
     --grid='seed=1|2' --jobs=2 "${every[@]}"
   [[ -e "$work/sl_$kind/seed=2" ]] && fail "a sweep that failed ($kind) started a run"
 done
+# A report name too long for its files' temporaries is refused before any run is read; the
+# temporaries of a report killed before its renames are removed by the next one.
+long_out="$work/$(printf 'r%.0s' $(seq 240))"
+expect_error "report --out: ${long_out}_999.png: the file name is" "$report" --out="$long_out" "$work/fm"
+sleep 0 & dead=$!; wait $dead
+for stale in "$work/again.md.tmp.$dead" "$work/again.csv.tmp.$dead"; do echo partial >"$stale"; done
+echo mine >"$work/again.md.tmp.$$"  # a live process's (this shell's): kept
+"$report" --out="$work/again" "$work/fm" >/dev/null 2>&1 || fail "report over stale temporaries failed"
+[[ -e "$work/again.md.tmp.$dead" || -e "$work/again.csv.tmp.$dead" ]] && fail "a dead report's temporaries stayed"
+[[ -e "$work/again.md.tmp.$$" ]] || fail "a live process's temporary was removed"
 # A grid file from an endless pipe is bounded, not read until memory runs out.
 expect_error "more than 16777216 bytes (an endless pipe?)" "$sweep" --grid_file=<(yes seed=1) --out_dir="$work/never"
 

@@ -222,6 +222,12 @@ expect_error "--out_dir=$work/bad.pt/eval: cannot create it: $work/bad.pt is not
 [[ -e "$work/fresh/error_CNNQSGD2.png" ]] && fail "a plot was written although --out_dir was bad"
 expect_error "unknown command line flag 'bogus'" --bogus
 
+# A plot file name too long for its temporary beside it is refused before the evaluation.
+long_name="$work/$(printf 'p%.0s' $(seq 245)).png"
+expect_error "plot file $long_name: the file name is 249 bytes; at most 240 leave room for its temporary" -d MNIST \
+  -m "$work/out/torch_nn02CNNQSGD2.pt" -e "$work/out/error_CNNQSGD2.pickle" --plot_file="$long_name" \
+  --data_dir="$work/data" --out_dir="$work/out"
+
 # Symbolic-link loops where a tool writes: one line, never an abort.
 ln -s plotloop "$work/plotloop"
 expect_error "$work/plotloop: Too many levels of symbolic links" -d MNIST -m "$work/out/torch_nn02CNNQSGD2.pt" \

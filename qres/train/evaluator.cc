@@ -52,6 +52,7 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   const std::string plot_file =
       !plotting ? "" : config.plot_file.empty() ? ReplaceSuffix(config.error_file, ".png") : config.plot_file;
   if (plotting) {
+    QRES_RETURN_IF_ERROR(io::CheckOutputName(plot_file, "plot file"));
     QRES_ASSIGN_OR_RETURN(const io::PathKind kind, io::KindOf(plot_file));
     if (kind == io::PathKind::kDirectory) {
       return absl::InvalidArgumentError(absl::StrCat("plot file ", plot_file, ": a folder is in the way"));
