@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -20,6 +21,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "qres/base/status_macros.h"
 
@@ -238,6 +241,26 @@ absl::StatusOr<std::vector<DirectoryEntry>> ListDirectory(const std::string& dir
             [](const DirectoryEntry& a, const DirectoryEntry& b) { return a.name < b.name; });
   return entries;
 }
+
+absl::StatusOr<std::unique_ptr<ExclusiveLock>> ExclusiveLock::Acquire(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);  // CLOEXEC: no child holds it
+  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot create: ", std::strerror(errno)));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char holder[32] = {};
+    const ssize_t read_bytes = pread(fd, holder, sizeof(holder) - 1, 0);
+    close(fd);
+    const std::string pid(absl::StripAsciiWhitespace(read_bytes > 0 ? holder : ""));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is held by process ", pid.empty() ? "(unknown)" : pid));
+  }
+  const std::string pid = absl::StrCat(getpid(), "\n");
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    // The lock holds all the same; only the holder's name is missing.
+  }
+  return std::unique_ptr<ExclusiveLock>(new ExclusiveLock(fd));
+}
+
+ExclusiveLock::~ExclusiveLock() { close(fd_); }
 
 absl::Status CheckOutputName(const std::string& path, const std::string& what) {
   const size_t slash = path.rfind('/');

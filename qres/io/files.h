@@ -6,6 +6,7 @@
 #define QRES_IO_FILES_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -75,6 +76,21 @@ absl::Status CheckOutputName(const std::string& path, const std::string& what);
 // Removes the temporaries that WriteFileAtomically left beside files named `prefix`... in `dir`
 // ("<name>.tmp.<pid>") when their process is gone (killed between its write and its rename).
 void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix);
+
+// An advisory lock (flock) on the file `path`, made if missing, held until destroyed; the holder
+// writes its pid into it, so the next one to try can say who holds it.
+class ExclusiveLock {
+ public:
+  // FailedPrecondition "<path> is held by process <pid>" when another process holds it.
+  static absl::StatusOr<std::unique_ptr<ExclusiveLock>> Acquire(const std::string& path);
+  ~ExclusiveLock();
+  ExclusiveLock(const ExclusiveLock&) = delete;
+  ExclusiveLock& operator=(const ExclusiveLock&) = delete;
+
+ private:
+  explicit ExclusiveLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 // "<dir>/<name>", or name alone for an empty dir.
 std::string JoinPath(const std::string& dir, const std::string& name);

@@ -263,6 +263,14 @@ absl::Status Sweep(const SweepOptions& options) {
   }
   if (options.dry_run) return absl::OkStatus();
   QRES_RETURN_IF_ERROR(io::CreateOutputDirectory(options.out_dir));
+  // One sweep at a time in a folder: two would run the same runs into the same folders.
+  absl::StatusOr<std::unique_ptr<io::ExclusiveLock>> lock =
+      io::ExclusiveLock::Acquire(io::JoinPath(options.out_dir, ".sweep.lock"));
+  if (!lock.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("another sweep runs in ", options.out_dir, " (",
+                                                      lock.status().message(),
+                                                      "); wait for it to end, or give another --out_dir"));
+  }
   std::cerr << "sweep: " << runs.size() << " runs in " << options.out_dir << ", " << done_before
             << " already finished, " << pending.size() << " to run, " << options.jobs << " at a time\n";
   struct sigaction action {};

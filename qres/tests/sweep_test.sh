@@ -176,6 +176,14 @@ echo mine >"$work/again.md.tmp.$$"  # a live process's (this shell's): kept
 "$report" --out="$work/again" "$work/fm" >/dev/null 2>&1 || fail "report over stale temporaries failed"
 [[ -e "$work/again.md.tmp.$dead" || -e "$work/again.csv.tmp.$dead" ]] && fail "a dead report's temporaries stayed"
 [[ -e "$work/again.md.tmp.$$" ]] || fail "a live process's temporary was removed"
+# Two sweeps in one folder: the second is refused, naming the first.
+"$sweep" --out_dir="$work/lk" --grid='seed=1;epochs=40' "${every[@]}" >/dev/null 2>"$work/lk.err" &
+holder=$!
+for _ in $(seq 600); do [[ -f "$work/lk/seed=1,epochs=40/sweep.json" ]] && break; sleep 0.05; done
+expect_error "another sweep runs in $work/lk ($work/lk/.sweep.lock is held by process $holder); wait for it to end" \
+  "$sweep" --out_dir="$work/lk" --grid='seed=1;epochs=40' "${every[@]}"
+kill -TERM $holder
+wait $holder
 # A grid file from an endless pipe is bounded, not read until memory runs out.
 expect_error "more than 16777216 bytes (an endless pipe?)" "$sweep" --grid_file=<(yes seed=1) --out_dir="$work/never"
 
