@@ -1,5 +1,8 @@
 // Train end to end on a tiny generated dataset: every net writes its outputs; a run interrupted
 // mid-epoch and resumed ends with the same model, bit for bit, as an uninterrupted run.
+#include <sys/stat.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <string>
@@ -354,7 +357,7 @@ TEST(TrainE2eTest, ARunsOutputsAreOneSet) {
   config.lr = 0.05;
   const absl::Status again = Train(config);
   EXPECT_THAT(std::string(again.message()), HasSubstr("--out_dir=" + config.out_dir + " already holds run " + proc));
-  EXPECT_THAT(std::string(again.message()), HasSubstr("give --overwrite to replace it, --resume to continue it"));
+  EXPECT_THAT(std::string(again.message()), HasSubstr("give --resume to continue it, --overwrite to replace it"));
   EXPECT_EQ(*io::ReadWholeFile(model), first_model);
   config.overwrite = true;
   ASSERT_TRUE(Train(config).ok());
@@ -364,6 +367,29 @@ TEST(TrainE2eTest, ARunsOutputsAreOneSet) {
   auto lock = RunLock::Acquire(config.out_dir, proc, {});
   ASSERT_TRUE(lock.ok()) << lock.status();
   EXPECT_THAT(std::string(Train(config).message()), HasSubstr("another process is writing run " + proc));
+}
+
+// Each state of a run's folder has one story, told alike by a plain start and by --resume.
+TEST(TrainE2eTest, AFolderWithoutTheRunsCheckpointSaysTheSameToStartAndResume) {
+  TrainConfig config = TinyRun("e2e_no_checkpoint", "CNN", "SGD");
+  config.epochs = 1;
+  const std::string proc = RunName(config);
+  ASSERT_TRUE(Train(config).ok());
+  const std::string checkpoint = io::JoinPath(config.out_dir, "checkpoint_" + proc + ".pt");
+  ASSERT_EQ(std::remove(checkpoint.c_str()), 0);  // as a run stopped before its first checkpoint leaves it
+  EXPECT_THAT(std::string(Train(config).message()),
+              HasSubstr("but no checkpoint to continue from); give --overwrite to start it again, or another --out_dir"));
+  TrainConfig resume = config;
+  resume.resume = true;
+  EXPECT_THAT(std::string(Train(resume).message()),
+              HasSubstr("--resume: run " + proc + " in " + config.out_dir + " has no checkpoint to continue from"));
+  EXPECT_THAT(std::string(Train(resume).message()), HasSubstr("start it again with --overwrite instead of --resume"));
+  // A folder where the checkpoint goes: no --resume_from= that folder, but what stands there.
+  ASSERT_EQ(mkdir(checkpoint.c_str(), 0755), 0);
+  EXPECT_THAT(std::string(Train(resume).message()),
+              HasSubstr("--resume: " + checkpoint + " is not a file (a folder or device stands where run " + proc +
+                        "'s checkpoint goes)"));
+  EXPECT_THAT(std::string(Train(config).message()), HasSubstr(checkpoint + ": a folder stands where the run writes"));
 }
 
 // Flips one bit in the middle of `path` (inside the largest tensor of a model or checkpoint).

@@ -42,7 +42,8 @@ std::vector<std::string> CheckpointsOf(const std::string& out_dir, const std::st
   if (!entries.ok()) return found;  // no folder, no checkpoints
   for (const io::DirectoryEntry& entry : *entries) {
     const std::string& name = entry.name;
-    if (!absl::StartsWith(name, prefix) || !absl::EndsWith(name, ".pt")) continue;
+    // Only files: a folder or device of a checkpoint's name is nothing to resume from.
+    if (entry.kind != io::PathKind::kFile || !absl::StartsWith(name, prefix) || !absl::EndsWith(name, ".pt")) continue;
     const absl::string_view epochs = absl::string_view(name).substr(prefix.size(), name.size() - prefix.size() - 3);
     if (!epochs.empty() && std::all_of(epochs.begin(), epochs.end(), absl::ascii_isdigit)) {
       found.push_back(io::JoinPath(out_dir, name));

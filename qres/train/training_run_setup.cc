@@ -130,9 +130,13 @@ absl::Status TrainingRun::ClaimOutputs() {
     if (io::FileExists(file)) existing.push_back(file);
   }
   if (!existing.empty() && !config_.overwrite) {
+    // --resume is offered only where there is a checkpoint to continue from (CheckpointToResume).
+    const bool resumable = io::FileExists(files_.checkpoint);
     return absl::FailedPreconditionError(absl::StrCat(
         "--out_dir=", config_.out_dir, " already holds run ", proc_, " (", existing.size(), " of its files, e.g. ",
-        existing.front(), "); give --overwrite to replace it, --resume to continue it, or another --out_dir"));
+        existing.front(), resumable ? "); give --resume to continue it, --overwrite to replace it"
+                                    : ", but no checkpoint to continue from); give --overwrite to start it again",
+        ", or another --out_dir"));
   }
   for (const std::string& file : existing) std::remove(file.c_str());
   return absl::OkStatus();
@@ -146,7 +150,25 @@ absl::StatusOr<std::string> TrainingRun::CheckpointToResume() const {
     return config_.resume_from;
   }
   if (!config_.resume) return std::string();
-  if (io::FileExists(files_.checkpoint)) return files_.checkpoint;
+  QRES_ASSIGN_OR_RETURN(const io::PathKind kind, io::KindOf(files_.checkpoint));
+  if (kind == io::PathKind::kFile) return files_.checkpoint;
+  if (kind != io::PathKind::kMissing) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--resume: ", files_.checkpoint, " is not a file (a folder or device stands where run ", proc_,
+        "'s checkpoint goes); move it away"));
+  }
+  // The run's own files without its checkpoint: it stopped before its first; it starts again.
+  std::vector<std::string> existing;
+  for (const std::string& file : files_.All()) {
+    if (io::FileExists(file)) existing.push_back(file);
+  }
+  if (!existing.empty()) {
+    return absl::NotFoundError(absl::StrCat(
+        "--resume: run ", proc_, " in ", config_.out_dir.empty() ? "." : config_.out_dir,
+        " has no checkpoint to continue from (it stopped before its first, or it was removed), only ",
+        existing.size(), " of its files, e.g. ", existing.front(),
+        "; start it again with --overwrite instead of --resume"));
+  }
   // The run's name holds its epoch count, so a run asked for more epochs looks for another file.
   const std::vector<std::string> others = CheckpointsOf(config_.out_dir, absl::StrCat(config_.net, config_.algorithm));
   return absl::NotFoundError(absl::StrCat(
