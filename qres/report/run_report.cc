@@ -32,6 +32,8 @@ namespace fs = std::filesystem;
 // What report reads of a train checkpoint: the run's settings (key=value lines) and its metrics.
 struct CheckpointRecords {
   std::string settings, metrics;
+  uint64_t digest = 0;  // FNV-1a of the bytes
+  size_t size = 0;
 };
 
 absl::StatusOr<CheckpointRecords> ReadCheckpointRecords(const std::string& checkpoint) {
@@ -45,6 +47,9 @@ absl::StatusOr<CheckpointRecords> ReadCheckpointRecords(const std::string& check
     c10::IValue value;
     if (archive.try_read("settings", value)) records.settings = value.toStringRef();
     if (archive.try_read("metrics", value)) records.metrics = value.toStringRef();
+    records.digest = 14695981039346656037ull;
+    for (const unsigned char c : bytes) records.digest = (records.digest ^ c) * 1099511628211ull;
+    records.size = bytes.size();
     return records;
   });
 }
@@ -82,6 +87,8 @@ absl::StatusOr<RunRecord> ReadRun(const std::string& metrics_file) {
     return absl::FailedPreconditionError(absl::StrCat(checkpoint, ": records no run settings (an older train's)"));
   }
   run.settings = io::ParseSettingsText(records.settings);
+  run.checkpoint_digest = records.digest;
+  run.checkpoint_size = records.size;
   QRES_ASSIGN_OR_RETURN(run.epochs, io::ParseMetrics(records.metrics, absl::StrCat(checkpoint, " (its metrics)")));
   if (run.epochs.empty()) return absl::DataLossError(absl::StrCat(checkpoint, ": no finished epoch yet"));
   // The metrics file is checked all the same: a damaged one is a damaged run folder.
@@ -161,6 +168,13 @@ absl::StatusOr<std::vector<RunRecord>> ReadRuns(const std::vector<std::string>& 
       const fs::path canonical = fs::weakly_canonical(fs::absolute(file, error), error);
       if (!read.insert(error ? file : canonical.string()).second) continue;
       QRES_ASSIGN_OR_RETURN(RunRecord run, ReadRun(file));
+      auto copy_of = std::find_if(runs.begin(), runs.end(), [&](const RunRecord& other) {
+        return other.checkpoint_digest == run.checkpoint_digest && other.checkpoint_size == run.checkpoint_size;
+      });
+      if (copy_of != runs.end()) {
+        copy_of->also_at.push_back(file);
+        continue;
+      }
       runs.push_back(std::move(run));
     }
   }
@@ -348,6 +362,11 @@ absl::StatusOr<std::string> WriteReport(const std::vector<std::string>& paths, c
   absl::StrAppend(&markdown, ".\n\n");
   if (!unfinished.empty()) {
     absl::StrAppend(&markdown, "Left out, not finished: ", absl::StrJoin(unfinished, ", "), ".\n\n");
+  }
+  for (const RunRecord& run : runs) {
+    if (run.also_at.empty()) continue;
+    absl::StrAppend(&markdown, "Counted once: ", run.metrics_file, " and its copies ", absl::StrJoin(run.also_at, ", "),
+                    " (byte-identical checkpoints: one run reached twice).\n\n");
   }
   absl::StrAppend(&markdown, MarkdownTables(sections));
   // One set: all written beside their targets first, then renamed, so a full disk leaves the old set.

@@ -26,13 +26,18 @@ struct RunRecord {
   std::map<std::string, std::string> settings;  // the checkpoint's, with epochs=<epochs recorded>
   std::vector<EpochMetrics> epochs;             // the checkpoint's; at least one
   int64_t planned_epochs = 0;                   // what the run was started for
+  uint64_t checkpoint_digest = 0;               // FNV-1a of the checkpoint's bytes, and their count:
+  size_t checkpoint_size = 0;                   //   one run reached twice (a copy, hard links)
+  std::vector<std::string> also_at;             // the metrics files of its copies, counted once
 
   bool finished() const { return static_cast<int64_t>(epochs.size()) >= planned_epochs; }
 };
 
 // The runs of `paths`: a folder with metrics_*.jsonl files holds those runs; a folder without any
 // holds runs in its subfolders (a sweep's --out_dir). A run reached through several paths (one
-// folder given twice, with a trailing slash, or inside another given folder) counts once. A path
+// folder given twice, with a trailing slash, or inside another given folder) counts once, and so
+// does a copy of a run (cp -r, hard links: a byte-identical checkpoint, which holds the run's
+// settings, seed and every epoch's metrics down to its seconds), named in also_at. A path
 // with no run, a run without its checkpoint, or a checkpoint that is damaged or has no finished
 // epoch is an error naming it.
 absl::StatusOr<std::vector<RunRecord>> ReadRuns(const std::vector<std::string>& paths);

@@ -1,10 +1,15 @@
 #include "qres/sweep/grid.h"
 
+#include <cmath>
+#include <filesystem>
 #include <map>
 #include <set>
+#include <system_error>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
@@ -23,6 +28,25 @@ bool NamesAComponent(const std::string& key) {
     if (key == name) return true;
   }
   return false;
+}
+
+// What a value means to train, to tell runs apart by it and not by its spelling: a number by its
+// value (0.001 and 1e-3, 1 and 01), a folder after canonicalisation (D, D/ and /x/./D from /x),
+// a component's name case-folded (as train matches it), anything else as written.
+std::string Meaning(const std::string& key, absl::string_view value) {
+  double number = 0;
+  if (absl::SimpleAtod(value, &number) && std::isfinite(number)) return absl::StrFormat("%.17g", number);
+  if (key == "data_dir" || key == "tensorboard") {
+    std::error_code error;  // the non-throwing forms (//qres/io:no_throwing_filesystem_calls_test)
+    const std::filesystem::path absolute = std::filesystem::absolute(std::string(value), error);
+    std::string path = std::filesystem::weakly_canonical(absolute, error).lexically_normal().string();
+    if (!error) {
+      while (path.size() > 1 && path.back() == '/') path.pop_back();
+      return path;
+    }
+  }
+  if (NamesAComponent(key)) return absl::AsciiStrToLower(value);
+  return std::string(value);
 }
 
 }  // namespace
@@ -49,17 +73,23 @@ absl::StatusOr<std::vector<Axis>> ParseGrid(absl::string_view text, absl::string
       }
       axis.values.emplace_back(value);
     }
-    // Two values that name one folder, or one run (QtAdamW and qtadamw), would be one run twice:
-    // the second would "resume" the first's finished checkpoint and train nothing.
-    std::map<std::string, std::string> seen;  // folder name (lowercase for component names) -> value
+    // Two values that name one folder, or mean one run (QtAdamW and qtadamw, 0.001 and 1e-3),
+    // would be one run twice: the second would "resume" the first's finished checkpoint and train
+    // nothing, or train it again into another folder that report would count as a second seed.
+    std::map<std::string, std::string> folders, meanings;  // -> the value that took it
     for (const std::string& value : axis.values) {
       std::string folder = FolderName(value);
       if (NamesAComponent(axis.key)) folder = absl::AsciiStrToLower(folder);
-      const auto [it, fresh] = seen.emplace(folder, value);
-      if (!fresh) {
+      if (const auto [it, fresh] = folders.emplace(folder, value); !fresh) {
         return absl::InvalidArgumentError(absl::StrCat(source, ": axis ", axis.key, ": values '", it->second, "' and '",
                                                        value, "' are the same run (one folder, ", axis.key, "=",
                                                        FolderName(value), ")"));
+      }
+      const std::string meaning = Meaning(axis.key, value);
+      if (const auto [it, fresh] = meanings.emplace(meaning, value); !fresh) {
+        return absl::InvalidArgumentError(absl::StrCat(source, ": axis ", axis.key, ": values '", it->second, "' and '",
+                                                       value, "' are the same run (both mean ", axis.key, "=", meaning,
+                                                       "); give each value once"));
       }
     }
     if (!keys.insert(axis.key).second) {

@@ -1,5 +1,8 @@
 #include "qres/sweep/grid.h"
 
+#include <filesystem>
+#include <string>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -47,6 +50,20 @@ TEST(GridTest, ValuesThatWouldBeOneRunAreAnError) {
               HasSubstr("axis precision: values 'bf16' and 'BF16' are the same run"));
   // Case matters where the value is not a registered name (two folders, two data sets).
   EXPECT_TRUE(ParseGrid("data_dir=/data/A|/data/a", "--grid").ok());
+}
+
+// Runs are told apart by what their values mean to train, not by their spelling.
+TEST(GridTest, ValuesThatMeanTheSameAreOneRun) {
+  EXPECT_THAT(std::string(ParseGrid("lr=0.001|1e-3", "--grid").status().message()),
+              HasSubstr("axis lr: values '0.001' and '1e-3' are the same run (both mean lr=0.001"));
+  EXPECT_THAT(std::string(ParseGrid("seed=1|01", "--grid").status().message()),
+              HasSubstr("values '1' and '01' are the same run (both mean seed=1)"));
+  const std::string cwd = std::filesystem::current_path().string();
+  EXPECT_THAT(std::string(ParseGrid("data_dir=D|D/", "--grid").status().message()),
+              HasSubstr("values 'D' and 'D/' are the same run (both mean data_dir=" + cwd + "/D)"));
+  EXPECT_THAT(std::string(ParseGrid("data_dir=D|" + cwd + "/./D", "--grid").status().message()),
+              HasSubstr("are the same run (both mean data_dir=" + cwd + "/D)"));
+  EXPECT_TRUE(ParseGrid("lr=0.001|0.0011;seed=1|10", "--grid").ok());
 }
 
 }  // namespace

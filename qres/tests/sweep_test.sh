@@ -26,6 +26,10 @@ expect_error "grid axis lrr: train has no flag --lrr" "$sweep" --out_dir="$work/
 expect_error "grid axis algo: unknown algorithm 'Lion'" "$sweep" --out_dir="$work/x" --grid='algo=SGD|Lion'
 expect_error "--bogus=1 after --: train has no flag --bogus" "$sweep" --out_dir="$work/x" --grid='seed=1' -- --bogus=1
 expect_error "grid axis out_dir: the sweep sets it" "$sweep" --grid='out_dir=a|b'
+expect_error "axis lr: values '0.001' and '1e-3' are the same run (both mean lr=0.001" "$sweep" --out_dir="$work/x" \
+  --grid='lr=0.001|1e-3'
+expect_error "values '$work/data' and '$work/./data/' are the same run" "$sweep" --out_dir="$work/x" \
+  --grid="data_dir=$work/data|$work/./data/"
 [[ -e "$work/x" ]] && fail "a bad sweep made its folder"
 
 # Three runs, one at a time; stopped (SIGTERM) once the second has a checkpoint.
@@ -123,6 +127,13 @@ one_run="$work/fm/$(ls "$work/fm" | grep seed=1 | head -1)"
 "$report" --out="$work/twice" "$work/fm" "$work/fm/" "$one_run" >/dev/null 2>&1 || fail "report of overlapping folders failed"
 counted=$("$python" -c "import csv, sys; print(sum(int(r['runs']) for r in csv.DictReader(open(sys.argv[1]))))" "$work/twice.csv")
 [[ "$counted" -eq 2 ]] || fail "overlapping folders counted $counted runs, not 2: $(cat "$work/twice.csv")"
+# So does a copy of a run (cp -r) or a folder of hard links to it, and the report says so.
+cp -r "$one_run" "$work/copied_run" && cp -rl "$one_run" "$work/linked_run"
+"$report" --out="$work/copies" "$work/fm" "$work/copied_run" "$work/linked_run" >/dev/null 2>&1 || fail "report of copies failed"
+counted=$("$python" -c "import csv, sys; print(sum(int(r['runs']) for r in csv.DictReader(open(sys.argv[1]))))" "$work/copies.csv")
+[[ "$counted" -eq 2 ]] || fail "a copied run counted as another: $counted runs, not 2"
+grep -q "^Counted once: .* and its copies $work/copied_run/metrics_.*, $work/linked_run/metrics_.* (byte-identical checkpoints" \
+  "$work/copies.md" || fail "the report does not say it counted the copies once: $(head -5 "$work/copies.md")"
 
 # Flags the sweep sets itself, and grid files that are not text files.
 expect_error "--out_dir=$work/elsewhere after --: the sweep sets --out_dir for every run" "$sweep" --grid='seed=1' \
