@@ -7,6 +7,8 @@
 #include <sstream>
 #include <utility>
 
+#include <zlib.h>
+
 #include "ATen/core/ivalue.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -370,7 +372,9 @@ absl::StatusOr<std::string> WriteReport(const std::vector<std::string>& paths, c
   }
   absl::StrAppend(&markdown, MarkdownTables(sections));
   // One set: all written beside their targets first, then renamed, so a full disk leaves the old set.
-  std::vector<std::pair<std::string, std::string>> files = {{out + ".md", markdown}, {out + ".csv", CsvTable(sections)}};
+  // The .md is the set's manifest, renamed last: it names each other file with its CRC-32, so a
+  // report stopped between two renames (an old .md beside a new .csv) shows in a mismatch.
+  std::vector<std::pair<std::string, std::string>> files = {{out + ".csv", CsvTable(sections)}};
   std::string written = absl::StrCat(out, ".md, ", out, ".csv");
   for (size_t i = 0; i < sections.size(); ++i) {
     const std::string png = sections.size() == 1 ? out + ".png" : absl::StrCat(out, "_", i + 1, ".png");
@@ -378,6 +382,13 @@ absl::StatusOr<std::string> WriteReport(const std::vector<std::string>& paths, c
     files.emplace_back(png, std::move(image));
     absl::StrAppend(&written, ", ", png, sections.size() == 1 ? "" : absl::StrCat(" (", sections[i].title, ")"));
   }
+  std::vector<std::string> manifest;
+  for (const auto& [path, bytes] : files) {
+    const uLong crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data()), bytes.size());
+    manifest.push_back(absl::StrFormat("%s (CRC-32 %08x, %d bytes)", path.substr(path.rfind('/') + 1), crc, bytes.size()));
+  }
+  absl::StrAppend(&markdown, "\nFiles of this report, written with it: ", absl::StrJoin(manifest, ", "), ".\n");
+  files.emplace_back(out + ".md", markdown);
   // A report killed between its writes and renames left temporaries; a later one removes them.
   io::RemoveStaleTemporaries(out_dir, out.substr(slash == std::string::npos ? 0 : slash + 1));
   QRES_RETURN_IF_ERROR(io::WriteFilesAtomically(files));

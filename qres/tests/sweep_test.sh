@@ -117,6 +117,16 @@ check(mnist["algo=SGD epochs=1"], runs(f"{work}/s/algo=SGD,seed=1,epochs=1/metri
 assert len(mnist) == 4, mnist.keys()
 PY
 grep -q "^### MNIST (64 training images), net CNN" "$work/report.md" || fail "no MNIST table"
+# The .md, renamed last, is the set's manifest: each other file with its CRC-32 and size.
+"$python" - "$work" <<'PY' || fail "the report's manifest does not match its files: $(tail -1 "$work/report.md")"
+import re, sys, zlib
+work = sys.argv[1]
+listed = re.findall(r"(report[^ ,]*) \(CRC-32 ([0-9a-f]{8}), (\d+) bytes\)", open(f"{work}/report.md").read())
+assert sorted(name for name, _, _ in listed) == ["report.csv", "report_1.png", "report_2.png"], listed
+for name, crc, size in listed:
+    data = open(f"{work}/{name}", "rb").read()
+    assert (f"{zlib.crc32(data):08x}", len(data)) == (crc, int(size)), name
+PY
 for png in "$work/report_1.png" "$work/report_2.png"; do  # a plot per table
   "$python" -c "import sys; d=open(sys.argv[1],'rb').read(); assert d[:8]==b'\x89PNG\r\n\x1a\n'" "$png" || fail "no plot $png"
 done
