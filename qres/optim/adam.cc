@@ -103,9 +103,19 @@ void AdamParamState::serialize(torch::serialize::InputArchive& archive) {
 }
 
 AdamFamily::AdamFamily(std::vector<at::Tensor> params, AdamOptions options, QuantizerOptions quantizer)
-    : torch::optim::Optimizer({torch::optim::OptimizerParamGroup(std::move(params))},
-                              std::make_unique<AdamOptions>(options)),
-      runner_(std::move(quantizer)) {}
+    : OptimizerFamily(std::move(params), options, std::move(quantizer)) {}
+
+void AdamFamily::ImportState(const at::Tensor& param, const ParamStateSnapshot& state) {
+  AdamParamState& imported = FreshStateOf(param);
+  imported.step(state.step);
+  imported.exp_avg(state.buffers.at(0));
+  imported.exp_avg_sq(state.buffers.at(1));
+}
+
+ParamStateSnapshot AdamFamily::ExportState(const at::Tensor& param) const {
+  const AdamParamState& state = ExistingStateOf(param);
+  return {state.step(), {state.exp_avg(), state.exp_avg_sq()}};
+}
 
 absl::StatusOr<std::unique_ptr<AdamFamily>> AdamFamily::Create(std::vector<at::Tensor> params,
                                                    AdamOptions options,
@@ -165,7 +175,7 @@ void AdamFamily::StepFused(StepPath path) {
 }
 
 AdamParamState& AdamFamily::InitState(const at::Tensor& param) {
-  return ParamState<AdamParamState>(state_, param, [&](AdamParamState& state) {
+  return StateOf(param, [&](AdamParamState& state) {
     state.exp_avg(at::zeros_like(param, at::MemoryFormat::Contiguous));
     state.exp_avg_sq(at::zeros_like(param, at::MemoryFormat::Contiguous));
   });
@@ -180,8 +190,6 @@ StepPath AdamFamily::step_path() const {
   return ChooseStepPath(param_groups_, reference_form && fused_cpu::Enabled(),
                         reference_form && CudaStepperRegistered());
 }
-
-at::Tensor AdamFamily::step(LossClosure closure) { return StepOnItsPath(closure); }
 
 void AdamFamily::StepAten() {
   const bool quantized = runner_.quantized();
@@ -263,16 +271,6 @@ void AdamFamily::StepAten() {
   for (auto& [params, alpha] : late_decays) {
     at::_foreach_add_(params, params, alpha);  // the reference's p.add_(p, alpha=−lr·wd)
   }
-}
-
-void AdamFamily::save(torch::serialize::OutputArchive& archive) const {
-  torch::optim::serialize<AdamParamState, AdamOptions>(archive, *this);
-  runner_.Save(archive);
-}
-
-void AdamFamily::load(torch::serialize::InputArchive& archive) {
-  torch::optim::serialize<AdamParamState, AdamOptions>(archive, *this);
-  runner_.Load(archive);
 }
 
 }  // namespace qres::optim

@@ -28,8 +28,8 @@
 #include "absl/status/statusor.h"
 #include "qres/base/params.h"
 #include "qres/optim/optimizer.h"
+#include "qres/optim/optimizer_base.h"
 #include "qres/optim/quantizer.h"
-#include "qres/optim/step_runner.h"
 #include "torch/arg.h"
 #include "torch/optim/optimizer.h"
 
@@ -73,7 +73,7 @@ struct AdamParamState : public torch::optim::OptimizerCloneableParamState<AdamPa
 // α_t of step t (from 1): the reference form's lr·√(1−β2^t)/(1−β1^t), torch's lr/(1−β1^t).
 double AdamStepSize(const AdamOptions& options, int64_t step);
 
-class AdamFamily : public torch::optim::Optimizer, public QresOptimizer {
+class AdamFamily : public OptimizerFamily<AdamOptions, AdamParamState> {
  public:
   // `quantizer.schedule == kNone` gives the unquantized optimizer. Options must be valid.
   AdamFamily(std::vector<at::Tensor> params, AdamOptions options, QuantizerOptions quantizer);
@@ -83,17 +83,10 @@ class AdamFamily : public torch::optim::Optimizer, public QresOptimizer {
                                                                           AdamOptions options,
                                                                           QuantizerOptions quantizer);
 
-  at::Tensor step(LossClosure closure = nullptr) override;
-  void save(torch::serialize::OutputArchive& archive) const override;
-  void load(torch::serialize::InputArchive& archive) override;
-  const Quantizer& quantizer() override { return runner_.quantizer(); }
-  void set_quantizer_state(QuantizerState state) override {
-    runner_.HostQuantizer().ImportDeviceState(std::move(state));
-  }
   StepPath step_path() const override;
-  bool SetGraphMode(bool on) override { return runner_.SetGraphMode(on, step_path()); }
-  void LaunchPendingStep() override { runner_.LaunchPending(); }
-  std::string PendingStepKey() const override { return runner_.PendingLaunchKey(); }
+  std::vector<std::string> BufferNames() const override { return {"exp_avg", "exp_avg_sq"}; }
+  void ImportState(const at::Tensor& param, const ParamStateSnapshot& state) override;
+  ParamStateSnapshot ExportState(const at::Tensor& param) const override;
 
  private:
   // The reference form on dense float32 tensors runs as single-pass loops (fused_cpu.h) on the CPU,
@@ -102,8 +95,6 @@ class AdamFamily : public torch::optim::Optimizer, public QresOptimizer {
   void StepFused(StepPath path) override;
   void StepAten() override;
   AdamParamState& InitState(const at::Tensor& param);
-
-  StepRunner runner_;
 };
 
 }  // namespace qres::optim

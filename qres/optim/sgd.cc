@@ -84,9 +84,19 @@ void SgdParamState::serialize(torch::serialize::InputArchive& archive) {
 }
 
 Sgd::Sgd(std::vector<at::Tensor> params, SgdOptions options, QuantizerOptions quantizer)
-    : torch::optim::Optimizer({torch::optim::OptimizerParamGroup(std::move(params))},
-                              std::make_unique<SgdOptions>(options)),
-      runner_(std::move(quantizer)) {}
+    : OptimizerFamily(std::move(params), options, std::move(quantizer)) {}
+
+void Sgd::ImportState(const at::Tensor& param, const ParamStateSnapshot& state) {
+  SgdParamState& imported = FreshStateOf(param);
+  imported.step(state.step);
+  const at::Tensor& buffer = state.buffers.at(0);
+  if (buffer.defined() && buffer.numel() > 0) imported.momentum_buffer(buffer);  // empty: none yet
+}
+
+ParamStateSnapshot Sgd::ExportState(const at::Tensor& param) const {
+  const SgdParamState& state = ExistingStateOf(param);
+  return {state.step(), {state.momentum_buffer()}};
+}
 
 absl::StatusOr<std::unique_ptr<Sgd>> Sgd::Create(std::vector<at::Tensor> params,
                                                  SgdOptions options, QuantizerOptions quantizer) {
@@ -127,14 +137,12 @@ void Sgd::StepFused(StepPath path) {
 }
 
 SgdParamState& Sgd::InitState(const at::Tensor& param) {
-  return ParamState<SgdParamState>(state_, param, [](SgdParamState&) {});  // the buffer comes at the first step
+  return StateOf(param, [](SgdParamState&) {});  // the buffer comes at the first step
 }
 
 StepPath Sgd::step_path() const {
   return ChooseStepPath(param_groups_, fused_cpu::Enabled(), CudaStepperRegistered());
 }
-
-at::Tensor Sgd::step(LossClosure closure) { return StepOnItsPath(closure); }
 
 void Sgd::StepAten() {
   const bool quantized = runner_.quantized();
@@ -191,16 +199,6 @@ void Sgd::StepAten() {
     runner_.HostQuantizer().QuantizeInPlace(updates, quantized_steps);
     at::_foreach_add_(quantized_params, updates);
   }
-}
-
-void Sgd::save(torch::serialize::OutputArchive& archive) const {
-  torch::optim::serialize<SgdParamState, SgdOptions>(archive, *this);
-  runner_.Save(archive);
-}
-
-void Sgd::load(torch::serialize::InputArchive& archive) {
-  torch::optim::serialize<SgdParamState, SgdOptions>(archive, *this);
-  runner_.Load(archive);
 }
 
 }  // namespace qres::optim

@@ -16,8 +16,8 @@
 #include "absl/status/statusor.h"
 #include "qres/base/params.h"
 #include "qres/optim/optimizer.h"
+#include "qres/optim/optimizer_base.h"
 #include "qres/optim/quantizer.h"
-#include "qres/optim/step_runner.h"
 #include "torch/arg.h"
 #include "torch/optim/optimizer.h"
 
@@ -52,7 +52,7 @@ struct SgdParamState : public torch::optim::OptimizerCloneableParamState<SgdPara
   void serialize(torch::serialize::OutputArchive& archive) const override;
 };
 
-class Sgd : public torch::optim::Optimizer, public QresOptimizer {
+class Sgd : public OptimizerFamily<SgdOptions, SgdParamState> {
  public:
   // `quantizer.schedule == kNone` gives plain SGD. Options must be valid (see Create).
   Sgd(std::vector<at::Tensor> params, SgdOptions options, QuantizerOptions quantizer);
@@ -62,17 +62,12 @@ class Sgd : public torch::optim::Optimizer, public QresOptimizer {
                                                                    SgdOptions options,
                                                                    QuantizerOptions quantizer);
 
-  at::Tensor step(LossClosure closure = nullptr) override;
-  void save(torch::serialize::OutputArchive& archive) const override;
-  void load(torch::serialize::InputArchive& archive) override;
-  const Quantizer& quantizer() override { return runner_.quantizer(); }
-  void set_quantizer_state(QuantizerState state) override {
-    runner_.HostQuantizer().ImportDeviceState(std::move(state));
-  }
   StepPath step_path() const override;
-  bool SetGraphMode(bool on) override { return runner_.SetGraphMode(on, step_path()); }
-  void LaunchPendingStep() override { runner_.LaunchPending(); }
-  std::string PendingStepKey() const override { return runner_.PendingLaunchKey(); }
+  // The momentum buffer is made at the first momentum step: undefined (or empty) until then.
+  std::vector<std::string> BufferNames() const override { return {"momentum_buffer"}; }
+  bool BuffersMadeAtFirstUse() const override { return true; }
+  void ImportState(const at::Tensor& param, const ParamStateSnapshot& state) override;
+  ParamStateSnapshot ExportState(const at::Tensor& param) const override;
 
  private:
   // Dense float32 tensors run as single-pass loops (fused_cpu.h) on the CPU, as kernels
@@ -81,8 +76,6 @@ class Sgd : public torch::optim::Optimizer, public QresOptimizer {
   void StepFused(StepPath path) override;
   void StepAten() override;
   SgdParamState& InitState(const at::Tensor& param);
-
-  StepRunner runner_;
 };
 
 }  // namespace qres::optim

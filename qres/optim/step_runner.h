@@ -1,7 +1,8 @@
-// What AdamFamily and Sgd share: the quantizer, and the fused paths that run a step the optimizer
-// described tensor by tensor (tensor_step.h) on the CPU loops (fused_cpu.h) or the CUDA step
-// (cuda_stepper.h). The CUDA step keeps the quantizer's bump state on the device between steps;
-// this class brings it back whenever the host needs it (quantizer(), HostQuantizer(), Save).
+// What every optimizer family holds (OptimizerBase, optimizer_base.h): the quantizer, and the
+// fused paths that run a step the optimizer described tensor by tensor (tensor_step.h) on the CPU
+// loops (fused_cpu.h) or the CUDA step (cuda_stepper.h). The CUDA step keeps the quantizer's bump
+// state on the device between steps; this class brings it back whenever the host needs it
+// (quantizer(), HostQuantizer(), Save).
 //
 //   std::vector<TensorStep>& steps = runner.NewStep();
 //   ... steps.push_back(...) for each parameter with a gradient, in parameter order ...
