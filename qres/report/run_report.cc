@@ -22,6 +22,7 @@
 #include "qres/base/torch_status.h"
 #include "qres/io/archive_check.h"
 #include "qres/io/files.h"
+#include "qres/io/run_layout.h"
 #include "qres/io/metrics.h"
 #include "qres/io/settings_text.h"
 #include "torch/serialize/input-archive.h"
@@ -47,8 +48,8 @@ absl::StatusOr<CheckpointRecords> ReadCheckpointRecords(const std::string& check
     archive.load_from(stream);
     CheckpointRecords records;
     c10::IValue value;
-    if (archive.try_read("settings", value)) records.settings = value.toStringRef();
-    if (archive.try_read("metrics", value)) records.metrics = value.toStringRef();
+    if (archive.try_read(io::run_layout::kSettingsRecord, value)) records.settings = value.toStringRef();
+    if (archive.try_read(io::run_layout::kMetricsRecord, value)) records.metrics = value.toStringRef();
     records.digest = 14695981039346656037ull;
     for (const unsigned char c : bytes) records.digest = (records.digest ^ c) * 1099511628211ull;
     records.size = bytes.size();
@@ -61,7 +62,7 @@ absl::StatusOr<CheckpointRecords> ReadCheckpointRecords(const std::string& check
 absl::StatusOr<std::vector<std::string>> MetricsFiles(const std::vector<io::DirectoryEntry>& entries) {
   std::vector<std::string> files;
   for (const io::DirectoryEntry& entry : entries) {
-    if (!absl::StartsWith(entry.name, "metrics_") || !absl::EndsWith(entry.name, ".jsonl")) continue;
+    if (io::run_layout::RunOfFile(io::run_layout::FileKind::kMetrics, entry.name).empty()) continue;
     if (entry.kind != io::PathKind::kFile) {
       return absl::FailedPreconditionError(absl::StrCat(
           entry.path, ": not a regular file", entry.problem.empty() ? "" : absl::StrCat(" (", entry.problem, ")")));
@@ -78,8 +79,8 @@ absl::StatusOr<RunRecord> ReadRun(const std::string& metrics_file) {
   RunRecord run;
   run.metrics_file = metrics_file;
   const fs::path path(metrics_file);
-  const std::string proc = path.filename().string().substr(8, path.filename().string().size() - 8 - 6);
-  const std::string checkpoint = (path.parent_path() / absl::StrCat("checkpoint_", proc, ".pt")).string();
+  const std::string run_name = io::run_layout::RunOfFile(io::run_layout::FileKind::kMetrics, path.filename().string());
+  const std::string checkpoint = io::run_layout::CheckpointFile(path.parent_path().string(), run_name);
   QRES_ASSIGN_OR_RETURN(const io::PathKind kind, io::KindOf(checkpoint));
   if (kind == io::PathKind::kMissing) {
     return absl::NotFoundError(absl::StrCat(metrics_file, ": no ", checkpoint, " beside it (the run's settings)"));

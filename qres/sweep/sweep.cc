@@ -29,6 +29,7 @@
 #include "qres/base/status_macros.h"
 #include "qres/data/dataset.h"
 #include "qres/io/files.h"
+#include "qres/io/run_layout.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
 #include "qres/sched/scheduler.h"
@@ -96,47 +97,22 @@ absl::Status CheckAxes(const std::vector<Axis>& axes, const std::set<std::string
 struct Job {
   GridRun run;
   std::string dir;
-  std::string flags;  // the run's train flags as sweep.json records them (a JSON array)
+  std::vector<std::string> flags;  // the run's train flags (its grid values, then the flags after --)
   pid_t pid = 0;
   Clock::time_point start;
 };
 
-std::string StatusFile(const std::string& dir) { return io::JoinPath(dir, "sweep.json"); }
-
-std::string JsonString(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppendFormat(&out, "\\u%04x", static_cast<int>(c));
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
+// The job's sweep.json: started (written before it starts), finished or failed.
+std::string StatusJson(const Job& job, const std::string& status, int exit_code, double seconds) {
+  return io::run_layout::SweepStatusJson({job.run.name, status, exit_code, seconds, job.flags});
 }
 
-// The flags every run of the sweep gets (its grid values, then the flags after --), as JSON.
-std::string FlagsJson(const GridRun& run, const std::vector<std::string>& fixed) {
-  std::vector<std::string> quoted;
-  for (const std::string& flag : run.flags) quoted.push_back(JsonString(flag));
-  for (const std::string& flag : fixed) quoted.push_back(JsonString(flag));
-  return absl::StrCat("[", absl::StrJoin(quoted, ", "), "]");
-}
-
-// The sweep.json line of a run: started (written before it starts), finished or failed.
-std::string StatusLine(const Job& job, const std::string& status, int exit_code, double seconds) {
-  return absl::StrFormat("{\"run\": %s, \"status\": \"%s\", \"exit\": %d, \"seconds\": %.1f, \"flags\": %s}\n",
-                         JsonString(job.run.name), status, exit_code, seconds, job.flags);
-}
-
-// Whether `dir` holds a file named <prefix>*.pt (train's model torch_nn02<run>.pt, its checkpoint_<run>.pt).
-bool HasFile(const std::string& dir, absl::string_view prefix) {
+// Whether `dir` holds a run's file of `kind` (train's model, its checkpoint), a regular file.
+bool HasFile(const std::string& dir, io::run_layout::FileKind kind) {
   absl::StatusOr<std::vector<io::DirectoryEntry>> entries = io::ListDirectory(dir);
   if (!entries.ok()) return false;  // not made yet
   return std::any_of(entries->begin(), entries->end(), [&](const io::DirectoryEntry& entry) {
-    return entry.kind == io::PathKind::kFile && absl::StartsWith(entry.name, prefix) &&
-           absl::EndsWith(entry.name, ".pt");
+    return entry.kind == io::PathKind::kFile && !io::run_layout::RunOfFile(kind, entry.name).empty();
   });
 }
 
@@ -145,20 +121,18 @@ bool HasFile(const std::string& dir, absl::string_view prefix) {
 // was run with other flags (a finished sweep continued with another --epochs after --) is an
 // error: its files are another run's.
 absl::StatusOr<bool> Finished(const Job& job) {
-  QRES_ASSIGN_OR_RETURN(const io::PathKind kind, io::KindOf(StatusFile(job.dir)));
+  const std::string path = io::run_layout::SweepStatusFile(job.dir);
+  QRES_ASSIGN_OR_RETURN(const io::PathKind kind, io::KindOf(path));
   if (kind == io::PathKind::kMissing) return false;
   // The sweep's own file: anything but a regular file in its place (a FIFO would block) is an error.
-  QRES_ASSIGN_OR_RETURN(const std::string status, io::ReadRegularFile(StatusFile(job.dir)));
-  const size_t at = status.find("\"flags\": ");
-  if (at != std::string::npos) {  // absent in an older sweep's files
-    const std::string recorded(absl::StripTrailingAsciiWhitespace(status.substr(at + 9)));
-    if (recorded != job.flags + "}") {
-      return absl::FailedPreconditionError(absl::StrCat(
-          job.dir, " was run with train flags ", recorded.substr(0, recorded.size() - 1), ", this sweep gives ",
-          job.flags, "; continue it with its own flags, or give another --out_dir"));
-    }
+  QRES_ASSIGN_OR_RETURN(const std::string text, io::ReadRegularFile(path));
+  QRES_ASSIGN_OR_RETURN(const io::run_layout::SweepStatus status, io::run_layout::ParseSweepStatus(text, path));
+  if (!status.flags.empty() && status.flags != job.flags) {  // no flags: an older sweep's file
+    return absl::FailedPreconditionError(absl::StrCat(
+        job.dir, " was run with train flags ", absl::StrJoin(status.flags, " "), ", this sweep gives ",
+        absl::StrJoin(job.flags, " "), "; continue it with its own flags, or give another --out_dir"));
   }
-  return absl::StrContains(status, "\"status\": \"finished\"") && HasFile(job.dir, "torch_nn02");
+  return status.status == "finished" && HasFile(job.dir, io::run_layout::FileKind::kModel);
 }
 
 // The last line of the run's output: a failed train's one-line error.
@@ -175,7 +149,7 @@ absl::StatusOr<pid_t> Start(const std::string& train, const Job& job, const std:
   args.insert(args.end(), job.run.flags.begin(), job.run.flags.end());
   args.insert(args.end(), fixed.begin(), fixed.end());
   args.push_back(absl::StrCat("--out_dir=", job.dir));
-  if (HasFile(job.dir, "checkpoint_")) args.push_back("--resume");  // an interrupted run continues from it
+  if (HasFile(job.dir, io::run_layout::FileKind::kCheckpoint)) args.push_back("--resume");  // an interrupted run continues from it
   args.push_back("--overwrite");  // files of a run that failed before its first checkpoint go
   args.push_back("--progress=off");
   if (threads > 0) args.push_back(absl::StrCat("--threads=", threads));
@@ -186,10 +160,11 @@ absl::StatusOr<pid_t> Start(const std::string& train, const Job& job, const std:
   fs::create_directories(job.dir, error);
   if (error) return absl::FailedPreconditionError(absl::StrCat(job.dir, ": cannot create it: ", error.message()));
   // Written before the run starts, so a stopped or crashed run's folder says what it was run with.
-  QRES_RETURN_IF_ERROR(io::WriteFileAtomically(StatusFile(job.dir), StatusLine(job, "started", 0, 0)));
+  QRES_RETURN_IF_ERROR(
+      io::WriteFileAtomically(io::run_layout::SweepStatusFile(job.dir), StatusJson(job, "started", 0, 0)));
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  const std::string output = io::JoinPath(job.dir, "sweep_output.txt");
+  const std::string output = io::run_layout::SweepOutputFile(job.dir);
   posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   pid_t pid = 0;
@@ -252,7 +227,8 @@ absl::Status Sweep(const SweepOptions& options) {
                                                      run.name.size(), " bytes long, more than the file system's ",
                                                      NAME_MAX, "; give shorter values"));
     }
-    Job job{run, io::JoinPath(options.out_dir, run.name), FlagsJson(run, fixed)};
+    Job job{run, io::JoinPath(options.out_dir, run.name), run.flags};
+    job.flags.insert(job.flags.end(), fixed.begin(), fixed.end());
     QRES_ASSIGN_OR_RETURN(const bool finished, Finished(job));
     if (options.dry_run) std::cout << (finished ? "done     " : "to run   ") << job.dir << "\n";
     if (finished) {
@@ -327,10 +303,11 @@ absl::Status Sweep(const SweepOptions& options) {
       continue;
     }
     // A train that exits 0 without a model (a grid value such as list=true) did not train.
-    const bool wrote_model = HasFile(job.dir, "torch_nn02");
+    const bool wrote_model = HasFile(job.dir, io::run_layout::FileKind::kModel);
     const bool trained = code == 0 && wrote_model;
     const absl::Status marked =
-        io::WriteFileAtomically(StatusFile(job.dir), StatusLine(job, trained ? "finished" : "failed", code, seconds));
+        io::WriteFileAtomically(io::run_layout::SweepStatusFile(job.dir),
+                                StatusJson(job, trained ? "finished" : "failed", code, seconds));
     const bool ok = trained && marked.ok();
     std::string line =
         absl::StrFormat("sweep: %s: %s in %s", job.run.name, ok ? "finished" : "FAILED", FormatDuration(seconds));
@@ -340,7 +317,7 @@ absl::Status Sweep(const SweepOptions& options) {
     } else {
       const std::string why = !marked.ok()   ? std::string(marked.message())
                               : code == 0 ? "train exited 0 but wrote no model (a flag such as --list or --help?)"
-                                          : LastLine(io::JoinPath(job.dir, "sweep_output.txt"));
+                                          : LastLine(io::run_layout::SweepOutputFile(job.dir));
       absl::StrAppend(&line, " (exit ", code, "): ", why);
       failures.push_back(absl::StrCat(job.run.name, ": ", why));
     }
@@ -359,7 +336,8 @@ absl::Status Sweep(const SweepOptions& options) {
   if (!failures.empty()) {
     for (const std::string& failure : failures) std::cerr << "sweep: failed: " << failure << "\n";
     return absl::AbortedError(absl::StrCat(failures.size(), " of ", runs.size(), " runs failed (listed above; each "
-                                           "folder's sweep_output.txt has its output); the same command retries them"));
+                                           "folder's ", io::run_layout::SweepOutputFile(""),
+                                           " has its output); the same command retries them"));
   }
   std::cerr << "sweep: all " << runs.size() << " runs finished; compare them with: report " << options.out_dir << "\n";
   return absl::OkStatus();

@@ -59,7 +59,7 @@ grep -q "4 runs in $work/s, 1 already finished, 3 to run" "$work/second.err" || 
 grep -q "Resumed from" "$second/operation_CNNSGD40.txt" || fail "the stopped run did not resume from its checkpoint"
 
 # Continued with other flags, a finished sweep is an error, not "all runs finished".
-expect_error "was run with train flags [\"--algo=SGD\", \"--seed=1\", \"--epochs=1\", \"-d\", \"MNIST\"" \
+expect_error "was run with train flags --algo=SGD --seed=1 --epochs=1 -d MNIST" \
   "$sweep" --out_dir="$work/s" --grid="$grid;epochs=1|40" "${every[@]}" --noshuffle
 # A finished run whose model was deleted runs again (from its finished checkpoint: no epoch retrains).
 rm "$work/s/algo=SGD,seed=1,epochs=1/torch_nn02CNNSGD1.pt"

@@ -10,6 +10,7 @@
 #include "qres/base/torch_status.h"
 #include "qres/io/archive_check.h"
 #include "qres/io/files.h"
+#include "qres/io/run_layout.h"
 #include "qres/io/settings_text.h"
 #include "torch/serialize.h"
 
@@ -98,9 +99,9 @@ absl::StatusOr<std::string> CheckpointBytes(const std::string& path, models::Net
     archive.write("times", at::tensor({position.loss_sum, position.epoch_seconds,
                                        position.train_seconds}, at::kDouble));
     archive.write("losses", at::tensor(position.losses, at::kDouble));
-    archive.write("metrics", c10::IValue(position.metrics));
+    archive.write(io::run_layout::kMetricsRecord, c10::IValue(position.metrics));
     archive.write("log", c10::IValue(log));
-    archive.write("settings", c10::IValue(io::SettingsText(settings)));
+    archive.write(io::run_layout::kSettingsRecord, c10::IValue(io::SettingsText(settings)));
     archive.write("schedule", at::tensor({schedule.steps()}));
     archive.write("schedule_lr", at::tensor({schedule.lr()}, at::kDouble));
     if (position.loss_scale > 0) {
@@ -133,7 +134,8 @@ absl::Status LoadCheckpoint(const std::string& path, models::Net& net,
                           std::istringstream stream(bytes);
                           archive.load_from(stream);
                           c10::IValue value;
-                          return archive.try_read("settings", value) ? value.toStringRef() : std::string();
+                          return archive.try_read(io::run_layout::kSettingsRecord, value) ? value.toStringRef()
+                                                                                          : std::string();
                         }));
   QRES_ASSIGN_OR_RETURN(world_size, CheckSameSettings(stored_settings, settings, path));
   return CallTorch(absl::StrCat("reading checkpoint ", path), [&] {
@@ -156,7 +158,7 @@ absl::Status LoadCheckpoint(const std::string& path, models::Net& net,
     losses = losses.contiguous();
     position.losses.assign(losses.data_ptr<double>(), losses.data_ptr<double>() + losses.numel());
     c10::IValue metrics, text;
-    archive.read("metrics", metrics);
+    archive.read(io::run_layout::kMetricsRecord, metrics);
     archive.read("log", text);
     position.metrics = metrics.toStringRef();
     log = text.toStringRef();

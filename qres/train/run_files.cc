@@ -16,38 +16,34 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "qres/io/files.h"
+#include "qres/io/run_layout.h"
 
 namespace qres::train {
 
 RunFiles RunFiles::For(const std::string& out_dir, const std::string& run) {
-  auto file = [&](const std::string& prefix, const std::string& suffix) {
-    return io::JoinPath(out_dir, absl::StrCat(prefix, run, suffix));
-  };
-  return {file("torch_nn02", ".pt"), file("operation_", ".txt"), file("error_", ".pickle"),
-          file("metrics_", ".jsonl"), file("checkpoint_", ".pt")};
+  using io::run_layout::FileKind;
+  auto file = [&](FileKind kind) { return io::run_layout::FileOf(kind, out_dir, run); };
+  return {file(FileKind::kModel), file(FileKind::kOperationLog), file(FileKind::kErrorTrend), file(FileKind::kMetrics),
+          file(FileKind::kCheckpoint)};
 }
 
 std::string MetricsFileBeside(const std::string& error_file) {
   const std::filesystem::path path(error_file);
-  const std::string name = path.filename().string();
-  if (!absl::StartsWith(name, "error_") || !absl::EndsWith(name, ".pickle")) return "";
-  const std::string run = name.substr(6, name.size() - 6 - 7);
-  return RunFiles::For(path.parent_path().string(), run).metrics;
+  const std::string run = io::run_layout::RunOfFile(io::run_layout::FileKind::kErrorTrend, path.filename().string());
+  return run.empty() ? "" : io::run_layout::MetricsFile(path.parent_path().string(), run);
 }
 
 std::vector<std::string> CheckpointsOf(const std::string& out_dir, const std::string& net_and_algorithm) {
-  const std::string prefix = absl::StrCat("checkpoint_", net_and_algorithm);
   std::vector<std::string> found;
   absl::StatusOr<std::vector<io::DirectoryEntry>> entries = io::ListDirectory(out_dir);
   if (!entries.ok()) return found;  // no folder, no checkpoints
   for (const io::DirectoryEntry& entry : *entries) {
-    const std::string& name = entry.name;
     // Only files: a folder or device of a checkpoint's name is nothing to resume from.
-    if (entry.kind != io::PathKind::kFile || !absl::StartsWith(name, prefix) || !absl::EndsWith(name, ".pt")) continue;
-    const absl::string_view epochs = absl::string_view(name).substr(prefix.size(), name.size() - prefix.size() - 3);
-    if (!epochs.empty() && std::all_of(epochs.begin(), epochs.end(), absl::ascii_isdigit)) {
-      found.push_back(io::JoinPath(out_dir, name));
-    }
+    if (entry.kind != io::PathKind::kFile) continue;
+    const std::string run = io::run_layout::RunOfFile(io::run_layout::FileKind::kCheckpoint, entry.name);
+    if (!absl::StartsWith(run, net_and_algorithm)) continue;
+    const absl::string_view epochs = absl::string_view(run).substr(net_and_algorithm.size());
+    if (!epochs.empty() && std::all_of(epochs.begin(), epochs.end(), absl::ascii_isdigit)) found.push_back(entry.path);
   }
   std::sort(found.begin(), found.end());
   return found;
