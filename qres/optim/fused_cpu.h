@@ -23,13 +23,7 @@ bool Available();
 void SetEnabled(bool enabled);
 bool Enabled();
 
-// How the quantizer rounds: q = R(fl(h · scale)).
-struct RoundedSum {
-  float scale = 0.0f;  // 0: do not compute
-  step_math::Rounding rounding = step_math::Rounding::kHalfUp;
-  uint64_t stream_key = 0;
-  bool count_nonzero = false;
-};
+using step_math::RoundedSum;  // how the quantizer rounds: q = R(fl(h · scale))
 
 // The reference (HuggingFace-style) Adam step of one tensor, in one pass:
 //   g' = g + l2·p (when step.coupled_l2)

@@ -6,9 +6,12 @@
 
 #include <cstdint>
 
-#include "qres/optim/fused_cpu.h"
+#include "qres/optim/step_math.h"
+#include "qres/optim/tensor_step.h"
 
 namespace qres::optim::fused_cpu::kernels {
+
+using step_math::RoundedSum;
 
 void AdamRange(const TensorStep& step, float* update, int64_t begin, int64_t end);
 void SgdRange(const TensorStep& step, float* update, int64_t begin, int64_t end);

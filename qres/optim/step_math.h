@@ -97,6 +97,15 @@ struct RoundedTotal {
   int64_t unfit = 0;  // values int64 cannot hold
 };
 QRES_HOST_DEVICE bool IsZero(const RoundedTotal& total) { return total.sum == 0 && total.unfit == 0; }
+
+// How the quantizer rounds a tensor's update h: q = R(fl(h · scale)), and what its zero test adds
+// (the fused CPU loops' description of a rounding pass).
+struct RoundedSum {
+  float scale = 0.0f;  // 0: do not compute
+  Rounding rounding = Rounding::kHalfUp;
+  uint64_t stream_key = 0;
+  bool count_nonzero = false;  // the all_zero test: count the nonzero q instead of summing them
+};
 QRES_HOST_DEVICE bool FitsInt64(float q) { return (q < 0.0f ? -q : q) < 9223372036854775808.0f; }  // NaN: no
 
 // p + q/scale: a quantized update q/scale added to the parameter.

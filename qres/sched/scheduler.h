@@ -11,7 +11,7 @@
 //
 // The torch-equivalent schedules repeat torch.optim.lr_scheduler's arithmetic, recurrences
 // included (ExponentialLR multiplies the previous lr, it does not raise γ to a power), so their lr
-// sequences equal torch's bit for bit (qres/tests/golden/schedules.txt, made by
+// sequences equal torch's bit for bit (qres/sched/schedules_golden.txt, made by
 // tools/golden/make_schedule_golden.py). Their state is the step count and the current lr; a
 // checkpoint keeps both.
 //

@@ -1,6 +1,6 @@
-// What train and test share on the command line: --help from the flags a binary defines, --list
-// of every registered component, the seed's short flag spellings, and turning a Status into a
-// one-line error and an exit code.
+// What the tools (train, test, sweep, report) share on the command line: --help from the flags a
+// binary defines, --list of every registered component, the seed's short flag spellings, and
+// turning a Status (or an escaped exception) into a one-line error and an exit code.
 #ifndef QRES_TOOLS_CLI_H_
 #define QRES_TOOLS_CLI_H_
 

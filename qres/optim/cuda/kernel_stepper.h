@@ -1,7 +1,8 @@
 // The host side of the fused step (cuda_stepper.h): fills the kernels' tensor table and launch
 // arguments from the optimizer's TensorSteps, keeps the workspaces between steps, and owns the
-// quantizer's device state (the bump index, per-tensor indices and trend between steps). Where the kernels run is the Backend's business: the GPU
-// (gpu_backend.cc) or the SIMT emulator on the CPU (emulator_backend.h, for tests).
+// quantizer's device state (the bump index, per-tensor indices and trend between steps). Where the
+// kernels run is the Backend's business: the GPU (gpu_backend.cc) or the SIMT emulator on the CPU
+// (emulator_backend.h, for tests).
 // Nothing here waits for the device.
 #ifndef QRES_OPTIM_CUDA_KERNEL_STEPPER_H_
 #define QRES_OPTIM_CUDA_KERNEL_STEPPER_H_
