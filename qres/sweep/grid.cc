@@ -14,6 +14,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "qres/base/train_flags.h"
 
 namespace qres::sweep {
 
@@ -23,12 +24,7 @@ namespace {
 std::string FolderName(absl::string_view value) { return absl::StrReplaceAll(value, {{"/", "_"}}); }
 
 // Keys whose values train matches case-insensitively: registered names, and the precision.
-bool NamesAComponent(const std::string& key) {
-  for (const char* name : {"algo", "m", "net", "n", "dataset", "d", "scheduler", "sn", "precision"}) {
-    if (key == name) return true;
-  }
-  return false;
-}
+bool NamesAComponent(const std::string& key) { return train_flags::NamesOf(key) != train_flags::Names::kNothing; }
 
 // What a value means to train, to tell runs apart by it and not by its spelling: a number by its
 // value (0.001 and 1e-3, 1 and 01), a folder after canonicalisation (D, D/ and /x/./D from /x),

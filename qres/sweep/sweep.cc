@@ -27,6 +27,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "qres/base/status_macros.h"
+#include "qres/base/train_flags.h"
 #include "qres/data/dataset.h"
 #include "qres/io/files.h"
 #include "qres/io/run_layout.h"
@@ -84,10 +85,14 @@ absl::Status CheckAxes(const std::vector<Axis>& axes, const std::set<std::string
     }
     for (const std::string& value : axis.values) {
       absl::Status found = absl::OkStatus();
-      if (axis.key == "algo" || axis.key == "m") found = optim::OptimizerRegistry::Find(value).status();
-      if (axis.key == "net" || axis.key == "n") found = models::ModelRegistry::Find(value).status();
-      if (axis.key == "dataset" || axis.key == "d") found = data::DatasetRegistry::Find(value).status();
-      if (axis.key == "scheduler" || axis.key == "sn") found = sched::SchedulerRegistry::Find(value).status();
+      switch (train_flags::NamesOf(axis.key)) {
+        case train_flags::Names::kAlgorithm: found = optim::OptimizerRegistry::Find(value).status(); break;
+        case train_flags::Names::kNet: found = models::ModelRegistry::Find(value).status(); break;
+        case train_flags::Names::kDataset: found = data::DatasetRegistry::Find(value).status(); break;
+        case train_flags::Names::kScheduler: found = sched::SchedulerRegistry::Find(value).status(); break;
+        case train_flags::Names::kPrecision:  // train checks it (fp32, bf16, fp16)
+        case train_flags::Names::kNothing: break;
+      }
       if (!found.ok()) return absl::InvalidArgumentError(absl::StrCat("grid axis ", axis.key, ": ", found.message()));
     }
   }

@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "gflags/gflags.h"
 #include "qres/base/status_macros.h"
+#include "qres/base/train_flags.h"
 #include "qres/dist/environment.h"
 #include "qres/tools/cli.h"
 #include "qres/train/trainer.h"
@@ -123,12 +124,12 @@ void OnSignal(int) {
 
 absl::StatusOr<train::TrainConfig> ConfigFromFlags() {
   train::TrainConfig config;
-  QRES_ASSIGN_OR_RETURN(config.net, MergedFlag("net", "n"));
-  QRES_ASSIGN_OR_RETURN(config.algorithm, MergedFlag("algo", "m"));
-  QRES_ASSIGN_OR_RETURN(config.dataset, MergedFlag("dataset", "d"));
-  QRES_ASSIGN_OR_RETURN(config.epochs, MergedIntFlag("epochs", "e"));
-  QRES_ASSIGN_OR_RETURN(config.lr, MergedDoubleFlag("lr", "l"));
-  QRES_ASSIGN_OR_RETURN(config.batch_size, MergedIntFlag("batch_size", "b"));
+  QRES_ASSIGN_OR_RETURN(config.net, MergedFlag("net", train_flags::ShortName("net")));
+  QRES_ASSIGN_OR_RETURN(config.algorithm, MergedFlag("algo", train_flags::ShortName("algo")));
+  QRES_ASSIGN_OR_RETURN(config.dataset, MergedFlag("dataset", train_flags::ShortName("dataset")));
+  QRES_ASSIGN_OR_RETURN(config.epochs, MergedIntFlag("epochs", train_flags::ShortName("epochs")));
+  QRES_ASSIGN_OR_RETURN(config.lr, MergedDoubleFlag("lr", train_flags::ShortName("lr")));
+  QRES_ASSIGN_OR_RETURN(config.batch_size, MergedIntFlag("batch_size", train_flags::ShortName("batch_size")));
   QRES_ASSIGN_OR_RETURN(config.net_params, NetOptionsFromFlags());
   if (config.epochs <= 0) return absl::InvalidArgumentError(absl::StrCat("--epochs=", config.epochs, " must be > 0"));
   if (config.batch_size < 0) return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config.batch_size, " must be > 0"));
@@ -151,7 +152,7 @@ absl::StatusOr<train::TrainConfig> ConfigFromFlags() {
   config.seed = FLAGS_seed;
   config.optim_params = FLAGS_optim_params;
   config.quant_params = FLAGS_quant_params;
-  QRES_ASSIGN_OR_RETURN(config.scheduler, MergedFlag("scheduler", "sn"));
+  QRES_ASSIGN_OR_RETURN(config.scheduler, MergedFlag("scheduler", train_flags::ShortName("scheduler")));
   config.scheduler_params = FLAGS_scheduler_params;
   if (FLAGS_scheduler_interval != "epoch" && FLAGS_scheduler_interval != "batch") {
     return absl::InvalidArgumentError(
