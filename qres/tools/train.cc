@@ -7,7 +7,6 @@
 #include <atomic>
 #include <csignal>
 #include <ctime>
-#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -131,14 +130,11 @@ absl::StatusOr<train::TrainConfig> ConfigFromFlags() {
   QRES_ASSIGN_OR_RETURN(config.lr, MergedDoubleFlag("lr", train_flags::ShortName("lr")));
   QRES_ASSIGN_OR_RETURN(config.batch_size, MergedIntFlag("batch_size", train_flags::ShortName("batch_size")));
   QRES_ASSIGN_OR_RETURN(config.net_params, NetOptionsFromFlags());
-  if (config.epochs <= 0) return absl::InvalidArgumentError(absl::StrCat("--epochs=", config.epochs, " must be > 0"));
-  if (config.batch_size < 0) return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config.batch_size, " must be > 0"));
 
   QRES_ASSIGN_OR_RETURN(config.cuda, WantsCuda(FLAGS_device, FLAGS_g));
   QRES_ASSIGN_OR_RETURN(config.precision, train::ParsePrecision(FLAGS_precision, config.cuda));
   QRES_ASSIGN_OR_RETURN(config.cuda_graphs, train::ParseCudaGraphs(FLAGS_cuda_graphs));
   config.data_dir = FLAGS_data_dir;
-  if (FLAGS_out_dir.empty()) return absl::InvalidArgumentError("--out_dir is empty: give a folder (. for this one)");
   config.out_dir = FLAGS_out_dir;
   if (!gflags::GetCommandLineFlagInfoOrDie("qp").is_default) {
     for (absl::string_view option : absl::StrSplit(FLAGS_quant_params, ',')) {
@@ -161,9 +157,6 @@ absl::StatusOr<train::TrainConfig> ConfigFromFlags() {
   config.schedule_per_batch = FLAGS_scheduler_interval == "batch";
   // "off" in any case, as every other name train reads (--tensorboard=OFF made a folder OFF).
   config.tensorboard = absl::AsciiStrToLower(FLAGS_tensorboard) == "off" ? "off" : FLAGS_tensorboard;
-  if (FLAGS_tensorboard_every < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("--tensorboard_every=", FLAGS_tensorboard_every, " must be >= 0"));
-  }
   config.tensorboard_every = FLAGS_tensorboard_every;
   config.shuffle = FLAGS_shuffle;
   config.drop_last = FLAGS_drop_last;
@@ -176,9 +169,6 @@ absl::StatusOr<train::TrainConfig> ConfigFromFlags() {
     return absl::InvalidArgumentError(absl::StrCat("--eval_bn=", FLAGS_eval_bn, ": use eval or train"));
   }
   config.train_mode_eval = FLAGS_eval_bn == "train";
-  if (FLAGS_resume && !FLAGS_resume_from.empty()) {
-    return absl::InvalidArgumentError("--resume and --resume_from: give one (--resume continues the run's own checkpoint)");
-  }
   config.resume = FLAGS_resume;
   config.resume_from = FLAGS_resume_from;
   config.overwrite = FLAGS_overwrite;
@@ -186,27 +176,14 @@ absl::StatusOr<train::TrainConfig> ConfigFromFlags() {
     return absl::InvalidArgumentError(absl::StrCat("--progress=", FLAGS_progress, ": use auto, on or off"));
   }
   config.progress = FLAGS_progress == "on" || (FLAGS_progress == "auto" && isatty(2));
-  // More threads than the machine runs only slows LibTorch down (an absurd count hangs it).
-  const int64_t cpu_threads = std::max(1u, std::thread::hardware_concurrency());
-  if (FLAGS_threads < 0 || FLAGS_threads > cpu_threads) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--threads=", FLAGS_threads, " must be in [0, ", cpu_threads, "] (this machine runs ",
-                     cpu_threads, " threads; 0: LibTorch's default)"));
-  }
   config.threads = FLAGS_threads;
   config.deterministic = FLAGS_deterministic;
   QRES_ASSIGN_OR_RETURN(config.ranks, dist::EnvironmentFromVariables());
   config.dist_backend = FLAGS_dist_backend;
-  if (FLAGS_dist_bucket_mb < 0 || FLAGS_dist_bucket_mb > 1024) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--dist_bucket_mb=", FLAGS_dist_bucket_mb, " must be in [0, 1024] (0: one allreduce after backward)"));
-  }
   config.dist_bucket_mb = FLAGS_dist_bucket_mb;
   config.dist_all_ranks_print = FLAGS_dist_all_ranks_print;
-  if (FLAGS_dist_timeout < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("--dist_timeout=", FLAGS_dist_timeout, " must be >= 1 second"));
-  }
   config.dist_timeout_s = FLAGS_dist_timeout;
+  QRES_RETURN_IF_ERROR(config.Validate());
   return config;
 }
 

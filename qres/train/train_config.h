@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "qres/dist/environment.h"
 #include "qres/train/precision.h"
@@ -63,6 +64,12 @@ struct TrainConfig {
   // Reducer); 0: one allreduce of all gradients after backward.
   int64_t dist_bucket_mb = 25;
   bool dist_all_ranks_print = false;  // every rank prints its lines, "[rank r] ..." (else rank 0 only)
+
+  // The one place a run's settings are checked on their own (Ceres's Solver::Options::IsValid):
+  // ranges, and settings that contradict each other, each a one-line error naming the flag. The
+  // train tool calls it after reading its flags, and a run (TrainingRun::SetUp) before anything
+  // else; what depends on the machine, the data or the files is checked where they are met.
+  [[nodiscard]] absl::Status Validate() const;
 };
 
 // The seed's run name, e.g. "ResNetQSGD20".

@@ -37,7 +37,7 @@ double Seconds(Clock::time_point since) {
 }  // namespace
 
 absl::Status TrainingRun::SetUp() {
-  QRES_RETURN_IF_ERROR(CheckConfig());
+  QRES_RETURN_IF_ERROR(config_.Validate());
   if (config_.threads > 0) at::set_num_threads(static_cast<int>(config_.threads));
   if (config_.deterministic) at::globalContext().setDeterministicCuDNN(true);
   device_ = PickDevice(config_.cuda, &device_note_, config_.ranks ? config_.ranks->local_rank : 0);

@@ -76,7 +76,6 @@ class TrainingRun {
   absl::Status Run(const std::function<bool()>& should_stop);
 
  private:
-  absl::Status CheckConfig() const;
   absl::Status LoadData();
   absl::Status BuildNetAndOptimizer();
   absl::Status ClaimOutputs();

@@ -22,17 +22,6 @@
 
 namespace qres::train {
 
-absl::Status TrainingRun::CheckConfig() const {
-  if (config_.epochs <= 0) return absl::InvalidArgumentError(absl::StrCat("--epochs=", config_.epochs, " must be > 0"));
-  if (!(config_.lr >= 0.0) || !std::isfinite(config_.lr)) {
-    return absl::InvalidArgumentError(absl::StrCat("--lr=", config_.lr, " must be a finite number >= 0"));
-  }
-  if (config_.batch_size < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config_.batch_size, " must be > 0"));
-  }
-  return dist::ChooseTransport(config_.dist_backend, config_.cuda).status();
-}
-
 absl::Status TrainingRun::LoadData() {
   // Names go through the registries first, so a typo fails before any data is read.
   QRES_ASSIGN_OR_RETURN(auto dataset_entry, data::DatasetRegistry::Find(config_.dataset));
