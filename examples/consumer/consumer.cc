@@ -28,8 +28,7 @@ struct SignSgdOptions : torch::optim::OptimizerCloneableOptions<SignSgdOptions> 
 class SignSgd : public torch::optim::Optimizer {
  public:
   SignSgd(std::vector<at::Tensor> params, double lr)
-      : Optimizer({torch::optim::OptimizerParamGroup(std::move(params))},
-                  std::make_unique<SignSgdOptions>(lr)) {}
+      : Optimizer({torch::optim::OptimizerParamGroup(std::move(params))}, std::make_unique<SignSgdOptions>(lr)) {}
   at::Tensor step(LossClosure closure = nullptr) override {
     at::NoGradGuard no_grad;
     for (auto& group : param_groups()) {

@@ -20,8 +20,7 @@ absl::StatusOr<Params> Params::Parse(absl::string_view text, absl::string_view s
     item = absl::StripAsciiWhitespace(item);
     const size_t eq = item.find('=');
     if (item.empty() || eq == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(source, ": '", item,
-                                                     "' is not key=value (in '", text, "')"));
+      return absl::InvalidArgumentError(absl::StrCat(source, ": '", item, "' is not key=value (in '", text, "')"));
     }
     const std::string key(absl::StripAsciiWhitespace(item.substr(0, eq)));
     const std::string value(absl::StripAsciiWhitespace(item.substr(eq + 1)));
@@ -45,8 +44,8 @@ const std::string* Params::Lookup(const std::string& key) {
 }
 
 absl::Status Params::BadValue(const std::string& key, absl::string_view expected) const {
-  return absl::InvalidArgumentError(absl::StrCat(source_, ": key '", key, "' has value '",
-                                                 values_.at(key), "', expected ", expected));
+  return absl::InvalidArgumentError(
+      absl::StrCat(source_, ": key '", key, "' has value '", values_.at(key), "', expected ", expected));
 }
 
 absl::StatusOr<double> Params::GetDouble(const std::string& key, double default_value) {
@@ -73,14 +72,12 @@ absl::StatusOr<bool> Params::GetBool(const std::string& key, bool default_value)
   return result;
 }
 
-absl::StatusOr<std::string> Params::GetString(const std::string& key,
-                                              const std::string& default_value) {
+absl::StatusOr<std::string> Params::GetString(const std::string& key, const std::string& default_value) {
   const std::string* value = Lookup(key);
   return value == nullptr ? default_value : *value;
 }
 
-absl::StatusOr<std::string> Params::GetChoice(const std::string& key,
-                                              const std::string& default_value,
+absl::StatusOr<std::string> Params::GetChoice(const std::string& key, const std::string& default_value,
                                               const std::vector<std::string>& choices) {
   const std::string* value = Lookup(key);
   if (value == nullptr) return default_value;
@@ -90,8 +87,8 @@ absl::StatusOr<std::string> Params::GetChoice(const std::string& key,
   return BadValue(key, absl::StrCat("one of ", absl::StrJoin(choices, ", ")));
 }
 
-absl::StatusOr<std::vector<double>> Params::GetDoubleList(
-    const std::string& key, const std::vector<double>& default_value) {
+absl::StatusOr<std::vector<double>> Params::GetDoubleList(const std::string& key,
+                                                          const std::vector<double>& default_value) {
   const std::string* value = Lookup(key);
   if (value == nullptr) return default_value;
   std::vector<double> result;
@@ -113,8 +110,7 @@ absl::Status Params::CheckAllUsed() const {
   }
   if (unknown.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(
-      absl::StrCat(source_, ": unknown key", unknown.size() > 1 ? "s" : "", " '",
-                   absl::StrJoin(unknown, "', '"), "'; ",
+      absl::StrCat(source_, ": unknown key", unknown.size() > 1 ? "s" : "", " '", absl::StrJoin(unknown, "', '"), "'; ",
                    asked_.empty() ? "it takes none" : absl::StrCat("valid keys: ", absl::StrJoin(asked_, ", "))));
 }
 

@@ -27,8 +27,7 @@ class Params {
   Params() = default;
 
   // Parses `text`; empty text gives no keys. `source` names where the text came from in errors.
-  [[nodiscard]] static absl::StatusOr<Params> Parse(absl::string_view text,
-                                                    absl::string_view source = "params");
+  [[nodiscard]] static absl::StatusOr<Params> Parse(absl::string_view text, absl::string_view source = "params");
 
   // Typed getters: the value of `key`, or `default_value` when it is absent. A present value that
   // does not parse as the type is an InvalidArgument error naming the key and the value.
@@ -36,15 +35,13 @@ class Params {
   [[nodiscard]] absl::StatusOr<int64_t> GetInt(const std::string& key, int64_t default_value);
   // true/false, 1/0, yes/no, on/off.
   [[nodiscard]] absl::StatusOr<bool> GetBool(const std::string& key, bool default_value);
-  [[nodiscard]] absl::StatusOr<std::string> GetString(const std::string& key,
-                                                      const std::string& default_value);
+  [[nodiscard]] absl::StatusOr<std::string> GetString(const std::string& key, const std::string& default_value);
   // One of `choices` (case-insensitive); the error lists the choices.
-  [[nodiscard]] absl::StatusOr<std::string> GetChoice(const std::string& key,
-                                                      const std::string& default_value,
+  [[nodiscard]] absl::StatusOr<std::string> GetChoice(const std::string& key, const std::string& default_value,
                                                       const std::vector<std::string>& choices);
   // A ':'-separated list of doubles, e.g. betas=0.9:0.999.
-  [[nodiscard]] absl::StatusOr<std::vector<double>> GetDoubleList(
-      const std::string& key, const std::vector<double>& default_value);
+  [[nodiscard]] absl::StatusOr<std::vector<double>> GetDoubleList(const std::string& key,
+                                                                  const std::vector<double>& default_value);
 
   bool Has(const std::string& key) const { return values_.count(key) > 0; }
 

@@ -44,12 +44,10 @@ TEST(ParamsTest, UnknownKeyIsNamedWithTheValidKeys) {
 
 TEST(ParamsTest, MalformedValuesNameTheKeyAndValue) {
   Params params = MustParse("lr=fast,steps=1.5,flag=maybe,mode=round,betas=0.9,list=1:x");
-  EXPECT_THAT(params.GetDouble("lr", 0).status().message(),
-              HasSubstr("key 'lr' has value 'fast', expected a number"));
+  EXPECT_THAT(params.GetDouble("lr", 0).status().message(), HasSubstr("key 'lr' has value 'fast', expected a number"));
   EXPECT_THAT(params.GetInt("steps", 0).status().message(),
               HasSubstr("key 'steps' has value '1.5', expected an integer"));
-  EXPECT_THAT(params.GetBool("flag", false).status().message(),
-              HasSubstr("key 'flag' has value 'maybe'"));
+  EXPECT_THAT(params.GetBool("flag", false).status().message(), HasSubstr("key 'flag' has value 'maybe'"));
   EXPECT_THAT(params.GetChoice("mode", "floor", {"floor", "half_up"}).status().message(),
               HasSubstr("key 'mode' has value 'round', expected one of floor, half_up"));
   EXPECT_THAT(params.GetDoubleList("betas", {0.9, 0.999}).status().message(),
@@ -60,13 +58,10 @@ TEST(ParamsTest, MalformedValuesNameTheKeyAndValue) {
 TEST(ParamsTest, SyntaxErrorsNameTheItem) {
   EXPECT_THAT(Params::Parse("lr", "--optim_params").status().message(),
               HasSubstr("--optim_params: 'lr' is not key=value"));
-  EXPECT_THAT(Params::Parse("lr=", "--optim_params").status().message(),
-              HasSubstr("key 'lr' has no value"));
+  EXPECT_THAT(Params::Parse("lr=", "--optim_params").status().message(), HasSubstr("key 'lr' has no value"));
   EXPECT_THAT(Params::Parse("=3", "--optim_params").status().message(), HasSubstr("empty key"));
-  EXPECT_THAT(Params::Parse("lr=1,lr=2", "--optim_params").status().message(),
-              HasSubstr("key 'lr' is given twice"));
-  EXPECT_THAT(Params::Parse("lr=1,,eps=2", "--optim_params").status().message(),
-              HasSubstr("is not key=value"));
+  EXPECT_THAT(Params::Parse("lr=1,lr=2", "--optim_params").status().message(), HasSubstr("key 'lr' is given twice"));
+  EXPECT_THAT(Params::Parse("lr=1,,eps=2", "--optim_params").status().message(), HasSubstr("is not key=value"));
 }
 
 }  // namespace

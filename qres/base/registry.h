@@ -59,8 +59,7 @@ class Registry {
   static bool Register(std::string name, std::string help, Factory factory, std::string file) {
     State& state = GetState();
     std::lock_guard<std::mutex> lock(state.mutex);
-    state.entries.push_back({std::move(name), std::move(help), std::move(file),
-                             std::move(factory)});
+    state.entries.push_back({std::move(name), std::move(help), std::move(file), std::move(factory)});
     state.checked = false;
     return true;
   }
@@ -83,8 +82,8 @@ class Registry {
     for (const Entry& entry : state.entries) {
       if (absl::AsciiStrToLower(entry.name) == key) return &entry;
     }
-    return absl::NotFoundError(absl::StrCat("unknown ", RegistryKind<Base>::kName, " '", name,
-                                            "'; registered: ", JoinNamesLocked(state)));
+    return absl::NotFoundError(
+        absl::StrCat("unknown ", RegistryKind<Base>::kName, " '", name, "'; registered: ", JoinNamesLocked(state)));
   }
 
   // Every registered name, sorted case-insensitively.
@@ -129,17 +128,15 @@ class Registry {
     if (state.checked) return;
     state.checked = true;
     state.status = absl::OkStatus();
-    std::stable_sort(state.entries.begin(), state.entries.end(),
-                     [](const Entry& a, const Entry& b) {
-                       return absl::AsciiStrToLower(a.name) < absl::AsciiStrToLower(b.name);
-                     });
+    std::stable_sort(state.entries.begin(), state.entries.end(), [](const Entry& a, const Entry& b) {
+      return absl::AsciiStrToLower(a.name) < absl::AsciiStrToLower(b.name);
+    });
     for (size_t i = 1; i < state.entries.size(); ++i) {
       const Entry& a = state.entries[i - 1];
       const Entry& b = state.entries[i];
       if (absl::AsciiStrToLower(a.name) == absl::AsciiStrToLower(b.name)) {
-        state.status = absl::AlreadyExistsError(
-            absl::StrCat(RegistryKind<Base>::kName, " name '", b.name, "' is registered twice: in ",
-                         a.file, " and in ", b.file));
+        state.status = absl::AlreadyExistsError(absl::StrCat(RegistryKind<Base>::kName, " name '", b.name,
+                                                             "' is registered twice: in ", a.file, " and in ", b.file));
         return;
       }
     }
@@ -159,7 +156,7 @@ class Registry {
 
 // Registers `factory` under `name` in `registry` (a Registry<...> type). Use it at namespace scope;
 // each area wraps it as QRES_REGISTER_<KIND>(name, help, factory).
-#define QRES_REGISTER_COMPONENT(registry, name, help, factory)                      \
+#define QRES_REGISTER_COMPONENT(registry, name, help, factory)                              \
   [[maybe_unused]] static const bool QRES_REGISTRY_CONCAT_(qres_registered_, __COUNTER__) = \
       registry::Register(name, help, factory, __FILE__)
 

@@ -62,8 +62,7 @@ TEST(RegistryTest, DuplicateNameNamesBothSourceFiles) {
   EXPECT_THAT(status.message(), HasSubstr("qres/base/registry_test.cc"));
   EXPECT_THAT(status.message(), HasSubstr("qres/base/registry_test_peer.cc"));
   // Every lookup reports the duplicate rather than picking one of the two.
-  EXPECT_EQ(DuplicateRegistry::Create("twice", 1, nullptr).status().code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(DuplicateRegistry::Create("twice", 1, nullptr).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
 }  // namespace

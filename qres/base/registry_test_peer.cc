@@ -5,8 +5,8 @@
 namespace qres::testing_peer {
 
 QRES_REGISTER_COMPONENT(::qres::testing::DuplicateRegistry, "twice", "second registration",
-                        [](int, ::qres::testing::DuplicateTag*)
-                            -> absl::StatusOr<std::unique_ptr<::qres::testing::Shape>> {
+                        [](int,
+                           ::qres::testing::DuplicateTag*) -> absl::StatusOr<std::unique_ptr<::qres::testing::Shape>> {
                           return std::make_unique<::qres::testing::Shape>(2);
                         });
 

@@ -17,10 +17,10 @@
 #define QRES_STATUS_CONCAT_(a, b) QRES_STATUS_CONCAT_INNER_(a, b)
 
 // Evaluates `expr` (an absl::Status) once and returns it from the enclosing function if not OK.
-#define QRES_RETURN_IF_ERROR(expr)                                      \
-  do {                                                                  \
-    ::absl::Status qres_status_ = (expr);                               \
-    if (!qres_status_.ok()) return qres_status_;                        \
+#define QRES_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::absl::Status qres_status_ = (expr);        \
+    if (!qres_status_.ok()) return qres_status_; \
   } while (false)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); returns its status if not OK, otherwise moves the value
@@ -28,8 +28,8 @@
 #define QRES_ASSIGN_OR_RETURN(lhs, rexpr) \
   QRES_ASSIGN_OR_RETURN_IMPL_(QRES_STATUS_CONCAT_(qres_statusor_, __LINE__), lhs, rexpr)
 
-#define QRES_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
-  auto statusor = (rexpr);                                \
+#define QRES_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr)  \
+  auto statusor = (rexpr);                                 \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 

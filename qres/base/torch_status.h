@@ -37,9 +37,9 @@ struct IsStatusOr<absl::StatusOr<T>> : std::true_type {};
 template <typename Fn>
 auto CallTorch(absl::string_view context, Fn&& fn) {
   using Result = std::invoke_result_t<Fn>;
-  using Return = std::conditional_t<
-      std::is_void_v<Result> || std::is_same_v<Result, absl::Status>, absl::Status,
-      std::conditional_t<internal::IsStatusOr<Result>::value, Result, absl::StatusOr<Result>>>;
+  using Return =
+      std::conditional_t<std::is_void_v<Result> || std::is_same_v<Result, absl::Status>, absl::Status,
+                         std::conditional_t<internal::IsStatusOr<Result>::value, Result, absl::StatusOr<Result>>>;
   try {
     if constexpr (std::is_void_v<Result>) {
       std::forward<Fn>(fn)();

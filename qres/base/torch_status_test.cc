@@ -1,7 +1,7 @@
 #include "qres/base/torch_status.h"
 
-#include "ATen/ops/ones.h"
 #include "ATen/ops/matmul.h"
+#include "ATen/ops/ones.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -26,8 +26,7 @@ TEST(TorchStatusTest, ValuesPassThrough) {
   ASSERT_TRUE(ones.ok());
   EXPECT_EQ(ones->numel(), 2);
   EXPECT_TRUE(CallTorch("nothing", [] {}).ok());
-  EXPECT_EQ(CallTorch("status", [] { return absl::NotFoundError("x"); }).code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(CallTorch("status", [] { return absl::NotFoundError("x"); }).code(), absl::StatusCode::kNotFound);
 }
 
 TEST(TorchStatusTest, IndexErrorIsInvalidArgument) {

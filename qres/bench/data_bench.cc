@@ -17,9 +17,7 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double Since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double Since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 }  // namespace
 
@@ -66,8 +64,8 @@ int main() {
 
   std::cout << absl::StrFormat("load Fashion-MNIST train (gzip, 60000 images): %.3f s\n", load);
   std::cout << absl::StrFormat("LeNet training epoch (469 steps of 128, SGD, batch reused): %.3f s\n", training);
-  std::cout << absl::StrFormat("batching epoch, shuffle + normalise: %.3f s = %.2f %% of the training epoch\n",
-                               plain, 100 * plain / training);
+  std::cout << absl::StrFormat("batching epoch, shuffle + normalise: %.3f s = %.2f %% of the training epoch\n", plain,
+                               100 * plain / training);
   std::cout << absl::StrFormat("batching epoch, + crop and flip:     %.3f s = %.2f %% of the training epoch\n",
                                augmented, 100 * augmented / training);
   return 0;

@@ -24,8 +24,8 @@
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
 #include "qres/bench/bench_flags.h"
-#include "qres/dist/environment.h"
 #include "qres/dist/data_parallel.h"
+#include "qres/dist/environment.h"
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
 
@@ -51,9 +51,11 @@ double Median(std::vector<double> values) {
 
 absl::Status Run() {
   QRES_ASSIGN_OR_RETURN(const std::optional<dist::Environment> env, dist::EnvironmentFromVariables());
-  if (!env) return absl::FailedPreconditionError("start it with torchrun --no-python (RANK and WORLD_SIZE are not set)");
+  if (!env)
+    return absl::FailedPreconditionError("start it with torchrun --no-python (RANK and WORLD_SIZE are not set)");
   if (FLAGS_batch % env->world_size != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("--batch=", FLAGS_batch, " does not split over ", env->world_size, " ranks"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--batch=", FLAGS_batch, " does not split over ", env->world_size, " ranks"));
   }
   at::set_num_threads(FLAGS_threads);
   QRES_ASSIGN_OR_RETURN(std::unique_ptr<dist::DataParallel> ranks,

@@ -17,9 +17,9 @@
 #include "absl/strings/str_format.h"
 #include "c10/core/GradMode.h"
 #include "gflags/gflags.h"
+#include "qres/base/allocator.h"
 #include "qres/bench/bench_flags.h"
 #include "qres/bench/parameter_sets.h"
-#include "qres/base/allocator.h"
 #include "qres/optim/adam.h"
 #include "qres/optim/cuda/kernel_stepper.h"
 #include "qres/optim/optimizer.h"
@@ -93,9 +93,10 @@ int main(int argc, char** argv) {
     optimizers.push_back(std::move(*optimizer));
     sets.push_back(*params);
   }
-  std::cout << absl::StrFormat("ResNet-32 parameter set (%d tensors): host time of the fused CUDA step "
-                               "without kernels, best of %d rounds of %d steps\n\n",
-                               sets[0].size(), FLAGS_rounds, FLAGS_steps);
+  std::cout << absl::StrFormat(
+      "ResNet-32 parameter set (%d tensors): host time of the fused CUDA step "
+      "without kernels, best of %d rounds of %d steps\n\n",
+      sets[0].size(), FLAGS_rounds, FLAGS_steps);
   std::vector<double> best(names.size(), 1e30), best_graph_mode(names.size(), 1e30);
   std::vector<int64_t> uploads(names.size(), 0);
   for (int round = 0; round < FLAGS_rounds; ++round) {

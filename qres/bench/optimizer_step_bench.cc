@@ -21,7 +21,10 @@
 #include <utility>
 #include <vector>
 
+#include "ATen/Context.h"
 #include "ATen/Parallel.h"
+#include "ATen/TensorOperators.h"
+#include "ATen/detail/CUDAHooksInterface.h"
 #include "ATen/ops/_foreach_add.h"
 #include "ATen/ops/_foreach_addcdiv.h"
 #include "ATen/ops/_foreach_addcmul.h"
@@ -31,19 +34,16 @@
 #include "ATen/ops/_foreach_sqrt.h"
 #include "ATen/ops/_fused_adamw.h"
 #include "ATen/ops/_fused_sgd.h"
+#include "ATen/ops/empty.h"
+#include "ATen/ops/empty_like.h"
 #include "ATen/ops/floor.h"
 #include "ATen/ops/sum.h"
 #include "ATen/ops/zeros.h"
 #include "ATen/ops/zeros_like.h"
-#include "ATen/ops/empty.h"
-#include "ATen/ops/empty_like.h"
-#include "ATen/TensorOperators.h"
-#include "ATen/Context.h"
-#include "ATen/detail/CUDAHooksInterface.h"
 #include "absl/strings/str_format.h"
-#include "qres/base/allocator.h"
 #include "c10/core/GradMode.h"
 #include "gflags/gflags.h"
+#include "qres/base/allocator.h"
 #include "qres/bench/bench_flags.h"
 #include "qres/bench/parameter_sets.h"
 #include "qres/optim/optimizer.h"
@@ -100,9 +100,9 @@ struct AdamState {
 int main(int argc, char** argv) {
   qres::KeepFreedMemoryForReuse();  // as the train tool does
   gflags::ParseCommandLineFlags(&argc, &argv, true);
-  if (!qres::bench::AllAtLeastOne("optimizer_step_bench", {{"rounds", FLAGS_rounds},
-                                                           {"steps", FLAGS_steps},
-                                                           {"resnet_layers", FLAGS_resnet_layers}})) {
+  if (!qres::bench::AllAtLeastOne(
+          "optimizer_step_bench",
+          {{"rounds", FLAGS_rounds}, {"steps", FLAGS_steps}, {"resnet_layers", FLAGS_resnet_layers}})) {
     return 1;
   }
   if (FLAGS_threads > 0) at::set_num_threads(FLAGS_threads);
@@ -139,10 +139,10 @@ int main(int argc, char** argv) {
   }
   int64_t count = 0;
   for (const at::Tensor& p : params) count += p.numel();
-  std::cout << absl::StrFormat("%s parameter set: %d parameters in %d tensors on %s, %d CPU threads; "
-                               "best of %d rounds of %d steps\n\n",
-                               FLAGS_set, count, params.size(), device.str(),
-                               at::get_num_threads(), FLAGS_rounds, FLAGS_steps);
+  std::cout << absl::StrFormat(
+      "%s parameter set: %d parameters in %d tensors on %s, %d CPU threads; "
+      "best of %d rounds of %d steps\n\n",
+      FLAGS_set, count, params.size(), device.str(), at::get_num_threads(), FLAGS_rounds, FLAGS_steps);
   at::NoGradGuard no_grad;
   const double lr = 1e-3;
 
@@ -173,8 +173,7 @@ int main(int argc, char** argv) {
     keep.push_back(s);
     names.push_back("PyTorch at::_fused_adamw_");
     steps.push_back([s, params, lr] {
-      at::_fused_adamw_(params, s->grads, s->m, s->v, {}, s->steps, lr, 0.9, 0.999, 0.0, 1e-8,
-                        false, false);
+      at::_fused_adamw_(params, s->grads, s->m, s->v, {}, s->steps, lr, 0.9, 0.999, 0.0, 1e-8, false, false);
     });
   }
   // PyTorch's fused SGD kernel (no momentum: the peer of qres SGD's defaults).
@@ -182,9 +181,8 @@ int main(int argc, char** argv) {
     std::vector<at::Tensor> grads;
     for (const at::Tensor& p : params) grads.push_back(p.grad());
     names.push_back("PyTorch at::_fused_sgd_");
-    steps.push_back([params, grads, lr] {
-      at::_fused_sgd_(params, grads, {}, 0.0, 0.0, lr, 0.0, false, false, false);
-    });
+    steps.push_back(
+        [params, grads, lr] { at::_fused_sgd_(params, grads, {}, 0.0, 0.0, lr, 0.0, false, false, false); });
   }
   // torch.optim.AdamW(foreach=True)'s sequence of foreach ops.
   if (wanted("PyTorch foreach AdamW")) {
@@ -273,13 +271,13 @@ int main(int argc, char** argv) {
   const double base = fused == names.end() ? ms[0] : ms[fused - names.begin()];
   const auto copy = std::find(names.begin(), names.end(), "device copy, 28 B/param (peer)");
   const double copy_ms = copy == names.end() ? 0.0 : ms[copy - names.begin()];
-  std::cout << absl::StrFormat("| %-40s | %9s | %9s | %14s | %10s |\n", "optimizer step", "ms/step",
-                               "x fused", "GB/s at 28 B", "% of copy");
+  std::cout << absl::StrFormat("| %-40s | %9s | %9s | %14s | %10s |\n", "optimizer step", "ms/step", "x fused",
+                               "GB/s at 28 B", "% of copy");
   std::cout << "|------------------------------------------|-----------|-----------|----------------|------------|\n";
   for (size_t i = 0; i < names.size(); ++i) {
     const double gbps = 28.0 * count / (ms[i] * 1e6);
-    std::cout << absl::StrFormat("| %-40s | %9.3f | %9.2f | %14.1f | %9.0f%% |\n", names[i], ms[i],
-                                 ms[i] / base, gbps, copy_ms > 0 ? 100.0 * copy_ms / ms[i] : 0.0);
+    std::cout << absl::StrFormat("| %-40s | %9.3f | %9.2f | %14.1f | %9.0f%% |\n", names[i], ms[i], ms[i] / base, gbps,
+                                 copy_ms > 0 ? 100.0 * copy_ms / ms[i] : 0.0);
   }
   return 0;
 }

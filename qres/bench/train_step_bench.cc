@@ -39,7 +39,8 @@ DEFINE_string(net, "CNN", "net");
 DEFINE_int32(batch, 100, "batch size");
 DEFINE_int32(channels, 1, "input channels");
 DEFINE_int32(size, 28, "input height and width");
-DEFINE_string(net_params, "", "the net's options k=v,... as train takes them (ResNet: layers=3 is ResNet-20, "
+DEFINE_string(net_params, "",
+              "the net's options k=v,... as train takes them (ResNet: layers=3 is ResNet-20, "
               "layers=5, the default, ResNet-32)");
 DEFINE_string(algo, "Adam", "optimizer");
 DEFINE_double(lr, 1e-3, "learning rate");
@@ -48,7 +49,8 @@ DEFINE_int32(steps, 100, "timed steps (after 10 warm-up steps), in groups of 10"
 DEFINE_string(device, "cpu", "cpu or cuda");
 DEFINE_bool(channels_last, false, "images in channels-last memory (real NHWC strides)");
 DEFINE_string(precision, "fp32", "fp32, bf16 or fp16 (CUDA): the forward pass and loss under autocast");
-DEFINE_bool(cuda_graphs, false, "forward and backward replayed from a CUDA graph (--device=cuda, a --config=cuda build)");
+DEFINE_bool(cuda_graphs, false,
+            "forward and backward replayed from a CUDA graph (--device=cuda, a --config=cuda build)");
 
 namespace {
 
@@ -64,10 +66,9 @@ int Fail(const std::string& message) {
 int main(int argc, char** argv) {
   qres::KeepFreedMemoryForReuse();  // as the train tool does
   gflags::ParseCommandLineFlags(&argc, &argv, true);
-  if (!qres::bench::AllAtLeastOne("train_step_bench", {{"batch", FLAGS_batch},
-                                                       {"channels", FLAGS_channels},
-                                                       {"size", FLAGS_size},
-                                                       {"steps", FLAGS_steps}})) {
+  if (!qres::bench::AllAtLeastOne(
+          "train_step_bench",
+          {{"batch", FLAGS_batch}, {"channels", FLAGS_channels}, {"size", FLAGS_size}, {"steps", FLAGS_steps}})) {
     return 1;
   }
   if (FLAGS_device != "cpu" && FLAGS_device != "cuda") {

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "ATen/core/Generator.h"
 #include "ATen/CPUGeneratorImpl.h"
 #include "ATen/TensorOperators.h"
+#include "ATen/core/Generator.h"
 #include "ATen/ops/arange.h"
 #include "ATen/ops/constant_pad_nd.h"
 #include "ATen/ops/empty.h"
@@ -21,8 +21,7 @@ namespace {
 // A CPU generator for (seed, epoch, stream): the same numbers on every run and after a resume.
 at::Generator SeededGenerator(uint64_t seed, int64_t epoch, int64_t stream) {
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>();
-  generator.set_current_seed(seed * 1000003u + static_cast<uint64_t>(epoch) * 7919u +
-                             static_cast<uint64_t>(stream));
+  generator.set_current_seed(seed * 1000003u + static_cast<uint64_t>(epoch) * 7919u + static_cast<uint64_t>(stream));
   return generator;
 }
 
@@ -85,9 +84,12 @@ at::Tensor Batches::Normalize(const at::Tensor& images) const {
                            .div_(255.0)
                      : images.to(at::kFloat).div_(255.0);
   switch (options_.normalization) {
-    case Normalization::kUnit: return x;
-    case Normalization::kSymmetric: return x.sub_(0.5).div_(0.5);
-    case Normalization::kMeanStd: return x.sub_(mean_).div_(std_);
+    case Normalization::kUnit:
+      return x;
+    case Normalization::kSymmetric:
+      return x.sub_(0.5).div_(0.5);
+    case Normalization::kMeanStd:
+      return x.sub_(mean_).div_(std_);
   }
   return x;
 }

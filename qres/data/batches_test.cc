@@ -57,8 +57,8 @@ TEST(BatchesTest, ShuffleIsASeededPermutationPerEpoch) {
   Batches a(Numbered(10), Options(3, true, false));
   Batches b(Numbered(10), Options(3, true, false));
   const std::vector<int64_t> first = Order(a, 0);
-  EXPECT_EQ(first, Order(b, 0));        // same seed and epoch: same order (resumable)
-  EXPECT_NE(first, Order(a, 1));        // another epoch: another order
+  EXPECT_EQ(first, Order(b, 0));                                         // same seed and epoch: same order (resumable)
+  EXPECT_NE(first, Order(a, 1));                                         // another epoch: another order
   EXPECT_EQ(std::set<int64_t>(first.begin(), first.end()).size(), 10u);  // a permutation
   Batch batch = a.Get(0);
   a.StartEpoch(0);

@@ -60,15 +60,14 @@ class CifarLoader : public DatasetLoader {
     for (const std::string& name : names) {
       const std::string path = absl::StrCat(root, "/", name);
       if (!io::FileExists(path)) {
-        return absl::NotFoundError(absl::StrCat(path, ": missing (", format_.name, " needs ",
-                                                names.size(), " file(s) in ", dir, " or ", dir,
-                                                "/", format_.subdir, ")"));
+        return absl::NotFoundError(absl::StrCat(path, ": missing (", format_.name, " needs ", names.size(),
+                                                " file(s) in ", dir, " or ", dir, "/", format_.subdir, ")"));
       }
       QRES_ASSIGN_OR_RETURN(std::string bytes,
                             io::ReadFileMaybeGzip(path, kMaxRecordsPerFile * static_cast<size_t>(record)));
       if (bytes.empty() || bytes.size() % record != 0) {
-        return absl::DataLossError(absl::StrCat(path, ": ", bytes.size(), " bytes is not a whole ",
-                                                "number of ", record, "-byte ", format_.name,
+        return absl::DataLossError(absl::StrCat(path, ": ", bytes.size(), " bytes is not a whole ", "number of ",
+                                                record, "-byte ", format_.name,
                                                 " records (truncated or trailing bytes)"));
       }
       total += static_cast<int64_t>(bytes.size()) / record;
@@ -85,15 +84,13 @@ class CifarLoader : public DatasetLoader {
       for (size_t offset = 0; offset < bytes.size(); offset += record, ++n) {
         const auto* rec = reinterpret_cast<const uint8_t*>(bytes.data() + offset);
         if (format_.label_bytes == 2 && rec[0] >= format_.coarse_classes) {
-          return absl::DataLossError(absl::StrCat(paths[f], ": record ", offset / record,
-                                                  ": coarse label ", int{rec[0]},
-                                                  " is out of range [0, ", format_.coarse_classes, ")"));
+          return absl::DataLossError(absl::StrCat(paths[f], ": record ", offset / record, ": coarse label ",
+                                                  int{rec[0]}, " is out of range [0, ", format_.coarse_classes, ")"));
         }
         const int64_t fine = rec[format_.label_bytes - 1];
         if (fine >= format_.classes) {
-          return absl::DataLossError(absl::StrCat(paths[f], ": record ", offset / record,
-                                                  ": label ", fine, " is out of range [0, ",
-                                                  format_.classes, ")"));
+          return absl::DataLossError(absl::StrCat(paths[f], ": record ", offset / record, ": label ", fine,
+                                                  " is out of range [0, ", format_.classes, ")"));
         }
         label[n] = fine;
         std::memcpy(pixels + n * kPixels, rec + format_.label_bytes, kPixels);
@@ -116,7 +113,7 @@ class CifarLoader : public DatasetLoader {
  private:
   absl::StatusOr<std::vector<std::string>> ClassNames(const std::string& root) const {
     if (format_.names_file.empty()) {
-      return std::vector<std::string>{"airplane", "automobile", "bird", "cat", "deer",
+      return std::vector<std::string>{"airplane", "automobile", "bird",  "cat",  "deer",
                                       "dog",      "frog",       "horse", "ship", "truck"};
     }
     std::vector<std::string> names;
@@ -130,8 +127,8 @@ class CifarLoader : public DatasetLoader {
       names.emplace_back(absl::StripAsciiWhitespace(line));
     }
     if (static_cast<int64_t>(names.size()) != format_.classes) {
-      return absl::DataLossError(absl::StrCat(path, ": ", names.size(), " class names, expected ",
-                                              format_.classes, " (one per line)"));
+      return absl::DataLossError(
+          absl::StrCat(path, ": ", names.size(), " class names, expected ", format_.classes, " (one per line)"));
     }
     return names;
   }
@@ -140,17 +137,20 @@ class CifarLoader : public DatasetLoader {
 };
 
 QRES_REGISTER_DATASET("CIFAR10", "32x32 colour images, 10 classes; binary archive in Torch_Data", [] {
-  return absl::StatusOr<std::unique_ptr<DatasetLoader>>(std::make_unique<CifarLoader>(CifarFormat{
-      "CIFAR10", "cifar-10-batches-bin",
-      {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
-       "data_batch_5.bin"},
-      {"test_batch.bin"}, 1, 10, 0, ""}));
+  return absl::StatusOr<std::unique_ptr<DatasetLoader>>(std::make_unique<CifarLoader>(
+      CifarFormat{"CIFAR10",
+                  "cifar-10-batches-bin",
+                  {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"},
+                  {"test_batch.bin"},
+                  1,
+                  10,
+                  0,
+                  ""}));
 });
 
 QRES_REGISTER_DATASET("CIFAR100", "32x32 colour images, 100 fine classes; binary archive in Torch_Data", [] {
   return absl::StatusOr<std::unique_ptr<DatasetLoader>>(std::make_unique<CifarLoader>(
-      CifarFormat{"CIFAR100", "cifar-100-binary", {"train.bin"}, {"test.bin"}, 2, 100, 20,
-                  "fine_label_names.txt"}));
+      CifarFormat{"CIFAR100", "cifar-100-binary", {"train.bin"}, {"test.bin"}, 2, 100, 20, "fine_label_names.txt"}));
 });
 
 }  // namespace

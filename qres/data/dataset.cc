@@ -40,18 +40,16 @@ std::string DataChecksums(const Dataset& train, const Dataset& test) {
   return absl::StrCat("train ", Checksum(train), ", test ", Checksum(test));
 }
 
-absl::Status CheckLabels(const at::Tensor& labels, int64_t classes, int64_t images,
-                         const std::string& source) {
+absl::Status CheckLabels(const at::Tensor& labels, int64_t classes, int64_t images, const std::string& source) {
   if (labels.size(0) != images) {
-    return absl::DataLossError(absl::StrCat(source, ": ", labels.size(0), " labels for ", images,
-                                            " images"));
+    return absl::DataLossError(absl::StrCat(source, ": ", labels.size(0), " labels for ", images, " images"));
   }
   if (labels.numel() == 0) return absl::OkStatus();
   const int64_t low = labels.min().item<int64_t>();
   const int64_t high = labels.max().item<int64_t>();
   if (low < 0 || high >= classes) {
-    return absl::DataLossError(absl::StrCat(source, ": label ", low < 0 ? low : high,
-                                            " is out of range [0, ", classes, ")"));
+    return absl::DataLossError(
+        absl::StrCat(source, ": label ", low < 0 ? low : high, " is out of range [0, ", classes, ")"));
   }
   return absl::OkStatus();
 }

@@ -36,9 +36,9 @@ struct Dataset {
   int64_t classes = 0;
   std::vector<std::string> class_names;
   Normalization normalization = Normalization::kUnit;  // the reference's
-  std::vector<double> mean, std;                         // for kMeanStd
-  int64_t default_batch_size = 100;                      // the reference's
-  std::string source;  // what was read, for logs
+  std::vector<double> mean, std;                       // for kMeanStd
+  int64_t default_batch_size = 100;                    // the reference's
+  std::string source;                                  // what was read, for logs
 
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
 };
@@ -64,8 +64,7 @@ std::string DataSetSetting(const Dataset& train);
 std::string DataChecksums(const Dataset& train, const Dataset& test);
 
 // Checks that labels are in [0, classes) and that there is one per image; names `source`.
-absl::Status CheckLabels(const at::Tensor& labels, int64_t classes, int64_t images,
-                         const std::string& source);
+absl::Status CheckLabels(const at::Tensor& labels, int64_t classes, int64_t images, const std::string& source);
 
 }  // namespace qres::data
 

@@ -31,8 +31,7 @@ at::Tensor Bytes(const std::string& bytes, size_t from, int64_t count) {
 }
 
 // IDX with `header` bytes equal to the original's and `body` bytes, each checked by `body_ok`.
-Format Idx(const std::string& original, size_t header, const std::function<bool(unsigned char)>& body_ok,
-           bool images) {
+Format Idx(const std::string& original, size_t header, const std::function<bool(unsigned char)>& body_ok, bool images) {
   return {[=](const std::string& bytes) {
             if (bytes.size() != original.size() || bytes.compare(0, header, original, 0, header) != 0) return false;
             for (size_t i = header; i < bytes.size(); ++i) {

@@ -33,9 +33,9 @@ absl::StatusOr<at::Tensor> ReadIdx(const std::string& path, int ndims) {
   const uint32_t magic = BigEndian32(header, 0);
   const uint32_t expected_magic = 0x00000800u | static_cast<uint32_t>(ndims);
   if (magic != expected_magic) {
-    return absl::DataLossError(absl::StrFormat(
-        "%s: wrong magic number 0x%08x, expected 0x%08x (uint8 IDX with %d dimensions)", path, magic,
-        expected_magic, ndims));
+    return absl::DataLossError(
+        absl::StrFormat("%s: wrong magic number 0x%08x, expected 0x%08x (uint8 IDX with %d dimensions)", path, magic,
+                        expected_magic, ndims));
   }
   if (header_read < header.size()) {
     return absl::DataLossError(absl::StrCat(path, ": truncated IDX header (", header_read, " bytes)"));

@@ -19,15 +19,14 @@ absl::StatusOr<std::string> FindIdxFile(const std::string& dir, const std::strin
   for (const std::string& candidate : {absl::StrCat(dir, "/", stem, ".gz"), absl::StrCat(dir, "/", stem)}) {
     if (io::FileExists(candidate)) return candidate;
   }
-  return absl::NotFoundError(absl::StrCat(dir, ": no ", stem, ".gz or ", stem,
-                                          " (pass the folder that holds the IDX files with --data_dir)"));
+  return absl::NotFoundError(
+      absl::StrCat(dir, ": no ", stem, ".gz or ", stem, " (pass the folder that holds the IDX files with --data_dir)"));
 }
 
 class MnistLoader : public DatasetLoader {
  public:
   MnistLoader(std::string name, std::string default_dir, std::vector<std::string> class_names)
-      : name_(std::move(name)), default_dir_(std::move(default_dir)),
-        class_names_(std::move(class_names)) {}
+      : name_(std::move(name)), default_dir_(std::move(default_dir)), class_names_(std::move(class_names)) {}
 
   std::string DefaultDir() const override { return default_dir_; }
 
@@ -38,8 +37,8 @@ class MnistLoader : public DatasetLoader {
     QRES_ASSIGN_OR_RETURN(at::Tensor images, ReadIdx(image_path, 3));
     QRES_ASSIGN_OR_RETURN(at::Tensor labels, ReadIdx(label_path, 1));
     if (images.size(1) != 28 || images.size(2) != 28) {
-      return absl::DataLossError(absl::StrCat(image_path, ": images are ", images.size(1), "x",
-                                              images.size(2), ", ", name_, " has 28x28"));
+      return absl::DataLossError(
+          absl::StrCat(image_path, ": images are ", images.size(1), "x", images.size(2), ", ", name_, " has 28x28"));
     }
     labels = labels.to(at::kLong);
     QRES_RETURN_IF_ERROR(CheckLabels(labels, 10, images.size(0), label_path));
@@ -62,22 +61,18 @@ class MnistLoader : public DatasetLoader {
   std::vector<std::string> class_names_;
 };
 
-QRES_REGISTER_DATASET(
-    "MNIST", "handwritten digits, 1x28x28, 10 classes; IDX files in Torch_Data/MNIST/raw", [] {
-      return absl::StatusOr<std::unique_ptr<DatasetLoader>>(std::make_unique<MnistLoader>(
-          "MNIST", "Torch_Data/MNIST/raw",
-          std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}));
-    });
+QRES_REGISTER_DATASET("MNIST", "handwritten digits, 1x28x28, 10 classes; IDX files in Torch_Data/MNIST/raw", [] {
+  return absl::StatusOr<std::unique_ptr<DatasetLoader>>(std::make_unique<MnistLoader>(
+      "MNIST", "Torch_Data/MNIST/raw", std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}));
+});
 
-QRES_REGISTER_DATASET(
-    "FashionMNIST",
-    "Zalando's clothing images, 1x28x28, 10 classes; Debian's /usr/share/datasets/fashion-mnist",
-    [] {
-      return absl::StatusOr<std::unique_ptr<DatasetLoader>>(std::make_unique<MnistLoader>(
-          "FashionMNIST", "/usr/share/datasets/fashion-mnist",
-          std::vector<std::string>{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
-                                   "Shirt", "Sneaker", "Bag", "Ankle boot"}));
-    });
+QRES_REGISTER_DATASET("FashionMNIST",
+                      "Zalando's clothing images, 1x28x28, 10 classes; Debian's /usr/share/datasets/fashion-mnist", [] {
+                        return absl::StatusOr<std::unique_ptr<DatasetLoader>>(std::make_unique<MnistLoader>(
+                            "FashionMNIST", "/usr/share/datasets/fashion-mnist",
+                            std::vector<std::string>{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                                                     "Shirt", "Sneaker", "Bag", "Ankle boot"}));
+                      });
 
 }  // namespace
 }  // namespace qres::data

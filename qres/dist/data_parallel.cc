@@ -20,7 +20,8 @@
 namespace qres::dist {
 
 DataParallel::DataParallel() = default;
-DataParallel::DataParallel(Group group, std::chrono::milliseconds timeout) : group_(std::move(group)), timeout_(timeout) {}
+DataParallel::DataParallel(Group group, std::chrono::milliseconds timeout)
+    : group_(std::move(group)), timeout_(timeout) {}
 DataParallel::~DataParallel() = default;
 
 absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Join(const Environment& env, Transport transport,
@@ -198,7 +199,8 @@ absl::Status DataParallel::SyncBuffersAndCheck(const std::vector<at::Tensor>& pa
     const double largest = extremes[2 * i], smallest = -extremes[2 * i + 1];
     if (largest != mine[i] || smallest != mine[i]) {
       return absl::DataLossError(absl::StrFormat(
-          "rank %d: its %s differ%s from another rank's at epoch %d (this rank's %.17g, the ranks' range [%.17g, %.17g])",
+          "rank %d: its %s differ%s from another rank's at epoch %d (this rank's %.17g, the ranks' range [%.17g, "
+          "%.17g])",
           rank(), i == 0 ? "weights" : "quantization index", i == 0 ? "" : "s", epoch, mine[i], smallest, largest));
     }
   }
@@ -241,7 +243,8 @@ absl::Status DataParallel::NameLostRanks(absl::Status failed) {
     store_gone = true;
   }
   std::string who = store_gone ? "rank 0 (it serves the rendezvous store)" : "";
-  if (!store_gone && !lost.empty()) who = absl::StrCat(lost.size() == 1 ? "rank " : "ranks ", absl::StrJoin(lost, ", "));
+  if (!store_gone && !lost.empty())
+    who = absl::StrCat(lost.size() == 1 ? "rank " : "ranks ", absl::StrJoin(lost, ", "));
   if (who.empty()) return failed;
   return absl::Status(failed.code(), absl::StrCat(message, "; lost: ", who));
 }

@@ -41,7 +41,8 @@ TEST(DataParallelTest, AWorldOfOne) {
 
 TEST(DataParallelTest, RunNamesTheWork) {
   DataParallel one;
-  const absl::Status status = one.Run("epoch 2 batch 5: the training step", [] { TORCH_CHECK(false, "out of memory"); });
+  const absl::Status status =
+      one.Run("epoch 2 batch 5: the training step", [] { TORCH_CHECK(false, "out of memory"); });
   EXPECT_FALSE(status.ok());
   EXPECT_THAT(std::string(status.message()), HasSubstr("epoch 2 batch 5: the training step"));
   EXPECT_THAT(std::string(status.message()), HasSubstr("out of memory"));

@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "ATen/ops/full.h"
 #include "ATen/ops/equal.h"
+#include "ATen/ops/full.h"
 #include "absl/strings/str_cat.h"
 #include "gflags/gflags.h"
 #include "qres/base/status_macros.h"
@@ -38,27 +38,27 @@ absl::Status Check() {
   std::vector<c10::Device> devices = {c10::Device(c10::kCPU)};
   if (nccl) devices.emplace_back(c10::kCUDA, static_cast<c10::DeviceIndex>(env->local_rank));
   for (const c10::Device& device : devices) {
-    QRES_RETURN_IF_ERROR(CallTorch(absl::StrCat("rank ", rank, ": a collective on ", device.str(), " failed"),
-                                   [&]() -> absl::Status {
-      const at::TensorOptions on = at::TensorOptions().device(device);
-      std::vector<at::Tensor> summed = {at::full({3}, static_cast<float>(rank + 1), on)};
-      group.process_group->allreduce(summed)->wait();
-      const float expected = static_cast<float>(size * (size + 1) / 2);
-      if (!at::equal(summed[0], at::full({3}, expected, on))) {
-        return absl::DataLossError(absl::StrCat("rank ", rank, ": allreduce on ", device.str(), " gave ",
-                                                summed[0][0].item<float>(), ", not ", expected));
-      }
-      std::vector<at::Tensor> shared = {at::full({2}, rank == 0 ? 42.0f : -1.0f, on)};
-      group.process_group->broadcast(shared)->wait();
-      if (!at::equal(shared[0], at::full({2}, 42.0f, on))) {
-        return absl::DataLossError(
-            absl::StrCat("rank ", rank, ": broadcast on ", device.str(), " gave ", shared[0][0].item<float>()));
-      }
-      return absl::OkStatus();
-    }));
+    QRES_RETURN_IF_ERROR(
+        CallTorch(absl::StrCat("rank ", rank, ": a collective on ", device.str(), " failed"), [&]() -> absl::Status {
+          const at::TensorOptions on = at::TensorOptions().device(device);
+          std::vector<at::Tensor> summed = {at::full({3}, static_cast<float>(rank + 1), on)};
+          group.process_group->allreduce(summed)->wait();
+          const float expected = static_cast<float>(size * (size + 1) / 2);
+          if (!at::equal(summed[0], at::full({3}, expected, on))) {
+            return absl::DataLossError(absl::StrCat("rank ", rank, ": allreduce on ", device.str(), " gave ",
+                                                    summed[0][0].item<float>(), ", not ", expected));
+          }
+          std::vector<at::Tensor> shared = {at::full({2}, rank == 0 ? 42.0f : -1.0f, on)};
+          group.process_group->broadcast(shared)->wait();
+          if (!at::equal(shared[0], at::full({2}, 42.0f, on))) {
+            return absl::DataLossError(
+                absl::StrCat("rank ", rank, ": broadcast on ", device.str(), " gave ", shared[0][0].item<float>()));
+          }
+          return absl::OkStatus();
+        }));
   }
-  QRES_RETURN_IF_ERROR(CallTorch(absl::StrCat("rank ", rank, ": the barrier failed"),
-                                 [&] { group.process_group->barrier()->wait(); }));
+  QRES_RETURN_IF_ERROR(
+      CallTorch(absl::StrCat("rank ", rank, ": the barrier failed"), [&] { group.process_group->barrier()->wait(); }));
   std::cout << "rank " << rank << " of " << size << ": collectives ok" << std::endl;
   if (rank == 0) std::this_thread::sleep_for(std::chrono::seconds(FLAGS_linger_s));
   return absl::OkStatus();

@@ -18,9 +18,13 @@ absl::StatusOr<std::optional<Environment>> From(const std::map<std::string, std:
   });
 }
 
-const std::map<std::string, std::string> kTorchrun = {
-    {"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "2"},
-    {"MASTER_ADDR", "10.0.0.1"}, {"MASTER_PORT", "29500"}, {"TORCHELASTIC_USE_AGENT_STORE", "True"}};
+const std::map<std::string, std::string> kTorchrun = {{"RANK", "3"},
+                                                      {"WORLD_SIZE", "4"},
+                                                      {"LOCAL_RANK", "1"},
+                                                      {"LOCAL_WORLD_SIZE", "2"},
+                                                      {"MASTER_ADDR", "10.0.0.1"},
+                                                      {"MASTER_PORT", "29500"},
+                                                      {"TORCHELASTIC_USE_AGENT_STORE", "True"}};
 
 TEST(EnvironmentTest, WithoutRankItIsNotADistributedRun) {
   auto env = From({{"MASTER_ADDR", "x"}});

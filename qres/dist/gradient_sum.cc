@@ -41,16 +41,17 @@ void SumInOneAllreduce(c10d::ProcessGroup& group, const std::vector<at::Tensor>&
 absl::StatusOr<std::unique_ptr<OverlappedGradientSum>> OverlappedGradientSum::Create(
     const Group& group, const std::vector<at::Tensor>& params, int64_t bucket_bytes) {
   return CallTorch("setting up the gradients' allreduce", [&] {
-    const std::vector<size_t> limits = {static_cast<size_t>(std::min<int64_t>(c10d::kDefaultFirstBucketBytes, bucket_bytes)),
-                                        static_cast<size_t>(bucket_bytes)};
+    const std::vector<size_t> limits = {
+        static_cast<size_t>(std::min<int64_t>(c10d::kDefaultFirstBucketBytes, bucket_bytes)),
+        static_cast<size_t>(bucket_bytes)};
     auto [buckets, bucket_limits] = c10d::compute_bucket_assignment_by_size(params, limits);
     // Assigned in parameter order; reversed, they come in the order backward fills them.
     std::reverse(buckets.begin(), buckets.end());
     std::vector<int64_t> reversed_limits(bucket_limits.rbegin(), bucket_limits.rend());
     auto reducer = std::make_unique<c10d::Reducer>(
         params, std::move(buckets), group.process_group, std::vector<bool>(params.size(), false), bucket_bytes,
-        /*find_unused_parameters=*/false, /*gradient_as_bucket_view=*/false,
-        std::unordered_map<size_t, std::string>(), static_cast<int64_t>(limits[0]),
+        /*find_unused_parameters=*/false, /*gradient_as_bucket_view=*/false, std::unordered_map<size_t, std::string>(),
+        static_cast<int64_t>(limits[0]),
         /*skip_all_reduce_unused_params=*/false, /*use_python_reducer=*/false, std::move(reversed_limits));
     reducer->register_comm_hook(std::make_unique<SumHook>(group.process_group));
     return std::unique_ptr<OverlappedGradientSum>(new OverlappedGradientSum(std::move(reducer)));

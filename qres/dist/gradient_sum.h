@@ -33,8 +33,8 @@ class OverlappedGradientSum {
   // Buckets of about `bucket_bytes` (the first one 1 MiB, so the last layers' gradients leave early,
   // as in DDP). Every rank must create it with the same parameters.
   static absl::StatusOr<std::unique_ptr<OverlappedGradientSum>> Create(const Group& group,
-                                                                      const std::vector<at::Tensor>& params,
-                                                                      int64_t bucket_bytes);
+                                                                       const std::vector<at::Tensor>& params,
+                                                                       int64_t bucket_bytes);
   ~OverlappedGradientSum();
 
   // Arms the next backward: its gradients are summed. Every parameter must get a gradient from it.

@@ -24,12 +24,14 @@ namespace qres::dist {
 absl::StatusOr<Transport> ChooseTransport(absl::string_view flag, bool cuda) {
   if (flag == "auto") return cuda && NcclAvailable() ? Transport::kNccl : Transport::kGloo;
   if (flag == "gloo") return Transport::kGloo;
-  if (flag != "nccl") return absl::InvalidArgumentError(absl::StrCat("--dist_backend=", flag, ": use auto, gloo or nccl"));
+  if (flag != "nccl")
+    return absl::InvalidArgumentError(absl::StrCat("--dist_backend=", flag, ": use auto, gloo or nccl"));
   if (!NcclAvailable()) {
     return absl::FailedPreconditionError(
         "--dist_backend=nccl: this build has no NCCL; build with --config=cuda, or use gloo");
   }
-  if (!cuda) return absl::InvalidArgumentError("--dist_backend=nccl sums CUDA tensors: train on GPUs (-g 1), or use gloo");
+  if (!cuda)
+    return absl::InvalidArgumentError("--dist_backend=nccl sums CUDA tensors: train on GPUs (-g 1), or use gloo");
   return Transport::kNccl;
 }
 
@@ -42,27 +44,28 @@ absl::StatusOr<Group> ConnectNow(const Environment& env, Transport transport, st
   Group group{env, {}, {}};
   const bool serve = env.rank == 0 && !env.agent_store;
   const std::string where = absl::StrCat("MASTER_ADDR=", env.master_addr, " MASTER_PORT=", env.master_port);
-  QRES_ASSIGN_OR_RETURN(
-      c10::intrusive_ptr<c10d::Store> store,
-      CallTorch(serve ? absl::StrCat("rank 0 cannot serve the store at ", where, " (a port in use?)")
-                      : absl::StrCat("rank ", env.rank, " cannot reach the store at ", where, " within ",
-                                     timeout.count() / 1000.0, " s"),
-                [&]() -> c10::intrusive_ptr<c10d::Store> {
-                  c10d::TCPStoreOptions options;
-                  options.port = static_cast<uint16_t>(env.master_port);
-                  options.isServer = serve;
-                  options.numWorkers = env.world_size;
-                  options.waitWorkers = false;  // the backend's rendezvous waits, with a clearer error
-                  options.timeout = timeout;
-                  return c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
-                }));
+  QRES_ASSIGN_OR_RETURN(c10::intrusive_ptr<c10d::Store> store,
+                        CallTorch(serve ? absl::StrCat("rank 0 cannot serve the store at ", where, " (a port in use?)")
+                                        : absl::StrCat("rank ", env.rank, " cannot reach the store at ", where,
+                                                       " within ", timeout.count() / 1000.0, " s"),
+                                  [&]() -> c10::intrusive_ptr<c10d::Store> {
+                                    c10d::TCPStoreOptions options;
+                                    options.port = static_cast<uint16_t>(env.master_port);
+                                    options.isServer = serve;
+                                    options.numWorkers = env.world_size;
+                                    options.waitWorkers =
+                                        false;  // the backend's rendezvous waits, with a clearer error
+                                    options.timeout = timeout;
+                                    return c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
+                                  }));
   group.store = c10::make_intrusive<c10d::PrefixStore>("qres", store);
   // Two processes with one RANK would race for its place in the rendezvous, and the loser's error
   // blamed rank 0; the second to check in here stops at once. (A torchrun restart is a new round.)
   const char* round = std::getenv("TORCHELASTIC_RESTART_COUNT");
   QRES_ASSIGN_OR_RETURN(const int64_t joined, CallTorch("checking in at the store", [&] {
-    return group.store->add(absl::StrCat("joined/", round != nullptr ? round : "0", "/", env.rank), 1);
-  }));
+                          return group.store->add(
+                              absl::StrCat("joined/", round != nullptr ? round : "0", "/", env.rank), 1);
+                        }));
   if (joined > 1) {
     return absl::FailedPreconditionError(absl::StrCat("rank ", env.rank, " of ", env.world_size,
                                                       ": another process already joined as rank ", env.rank,
@@ -73,28 +76,26 @@ absl::StatusOr<Group> ConnectNow(const Environment& env, Transport transport, st
   if (device.interface.empty() && (absl::StartsWith(env.master_addr, "127.") || env.master_addr == "localhost")) {
     device.hostname = "127.0.0.1";
   }
-  const std::string not_joined =
-      absl::StrCat("rank ", env.rank, " of ", env.world_size, ": the ranks did not all join within ",
-                   timeout.count() / 1000.0, " s");
+  const std::string not_joined = absl::StrCat("rank ", env.rank, " of ", env.world_size,
+                                              ": the ranks did not all join within ", timeout.count() / 1000.0, " s");
   using BackendType = c10d::ProcessGroup::BackendType;
   QRES_RETURN_IF_ERROR(CallTorch(not_joined, [&] {
     group.process_group = c10::make_intrusive<c10d::ProcessGroup>(group.store, env.rank, env.world_size);
     // Each backend rendezvouses under its own prefix of the store. Gloo takes CPU tensors, and CUDA
     // ones too unless NCCL does.
-    const c10::intrusive_ptr<c10d::Backend> gloo =
-        MakeGlooBackend(c10::make_intrusive<c10d::PrefixStore>("gloo", group.store), env.rank, env.world_size, device,
-                        timeout);
+    const c10::intrusive_ptr<c10d::Backend> gloo = MakeGlooBackend(
+        c10::make_intrusive<c10d::PrefixStore>("gloo", group.store), env.rank, env.world_size, device, timeout);
     group.process_group->setBackend(c10::DeviceType::CPU, BackendType::GLOO, gloo);
     if (transport == Transport::kGloo) group.process_group->setBackend(c10::DeviceType::CUDA, BackendType::GLOO, gloo);
     group.process_group->setDefaultBackend(BackendType::GLOO);
   }));
   if (transport == Transport::kNccl) {
-    QRES_RETURN_IF_ERROR(CallTorch(absl::StrCat("rank ", env.rank, ": NCCL on GPU ", env.local_rank, " (LOCAL_RANK)"), [&] {
-      group.process_group->setBackend(
-          c10::DeviceType::CUDA, BackendType::NCCL,
-          MakeNcclBackend(c10::make_intrusive<c10d::PrefixStore>("nccl", group.store), env.rank, env.world_size,
-                          env.local_rank, timeout));
-    }));
+    QRES_RETURN_IF_ERROR(
+        CallTorch(absl::StrCat("rank ", env.rank, ": NCCL on GPU ", env.local_rank, " (LOCAL_RANK)"), [&] {
+          group.process_group->setBackend(c10::DeviceType::CUDA, BackendType::NCCL,
+                                          MakeNcclBackend(c10::make_intrusive<c10d::PrefixStore>("nccl", group.store),
+                                                          env.rank, env.world_size, env.local_rank, timeout));
+        }));
   }
   return group;
 }
@@ -123,10 +124,10 @@ absl::StatusOr<Group> Connect(const Environment& env, Transport transport, std::
   std::unique_lock<std::mutex> lock(attempt->mutex);
   const auto connected = [&] { return attempt->result.has_value(); };
   if (!attempt->finished.wait_for(lock, timeout + std::chrono::seconds(1), connected)) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "rank ", env.rank, " of ", env.world_size, ": not connected within ", timeout.count() / 1000.0,
-        " s: nothing answers at MASTER_ADDR=", env.master_addr, " MASTER_PORT=", env.master_port,
-        " (a peer that accepts and never answers?), or the ranks did not all join"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("rank ", env.rank, " of ", env.world_size, ": not connected within ", timeout.count() / 1000.0,
+                     " s: nothing answers at MASTER_ADDR=", env.master_addr, " MASTER_PORT=", env.master_port,
+                     " (a peer that accepts and never answers?), or the ranks did not all join"));
   }
   return *std::move(attempt->result);
 }

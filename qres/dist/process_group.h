@@ -10,9 +10,9 @@
 #define QRES_DIST_PROCESS_GROUP_H_
 
 #include <chrono>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "qres/dist/environment.h"
 #include "torch/csrc/distributed/c10d/ProcessGroup.hpp"
 #include "torch/csrc/distributed/c10d/Store.hpp"

@@ -128,12 +128,14 @@ absl::Status CheckArchive(absl::string_view bytes, const std::string& what) {
     }
     const uint64_t data = local + 30 + Field(bytes, local + 26, 2) + Field(bytes, local + 28, 2);
     if (!Fits(bytes, data, size)) return damaged(absl::StrCat("record '", name, "' is cut off"));
-    const std::string changed = absl::StrCat("record '", name, "' is damaged (its CRC-32 does not match: a changed byte?)");
+    const std::string changed =
+        absl::StrCat("record '", name, "' is damaged (its CRC-32 does not match: a changed byte?)");
     if (method == kStored) {
       if (Crc32(bytes.data() + data, size) != crc) return damaged(changed);
     } else if (method == kDeflated) {  // LibTorch's serialize::OutputArchive compresses some records
       const auto inflated = InflatedCrc(bytes, data, size);
-      if (!inflated) return damaged(absl::StrCat("record '", name, "' is damaged (its compressed bytes do not inflate)"));
+      if (!inflated)
+        return damaged(absl::StrCat("record '", name, "' is damaged (its compressed bytes do not inflate)"));
       if (inflated->first != crc || inflated->second != uncompressed) return damaged(changed);
     } else {
       return damaged(absl::StrCat("record '", name, "' uses zip method ", method, ", which no torch archive does"));

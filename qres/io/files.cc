@@ -2,9 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,11 +19,11 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/strip.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "qres/base/status_macros.h"
 
 namespace qres::io {
@@ -128,7 +128,8 @@ absl::Status Commit(const PendingFile& file) {
   const std::string& path = *file.path;
   if (file.temporary.empty()) {
     std::FILE* out = std::fopen(path.c_str(), "wb");
-    if (out == nullptr) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write: ", std::strerror(errno)));
+    if (out == nullptr)
+      return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write: ", std::strerror(errno)));
     return WriteAndClose(out, path, *file.bytes, /*sync=*/!file.device);
   }
   if (std::rename(file.temporary.c_str(), file.target.c_str()) != 0) {
@@ -216,7 +217,8 @@ absl::StatusOr<PathKind> KindOf(const std::string& path) {
 absl::StatusOr<std::vector<DirectoryEntry>> ListDirectory(const std::string& dir) {
   const std::string opened = dir.empty() ? "." : dir;
   DIR* stream = opendir(opened.c_str());
-  if (stream == nullptr) return absl::FailedPreconditionError(absl::StrCat(opened, ": cannot list: ", std::strerror(errno)));
+  if (stream == nullptr)
+    return absl::FailedPreconditionError(absl::StrCat(opened, ": cannot list: ", std::strerror(errno)));
   std::vector<DirectoryEntry> entries;
   int error = 0;
   for (;;) {
@@ -250,8 +252,7 @@ absl::StatusOr<std::unique_ptr<ExclusiveLock>> ExclusiveLock::Acquire(const std:
     const ssize_t read_bytes = pread(fd, holder, sizeof(holder) - 1, 0);
     close(fd);
     const std::string pid(absl::StripAsciiWhitespace(read_bytes > 0 ? holder : ""));
-    return absl::FailedPreconditionError(
-        absl::StrCat(path, " is held by process ", pid.empty() ? "(unknown)" : pid));
+    return absl::FailedPreconditionError(absl::StrCat(path, " is held by process ", pid.empty() ? "(unknown)" : pid));
   }
   const std::string pid = absl::StrCat(getpid(), "\n");
   if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
@@ -307,9 +308,8 @@ absl::Status CheckWritableDirectory(const std::string& flag, const std::string& 
         absl::StrCat(shown, ": cannot create it: ", ancestor.string(), " is not a directory"));
   }
   if (access(ancestor.c_str(), W_OK | X_OK) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(shown, ": cannot create it: ", ancestor.string(), " is not writable (", std::strerror(errno),
-                     ")"));
+    return absl::FailedPreconditionError(absl::StrCat(shown, ": cannot create it: ", ancestor.string(),
+                                                      " is not writable (", std::strerror(errno), ")"));
   }
   return absl::OkStatus();
 }

@@ -23,8 +23,7 @@ std::string PickleFloatList(const std::vector<double>& values) {
   return out;
 }
 
-absl::StatusOr<std::vector<double>> UnpickleFloatList(const std::string& bytes,
-                                                      const std::string& source) {
+absl::StatusOr<std::vector<double>> UnpickleFloatList(const std::string& bytes, const std::string& source) {
   auto bad = [&](const std::string& why) {
     return absl::DataLossError(absl::StrCat(source, ": not a pickled list of floats (", why, ")"));
   };
@@ -41,11 +40,21 @@ absl::StatusOr<std::vector<double>> UnpickleFloatList(const std::string& bytes,
         if (!need(8)) return bad("truncated frame");
         i += 8;
         break;
-      case ']': list = true; break;
-      case '(': break;
-      case 'q': if (!need(1)) return bad("truncated"); i += 1; break;  // BINPUT
-      case 'r': if (!need(4)) return bad("truncated"); i += 4; break;  // LONG_BINPUT
-      case 0x94: break;                                                 // MEMOIZE
+      case ']':
+        list = true;
+        break;
+      case '(':
+        break;
+      case 'q':
+        if (!need(1)) return bad("truncated");
+        i += 1;
+        break;  // BINPUT
+      case 'r':
+        if (!need(4)) return bad("truncated");
+        i += 4;
+        break;  // LONG_BINPUT
+      case 0x94:
+        break;  // MEMOIZE
       case 'G': {
         if (!need(8)) return bad("truncated float");
         uint64_t bits = 0;
@@ -56,7 +65,9 @@ absl::StatusOr<std::vector<double>> UnpickleFloatList(const std::string& bytes,
         i += 8;
         break;
       }
-      case 'a': case 'e': break;  // APPEND, APPENDS
+      case 'a':
+      case 'e':
+        break;  // APPEND, APPENDS
       case '.':
         if (!list) return bad("no list");
         return values;

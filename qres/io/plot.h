@@ -14,7 +14,7 @@ namespace qres::io {
 
 // One line of a panel, with an optional band around it (e.g. the min and max over seeds).
 struct Series {
-  std::string label;              // its legend entry; empty: none
+  std::string label;  // its legend entry; empty: none
   std::vector<double> y;
   std::vector<double> low, high;  // the band, as long as y; empty: none
 };
@@ -25,7 +25,7 @@ struct Panel {
   std::vector<Series> series;  // several lines, in the palette's colours
   std::vector<double> x;       // the points' x; empty: 1, 2, ... (epochs)
   std::string x_label = "epoch";
-  bool log_x = false;           // falls back to a linear axis when an x is 0 or negative
+  bool log_x = false;  // falls back to a linear axis when an x is 0 or negative
 };
 
 // The panels side by side as a PNG image. Values that are not finite are left out of a line (the

@@ -20,11 +20,16 @@ struct Affixes {
 
 Affixes AffixesOf(FileKind kind) {
   switch (kind) {
-    case FileKind::kModel: return {"torch_nn02", ".pt"};
-    case FileKind::kOperationLog: return {"operation_", ".txt"};
-    case FileKind::kErrorTrend: return {"error_", ".pickle"};
-    case FileKind::kMetrics: return {"metrics_", ".jsonl"};
-    case FileKind::kCheckpoint: return {"checkpoint_", ".pt"};
+    case FileKind::kModel:
+      return {"torch_nn02", ".pt"};
+    case FileKind::kOperationLog:
+      return {"operation_", ".txt"};
+    case FileKind::kErrorTrend:
+      return {"error_", ".pickle"};
+    case FileKind::kMetrics:
+      return {"metrics_", ".jsonl"};
+    case FileKind::kCheckpoint:
+      return {"checkpoint_", ".pt"};
   }
   return {"", ""};
 }

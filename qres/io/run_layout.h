@@ -22,7 +22,9 @@ enum class FileKind { kModel, kOperationLog, kErrorTrend, kMetrics, kCheckpoint 
 // "<dir>/<prefix><run><suffix>" (torch_nn02<run>.pt, operation_<run>.txt, error_<run>.pickle,
 // metrics_<run>.jsonl, checkpoint_<run>.pt).
 std::string FileOf(FileKind kind, const std::string& dir, const std::string& run);
-inline std::string ModelFile(const std::string& dir, const std::string& run) { return FileOf(FileKind::kModel, dir, run); }
+inline std::string ModelFile(const std::string& dir, const std::string& run) {
+  return FileOf(FileKind::kModel, dir, run);
+}
 inline std::string MetricsFile(const std::string& dir, const std::string& run) {
   return FileOf(FileKind::kMetrics, dir, run);
 }
@@ -45,8 +47,8 @@ std::string SweepOutputFile(const std::string& run_dir);
 // sweep.json: what the sweep knows of one run. Written before the run starts ("started"), and when
 // it ends ("finished" or "failed", with train's exit code and the seconds it took).
 struct SweepStatus {
-  std::string run;                 // the run's folder name
-  std::string status;              // started, finished or failed
+  std::string run;     // the run's folder name
+  std::string status;  // started, finished or failed
   int exit_code = 0;
   double seconds = 0;
   std::vector<std::string> flags;  // train's flags (the grid's, then the sweep's after --)

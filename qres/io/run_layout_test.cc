@@ -14,8 +14,8 @@ TEST(RunLayoutTest, FileNamesReadBackToTheirRun) {
   EXPECT_EQ(CheckpointFile("out", "CNNQtAdamW5"), "out/checkpoint_CNNQtAdamW5.pt");
   EXPECT_EQ(ModelFile("", "CNNSGD2"), "torch_nn02CNNSGD2.pt");
   EXPECT_EQ(FileOf(FileKind::kErrorTrend, "a/", "CNNSGD2"), "a/error_CNNSGD2.pickle");
-  for (const FileKind kind : {FileKind::kModel, FileKind::kOperationLog, FileKind::kErrorTrend, FileKind::kMetrics,
-                              FileKind::kCheckpoint}) {
+  for (const FileKind kind :
+       {FileKind::kModel, FileKind::kOperationLog, FileKind::kErrorTrend, FileKind::kMetrics, FileKind::kCheckpoint}) {
     const std::string path = FileOf(kind, "", "ResNetQSGD20");
     EXPECT_EQ(RunOfFile(kind, path), "ResNetQSGD20") << path;
   }
@@ -40,7 +40,8 @@ TEST(RunLayoutTest, SweepStatusReadsBackWhatWasWritten) {
   for (const std::string bad : {"", "{", "[1]", R"({"run": "x"})", R"({"run": "x", "status": "ok", "extra": 1})",
                                 R"({"run": "x", "status": "ok"} trailing)"}) {
     EXPECT_THAT(std::string(ParseSweepStatus(bad, "d/sweep.json").status().message()),
-                HasSubstr("d/sweep.json: not a sweep's status")) << bad;
+                HasSubstr("d/sweep.json: not a sweep's status"))
+        << bad;
   }
 }
 

@@ -78,7 +78,8 @@ absl::StatusOr<std::unique_ptr<EventWriter>> EventWriter::Open(const std::string
   // The pid keeps two writers started in the same second apart.
   const std::string path = absl::StrCat(dir, "/events.out.tfevents.", seconds, ".", host, ".", getpid());
   FILE* file = std::fopen(path.c_str(), "wb");
-  if (file == nullptr) return absl::FailedPreconditionError(absl::StrCat(path, ": cannot write it: ", std::strerror(errno)));
+  if (file == nullptr)
+    return absl::FailedPreconditionError(absl::StrCat(path, ": cannot write it: ", std::strerror(errno)));
   std::unique_ptr<EventWriter> writer(new EventWriter(path, file));
   std::string first = EventHeader(0);
   Bytes(first, 3, "brain.Event:2");

@@ -43,8 +43,7 @@ absl::StatusOr<std::unique_ptr<Net>> MakeCnn(const ModelSpec& spec) {
   return std::make_unique<Cnn>(spec);
 }
 
-QRES_REGISTER_MODEL("CNN", "2 conv + 1 linear, the reference's MNIST net (50,186 params on 28x28)",
-                    &MakeCnn);
+QRES_REGISTER_MODEL("CNN", "2 conv + 1 linear, the reference's MNIST net (50,186 params on 28x28)", &MakeCnn);
 
 }  // namespace
 }  // namespace qres::models

@@ -49,10 +49,10 @@ class ConvReluFunction : public torch::autograd::Function<ConvReluFunction> {
     const bool has_bias = ctx->saved_data["bias"].toBool();
     const at::Tensor grad = at::threshold_backward(grads[0], out, 0);
     const std::vector<int64_t> bias_sizes = {weight.size(0)};
-    auto [grad_x, grad_weight, grad_bias] = at::convolution_backward(
-        grad, x, weight, has_bias ? at::OptionalIntArrayRef(bias_sizes) : c10::nullopt, {stride, stride},
-        {padding, padding}, {1, 1}, /*transposed=*/false, {0, 0}, /*groups=*/1,
-        {x.requires_grad(), weight.requires_grad(), has_bias});
+    auto [grad_x, grad_weight, grad_bias] =
+        at::convolution_backward(grad, x, weight, has_bias ? at::OptionalIntArrayRef(bias_sizes) : c10::nullopt,
+                                 {stride, stride}, {padding, padding}, {1, 1}, /*transposed=*/false, {0, 0},
+                                 /*groups=*/1, {x.requires_grad(), weight.requires_grad(), has_bias});
     return {grad_x, grad_weight, grad_bias, at::Tensor(), at::Tensor()};
   }
 };

@@ -8,10 +8,10 @@
 #include <memory>
 
 #include "ATen/ops/constant_pad_nd.h"
-#include "absl/strings/str_cat.h"
 #include "ATen/ops/log_softmax.h"
 #include "ATen/ops/max_pool2d.h"
 #include "ATen/ops/relu.h"
+#include "absl/strings/str_cat.h"
 #include "c10/core/GradMode.h"
 #include "qres/base/status_macros.h"
 #include "qres/models/model.h"
@@ -64,8 +64,8 @@ absl::StatusOr<std::unique_ptr<Net>> MakeLeNet(const ModelSpec& spec) {
   const bool square28 = spec.height == 28 && spec.width == 28;
   const bool square32 = spec.height == 32 && spec.width == 32;
   if (!square28 && !square32) {
-    return absl::InvalidArgumentError(absl::StrCat("net LeNet takes 28x28 or 32x32 images, not ",
-                                                   spec.height, "x", spec.width));
+    return absl::InvalidArgumentError(
+        absl::StrCat("net LeNet takes 28x28 or 32x32 images, not ", spec.height, "x", spec.width));
   }
   return std::make_unique<LeNet>(spec, logit_relu);
 }

@@ -23,9 +23,7 @@ int64_t CountParameters(const torch::nn::Module& module) {
   return count;
 }
 
-bool IsChannelsLast(const at::Tensor& t) {
-  return t.dim() == 4 && t.stride(1) == 1 && t.stride(3) == t.size(1);
-}
+bool IsChannelsLast(const at::Tensor& t) { return t.dim() == 4 && t.stride(1) == 1 && t.stride(3) == t.size(1); }
 
 at::Tensor ToChannelsLast(const at::Tensor& t) {
   if (t.dim() != 4 || IsChannelsLast(t)) return t;
@@ -39,12 +37,10 @@ at::Tensor Conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
 
 absl::StatusOr<std::shared_ptr<Net>> CreateModel(const std::string& name, const ModelSpec& spec) {
   if (spec.channels <= 0 || spec.height <= 0 || spec.width <= 0 || spec.classes <= 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "net ", name, ": bad input shape ", spec.channels, "x", spec.height, "x", spec.width,
-        " or class count ", spec.classes));
+    return absl::InvalidArgumentError(absl::StrCat("net ", name, ": bad input shape ", spec.channels, "x", spec.height,
+                                                   "x", spec.width, " or class count ", spec.classes));
   }
-  auto created = CallTorch(absl::StrCat("building net ", name),
-                           [&] { return ModelRegistry::Create(name, spec); });
+  auto created = CallTorch(absl::StrCat("building net ", name), [&] { return ModelRegistry::Create(name, spec); });
   if (!created.ok()) return created.status();
   std::shared_ptr<Net> net(std::move(*created));
   auto entry = ModelRegistry::Find(name);

@@ -7,13 +7,13 @@
 #include <vector>
 
 #include "ATen/ops/equal.h"
-#include "torch/csrc/autograd/function.h"
+#include "ATen/ops/mean.h"
 #include "ATen/ops/randn.h"
 #include "ATen/ops/std.h"
-#include "ATen/ops/mean.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qres/train/precision.h"
+#include "torch/csrc/autograd/function.h"
 
 namespace qres::models {
 namespace {

@@ -26,8 +26,7 @@ namespace qres::models {
 namespace {
 
 torch::nn::Conv2d Conv3x3(int64_t in, int64_t out, int64_t stride) {
-  return torch::nn::Conv2d(
-      torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
 }
 
 class BasicBlock : public torch::nn::Module {

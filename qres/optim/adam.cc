@@ -46,8 +46,7 @@ absl::StatusOr<AdamOptions> AdamOptions::FromParams(Params& params, AdamOptions 
   AdamOptions options = defaults;
   QRES_ASSIGN_OR_RETURN(
       std::string form,
-      params.GetChoice("form", options.form() == AdamForm::kTorch ? "torch" : "reference",
-                       {"torch", "reference"}));
+      params.GetChoice("form", options.form() == AdamForm::kTorch ? "torch" : "reference", {"torch", "reference"}));
   options.form(form == "torch" ? AdamForm::kTorch : AdamForm::kReference);
   if (options.form() != defaults.form()) {
     // Another form brings its own defaults: torch.optim's (eps 1e-8, AdamW's weight_decay 0.01),
@@ -57,20 +56,17 @@ absl::StatusOr<AdamOptions> AdamOptions::FromParams(Params& params, AdamOptions 
     options.weight_decay(torch_form && options.decoupled_weight_decay() ? 0.01 : 0.0);
   }
   QRES_ASSIGN_OR_RETURN(std::vector<double> betas,
-                        params.GetDoubleList("betas", {std::get<0>(options.betas()),
-                                                       std::get<1>(options.betas())}));
+                        params.GetDoubleList("betas", {std::get<0>(options.betas()), std::get<1>(options.betas())}));
   options.betas(std::make_tuple(betas[0], betas[1]));
   QRES_ASSIGN_OR_RETURN(options.eps(), params.GetDouble("eps", options.eps()));
-  QRES_ASSIGN_OR_RETURN(options.weight_decay(),
-                        params.GetDouble("weight_decay", options.weight_decay()));
+  QRES_ASSIGN_OR_RETURN(options.weight_decay(), params.GetDouble("weight_decay", options.weight_decay()));
   QRES_RETURN_IF_ERROR(options.Validate());
   return options;
 }
 
 void AdamOptions::serialize(torch::serialize::OutputArchive& archive) const {
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(lr);
-  archive.write("betas", c10::IValue(std::vector<double>{std::get<0>(betas()),
-                                                         std::get<1>(betas())}));
+  archive.write("betas", c10::IValue(std::vector<double>{std::get<0>(betas()), std::get<1>(betas())}));
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(eps);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(weight_decay);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(decoupled_weight_decay);
@@ -117,14 +113,12 @@ ParamStateSnapshot AdamFamily::ExportState(const at::Tensor& param) const {
   return {state.step(), {state.exp_avg(), state.exp_avg_sq()}};
 }
 
-absl::StatusOr<std::unique_ptr<AdamFamily>> AdamFamily::Create(std::vector<at::Tensor> params,
-                                                   AdamOptions options,
-                                                   QuantizerOptions quantizer) {
+absl::StatusOr<std::unique_ptr<AdamFamily>> AdamFamily::Create(std::vector<at::Tensor> params, AdamOptions options,
+                                                               QuantizerOptions quantizer) {
   QRES_RETURN_IF_ERROR(options.Validate());
   QRES_RETURN_IF_ERROR(quantizer.Validate());
-  return CallTorch("creating Adam", [&] {
-    return std::make_unique<AdamFamily>(std::move(params), options, std::move(quantizer));
-  });
+  return CallTorch("creating Adam",
+                   [&] { return std::make_unique<AdamFamily>(std::move(params), options, std::move(quantizer)); });
 }
 
 double AdamStepSize(const AdamOptions& options, int64_t step) {
@@ -144,10 +138,9 @@ void AdamFamily::StepFused(StepPath path) {
     const double lr = options.lr();
     const double wd = options.weight_decay();
     const bool decoupled = options.decoupled_weight_decay();
-    const step_math::AdamScalars scalars{static_cast<float>(beta1), static_cast<float>(1.0 - beta1),
-                                         static_cast<float>(beta2), static_cast<float>(1.0 - beta2),
-                                         static_cast<float>(options.eps()),
-                                         static_cast<float>(decoupled ? 0.0 : wd)};
+    const step_math::AdamScalars scalars{static_cast<float>(beta1),         static_cast<float>(1.0 - beta1),
+                                         static_cast<float>(beta2),         static_cast<float>(1.0 - beta2),
+                                         static_cast<float>(options.eps()), static_cast<float>(decoupled ? 0.0 : wd)};
     int64_t step_size_at = 0;  // the step count step_size is for
     double step_size = 0.0;
     for (const auto& [param, id] : params) {
@@ -198,72 +191,72 @@ void AdamFamily::StepAten() {
   std::vector<QuantizeStep> quantized_steps;
   // The reference's decoupled decay comes after the (quantized) update: (params, −lr·wd) per group.
   std::vector<std::pair<std::vector<at::Tensor>, double>> late_decays;
-  ForEachGroupWithGrads<AdamOptions>(param_groups_, [&](const AdamOptions& options,
-                                                        const std::vector<ParamWithGrad>& group) {
-    const auto [beta1, beta2] = options.betas();
-    const double lr = options.lr();
-    const double wd = options.weight_decay();
-    const bool reference = options.form() == AdamForm::kReference;
+  ForEachGroupWithGrads<AdamOptions>(
+      param_groups_, [&](const AdamOptions& options, const std::vector<ParamWithGrad>& group) {
+        const auto [beta1, beta2] = options.betas();
+        const double lr = options.lr();
+        const double wd = options.weight_decay();
+        const bool reference = options.form() == AdamForm::kReference;
 
-    std::vector<at::Tensor> params, grads, exp_avgs, exp_avg_sqs;
-    std::vector<QuantizeStep> steps;
-    for (const auto& [param, id] : group) {
-      AdamParamState& state = InitState(param);
-      state.step(state.step() + 1);
-      params.push_back(param);
-      grads.push_back(param.grad());
-      exp_avgs.push_back(state.exp_avg());
-      exp_avg_sqs.push_back(state.exp_avg_sq());
-      steps.push_back({id, state.step(), state.step() == 1, 0.0});
-    }
+        std::vector<at::Tensor> params, grads, exp_avgs, exp_avg_sqs;
+        std::vector<QuantizeStep> steps;
+        for (const auto& [param, id] : group) {
+          AdamParamState& state = InitState(param);
+          state.step(state.step() + 1);
+          params.push_back(param);
+          grads.push_back(param.grad());
+          exp_avgs.push_back(state.exp_avg());
+          exp_avg_sqs.push_back(state.exp_avg_sq());
+          steps.push_back({id, state.step(), state.step() == 1, 0.0});
+        }
 
-    if (wd != 0.0 && options.decoupled_weight_decay() && !reference) {
-      at::_foreach_mul_(params, 1.0 - lr * wd);  // torch.optim.AdamW: decay first
-    }
-    if (wd != 0.0 && !options.decoupled_weight_decay()) {
-      grads = at::_foreach_add(grads, params, wd);  // L2 (Adam)
-    }
-    if (reference) {
-      at::_foreach_mul_(exp_avgs, beta1);
-      at::_foreach_add_(exp_avgs, grads, 1.0 - beta1);
-    } else {
-      at::_foreach_lerp_(exp_avgs, grads, 1.0 - beta1);
-    }
-    at::_foreach_mul_(exp_avg_sqs, beta2);
-    at::_foreach_addcmul_(exp_avg_sqs, grads, grads, 1.0 - beta2);
+        if (wd != 0.0 && options.decoupled_weight_decay() && !reference) {
+          at::_foreach_mul_(params, 1.0 - lr * wd);  // torch.optim.AdamW: decay first
+        }
+        if (wd != 0.0 && !options.decoupled_weight_decay()) {
+          grads = at::_foreach_add(grads, params, wd);  // L2 (Adam)
+        }
+        if (reference) {
+          at::_foreach_mul_(exp_avgs, beta1);
+          at::_foreach_add_(exp_avgs, grads, 1.0 - beta1);
+        } else {
+          at::_foreach_lerp_(exp_avgs, grads, 1.0 - beta1);
+        }
+        at::_foreach_mul_(exp_avg_sqs, beta2);
+        at::_foreach_addcmul_(exp_avg_sqs, grads, grads, 1.0 - beta2);
 
-    // Per-tensor step sizes (a tensor's step count can differ when it sometimes has no gradient).
-    std::vector<c10::Scalar> neg_step_sizes, bias2_sqrts;
-    for (QuantizeStep& step : steps) {
-      const double step_size = AdamStepSize(options, step.step);
-      step.lambda = step_size;  // the log schedule's λ = α_t
-      neg_step_sizes.emplace_back(-step_size);
-      bias2_sqrts.emplace_back(std::pow(1.0 - std::pow(beta2, static_cast<double>(step.step)), 0.5));
-    }
-    std::vector<at::Tensor> denoms;
-    if (reference) {
-      // Correctly rounded √v (float64, then float32), as the fused CPU loop and CUDA compute it;
-      // at::sqrt on the CPU is MKL's, which is not.
-      for (const at::Tensor& v : exp_avg_sqs) denoms.push_back(v.to(at::kDouble).sqrt_().to(v.scalar_type()));
-    } else {
-      denoms = at::_foreach_sqrt(exp_avg_sqs);  // exactly torch.optim.Adam
-      at::_foreach_div_(denoms, bias2_sqrts);
-    }
-    at::_foreach_add_(denoms, options.eps());
+        // Per-tensor step sizes (a tensor's step count can differ when it sometimes has no gradient).
+        std::vector<c10::Scalar> neg_step_sizes, bias2_sqrts;
+        for (QuantizeStep& step : steps) {
+          const double step_size = AdamStepSize(options, step.step);
+          step.lambda = step_size;  // the log schedule's λ = α_t
+          neg_step_sizes.emplace_back(-step_size);
+          bias2_sqrts.emplace_back(std::pow(1.0 - std::pow(beta2, static_cast<double>(step.step)), 0.5));
+        }
+        std::vector<at::Tensor> denoms;
+        if (reference) {
+          // Correctly rounded √v (float64, then float32), as the fused CPU loop and CUDA compute it;
+          // at::sqrt on the CPU is MKL's, which is not.
+          for (const at::Tensor& v : exp_avg_sqs) denoms.push_back(v.to(at::kDouble).sqrt_().to(v.scalar_type()));
+        } else {
+          denoms = at::_foreach_sqrt(exp_avg_sqs);  // exactly torch.optim.Adam
+          at::_foreach_div_(denoms, bias2_sqrts);
+        }
+        at::_foreach_add_(denoms, options.eps());
 
-    if (quantized) {
-      std::vector<at::Tensor> group_updates = at::_foreach_div(exp_avgs, denoms);
-      at::_foreach_mul_(group_updates, neg_step_sizes);
-      updates.insert(updates.end(), group_updates.begin(), group_updates.end());
-      quantized_params.insert(quantized_params.end(), params.begin(), params.end());
-      quantized_steps.insert(quantized_steps.end(), steps.begin(), steps.end());
-    } else {
-      at::_foreach_addcdiv_(params, exp_avgs, denoms, neg_step_sizes);
-    }
-    if (wd != 0.0 && options.decoupled_weight_decay() && reference) {
-      late_decays.emplace_back(params, -lr * wd);
-    }
-  });
+        if (quantized) {
+          std::vector<at::Tensor> group_updates = at::_foreach_div(exp_avgs, denoms);
+          at::_foreach_mul_(group_updates, neg_step_sizes);
+          updates.insert(updates.end(), group_updates.begin(), group_updates.end());
+          quantized_params.insert(quantized_params.end(), params.begin(), params.end());
+          quantized_steps.insert(quantized_steps.end(), steps.begin(), steps.end());
+        } else {
+          at::_foreach_addcdiv_(params, exp_avgs, denoms, neg_step_sizes);
+        }
+        if (wd != 0.0 && options.decoupled_weight_decay() && reference) {
+          late_decays.emplace_back(params, -lr * wd);
+        }
+      });
   if (quantized && !updates.empty()) {
     runner_.HostQuantizer().QuantizeInPlace(updates, quantized_steps);
     at::_foreach_add_(quantized_params, updates);

@@ -46,8 +46,8 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeAdam(std::vector<at
     QRES_ASSIGN_OR_RETURN(quant, QuantizerOptions::FromParams(quant_params, quant_defaults));
     QRES_RETURN_IF_ERROR(quant_params.CheckAllUsed());
   } else if (!spec.quant_params.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("--quant_params is given but ", variant.name,
-                                                   " does not quantize (use QtAdam or QtAdamW)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--quant_params is given but ", variant.name, " does not quantize (use QtAdam or QtAdamW)"));
   }
   QRES_ASSIGN_OR_RETURN(auto optimizer, AdamFamily::Create(std::move(params), options, quant));
   return std::unique_ptr<torch::optim::Optimizer>(std::move(optimizer));
@@ -59,17 +59,14 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> Make(std::vector<at::Te
   return MakeAdam(std::move(params), spec, kVariant);
 }
 
-QRES_REGISTER_OPTIMIZER("Adam", "torch.optim.Adam; --optim_params betas, eps, weight_decay (L2)",
-                        &Make<kAdam>);
+QRES_REGISTER_OPTIMIZER("Adam", "torch.optim.Adam; --optim_params betas, eps, weight_decay (L2)", &Make<kAdam>);
 QRES_REGISTER_OPTIMIZER("AdamW",
                         "the reference's AdamW (eps 1e-6 on the uncorrected sqrt(v), decay after "
                         "the step); form=torch for torch.optim.AdamW with its defaults (eps 1e-8, "
                         "weight_decay 0.01)",
                         &Make<kAdamW>);
-QRES_REGISTER_OPTIMIZER("QtAdam", "Adam (reference form, L2 decay) with the update quantized",
-                        &Make<kQtAdam>);
-QRES_REGISTER_OPTIMIZER("QtAdamW", "the paper's QtAdamW: AdamW with the update quantized",
-                        &Make<kQtAdamW>);
+QRES_REGISTER_OPTIMIZER("QtAdam", "Adam (reference form, L2 decay) with the update quantized", &Make<kQtAdam>);
+QRES_REGISTER_OPTIMIZER("QtAdamW", "the paper's QtAdamW: AdamW with the update quantized", &Make<kQtAdamW>);
 
 }  // namespace
 }  // namespace qres::optim

@@ -29,8 +29,7 @@ QRES_HOST_DEVICE uint64_t StochasticStreamKey(uint64_t seed, uint64_t call, uint
 
 // A float in [0, 1) with 24 random bits (exactly representable), for element `index` of a stream.
 QRES_HOST_DEVICE float UniformFloat(uint64_t stream_key, uint64_t index) {
-  return static_cast<float>(Mix64(stream_key ^ (index * 0xD6E8FEB86659FD93ull)) >> 40) *
-         (1.0f / 16777216.0f);
+  return static_cast<float>(Mix64(stream_key ^ (index * 0xD6E8FEB86659FD93ull)) >> 40) * (1.0f / 16777216.0f);
 }
 
 }  // namespace qres::optim

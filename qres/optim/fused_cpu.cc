@@ -51,9 +51,8 @@ void Sgd(const TensorStep& step, float* update) {
 step_math::RoundedTotal SumRounded(const float* h, int64_t numel, const RoundedSum& r) {
   if (numel <= kGrain) return kernels::SumRoundedRange(h, r, 0, numel);
   std::vector<step_math::RoundedTotal> partial((numel + kGrain - 1) / kGrain);
-  OverChunks(numel, [&](int64_t begin, int64_t end) {
-    partial[begin / kGrain] = kernels::SumRoundedRange(h, r, begin, end);
-  });
+  OverChunks(numel,
+             [&](int64_t begin, int64_t end) { partial[begin / kGrain] = kernels::SumRoundedRange(h, r, begin, end); });
   step_math::RoundedTotal total;  // integer sums: exact in any order
   for (const step_math::RoundedTotal& p : partial) {
     total.sum += p.sum;

@@ -50,8 +50,7 @@ step_math::RoundedTotal SumRange(const float* __restrict h, const RoundedSum& r,
 }
 
 template <Rounding kRounding>
-void AddRounded(float* __restrict param, const float* __restrict h, const RoundedSum& r,
-                int64_t begin, int64_t end) {
+void AddRounded(float* __restrict param, const float* __restrict h, const RoundedSum& r, int64_t begin, int64_t end) {
   const float scale = r.scale;
   const uint64_t key = r.stream_key;
   for (int64_t j = begin; j < end; ++j) {
@@ -138,10 +137,14 @@ step_math::RoundedTotal SumRoundedRange(const float* h, const RoundedSum& r, int
 
 void AddRoundedRange(float* param, const float* h, const RoundedSum& r, int64_t begin, int64_t end) {
   switch (r.rounding) {
-    case Rounding::kHalfUp: return AddRounded<Rounding::kHalfUp>(param, h, r, begin, end);
-    case Rounding::kFloor: return AddRounded<Rounding::kFloor>(param, h, r, begin, end);
-    case Rounding::kNearestEven: return AddRounded<Rounding::kNearestEven>(param, h, r, begin, end);
-    default: return AddRounded<Rounding::kStochastic>(param, h, r, begin, end);
+    case Rounding::kHalfUp:
+      return AddRounded<Rounding::kHalfUp>(param, h, r, begin, end);
+    case Rounding::kFloor:
+      return AddRounded<Rounding::kFloor>(param, h, r, begin, end);
+    case Rounding::kNearestEven:
+      return AddRounded<Rounding::kNearestEven>(param, h, r, begin, end);
+    default:
+      return AddRounded<Rounding::kStochastic>(param, h, r, begin, end);
   }
 }
 

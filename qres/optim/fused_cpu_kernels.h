@@ -17,8 +17,7 @@ void AdamRange(const TensorStep& step, float* update, int64_t begin, int64_t end
 void SgdRange(const TensorStep& step, float* update, int64_t begin, int64_t end);
 // The zero test's sum over the range (or its count of nonzero values); exact.
 step_math::RoundedTotal SumRoundedRange(const float* update, const RoundedSum& rounding, int64_t begin, int64_t end);
-void AddRoundedRange(float* param, const float* update, const RoundedSum& rounding, int64_t begin,
-                     int64_t end);
+void AddRoundedRange(float* param, const float* update, const RoundedSum& rounding, int64_t begin, int64_t end);
 void DecayRange(float* param, float factor, int64_t begin, int64_t end);
 void OffsetRange(float* update, float factor, int64_t begin, int64_t end);
 // partials[c] = step_math::ChunkSumSquares of chunk c, for chunks [first, last) of h[0, numel).

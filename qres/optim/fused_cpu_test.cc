@@ -4,6 +4,8 @@
 // (ATEN_CPU_CAPABILITY=default: the _aten_default variant, or a CPU ATen gives no vector kernels)
 // ATen rounds a multiply-add twice and the loops keep their CPU-independent bits (the golden tests
 // hold them to that), so the two agree to the rounding only: see kStepsUlps.
+#include "qres/optim/fused_cpu.h"
+
 #include <algorithm>
 #include <optional>
 #include <string>
@@ -17,7 +19,6 @@
 #include "ATen/ops/zeros_like.h"
 #include "c10/core/GradMode.h"
 #include "gtest/gtest.h"
-#include "qres/optim/fused_cpu.h"
 #include "qres/optim/optimizer.h"
 #include "qres/optim/step_math.h"
 #include "torch/optim/sgd.h"
@@ -49,8 +50,8 @@ std::vector<at::Tensor> Train(const Case& c, bool fused) {
     // Without a graph: a gradient whose graph leads back to its own parameter is a reference cycle.
     at::NoGradGuard no_grad;
     for (size_t i = 0; i < params.size(); ++i) {
-      params[i].mutable_grad() = i + 1 == params.size() ? at::zeros_like(params[i])
-                                                        : at::randn_like(params[i]) * 0.1 + params[i] * 0.5;
+      params[i].mutable_grad() =
+          i + 1 == params.size() ? at::zeros_like(params[i]) : at::randn_like(params[i]) * 0.1 + params[i] * 0.5;
     }
     (*optimizer)->step();
   }

@@ -13,9 +13,12 @@ void SetFusedCudaPathForCpuTensors(bool on) { fused_cuda_path_for_cpu_tensors = 
 
 std::string ToString(StepPath path) {
   switch (path) {
-    case StepPath::kAten: return "ATen ops";
-    case StepPath::kFusedCpu: return "fused CPU loops";
-    case StepPath::kFusedCuda: return "fused CUDA step";
+    case StepPath::kAten:
+      return "ATen ops";
+    case StepPath::kFusedCpu:
+      return "fused CPU loops";
+    case StepPath::kFusedCuda:
+      return "fused CUDA step";
   }
   return "?";
 }
@@ -60,8 +63,8 @@ StepPath ChooseStepPath(const std::vector<torch::optim::OptimizerParamGroup>& gr
         return t.scalar_type() == at::kFloat && t.is_contiguous() && !t.is_sparse();
       };
       const at::Tensor& grad = param.grad();
-      if (!dense(param) || (grad.defined() && (!dense(grad) || grad.sizes() != param.sizes() ||
-                                               grad.device() != param.device()))) {
+      if (!dense(param) ||
+          (grad.defined() && (!dense(grad) || grad.sizes() != param.sizes() || grad.device() != param.device()))) {
         return StepPath::kAten;
       }
       if (device && *device != param.device()) return StepPath::kAten;

@@ -31,15 +31,14 @@ namespace qres::optim {
 // Everything a factory needs to build an optimizer from the command line.
 struct OptimizerSpec {
   double lr = 1e-3;
-  int64_t qp = 0;               // the seed's -qp: the bump schedule's initial index
-  std::string optim_params;     // "k=v,..." optimizer options (momentum, betas, eps, ...)
-  std::string quant_params;     // "k=v,..." quantizer options (schedule, rounding, ...)
+  int64_t qp = 0;                 // the seed's -qp: the bump schedule's initial index
+  std::string optim_params;       // "k=v,..." optimizer options (momentum, betas, eps, ...)
+  std::string quant_params;       // "k=v,..." quantizer options (schedule, rounding, ...)
   int64_t batches_per_epoch = 0;  // the log schedule's clock
   int64_t epochs = 0;             // the log schedule's warm-up length
 };
 
-using OptimizerRegistry =
-    Registry<torch::optim::Optimizer, std::vector<at::Tensor>, const OptimizerSpec&>;
+using OptimizerRegistry = Registry<torch::optim::Optimizer, std::vector<at::Tensor>, const OptimizerSpec&>;
 
 // Where an optimizer step can run: the foreach ATen ops (any tensors), or the fused loops of one
 // device, which take only dense float32 parameters (and gradients of the same shape), all on one

@@ -7,13 +7,13 @@
 #include "ATen/ops/abs.h"
 #include "ATen/ops/all.h"
 #include "ATen/ops/any.h"
-#include "ATen/ops/lt.h"
 #include "ATen/ops/empty_like.h"
+#include "ATen/ops/isfinite.h"
+#include "ATen/ops/lt.h"
 #include "ATen/ops/mul.h"
 #include "ATen/ops/stack.h"
 #include "ATen/ops/sum.h"
 #include "ATen/ops/tensor.h"
-#include "ATen/ops/isfinite.h"
 #include "ATen/ops/where.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -58,14 +58,12 @@ at::Tensor RoundScaled(const at::Tensor& h, double scale, Rounding rounding, uin
       at::Tensor source = h.contiguous();
       at::Tensor out = at::empty_like(source);
       if (source.scalar_type() == at::kFloat) {
-        StochasticRoundInto(source.data_ptr<float>(), out.data_ptr<float>(), source.numel(),
-                            static_cast<float>(scale), stream_key);
+        StochasticRoundInto(source.data_ptr<float>(), out.data_ptr<float>(), source.numel(), static_cast<float>(scale),
+                            stream_key);
       } else if (source.scalar_type() == at::kDouble) {
-        StochasticRoundInto(source.data_ptr<double>(), out.data_ptr<double>(), source.numel(),
-                            scale, stream_key);
+        StochasticRoundInto(source.data_ptr<double>(), out.data_ptr<double>(), source.numel(), scale, stream_key);
       } else {
-        TORCH_CHECK(false, "stochastic rounding supports float32 and float64 updates, not ",
-                    source.scalar_type());
+        TORCH_CHECK(false, "stochastic rounding supports float32 and float64 updates, not ", source.scalar_type());
       }
       return out;
     }
@@ -93,8 +91,7 @@ double Quantizer::index() const {
       return std::log2(state_.log_resolution);
     case QuantSchedule::kBump:
       if (options_.scope == IndexScope::kPerTensor && !state_.tensor_indices.empty()) {
-        return static_cast<double>(
-            *std::max_element(state_.tensor_indices.begin(), state_.tensor_indices.end()));
+        return static_cast<double>(*std::max_element(state_.tensor_indices.begin(), state_.tensor_indices.end()));
       }
       return static_cast<double>(state_.index);
   }
@@ -103,16 +100,18 @@ double Quantizer::index() const {
 
 double Quantizer::resolution() const {
   switch (options_.schedule) {
-    case QuantSchedule::kNone: return 0.0;
-    case QuantSchedule::kLog: return state_.log_resolution;
-    case QuantSchedule::kBump: return BumpResolution(static_cast<int64_t>(index()));
+    case QuantSchedule::kNone:
+      return 0.0;
+    case QuantSchedule::kLog:
+      return state_.log_resolution;
+    case QuantSchedule::kBump:
+      return BumpResolution(static_cast<int64_t>(index()));
   }
   return 0.0;
 }
 
 uint64_t Quantizer::StreamKey(int64_t tensor_id) const {
-  return StochasticStreamKey(options_.seed, static_cast<uint64_t>(state_.calls),
-                             static_cast<uint64_t>(tensor_id));
+  return StochasticStreamKey(options_.seed, static_cast<uint64_t>(state_.calls), static_cast<uint64_t>(tensor_id));
 }
 
 int64_t Quantizer::tensor_index(int64_t id) const {
@@ -149,15 +148,19 @@ bool Quantizer::IsZero(const at::Tensor& update, const at::Tensor& rounded) cons
   return fits_and_sum[0] == 1 && fits_and_sum[1] == 0;
 }
 
-void Quantizer::QuantizeInPlace(std::vector<at::Tensor>& updates,
-                                const std::vector<QuantizeStep>& steps) {
-  TORCH_CHECK(updates.size() == steps.size(), "quantizer: ", updates.size(), " updates but ",
-              steps.size(), " step descriptions");
+void Quantizer::QuantizeInPlace(std::vector<at::Tensor>& updates, const std::vector<QuantizeStep>& steps) {
+  TORCH_CHECK(updates.size() == steps.size(), "quantizer: ", updates.size(), " updates but ", steps.size(),
+              " step descriptions");
   CheckHostCurrent("a step on the host");
   switch (options_.schedule) {
-    case QuantSchedule::kNone: break;
-    case QuantSchedule::kBump: QuantizeBump(updates, steps); break;
-    case QuantSchedule::kLog: QuantizeLog(updates, steps); break;
+    case QuantSchedule::kNone:
+      break;
+    case QuantSchedule::kBump:
+      QuantizeBump(updates, steps);
+      break;
+    case QuantSchedule::kLog:
+      QuantizeLog(updates, steps);
+      break;
   }
   FinishStep();
 }
@@ -186,13 +189,13 @@ void Quantizer::QuantizeAndAdd(float* param, float* update, int64_t numel, const
     rounding.scale = static_cast<float>(BumpResolution(n));
   } else {
     state_.log_resolution = LogResolution(options_, step.step);
-    const double factor = options_.offset ? OffsetFactor(options_, step.step, step.lambda, NormInOrder(update, numel)) : 0.0;
+    const double factor =
+        options_.offset ? OffsetFactor(options_, step.step, step.lambda, NormInOrder(update, numel)) : 0.0;
     if (factor != 0.0) fused_cpu::AddOffset(update, numel, static_cast<float>(factor));
     rounding.scale = static_cast<float>(state_.log_resolution);
   }
   fused_cpu::AddRounded(param, update, numel, rounding);
 }
-
 
 void Quantizer::EndDeviceStep(double last_log_resolution) {
   ++state_.calls;
@@ -209,8 +212,7 @@ void Quantizer::ImportDeviceState(QuantizerState state) {
   device_ahead_ = false;
 }
 
-void Quantizer::QuantizeBump(std::vector<at::Tensor>& updates,
-                             const std::vector<QuantizeStep>& steps) {
+void Quantizer::QuantizeBump(std::vector<at::Tensor>& updates, const std::vector<QuantizeStep>& steps) {
   const int64_t limit = options_.index_limit;
   // The last rounding computed for each tensor is the one its final index keeps.
   std::vector<at::Tensor> rounded(updates.size());
@@ -253,17 +255,14 @@ void Quantizer::QuantizeBump(std::vector<at::Tensor>& updates,
   }
 }
 
-void Quantizer::QuantizeLog(std::vector<at::Tensor>& updates,
-                            const std::vector<QuantizeStep>& steps) {
+void Quantizer::QuantizeLog(std::vector<at::Tensor>& updates, const std::vector<QuantizeStep>& steps) {
   for (size_t i = 0; i < updates.size(); ++i) {
     const double resolution = LogResolution(options_, steps[i].step);
     at::Tensor shifted = updates[i];
-    const double factor = options_.offset
-        ? OffsetFactor(options_, steps[i].step, steps[i].lambda, NormInOrder(updates[i]))
-        : 0.0;
+    const double factor =
+        options_.offset ? OffsetFactor(options_, steps[i].step, steps[i].lambda, NormInOrder(updates[i])) : 0.0;
     if (factor != 0.0) shifted = updates[i] + at::mul(updates[i], factor);
-    updates[i] = RoundScaled(shifted, resolution, options_.rounding, StreamKey(steps[i].id))
-                     .div_(resolution);
+    updates[i] = RoundScaled(shifted, resolution, options_.rounding, StreamKey(steps[i].id)).div_(resolution);
     state_.log_resolution = resolution;
   }
 }

@@ -56,8 +56,7 @@ struct QuantizerOptions {
   // index_limit, check_first_step, bump_on_zero_update, base, eta, kappa, warmup, offset), then
   // validated. Unknown keys
   // are left for the caller's Params::CheckAllUsed().
-  [[nodiscard]] static absl::StatusOr<QuantizerOptions> FromParams(Params& params,
-                                                                   QuantizerOptions defaults);
+  [[nodiscard]] static absl::StatusOr<QuantizerOptions> FromParams(Params& params, QuantizerOptions defaults);
   // One line for logs, e.g. "bump(qp=2, index_limit=32, zero_test=sum, scope=global,
   // check_first_step=true), half_up" (bump_on_zero_update is shown when on).
   std::string Describe() const;

@@ -29,17 +29,15 @@ QuantizerOptions Bump(int64_t qp) {
 TEST(ResolveBumpIndicesTest, FollowsTheSequentialRule) {
   // zero[i][k]: tensor i's update quantizes to zero at index k.
   const std::vector<std::vector<bool>> zero = {
-      {true, true, false, false, false, false},   // nonzero from k = 2
-      {true, true, true, true, false, false},     // nonzero from k = 4
-      {false, false, false, false, false, false}, // never zero: keeps the index
-      {true, true, true, true, true, true},       // always zero: runs to limit + 1
+      {true, true, false, false, false, false},    // nonzero from k = 2
+      {true, true, true, true, false, false},      // nonzero from k = 4
+      {false, false, false, false, false, false},  // never zero: keeps the index
+      {true, true, true, true, true, true},        // always zero: runs to limit + 1
   };
   auto is_zero = [&](size_t i, int64_t k) { return zero[i][k]; };
-  EXPECT_THAT(ResolveBumpIndices(0, 4, {true, true, true, true}, is_zero),
-              ElementsAre(2, 4, 4, 5));
+  EXPECT_THAT(ResolveBumpIndices(0, 4, {true, true, true, true}, is_zero), ElementsAre(2, 4, 4, 5));
   // An unchecked tensor keeps the index of the one before it.
-  EXPECT_THAT(ResolveBumpIndices(0, 4, {true, false, true, true}, is_zero),
-              ElementsAre(2, 2, 2, 5));
+  EXPECT_THAT(ResolveBumpIndices(0, 4, {true, false, true, true}, is_zero), ElementsAre(2, 2, 2, 5));
 }
 
 TEST(ResolveBumpIndicesTest, LazyScanEqualsFullTable) {
@@ -149,7 +147,7 @@ TEST(QuantizerTest, ZeroGradientRunsToTheLimitPlusOneUnderTheReferenceRule) {
 // By default an update that is zero before rounding (an lr of 0, a tensor without gradient) bumps
 // nothing, on the ATen path and in the fused loops, while a tiny nonzero update beside it does.
 TEST(QuantizerTest, AnUpdateZeroBeforeRoundingBumpsNothing) {
-  for (const float beside : {0.0f, 0.1f}) {  // alone, or beside an update that rounds to 0 at index 0..2
+  for (const float beside : {0.0f, 0.1f}) {           // alone, or beside an update that rounds to 0 at index 0..2
     const int64_t expected = beside == 0.0f ? 0 : 3;  // 0.1 * 2^3 = 0.8 rounds to 1
     std::vector<at::Tensor> updates = {at::tensor({0.0f, -0.0f, 0.0f}), at::tensor({beside})};
     Quantizer aten_path(Bump(0));

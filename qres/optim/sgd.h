@@ -58,8 +58,7 @@ class Sgd : public OptimizerFamily<SgdOptions, SgdParamState> {
   Sgd(std::vector<at::Tensor> params, SgdOptions options, QuantizerOptions quantizer);
 
   // Validates both option sets and returns the error instead of throwing.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Sgd>> Create(std::vector<at::Tensor> params,
-                                                                   SgdOptions options,
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Sgd>> Create(std::vector<at::Tensor> params, SgdOptions options,
                                                                    QuantizerOptions quantizer);
 
   StepPath step_path() const override;

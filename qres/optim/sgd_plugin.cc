@@ -12,8 +12,7 @@ namespace qres::optim {
 namespace {
 
 absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeSgd(std::vector<at::Tensor> params,
-                                                                 const OptimizerSpec& spec,
-                                                                 bool quantized) {
+                                                                 const OptimizerSpec& spec, bool quantized) {
   QRES_ASSIGN_OR_RETURN(Params optim_params, Params::Parse(spec.optim_params, "--optim_params"));
   QRES_ASSIGN_OR_RETURN(SgdOptions options, SgdOptions::FromParams(optim_params, spec.lr));
   QRES_RETURN_IF_ERROR(optim_params.CheckAllUsed());
@@ -53,16 +52,14 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeStdSgd(std::vector<
 }
 
 QRES_REGISTER_OPTIMIZER("stdSGD", "the follow-up's plain SGD, w <- w - lr*g; --optim_params weight_decay", &MakeStdSgd);
-QRES_REGISTER_OPTIMIZER(
-    "SGD", "torch.optim.SGD; --optim_params momentum, dampening, weight_decay, nesterov",
-    [](std::vector<at::Tensor> params, const OptimizerSpec& spec) {
-      return MakeSgd(std::move(params), spec, /*quantized=*/false);
-    });
-QRES_REGISTER_OPTIMIZER(
-    "QSGD", "SGD with the update quantized, Q_p increasing (the paper's QtSGD); --quant_params",
-    [](std::vector<at::Tensor> params, const OptimizerSpec& spec) {
-      return MakeSgd(std::move(params), spec, /*quantized=*/true);
-    });
+QRES_REGISTER_OPTIMIZER("SGD", "torch.optim.SGD; --optim_params momentum, dampening, weight_decay, nesterov",
+                        [](std::vector<at::Tensor> params, const OptimizerSpec& spec) {
+                          return MakeSgd(std::move(params), spec, /*quantized=*/false);
+                        });
+QRES_REGISTER_OPTIMIZER("QSGD", "SGD with the update quantized, Q_p increasing (the paper's QtSGD); --quant_params",
+                        [](std::vector<at::Tensor> params, const OptimizerSpec& spec) {
+                          return MakeSgd(std::move(params), spec, /*quantized=*/true);
+                        });
 
 }  // namespace
 }  // namespace qres::optim

@@ -70,10 +70,14 @@ QRES_HOST_DEVICE float Round(float h, float scale, uint64_t key, int64_t j) {
 
 QRES_HOST_DEVICE float RoundAny(Rounding rounding, float h, float scale, uint64_t key, int64_t j) {
   switch (rounding) {
-    case Rounding::kHalfUp: return Round<Rounding::kHalfUp>(h, scale, key, j);
-    case Rounding::kFloor: return Round<Rounding::kFloor>(h, scale, key, j);
-    case Rounding::kNearestEven: return Round<Rounding::kNearestEven>(h, scale, key, j);
-    default: return Round<Rounding::kStochastic>(h, scale, key, j);
+    case Rounding::kHalfUp:
+      return Round<Rounding::kHalfUp>(h, scale, key, j);
+    case Rounding::kFloor:
+      return Round<Rounding::kFloor>(h, scale, key, j);
+    case Rounding::kNearestEven:
+      return Round<Rounding::kNearestEven>(h, scale, key, j);
+    default:
+      return Round<Rounding::kStochastic>(h, scale, key, j);
   }
 }
 
@@ -134,9 +138,7 @@ QRES_HOST_DEVICE float AdamMoments(const AdamScalars& s, float p, float g, float
 // The update to be quantized, h = fl(fl(m / d) · (−α_t)) (ATen's mul of the addcdiv result).
 QRES_HOST_DEVICE float AdamUpdate(float m, float denom, float neg_step) { return (m / denom) * neg_step; }
 // The unquantized step p + fl(fl(−α_t · m) / d) (ATen's addcdiv).
-QRES_HOST_DEVICE float AdamApply(float p, float m, float denom, float neg_step) {
-  return p + (neg_step * m) / denom;
-}
+QRES_HOST_DEVICE float AdamApply(float p, float m, float denom, float neg_step) { return p + (neg_step * m) / denom; }
 
 // torch.optim.SGD's direction, per element.
 struct SgdScalars {

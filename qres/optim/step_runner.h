@@ -69,8 +69,8 @@ class StepRunner {
 
   Quantizer quantizer_;
   std::vector<TensorStep> steps_;
-  std::vector<float> update_;             // the CPU loops' update h of one tensor
-  std::unique_ptr<CudaStepper> cuda_;     // made at the first CUDA step
+  std::vector<float> update_;          // the CPU loops' update h of one tensor
+  std::unique_ptr<CudaStepper> cuda_;  // made at the first CUDA step
   bool graph_mode_ = false;
 };
 

@@ -14,10 +14,10 @@ namespace qres::optim {
 
 // What the quantizer needs to know about one tensor's update at this step.
 struct QuantizeStep {
-  int64_t id = 0;        // the tensor's position in the optimizer: per-tensor state, RNG stream
-  int64_t step = 0;      // the schedule time τ (QSGD counts 0, 1, ...; Adam variants 1, 2, ...)
-  bool first = false;    // the tensor's first update (for check_first_step)
-  double lambda = 0.0;   // the log schedule's offset scale (lr for SGD, α_t for Adam)
+  int64_t id = 0;       // the tensor's position in the optimizer: per-tensor state, RNG stream
+  int64_t step = 0;     // the schedule time τ (QSGD counts 0, 1, ...; Adam variants 1, 2, ...)
+  bool first = false;   // the tensor's first update (for check_first_step)
+  double lambda = 0.0;  // the log schedule's offset scale (lr for SGD, α_t for Adam)
 };
 
 // One dense float32 parameter tensor's step. Raw pointers: the optimizer keeps the tensors alive

@@ -81,8 +81,12 @@ struct BaselineState : public torch::optim::OptimizerCloneableParamState<Baselin
  private:
   std::vector<std::pair<std::string, at::Tensor*>> Named() const {
     auto* self = const_cast<BaselineState*>(this);
-    return {{"step", &self->step},           {"exp_avg", &self->exp_avg}, {"exp_avg_sq", &self->exp_avg_sq},
-            {"mu_product", &self->mu_product}, {"eta", &self->eta},       {"mu", &self->mu},
+    return {{"step", &self->step},
+            {"exp_avg", &self->exp_avg},
+            {"exp_avg_sq", &self->exp_avg_sq},
+            {"mu_product", &self->mu_product},
+            {"eta", &self->eta},
+            {"mu", &self->mu},
             {"ax", &self->ax}};
   }
 };
@@ -103,11 +107,18 @@ class TorchBaseline final : public torch::optim::Optimizer {
       const auto& options = static_cast<const BaselineOptions&>(group.options());
       for (const at::Tensor& param : group.params()) {
         if (!param.grad().defined()) continue;
-        BaselineState& state = ParamState<BaselineState>(state_, param, [&](BaselineState& s) { Init(s, param, options); });
+        BaselineState& state =
+            ParamState<BaselineState>(state_, param, [&](BaselineState& s) { Init(s, param, options); });
         switch (algorithm_) {
-          case Baseline::kAsgd: StepAsgd(options, param, param.grad(), state); break;
-          case Baseline::kNAdam: StepNAdam(options, param, param.grad(), state); break;
-          case Baseline::kRAdam: StepRAdam(options, param, param.grad(), state); break;
+          case Baseline::kAsgd:
+            StepAsgd(options, param, param.grad(), state);
+            break;
+          case Baseline::kNAdam:
+            StepNAdam(options, param, param.grad(), state);
+            break;
+          case Baseline::kRAdam:
+            StepRAdam(options, param, param.grad(), state);
+            break;
         }
       }
     }
@@ -184,8 +195,7 @@ class TorchBaseline final : public torch::optim::Optimizer {
     const double rho_inf = 2 / (1 - o.beta2()) - 1;
     const double rho_t = rho_inf - 2 * step * std::pow(o.beta2(), step) / bias_correction2;
     if (rho_t > 5.0) {
-      const double rect =
-          std::pow((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t), 0.5);
+      const double rect = std::pow((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t), 0.5);
       // Python's float / tensor is tensor.reciprocal() * float.
       const at::Tensor adaptive_lr = s.exp_avg_sq.sqrt().add_(o.eps()).reciprocal() * std::pow(bias_correction2, 0.5);
       param.add_(bias_corrected_exp_avg * o.lr() * adaptive_lr * rect, -1.0);
@@ -203,8 +213,8 @@ absl::Status CheckAtLeastZero(const std::string& key, double value) {
 }
 
 absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeBaseline(Baseline algorithm,
-                                                                     std::vector<at::Tensor> params,
-                                                                     const OptimizerSpec& spec) {
+                                                                      std::vector<at::Tensor> params,
+                                                                      const OptimizerSpec& spec) {
   if (!spec.quant_params.empty()) {
     return absl::InvalidArgumentError("--quant_params is given but this algorithm does not quantize");
   }
@@ -246,7 +256,8 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeBaseline(Baseline a
   });
 }
 
-QRES_REGISTER_OPTIMIZER("ASGD", "torch.optim.ASGD (the follow-up's baseline); --optim_params lambd, alpha, t0, weight_decay",
+QRES_REGISTER_OPTIMIZER("ASGD",
+                        "torch.optim.ASGD (the follow-up's baseline); --optim_params lambd, alpha, t0, weight_decay",
                         [](std::vector<at::Tensor> params, const OptimizerSpec& spec) {
                           return MakeBaseline(Baseline::kAsgd, std::move(params), spec);
                         });
@@ -256,7 +267,8 @@ QRES_REGISTER_OPTIMIZER("NAdam",
                         [](std::vector<at::Tensor> params, const OptimizerSpec& spec) {
                           return MakeBaseline(Baseline::kNAdam, std::move(params), spec);
                         });
-QRES_REGISTER_OPTIMIZER("RAdam", "torch.optim.RAdam (the follow-up's baseline); --optim_params betas, eps, weight_decay",
+QRES_REGISTER_OPTIMIZER("RAdam",
+                        "torch.optim.RAdam (the follow-up's baseline); --optim_params betas, eps, weight_decay",
                         [](std::vector<at::Tensor> params, const OptimizerSpec& spec) {
                           return MakeBaseline(Baseline::kRAdam, std::move(params), spec);
                         });

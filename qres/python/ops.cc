@@ -51,14 +51,12 @@
 namespace qres::optim {
 namespace {
 
-void ThrowIfError(const absl::Status& status) {
-  TORCH_CHECK_VALUE(status.ok(), std::string(status.message()));
-}
+void ThrowIfError(const absl::Status& status) { TORCH_CHECK_VALUE(status.ok(), std::string(status.message())); }
 
 std::unique_ptr<torch::optim::Optimizer> Create(const std::string& algorithm, std::vector<at::Tensor> params,
                                                 const std::string& optim_params, double lr,
-                                                const std::string& quant_params, int64_t qp,
-                                                int64_t batches_per_epoch, int64_t epochs) {
+                                                const std::string& quant_params, int64_t qp, int64_t batches_per_epoch,
+                                                int64_t epochs) {
   OptimizerSpec spec;
   spec.lr = lr;
   spec.qp = qp;
@@ -98,8 +96,8 @@ std::string Describe(c10::string_view algorithm, c10::string_view optim_params, 
   CheckNumbers(numbers, 1, number_keys);
   const auto [lr, options] = GroupOptions(std::string(optim_params), numbers.data_ptr<double>(), number_keys);
   const auto param = at::empty({1}, at::kFloat);
-  auto optimizer = Create(std::string(algorithm), {param}, options, lr, std::string(quant_params), qp,
-                          batches_per_epoch, epochs);
+  auto optimizer =
+      Create(std::string(algorithm), {param}, options, lr, std::string(quant_params), qp, batches_per_epoch, epochs);
   const Quantizer& quantizer = static_cast<OptimizerBase&>(*optimizer).quantizer();
   return quantizer.options().schedule == QuantSchedule::kNone
              ? std::string(algorithm)
@@ -136,11 +134,11 @@ class GradSwap {
 
 // step_, or with `check_only` the op `check` (Python's load_state_dict): every check, then nothing written.
 void StepOrCheck(c10::string_view algorithm_view, const c10::List<std::string>& optim_params, const at::Tensor& numbers,
-                 const c10::List<std::string>& number_keys,
-                 c10::IntArrayRef group_sizes, c10::string_view quant_params, int64_t qp, int64_t batches_per_epoch,
-                 int64_t epochs, const c10::List<std::string>& param_names, at::TensorList params,
-                 const c10::List<std::optional<at::Tensor>>& grads, at::TensorList state0, at::TensorList state1,
-                 at::TensorList steps, const at::Tensor& quantizer_state, const at::Tensor& index, bool check_only) {
+                 const c10::List<std::string>& number_keys, c10::IntArrayRef group_sizes, c10::string_view quant_params,
+                 int64_t qp, int64_t batches_per_epoch, int64_t epochs, const c10::List<std::string>& param_names,
+                 at::TensorList params, const c10::List<std::optional<at::Tensor>>& grads, at::TensorList state0,
+                 at::TensorList state1, at::TensorList steps, const at::Tensor& quantizer_state,
+                 const at::Tensor& index, bool check_only) {
   const std::string algorithm(algorithm_view);
   const int64_t n = static_cast<int64_t>(params.size());
   const int64_t groups = static_cast<int64_t>(group_sizes.size());
@@ -157,7 +155,8 @@ void StepOrCheck(c10::string_view algorithm_view, const c10::List<std::string>& 
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   int64_t first = 0;
   for (size_t g = 0; g < group_sizes.size(); ++g) {
-    TORCH_CHECK(group_sizes[g] >= 0 && first + group_sizes[g] <= n, "qres::step_: the groups' sizes exceed the parameters");
+    TORCH_CHECK(group_sizes[g] >= 0 && first + group_sizes[g] <= n,
+                "qres::step_: the groups' sizes exceed the parameters");
     std::vector<at::Tensor> group(params.begin() + first, params.begin() + first + group_sizes[g]);
     first += group_sizes[g];
     const auto [lr, options] = GroupOptions(optim_params.get(g), rows + g * (1 + number_keys.size()), number_keys);
@@ -221,41 +220,42 @@ void StepOrCheck(c10::string_view algorithm_view, const c10::List<std::string>& 
   quantizer_entries[1] = state.index;
   quantizer_entries[2] = state.calls;
   for (int64_t i = 0; i < n; ++i) {
-    quantizer_entries[3 + i] = i < static_cast<int64_t>(state.tensor_indices.size()) ? state.tensor_indices[i]
-                                                                                    : quantizer.options().initial_index;
+    quantizer_entries[3 + i] = i < static_cast<int64_t>(state.tensor_indices.size())
+                                   ? state.tensor_indices[i]
+                                   : quantizer.options().initial_index;
   }
   *index.data_ptr<double>() = quantizer.index();  // 0 without a quantizer
 }
 
 void Step(c10::string_view algorithm, const c10::List<std::string>& optim_params, const at::Tensor& numbers,
-                 const c10::List<std::string>& number_keys,
-          c10::IntArrayRef group_sizes, c10::string_view quant_params, int64_t qp, int64_t batches_per_epoch,
-          int64_t epochs, const c10::List<std::string>& param_names, at::TensorList params,
-          const c10::List<std::optional<at::Tensor>>& grads, at::TensorList state0, at::TensorList state1,
-          at::TensorList steps, const at::Tensor& quantizer_state, const at::Tensor& index) {
-  StepOrCheck(algorithm, optim_params, numbers, number_keys, group_sizes, quant_params, qp, batches_per_epoch, epochs, param_names,
-              params, grads, state0, state1, steps, quantizer_state, index, /*check_only=*/false);
+          const c10::List<std::string>& number_keys, c10::IntArrayRef group_sizes, c10::string_view quant_params,
+          int64_t qp, int64_t batches_per_epoch, int64_t epochs, const c10::List<std::string>& param_names,
+          at::TensorList params, const c10::List<std::optional<at::Tensor>>& grads, at::TensorList state0,
+          at::TensorList state1, at::TensorList steps, const at::Tensor& quantizer_state, const at::Tensor& index) {
+  StepOrCheck(algorithm, optim_params, numbers, number_keys, group_sizes, quant_params, qp, batches_per_epoch, epochs,
+              param_names, params, grads, state0, state1, steps, quantizer_state, index, /*check_only=*/false);
 }
 
 void Check(c10::string_view algorithm, const c10::List<std::string>& optim_params, const at::Tensor& numbers,
-                 const c10::List<std::string>& number_keys,
-           c10::IntArrayRef group_sizes, c10::string_view quant_params, int64_t qp, int64_t batches_per_epoch,
-           int64_t epochs, const c10::List<std::string>& param_names, at::TensorList params,
-           const c10::List<std::optional<at::Tensor>>& grads, at::TensorList state0, at::TensorList state1,
-           at::TensorList steps, const at::Tensor& quantizer_state, const at::Tensor& index) {
-  StepOrCheck(algorithm, optim_params, numbers, number_keys, group_sizes, quant_params, qp, batches_per_epoch, epochs, param_names,
-              params, grads, state0, state1, steps, quantizer_state, index, /*check_only=*/true);
+           const c10::List<std::string>& number_keys, c10::IntArrayRef group_sizes, c10::string_view quant_params,
+           int64_t qp, int64_t batches_per_epoch, int64_t epochs, const c10::List<std::string>& param_names,
+           at::TensorList params, const c10::List<std::optional<at::Tensor>>& grads, at::TensorList state0,
+           at::TensorList state1, at::TensorList steps, const at::Tensor& quantizer_state, const at::Tensor& index) {
+  StepOrCheck(algorithm, optim_params, numbers, number_keys, group_sizes, quant_params, qp, batches_per_epoch, epochs,
+              param_names, params, grads, state0, state1, steps, quantizer_state, index, /*check_only=*/true);
 }
 
 TORCH_LIBRARY(qres, m) {
   m.def(
-      "step_(str algorithm, str[] optim_params, Tensor numbers, str[] number_keys, int[] group_sizes, str quant_params, int qp, "
+      "step_(str algorithm, str[] optim_params, Tensor numbers, str[] number_keys, int[] group_sizes, str "
+      "quant_params, int qp, "
       "int batches_per_epoch, int epochs, str[] param_names, Tensor(a!)[] params, Tensor?[] grads, "
       "Tensor(b!)[] state0, Tensor(c!)[] state1, Tensor(d!)[] steps, Tensor(e!) quantizer_state, "
       "Tensor(f!) index) -> ()");
   // step_'s checks alone (Python's load_state_dict), writing nothing.
   m.def(
-      "check(str algorithm, str[] optim_params, Tensor numbers, str[] number_keys, int[] group_sizes, str quant_params, int qp, "
+      "check(str algorithm, str[] optim_params, Tensor numbers, str[] number_keys, int[] group_sizes, str "
+      "quant_params, int qp, "
       "int batches_per_epoch, int epochs, str[] param_names, Tensor[] params, Tensor?[] grads, Tensor[] state0, "
       "Tensor[] state1, Tensor[] steps, Tensor quantizer_state, Tensor index) -> ()",
       &Check);

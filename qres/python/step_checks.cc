@@ -34,25 +34,24 @@ void CheckParamAndGrad(const StepTensors& in, int64_t i) {
                     ": qres's optimizers step floating-point parameters");
   const std::optional<at::Tensor> grad = in.grads.get(i);
   if (!grad.has_value()) return;
-  TORCH_CHECK_VALUE(grad->layout() == at::kStrided, Param(in, i), ": its gradient is not dense (",
-                    grad->layout(), "); qres's optimizers take dense gradients");
-  TORCH_CHECK_VALUE(grad->sizes() == param.sizes() && grad->scalar_type() == param.scalar_type() &&
-                        grad->device() == param.device(),
-                    Param(in, i), ": its gradient is ", grad->scalar_type(), " ", Shape(*grad), " on ", grad->device(),
-                    ", the parameter ", param.scalar_type(), " ", Shape(param), " on ", param.device());
+  TORCH_CHECK_VALUE(grad->layout() == at::kStrided, Param(in, i), ": its gradient is not dense (", grad->layout(),
+                    "); qres's optimizers take dense gradients");
+  TORCH_CHECK_VALUE(
+      grad->sizes() == param.sizes() && grad->scalar_type() == param.scalar_type() && grad->device() == param.device(),
+      Param(in, i), ": its gradient is ", grad->scalar_type(), " ", Shape(*grad), " on ", grad->device(),
+      ", the parameter ", param.scalar_type(), " ", Shape(param), " on ", param.device());
 }
 
 // A state tensor exactly like its parameter (contiguous: the loops index it flat).
 void CheckLikeParam(const StepTensors& in, int64_t i, const at::Tensor& state, const std::string& entry) {
   const at::Tensor& param = in.params[i];
   TORCH_CHECK_VALUE(state.defined(), Param(in, i), ": state '", entry, "' is missing");
-  TORCH_CHECK_VALUE(state.layout() == at::kStrided && state.sizes() == param.sizes() &&
-                        state.scalar_type() == param.scalar_type() && state.device() == param.device() &&
-                        state.is_contiguous(),
-                    Param(in, i), ": state '", entry, "' is ", state.scalar_type(), " ", Shape(state), " on ",
-                    state.device(), state.is_contiguous() ? "" : " (not contiguous)", "; the parameter is ",
-                    param.scalar_type(), " ", Shape(param), " on ", param.device(),
-                    " (was the state loaded for other parameters?)");
+  TORCH_CHECK_VALUE(
+      state.layout() == at::kStrided && state.sizes() == param.sizes() && state.scalar_type() == param.scalar_type() &&
+          state.device() == param.device() && state.is_contiguous(),
+      Param(in, i), ": state '", entry, "' is ", state.scalar_type(), " ", Shape(state), " on ", state.device(),
+      state.is_contiguous() ? "" : " (not contiguous)", "; the parameter is ", param.scalar_type(), " ", Shape(param),
+      " on ", param.device(), " (was the state loaded for other parameters?)");
 }
 
 // No state tensor shares memory with another state tensor, a parameter or a gradient: the step
@@ -73,8 +72,8 @@ void CheckNoStateOverlaps(const StepTensors& in, const std::vector<int64_t>& ste
     int64_t extent = 1;  // elements from the first to the last, inclusive (torch's strides are >= 0)
     for (int64_t d = 0; d < t.dim(); ++d) extent += (t.size(d) - 1) * t.stride(d);
     const auto begin = reinterpret_cast<uintptr_t>(t.data_ptr());
-    ranges.push_back({t.device(), begin, begin + static_cast<uintptr_t>(extent * t.element_size()), state, param,
-                      entry});
+    ranges.push_back(
+        {t.device(), begin, begin + static_cast<uintptr_t>(extent * t.element_size()), state, param, entry});
   };
   for (int64_t i : stepped) {
     add(in.params[i], false, i, &parameter);
@@ -113,8 +112,8 @@ void CheckStepTensors(const StepTensors& in, bool every_state) {
                           count.device().is_cpu() && count.layout() == at::kStrided,
                       Param(in, i), ": state 'step' must be a CPU int64 scalar tensor, not ", count.scalar_type(), " ",
                       Shape(count), " on ", count.device());
-    TORCH_CHECK_VALUE(*count.data_ptr<int64_t>() >= 0, Param(in, i), ": state 'step' is ",
-                      *count.data_ptr<int64_t>(), "; a step count is >= 0");
+    TORCH_CHECK_VALUE(*count.data_ptr<int64_t>() >= 0, Param(in, i), ": state 'step' is ", *count.data_ptr<int64_t>(),
+                      "; a step count is >= 0");
     bool has_state = *count.data_ptr<int64_t>() > 0;
     for (const at::TensorList& buffers : in.buffers) has_state |= buffers[i].defined() && buffers[i].numel() != 0;
     if (!(in.grads.get(i).has_value() || (every_state && has_state))) continue;
@@ -134,8 +133,8 @@ void CheckQuantizerTensors(const std::string& algorithm, const at::Tensor& quant
                         quantizer_state.is_contiguous() && quantizer_state.device().is_cpu(),
                     algorithm, ": state 'qres_quantizer' must be a CPU int64 tensor of 3 + ", n,
                     " entries (one per parameter), not ", quantizer_state.scalar_type(), " ", Shape(quantizer_state));
-  TORCH_CHECK_VALUE(index.scalar_type() == at::kDouble && index.numel() == 1 && index.device().is_cpu(),
-                    algorithm, ": state 'qres_index' must be a CPU float64 tensor of one element");
+  TORCH_CHECK_VALUE(index.scalar_type() == at::kDouble && index.numel() == 1 && index.device().is_cpu(), algorithm,
+                    ": state 'qres_index' must be a CPU float64 tensor of one element");
 }
 
 // The quantizer's saved entries against its options: an index outside [-64, index_limit + 1] (where
@@ -151,7 +150,8 @@ void CheckQuantizerState(const std::string& algorithm, const QuantizerOptions& o
   };
   check_index(entries[1], "[1] (the index)");
   TORCH_CHECK_VALUE(entries[2] >= 0, where, "[2] (the quantized steps) is ", entries[2], "; it counts from 0");
-  for (int64_t i = 0; i < n; ++i) check_index(entries[3 + i], absl::StrCat("[", 3 + i, "] (parameter ", i, "'s index)"));
+  for (int64_t i = 0; i < n; ++i)
+    check_index(entries[3 + i], absl::StrCat("[", 3 + i, "] (parameter ", i, "'s index)"));
 }
 
 }  // namespace qres::optim

@@ -1,13 +1,13 @@
 #include "qres/report/run_report.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <set>
 #include <sstream>
 #include <utility>
-
-#include <zlib.h>
 
 #include "ATen/core/ivalue.h"
 #include "absl/strings/match.h"
@@ -22,8 +22,8 @@
 #include "qres/base/torch_status.h"
 #include "qres/io/archive_check.h"
 #include "qres/io/files.h"
-#include "qres/io/run_layout.h"
 #include "qres/io/metrics.h"
+#include "qres/io/run_layout.h"
 #include "qres/io/settings_text.h"
 #include "torch/serialize/input-archive.h"
 
@@ -112,7 +112,10 @@ absl::StatusOr<RunRecord> ReadRun(const std::string& metrics_file) {
 }
 
 std::string SectionKey(const std::map<std::string, std::string>& s) {
-  auto get = [&](const char* key) { auto it = s.find(key); return it == s.end() ? std::string() : it->second; };
+  auto get = [&](const char* key) {
+    auto it = s.find(key);
+    return it == s.end() ? std::string() : it->second;
+  };
   return absl::StrCat(get("dataset"), ", net ", get("net"), get("net_params").empty() ? "" : " " + get("net_params"));
 }
 
@@ -164,7 +167,8 @@ absl::StatusOr<std::vector<RunRecord>> ReadRuns(const std::vector<std::string>& 
       }
     }
     if (files.empty()) {
-      return absl::NotFoundError(absl::StrCat(path, ": no run's metrics (metrics_<run>.jsonl) in it or its subfolders"));
+      return absl::NotFoundError(
+          absl::StrCat(path, ": no run's metrics (metrics_<run>.jsonl) in it or its subfolders"));
     }
     for (const std::string& file : files) {
       std::error_code error;
@@ -305,9 +309,10 @@ std::vector<io::Panel> SectionPlots(const Section& section) {
 std::string MarkdownTables(const std::vector<Section>& sections) {
   std::string out;
   for (const Section& section : sections) {
-    absl::StrAppend(&out, "### ", section.title, "\n\n",
-                    "| configuration | runs | final test acc (%) | best test acc (%) | final loss | final QP index | s/epoch |\n",
-                    "|---|---|---|---|---|---|---|\n");
+    absl::StrAppend(
+        &out, "### ", section.title, "\n\n",
+        "| configuration | runs | final test acc (%) | best test acc (%) | final loss | final QP index | s/epoch |\n",
+        "|---|---|---|---|---|---|---|\n");
     for (const Configuration& c : section.configurations) {
       const Row row = Summarize(c);
       absl::StrAppend(&out, "| ", c.label, " | ", c.runs.size(), " | ", MeanAndSpread(row.final_acc, 100, 2), " | ",
@@ -328,20 +333,21 @@ std::string CsvTable(const std::vector<Section>& sections) {
   for (const Section& section : sections) {
     for (const Configuration& c : section.configurations) {
       const Row row = Summarize(c);
-      absl::StrAppend(&out, quote(section.title), ",", quote(c.label), ",", c.runs.size(), ",",
-                      absl::StrFormat("%.9g,%.9g,%.9g,%.9g,%.9g,%s,%.3f", Mean(row.final_acc), Spread(row.final_acc),
-                                      Mean(row.best_acc), Spread(row.best_acc), Mean(row.final_loss),
-                                      row.index.empty() ? "" : absl::StrFormat("%.9g", Mean(row.index)),
-                                      Mean(row.seconds)),
-                      "\n");
+      absl::StrAppend(
+          &out, quote(section.title), ",", quote(c.label), ",", c.runs.size(), ",",
+          absl::StrFormat("%.9g,%.9g,%.9g,%.9g,%.9g,%s,%.3f", Mean(row.final_acc), Spread(row.final_acc),
+                          Mean(row.best_acc), Spread(row.best_acc), Mean(row.final_loss),
+                          row.index.empty() ? "" : absl::StrFormat("%.9g", Mean(row.index)), Mean(row.seconds)),
+          "\n");
     }
   }
   return out;
 }
 
 absl::StatusOr<std::string> WriteReport(const std::vector<std::string>& paths, const std::string& out_prefix) {
-  const std::string out =
-      !out_prefix.empty() ? out_prefix : paths.size() == 1 ? io::JoinPath(paths[0], "report") : "report";
+  const std::string out = !out_prefix.empty() ? out_prefix
+                          : paths.size() == 1 ? io::JoinPath(paths[0], "report")
+                                              : "report";
   // The longest name of the set (a plot per table: <out>_<n>.png), checked before any run is read.
   QRES_RETURN_IF_ERROR(io::CheckOutputName(out + "_999.png", "report --out:"));
   const size_t slash = out.rfind('/');
@@ -350,18 +356,20 @@ absl::StatusOr<std::string> WriteReport(const std::vector<std::string>& paths, c
   std::vector<std::string> unfinished;
   for (const RunRecord& run : runs) {
     if (!run.finished()) {
-      unfinished.push_back(absl::StrCat(run.metrics_file, " (", run.epochs.size(), " of ", run.planned_epochs, " epochs)"));
+      unfinished.push_back(
+          absl::StrCat(run.metrics_file, " (", run.epochs.size(), " of ", run.planned_epochs, " epochs)"));
     }
   }
   const size_t finished = runs.size() - unfinished.size();
   if (finished == 0) {
-    return absl::FailedPreconditionError(absl::StrCat("no finished run to compare; not finished: ",
-                                                      absl::StrJoin(unfinished, ", "),
-                                                      " (train --resume continues one)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("no finished run to compare; not finished: ", absl::StrJoin(unfinished, ", "),
+                     " (train --resume continues one)"));
   }
   const std::vector<Section> sections = Compare(runs);
   std::string markdown = absl::StrCat(finished, " runs");
-  if (sections.size() > 1) absl::StrAppend(&markdown, " of ", sections.size(), " data set and net combinations, compared within each");
+  if (sections.size() > 1)
+    absl::StrAppend(&markdown, " of ", sections.size(), " data set and net combinations, compared within each");
   absl::StrAppend(&markdown, ".\n\n");
   if (!unfinished.empty()) {
     absl::StrAppend(&markdown, "Left out, not finished: ", absl::StrJoin(unfinished, ", "), ".\n\n");
@@ -386,7 +394,8 @@ absl::StatusOr<std::string> WriteReport(const std::vector<std::string>& paths, c
   std::vector<std::string> manifest;
   for (const auto& [path, bytes] : files) {
     const uLong crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data()), bytes.size());
-    manifest.push_back(absl::StrFormat("%s (CRC-32 %08x, %d bytes)", path.substr(path.rfind('/') + 1), crc, bytes.size()));
+    manifest.push_back(
+        absl::StrFormat("%s (CRC-32 %08x, %d bytes)", path.substr(path.rfind('/') + 1), crc, bytes.size()));
   }
   absl::StrAppend(&markdown, "\nFiles of this report, written with it: ", absl::StrJoin(manifest, ", "), ".\n");
   files.emplace_back(out + ".md", markdown);

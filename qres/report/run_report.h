@@ -1,9 +1,9 @@
 // Reading finished train runs back and comparing them: the report tool's core.
 //
 // A run is found by its metrics_<PROC>.jsonl and read from the checkpoint_<PROC>.pt beside it:
-// its settings (data set, net, algorithm, lr, seed, ...) and its epochs' metrics. Runs whose settings differ only in the seed
-// form one configuration; configurations are compared only within one data set and net, so runs
-// of different data sets or nets are never averaged together.
+// its settings (data set, net, algorithm, lr, seed, ...) and its epochs' metrics. Runs whose settings differ only in
+// the seed form one configuration; configurations are compared only within one data set and net, so runs of different
+// data sets or nets are never averaged together.
 #ifndef QRES_REPORT_RUN_REPORT_H_
 #define QRES_REPORT_RUN_REPORT_H_
 

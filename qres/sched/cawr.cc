@@ -30,7 +30,8 @@ class WarmRestarts final : public Scheduler {
         t_i *= t_mult_;
       }
     }
-    return eta_min_ + (lr_ - eta_min_) * (1 + std::cos(M_PI * static_cast<double>(t_cur) / static_cast<double>(t_i))) / 2;
+    return eta_min_ +
+           (lr_ - eta_min_) * (1 + std::cos(M_PI * static_cast<double>(t_cur) / static_cast<double>(t_i))) / 2;
   }
 
   double lr_;
@@ -43,8 +44,8 @@ absl::StatusOr<std::unique_ptr<Scheduler>> MakeWarmRestarts(const SchedulerSpec&
   QRES_ASSIGN_OR_RETURN(const int64_t t_mult, params.GetInt("T_mult", 2));
   QRES_ASSIGN_OR_RETURN(const double eta_min_factor, params.GetDouble("eta_min_factor", 0.1));
   if (t_0 < 1 || t_mult < 1 || t_mult > 1024) {
-    return absl::InvalidArgumentError(absl::StrCat("scheduler CAWR: T_0=", t_0, ", T_mult=", t_mult,
-                                                   ": T_0 must be >= 1 and T_mult in [1, 1024]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("scheduler CAWR: T_0=", t_0, ", T_mult=", t_mult, ": T_0 must be >= 1 and T_mult in [1, 1024]"));
   }
   QRES_RETURN_IF_ERROR(RequireInRange("CAWR", "eta_min_factor", eta_min_factor, 0.0, 1.0));
   return std::make_unique<WarmRestarts>(spec.lr, t_0, t_mult, eta_min_factor * spec.lr);

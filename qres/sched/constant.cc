@@ -20,8 +20,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> MakeConstant(const SchedulerSpec& spe
   return std::make_unique<Constant>(spec.lr);
 }
 
-QRES_REGISTER_SCHEDULER("constant", "the run's lr throughout (the default; the follow-up's ConstantLR)",
-                        &MakeConstant);
+QRES_REGISTER_SCHEDULER("constant", "the run's lr throughout (the default; the follow-up's ConstantLR)", &MakeConstant);
 
 }  // namespace
 }  // namespace qres::sched

@@ -55,9 +55,10 @@ absl::StatusOr<std::unique_ptr<Scheduler>> MakeOneCycle(const SchedulerSpec& spe
   // Both phases must be at least one step long, or torch divides by zero.
   const double warm_end = pct_start * static_cast<double>(total_steps) - 1;
   if (!(warm_end > 0.0) || !(static_cast<double>(total_steps - 1) > warm_end)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "scheduler OneCycleLR: total_steps=", total_steps, " with pct_start=", pct_start,
-        " leaves a phase without steps: train longer, step per batch (--scheduler_interval=batch) or change pct_start"));
+    return absl::InvalidArgumentError(absl::StrCat("scheduler OneCycleLR: total_steps=", total_steps,
+                                                   " with pct_start=", pct_start,
+                                                   " leaves a phase without steps: train longer, step per batch "
+                                                   "(--scheduler_interval=batch) or change pct_start"));
   }
   return std::make_unique<OneCycle>(spec.lr, total_steps, pct_start, div_factor, final_div_factor);
 }

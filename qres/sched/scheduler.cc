@@ -59,8 +59,8 @@ namespace {
 absl::Status CheckTheRunsLrs(const std::string& name, const SchedulerSpec& spec, LrSchedule schedule) {
   constexpr double kMostAboveTheLr = 1e4;
   const double smallest_normal = std::numeric_limits<float>::min();
-  const std::string which =
-      absl::StrCat("scheduler ", name, spec.params.empty() ? "" : absl::StrCat(" (--scheduler_params=", spec.params, ")"));
+  const std::string which = absl::StrCat(
+      "scheduler ", name, spec.params.empty() ? "" : absl::StrCat(" (--scheduler_params=", spec.params, ")"));
   const int64_t steps = std::min<int64_t>(spec.epochs * spec.steps_per_epoch, int64_t{1} << 24);
   int64_t vanished_at = -1;  // the step from which the lr stays below smallest_normal, if it does
   double vanished_lr = 0.0;
@@ -100,8 +100,9 @@ absl::StatusOr<LrSchedule> MakeLrSchedule(const std::string& name, const Schedul
   QRES_RETURN_IF_ERROR(RequireInRange(entry->name, "warmup_start", warmup_start, 0.0, 1.0));
   const int64_t run_steps = spec.epochs * spec.steps_per_epoch;
   if (warmup > 0 && run_steps > 0 && warmup >= run_steps) {
-    return absl::InvalidArgumentError(absl::StrCat("--scheduler_params: warmup=", warmup, " is not shorter than the run (",
-                                                   run_steps, " scheduler steps): the schedule would never start"));
+    return absl::InvalidArgumentError(absl::StrCat("--scheduler_params: warmup=", warmup,
+                                                   " is not shorter than the run (", run_steps,
+                                                   " scheduler steps): the schedule would never start"));
   }
   SchedulerSpec after_warmup = spec;
   after_warmup.warmup = warmup;

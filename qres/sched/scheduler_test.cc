@@ -45,7 +45,8 @@ TEST(SchedulerTest, EqualsTorchBitForBit) {
     spec.lr = std::strtod(fields[3].c_str(), nullptr);
     spec.params = fields[4];
     std::vector<double> expected;
-    for (absl::string_view value : absl::StrSplit(fields[5], ' ')) expected.push_back(std::strtod(std::string(value).c_str(), nullptr));
+    for (absl::string_view value : absl::StrSplit(fields[5], ' '))
+      expected.push_back(std::strtod(std::string(value).c_str(), nullptr));
     absl::StatusOr<LrSchedule> schedule = MakeLrSchedule(fields[0], spec);
     ASSERT_TRUE(schedule.ok()) << schedule.status();
     const std::vector<double> got = Sequence(*schedule, static_cast<int64_t>(expected.size()) - 1);
@@ -137,7 +138,9 @@ TEST(SchedulerTest, BadInputIsOneLineNamingIt) {
   EXPECT_THAT(error("exp", 10, "gama=0.9"), HasSubstr("unknown key 'gama'"));
   EXPECT_THAT(error("exp", 10, "gamma=-1"), HasSubstr("gamma=-1 must be a finite number > 0"));
   EXPECT_THAT(error("StepLR", 10, ""), HasSubstr("step_size=0 must be >= 1"));
-  EXPECT_THAT(error("StepLR", 10, "step=3"), HasSubstr("(--scheduler_params: unknown key 'step'; valid keys: gamma, step_size, warmup, warmup_start)"));
+  EXPECT_THAT(
+      error("StepLR", 10, "step=3"),
+      HasSubstr("(--scheduler_params: unknown key 'step'; valid keys: gamma, step_size, warmup, warmup_start)"));
   EXPECT_THAT(error("MultiStepLR", 10, "milestones=2.5"), HasSubstr("milestone 2.5 must be a whole number"));
   EXPECT_THAT(error("cyclicLR", 3, ""), HasSubstr("step_size_up=0 must be >= 1"));
   EXPECT_THAT(error("OneCycleLR", 2, ""), HasSubstr("leaves a phase without steps"));
@@ -156,21 +159,29 @@ TEST(SchedulerTest, ValuesThatCannotTrainAreErrorsNamingTheParameter) {
   };
   EXPECT_THAT(error("exp", 10, "gamma=1e300"),
               HasSubstr("scheduler exp (--scheduler_params=gamma=1e300): the lr becomes 1e+298 at scheduler step 1"));
-  EXPECT_THAT(error("ExponentialLR", 10, "gamma=100"), HasSubstr("the lr becomes 10000 at scheduler step 3, more than 10^4 x --lr=0.01"));
-  EXPECT_THAT(error("OneCycleLR", 20, "div_factor=1e-300"), HasSubstr("(--scheduler_params=div_factor=1e-300): the lr becomes"));
+  EXPECT_THAT(error("ExponentialLR", 10, "gamma=100"),
+              HasSubstr("the lr becomes 10000 at scheduler step 3, more than 10^4 x --lr=0.01"));
+  EXPECT_THAT(error("OneCycleLR", 20, "div_factor=1e-300"),
+              HasSubstr("(--scheduler_params=div_factor=1e-300): the lr becomes"));
   EXPECT_THAT(error("cyclicLR", 20, "gamma=1e10"), HasSubstr("more than 10^4 x --lr=0.01"));
-  EXPECT_THAT(error("CosineAnnealingLR", 10, "eta_min=0.5"), HasSubstr("eta_min=0.5 is above the lr 0.01: it would anneal upward"));
-  EXPECT_THAT(error("MultiStepLR", 10, "milestones=5:12"), HasSubstr("milestone 12 is past the run's 10 scheduler steps"));
-  EXPECT_THAT(error("OneCycleLR", 20, "total_steps=10"), HasSubstr("total_steps=10 is shorter than the run's 20 scheduler steps"));
+  EXPECT_THAT(error("CosineAnnealingLR", 10, "eta_min=0.5"),
+              HasSubstr("eta_min=0.5 is above the lr 0.01: it would anneal upward"));
+  EXPECT_THAT(error("MultiStepLR", 10, "milestones=5:12"),
+              HasSubstr("milestone 12 is past the run's 10 scheduler steps"));
+  EXPECT_THAT(error("OneCycleLR", 20, "total_steps=10"),
+              HasSubstr("total_steps=10 is shorter than the run's 20 scheduler steps"));
   for (const char* name : {"constant", "StepLR", "CosineAnnealingLR"}) {
-    EXPECT_THAT(error(name, 5, "warmup=5,step_size=1"), HasSubstr("warmup=5 is not shorter than the run (5 scheduler steps)"))
+    EXPECT_THAT(error(name, 5, "warmup=5,step_size=1"),
+                HasSubstr("warmup=5 is not shorter than the run (5 scheduler steps)"))
         << name;
   }
   // Decayed to nothing before the run ends: 0 after 3 steps, or a subnormal lr.
   EXPECT_THAT(error("ExponentialLR", 10, "gamma=1e-300"),
               HasSubstr("the lr falls to 1e-302 at scheduler step 1 of 10 and stays below 1.17549e-38"));
-  EXPECT_THAT(error("MultiStepLR", 10, "milestones=3,gamma=1e-320"), HasSubstr("the lr falls to 9.88131e-323 at scheduler step 3 of 10"));
-  EXPECT_THAT(error("StepLR", 10, "step_size=2,gamma=1e-20"), HasSubstr("the lr falls to 1e-42 at scheduler step 4 of 10"));
+  EXPECT_THAT(error("MultiStepLR", 10, "milestones=3,gamma=1e-320"),
+              HasSubstr("the lr falls to 9.88131e-323 at scheduler step 3 of 10"));
+  EXPECT_THAT(error("StepLR", 10, "step_size=2,gamma=1e-20"),
+              HasSubstr("the lr falls to 1e-42 at scheduler step 4 of 10"));
   // A designed end at 0 on the last step, and a warm-up from 0, train.
   EXPECT_TRUE(MakeLrSchedule("CosineAnnealingLR", {0.01, 10, 1, "eta_min=0,T_max=9"}).ok());
   EXPECT_TRUE(MakeLrSchedule("constant", {0.01, 10, 1, "warmup=3,warmup_start=0"}).ok());

@@ -12,9 +12,7 @@ class Step final : public Scheduler {
  public:
   Step(double lr, int64_t step_size, double gamma) : lr_(lr), step_size_(step_size), gamma_(gamma) {}
   double Initial() const override { return lr_; }
-  double Next(double previous, int64_t t) const override {
-    return t % step_size_ != 0 ? previous : previous * gamma_;
-  }
+  double Next(double previous, int64_t t) const override { return t % step_size_ != 0 ? previous : previous * gamma_; }
 
  private:
   double lr_;

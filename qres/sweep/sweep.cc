@@ -26,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "qres/base/duration.h"
 #include "qres/base/status_macros.h"
 #include "qres/base/train_flags.h"
 #include "qres/data/dataset.h"
@@ -34,7 +35,6 @@
 #include "qres/models/model.h"
 #include "qres/optim/optimizer.h"
 #include "qres/sched/scheduler.h"
-#include "qres/base/duration.h"
 #include "qres/sweep/grid.h"
 
 extern char** environ;
@@ -86,12 +86,21 @@ absl::Status CheckAxes(const std::vector<Axis>& axes, const std::set<std::string
     for (const std::string& value : axis.values) {
       absl::Status found = absl::OkStatus();
       switch (train_flags::NamesOf(axis.key)) {
-        case train_flags::Names::kAlgorithm: found = optim::OptimizerRegistry::Find(value).status(); break;
-        case train_flags::Names::kNet: found = models::ModelRegistry::Find(value).status(); break;
-        case train_flags::Names::kDataset: found = data::DatasetRegistry::Find(value).status(); break;
-        case train_flags::Names::kScheduler: found = sched::SchedulerRegistry::Find(value).status(); break;
+        case train_flags::Names::kAlgorithm:
+          found = optim::OptimizerRegistry::Find(value).status();
+          break;
+        case train_flags::Names::kNet:
+          found = models::ModelRegistry::Find(value).status();
+          break;
+        case train_flags::Names::kDataset:
+          found = data::DatasetRegistry::Find(value).status();
+          break;
+        case train_flags::Names::kScheduler:
+          found = sched::SchedulerRegistry::Find(value).status();
+          break;
         case train_flags::Names::kPrecision:  // train checks it (fp32, bf16, fp16)
-        case train_flags::Names::kNothing: break;
+        case train_flags::Names::kNothing:
+          break;
       }
       if (!found.ok()) return absl::InvalidArgumentError(absl::StrCat("grid axis ", axis.key, ": ", found.message()));
     }
@@ -133,9 +142,9 @@ absl::StatusOr<bool> Finished(const Job& job) {
   QRES_ASSIGN_OR_RETURN(const std::string text, io::ReadRegularFile(path));
   QRES_ASSIGN_OR_RETURN(const io::run_layout::SweepStatus status, io::run_layout::ParseSweepStatus(text, path));
   if (!status.flags.empty() && status.flags != job.flags) {  // no flags: an older sweep's file
-    return absl::FailedPreconditionError(absl::StrCat(
-        job.dir, " was run with train flags ", absl::StrJoin(status.flags, " "), ", this sweep gives ",
-        absl::StrJoin(job.flags, " "), "; continue it with its own flags, or give another --out_dir"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(job.dir, " was run with train flags ", absl::StrJoin(status.flags, " "), ", this sweep gives ",
+                     absl::StrJoin(job.flags, " "), "; continue it with its own flags, or give another --out_dir"));
   }
   return status.status == "finished" && HasFile(job.dir, io::run_layout::FileKind::kModel);
 }
@@ -154,7 +163,8 @@ absl::StatusOr<pid_t> Start(const std::string& train, const Job& job, const std:
   args.insert(args.end(), job.run.flags.begin(), job.run.flags.end());
   args.insert(args.end(), fixed.begin(), fixed.end());
   args.push_back(absl::StrCat("--out_dir=", job.dir));
-  if (HasFile(job.dir, io::run_layout::FileKind::kCheckpoint)) args.push_back("--resume");  // an interrupted run continues from it
+  if (HasFile(job.dir, io::run_layout::FileKind::kCheckpoint))
+    args.push_back("--resume");   // an interrupted run continues from it
   args.push_back("--overwrite");  // files of a run that failed before its first checkpoint go
   args.push_back("--progress=off");
   if (threads > 0) args.push_back(absl::StrCat("--threads=", threads));
@@ -194,7 +204,8 @@ absl::Status Sweep(const SweepOptions& options) {
   if (options.jobs < 1) return absl::InvalidArgumentError(absl::StrCat("--jobs=", options.jobs, " must be >= 1"));
   const std::string& train = options.train;
   if (access(train.c_str(), X_OK) != 0) {
-    return absl::NotFoundError(absl::StrCat("no train binary at ", train, "; build //qres/tools:train or give --train"));
+    return absl::NotFoundError(
+        absl::StrCat("no train binary at ", train, "; build //qres/tools:train or give --train"));
   }
   QRES_ASSIGN_OR_RETURN(const std::set<std::string> train_flags, TrainFlags(train));
   QRES_RETURN_IF_ERROR(CheckAxes(axes, train_flags));
@@ -220,7 +231,8 @@ absl::Status Sweep(const SweepOptions& options) {
   const bool threads_given = std::any_of(fixed.begin(), fixed.end(), [](const std::string& a) {
     return absl::StartsWith(a, "--threads") || absl::StartsWith(a, "-threads");
   });
-  const int threads = threads_given ? 0 : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / options.jobs);
+  const int threads =
+      threads_given ? 0 : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / options.jobs);
 
   std::vector<Job> pending;
   const std::vector<GridRun> runs = ExpandGrid(axes);
@@ -310,9 +322,8 @@ absl::Status Sweep(const SweepOptions& options) {
     // A train that exits 0 without a model (a grid value such as list=true) did not train.
     const bool wrote_model = HasFile(job.dir, io::run_layout::FileKind::kModel);
     const bool trained = code == 0 && wrote_model;
-    const absl::Status marked =
-        io::WriteFileAtomically(io::run_layout::SweepStatusFile(job.dir),
-                                StatusJson(job, trained ? "finished" : "failed", code, seconds));
+    const absl::Status marked = io::WriteFileAtomically(
+        io::run_layout::SweepStatusFile(job.dir), StatusJson(job, trained ? "finished" : "failed", code, seconds));
     const bool ok = trained && marked.ok();
     std::string line =
         absl::StrFormat("sweep: %s: %s in %s", job.run.name, ok ? "finished" : "FAILED", FormatDuration(seconds));
@@ -320,9 +331,9 @@ absl::Status Sweep(const SweepOptions& options) {
       ++finished_now;
       seconds_finished += seconds;
     } else {
-      const std::string why = !marked.ok()   ? std::string(marked.message())
-                              : code == 0 ? "train exited 0 but wrote no model (a flag such as --list or --help?)"
-                                          : LastLine(io::run_layout::SweepOutputFile(job.dir));
+      const std::string why = !marked.ok() ? std::string(marked.message())
+                              : code == 0  ? "train exited 0 but wrote no model (a flag such as --list or --help?)"
+                                           : LastLine(io::run_layout::SweepOutputFile(job.dir));
       absl::StrAppend(&line, " (exit ", code, "): ", why);
       failures.push_back(absl::StrCat(job.run.name, ": ", why));
     }
@@ -340,8 +351,10 @@ absl::Status Sweep(const SweepOptions& options) {
   }
   if (!failures.empty()) {
     for (const std::string& failure : failures) std::cerr << "sweep: failed: " << failure << "\n";
-    return absl::AbortedError(absl::StrCat(failures.size(), " of ", runs.size(), " runs failed (listed above; each "
-                                           "folder's ", io::run_layout::SweepOutputFile(""),
+    return absl::AbortedError(absl::StrCat(failures.size(), " of ", runs.size(),
+                                           " runs failed (listed above; each "
+                                           "folder's ",
+                                           io::run_layout::SweepOutputFile(""),
                                            " has its output); the same command retries them"));
   }
   std::cerr << "sweep: all " << runs.size() << " runs finished; compare them with: report " << options.out_dir << "\n";

@@ -23,9 +23,9 @@ struct SweepOptions {
   std::string grid;       // axes of train flags: key=value1|value2|... separated by ';'
   std::string grid_file;  // one axis per line ('#' starts a comment), added to `grid`
   std::string out_dir = "sweep";
-  int jobs = 1;           // runs at a time; each gets its share of the CPU threads
-  std::string train;      // the train binary
-  bool dry_run = false;   // print the runs and whether each is done, run nothing
+  int jobs = 1;                          // runs at a time; each gets its share of the CPU threads
+  std::string train;                     // the train binary
+  bool dry_run = false;                  // print the runs and whether each is done, run nothing
   std::vector<std::string> train_flags;  // for every run (the tool's arguments after --)
 };
 

@@ -23,8 +23,8 @@
 #include "ATen/core/Dict.h"
 #include "ATen/core/ivalue.h"
 #include "ATen/ops/allclose.h"
-#include "ATen/ops/sub.h"
 #include "ATen/ops/empty.h"
+#include "ATen/ops/sub.h"
 #include "ATen/ops/zeros_like.h"
 #include "gtest/gtest.h"
 #include "qres/optim/counter_rng.h"
@@ -138,8 +138,7 @@ TEST_P(GoldenTest, MatchesReferenceTrajectoryExactly) {
       if (zero_mask[i].item<bool>()) {
         params[i].mutable_grad() = at::zeros_like(params[i]);
       } else {
-        params[i].mutable_grad() =
-            (params[i] - targets[i]) * curvature[i].item<double>() + noise[i][step];
+        params[i].mutable_grad() = (params[i] - targets[i]) * curvature[i].item<double>() + noise[i][step];
       }
     }
     (*optimizer)->step();
@@ -153,8 +152,7 @@ TEST_P(GoldenTest, MatchesReferenceTrajectoryExactly) {
           << "the big tensor differs after step " << step + 1;
     }
     for (int64_t i = 0; i < num_tensors; ++i) {
-      const at::Tensor expected =
-          golden.tensor("param" + std::to_string(i) + "/step" + std::to_string(step + 1));
+      const at::Tensor expected = golden.tensor("param" + std::to_string(i) + "/step" + std::to_string(step + 1));
       // Bit for bit, NaN where the file has NaN (the nonfinite cases' element stays NaN).
       ASSERT_TRUE(at::allclose(params[i], expected, /*rtol=*/0.0, /*atol=*/0.0, /*equal_nan=*/true))
           << "tensor " << i << " differs after step " << step + 1
@@ -164,9 +162,7 @@ TEST_P(GoldenTest, MatchesReferenceTrajectoryExactly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCases, GoldenTest, ::testing::ValuesIn(GoldenFiles()),
-                         [](const auto& info) {
-                           return info.param.substr(0, info.param.size() - 3);
-                         });
+                         [](const auto& info) { return info.param.substr(0, info.param.size() - 3); });
 
 // make_golden.py's cases of each kind: 37 of qres's arithmetic, 8 of torch.optim's.
 TEST(GoldenFilesTest, AllCasesArePresent) {

@@ -32,14 +32,12 @@ struct LeastSquares {
   std::vector<at::Tensor> NewParams() const {
     return {at::zeros({5, 1}).requires_grad_(), at::zeros({1}).requires_grad_()};
   }
-  at::Tensor Loss(const std::vector<at::Tensor>& p) const {
-    return at::mse_loss(at::matmul(x, p[0]) + p[1], y);
-  }
+  at::Tensor Loss(const std::vector<at::Tensor>& p) const { return at::mse_loss(at::matmul(x, p[0]) + p[1], y); }
   at::Tensor x, solution, y;
 };
 
-double Train(torch::optim::Optimizer& optimizer, const LeastSquares& problem,
-             const std::vector<at::Tensor>& params, int steps) {
+double Train(torch::optim::Optimizer& optimizer, const LeastSquares& problem, const std::vector<at::Tensor>& params,
+             int steps) {
   double loss = 0;
   for (int i = 0; i < steps; ++i) {
     optimizer.zero_grad();
@@ -119,9 +117,7 @@ TEST_P(OptimizerConformanceTest, ResumesBitIdenticallyFromCheckpoint) {
 
 TEST_P(OptimizerConformanceTest, RejectsBadOptionsNamingTheValue) {
   std::vector<at::Tensor> params = LeastSquares().NewParams();
-  auto create = [&](OptimizerSpec spec) {
-    return OptimizerRegistry::Create(GetParam(), params, spec).status();
-  };
+  auto create = [&](OptimizerSpec spec) { return OptimizerRegistry::Create(GetParam(), params, spec).status(); };
   OptimizerSpec spec = SpecFor(GetParam());
   spec.lr = -0.1;
   EXPECT_THAT(create(spec).message(), HasSubstr("lr=-0.1"));
@@ -170,8 +166,7 @@ TEST_P(OptimizerConformanceTest, RejectsBadOptionsNamingTheValue) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryRegisteredOptimizer, OptimizerConformanceTest,
-                         ::testing::ValuesIn(OptimizerRegistry::Names()),
-                         [](const auto& info) { return info.param; });
+                         ::testing::ValuesIn(OptimizerRegistry::Names()), [](const auto& info) { return info.param; });
 
 TEST(OptimizerRegistryTest, UnknownAlgorithmListsTheValidOnes) {
   std::vector<at::Tensor> params = LeastSquares().NewParams();

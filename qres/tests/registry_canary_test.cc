@@ -14,8 +14,7 @@ using ::testing::ElementsAre;
 
 TEST(RegistryCanaryTest, EveryComponentIsRegisteredOnce) {
   EXPECT_THAT(models::ModelRegistry::Names(), ElementsAre("CNN", "LeNet", "ResNet"));
-  EXPECT_THAT(data::DatasetRegistry::Names(),
-              ElementsAre("CIFAR10", "CIFAR100", "FashionMNIST", "MNIST"));
+  EXPECT_THAT(data::DatasetRegistry::Names(), ElementsAre("CIFAR10", "CIFAR100", "FashionMNIST", "MNIST"));
   EXPECT_THAT(optim::OptimizerRegistry::Names(),
               ElementsAre("Adam", "AdamW", "ASGD", "NAdam", "QSGD", "QtAdam", "QtAdamW", "RAdam", "SGD", "stdSGD"));
   EXPECT_THAT(sched::SchedulerRegistry::Names(),

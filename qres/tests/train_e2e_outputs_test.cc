@@ -15,16 +15,15 @@
 #include "qres/data/test_files.h"
 #include "qres/io/files.h"
 #include "qres/io/pickle.h"
-#include "qres/train/model_file.h"
 #include "qres/optim/cuda/emulator_backend.h"
 #include "qres/optim/cuda/kernel_stepper.h"
 #include "qres/optim/cuda_stepper.h"
 #include "qres/optim/optimizer.h"
+#include "qres/tests/tiny_run.h"
 #include "qres/train/emulated_step_graph.h"
+#include "qres/train/model_file.h"
 #include "qres/train/run_files.h"
 #include "qres/train/trainer.h"
-
-#include "qres/tests/tiny_run.h"
 
 namespace qres::train {
 namespace {
@@ -99,7 +98,8 @@ TEST(TrainE2eTest, ADivergedRunStopsWithOneLineAndWritesNoModel) {
   const absl::Status status = Train(config);
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   EXPECT_THAT(std::string(status.message()), HasSubstr("epoch 1: the mean training loss is "));
-  EXPECT_THAT(std::string(status.message()), HasSubstr("the run diverged with --algo=SGD --lr=1e+30: try a smaller --lr or other options"));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("the run diverged with --algo=SGD --lr=1e+30: try a smaller --lr or other options"));
   EXPECT_THAT(std::string(status.message()), ::testing::Not(HasSubstr("\n")));
   const std::string proc = RunName(config);
   EXPECT_FALSE(std::filesystem::exists(io::JoinPath(config.out_dir, "torch_nn02" + proc + ".pt")));
@@ -144,8 +144,9 @@ TEST(TrainE2eTest, AFolderWithoutTheRunsCheckpointSaysTheSameToStartAndResume) {
   ASSERT_TRUE(Train(config).ok());
   const std::string checkpoint = io::JoinPath(config.out_dir, "checkpoint_" + proc + ".pt");
   ASSERT_EQ(std::remove(checkpoint.c_str()), 0);  // as a run stopped before its first checkpoint leaves it
-  EXPECT_THAT(std::string(Train(config).message()),
-              HasSubstr("but no checkpoint to continue from); give --overwrite to start it again, or another --out_dir"));
+  EXPECT_THAT(
+      std::string(Train(config).message()),
+      HasSubstr("but no checkpoint to continue from); give --overwrite to start it again, or another --out_dir"));
   TrainConfig resume = config;
   resume.resume = true;
   EXPECT_THAT(std::string(Train(resume).message()),

@@ -15,16 +15,15 @@
 #include "qres/data/test_files.h"
 #include "qres/io/files.h"
 #include "qres/io/pickle.h"
-#include "qres/train/model_file.h"
 #include "qres/optim/cuda/emulator_backend.h"
 #include "qres/optim/cuda/kernel_stepper.h"
 #include "qres/optim/cuda_stepper.h"
 #include "qres/optim/optimizer.h"
+#include "qres/tests/tiny_run.h"
 #include "qres/train/emulated_step_graph.h"
+#include "qres/train/model_file.h"
 #include "qres/train/run_files.h"
 #include "qres/train/trainer.h"
-
-#include "qres/tests/tiny_run.h"
 
 namespace qres::train {
 namespace {
@@ -40,7 +39,8 @@ TEST(TrainE2eTest, EveryNetTrainsAndWritesTheSeedsFiles) {
     ASSERT_TRUE(Train(config).ok()) << net;
     const std::string proc = RunName(config);
     EXPECT_EQ(proc, net + "QtAdamW2");
-    auto losses = io::UnpickleFloatList(*io::ReadWholeFile(io::JoinPath(config.out_dir, "error_" + proc + ".pickle")), "error");
+    auto losses =
+        io::UnpickleFloatList(*io::ReadWholeFile(io::JoinPath(config.out_dir, "error_" + proc + ".pickle")), "error");
     ASSERT_TRUE(losses.ok()) << losses.status();
     EXPECT_EQ(losses->size(), 2u);
     auto metrics = io::ReadWholeFile(io::JoinPath(config.out_dir, "metrics_" + proc + ".jsonl"));
@@ -96,7 +96,8 @@ TEST(TrainE2eTest, Bf16RunsResumeBitForBit) {
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::equal(a[i].second, b[i].second)) << net << " " << a[i].first;
     const std::string proc = RunName(straight);
-    const auto losses = io::UnpickleFloatList(*io::ReadWholeFile(io::JoinPath(straight.out_dir, "error_" + proc + ".pickle")), "error");
+    const auto losses =
+        io::UnpickleFloatList(*io::ReadWholeFile(io::JoinPath(straight.out_dir, "error_" + proc + ".pickle")), "error");
     ASSERT_TRUE(losses.ok() && losses->size() == 2u);
     EXPECT_LT((*losses)[1], (*losses)[0]) << net;
     auto log = io::ReadWholeFile(io::JoinPath(straight.out_dir, "operation_" + proc + ".txt"));
@@ -122,11 +123,10 @@ TEST(TrainE2eTest, GraphedRunsEqualUngraphedRunsBitForBit) {
     Precision precision;
     bool fused_cuda_step;  // the emulated CUDA step, in the graph; else the CPU loops, outside it
   };
-  for (const Case& c : {Case{"CNN", "QtAdamW", "", Precision::kFp32, true},
-                        Case{"ResNet", "QSGD", "", Precision::kFp32, true},
-                        Case{"CNN", "QtAdam", "schedule=log", Precision::kFp32, true},
-                        Case{"CNN", "QtAdamW", "", Precision::kFp32, false},
-                        Case{"LeNet", "AdamW", "", Precision::kBf16, false}}) {
+  for (const Case& c :
+       {Case{"CNN", "QtAdamW", "", Precision::kFp32, true}, Case{"ResNet", "QSGD", "", Precision::kFp32, true},
+        Case{"CNN", "QtAdam", "schedule=log", Precision::kFp32, true},
+        Case{"CNN", "QtAdamW", "", Precision::kFp32, false}, Case{"LeNet", "AdamW", "", Precision::kBf16, false}}) {
     const std::string name = c.net + c.algorithm + (c.fused_cuda_step ? "_in_graph" : "");
     auto make = [&](const std::string& run, CudaGraphs graphs) {
       TrainConfig config = TinyRun("e2e_graphs_" + run + "_" + name, c.net, c.algorithm);
@@ -268,8 +268,8 @@ TEST(TrainE2eTest, AFinishedRunContinuedForMoreEpochsEqualsALongerRunBitForBit) 
   other.overwrite = true;
   other.epochs = 2;
   other.resume_from = io::JoinPath(continued.out_dir, "checkpoint_CNNQSGD3.pt");
-  EXPECT_THAT(std::string(Train(other).message()),
-              HasSubstr("--resume_from=" + other.resume_from + " has trained 3 epochs already; --epochs=2 must be more"));
+  EXPECT_THAT(std::string(Train(other).message()), HasSubstr("--resume_from=" + other.resume_from +
+                                                             " has trained 3 epochs already; --epochs=2 must be more"));
   other.resume_from = checkpoint + ".missing";
   EXPECT_THAT(std::string(Train(other).message()),
               HasSubstr("--resume_from=" + other.resume_from + ": No such file or directory"));

@@ -39,8 +39,7 @@ void AppendKind(std::string& out, const std::string& title) {
 
 }  // namespace
 
-void MaybePrintHelpAndExit(int argc, char** argv, const std::string& usage,
-                           const std::string& flag_file) {
+void MaybePrintHelpAndExit(int argc, char** argv, const std::string& usage, const std::string& flag_file) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg != "-h" && arg != "--help" && arg != "-help" && arg != "--helpfull") continue;
@@ -50,11 +49,9 @@ void MaybePrintHelpAndExit(int argc, char** argv, const std::string& usage,
     for (const auto& flag : flags) {
       if (!absl::EndsWith(flag.filename, flag_file)) continue;
       // The seed's short spellings are shown with one dash, as its users type them.
-      const bool seed_short = flag.name.size() == 1 || flag.name == "qp" || flag.name == "rl" ||
-                              flag.name == "ng";
+      const bool seed_short = flag.name.size() == 1 || flag.name == "qp" || flag.name == "rl" || flag.name == "ng";
       const std::string name = (seed_short ? "-" : "--") + flag.name;
-      std::string shown = flag.type == "string" ? absl::StrCat("\"", flag.default_value, "\"")
-                                                 : flag.default_value;
+      std::string shown = flag.type == "string" ? absl::StrCat("\"", flag.default_value, "\"") : flag.default_value;
       std::cout << absl::StrFormat("  %-18s %s (default: %s)\n", name, flag.description, shown);
     }
     std::exit(0);
@@ -81,7 +78,8 @@ std::string ListComponents() {
   AppendKind<sched::SchedulerRegistry>(out, "Learning-rate schedules (--scheduler, -sn)");
   absl::StrAppend(
       &out, "Quantization schedules of QSGD, QtAdam, QtAdamW (--quant_params=schedule=...):\n",
-      "  bump           the 2021 rule (default): Q_p = 2^n, n grows while a quantized update is zero (not one zero before rounding); -qp sets n\n",
+      "  bump           the 2021 rule (default): Q_p = 2^n, n grows while a quantized update is zero (not one zero "
+      "before rounding); -qp sets n\n",
       "  log            the 2023 rule: Q_p = eta * base^floor(log_base ln(t_e + 2)), with the warm-up offset\n",
       "  none           no quantization\n",
       "Rounding (--quant_params=rounding=...): half_up (default), floor, nearest_even, stochastic\n");
@@ -91,11 +89,9 @@ std::string ListComponents() {
 absl::StatusOr<std::string> MergedFlag(const std::string& long_name, const std::string& short_name) {
   gflags::CommandLineFlagInfo long_flag = gflags::GetCommandLineFlagInfoOrDie(long_name.c_str());
   gflags::CommandLineFlagInfo short_flag = gflags::GetCommandLineFlagInfoOrDie(short_name.c_str());
-  if (!long_flag.is_default && !short_flag.is_default &&
-      long_flag.current_value != short_flag.current_value) {
-    return absl::InvalidArgumentError(absl::StrCat("--", long_name, "=", long_flag.current_value,
-                                                   " and -", short_name, " ", short_flag.current_value,
-                                                   " disagree; give one of them"));
+  if (!long_flag.is_default && !short_flag.is_default && long_flag.current_value != short_flag.current_value) {
+    return absl::InvalidArgumentError(absl::StrCat("--", long_name, "=", long_flag.current_value, " and -", short_name,
+                                                   " ", short_flag.current_value, " disagree; give one of them"));
   }
   return short_flag.is_default ? long_flag.current_value : short_flag.current_value;
 }
@@ -185,13 +181,13 @@ absl::Status Guarded(const std::function<absl::Status()>& run) {
   }
 }
 
-int RunTool(const std::string& tool, int argc, char** argv, const std::string& usage,
-            const std::string& flag_file, const bool& list, const std::function<absl::Status()>& run) {
+int RunTool(const std::string& tool, int argc, char** argv, const std::string& usage, const std::string& flag_file,
+            const bool& list, const std::function<absl::Status()>& run) {
   MaybePrintHelpAndExit(argc, argv, usage, flag_file);
   InitTool(&argc, &argv);
   if (argc > 1) {
-    return ReportAndExitCode(tool, absl::InvalidArgumentError(absl::StrCat(
-                                       "unexpected argument '", argv[1], "' (flags are --name=value)")));
+    return ReportAndExitCode(
+        tool, absl::InvalidArgumentError(absl::StrCat("unexpected argument '", argv[1], "' (flags are --name=value)")));
   }
   if (list) {
     std::cout << ListComponents();

@@ -16,8 +16,7 @@ namespace qres::tools {
 
 // Handles -h/--help/-help before gflags sees them: prints `usage` and the flags defined in the
 // source file `flag_file` (e.g. "train.cc"), then exits 0.
-void MaybePrintHelpAndExit(int argc, char** argv, const std::string& usage,
-                           const std::string& flag_file);
+void MaybePrintHelpAndExit(int argc, char** argv, const std::string& usage, const std::string& flag_file);
 
 // Tunes the allocator for training (qres/base/allocator.h), initialises gflags and glog, ignores
 // SIGPIPE (a closed stdout is a failed write, which train survives), and moves to the directory
@@ -53,8 +52,8 @@ int ReportAndExitCode(const std::string& tool, const absl::Status& status);
 
 // A tool's main(): --help (usage and the flags of `flag_file`), InitTool, a stray argument as an
 // error, --list when `list` says so after parsing, otherwise `run`; returns the exit code.
-int RunTool(const std::string& tool, int argc, char** argv, const std::string& usage,
-            const std::string& flag_file, const bool& list, const std::function<absl::Status()>& run);
+int RunTool(const std::string& tool, int argc, char** argv, const std::string& usage, const std::string& flag_file,
+            const bool& list, const std::function<absl::Status()>& run);
 
 // The same for a tool whose arguments (after its flags, or after --) are its input: `run` gets
 // them (report's folders, sweep's train flags).

@@ -15,7 +15,8 @@
 #include "qres/report/run_report.h"
 #include "qres/tools/cli.h"
 
-DEFINE_string(out, "", "file name prefix of the report (<out>.md, <out>.csv); empty: <folder>/report for one "
+DEFINE_string(out, "",
+              "file name prefix of the report (<out>.md, <out>.csv); empty: <folder>/report for one "
               "folder, ./report for several");
 
 int main(int argc, char** argv) {

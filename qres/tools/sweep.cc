@@ -4,20 +4,24 @@
 //   bazel run -c opt //qres/tools:sweep -- --out_dir=sweeps/fmnist
 //       --grid='algo=QtAdamW|AdamW|QSGD|SGD;seed=1|2|3' -- --net=CNN --epochs=5   (one command line)
 //   bazel run -c opt //qres/tools:report -- sweeps/fmnist
+#include "qres/sweep/sweep.h"
+
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "gflags/gflags.h"
-#include "qres/sweep/sweep.h"
 #include "qres/tools/cli.h"
 
-DEFINE_string(grid, "", "the grid: axes of train flags, key=value1|value2|... separated by ';', e.g. "
+DEFINE_string(grid, "",
+              "the grid: axes of train flags, key=value1|value2|... separated by ';', e.g. "
               "'algo=QtAdamW|AdamW;lr=0.001|0.01;seed=1|2|3'");
-DEFINE_string(grid_file, "", "a file with one axis key=value1|value2|... per line ('#' starts a comment); "
+DEFINE_string(grid_file, "",
+              "a file with one axis key=value1|value2|... per line ('#' starts a comment); "
               "added to --grid");
 DEFINE_string(out_dir, "sweep", "folder of the sweep: one subfolder per run, named after its grid values");
-DEFINE_int32(jobs, 1, "runs at a time; each gets its share of the CPU threads (unless --threads is given "
+DEFINE_int32(jobs, 1,
+             "runs at a time; each gets its share of the CPU threads (unless --threads is given "
              "after --)");
 DEFINE_string(train, "", "the train binary; empty: the one beside this binary");
 DEFINE_bool(dry_run, false, "print the runs and whether each is done, then exit");
@@ -46,9 +50,9 @@ int main(int argc, char** argv) {
       "sweep", argc, argv,
       "sweep: runs train over a grid of flags, each run in its own folder; the same command continues a\n"
       "stopped sweep (finished runs are skipped, interrupted ones resume).\n"
-      "Usage: bazel run -c opt //qres/tools:sweep -- --grid='key=v1|v2;key2=...' [flags] -- [train flags for every run]\n"
+      "Usage: bazel run -c opt //qres/tools:sweep -- --grid='key=v1|v2;key2=...' [flags] -- [train flags for every "
+      "run]\n"
       "  e.g. --out_dir=sweeps/fmnist --grid='algo=QtAdamW|AdamW|QSGD|SGD;seed=1|2|3' -- --net=CNN --epochs=5",
-      "/sweep.cc", [](const std::vector<std::string>& train_flags) {
-        return qres::sweep::Sweep(OptionsFromFlags(train_flags));
-      });
+      "/sweep.cc",
+      [](const std::vector<std::string>& train_flags) { return qres::sweep::Sweep(OptionsFromFlags(train_flags)); });
 }

@@ -43,7 +43,8 @@ absl::StatusOr<train::EvaluateConfig> ConfigFromFlags() {
   QRES_ASSIGN_OR_RETURN(config.net_params, NetOptionsFromFlags());
   if (FLAGS_ng != 0 && FLAGS_ng != 1) return absl::InvalidArgumentError(absl::StrCat("-ng ", FLAGS_ng, ": use 0 or 1"));
   QRES_ASSIGN_OR_RETURN(config.cuda, WantsCuda(FLAGS_device, FLAGS_g));
-  if (FLAGS_batch_size <= 0) return absl::InvalidArgumentError(absl::StrCat("--batch_size=", FLAGS_batch_size, " must be > 0"));
+  if (FLAGS_batch_size <= 0)
+    return absl::InvalidArgumentError(absl::StrCat("--batch_size=", FLAGS_batch_size, " must be > 0"));
   config.plot = FLAGS_ng == 0;
   config.plot_points = FLAGS_p;
   config.plot_file = FLAGS_plot_file;

@@ -27,12 +27,18 @@ DEFINE_int32(epochs, 15, "training epochs. Seed: -e");
 DEFINE_double(lr, 0.001, "learning rate (the seed recommends 2^-8 ... 2^-5). Seed: -l");
 DEFINE_int32(batch_size, 0, "minibatch size; 0: 128 for CIFAR10, 100 otherwise. Seed: -b");
 DEFINE_string(device, "cpu", "cpu or cuda (falls back to the CPU without a GPU). Seed: -g 1");
-DEFINE_int32(qp, 0, "initial quantization index n: the update's grid starts at 2^-n (the bump schedule of QSGD, QtAdam, QtAdamW; an error elsewhere)");
-DEFINE_string(net_params, "", "the net's options k=v,...: ResNet layers=n (depth 6n+2; 5: ResNet-32), LeNet logit_relu=true; another net's key is an error");
+DEFINE_int32(qp, 0,
+             "initial quantization index n: the update's grid starts at 2^-n (the bump schedule of QSGD, QtAdam, "
+             "QtAdamW; an error elsewhere)");
+DEFINE_string(net_params, "",
+              "the net's options k=v,...: ResNet layers=n (depth 6n+2; 5: ResNet-32), LeNet logit_relu=true; another "
+              "net's key is an error");
 DEFINE_int32(resnet_layers, 5, "ResNet: same as --net_params=layers=n (5: ResNet-32). Seed: -rl");
 DEFINE_uint64(seed, 1, "seed for initialisation, shuffling, augmentation (CPU runs repeat bit for bit)");
 DEFINE_string(out_dir, ".", "folder for the model, log, error trend, metrics and checkpoint (made if missing)");
-DEFINE_string(optim_params, "", "optimizer options k=v,...: momentum, dampening, nesterov, weight_decay, betas=b1:b2, eps, form=torch|reference");
+DEFINE_string(
+    optim_params, "",
+    "optimizer options k=v,...: momentum, dampening, nesterov, weight_decay, betas=b1:b2, eps, form=torch|reference");
 DEFINE_string(precision, "fp32",
               "fp32, bf16 or fp16: the forward pass and loss under autocast, weights and optimizer step in fp32; "
               "bf16 on the CPU and GPUs (channels-last convolutions on the CPU; without AVX512-BF16 or AMX, "
@@ -44,7 +50,11 @@ DEFINE_string(cuda_graphs, "off",
 DEFINE_bool(deterministic, false,
             "GPU: cuDNN's deterministic algorithms only, so that two runs give the same bits as CPU runs do "
             "(slower; the CPU needs nothing)");
-DEFINE_string(quant_params, "", "quantizer options k=v,...: schedule=bump|log|none, rounding=half_up|floor|nearest_even|stochastic, seed, zero_test=sum|all_zero, scope=global|per_tensor, index_limit, check_first_step, bump_on_zero_update (the reference's: an update zero before rounding raises the index to the limit), base, eta, kappa, warmup, offset");
+DEFINE_string(
+    quant_params, "",
+    "quantizer options k=v,...: schedule=bump|log|none, rounding=half_up|floor|nearest_even|stochastic, seed, "
+    "zero_test=sum|all_zero, scope=global|per_tensor, index_limit, check_first_step, bump_on_zero_update (the "
+    "reference's: an update zero before rounding raises the index to the limit), base, eta, kappa, warmup, offset");
 DEFINE_string(scheduler, "constant",
               "learning-rate schedule (--list): the follow-up's constant, LambdaLR, exp, cyclicLR, CAWR, CCAWR; "
               "torch's StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, OneCycleLR. Seed (2023): -sn");
@@ -60,19 +70,23 @@ DEFINE_string(tensorboard, "",
               "runs of several --out_dir share, after its out_dir: <run>_<8 hex digits>); empty: "
               "<out_dir>/tensorboard; off: none. View with: tensorboard --logdir <folder>");
 DEFINE_int32(tensorboard_every, 100, "also log the loss, lr and QP index every this many steps; 0: per epoch only");
-DEFINE_int32(dist_timeout, 300, "seconds the ranks of a torchrun-launched run wait for each other (rendezvous and "
+DEFINE_int32(dist_timeout, 300,
+             "seconds the ranks of a torchrun-launched run wait for each other (rendezvous and "
              "every collective) before they stop with an error");
 DEFINE_string(dist_backend, "auto",
               "the ranks' collectives on GPUs (-g 1; rank r trains on GPU LOCAL_RANK): nccl, or gloo; auto: nccl "
               "in a --config=cuda build. CPU tensors always go through gloo");
-DEFINE_bool(dist_all_ranks_print, false, "every rank prints its lines, prefixed '[rank r] ' (else rank 0 alone "
+DEFINE_bool(dist_all_ranks_print, false,
+            "every rank prints its lines, prefixed '[rank r] ' (else rank 0 alone "
             "prints; rank 0 alone writes files either way)");
-DEFINE_int32(dist_bucket_mb, 25, "the ranks sum gradients in buckets of this many MiB while backward runs (c10d's "
+DEFINE_int32(dist_bucket_mb, 25,
+             "the ranks sum gradients in buckets of this many MiB while backward runs (c10d's "
              "Reducer); 0: in one allreduce after backward");
 DEFINE_bool(shuffle, true, "shuffle every epoch (the reference does not: --noshuffle)");
 DEFINE_bool(drop_last, false, "drop the last partial batch (the reference does)");
 DEFINE_bool(augment, false, "random crop with 4-pixel padding and horizontal flip");
-DEFINE_string(normalize, "reference", "reference ([0,1] MNIST family, [-1,1] CIFAR) or meanstd (per-channel statistics)");
+DEFINE_string(normalize, "reference",
+              "reference ([0,1] MNIST family, [-1,1] CIFAR) or meanstd (per-channel statistics)");
 DEFINE_string(eval_bn, "eval", "evaluate in eval mode, or train mode as the reference does");
 DEFINE_bool(logit_relu, false, "LeNet: the reference's ReLU on the logits (--net_params=logit_relu=true)");
 DEFINE_bool(resume, false, "continue from the run's checkpoint in --out_dir (an error when it has none)");

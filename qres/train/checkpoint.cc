@@ -42,13 +42,13 @@ absl::StatusOr<std::string> CheckSameSettings(const std::string& stored, const S
     // The epochs are in the run's name (--resume_from continues for more).
     if (key == "epochs" || it == now.end() || it->second == before) continue;
     if (key == "data") {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "--resume: ", path, " was made on other data of the same name and size (checksums ", before,
-          "; this run's --data_dir gives ", it->second, "); resume with the run's own data"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("--resume: ", path, " was made on other data of the same name and size (checksums ", before,
+                       "; this run's --data_dir gives ", it->second, "); resume with the run's own data"));
     }
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--resume: ", path, " was made with --", key, "=", before, ", this run has --", key, "=", it->second,
-        "; resume with the run's own settings, or start over in another --out_dir"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--resume: ", path, " was made with --", key, "=", before, ", this run has --", key, "=",
+                     it->second, "; resume with the run's own settings, or start over in another --out_dir"));
   }
   return world_size;
 }
@@ -94,10 +94,9 @@ absl::StatusOr<std::string> CheckpointBytes(const std::string& path, models::Net
     optimizer.save(optimizer_archive);
     archive.write("model", model_archive);
     archive.write("optimizer", optimizer_archive);
-    archive.write("position", at::tensor({position.epoch, position.batch, position.correct,
-                                          position.seen}));
-    archive.write("times", at::tensor({position.loss_sum, position.epoch_seconds,
-                                       position.train_seconds}, at::kDouble));
+    archive.write("position", at::tensor({position.epoch, position.batch, position.correct, position.seen}));
+    archive.write("times",
+                  at::tensor({position.loss_sum, position.epoch_seconds, position.train_seconds}, at::kDouble));
     archive.write("losses", at::tensor(position.losses, at::kDouble));
     archive.write(io::run_layout::kMetricsRecord, c10::IValue(position.metrics));
     archive.write("log", c10::IValue(log));
@@ -105,8 +104,8 @@ absl::StatusOr<std::string> CheckpointBytes(const std::string& path, models::Net
     archive.write("schedule", at::tensor({schedule.steps()}));
     archive.write("schedule_lr", at::tensor({schedule.lr()}, at::kDouble));
     if (position.loss_scale > 0) {
-      archive.write("loss_scaler", at::tensor({position.loss_scale, static_cast<double>(position.loss_scale_growth)},
-                                              at::kDouble));
+      archive.write("loss_scaler",
+                    at::tensor({position.loss_scale, static_cast<double>(position.loss_scale_growth)}, at::kDouble));
     }
     std::ostringstream bytes;
     archive.save_to(bytes);
@@ -122,21 +121,20 @@ absl::Status SaveCheckpoint(const std::string& path, models::Net& net, torch::op
   return io::WriteFileAtomically(path, bytes);
 }
 
-absl::Status LoadCheckpoint(const std::string& path, models::Net& net,
-                            torch::optim::Optimizer& optimizer, sched::LrSchedule& schedule, Position& position,
-                            std::string& log, const Settings& settings, std::string& world_size) {
+absl::Status LoadCheckpoint(const std::string& path, models::Net& net, torch::optim::Optimizer& optimizer,
+                            sched::LrSchedule& schedule, Position& position, std::string& log, const Settings& settings,
+                            std::string& world_size) {
   QRES_ASSIGN_OR_RETURN(const std::string bytes, io::ReadRegularFile(path));
   QRES_RETURN_IF_ERROR(io::CheckArchive(bytes, absl::StrCat("checkpoint ", path)));
   torch::serialize::InputArchive archive;
   // The settings' text; empty in an older version's checkpoint, which has none.
-  QRES_ASSIGN_OR_RETURN(const std::string stored_settings,
-                        CallTorch(absl::StrCat("checkpoint ", path, ": not a qres checkpoint"), [&] {
-                          std::istringstream stream(bytes);
-                          archive.load_from(stream);
-                          c10::IValue value;
-                          return archive.try_read(io::run_layout::kSettingsRecord, value) ? value.toStringRef()
-                                                                                          : std::string();
-                        }));
+  QRES_ASSIGN_OR_RETURN(
+      const std::string stored_settings, CallTorch(absl::StrCat("checkpoint ", path, ": not a qres checkpoint"), [&] {
+        std::istringstream stream(bytes);
+        archive.load_from(stream);
+        c10::IValue value;
+        return archive.try_read(io::run_layout::kSettingsRecord, value) ? value.toStringRef() : std::string();
+      }));
   QRES_ASSIGN_OR_RETURN(world_size, CheckSameSettings(stored_settings, settings, path));
   return CallTorch(absl::StrCat("reading checkpoint ", path), [&] {
     torch::serialize::InputArchive model_archive, optimizer_archive;

@@ -25,16 +25,16 @@ namespace qres::train {
 // Where a run is (not the progress bar): saved in the checkpoint so that a resumed run continues
 // exactly.
 struct Position {
-  int64_t epoch = 0;       // the epoch in position
-  int64_t batch = 0;       // the next batch of that epoch
-  double loss_sum = 0.0;   // over the epoch's finished batches
-  int64_t correct = 0;     // training predictions of the epoch so far
+  int64_t epoch = 0;      // the epoch in position
+  int64_t batch = 0;      // the next batch of that epoch
+  double loss_sum = 0.0;  // over the epoch's finished batches
+  int64_t correct = 0;    // training predictions of the epoch so far
   int64_t seen = 0;
-  double epoch_seconds = 0.0;    // time spent in this epoch before an interruption
-  double train_seconds = 0.0;    // all finished epochs
-  std::vector<double> losses;    // per finished epoch: the error trend
-  std::string metrics;           // the jsonl lines so far
-  double loss_scale = 0.0;       // fp16: the loss scaler's scale (0: none)
+  double epoch_seconds = 0.0;     // time spent in this epoch before an interruption
+  double train_seconds = 0.0;     // all finished epochs
+  std::vector<double> losses;     // per finished epoch: the error trend
+  std::string metrics;            // the jsonl lines so far
+  double loss_scale = 0.0;        // fp16: the loss scaler's scale (0: none)
   int64_t loss_scale_growth = 0;  // and its good steps since the scale last changed
 };
 
@@ -48,8 +48,7 @@ Settings RunSettings(const TrainConfig& config, const data::Dataset& train, cons
 // The checkpoint's bytes (`path` names it in errors), for a caller that writes it with other files.
 absl::StatusOr<std::string> CheckpointBytes(const std::string& path, models::Net& net,
                                             torch::optim::Optimizer& optimizer, const sched::LrSchedule& schedule,
-                                            const Position& position, const std::string& log,
-                                            const Settings& settings);
+                                            const Position& position, const std::string& log, const Settings& settings);
 
 // Writes the checkpoint atomically.
 absl::Status SaveCheckpoint(const std::string& path, models::Net& net, torch::optim::Optimizer& optimizer,
@@ -60,8 +59,8 @@ absl::Status SaveCheckpoint(const std::string& path, models::Net& net, torch::op
 // one-line error naming the first setting that differs), but for the world size, which it returns
 // in `world_size` ("1" for a checkpoint made by one process).
 absl::Status LoadCheckpoint(const std::string& path, models::Net& net, torch::optim::Optimizer& optimizer,
-                            sched::LrSchedule& schedule, Position& position, std::string& log,
-                            const Settings& settings, std::string& world_size);
+                            sched::LrSchedule& schedule, Position& position, std::string& log, const Settings& settings,
+                            std::string& world_size);
 
 }  // namespace qres::train
 

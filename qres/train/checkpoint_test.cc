@@ -54,8 +54,8 @@ TEST(CheckpointTest, ARoundTripRestoresTheRun) {
   Trainee b = Make(2);  // other initial weights, overwritten by the load
   Position loaded;
   std::string log, world_size;
-  const absl::Status status =
-      LoadCheckpoint(path, *b.net, *b.optimizer, *b.schedule, loaded, log, {{"lr", "0.01"}, {"net", "CNN"}}, world_size);
+  const absl::Status status = LoadCheckpoint(path, *b.net, *b.optimizer, *b.schedule, loaded, log,
+                                             {{"lr", "0.01"}, {"net", "CNN"}}, world_size);
   ASSERT_TRUE(status.ok()) << status;
   EXPECT_EQ(loaded.epoch, 2);
   EXPECT_EQ(loaded.batch, 7);
@@ -75,11 +75,12 @@ TEST(CheckpointTest, ARoundTripRestoresTheRun) {
 TEST(CheckpointTest, OtherSettingsAreAnErrorNamingTheFirst) {
   Trainee a = Make(1);
   const std::string path = data::testing::MakeTempDir("checkpoint_settings") + "/checkpoint.pt";
-  ASSERT_TRUE(SaveCheckpoint(path, *a.net, *a.optimizer, *a.schedule, Position{}, "", {{"lr", "0.01"}, {"seed", "1"}}).ok());
+  ASSERT_TRUE(
+      SaveCheckpoint(path, *a.net, *a.optimizer, *a.schedule, Position{}, "", {{"lr", "0.01"}, {"seed", "1"}}).ok());
   Position position;
   std::string log, world_size;
-  const absl::Status status =
-      LoadCheckpoint(path, *a.net, *a.optimizer, *a.schedule, position, log, {{"lr", "0.02"}, {"seed", "1"}}, world_size);
+  const absl::Status status = LoadCheckpoint(path, *a.net, *a.optimizer, *a.schedule, position, log,
+                                             {{"lr", "0.02"}, {"seed", "1"}}, world_size);
   EXPECT_THAT(std::string(status.message()),
               HasSubstr(path + " was made with --lr=0.01, this run has --lr=0.02; resume with the run's own settings"));
 }

@@ -30,7 +30,8 @@ class EmulatedStepGraph final : public StepGraph {
     TORCH_CHECK(outputs.size() == captured_.size(), "a replay's work returned ", outputs.size(),
                 " outputs; the captured one ", captured_.size());
     for (size_t i = 0; i < outputs.size(); ++i) {
-      TORCH_CHECK(outputs[i].defined() == captured_[i].defined(), "output ", i, " is defined in one of the capture and the replay only");
+      TORCH_CHECK(outputs[i].defined() == captured_[i].defined(), "output ", i,
+                  " is defined in one of the capture and the replay only");
       if (outputs[i].defined()) captured_[i].copy_(outputs[i]);
     }
   }
@@ -42,9 +43,8 @@ class EmulatedStepGraph final : public StepGraph {
 }  // namespace
 
 void RegisterEmulatedStepGraph() {
-  RegisterStepGraph(c10::kCPU, [](c10::Device) -> std::unique_ptr<StepGraph> {
-    return std::make_unique<EmulatedStepGraph>();
-  });
+  RegisterStepGraph(c10::kCPU,
+                    [](c10::Device) -> std::unique_ptr<StepGraph> { return std::make_unique<EmulatedStepGraph>(); });
 }
 
 EmulatedStepGraphCounts EmulatedStepGraphCountsSoFar() { return counts; }

@@ -28,8 +28,8 @@ absl::StatusOr<Evaluation> EvaluateBatches(models::Net& net, data::Batches& batc
       pairs = pairs.defined() ? pairs.add_(counts) : counts;
     }
     Evaluation result;
-    result.confusion = pairs.defined() ? pairs.cpu().view({classes, classes})
-                                       : at::zeros({classes, classes}, at::kLong);
+    result.confusion =
+        pairs.defined() ? pairs.cpu().view({classes, classes}) : at::zeros({classes, classes}, at::kLong);
     result.samples = result.confusion.sum().item<int64_t>();
     result.correct = result.confusion.diagonal().sum().item<int64_t>();
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -39,8 +39,7 @@ absl::StatusOr<Evaluation> EvaluateBatches(models::Net& net, data::Batches& batc
   return evaluation;
 }
 
-std::vector<std::string> DescribePerClass(const Evaluation& evaluation,
-                                          const std::vector<std::string>& class_names) {
+std::vector<std::string> DescribePerClass(const Evaluation& evaluation, const std::vector<std::string>& class_names) {
   std::vector<std::string> lines;
   const int64_t classes = evaluation.confusion.size(0);
   const at::Tensor confusion = evaluation.confusion.contiguous();
@@ -49,10 +48,9 @@ std::vector<std::string> DescribePerClass(const Evaluation& evaluation,
   for (int64_t c = 0; c < classes; ++c) {
     int64_t total = 0;
     for (int64_t p = 0; p < classes; ++p) total += m[c * classes + p];
-    const std::string name = c < static_cast<int64_t>(class_names.size()) ? class_names[c]
-                                                                           : absl::StrCat(c);
-    lines.push_back(absl::StrFormat("  %3d %-14s %6d / %6d  %.4f", c, name, m[c * classes + c],
-                                    total, total ? static_cast<double>(m[c * classes + c]) / total : 0.0));
+    const std::string name = c < static_cast<int64_t>(class_names.size()) ? class_names[c] : absl::StrCat(c);
+    lines.push_back(absl::StrFormat("  %3d %-14s %6d / %6d  %.4f", c, name, m[c * classes + c], total,
+                                    total ? static_cast<double>(m[c * classes + c]) / total : 0.0));
   }
   if (classes <= 20) {
     lines.push_back("Confusion matrix (rows: true class, columns: predicted):");

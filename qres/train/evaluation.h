@@ -31,8 +31,7 @@ absl::StatusOr<Evaluation> EvaluateBatches(models::Net& net, data::Batches& batc
                                            int64_t shard = 0, int64_t shards = 1);
 
 // Lines of per-class accuracy and the confusion matrix, for the evaluator's report.
-std::vector<std::string> DescribePerClass(const Evaluation& evaluation,
-                                          const std::vector<std::string>& class_names);
+std::vector<std::string> DescribePerClass(const Evaluation& evaluation, const std::vector<std::string>& class_names);
 
 }  // namespace qres::train
 

@@ -30,8 +30,8 @@ namespace {
 std::string ReplaceSuffix(const std::string& path, const std::string& suffix) {
   const size_t slash = path.rfind('/');
   const size_t dot = path.rfind('.');
-  const std::string stem = (dot != std::string::npos && (slash == std::string::npos || dot > slash))
-                               ? path.substr(0, dot) : path;
+  const std::string stem =
+      (dot != std::string::npos && (slash == std::string::npos || dot > slash)) ? path.substr(0, dot) : path;
   return stem + suffix;
 }
 
@@ -49,8 +49,9 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   // nothing half-done.
   const bool plotting = config.plot && !config.error_file.empty();
   if (plotting) QRES_RETURN_IF_ERROR(io::CheckRegularFile(config.error_file, "error trend file (-e)"));
-  const std::string plot_file =
-      !plotting ? "" : config.plot_file.empty() ? ReplaceSuffix(config.error_file, ".png") : config.plot_file;
+  const std::string plot_file = !plotting                  ? ""
+                                : config.plot_file.empty() ? ReplaceSuffix(config.error_file, ".png")
+                                                           : config.plot_file;
   if (plotting) {
     QRES_RETURN_IF_ERROR(io::CheckOutputName(plot_file, "plot file"));
     QRES_ASSIGN_OR_RETURN(const io::PathKind kind, io::KindOf(plot_file));
@@ -60,8 +61,8 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   }
   if (plotting) {
     const std::string plot_dir = std::filesystem::path(plot_file).parent_path().string();
-    QRES_RETURN_IF_ERROR(io::CheckWritableDirectory(config.plot_file.empty() ? "the plot's folder" : "--plot_file's folder",
-                                                plot_dir.empty() ? "." : plot_dir));
+    QRES_RETURN_IF_ERROR(io::CheckWritableDirectory(
+        config.plot_file.empty() ? "the plot's folder" : "--plot_file's folder", plot_dir.empty() ? "." : plot_dir));
   }
   QRES_RETURN_IF_ERROR(io::CheckWritableDirectory("--out_dir", config.out_dir));
   std::vector<std::string> lines;
@@ -101,7 +102,8 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
   say(absl::StrCat("Model file          : ", config.model_file));
   say(absl::StrCat("Data set            : ", train.name, " (", train.source, ")"));
   if (!data_note.empty()) say(data_note);
-  say(absl::StrCat("Data shape          : ", spec.channels, "x", spec.height, "x", spec.width, ", ", spec.classes, " classes"));
+  say(absl::StrCat("Data shape          : ", spec.channels, "x", spec.height, "x", spec.width, ", ", spec.classes,
+                   " classes"));
   say(absl::StrCat("Device              : ", device.str(), ", batch size ", config.batch_size));
 
   data::BatchOptions options;
@@ -120,7 +122,8 @@ absl::Status EvaluateModel(const EvaluateConfig& config) {
     say(absl::StrCat("Right Score         : ", evaluation.correct));
     say(absl::StrFormat("Accuracy            : %.6f", evaluation.accuracy()));
     say(absl::StrFormat("Total time          : %.3f s", evaluation.seconds));
-    say(absl::StrFormat("Average time        : %.3g s per sample", evaluation.seconds / std::max<int64_t>(evaluation.samples, 1)));
+    say(absl::StrFormat("Average time        : %.3g s per sample",
+                        evaluation.seconds / std::max<int64_t>(evaluation.samples, 1)));
   }
   for (const std::string& line : DescribePerClass(evaluation, test.class_names)) say(line);
 

@@ -18,7 +18,9 @@ GradScaler::GradScaler(const c10::Device& device, double initial_scale, double g
   found_inf_ = at::zeros({1}, floats);
 }
 
-at::Tensor GradScaler::Scale(const at::Tensor& loss) const { return at::mul(loss, scale_.reshape({}).to(loss.scalar_type())); }
+at::Tensor GradScaler::Scale(const at::Tensor& loss) const {
+  return at::mul(loss, scale_.reshape({}).to(loss.scalar_type()));
+}
 
 bool GradScaler::UnscaleAndCheck(const std::vector<at::Tensor>& params) {
   found_inf_.zero_();

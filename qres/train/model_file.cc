@@ -40,28 +40,30 @@ constexpr char kTrainedOn[] = "qres_trained_on.txt";
 
 absl::Status SaveModelFile(const std::string& path, const models::Net& net, const io::SettingsMap& trained_on) {
   QRES_ASSIGN_OR_RETURN(std::string bytes, CallTorch("serialising the model", [&] {
-    c10::Dict<std::string, at::Tensor> dict;
-    for (const auto& [name, tensor] : StateDict(net)) dict.insert(name, tensor.detach().cpu());
-    // What torch::pickle_save writes, plus the record.
-    std::vector<char> pickle;
-    // Untagged: a plain dict, which torch.load(weights_only=True) accepts (a typed dict's type tag,
-    // torch.jit._pickle.restore_type_tag, is not among its allowed globals).
-    torch::jit::Pickler pickler([&](const char* data, size_t size) { pickle.insert(pickle.end(), data, data + size); },
-                                nullptr, nullptr, nullptr, nullptr, /*tag_aggregates=*/false);
-    pickler.protocol();
-    pickler.pushIValue(c10::IValue(dict));
-    pickler.stop();
-    std::string out;
-    caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) {
-      out.append(static_cast<const char*>(data), size);
-      return size;
-    });
-    torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(), writer);
-    const std::string text = io::SettingsText(trained_on);
-    writer.writeRecord(kTrainedOn, text.data(), text.size());
-    writer.writeEndOfFile();
-    return out;
-  }));
+                          c10::Dict<std::string, at::Tensor> dict;
+                          for (const auto& [name, tensor] : StateDict(net)) dict.insert(name, tensor.detach().cpu());
+                          // What torch::pickle_save writes, plus the record.
+                          std::vector<char> pickle;
+                          // Untagged: a plain dict, which torch.load(weights_only=True) accepts (a typed dict's type
+                          // tag, torch.jit._pickle.restore_type_tag, is not among its allowed globals).
+                          torch::jit::Pickler pickler(
+                              [&](const char* data, size_t size) { pickle.insert(pickle.end(), data, data + size); },
+                              nullptr, nullptr, nullptr, nullptr, /*tag_aggregates=*/false);
+                          pickler.protocol();
+                          pickler.pushIValue(c10::IValue(dict));
+                          pickler.stop();
+                          std::string out;
+                          caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) {
+                            out.append(static_cast<const char*>(data), size);
+                            return size;
+                          });
+                          torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(),
+                                                             writer);
+                          const std::string text = io::SettingsText(trained_on);
+                          writer.writeRecord(kTrainedOn, text.data(), text.size());
+                          writer.writeEndOfFile();
+                          return out;
+                        }));
   return io::WriteFileAtomically(path, bytes);
 }
 
@@ -69,22 +71,21 @@ absl::StatusOr<io::SettingsMap> ReadTrainedOn(const std::string& path) {
   QRES_ASSIGN_OR_RETURN(std::string bytes, io::ReadWholeFile(path));
   QRES_RETURN_IF_ERROR(io::CheckArchive(bytes, absl::StrCat(path, ": not a model file or a damaged one")));
   QRES_ASSIGN_OR_RETURN(const std::string text, CallTorch(absl::StrCat(path, ": not a model file"), [&] {
-    std::istringstream stream(bytes);
-    caffe2::serialize::PyTorchStreamReader reader(&stream);
-    if (!reader.hasRecord(kTrainedOn)) return std::string();
-    auto [data, size] = reader.getRecord(kTrainedOn);
-    return std::string(static_cast<const char*>(data.get()), size);
-  }));
+                          std::istringstream stream(bytes);
+                          caffe2::serialize::PyTorchStreamReader reader(&stream);
+                          if (!reader.hasRecord(kTrainedOn)) return std::string();
+                          auto [data, size] = reader.getRecord(kTrainedOn);
+                          return std::string(static_cast<const char*>(data.get()), size);
+                        }));
   return io::ParseSettingsText(text);
 }
-
 
 absl::Status LoadModelFile(const std::string& path, models::Net& net) {
   QRES_ASSIGN_OR_RETURN(std::string bytes, io::ReadWholeFile(path));
   QRES_RETURN_IF_ERROR(io::CheckArchive(bytes, absl::StrCat(path, ": not a model file or a damaged one")));
   QRES_ASSIGN_OR_RETURN(c10::IValue value, CallTorch(absl::StrCat(path, ": not a model file"), [&] {
-    return torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
-  }));
+                          return torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+                        }));
   if (!value.isGenericDict()) {
     return absl::DataLossError(absl::StrCat(path, ": not a state_dict (a dict of tensors)"));
   }
@@ -100,9 +101,9 @@ absl::Status LoadModelFile(const std::string& path, models::Net& net) {
     }
     const at::Tensor stored = it->value().toTensor();
     if (!stored.sizes().equals(tensor.sizes())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": '", name, "' is ", Shape(stored), " but net ", net.registered_name(), " has ",
-          Shape(tensor), "; was it trained with another --net, --dataset or --net_params (-rl)?"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": '", name, "' is ", Shape(stored), " but net ", net.registered_name(), " has ",
+                       Shape(tensor), "; was it trained with another --net, --dataset or --net_params (-rl)?"));
     }
   }
   if (dict.size() != entries.size()) {

@@ -14,8 +14,7 @@ namespace qres::train {
 
 // `trained_on` (the run's settings: data set, data checksums, net, ...) goes in a record of its own
 // beside the pickle, which torch.load never reads.
-absl::Status SaveModelFile(const std::string& path, const models::Net& net,
-                           const io::SettingsMap& trained_on);
+absl::Status SaveModelFile(const std::string& path, const models::Net& net, const io::SettingsMap& trained_on);
 
 // The settings a model file says it was trained with; empty for an older train's file.
 absl::StatusOr<io::SettingsMap> ReadTrainedOn(const std::string& path);

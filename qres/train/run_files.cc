@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -66,8 +66,8 @@ absl::StatusOr<std::unique_ptr<RunLock>> RunLock::Acquire(const std::string& dir
   if (fd < 0) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot create: ", std::strerror(errno)));
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     close(fd);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "another process is writing run ", run, " in ", dir.empty() ? "." : dir, " (", path, " is locked)"));
+    return absl::FailedPreconditionError(absl::StrCat("another process is writing run ", run, " in ",
+                                                      dir.empty() ? "." : dir, " (", path, " is locked)"));
   }
   // Holding the lock, no live process writes the run's files: any temporary beside them (in `dir`,
   // WriteFileAtomically's "<file>.tmp.<pid>") is a killed run's.

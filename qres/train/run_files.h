@@ -41,7 +41,7 @@ class RunLock {
  public:
   // FailedPrecondition naming the run and the folder when another process holds it.
   static absl::StatusOr<std::unique_ptr<RunLock>> Acquire(const std::string& dir, const std::string& run,
-                                                         const std::vector<std::string>& files);
+                                                          const std::vector<std::string>& files);
   ~RunLock();
   RunLock(const RunLock&) = delete;
   RunLock& operator=(const RunLock&) = delete;

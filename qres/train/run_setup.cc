@@ -10,9 +10,7 @@ c10::Device PickDevice(bool cuda, std::string* note, int gpu) {
   return c10::Device(c10::kCPU);
 }
 
-std::string DefaultNet(const data::Dataset& dataset) {
-  return dataset.images.size(2) == 28 ? "CNN" : "LeNet";
-}
+std::string DefaultNet(const data::Dataset& dataset) { return dataset.images.size(2) == 28 ? "CNN" : "LeNet"; }
 
 models::ModelSpec SpecFor(const data::Dataset& dataset, const std::string& net_options) {
   models::ModelSpec spec;

@@ -25,8 +25,8 @@ absl::Status ProgressBar::OnStep(const StepReport& step) {
   std::fprintf(stderr, "\r  epoch %lld/%lld [%s%s] %lld/%lld  loss %.4f  %.0f img/s  ETA %s  ",
                static_cast<long long>(step.epoch), static_cast<long long>(step.epochs),
                std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
-               static_cast<long long>(step.batch), static_cast<long long>(step.batches), loss,
-               step.images_per_second, FormatDuration(step.eta_seconds).c_str());
+               static_cast<long long>(step.batch), static_cast<long long>(step.batches), loss, step.images_per_second,
+               FormatDuration(step.eta_seconds).c_str());
   std::fflush(stderr);
   return absl::OkStatus();
 }
@@ -67,10 +67,11 @@ absl::Status TensorBoardSink::OnStep(const StepReport& step) {
 }
 
 void TensorBoardSink::OnEpoch(const io::EpochMetrics& epoch) {
-  std::vector<std::pair<std::string, double>> values = {
-      {"epoch/loss", epoch.loss}, {"epoch/train_accuracy", epoch.train_accuracy},
-      {"epoch/test_accuracy", epoch.test_accuracy}, {"epoch/lr", epoch.lr},
-      {"epoch/images_per_second", epoch.images_per_second}};
+  std::vector<std::pair<std::string, double>> values = {{"epoch/loss", epoch.loss},
+                                                        {"epoch/train_accuracy", epoch.train_accuracy},
+                                                        {"epoch/test_accuracy", epoch.test_accuracy},
+                                                        {"epoch/lr", epoch.lr},
+                                                        {"epoch/images_per_second", epoch.images_per_second}};
   if (epoch.quant_index.has_value()) values.emplace_back("epoch/quant_index", *epoch.quant_index);
   Write(epoch.epoch, values);
 }

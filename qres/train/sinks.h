@@ -22,9 +22,9 @@
 namespace qres::train {
 
 struct StepReport {
-  int64_t step = 0;                  // steps taken so far in the run
-  int64_t epoch = 0, epochs = 0;     // from 1
-  int64_t batch = 0, batches = 0;    // the batch just trained, from 1
+  int64_t step = 0;                // steps taken so far in the run
+  int64_t epoch = 0, epochs = 0;   // from 1
+  int64_t batch = 0, batches = 0;  // the batch just trained, from 1
   double lr = 0;
   double images_per_second = 0, eta_seconds = 0;  // of this epoch so far
   // The step's loss, the epoch's mean loss so far and the quantization index (none for an

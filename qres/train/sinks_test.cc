@@ -20,8 +20,14 @@ void Feed(RunSink& sink, int64_t n, int* loss_reads, int* epoch_loss_reads) {
     step.batch = b;
     step.batches = n;
     step.quant_index = []() -> std::optional<double> { return 3.0; };
-    step.loss = [&]() -> absl::StatusOr<double> { ++*loss_reads; return 0.5; };
-    step.epoch_loss = [&]() -> absl::StatusOr<double> { ++*epoch_loss_reads; return 0.6; };
+    step.loss = [&]() -> absl::StatusOr<double> {
+      ++*loss_reads;
+      return 0.5;
+    };
+    step.epoch_loss = [&]() -> absl::StatusOr<double> {
+      ++*epoch_loss_reads;
+      return 0.6;
+    };
     ASSERT_TRUE(sink.OnStep(step).ok());
   }
 }

@@ -105,10 +105,10 @@ class GraphedStep {
   int64_t max_captures_;
   int64_t captures_ = 0, replays_ = 0;
   bool given_up_ = false;
-  at::Tensor images_, labels_;  // the captured inputs
-  at::Tensor loss_;             // the captured loss
+  at::Tensor images_, labels_;     // the captured inputs
+  at::Tensor loss_;                // the captured loss
   std::vector<at::Tensor> grads_;  // the gradients the graph writes (kept alive for it)
-  std::string key_;             // the captured optimizer step's
+  std::string key_;                // the captured optimizer step's
 };
 
 // `optimizer`'s step for the graph: the optimizer set to graph mode (QresOptimizer::SetGraphMode),

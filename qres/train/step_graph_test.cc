@@ -122,7 +122,7 @@ TEST_F(GraphedStepTest, APartialBatchRunsAsItIsBetweenReplays) {
   const at::Tensor loss = graphed.Run(next.images, next.labels, work);
   EXPECT_EQ(graphed.replays(), 1);
   EXPECT_EQ(loss.data_ptr(), captured_loss.data_ptr());  // rewritten in place, as by a graph
-  EXPECT_EQ(problem.w.grad().data_ptr(), grad);           // zeroed and written in place throughout
+  EXPECT_EQ(problem.w.grad().data_ptr(), grad);          // zeroed and written in place throughout
   EXPECT_TRUE(at::equal(loss, check.Step(next.images, next.labels)));
   EXPECT_TRUE(at::equal(problem.w.grad(), check.w.grad()));
 }
@@ -161,9 +161,9 @@ TEST_F(GraphedStepTest, AStepWhoseKeyKeepsChangingRunsWithoutAGraph) {
   EXPECT_EQ(graphed.captures(), 2);
   EXPECT_EQ(graphed.replays(), 0);
   // Step 0 runs as it is (no gradient yet), 1 and 2 are captured, 3 gives up, 4 runs as it is.
-  const std::vector<std::string> expected = {"work", "prepare", "launch",  "prepare", "work", "launch",
-                                             "prepare", "work", "launch",  "prepare", "work", "launch",
-                                             "work", "prepare", "launch"};
+  const std::vector<std::string> expected = {"work",   "prepare", "launch", "prepare", "work",
+                                             "launch", "prepare", "work",   "launch",  "prepare",
+                                             "work",   "launch",  "work",   "prepare", "launch"};
   EXPECT_EQ(recorder.events, expected);
 }
 

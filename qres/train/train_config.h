@@ -31,7 +31,7 @@ struct TrainConfig {
   // Off by default until graphed training has run on a GPU (docs/BENCHMARKS.md says when it has).
   CudaGraphs cuda_graphs = CudaGraphs::kOff;
   std::optional<int64_t> qp;  // -qp: the bump schedule's initial index (0 when not given)
-  std::string net_params;  // the net's options, "key=value,..." (ResNet: layers; LeNet: logit_relu)
+  std::string net_params;     // the net's options, "key=value,..." (ResNet: layers; LeNet: logit_relu)
   uint64_t seed = 1;
   std::string optim_params;
   std::string quant_params;
@@ -41,16 +41,16 @@ struct TrainConfig {
   // TensorBoard event files go to <tensorboard>/<run name>: "" is <out_dir>/tensorboard, "off" none.
   std::string tensorboard;
   int64_t tensorboard_every = 100;  // loss, lr and index every this many steps too; 0: per epoch only
-  bool shuffle = true;        // the reference: false
-  bool drop_last = false;     // the reference: true
-  bool augment = false;       // random crop + flip
-  bool mean_std = false;      // per-channel mean/std normalisation instead of the reference's
-  bool train_mode_eval = false;  // the reference evaluates in train mode
-  bool resume = false;        // continue from this run's checkpoint (it must exist)
-  std::string resume_from;    // or from this checkpoint (another run's, e.g. with fewer epochs)
-  bool overwrite = false;     // replace an older run's outputs of the same name (else an error)
-  bool progress = false;      // a progress bar on stderr (for terminals)
-  int64_t threads = 0;        // CPU threads for LibTorch; 0: LibTorch's default
+  bool shuffle = true;              // the reference: false
+  bool drop_last = false;           // the reference: true
+  bool augment = false;             // random crop + flip
+  bool mean_std = false;            // per-channel mean/std normalisation instead of the reference's
+  bool train_mode_eval = false;     // the reference evaluates in train mode
+  bool resume = false;              // continue from this run's checkpoint (it must exist)
+  std::string resume_from;          // or from this checkpoint (another run's, e.g. with fewer epochs)
+  bool overwrite = false;           // replace an older run's outputs of the same name (else an error)
+  bool progress = false;            // a progress bar on stderr (for terminals)
+  int64_t threads = 0;              // CPU threads for LibTorch; 0: LibTorch's default
   // GPU: cuDNN's deterministic algorithms only, so that two runs give the same bits (CPU runs do
   // by themselves); slower.
   bool deterministic = false;
@@ -58,7 +58,7 @@ struct TrainConfig {
   // of every global batch of batch_size, gradients are summed (Gloo on the CPU, NCCL or Gloo on
   // GPUs: cuda:LOCAL_RANK), rank 0 alone prints and writes the outputs. Absent: one process.
   std::optional<dist::Environment> ranks;
-  int64_t dist_timeout_s = 300;      // every collective, and the ranks' rendezvous
+  int64_t dist_timeout_s = 300;       // every collective, and the ranks' rendezvous
   std::string dist_backend = "auto";  // auto, gloo or nccl (dist::ChooseTransport)
   // The gradients' allreduce runs in buckets of this many MiB while backward runs (c10d's
   // Reducer); 0: one allreduce of all gradients after backward.

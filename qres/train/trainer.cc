@@ -30,9 +30,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
 }  // namespace
 
@@ -42,9 +40,9 @@ absl::Status TrainingRun::SetUp() {
   if (config_.deterministic) at::globalContext().setDeterministicCuDNN(true);
   device_ = PickDevice(config_.cuda, &device_note_, config_.ranks ? config_.ranks->local_rank : 0);
   if (device_.is_cuda() && device_.index() >= static_cast<int>(at::getNumGPUs())) {
-    return absl::InvalidArgumentError(absl::StrCat("rank ", config_.ranks->rank, " would train on GPU ", device_.index(),
-                                                   " (LOCAL_RANK) but this machine has ", at::getNumGPUs(),
-                                                   "; start at most that many ranks per machine"));
+    return absl::InvalidArgumentError(absl::StrCat("rank ", config_.ranks->rank, " would train on GPU ",
+                                                   device_.index(), " (LOCAL_RANK) but this machine has ",
+                                                   at::getNumGPUs(), "; start at most that many ranks per machine"));
   }
   if (config_.precision == Precision::kFp16 && !device_.is_cuda()) {
     return absl::InvalidArgumentError("--precision=fp16 needs a GPU, and this run is on the CPU: use bf16");
@@ -167,13 +165,13 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
     QRES_RETURN_IF_ERROR(ranks_->Run(what, [&] {
       const data::Batch batch = train_batches_->Get(position_.batch);
       const dist::BatchSlice slice = ranks_->Slice(batch.labels.size(0));
-      const at::Tensor loss =
-          graphed_ ? graphed_->Run(batch.images, batch.labels,
-                                   [&](const at::Tensor& images, const at::Tensor& labels) {
-                                     return ForwardBackward(images, labels, slice);
-                                   },
-                                   optimizer_in_graph_ ? &*optimizer_in_graph_ : nullptr)
-                   : ForwardBackward(batch.images, batch.labels, slice);
+      const at::Tensor loss = graphed_ ? graphed_->Run(
+                                             batch.images, batch.labels,
+                                             [&](const at::Tensor& images, const at::Tensor& labels) {
+                                               return ForwardBackward(images, labels, slice);
+                                             },
+                                             optimizer_in_graph_ ? &*optimizer_in_graph_ : nullptr)
+                                       : ForwardBackward(batch.images, batch.labels, slice);
       if (loss.defined()) last_loss = loss;
       seen_now += slice.end - slice.begin;
       if (optimizer_in_graph_) return;  // it stepped
@@ -229,12 +227,13 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
     if (!config_.quant_params.empty()) absl::StrAppend(&options, " --quant_params=", config_.quant_params);
     if (LrIsScheduled()) {
       absl::StrAppend(&options, " --scheduler=", config_.scheduler);
-      if (!config_.scheduler_params.empty()) absl::StrAppend(&options, " --scheduler_params=", config_.scheduler_params);
+      if (!config_.scheduler_params.empty())
+        absl::StrAppend(&options, " --scheduler_params=", config_.scheduler_params);
     }
-    const std::string message = absl::StrCat(
-        "epoch ", position_.epoch + 1, ": the mean training loss is ", cost, ", the run diverged with ", options,
-        ": try a smaller --lr or other options",
-        kept ? absl::StrCat("; ", files_.checkpoint, " holds epoch ", position_.epoch) : "");
+    const std::string message =
+        absl::StrCat("epoch ", position_.epoch + 1, ": the mean training loss is ", cost, ", the run diverged with ",
+                     options, ": try a smaller --lr or other options",
+                     kept ? absl::StrCat("; ", files_.checkpoint, " holds epoch ", position_.epoch) : "");
     report_.Line(message);
     if (Lead()) QRES_RETURN_IF_ERROR(io::WriteFileAtomically(files_.log, report_.text()));
     return absl::FailedPreconditionError(message);
@@ -289,11 +288,11 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   position_.seen = 0;
   position_.epoch_seconds = 0;
   if (!config_.schedule_per_batch) schedule_->Step();  // the follow-up's rule: after the epoch's batches
-  Position next = position_;  // the checkpoint resumes at the next epoch
+  Position next = position_;                           // the checkpoint resumes at the next epoch
   ++next.epoch;
   if (!Lead()) return absl::OkStatus();
-  QRES_ASSIGN_OR_RETURN(std::string checkpoint, CheckpointBytes(files_.checkpoint, *net_, *optimizer_, *schedule_,
-                                                                next, report_.text(), settings_));
+  QRES_ASSIGN_OR_RETURN(std::string checkpoint, CheckpointBytes(files_.checkpoint, *net_, *optimizer_, *schedule_, next,
+                                                                report_.text(), settings_));
   // One set, the checkpoint renamed last: a kill between two renames leaves the other files one
   // epoch ahead of the checkpoint, never behind it; report reads the checkpoint, and --resume
   // continues from it and rewrites them.
@@ -320,8 +319,9 @@ absl::StatusOr<Evaluation> TrainingRun::EvaluateTestSet() {
   if (ranks_->single() || config_.train_mode_eval) {
     return EvaluateBatches(*net_, *test_batches_, test_.classes, config_.train_mode_eval);
   }
-  QRES_ASSIGN_OR_RETURN(Evaluation evaluation, EvaluateBatches(*net_, *test_batches_, test_.classes, /*train_mode=*/false,
-                                                        ranks_->rank(), ranks_->world_size()));
+  QRES_ASSIGN_OR_RETURN(Evaluation evaluation,
+                        EvaluateBatches(*net_, *test_batches_, test_.classes, /*train_mode=*/false, ranks_->rank(),
+                                        ranks_->world_size()));
   QRES_RETURN_IF_ERROR(ranks_->Run("summing the evaluation", [&] {
     ranks_->SumInPlace(evaluation.confusion);
     evaluation.samples = evaluation.confusion.sum().item<int64_t>();
@@ -332,7 +332,8 @@ absl::StatusOr<Evaluation> TrainingRun::EvaluateTestSet() {
 
 absl::Status TrainingRun::SynchronizeBuffersAndCheck() {
   if (ranks_->single()) return absl::OkStatus();  // before the index's read, a device read on a GPU
-  return ranks_->SyncBuffersAndCheck(net_->parameters(), net_->buffers(), QuantIndex().value_or(0.0), position_.epoch + 1);
+  return ranks_->SyncBuffersAndCheck(net_->parameters(), net_->buffers(), QuantIndex().value_or(0.0),
+                                     position_.epoch + 1);
 }
 
 void TrainingRun::SetLr(double lr) {

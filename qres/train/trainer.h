@@ -24,7 +24,6 @@
 
 namespace qres::train {
 
-
 // Trains and writes the outputs. `should_stop` (may be empty) is asked before every batch: when it
 // returns true the run saves a resumable checkpoint and returns a Cancelled status.
 absl::Status Train(const TrainConfig& config, const std::function<bool()>& should_stop = {});

@@ -51,7 +51,7 @@ class Reporter {
     }
     text_ += line + "\n";
   }
-  void set_silent(bool silent) { silent_ = silent; }  // a data-parallel run's other ranks
+  void set_silent(bool silent) { silent_ = silent; }                    // a data-parallel run's other ranks
   void set_prefix(std::string prefix) { prefix_ = std::move(prefix); }  // of printed lines only
   const std::string& text() const { return text_; }
   void set_text(std::string text) { text_ = std::move(text); }
@@ -143,9 +143,9 @@ class TrainingRun {
   // The epoch's loss sum and correct predictions, summed on the device and read at its end; the
   // same tensors all run long, as a captured step adds to them.
   at::Tensor epoch_loss_sum_, epoch_correct_;
-  std::unique_ptr<GraphedStep> graphed_;  // --cuda_graphs
+  std::unique_ptr<GraphedStep> graphed_;                          // --cuda_graphs
   std::optional<GraphedStep::OptimizerStep> optimizer_in_graph_;  // the fused CUDA step, in the graph
-  std::pair<int64_t, int64_t> graph_counts_;  // replays and captures before this epoch
+  std::pair<int64_t, int64_t> graph_counts_;                      // replays and captures before this epoch
   bool reported_graphs_given_up_ = false;
   std::vector<std::unique_ptr<RunSink>> sinks_;
   std::string event_file_;  // TensorBoard's, if it writes one
@@ -154,7 +154,7 @@ class TrainingRun {
   Settings settings_;
   RunFiles files_;
   std::unique_ptr<RunLock> lock_;
-  std::string resume_checkpoint_;  // the checkpoint this run continues from; empty: a fresh start
+  std::string resume_checkpoint_;           // the checkpoint this run continues from; empty: a fresh start
   std::string resumed_log_, resumed_line_;  // its log so far, and the line that says where it resumed
   Reporter report_;
   Position position_;

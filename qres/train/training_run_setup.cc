@@ -1,5 +1,3 @@
-#include "qres/train/training_run.h"
-
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +17,7 @@
 #include "qres/io/crc32.h"
 #include "qres/io/files.h"
 #include "qres/train/run_setup.h"
+#include "qres/train/training_run.h"
 
 namespace qres::train {
 
@@ -54,8 +53,8 @@ absl::Status TrainingRun::LoadData() {
                         CallTorch("batching the test set", [&] { return data::Batches(test_, test_options); }));
   for (const data::Dataset* set : {&train_, &test_}) {  // not --drop_last's fault
     if (set->size() == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(set->name, set == &train_ ? " training" : " test", " set (",
-                                                     set->source, ") holds no images"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(set->name, set == &train_ ? " training" : " test", " set (", set->source, ") holds no images"));
     }
   }
   if (train_batches_->size() == 0) {
@@ -77,16 +76,16 @@ absl::Status TrainingRun::BuildNetAndOptimizer() {
   spec.batches_per_epoch = train_batches_->size();
   spec.epochs = config_.epochs;
   QRES_ASSIGN_OR_RETURN(optimizer_, optim::OptimizerRegistry::Create(config_.algorithm, net_->parameters(), spec));
-  const sched::SchedulerSpec schedule{config_.lr, config_.epochs,
-                                      config_.schedule_per_batch ? train_batches_->size() : 1, config_.scheduler_params};
+  const sched::SchedulerSpec schedule{
+      config_.lr, config_.epochs, config_.schedule_per_batch ? train_batches_->size() : 1, config_.scheduler_params};
   QRES_ASSIGN_OR_RETURN(schedule_, sched::MakeLrSchedule(config_.scheduler, schedule));
   const optim::Quantizer* quantizer = optim::QuantizerOf(*optimizer_);
-  if (config_.qp.has_value() && (quantizer == nullptr || quantizer->options().schedule != optim::QuantSchedule::kBump)) {
+  if (config_.qp.has_value() &&
+      (quantizer == nullptr || quantizer->options().schedule != optim::QuantSchedule::kBump)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "-qp ", *config_.qp, " has no effect: only the bump schedule of QSGD, QtAdam and QtAdamW reads it (this run: ",
-        config_.algorithm,
-        quantizer != nullptr ? absl::StrCat(", schedule=", optim::ToString(quantizer->options().schedule)) : "",
-        ")"));
+        "-qp ", *config_.qp,
+        " has no effect: only the bump schedule of QSGD, QtAdam and QtAdamW reads it (this run: ", config_.algorithm,
+        quantizer != nullptr ? absl::StrCat(", schedule=", optim::ToString(quantizer->options().schedule)) : "", ")"));
   }
   return absl::OkStatus();
 }
@@ -121,11 +120,12 @@ absl::Status TrainingRun::ClaimOutputs() {
   if (!existing.empty() && !config_.overwrite) {
     // --resume is offered only where there is a checkpoint to continue from (CheckpointToResume).
     const bool resumable = io::FileExists(files_.checkpoint);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--out_dir=", config_.out_dir, " already holds run ", proc_, " (", existing.size(), " of its files, e.g. ",
-        existing.front(), resumable ? "); give --resume to continue it, --overwrite to replace it"
-                                    : ", but no checkpoint to continue from); give --overwrite to start it again",
-        ", or another --out_dir"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--out_dir=", config_.out_dir, " already holds run ", proc_, " (", existing.size(),
+                     " of its files, e.g. ", existing.front(),
+                     resumable ? "); give --resume to continue it, --overwrite to replace it"
+                               : ", but no checkpoint to continue from); give --overwrite to start it again",
+                     ", or another --out_dir"));
   }
   for (const std::string& file : existing) std::remove(file.c_str());
   return absl::OkStatus();
@@ -142,9 +142,9 @@ absl::StatusOr<std::string> TrainingRun::CheckpointToResume() const {
   QRES_ASSIGN_OR_RETURN(const io::PathKind kind, io::KindOf(files_.checkpoint));
   if (kind == io::PathKind::kFile) return files_.checkpoint;
   if (kind != io::PathKind::kMissing) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--resume: ", files_.checkpoint, " is not a file (a folder or device stands where run ", proc_,
-        "'s checkpoint goes); move it away"));
+    return absl::FailedPreconditionError(absl::StrCat("--resume: ", files_.checkpoint,
+                                                      " is not a file (a folder or device stands where run ", proc_,
+                                                      "'s checkpoint goes); move it away"));
   }
   // The run's own files without its checkpoint: it stopped before its first; it starts again.
   std::vector<std::string> existing;
@@ -154,18 +154,17 @@ absl::StatusOr<std::string> TrainingRun::CheckpointToResume() const {
   if (!existing.empty()) {
     return absl::NotFoundError(absl::StrCat(
         "--resume: run ", proc_, " in ", config_.out_dir.empty() ? "." : config_.out_dir,
-        " has no checkpoint to continue from (it stopped before its first, or it was removed), only ",
-        existing.size(), " of its files, e.g. ", existing.front(),
-        "; start it again with --overwrite instead of --resume"));
+        " has no checkpoint to continue from (it stopped before its first, or it was removed), only ", existing.size(),
+        " of its files, e.g. ", existing.front(), "; start it again with --overwrite instead of --resume"));
   }
   // The run's name holds its epoch count, so a run asked for more epochs looks for another file.
   const std::vector<std::string> others = CheckpointsOf(config_.out_dir, absl::StrCat(config_.net, config_.algorithm));
-  return absl::NotFoundError(absl::StrCat(
-      "--resume: no checkpoint ", files_.checkpoint, " for run ", proc_,
-      others.empty() ? absl::StrCat("; start it without --resume")
-                     : absl::StrCat("; ", config_.out_dir, " holds ", absl::StrJoin(others, ", "),
-                                    ": continue one for more epochs with --resume_from=", others.back(),
-                                    " --epochs=", config_.epochs)));
+  return absl::NotFoundError(
+      absl::StrCat("--resume: no checkpoint ", files_.checkpoint, " for run ", proc_,
+                   others.empty() ? absl::StrCat("; start it without --resume")
+                                  : absl::StrCat("; ", config_.out_dir, " holds ", absl::StrJoin(others, ", "),
+                                                 ": continue one for more epochs with --resume_from=", others.back(),
+                                                 " --epochs=", config_.epochs)));
 }
 
 absl::Status TrainingRun::LoadResumedCheckpoint() {
@@ -178,12 +177,11 @@ absl::Status TrainingRun::LoadResumedCheckpoint() {
                                                    " must be more to continue it"));
   }
   const std::string& world_size = settings_.at("world_size");
-  resumed_line_ = absl::StrCat("Resumed from ", resume_checkpoint_, " at epoch ", position_.epoch + 1, ", batch ",
-                               position_.batch,
-                               earlier_world_size == world_size
-                                   ? ""
-                                   : absl::StrCat(", on ", world_size, " rank(s); it ran on ", earlier_world_size,
-                                                  " (the same global batches; the sums round differently)"));
+  resumed_line_ = absl::StrCat(
+      "Resumed from ", resume_checkpoint_, " at epoch ", position_.epoch + 1, ", batch ", position_.batch,
+      earlier_world_size == world_size ? ""
+                                       : absl::StrCat(", on ", world_size, " rank(s); it ran on ", earlier_world_size,
+                                                      " (the same global batches; the sums round differently)"));
   return absl::OkStatus();
 }
 
@@ -193,9 +191,9 @@ absl::Status TrainingRun::CheckRanksAgree() {
   // What the rank resumed: its position and the CRC-32 of its metrics so far (their seconds make
   // two runs' differ), so ranks resuming different checkpoints of one run are told apart.
   settings["resume"] = resume_checkpoint_.empty()
-      ? "none"
-      : absl::StrFormat("epoch %d batch %d, metrics %08x", position_.epoch + 1, position_.batch,
-                        io::Crc32(position_.metrics.data(), position_.metrics.size()));
+                           ? "none"
+                           : absl::StrFormat("epoch %d batch %d, metrics %08x", position_.epoch + 1, position_.batch,
+                                             io::Crc32(position_.metrics.data(), position_.metrics.size()));
   return ranks_->CheckSameSettings(settings);
 }
 
@@ -232,9 +230,9 @@ void TrainingRun::ReportHeader() {
     report_.Line(absl::StrCat("Quantization        : ", quantizer->options().Describe()));
     report_.Line(absl::StrFormat("Initial QP          : %g (index %g)", quantizer->resolution(), quantizer->index()));
   }
-  report_.Line(absl::StrCat("Batches             : ", train_batches_->size(), " of ", config_.batch_size,
-                            ", shuffle ", config_.shuffle ? "on" : "off", ", drop_last ",
-                            config_.drop_last ? "on" : "off", ", augment ", config_.augment ? "on" : "off"));
+  report_.Line(absl::StrCat("Batches             : ", train_batches_->size(), " of ", config_.batch_size, ", shuffle ",
+                            config_.shuffle ? "on" : "off", ", drop_last ", config_.drop_last ? "on" : "off",
+                            ", augment ", config_.augment ? "on" : "off"));
   if (!ranks_->single()) {
     report_.Line(absl::StrCat(
         "Ranks               : ", ranks_->world_size(), " (c10d, ", ranks_->BackendName(device_.is_cuda()), "), ",
@@ -255,13 +253,13 @@ void TrainingRun::ReportHeader() {
   if (graphed_) {
     report_.Line(absl::StrCat("CUDA graphs         : each full batch's step replayed from one graph (after 3 run as ",
                               "they are): forward, backward",
-                              optimizer_in_graph_ ? " and the optimizer step"
-                                                  : absl::StrCat("; the optimizer step outside it (",
-                                                                 scaler_ ? "fp16's loss scaler" : "not the fused CUDA step",
-                                                                 ")")));
+                              optimizer_in_graph_
+                                  ? " and the optimizer step"
+                                  : absl::StrCat("; the optimizer step outside it (",
+                                                 scaler_ ? "fp16's loss scaler" : "not the fused CUDA step", ")")));
   }
-  report_.Line(absl::StrCat("Outputs             : ", files_.model, ", ", files_.log, ", ", files_.error, ", ",
-                            files_.metrics));
+  report_.Line(
+      absl::StrCat("Outputs             : ", files_.model, ", ", files_.log, ", ", files_.error, ", ", files_.metrics));
   if (!event_file_.empty()) report_.Line(absl::StrCat("TensorBoard         : ", event_file_));
 }
 
@@ -281,10 +279,12 @@ absl::Status TrainingRun::JoinRanks() {
   if (!config_.ranks) return absl::OkStatus();
   const dist::Environment& env = *config_.ranks;
   if (config_.batch_size % env.world_size != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config_.batch_size, " (the global batch) does not split over ",
-                                                   env.world_size, " ranks; give a multiple of ", env.world_size));
+    return absl::InvalidArgumentError(absl::StrCat("--batch_size=", config_.batch_size,
+                                                   " (the global batch) does not split over ", env.world_size,
+                                                   " ranks; give a multiple of ", env.world_size));
   }
-  QRES_ASSIGN_OR_RETURN(const dist::Transport transport, dist::ChooseTransport(config_.dist_backend, device_.is_cuda()));
+  QRES_ASSIGN_OR_RETURN(const dist::Transport transport,
+                        dist::ChooseTransport(config_.dist_backend, device_.is_cuda()));
   QRES_ASSIGN_OR_RETURN(ranks_, dist::DataParallel::Join(env, transport, std::chrono::seconds(config_.dist_timeout_s)));
   report_.set_silent(env.rank != 0 && !config_.dist_all_ranks_print);
   if (config_.dist_all_ranks_print) report_.set_prefix(absl::StrCat("[rank ", env.rank, "] "));

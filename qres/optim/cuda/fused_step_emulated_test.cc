@@ -4,21 +4,21 @@
 // everywhere, CI included; optimizer_cuda_test checks the same on a real GPU.
 #include <cmath>
 #include <memory>
-#include <string>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "ATen/TensorOperators.h"
 #include "ATen/ops/equal.h"
 #include "ATen/ops/randn.h"
 #include "gtest/gtest.h"
-#include "torch/serialize/input-archive.h"
-#include "torch/serialize/output-archive.h"
-#include "qres/optim/cuda/fused_step_cases.h"
 #include "qres/optim/cuda/emulator_backend.h"
+#include "qres/optim/cuda/fused_step_cases.h"
 #include "qres/optim/cuda/simt_emulator.h"
 #include "qres/optim/cuda_stepper.h"
 #include "qres/optim/optimizer.h"
+#include "torch/serialize/input-archive.h"
+#include "torch/serialize/output-archive.h"
 
 namespace qres::optim {
 namespace {
@@ -26,9 +26,8 @@ namespace {
 class FusedStepEmulatedTest : public ::testing::TestWithParam<FusedStepCase> {
  protected:
   static void SetUpTestSuite() {
-    RegisterCudaStepper([]() -> std::unique_ptr<CudaStepper> {
-      return std::make_unique<KernelStepper>(MakeEmulatedBackend());
-    });
+    RegisterCudaStepper(
+        []() -> std::unique_ptr<CudaStepper> { return std::make_unique<KernelStepper>(MakeEmulatedBackend()); });
   }
   void TearDown() override { SetFusedCudaPathForCpuTensors(false); }
 
@@ -42,8 +41,8 @@ class FusedStepEmulatedTest : public ::testing::TestWithParam<FusedStepCase> {
 
 TEST_P(FusedStepEmulatedTest, EqualsTheCpuOptimizerBitForBit) {
   // Sizes around the 2048-element chunks (one block each) and an empty tensor.
-  ExpectSameTrajectory(GetParam(), {7, 4097, 1, 0, 2048, 300}, 24,
-                       [](const at::Tensor& t) { return t.clone(); }, &EmulatedStep);
+  ExpectSameTrajectory(
+      GetParam(), {7, 4097, 1, 0, 2048, 300}, 24, [](const at::Tensor& t) { return t.clone(); }, &EmulatedStep);
 }
 
 // Graph mode (cuda_stepper.h): every value that changes from step to step goes through device
@@ -55,22 +54,23 @@ TEST_P(FusedStepEmulatedTest, EqualsTheCpuOptimizerBitForBit) {
 TEST_P(FusedStepEmulatedTest, GraphModeKeepsOneLaunchForEveryStep) {
   int step = 0, captures = 0;
   std::string captured;
-  ExpectSameTrajectory(GetParam(), {7, 4097, 1, 0, 2048, 300}, 24, [](const at::Tensor& t) { return t.clone(); },
-                       [&](torch::optim::Optimizer& optimizer) {
-                         auto& graphed = dynamic_cast<QresOptimizer&>(optimizer);
-                         SetFusedCudaPathForCpuTensors(true);
-                         ASSERT_TRUE(graphed.SetGraphMode(true));
-                         optimizer.step();
-                         const std::string key = graphed.PendingStepKey();
-                         ASSERT_FALSE(key.empty());
-                         if (key != captured) {
-                           captured = key;
-                           ++captures;
-                         }
-                         graphed.LaunchPendingStep();
-                         if (step++ == 12) QuantizerOf(optimizer);  // the state back to the host
-                         SetFusedCudaPathForCpuTensors(false);
-                       });
+  ExpectSameTrajectory(
+      GetParam(), {7, 4097, 1, 0, 2048, 300}, 24, [](const at::Tensor& t) { return t.clone(); },
+      [&](torch::optim::Optimizer& optimizer) {
+        auto& graphed = dynamic_cast<QresOptimizer&>(optimizer);
+        SetFusedCudaPathForCpuTensors(true);
+        ASSERT_TRUE(graphed.SetGraphMode(true));
+        optimizer.step();
+        const std::string key = graphed.PendingStepKey();
+        ASSERT_FALSE(key.empty());
+        if (key != captured) {
+          captured = key;
+          ++captures;
+        }
+        graphed.LaunchPendingStep();
+        if (step++ == 12) QuantizerOf(optimizer);  // the state back to the host
+        SetFusedCudaPathForCpuTensors(false);
+      });
   const bool offset_decays = GetParam().quant_params.find("kappa=30") != std::string::npos;
   EXPECT_EQ(captures, offset_decays ? 4 : 3);
 }
@@ -81,11 +81,13 @@ TEST_P(FusedStepEmulatedTest, GraphModeKeepsOneLaunchForEveryStep) {
 TEST_F(FusedStepEmulatedTest, SumsLongRowsNormsInOrder) {
   int log_cases = 0;
   for (const FusedStepCase& c : FusedStepCases()) {
-    if (c.quant_params.find("schedule=log") == std::string::npos || c.quant_params.find("offset=false") != std::string::npos) {
+    if (c.quant_params.find("schedule=log") == std::string::npos ||
+        c.quant_params.find("offset=false") != std::string::npos) {
       continue;  // only the log schedule's offset sums norms
     }
     SCOPED_TRACE(c.algorithm + " " + c.quant_params);
-    ExpectSameTrajectory(c, {70000, 5, 40000, 530000}, 3, [](const at::Tensor& t) { return t.clone(); }, &EmulatedStep);
+    ExpectSameTrajectory(
+        c, {70000, 5, 40000, 530000}, 3, [](const at::Tensor& t) { return t.clone(); }, &EmulatedStep);
     ++log_cases;
   }
   EXPECT_GE(log_cases, 4);
@@ -214,8 +216,9 @@ TEST_F(FusedStepEmulatedTest, PerGroupValuesTravelInTheLaunch) {
       auto optimizer = OptimizerRegistry::Create("QtAdamW", {params[0], params[1]}, spec);
       EXPECT_TRUE(optimizer.ok()) << optimizer.status();
       for (int g = 1; g < groups; ++g) {
-        (*optimizer)->add_param_group(torch::optim::OptimizerParamGroup(
-            {params[2 * g], params[2 * g + 1]}, (*optimizer)->param_groups()[0].options().clone()));
+        (*optimizer)
+            ->add_param_group(torch::optim::OptimizerParamGroup({params[2 * g], params[2 * g + 1]},
+                                                                (*optimizer)->param_groups()[0].options().clone()));
       }
       return std::move(*optimizer);
     };
@@ -253,9 +256,11 @@ TEST_F(FusedStepEmulatedTest, PerGroupValuesTravelInTheLaunch) {
 TEST(SimtEmulatorDeathTest, ReportsADivergentBarrier) {
   EXPECT_DEATH(
       {
-        qres::simt::Launch(+[](int) {
-          if (qres::simt::Block::Current().thread.x < 3) qres::simt::Block::Current().SyncThreads();
-        }, 1, 8, 0);
+        qres::simt::Launch(
+            +[](int) {
+              if (qres::simt::Block::Current().thread.x < 3) qres::simt::Block::Current().SyncThreads();
+            },
+            1, 8, 0);
       },
       "__syncthreads\\(\\) reached by 3 of 8 threads");
 }

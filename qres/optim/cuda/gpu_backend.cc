@@ -2,13 +2,13 @@
 // memory (through pinned memory, on the current stream, without a sync) and launches
 // kernels.cu's kernels on the current stream, after the previous step even when that ran on
 // another stream. Registered at start-up.
+#include <cuda_runtime_api.h>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
 #include <optional>
 #include <vector>
-
-#include <cuda_runtime_api.h>
 
 #include "ATen/cuda/CUDAContext.h"
 #include "ATen/ops/empty.h"
@@ -54,7 +54,7 @@ class CudaBackend final : public KernelStepper::Backend {
   }
 
  private:
-  at::Tensor buffers_[3];  // the kernels' copies, by Buffer
+  at::Tensor buffers_[3];                             // the kernels' copies, by Buffer
   std::optional<c10::cuda::CUDAStream> last_stream_;  // of the last step
 };
 

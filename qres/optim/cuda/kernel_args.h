@@ -25,7 +25,6 @@ constexpr int kCandidates = 65;
 // are summed by the resolve kernel when the rule reaches them.
 constexpr int kWindow = 4;
 
-
 // What changes from step to step. Usually one value for every tensor, or one per parameter group,
 // or two when a tensor sat out a step (its step count differs from then on): then the few
 // distinct values travel apart from the table (StepValues::variants), each row names its own, and
@@ -56,51 +55,51 @@ struct StepValues {
 struct StepRow {
   float* param;
   const float* grad;
-  float* state0;   // Adam: exp_avg; SGD: momentum buffer or nullptr
-  float* state1;   // Adam: exp_avg_sq
-  float* update;   // this tensor's slice of the update buffer (quantized steps)
+  float* state0;  // Adam: exp_avg; SGD: momentum buffer or nullptr
+  float* state1;  // Adam: exp_avg_sq
+  float* update;  // this tensor's slice of the update buffer (quantized steps)
   int64_t numel;
   int64_t first_chunk;  // the tensor's first block: prefix sums of the chunk counts
   int64_t id;           // the quantizer's tensor id: per-tensor index, random stream
   step_math::AdamScalars adam;
   step_math::SgdScalars sgd;
-  int32_t coupled_l2;   // Adam
-  int32_t variant;      // its PerStep is StepValues::variants[variant] (when num_variants > 0)
-  PerStep step;         // its PerStep when StepLaunch::num_variants is 0; else unused (zero)
+  int32_t coupled_l2;  // Adam
+  int32_t variant;     // its PerStep is StepValues::variants[variant] (when num_variants > 0)
+  PerStep step;        // its PerStep when StepLaunch::num_variants is 0; else unused (zero)
 };
 
 struct StepLaunch {
-  const StepRow* rows;       // device
+  const StepRow* rows;        // device
   const int32_t* block_rows;  // device, total_chunks: the row of each direction and apply block
   int64_t num_rows;
   int64_t total_chunks;
-  int32_t num_variants;  // 0: each row's PerStep is in the table (StepRow::step)
-  StepValues values;     // this step's, unless device_values (then zero)
+  int32_t num_variants;             // 0: each row's PerStep is in the table (StepRow::step)
+  StepValues values;                // this step's, unless device_values (then zero)
   const StepValues* device_values;  // device, or nullptr: the values in the arguments
   step_math::StepRule rule;
   step_math::Schedule schedule;
   step_math::Rounding rounding;
-  int32_t count_nonzero;  // bump: the all_zero test
-  int32_t global_scope;   // bump
+  int32_t count_nonzero;        // bump: the all_zero test
+  int32_t global_scope;         // bump
   int32_t bump_on_zero_update;  // bump: the reference's rule (else an update zero before rounding bumps nothing)
-  int32_t log_offset;     // log: some row has the warm-up offset (else one launch does it all)
-  int64_t limit;          // bump: index_limit
-  uint64_t seed;          // stochastic rounding: StochasticStreamKey(seed, values.call, id)
+  int32_t log_offset;           // log: some row has the warm-up offset (else one launch does it all)
+  int64_t limit;                // bump: index_limit
+  uint64_t seed;                // stochastic rounding: StochasticStreamKey(seed, values.call, id)
   // Device state and workspaces.
-  long long* table;        // bump: num_rows × kCandidates rounded sums (the window's); zero
-                           // between steps
-  unsigned long long* unfit;  // bump: the same for the counts of values int64 cannot hold
-                              // (step_math::RoundedTotal)
+  long long* table;                     // bump: num_rows × kCandidates rounded sums (the window's); zero
+                                        // between steps
+  unsigned long long* unfit;            // bump: the same for the counts of values int64 cannot hold
+                                        // (step_math::RoundedTotal)
   unsigned long long* nonzero_updates;  // bump: num_rows, the blocks that saw a nonzero update
-                                       // before rounding; zero between steps
-  int64_t* global_index;   // bump: [1]
-  int64_t* tensor_index;   // bump, per-tensor scope: by id
+                                        // before rounding; zero between steps
+  int64_t* global_index;                // bump: [1]
+  int64_t* tensor_index;                // bump, per-tensor scope: by id
   int64_t tensor_index_size;
-  int64_t* chosen;         // bump: num_rows, each tensor's index this step
-  double* trend;           // bump: the reported index after each step not yet exported
-  double* partials;        // log: total_chunks partial sums of h²
-  double* factors;         // log: num_rows offset factors s·λ/‖h‖
-  unsigned* blocks_done;   // the direction blocks finished this step; its last block wraps it to 0
+  int64_t* chosen;        // bump: num_rows, each tensor's index this step
+  double* trend;          // bump: the reported index after each step not yet exported
+  double* partials;       // log: total_chunks partial sums of h²
+  double* factors;        // log: num_rows offset factors s·λ/‖h‖
+  unsigned* blocks_done;  // the direction blocks finished this step; its last block wraps it to 0
 };
 
 // Enqueues the step's kernels on `stream`. Returns a cudaError_t value: 0 (cudaSuccess), the

@@ -13,8 +13,7 @@
 
 namespace qres::optim {
 
-at::Tensor& GrowToAtLeast(at::Tensor& buffer, int64_t numel, at::ScalarType type, c10::Device device,
-                          bool zeroed) {
+at::Tensor& GrowToAtLeast(at::Tensor& buffer, int64_t numel, at::ScalarType type, c10::Device device, bool zeroed) {
   if (!buffer.defined() || buffer.numel() < numel || buffer.device() != device) {
     const auto options = at::TensorOptions().dtype(type).device(device);
     const int64_t size = std::max<int64_t>(numel, 1);
@@ -89,7 +88,8 @@ void KernelStepper::Step(step_math::StepRule rule, c10::Device device, const std
     if (!same_sizes) {
       std::vector<int32_t> block_rows;
       for (size_t i = 0; i < rows_.size(); ++i) {
-        block_rows.insert(block_rows.end(), (rows_[i].numel + cuda::kChunk - 1) / cuda::kChunk, static_cast<int32_t>(i));
+        block_rows.insert(block_rows.end(), (rows_[i].numel + cuda::kChunk - 1) / cuda::kChunk,
+                          static_cast<int32_t>(i));
       }
       block_rows_on_device_ = static_cast<const int32_t*>(backend_->Upload(
           Backend::Buffer::kBlockRows, block_rows.data(), block_rows.size() * sizeof(int32_t), device));
@@ -213,8 +213,8 @@ void KernelStepper::PrepareBump(const Quantizer& quantizer, bool start_from_host
     state.tensor_indices = at::cat({state.tensor_indices, grown});
   }
   if (!state.trend.defined() || state.trend_size >= state.trend.numel()) {
-    const at::Tensor grown = at::empty({std::max<int64_t>(1024, state.trend_size)},
-                                       at::TensorOptions().dtype(at::kDouble).device(device));
+    const at::Tensor grown =
+        at::empty({std::max<int64_t>(1024, state.trend_size)}, at::TensorOptions().dtype(at::kDouble).device(device));
     state.trend = state.trend.defined() ? at::cat({state.trend.slice(0, 0, state.trend_size), grown}) : grown;
   }
   launch.count_nonzero = options.zero_test == ZeroTest::kAllZero;

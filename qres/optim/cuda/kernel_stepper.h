@@ -22,8 +22,7 @@ namespace qres::optim {
 // `buffer` if it holds at least `numel` elements of `type` on `device`, else a new one (zeroed
 // when asked): device buffers are reallocated only to grow (on a GPU the stream orders a new
 // buffer after every kernel that used the old one).
-at::Tensor& GrowToAtLeast(at::Tensor& buffer, int64_t numel, at::ScalarType type, c10::Device device,
-                          bool zeroed);
+at::Tensor& GrowToAtLeast(at::Tensor& buffer, int64_t numel, at::ScalarType type, c10::Device device, bool zeroed);
 
 // The bump schedule's state on the device between steps.
 struct DeviceBumpState {
@@ -65,8 +64,7 @@ class KernelStepper final : public CudaStepper {
   // Moves the rows' distinct PerStep values into the launch's arguments (at most kStepVariants;
   // with more, each row keeps its own in the table).
   void MoveStepsToVariants(cuda::StepLaunch& launch);
-  void PrepareBump(const Quantizer& quantizer, bool start_from_host, cuda::StepLaunch& launch,
-                   c10::Device device);
+  void PrepareBump(const Quantizer& quantizer, bool start_from_host, cuda::StepLaunch& launch, c10::Device device);
 
   std::unique_ptr<Backend> backend_;
   std::vector<cuda::StepRow> rows_, uploaded_;
@@ -75,11 +73,11 @@ class KernelStepper final : public CudaStepper {
   // The row of each block (cuda::StepLaunch::block_rows): uploaded when the tensors' sizes change,
   // not with every new table.
   const int32_t* block_rows_on_device_ = nullptr;
-  at::Tensor update_;    // float: every tensor's update h, back to back
-  at::Tensor table_;     // int64: the bump rule's rounded sums; zero between steps
-  at::Tensor chosen_;    // int64: the bump rule's index per row
-  at::Tensor partials_;  // double: the log schedule's per-chunk Σh²
-  at::Tensor factors_;   // double: the log schedule's offset factor per row
+  at::Tensor update_;       // float: every tensor's update h, back to back
+  at::Tensor table_;        // int64: the bump rule's rounded sums; zero between steps
+  at::Tensor chosen_;       // int64: the bump rule's index per row
+  at::Tensor partials_;     // double: the log schedule's per-chunk Σh²
+  at::Tensor factors_;      // double: the log schedule's offset factor per row
   at::Tensor blocks_done_;  // int32 [1]: the direction kernel's finished blocks; zero between steps
   DeviceBumpState bump_;
   bool graph_mode_ = false;

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "ATen/Context.h"
-#include "ATen/cuda/CUDAGraph.h"
 #include "ATen/TensorOperators.h"
+#include "ATen/cuda/CUDAGraph.h"
 #include "ATen/ops/equal.h"
 #include "ATen/ops/randn.h"
 #include "ATen/ops/round.h"
@@ -33,16 +33,17 @@ TEST_P(OptimizerCudaTest, EqualsTheCpuOptimizerBitForBit) {
   // Sizes around the 2048-element chunks, an empty tensor, one of 1221 chunks (four per block of
   // the H200's 304-block grid). 18 cases took 90-117 s on an H200 with 5 M elements, mostly on the
   // CPU side; 2.5 M halves that to fit the GPU bundle's 300 s.
-  ExpectSameTrajectory(GetParam(), {7, 4097, 1, 0, 65536, 300, 2048, 2500000}, 100,
-                       [](const at::Tensor& t) { return t.cuda(); },
-                       [](torch::optim::Optimizer& optimizer) { optimizer.step(); });
+  ExpectSameTrajectory(
+      GetParam(), {7, 4097, 1, 0, 65536, 300, 2048, 2500000}, 100, [](const at::Tensor& t) { return t.cuda(); },
+      [](torch::optim::Optimizer& optimizer) { optimizer.step(); });
 }
 
 // The same, small and short: for compute-sanitizer's memcheck, racecheck and synccheck (the GPU
 // bundle's run.sh), which slow every kernel down many times.
 TEST_P(OptimizerCudaTest, SmallEqualsTheCpuOptimizerBitForBit) {
-  ExpectSameTrajectory(GetParam(), {7, 4097, 1, 0, 2048, 300}, 8, [](const at::Tensor& t) { return t.cuda(); },
-                       [](torch::optim::Optimizer& optimizer) { optimizer.step(); });
+  ExpectSameTrajectory(
+      GetParam(), {7, 4097, 1, 0, 2048, 300}, 8, [](const at::Tensor& t) { return t.cuda(); },
+      [](torch::optim::Optimizer& optimizer) { optimizer.step(); });
 }
 
 // The step must add the quantized updates, not h: parameters that start at 0 stay on the grid
@@ -176,28 +177,29 @@ TEST_P(OptimizerCudaTest, GraphModeReplaysEqualTheCpuOptimizerBitForBit) {
   std::unique_ptr<at::cuda::CUDAGraph> graph;
   std::string captured;
   int captures = 0, replays = 0;
-  ExpectSameTrajectory(GetParam(), {7, 4097, 1, 0, 65536, 300, 2048}, 30, [](const at::Tensor& t) { return t.cuda(); },
-                       [&](torch::optim::Optimizer& optimizer) {
-                         auto& graphed = dynamic_cast<QresOptimizer&>(optimizer);
-                         ASSERT_TRUE(graphed.SetGraphMode(true));
-                         optimizer.step();  // the host's part, and the values' upload
-                         const std::string key = graphed.PendingStepKey();
-                         if (graph == nullptr || key != captured) {
-                           c10::cuda::device_synchronize();  // the side stream after everything so far
-                           graph = std::make_unique<at::cuda::CUDAGraph>();
-                           {
-                             const c10::cuda::CUDAStreamGuard on_side(side);
-                             graph->capture_begin();
-                             graphed.LaunchPendingStep();
-                             graph->capture_end();
-                           }
-                           captured = key;
-                           ++captures;
-                         } else {
-                           ++replays;
-                         }
-                         graph->replay();
-                       });
+  ExpectSameTrajectory(
+      GetParam(), {7, 4097, 1, 0, 65536, 300, 2048}, 30, [](const at::Tensor& t) { return t.cuda(); },
+      [&](torch::optim::Optimizer& optimizer) {
+        auto& graphed = dynamic_cast<QresOptimizer&>(optimizer);
+        ASSERT_TRUE(graphed.SetGraphMode(true));
+        optimizer.step();  // the host's part, and the values' upload
+        const std::string key = graphed.PendingStepKey();
+        if (graph == nullptr || key != captured) {
+          c10::cuda::device_synchronize();  // the side stream after everything so far
+          graph = std::make_unique<at::cuda::CUDAGraph>();
+          {
+            const c10::cuda::CUDAStreamGuard on_side(side);
+            graph->capture_begin();
+            graphed.LaunchPendingStep();
+            graph->capture_end();
+          }
+          captured = key;
+          ++captures;
+        } else {
+          ++replays;
+        }
+        graph->replay();
+      });
   EXPECT_GT(replays, 20);
   EXPECT_LE(captures, 4);  // the first step; tensor 2 sits out step 5 and is back at 6; the offset's end
 }

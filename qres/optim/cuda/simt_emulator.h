@@ -73,8 +73,8 @@ class Block {
       for (unsigned t = 0; t < threads; ++t) done += fibers_[t].done ? 1 : 0;
       if (done == threads) return;
       if (done != 0) {
-        std::fprintf(stderr, "simt emulator: block %u: __syncthreads() reached by %u of %u threads\n",
-                     block.x, threads - done, threads);
+        std::fprintf(stderr, "simt emulator: block %u: __syncthreads() reached by %u of %u threads\n", block.x,
+                     threads - done, threads);
         std::abort();
       }
     }

@@ -83,7 +83,8 @@ TEST_F(StepGraphCudaTest, GraphedTrainingEqualsEagerTrainingBitForBit) {
         ASSERT_TRUE(at::equal(loss.cpu(), eager_loss.cpu())) << what << ", batch " << b;
         const std::vector<at::Tensor> a = eager.net->parameters(), g = graphed.net->parameters();
         for (size_t i = 0; i < a.size(); ++i) {
-          ASSERT_TRUE(at::equal(a[i].detach().cpu(), g[i].detach().cpu())) << what << ", batch " << b << ", tensor " << i;
+          ASSERT_TRUE(at::equal(a[i].detach().cpu(), g[i].detach().cpu()))
+              << what << ", batch " << b << ", tensor " << i;
         }
       }
       // 13 full batches: 3 warm, 1 captured, 9 replayed.
