@@ -367,6 +367,12 @@ class QresOptimizer(Optimizer):
         Every state is checked against its parameter before any is used; on an error the optimizer
         keeps what it had."""
         saved = state_dict.get("qres")
+        if saved is None and self._is_qres_state(state_dict):
+            # qres's own state without its top-level entry (torch.distributed.checkpoint keeps only
+            # state and param_groups): the settings are the groups' quantizer keys.
+            groups = state_dict.get("param_groups") or [{}]
+            saved = {"algorithm": self.algorithm, **{key: groups[0][key] for key in _QUANTIZER_KEYS
+                                                     if key in groups[0] and key in self.defaults}}
         if saved is None:
             state_dict = self._from_torch_optim(state_dict)
         elif saved != self._settings():
@@ -383,15 +389,19 @@ class QresOptimizer(Optimizer):
                         raise ValueError(f"{self.algorithm}: state '{name}' must be a "
                                          f"{str(dtype).replace('torch.', '')} vector, not {_shown(value)}")
                     kept[(key, name)] = value.detach().to("cpu").clone()
+        # The saved groups name their parameters by id (torch.optim) or by name (torch.distributed.
+        # checkpoint): either way, in the order of this optimizer's parameters, as torch.optim maps them.
+        saved_ids = [key for group in state_dict.get("param_groups", []) for key in group.get("params", [])]
         before = (self.state, self.param_groups)
         try:
             super().load_state_dict(state_dict)
             params = [p for group in self.param_groups for p in group["params"]]
+            by_key = dict(zip(saved_ids, params))
             for (key, name), value in kept.items():
-                if not isinstance(key, int) or not 0 <= key < len(params):
+                if key not in by_key:
                     raise ValueError(f"{self.algorithm}: state '{name}' is saved for parameter {key!r}, "
                                      f"which this optimizer does not have")
-                self.state[params[key]][name] = value
+                self.state[by_key[key]][name] = value
             for index, param in enumerate(params):
                 state = self.state.get(param, {})
                 if set(state) - {_QUANTIZER_STATE, _INDEX}:
@@ -402,6 +412,12 @@ class QresOptimizer(Optimizer):
         except Exception:
             self.state, self.param_groups = before
             raise
+
+    @staticmethod
+    def _is_qres_state(state_dict: Dict[str, Any]) -> bool:
+        """Whether a state_dict is qres's: a parameter's state holds the quantizer's entries."""
+        return any(isinstance(state, dict) and _QUANTIZER_STATE in state
+                   for state in state_dict.get("state", {}).values())
 
     def _normalize_state(self, index: int, state: Dict[str, Any]) -> None:
         """A loaded state as the step takes it: its step count an int64 scalar, its buffers contiguous."""
