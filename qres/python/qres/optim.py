@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
@@ -137,6 +138,23 @@ def _float64(value: Union[float, Tensor]) -> Tensor:
     return torch.zeros((), dtype=torch.float64).add(float(value))
 
 
+def _made_by_zero_redundancy_optimizer() -> bool:
+    """Whether torch.distributed.optim.ZeroRedundancyOptimizer is making this optimizer for its rank's
+    shard (its _init_local_optimizer calls the class, a few frames up)."""
+    try:
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+    except ImportError:  # a torch without distributed
+        return False
+    frame = sys._getframe(1)
+    for _ in range(6):
+        frame = frame.f_back
+        if frame is None:
+            return False
+        if isinstance(frame.f_locals.get("self"), ZeroRedundancyOptimizer):
+            return True
+    return False
+
+
 class QresOptimizer(Optimizer):
     """A qres optimizer (the registry's `algorithm`) as a torch.optim.Optimizer."""
 
@@ -148,6 +166,10 @@ class QresOptimizer(Optimizer):
 
     def _setup(self, params: ParamsT, options: Dict[str, Any]) -> None:
         """The subclasses' __init__: `options` are its keywords (its signature's locals)."""
+        if self._quantized and _made_by_zero_redundancy_optimizer():
+            raise TypeError(f"{self.algorithm} under ZeroRedundancyOptimizer would quantize each rank's shard on "
+                            "its own, and the ranks' quantization indices would drift apart: use "
+                            "DistributedDataParallel (qres steps it bit for bit as one process)")
         for flag, why in _IMPLEMENTATION_FLAGS.items():
             if options.pop(flag, None):
                 raise TypeError(f"{self.algorithm}: {flag}=True is not supported: {why}")

@@ -255,6 +255,28 @@ class DistributedCheckpointApi(unittest.TestCase):
                     set_optimizer_state_dict(other_net, other, copy.deepcopy(saved))
 
 
+class ZeroRedundancy(unittest.TestCase):
+    def test_quantized_optimizers_refuse_zero_redundancy_and_say_what_to_use(self):
+        """Each rank's quantizer would see only its shard (measured: indices 9 and 10 on two ranks)."""
+        import tempfile
+        import torch.distributed as dist
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+        with tempfile.TemporaryDirectory() as work:
+            dist.init_process_group("gloo", init_method=f"file://{work}/store", rank=0, world_size=1)
+            try:
+                net, loss_fn = problem()
+                for cls in (qres.optim.QtAdamW, qres.optim.QSGD):
+                    with self.assertRaisesRegex(TypeError, f"{cls.algorithm} under ZeroRedundancyOptimizer would "
+                                                           "quantize each rank's shard on its own.*use "
+                                                           "DistributedDataParallel"):
+                        ZeroRedundancyOptimizer(net.parameters(), optimizer_class=cls, lr=0.01)
+                # An optimizer that does not quantize shards as torch.optim's do.
+                zero = ZeroRedundancyOptimizer(net.parameters(), optimizer_class=qres.optim.AdamW, lr=0.01)
+                train(zero, loss_fn, 2)
+            finally:
+                dist.destroy_process_group()
+
+
 def run(optimizer, params, steps, seed):
     generator = torch.Generator().manual_seed(seed)
     for _ in range(steps):
