@@ -150,12 +150,12 @@ absl::StatusOr<double> TrainingRun::TrainEpoch(const std::function<bool()>& shou
       QRES_RETURN_IF_ERROR(SynchronizeBuffersAndCheck());
       KeepScalerInPosition();
       if (Lead()) {
-        QRES_RETURN_IF_ERROR(
-            SaveCheckpoint(files_.checkpoint, *net_, *optimizer_, *schedule_, position_, report_.text(), settings_));
-        QRES_RETURN_IF_ERROR(io::WriteFileAtomically(files_.log, report_.text()));
+        QRES_RETURN_IF_ERROR(SaveCheckpoint(outputs_.files().checkpoint, *net_, *optimizer_, *schedule_, position_,
+                                            report_.text(), settings_));
+        QRES_RETURN_IF_ERROR(io::WriteFileAtomically(outputs_.files().log, report_.text()));
       }
       return absl::CancelledError(
-          absl::StrCat("interrupted; the checkpoint ", files_.checkpoint, " resumes with --resume"));
+          absl::StrCat("interrupted; the checkpoint ", outputs_.files().checkpoint, " resumes with --resume"));
     }
     SetLr(schedule_->lr());
     // Every rank makes the same global batch (same order, same augmentation) and takes its slice;
@@ -220,7 +220,7 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   const double cost = position_.loss_sum / batches;
   if (!std::isfinite(cost)) {
     // The outputs stay those of the last good epoch: its checkpoint, metrics and error trend.
-    const bool kept = position_.epoch > 0 && io::FileExists(files_.checkpoint);
+    const bool kept = position_.epoch > 0 && io::FileExists(outputs_.files().checkpoint);
     // The options in effect, since the cause may be any of them (a momentum, a decay, a schedule).
     std::string options = absl::StrCat("--algo=", config_.algorithm, " --lr=", config_.lr);
     if (!config_.optim_params.empty()) absl::StrAppend(&options, " --optim_params=", config_.optim_params);
@@ -233,9 +233,9 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
     const std::string message =
         absl::StrCat("epoch ", position_.epoch + 1, ": the mean training loss is ", cost, ", the run diverged with ",
                      options, ": try a smaller --lr or other options",
-                     kept ? absl::StrCat("; ", files_.checkpoint, " holds epoch ", position_.epoch) : "");
+                     kept ? absl::StrCat("; ", outputs_.files().checkpoint, " holds epoch ", position_.epoch) : "");
     report_.Line(message);
-    if (Lead()) QRES_RETURN_IF_ERROR(io::WriteFileAtomically(files_.log, report_.text()));
+    if (Lead()) QRES_RETURN_IF_ERROR(io::WriteFileAtomically(outputs_.files().log, report_.text()));
     return absl::FailedPreconditionError(message);
   }
   position_.losses.push_back(cost);
@@ -291,15 +291,15 @@ absl::Status TrainingRun::EndEpoch(double epoch_seconds) {
   Position next = position_;                           // the checkpoint resumes at the next epoch
   ++next.epoch;
   if (!Lead()) return absl::OkStatus();
-  QRES_ASSIGN_OR_RETURN(std::string checkpoint, CheckpointBytes(files_.checkpoint, *net_, *optimizer_, *schedule_, next,
-                                                                report_.text(), settings_));
+  QRES_ASSIGN_OR_RETURN(std::string checkpoint, CheckpointBytes(outputs_.files().checkpoint, *net_, *optimizer_,
+                                                                *schedule_, next, report_.text(), settings_));
   // One set, the checkpoint renamed last: a kill between two renames leaves the other files one
   // epoch ahead of the checkpoint, never behind it; report reads the checkpoint, and --resume
   // continues from it and rewrites them.
-  return io::WriteFilesAtomically({{files_.metrics, position_.metrics},
-                                   {files_.error, io::PickleFloatList(position_.losses)},
-                                   {files_.log, report_.text()},
-                                   {files_.checkpoint, std::move(checkpoint)}});
+  return io::WriteFilesAtomically({{outputs_.files().metrics, position_.metrics},
+                                   {outputs_.files().error, io::PickleFloatList(position_.losses)},
+                                   {outputs_.files().log, report_.text()},
+                                   {outputs_.files().checkpoint, std::move(checkpoint)}});
 }
 
 void TrainingRun::KeepScalerInPosition() {
@@ -353,9 +353,9 @@ absl::Status TrainingRun::Finish() {
   report_.Line(absl::StrFormat("Total Learning Time : %.2f s", position_.train_seconds));
   report_.Line(absl::StrFormat("Average per Epoch   : %.2f s", position_.train_seconds / config_.epochs));
   if (!Lead()) return absl::OkStatus();
-  QRES_RETURN_IF_ERROR(SaveModelFile(files_.model, *net_, settings_));
-  report_.Line(absl::StrCat("Saved model         : ", files_.model));
-  return io::WriteFileAtomically(files_.log, report_.text());
+  QRES_RETURN_IF_ERROR(SaveModelFile(outputs_.files().model, *net_, settings_));
+  report_.Line(absl::StrCat("Saved model         : ", outputs_.files().model));
+  return io::WriteFileAtomically(outputs_.files().log, report_.text());
 }
 
 absl::Status TrainingRun::Run(const std::function<bool()>& should_stop) {

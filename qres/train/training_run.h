@@ -28,6 +28,7 @@
 #include "qres/train/grad_scaler.h"
 #include "qres/train/precision.h"
 #include "qres/train/run_files.h"
+#include "qres/train/run_outputs.h"
 #include "qres/train/sinks.h"
 #include "qres/train/step_graph.h"
 #include "qres/train/train_config.h"
@@ -79,10 +80,8 @@ class TrainingRun {
   absl::Status LoadData();
   absl::Status BuildNetAndOptimizer();
   absl::Status ClaimOutputs();
-  // The checkpoint to continue from (--resume: the run's own, which must exist; --resume_from: the
-  // given one), or "" for a fresh start.
-  absl::StatusOr<std::string> CheckpointToResume() const;
-  // Loads resume_checkpoint_ into the net, optimizer, schedule and position, after checking it.
+  // Loads the checkpoint the run continues from into the net, optimizer, schedule and position,
+  // after checking it.
   absl::Status LoadResumedCheckpoint();
   // Ranks started with other settings, data or resumed checkpoints are an error on every rank.
   absl::Status CheckRanksAgree();
@@ -150,11 +149,8 @@ class TrainingRun {
   std::vector<std::unique_ptr<RunSink>> sinks_;
   std::string event_file_;  // TensorBoard's, if it writes one
   std::unique_ptr<dist::DataParallel> ranks_ = std::make_unique<dist::DataParallel>();  // a world of one
-  std::string proc_;
   Settings settings_;
-  RunFiles files_;
-  std::unique_ptr<RunLock> lock_;
-  std::string resume_checkpoint_;           // the checkpoint this run continues from; empty: a fresh start
+  RunOutputs outputs_;                      // its files, the checkpoint it continues from, the claim
   std::string resumed_log_, resumed_line_;  // its log so far, and the line that says where it resumed
   Reporter report_;
   Position position_;

@@ -91,94 +91,28 @@ absl::Status TrainingRun::BuildNetAndOptimizer() {
 }
 
 absl::Status TrainingRun::ClaimOutputs() {
-  proc_ = RunName(config_);
-  files_ = RunFiles::For(config_.out_dir, proc_);
-  QRES_ASSIGN_OR_RETURN(resume_checkpoint_, CheckpointToResume());
+  QRES_ASSIGN_OR_RETURN(outputs_, RunOutputs::Find(config_));
   settings_ = RunSettings(config_, train_, test_);
   // Loaded and checked before anything is claimed or removed: a checkpoint that does not fit
   // leaves every file as it was.
-  if (!resume_checkpoint_.empty()) QRES_RETURN_IF_ERROR(LoadResumedCheckpoint());
+  if (!outputs_.resume_checkpoint().empty()) QRES_RETURN_IF_ERROR(LoadResumedCheckpoint());
   if (scaler_ && position_.loss_scale > 0) scaler_->Restore(position_.loss_scale, position_.loss_scale_growth);
   if (!Lead()) return absl::OkStatus();  // rank 0 owns the outputs; the others only read the checkpoint
-  // Made only now that everything else checked out: a bad flag leaves nothing behind.
-  QRES_RETURN_IF_ERROR(io::CreateOutputDirectory(config_.out_dir));
-  // The run's outputs are one set: one process writes them, and a new run never mixes its files
-  // with an older run's of the same name.
-  const std::vector<std::string> outputs = files_.All();
-  for (const std::string& file : outputs) {  // found now, not when the first epoch's files are written
-    QRES_ASSIGN_OR_RETURN(const io::PathKind kind, io::KindOf(file));
-    if (kind == io::PathKind::kDirectory) {
-      return absl::FailedPreconditionError(absl::StrCat(file, ": a folder stands where the run writes this file"));
-    }
-  }
-  QRES_ASSIGN_OR_RETURN(lock_, RunLock::Acquire(config_.out_dir, proc_, outputs));
-  if (resume_checkpoint_ == files_.checkpoint) return absl::OkStatus();  // continuing this run's own files
-  std::vector<std::string> existing;
-  for (const std::string& file : outputs) {
-    if (io::FileExists(file)) existing.push_back(file);
-  }
-  if (!existing.empty() && !config_.overwrite) {
-    // --resume is offered only where there is a checkpoint to continue from (CheckpointToResume).
-    const bool resumable = io::FileExists(files_.checkpoint);
-    return absl::FailedPreconditionError(
-        absl::StrCat("--out_dir=", config_.out_dir, " already holds run ", proc_, " (", existing.size(),
-                     " of its files, e.g. ", existing.front(),
-                     resumable ? "); give --resume to continue it, --overwrite to replace it"
-                               : ", but no checkpoint to continue from); give --overwrite to start it again",
-                     ", or another --out_dir"));
-  }
-  for (const std::string& file : existing) std::remove(file.c_str());
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> TrainingRun::CheckpointToResume() const {
-  if (!config_.resume_from.empty()) {
-    if (access(config_.resume_from.c_str(), R_OK) != 0) {
-      return absl::NotFoundError(absl::StrCat("--resume_from=", config_.resume_from, ": ", std::strerror(errno)));
-    }
-    return config_.resume_from;
-  }
-  if (!config_.resume) return std::string();
-  QRES_ASSIGN_OR_RETURN(const io::PathKind kind, io::KindOf(files_.checkpoint));
-  if (kind == io::PathKind::kFile) return files_.checkpoint;
-  if (kind != io::PathKind::kMissing) {
-    return absl::FailedPreconditionError(absl::StrCat("--resume: ", files_.checkpoint,
-                                                      " is not a file (a folder or device stands where run ", proc_,
-                                                      "'s checkpoint goes); move it away"));
-  }
-  // The run's own files without its checkpoint: it stopped before its first; it starts again.
-  std::vector<std::string> existing;
-  for (const std::string& file : files_.All()) {
-    if (io::FileExists(file)) existing.push_back(file);
-  }
-  if (!existing.empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        "--resume: run ", proc_, " in ", config_.out_dir.empty() ? "." : config_.out_dir,
-        " has no checkpoint to continue from (it stopped before its first, or it was removed), only ", existing.size(),
-        " of its files, e.g. ", existing.front(), "; start it again with --overwrite instead of --resume"));
-  }
-  // The run's name holds its epoch count, so a run asked for more epochs looks for another file.
-  const std::vector<std::string> others = CheckpointsOf(config_.out_dir, absl::StrCat(config_.net, config_.algorithm));
-  return absl::NotFoundError(
-      absl::StrCat("--resume: no checkpoint ", files_.checkpoint, " for run ", proc_,
-                   others.empty() ? absl::StrCat("; start it without --resume")
-                                  : absl::StrCat("; ", config_.out_dir, " holds ", absl::StrJoin(others, ", "),
-                                                 ": continue one for more epochs with --resume_from=", others.back(),
-                                                 " --epochs=", config_.epochs)));
+  return outputs_.Claim(config_);
 }
 
 absl::Status TrainingRun::LoadResumedCheckpoint() {
   std::string earlier_world_size;
-  QRES_RETURN_IF_ERROR(LoadCheckpoint(resume_checkpoint_, *net_, *optimizer_, *schedule_, position_, resumed_log_,
-                                      settings_, earlier_world_size));
-  if (position_.epoch >= config_.epochs && resume_checkpoint_ != files_.checkpoint) {
-    return absl::InvalidArgumentError(absl::StrCat("--resume_from=", resume_checkpoint_, " has trained ",
+  QRES_RETURN_IF_ERROR(LoadCheckpoint(outputs_.resume_checkpoint(), *net_, *optimizer_, *schedule_, position_,
+                                      resumed_log_, settings_, earlier_world_size));
+  if (position_.epoch >= config_.epochs && !outputs_.continues_own_files()) {
+    return absl::InvalidArgumentError(absl::StrCat("--resume_from=", outputs_.resume_checkpoint(), " has trained ",
                                                    position_.epoch, " epochs already; --epochs=", config_.epochs,
                                                    " must be more to continue it"));
   }
   const std::string& world_size = settings_.at("world_size");
   resumed_line_ = absl::StrCat(
-      "Resumed from ", resume_checkpoint_, " at epoch ", position_.epoch + 1, ", batch ", position_.batch,
+      "Resumed from ", outputs_.resume_checkpoint(), " at epoch ", position_.epoch + 1, ", batch ", position_.batch,
       earlier_world_size == world_size ? ""
                                        : absl::StrCat(", on ", world_size, " rank(s); it ran on ", earlier_world_size,
                                                       " (the same global batches; the sums round differently)"));
@@ -190,7 +124,7 @@ absl::Status TrainingRun::CheckRanksAgree() {
   Settings settings = settings_;
   // What the rank resumed: its position and the CRC-32 of its metrics so far (their seconds make
   // two runs' differ), so ranks resuming different checkpoints of one run are told apart.
-  settings["resume"] = resume_checkpoint_.empty()
+  settings["resume"] = outputs_.resume_checkpoint().empty()
                            ? "none"
                            : absl::StrFormat("epoch %d batch %d, metrics %08x", position_.epoch + 1, position_.batch,
                                              io::Crc32(position_.metrics.data(), position_.metrics.size()));
@@ -199,7 +133,7 @@ absl::Status TrainingRun::CheckRanksAgree() {
 
 void TrainingRun::StartReport() {
   OpenSinks();
-  if (resume_checkpoint_.empty()) {
+  if (outputs_.resume_checkpoint().empty()) {
     ReportHeader();
     return;
   }
@@ -258,8 +192,8 @@ void TrainingRun::ReportHeader() {
                                   : absl::StrCat("; the optimizer step outside it (",
                                                  scaler_ ? "fp16's loss scaler" : "not the fused CUDA step", ")")));
   }
-  report_.Line(
-      absl::StrCat("Outputs             : ", files_.model, ", ", files_.log, ", ", files_.error, ", ", files_.metrics));
+  report_.Line(absl::StrCat("Outputs             : ", outputs_.files().model, ", ", outputs_.files().log, ", ",
+                            outputs_.files().error, ", ", outputs_.files().metrics));
   if (!event_file_.empty()) report_.Line(absl::StrCat("TensorBoard         : ", event_file_));
 }
 
@@ -268,8 +202,8 @@ void TrainingRun::OpenSinks() {
   if (config_.tensorboard == "off" || !Lead()) return;
   // A fresh run replaces one of the same name: its events would mix in.
   std::unique_ptr<TensorBoardSink> tensorboard =
-      TensorBoardSink::Open(EventDir(config_.tensorboard, config_.out_dir, proc_),
-                            /*clear=*/resume_checkpoint_ != files_.checkpoint, config_.tensorboard_every);
+      TensorBoardSink::Open(EventDir(config_.tensorboard, config_.out_dir, outputs_.name()),
+                            /*clear=*/!outputs_.continues_own_files(), config_.tensorboard_every);
   if (tensorboard == nullptr) return;
   event_file_ = tensorboard->path();
   sinks_.push_back(std::move(tensorboard));
