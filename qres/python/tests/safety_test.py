@@ -311,11 +311,11 @@ def mutate(rng, state_dict, params):
         entries[name] = torch.randn(shape) if shape else torch.randn(())
     elif kind == 1:
         value = entries.get(name, torch.zeros(2))
-        value = value if isinstance(value, torch.Tensor) else torch.tensor(value)
+        value = value if isinstance(value, torch.Tensor) else torch.zeros(2)
         entries[name] = value.to(rng.choice([torch.float64, torch.float16, torch.int64, torch.bool, torch.int32]))
     elif kind == 2:
         value = entries.get(name, torch.zeros(2))
-        value = value if isinstance(value, torch.Tensor) else torch.tensor(value)
+        value = value if isinstance(value, torch.Tensor) else torch.zeros(2)
         entries[name] = torch.zeros([2 * max(value.numel(), 1)])[::2] if value.dim() <= 1 else value.t()
     elif kind == 3:
         entries.pop(name, None)
