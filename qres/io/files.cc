@@ -36,20 +36,38 @@ constexpr char kTemporarySuffix[] = ".tmp.";
 // Whether `path` (`named` so in errors) can be read as a file: NotFound when nothing is there,
 // an error when a folder or a device or socket is (a device that never ends, /dev/zero, would
 // exhaust memory), and a FIFO only where `pipes`.
-absl::Status CheckReadable(const std::string& path, const std::string& named, bool pipes) {
+// KindOf's answer, or 0 and the errno of a path that cannot be resolved in `error`.
+PathKind KindOrError(const std::string& path, int& error) {
+  error = 0;
   struct stat status;
   if (stat(path.c_str(), &status) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR) return absl::NotFoundError(absl::StrCat(named, ": not found"));
-    return absl::FailedPreconditionError(absl::StrCat(named, ": ", std::strerror(errno)));  // e.g. a link loop
+    if (errno == ENOENT || errno == ENOTDIR) return PathKind::kMissing;
+    error = errno;
+    return PathKind::kOther;
   }
-  if (S_ISDIR(status.st_mode)) return absl::FailedPreconditionError(absl::StrCat(named, ": is a folder, not a file"));
-  if (S_ISFIFO(status.st_mode) && !pipes) {
-    return absl::FailedPreconditionError(absl::StrCat(named, ": a FIFO, not a regular file (it might never end)"));
+  if (S_ISREG(status.st_mode)) return PathKind::kFile;
+  if (S_ISDIR(status.st_mode)) return PathKind::kDirectory;
+  if (S_ISFIFO(status.st_mode)) return PathKind::kFifo;
+  return PathKind::kOther;
+}
+
+absl::Status CheckReadable(const std::string& path, const std::string& named, bool pipes) {
+  int error = 0;
+  switch (KindOrError(path, error)) {
+    case PathKind::kFile:
+      return absl::OkStatus();
+    case PathKind::kMissing:
+      return absl::NotFoundError(absl::StrCat(named, ": not found"));
+    case PathKind::kDirectory:
+      return absl::FailedPreconditionError(absl::StrCat(named, ": is a folder, not a file"));
+    case PathKind::kFifo:
+      if (pipes) return absl::OkStatus();
+      return absl::FailedPreconditionError(absl::StrCat(named, ": a FIFO, not a regular file (it might never end)"));
+    case PathKind::kOther:
+      break;
   }
-  if (!S_ISREG(status.st_mode) && !S_ISFIFO(status.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(named, ": not a file (a device or socket)"));
-  }
-  return absl::OkStatus();
+  if (error != 0) return absl::FailedPreconditionError(absl::StrCat(named, ": ", std::strerror(error)));  // a loop
+  return absl::FailedPreconditionError(absl::StrCat(named, ": not a file (a device or socket)"));
 }
 
 }  // namespace
@@ -163,8 +181,11 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& byt
   return WriteFilesAtomically({{path, bytes}});
 }
 
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path, int64_t max_bytes) {
-  if (absl::Status readable = CheckReadable(path, path, /*pipes=*/true);
+namespace {
+
+// ReadWholeFile, or with `pipes` false ReadRegularFile.
+absl::StatusOr<std::string> ReadFile(const std::string& path, bool pipes, int64_t max_bytes) {
+  if (absl::Status readable = CheckReadable(path, path, pipes);
       !readable.ok() && !absl::IsNotFound(readable)) {  // missing: the open below says why
     return readable;
   }
@@ -183,29 +204,15 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path, int64_t max_b
   return bytes;
 }
 
-absl::StatusOr<std::string> ReadRegularFile(const std::string& path) {
-  QRES_RETURN_IF_ERROR(CheckReadable(path, path, /*pipes=*/false));
-  return ReadWholeFile(path);
-}
-
-namespace {
-
-// KindOf's answer, or 0 and the errno of a path that cannot be resolved in `error`.
-PathKind KindOrError(const std::string& path, int& error) {
-  error = 0;
-  struct stat status;
-  if (stat(path.c_str(), &status) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR) return PathKind::kMissing;
-    error = errno;
-    return PathKind::kOther;
-  }
-  if (S_ISREG(status.st_mode)) return PathKind::kFile;
-  if (S_ISDIR(status.st_mode)) return PathKind::kDirectory;
-  if (S_ISFIFO(status.st_mode)) return PathKind::kFifo;
-  return PathKind::kOther;
-}
-
 }  // namespace
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path, int64_t max_bytes) {
+  return ReadFile(path, /*pipes=*/true, max_bytes);
+}
+
+absl::StatusOr<std::string> ReadRegularFile(const std::string& path) {
+  return ReadFile(path, /*pipes=*/false, kNoReadBound);
+}
 
 absl::StatusOr<PathKind> KindOf(const std::string& path) {
   int error = 0;
@@ -274,7 +281,7 @@ absl::Status CheckOutputName(const std::string& path, const std::string& what) {
                                                  kTemporarySuffix, "<pid>) within the file system's ", NAME_MAX));
 }
 
-void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix) {
+void RemoveTemporaries(const std::string& dir, const std::string& prefix, TemporaryWriters writers) {
   absl::StatusOr<std::vector<DirectoryEntry>> entries = ListDirectory(dir);
   if (!entries.ok()) return;
   for (const DirectoryEntry& entry : *entries) {
@@ -282,7 +289,8 @@ void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix) {
     if (!absl::StartsWith(entry.name, prefix) || at == std::string::npos || entry.kind != PathKind::kFile) continue;
     int pid = 0;
     if (!absl::SimpleAtoi(entry.name.substr(at + sizeof(kTemporarySuffix) - 1), &pid) || pid <= 0) continue;
-    if (kill(pid, 0) != 0 && errno == ESRCH) std::remove(entry.path.c_str());  // its writer is gone
+    const bool gone = kill(pid, 0) != 0 && errno == ESRCH;
+    if (writers == TemporaryWriters::kAny || gone) std::remove(entry.path.c_str());
   }
 }
 

@@ -30,7 +30,8 @@ absl::Status WriteFilesAtomically(const std::vector<std::pair<std::string, std::
 
 // The bytes of a regular file or a pipe (--grid_file=<(...)); a folder or a device is an error, and
 // so is more than `max_bytes` (an endless pipe would take all memory).
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path, int64_t max_bytes = int64_t{1} << 34);
+inline constexpr int64_t kNoReadBound = int64_t{1} << 34;  // 16 GiB: none that a file of ours meets
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path, int64_t max_bytes = kNoReadBound);
 
 // The bytes of one of a tool's own files (sweep.json, a run's metrics): a regular file; a FIFO or
 // device in its place is an error (it might never end), as is a folder.
@@ -73,9 +74,12 @@ absl::Status CreateOutputDirectory(const std::string& out_dir);
 // result goes there, so a long name costs nothing; the error names `what` and the lengths.
 absl::Status CheckOutputName(const std::string& path, const std::string& what);
 
-// Removes the temporaries that WriteFileAtomically left beside files named `prefix`... in `dir`
-// ("<name>.tmp.<pid>") when their process is gone (killed between its write and its rename).
-void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix);
+// Removes the temporaries ("<name>.tmp.<pid>") that WriteFileAtomically left in `dir` beside files
+// whose names begin with `prefix`, when a writer was killed between its write and its rename: those
+// of any process (the caller holds a lock that every writer of those files takes), or only those
+// whose process is gone.
+enum class TemporaryWriters { kAny, kDead };
+void RemoveTemporaries(const std::string& dir, const std::string& prefix, TemporaryWriters writers);
 
 // An advisory lock (flock) on the file `path`, made if missing, held until destroyed; the holder
 // writes its pid into it, so the next one to try can say who holds it.

@@ -132,13 +132,15 @@ class GradSwap {
   std::vector<at::Tensor> saved_;
 };
 
-// step_, or with `check_only` the op `check` (Python's load_state_dict): every check, then nothing written.
+// The op step_, or with kCheckOnly the op check (Python's load_state_dict): every check, then nothing
+// written.
+template <bool kCheckOnly>
 void StepOrCheck(c10::string_view algorithm_view, const c10::List<std::string>& optim_params, const at::Tensor& numbers,
                  const c10::List<std::string>& number_keys, c10::IntArrayRef group_sizes, c10::string_view quant_params,
                  int64_t qp, int64_t batches_per_epoch, int64_t epochs, const c10::List<std::string>& param_names,
                  at::TensorList params, const c10::List<std::optional<at::Tensor>>& grads, at::TensorList state0,
                  at::TensorList state1, at::TensorList steps, const at::Tensor& quantizer_state,
-                 const at::Tensor& index, bool check_only) {
+                 const at::Tensor& index) {
   const std::string algorithm(algorithm_view);
   const int64_t n = static_cast<int64_t>(params.size());
   const int64_t groups = static_cast<int64_t>(group_sizes.size());
@@ -182,10 +184,10 @@ void StepOrCheck(c10::string_view algorithm_view, const c10::List<std::string>& 
                 tensors.buffer_names.size(), " state lists of one tensor per parameter");
     tensors.buffers.push_back(lists[b]);
   }
-  CheckStepTensors(tensors, check_only);
+  CheckStepTensors(tensors, /*every_state=*/kCheckOnly);
   int64_t* quantizer_entries = quantizer_state.data_ptr<int64_t>();
   CheckQuantizerState(algorithm, family.quantizer().options(), quantizer_entries, n);
-  if (check_only) return;
+  if (kCheckOnly) return;
 
   GradSwap grads_in_place(params, grads);
   for (int64_t i = 0; i < n; ++i) {
@@ -227,24 +229,6 @@ void StepOrCheck(c10::string_view algorithm_view, const c10::List<std::string>& 
   *index.data_ptr<double>() = quantizer.index();  // 0 without a quantizer
 }
 
-void Step(c10::string_view algorithm, const c10::List<std::string>& optim_params, const at::Tensor& numbers,
-          const c10::List<std::string>& number_keys, c10::IntArrayRef group_sizes, c10::string_view quant_params,
-          int64_t qp, int64_t batches_per_epoch, int64_t epochs, const c10::List<std::string>& param_names,
-          at::TensorList params, const c10::List<std::optional<at::Tensor>>& grads, at::TensorList state0,
-          at::TensorList state1, at::TensorList steps, const at::Tensor& quantizer_state, const at::Tensor& index) {
-  StepOrCheck(algorithm, optim_params, numbers, number_keys, group_sizes, quant_params, qp, batches_per_epoch, epochs,
-              param_names, params, grads, state0, state1, steps, quantizer_state, index, /*check_only=*/false);
-}
-
-void Check(c10::string_view algorithm, const c10::List<std::string>& optim_params, const at::Tensor& numbers,
-           const c10::List<std::string>& number_keys, c10::IntArrayRef group_sizes, c10::string_view quant_params,
-           int64_t qp, int64_t batches_per_epoch, int64_t epochs, const c10::List<std::string>& param_names,
-           at::TensorList params, const c10::List<std::optional<at::Tensor>>& grads, at::TensorList state0,
-           at::TensorList state1, at::TensorList steps, const at::Tensor& quantizer_state, const at::Tensor& index) {
-  StepOrCheck(algorithm, optim_params, numbers, number_keys, group_sizes, quant_params, qp, batches_per_epoch, epochs,
-              param_names, params, grads, state0, state1, steps, quantizer_state, index, /*check_only=*/true);
-}
-
 TORCH_LIBRARY(qres, m) {
   m.def(
       "step_(str algorithm, str[] optim_params, Tensor numbers, str[] number_keys, int[] group_sizes, str "
@@ -258,7 +242,7 @@ TORCH_LIBRARY(qres, m) {
       "quant_params, int qp, "
       "int batches_per_epoch, int epochs, str[] param_names, Tensor[] params, Tensor?[] grads, Tensor[] state0, "
       "Tensor[] state1, Tensor[] steps, Tensor quantizer_state, Tensor index) -> ()",
-      &Check);
+      &StepOrCheck</*kCheckOnly=*/true>);
   m.def(
       "describe(str algorithm, str optim_params, Tensor numbers, str[] number_keys, str quant_params, int qp, "
       "int batches_per_epoch, int epochs) -> str",
@@ -267,11 +251,11 @@ TORCH_LIBRARY(qres, m) {
 
 // On a GPU the C++ optimizer takes its fused CUDA step when the build has it (--config=cuda), else
 // its ATen path; the step counts and the quantizer's state stay CPU tensors either way.
-TORCH_LIBRARY_IMPL(qres, CPU, m) { m.impl("step_", &Step); }
-TORCH_LIBRARY_IMPL(qres, CUDA, m) { m.impl("step_", &Step); }
+TORCH_LIBRARY_IMPL(qres, CPU, m) { m.impl("step_", &StepOrCheck</*kCheckOnly=*/false>); }
+TORCH_LIBRARY_IMPL(qres, CUDA, m) { m.impl("step_", &StepOrCheck</*kCheckOnly=*/false>); }
 // A sparse tensor among the arguments reaches the checks too, which refuse it by name.
-TORCH_LIBRARY_IMPL(qres, SparseCPU, m) { m.impl("step_", &Step); }
-TORCH_LIBRARY_IMPL(qres, SparseCUDA, m) { m.impl("step_", &Step); }
+TORCH_LIBRARY_IMPL(qres, SparseCPU, m) { m.impl("step_", &StepOrCheck</*kCheckOnly=*/false>); }
+TORCH_LIBRARY_IMPL(qres, SparseCUDA, m) { m.impl("step_", &StepOrCheck</*kCheckOnly=*/false>); }
 
 }  // namespace
 }  // namespace qres::optim

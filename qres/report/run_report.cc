@@ -1,7 +1,5 @@
 #include "qres/report/run_report.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -21,6 +19,7 @@
 #include "qres/base/status_macros.h"
 #include "qres/base/torch_status.h"
 #include "qres/io/archive_check.h"
+#include "qres/io/crc32.h"
 #include "qres/io/files.h"
 #include "qres/io/metrics.h"
 #include "qres/io/run_layout.h"
@@ -35,7 +34,7 @@ namespace fs = std::filesystem;
 // What report reads of a train checkpoint: the run's settings (key=value lines) and its metrics.
 struct CheckpointRecords {
   std::string settings, metrics;
-  uint64_t digest = 0;  // FNV-1a of the bytes
+  uint32_t crc = 0;  // of the bytes
   size_t size = 0;
 };
 
@@ -50,8 +49,7 @@ absl::StatusOr<CheckpointRecords> ReadCheckpointRecords(const std::string& check
     c10::IValue value;
     if (archive.try_read(io::run_layout::kSettingsRecord, value)) records.settings = value.toStringRef();
     if (archive.try_read(io::run_layout::kMetricsRecord, value)) records.metrics = value.toStringRef();
-    records.digest = 14695981039346656037ull;
-    for (const unsigned char c : bytes) records.digest = (records.digest ^ c) * 1099511628211ull;
+    records.crc = io::Crc32(bytes.data(), bytes.size());
     records.size = bytes.size();
     return records;
   });
@@ -90,7 +88,7 @@ absl::StatusOr<RunRecord> ReadRun(const std::string& metrics_file) {
     return absl::FailedPreconditionError(absl::StrCat(checkpoint, ": records no run settings (an older train's)"));
   }
   run.settings = io::ParseSettingsText(records.settings);
-  run.checkpoint_digest = records.digest;
+  run.checkpoint_crc = records.crc;
   run.checkpoint_size = records.size;
   QRES_ASSIGN_OR_RETURN(run.epochs, io::ParseMetrics(records.metrics, absl::StrCat(checkpoint, " (its metrics)")));
   if (run.epochs.empty()) return absl::DataLossError(absl::StrCat(checkpoint, ": no finished epoch yet"));
@@ -176,7 +174,7 @@ absl::StatusOr<std::vector<RunRecord>> ReadRuns(const std::vector<std::string>& 
       if (!read.insert(error ? file : canonical.string()).second) continue;
       QRES_ASSIGN_OR_RETURN(RunRecord run, ReadRun(file));
       auto copy_of = std::find_if(runs.begin(), runs.end(), [&](const RunRecord& other) {
-        return other.checkpoint_digest == run.checkpoint_digest && other.checkpoint_size == run.checkpoint_size;
+        return other.checkpoint_crc == run.checkpoint_crc && other.checkpoint_size == run.checkpoint_size;
       });
       if (copy_of != runs.end()) {
         copy_of->also_at.push_back(file);
@@ -393,14 +391,14 @@ absl::StatusOr<std::string> WriteReport(const std::vector<std::string>& paths, c
   }
   std::vector<std::string> manifest;
   for (const auto& [path, bytes] : files) {
-    const uLong crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data()), bytes.size());
+    const uint32_t crc = io::Crc32(bytes.data(), bytes.size());
     manifest.push_back(
         absl::StrFormat("%s (CRC-32 %08x, %d bytes)", path.substr(path.rfind('/') + 1), crc, bytes.size()));
   }
   absl::StrAppend(&markdown, "\nFiles of this report, written with it: ", absl::StrJoin(manifest, ", "), ".\n");
   files.emplace_back(out + ".md", markdown);
   // A report killed between its writes and renames left temporaries; a later one removes them.
-  io::RemoveStaleTemporaries(out_dir, out.substr(slash == std::string::npos ? 0 : slash + 1));
+  io::RemoveTemporaries(out_dir, out.substr(slash == std::string::npos ? 0 : slash + 1), io::TemporaryWriters::kDead);
   QRES_RETURN_IF_ERROR(io::WriteFilesAtomically(files));
   return absl::StrCat(markdown, "Written: ", written, "\n");
 }

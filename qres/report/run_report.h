@@ -26,8 +26,8 @@ struct RunRecord {
   std::map<std::string, std::string> settings;  // the checkpoint's, with epochs=<epochs recorded>
   std::vector<EpochMetrics> epochs;             // the checkpoint's; at least one
   int64_t planned_epochs = 0;                   // what the run was started for
-  uint64_t checkpoint_digest = 0;               // FNV-1a of the checkpoint's bytes, and their count:
-  size_t checkpoint_size = 0;                   //   one run reached twice (a copy, hard links)
+  uint32_t checkpoint_crc = 0;                  // its checkpoint's CRC-32 and size: one run reached
+  size_t checkpoint_size = 0;                   //   twice (a copy, hard links) has the same
   std::vector<std::string> also_at;             // the metrics files of its copies, counted once
 
   bool finished() const { return static_cast<int64_t>(epochs.size()) >= planned_epochs; }

@@ -157,11 +157,9 @@ std::string LastLine(const std::string& path) {
   return lines.empty() ? "" : std::string(lines.back());
 }
 
-absl::StatusOr<pid_t> Start(const std::string& train, const Job& job, const std::vector<std::string>& fixed,
-                            int threads) {
+absl::StatusOr<pid_t> Start(const std::string& train, const Job& job, int threads) {
   std::vector<std::string> args = {train};
-  args.insert(args.end(), job.run.flags.begin(), job.run.flags.end());
-  args.insert(args.end(), fixed.begin(), fixed.end());
+  args.insert(args.end(), job.flags.begin(), job.flags.end());
   args.push_back(absl::StrCat("--out_dir=", job.dir));
   if (HasFile(job.dir, io::run_layout::FileKind::kCheckpoint))
     args.push_back("--resume");   // an interrupted run continues from it
@@ -289,7 +287,7 @@ absl::Status Sweep(const SweepOptions& options) {
     while (stop_signal == 0 && next < pending.size() && static_cast<int>(running.size()) < options.jobs) {
       Job job = pending[next++];
       job.start = Clock::now();
-      absl::StatusOr<pid_t> pid = Start(train, job, fixed, threads);
+      absl::StatusOr<pid_t> pid = Start(train, job, threads);
       if (!pid.ok()) {  // this run fails; the others go on, and none is left running unwatched
         std::cerr << "sweep: " << job.run.name << ": FAILED to start: " << pid.status().message() << "\n";
         failures.push_back(absl::StrCat(job.run.name, ": ", pid.status().message()));

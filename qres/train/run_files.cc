@@ -1,13 +1,6 @@
 #include "qres/train/run_files.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -61,30 +54,19 @@ std::string EventDir(const std::string& tensorboard, const std::string& out_dir,
 
 absl::StatusOr<std::unique_ptr<RunLock>> RunLock::Acquire(const std::string& dir, const std::string& run,
                                                           const std::vector<std::string>& files) {
-  const std::string path = io::JoinPath(dir, absl::StrCat(".", run, ".lock"));
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot create: ", std::strerror(errno)));
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    close(fd);
+  absl::StatusOr<std::unique_ptr<io::ExclusiveLock>> lock =
+      io::ExclusiveLock::Acquire(io::JoinPath(dir, absl::StrCat(".", run, ".lock")));
+  if (absl::IsFailedPrecondition(lock.status())) {
     return absl::FailedPreconditionError(absl::StrCat("another process is writing run ", run, " in ",
-                                                      dir.empty() ? "." : dir, " (", path, " is locked)"));
+                                                      dir.empty() ? "." : dir, " (", lock.status().message(), ")"));
   }
+  if (!lock.ok()) return lock.status();
   // Holding the lock, no live process writes the run's files: any temporary beside them (in `dir`,
   // WriteFileAtomically's "<file>.tmp.<pid>") is a killed run's.
-  std::vector<std::string> temporary_prefixes;
   for (const std::string& file : files) {
-    temporary_prefixes.push_back(std::filesystem::path(file).filename().string() + ".tmp.");
+    io::RemoveTemporaries(dir, std::filesystem::path(file).filename().string(), io::TemporaryWriters::kAny);
   }
-  if (absl::StatusOr<std::vector<io::DirectoryEntry>> entries = io::ListDirectory(dir); entries.ok()) {
-    for (const io::DirectoryEntry& entry : *entries) {
-      for (const std::string& prefix : temporary_prefixes) {
-        if (absl::StartsWith(entry.name, prefix)) std::remove(entry.path.c_str());
-      }
-    }
-  }
-  return std::unique_ptr<RunLock>(new RunLock(fd));
+  return std::unique_ptr<RunLock>(new RunLock(*std::move(lock)));
 }
-
-RunLock::~RunLock() { close(fd_); }
 
 }  // namespace qres::train

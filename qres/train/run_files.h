@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "qres/io/files.h"
 
 namespace qres::train {
 
@@ -34,7 +35,7 @@ std::vector<std::string> CheckpointsOf(const std::string& out_dir, const std::st
 // <tensorboard>/<run>_<8 hex digits of the out_dir's absolute path>, so no run clears another's.
 std::string EventDir(const std::string& tensorboard, const std::string& out_dir, const std::string& run);
 
-// An exclusive claim on one run's outputs in a folder, held while it lives (a flock on
+// An exclusive claim on one run's outputs in a folder, held while it lives (io::ExclusiveLock on
 // "<dir>/.<run>.lock", which the kernel drops when the process dies, however it dies). On
 // acquiring it, temporary files that killed runs left beside `files` (all in `dir`) are removed.
 class RunLock {
@@ -42,13 +43,12 @@ class RunLock {
   // FailedPrecondition naming the run and the folder when another process holds it.
   static absl::StatusOr<std::unique_ptr<RunLock>> Acquire(const std::string& dir, const std::string& run,
                                                           const std::vector<std::string>& files);
-  ~RunLock();
   RunLock(const RunLock&) = delete;
   RunLock& operator=(const RunLock&) = delete;
 
  private:
-  explicit RunLock(int fd) : fd_(fd) {}
-  int fd_;
+  explicit RunLock(std::unique_ptr<io::ExclusiveLock> lock) : lock_(std::move(lock)) {}
+  std::unique_ptr<io::ExclusiveLock> lock_;
 };
 
 }  // namespace qres::train

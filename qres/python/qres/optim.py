@@ -163,6 +163,8 @@ class QresOptimizer(Optimizer):
     _number_keys: Tuple[str, ...] = ()   # those of them that are numbers (betas: a pair)
     _quantized = False                   # whether it has the quantizer's options
     _adam = False                        # Adam family: exp_avg and exp_avg_sq; else SGD's momentum_buffer
+    _decoupled = False                   # Adam family: decoupled weight decay (AdamW, QtAdamW)
+    _check_first_step = True             # the quantizer's default (QSGD: False)
 
     def _setup(self, params: ParamsT, options: Dict[str, Any]) -> None:
         """The subclasses' __init__: `options` are its keywords (its signature's locals)."""
@@ -170,9 +172,9 @@ class QresOptimizer(Optimizer):
             raise TypeError(f"{self.algorithm} under ZeroRedundancyOptimizer would quantize each rank's shard on "
                             "its own, and the ranks' quantization indices would drift apart: use "
                             "DistributedDataParallel (qres steps it bit for bit as one process)")
-        for flag, why in _IMPLEMENTATION_FLAGS.items():
-            if options.pop(flag, None):
-                raise TypeError(f"{self.algorithm}: {flag}=True is not supported: {why}")
+        self._refuse_implementation_flags(options, "")
+        for flag in _IMPLEMENTATION_FLAGS:
+            options.pop(flag, None)
         defaults = {key: options[key] for key in ("lr",) + self._option_keys + (_QUANTIZER_KEYS if self._quantized
                                                                                else ())}
         if self._adam:
@@ -181,7 +183,22 @@ class QresOptimizer(Optimizer):
             _check(self.algorithm, key, value)
         super().__init__(params, defaults)  # add_param_group checks each group
 
-    _decoupled = False  # Adam family: decoupled weight decay (AdamW, QtAdamW)
+    def _refuse_implementation_flags(self, options: Dict[str, Any], whose: str) -> None:
+        """torch.optim's implementation switches set to True, in the keywords or a group (`whose`)."""
+        for flag, why in _IMPLEMENTATION_FLAGS.items():
+            if options.get(flag):
+                raise TypeError(f"{self.algorithm}: {whose}{flag}=True is not supported: {why}")
+
+    def _check_quantizer_keys(self, group: Dict[str, Any], whose: str) -> None:
+        """The quantizer's options are the optimizer's: a group (`whose`) may only repeat them."""
+        for key in _QUANTIZER_KEYS:
+            if key not in group:
+                continue
+            if key not in self.defaults:
+                raise TypeError(f"{self.algorithm}: {whose}{key}: {self.algorithm} does not quantize")
+            if group[key] != self.defaults[key]:
+                raise ValueError(f"{self.algorithm}: {whose}{key}={group[key]!r}: the quantizer's options are one "
+                                 f"for the optimizer ({key}={self.defaults[key]!r})")
 
     @classmethod
     def _form_defaults(cls, form: str, eps: Optional[float], weight_decay: Optional[float]) -> Dict[str, float]:
@@ -193,15 +210,8 @@ class QresOptimizer(Optimizer):
                 (0.01 if torch_form and cls._decoupled else 0.0)}
 
     def add_param_group(self, param_group: Dict[str, Any]) -> None:
-        for flag, why in _IMPLEMENTATION_FLAGS.items():
-            if param_group.get(flag):
-                raise TypeError(f"{self.algorithm}: a param group's {flag}=True is not supported: {why}")
-        for key in _QUANTIZER_KEYS:
-            if key in param_group and key in self.defaults and param_group[key] != self.defaults[key]:
-                raise ValueError(f"{self.algorithm}: a param group's {key}={param_group[key]!r}: the quantizer's "
-                                 f"options are one for the optimizer ({key}={self.defaults[key]!r})")
-            if key in param_group and key not in self.defaults:
-                raise TypeError(f"{self.algorithm}: a param group's {key}: {self.algorithm} does not quantize")
+        self._refuse_implementation_flags(param_group, "a param group's ")
+        self._check_quantizer_keys(param_group, "a param group's ")
         if self._adam and param_group.get("form", self.defaults["form"]) != self.defaults["form"]:
             param_group.update(self._form_defaults(param_group["form"], param_group.get("eps"),
                                                    param_group.get("weight_decay")))
@@ -254,8 +264,6 @@ class QresOptimizer(Optimizer):
     def _quantizer_default(cls, key: str) -> Any:
         return cls._check_first_step if key == "check_first_step" else _QUANTIZER_DEFAULTS[key]
 
-    _check_first_step = True
-
     def _group_text(self, group: Dict[str, Any]) -> str:
         """The group's options that are not numbers, for the C++ parser: only qres's own keys
         (maximize is done here, by negating the gradients)."""
@@ -272,6 +280,9 @@ class QresOptimizer(Optimizer):
         values = [group["lr"]]
         for key in self._number_keys:
             values.extend(group[key] if key == "betas" else (group[key],))
+        if not torch.compiler.is_compiling() and not any(isinstance(value, Tensor) for value in values):
+            # Eager, plain numbers: one tensor (the same doubles; a seventh of the symbolic path's cost).
+            return torch.tensor(values, dtype=torch.float64)
         return torch.stack([_float64(value) for value in values])
 
     @property
@@ -314,7 +325,7 @@ class QresOptimizer(Optimizer):
         first = len(params)
         for param in group["params"]:
             label = f"{self.algorithm}: parameter {len(params)}"
-            if param.is_meta:
+            if param.is_meta:  # here, not in ops.cc: a meta tensor sends the whole call to the fake kernel
                 raise ValueError(f"{label} is on the meta device: it has no values to step")
             grad = param.grad if with_grads else None
             if grad is not None and grad.is_sparse:
@@ -348,10 +359,7 @@ class QresOptimizer(Optimizer):
         params, grads, state0, state1, steps, names = [], [], [], [], [], []
         texts, numbers, sizes = [], [], []
         for number, group in enumerate(self.param_groups):
-            for key in _QUANTIZER_KEYS:
-                if key in group and group[key] != self.defaults[key]:
-                    raise ValueError(f"{self.algorithm}: param_groups[{number}]['{key}'] is {group[key]!r}: the "
-                                     f"quantizer's options are one for the optimizer ({key}={self.defaults[key]!r})")
+            self._check_quantizer_keys(group, f"param_groups[{number}]'s ")  # a user may have changed one
             first = len(grads)
             self._init_group(group, with_grads, params, grads, state0, state1, steps, names)
             if group["maximize"]:
@@ -542,7 +550,22 @@ _COMMON_DOC = """
 """
 
 
-class QtAdamW(_AdamFamily):
+class _QuantizedAdamFamily(_AdamFamily):
+    """QtAdamW and QtAdam: one signature, the Adam options and the quantizer's."""
+    _quantized = True
+
+    def __init__(self, params: ParamsT, lr: Union[float, Tensor] = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: Optional[float] = None, weight_decay: Optional[float] = None, *, form: str = "reference",
+                 maximize: bool = False, qp: int = 0, schedule: str = "bump", rounding: str = "half_up",
+                 seed: int = 0, zero_test: str = "sum", scope: str = "global", index_limit: int = 32,
+                 check_first_step: bool = True, bump_on_zero_update: bool = False, base: float = 2.0,
+                 eta: float = 524288.0, kappa: float = 2.0, warmup: float = 0.2, offset: bool = True,
+                 batches_per_epoch: int = 0, epochs: int = 0, foreach: Optional[bool] = None,
+                 fused: Optional[bool] = None, capturable: bool = False, differentiable: bool = False) -> None:
+        self._setup(*_locals(locals()))
+
+
+class QtAdamW(_QuantizedAdamFamily):
     __doc__ = """The paper's QtAdamW: AdamW whose update is quantized, w <- w + [h]_Q - lr*wd*w.
 
     m <- b1*m + (1-b1)*g;  v <- b2*v + (1-b2)*g^2;  a_t = lr*sqrt(1-b2^t)/(1-b1^t)
@@ -556,21 +579,10 @@ class QtAdamW(_AdamFamily):
     inside the bias correction.
 """ + _QUANTIZER_DOC + _COMMON_DOC
     algorithm = "QtAdamW"
-    _quantized = True
     _decoupled = True
 
-    def __init__(self, params: ParamsT, lr: Union[float, Tensor] = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
-                 eps: Optional[float] = None, weight_decay: Optional[float] = None, *, form: str = "reference",
-                 maximize: bool = False, qp: int = 0, schedule: str = "bump", rounding: str = "half_up",
-                 seed: int = 0, zero_test: str = "sum", scope: str = "global", index_limit: int = 32,
-                 check_first_step: bool = True, bump_on_zero_update: bool = False, base: float = 2.0,
-                 eta: float = 524288.0, kappa: float = 2.0, warmup: float = 0.2, offset: bool = True,
-                 batches_per_epoch: int = 0, epochs: int = 0, foreach: Optional[bool] = None,
-                 fused: Optional[bool] = None, capturable: bool = False, differentiable: bool = False) -> None:
-        self._setup(*_locals(locals()))
 
-
-class QtAdam(_AdamFamily):
+class QtAdam(_QuantizedAdamFamily):
     __doc__ = """Adam (the reference's form, L2 decay) whose update is quantized: w <- w + [h]_Q.
 
     g <- g + wd*w;  m, v, a_t and h as QtAdamW's (eps on the uncorrected sqrt(v)).
@@ -578,17 +590,6 @@ class QtAdam(_AdamFamily):
     form ("reference"), or "torch" for torch.optim.Adam's arithmetic.
 """ + _QUANTIZER_DOC + _COMMON_DOC
     algorithm = "QtAdam"
-    _quantized = True
-
-    def __init__(self, params: ParamsT, lr: Union[float, Tensor] = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
-                 eps: Optional[float] = None, weight_decay: Optional[float] = None, *, form: str = "reference",
-                 maximize: bool = False, qp: int = 0, schedule: str = "bump", rounding: str = "half_up",
-                 seed: int = 0, zero_test: str = "sum", scope: str = "global", index_limit: int = 32,
-                 check_first_step: bool = True, bump_on_zero_update: bool = False, base: float = 2.0,
-                 eta: float = 524288.0, kappa: float = 2.0, warmup: float = 0.2, offset: bool = True,
-                 batches_per_epoch: int = 0, epochs: int = 0, foreach: Optional[bool] = None,
-                 fused: Optional[bool] = None, capturable: bool = False, differentiable: bool = False) -> None:
-        self._setup(*_locals(locals()))
 
 
 class AdamW(_AdamFamily):

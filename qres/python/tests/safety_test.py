@@ -262,7 +262,8 @@ class OptionTypes(unittest.TestCase):
         optimizer = qres.optim.QtAdamW([a, b])
         optimizer.param_groups[0]["rounding"] = "floor"
         a.grad, b.grad = torch.ones(2), torch.ones(3)
-        with self.assertRaisesRegex(ValueError, r"param_groups\[0\]\['rounding'\] is 'floor'"):
+        with self.assertRaisesRegex(ValueError, r"QtAdamW: param_groups\[0\]'s rounding='floor': the quantizer's "
+                                                r"options are one for the optimizer \(rounding='half_up'\)"):
             optimizer.step()
 
 
